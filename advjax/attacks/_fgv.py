@@ -1,0 +1,78 @@
+"""Fast gradient value (Rozsa, Rudd & Boult 2016, "Adversarial Diversity and
+Hard Positive Generation"): one step along the raw input gradient."""
+from typing import Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from advjax.attacks import _parts
+
+
+def fgv_direction(grad: jax.Array, norm: str) -> jax.Array:
+  """The raw gradient scaled to unit `norm` per example: g / ||g||_p.
+
+  Unlike the sign step of FGSM this keeps the relative magnitudes of the
+  gradient (FGV of Rozsa et al. 2016). A zero gradient gives a zero direction.
+
+  Args:
+    grad: input gradients [B, ...].
+    norm: "linf" (divide by max |g|) or "l2" (divide by ||g||_2).
+
+  Returns:
+    Directions [B, ...] with per-example norm 1 (0 where the gradient is 0).
+  """
+  n = _parts._bcast(_parts.norm_per_example(grad, norm), grad)
+  return jnp.where(n > 0, grad / jnp.maximum(n, _parts._TINY), 0.0)
+
+
+def fgv(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
+        eps, norm: str = "linf", loss: str = "ce", targeted: bool = False,
+        targets: Optional[jax.Array] = None,
+        bounds: Tuple[float, float] = (0.0, 1.0), return_info: bool = False):
+  """Fast gradient value attack: `x' = clip(x + eps * g / ||g||_p)`.
+
+  FGV (Rozsa et al. 2016) moves along the raw input gradient g of the
+  per-example objective instead of its sign. Here the direction is scaled so
+  that the step uses the whole budget in the chosen norm: `||x' - x||_p = eps`
+  before clipping to the box. (Rozsa et al. instead scale it by a line search;
+  see the hot/cold line search for that use.)
+
+  Args:
+    key: a JAX PRNG key (unused: FGV is deterministic; kept for a uniform
+      signature).
+    logits_fn: `images [B, H, W, C] -> logits [B, K]`.
+    images: float images [B, H, W, C] in `bounds`.
+    labels: int labels [B].
+    eps: budget, a scalar or per-example [B], >= 0.
+    norm: "linf" or "l2".
+    loss: attack objective, "ce", "margin" or "dlr".
+    targeted: if True, move towards `targets` instead of away from `labels`.
+    targets: int target classes [B], required when `targeted`.
+    bounds: the valid pixel range.
+    return_info: also return an `AttackInfo`.
+
+  Returns:
+    Adversarial images [B, H, W, C], same dtype, inside the eps-ball and bounds
+    (and an `AttackInfo` if `return_info`).
+
+  Raises:
+    ValueError: for a bad argument, named in the message.
+  """
+  del key
+  _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
+                           targets=targets, loss=loss)
+  if targeted and targets is None:
+    raise ValueError("`targets` is required when `targeted=True`.")
+  tgt = targets if targeted else None
+  objective = _parts.get_objective(loss, targeted=targeted)
+  _, _, g = _parts.value_and_input_grad(logits_fn, objective, images, labels, tgt)
+  step = _parts._bcast(eps, images) * fgv_direction(g, norm)
+  x = _parts.project(images + step, images, eps, norm, bounds)
+  x = jax.lax.stop_gradient(x.astype(images.dtype))
+  if not return_info:
+    return x
+  logits = logits_fn(x)
+  info = _parts.AttackInfo(success=_parts.is_successful(logits, labels, tgt),
+                           objective=objective.ascent_value(logits, labels, tgt),
+                           zero_grad=_parts.is_zero(g))
+  return x, jax.tree_util.tree_map(jax.lax.stop_gradient, info)

@@ -1,0 +1,306 @@
+"""Small typed parts that attacks are composed of.
+
+Objectives are per-example (`[B, K], [B] -> [B]`) and say whether the attacker
+maximizes them; projections map an iterate back into the threat model;
+initializations draw a random start inside the ball; `quantize` puts images on
+the k/255 grid. Composition follows deepmind-research/adversarial_robustness.
+"""
+import functools
+from typing import Callable, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from advjax import _validate
+
+NORMS = ("linf", "l2")
+_TINY = 1e-12
+
+
+# --------------------------------------------------------------------------- #
+# Objectives
+# --------------------------------------------------------------------------- #
+class Objective(NamedTuple):
+  """A per-example attack objective.
+
+  Attributes:
+    fn: `(logits [B, K], labels [B], targets [B] or None) -> [B]`.
+    maximize: True if the attacker ascends `fn`, False if it descends it.
+    name: the name it is registered under.
+  """
+  fn: Callable[..., jax.Array]
+  maximize: bool
+  name: str
+
+  def ascent_value(self, logits, labels, targets=None):
+    """The value the attacker ascends: `fn` or `-fn`, per example [B]."""
+    v = self.fn(logits, labels, targets)
+    return v if self.maximize else -v
+
+
+def cross_entropy(logits, labels, targets=None):
+  """Softmax cross-entropy with integer labels, per example: [B, K], [B] -> [B]."""
+  del targets
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+
+
+def _other_max(logits, labels):
+  """max_{j != label} logits_j, per example."""
+  onehot = jax.nn.one_hot(labels, logits.shape[-1], dtype=bool)
+  return jnp.max(jnp.where(onehot, -jnp.inf, logits), axis=-1)
+
+
+def _label_logit(logits, labels):
+  return jnp.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
+
+
+def cw_margin(logits, labels, targets=None, *, confidence: float = 0.0):
+  """Carlini-Wagner margin `max_{j!=y} z_j - z_y`, capped at `confidence` (maximized).
+
+  Untargeted: `min(max_{j!=y} z_j - z_y, kappa)`. Targeted (targets given):
+  `min(z_t - max_{j!=t} z_j, kappa)`. Carlini & Wagner 2017, eq. (6) with the
+  sign flipped so that larger means more adversarial.
+  """
+  if targets is not None:
+    margin = _label_logit(logits, targets) - _other_max(logits, targets)
+  else:
+    margin = _other_max(logits, labels) - _label_logit(logits, labels)
+  return jnp.minimum(margin, confidence)
+
+
+def dlr(logits, labels, targets=None):
+  """Difference-of-logits-ratio loss of Croce & Hein 2020 (maximized).
+
+  Untargeted: `-(z_y - max_{j!=y} z_j) / (z_pi1 - z_pi3)`. Targeted:
+  `-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)`, with z_pi sorted descending.
+  Needs at least 3 (untargeted) or 4 (targeted) classes.
+  """
+  srt = jnp.sort(logits, axis=-1)[:, ::-1]
+  z_y = _label_logit(logits, labels)
+  if targets is None:
+    return -(z_y - _other_max(logits, labels)) / (srt[:, 0] - srt[:, 2] + _TINY)
+  z_t = _label_logit(logits, targets)
+  return -(z_y - z_t) / (srt[:, 0] - 0.5 * (srt[:, 2] + srt[:, 3]) + _TINY)
+
+
+def targeted_dlr(logits, labels, targets):
+  """Targeted DLR of Croce & Hein 2020 (maximized); see `dlr`."""
+  return dlr(logits, labels, targets)
+
+
+LOSSES = ("ce", "margin", "dlr")
+
+
+def get_objective(name: str, *, targeted: bool = False,
+                  confidence: float = 0.0) -> Objective:
+  """Looks up an attack objective by name.
+
+  Args:
+    name: "ce" (cross-entropy), "margin" (CW margin with `confidence`) or "dlr".
+    targeted: if True, the objective drives the prediction towards `targets`.
+    confidence: kappa of the CW margin.
+
+  Returns:
+    An `Objective`.
+
+  Raises:
+    ValueError: for an unknown name.
+  """
+  _validate.check_choice(name, "loss", LOSSES)
+  if name == "ce":
+    if targeted:  # descend the cross-entropy to the target class
+      return Objective(lambda lg, y, t: cross_entropy(lg, t), False, "ce")
+    return Objective(cross_entropy, True, "ce")
+  if name == "margin":
+    fn = functools.partial(cw_margin, confidence=confidence)
+    if targeted:
+      return Objective(lambda lg, y, t: fn(lg, y, t), True, "margin")
+    return Objective(lambda lg, y, t: fn(lg, y), True, "margin")
+  if targeted:
+    return Objective(dlr, True, "dlr")
+  return Objective(lambda lg, y, t: dlr(lg, y), True, "dlr")
+
+
+def is_successful(logits, labels, targets=None):
+  """Per-example attack success: misclassified, or classified as the target."""
+  pred = jnp.argmax(logits, axis=-1)
+  if targets is not None:
+    return pred == targets
+  return pred != labels
+
+
+# --------------------------------------------------------------------------- #
+# Geometry: norms, projections, steps, random starts, quantization
+# --------------------------------------------------------------------------- #
+def _bcast(v, x):
+  """Broadcasts a scalar or per-example [B] value against x [B, ...]."""
+  v = jnp.asarray(v, x.dtype)
+  return v.reshape(v.shape + (1,) * (x.ndim - v.ndim)) if v.ndim else v
+
+
+def norm_per_example(x, norm: str):
+  """Per-example norm of x [B, ...] -> [B] ("linf" or "l2")."""
+  flat = x.reshape(x.shape[0], -1)
+  if norm == "linf":
+    return jnp.max(jnp.abs(flat), axis=-1)
+  return jnp.sqrt(jnp.sum(flat * flat, axis=-1))
+
+
+def clip_box(x, bounds: Tuple[float, float] = (0.0, 1.0)):
+  """Projection onto the image box."""
+  return jnp.clip(x, bounds[0], bounds[1])
+
+
+def project_linf(x, origin, eps):
+  """Projects x onto the Linf ball of radius eps around origin (eps scalar or [B])."""
+  e = _bcast(eps, x)
+  return origin + jnp.clip(x - origin, -e, e)
+
+
+def project_l2(x, origin, eps):
+  """Projects x onto the L2 ball of radius eps around origin (eps scalar or [B])."""
+  delta = x - origin
+  n = _bcast(norm_per_example(delta, "l2"), x)
+  factor = jnp.minimum(1.0, _bcast(eps, x) / jnp.maximum(n, _TINY))
+  return origin + delta * factor
+
+
+def project(x, origin, eps, norm: str, bounds=(0.0, 1.0)):
+  """Projects onto the intersection of the eps-ball and the box (ball, then box).
+
+  For Linf the result lies in both sets exactly; for L2 clipping to the box after
+  the ball projection can only shrink the perturbation, so both hold as well.
+  """
+  ball = project_linf if norm == "linf" else project_l2
+  return clip_box(ball(x, origin, eps), bounds)
+
+
+def steepest_step(grad, norm: str):
+  """The steepest-ascent direction of unit norm: sign(g) for Linf, g/||g||_2 for L2.
+
+  A zero gradient gives a zero step (never NaN).
+  """
+  if norm == "linf":
+    return jnp.sign(grad)
+  n = _bcast(norm_per_example(grad, "l2"), grad)
+  return jnp.where(n > 0, grad / jnp.maximum(n, _TINY), 0.0)
+
+
+def init_linf_uniform(key, x, eps):
+  """A random start uniform in the Linf ball of radius eps around x."""
+  e = _bcast(eps, x)
+  return x + jax.random.uniform(key, x.shape, x.dtype, -1.0, 1.0) * e
+
+
+def init_l2_uniform(key, x, eps):
+  """A random start uniform in the L2 ball of radius eps around x.
+
+  Direction ~ normalized Gaussian, radius ~ eps * U^(1/d) with d the dimension.
+  """
+  k_dir, k_rad = jax.random.split(key)
+  d = x[0].size
+  direction = jax.random.normal(k_dir, x.shape, x.dtype)
+  direction = direction / _bcast(jnp.maximum(norm_per_example(direction, "l2"), _TINY), x)
+  radius = jax.random.uniform(k_rad, (x.shape[0],), x.dtype) ** (1.0 / d)
+  return x + direction * _bcast(radius, x) * _bcast(eps, x)
+
+
+def random_init(key, x, eps, norm: str):
+  """Uniform random start in the `norm` ball (see `init_linf_uniform`, `init_l2_uniform`)."""
+  return (init_linf_uniform if norm == "linf" else init_l2_uniform)(key, x, eps)
+
+
+def quantize(x, levels: int = 255):
+  """Rounds images to the grid k / levels (k integer), as 8-bit images are stored."""
+  return jnp.round(x * levels) / levels
+
+
+# --------------------------------------------------------------------------- #
+# Shared argument checks of the attacks
+# --------------------------------------------------------------------------- #
+def check_attack_args(logits_fn, images, labels, *, eps=None, norm: Optional[str] = None,
+                      num_steps=None, targets=None, loss: Optional[str] = None) -> int:
+  """Validates the common attack arguments; returns the number of classes.
+
+  Raises:
+    ValueError: naming the argument that is wrong.
+  """
+  _validate.check_images(images, "images")
+  _validate.check_labels(labels, "labels", batch_size=images.shape[0])
+  if norm is not None:
+    _validate.check_choice(norm, "norm", NORMS)
+  if loss is not None:
+    _validate.check_choice(loss, "loss", LOSSES)
+  if eps is not None:
+    _validate.check_nonnegative(eps, "eps")
+  if num_steps is not None:
+    _validate.check_positive_int(num_steps, "num_steps")
+  out = jax.eval_shape(logits_fn, images)
+  if len(out.shape) != 2 or out.shape[0] != images.shape[0]:
+    raise ValueError(f"`logits_fn` must map images [B, H, W, C] to logits [B, classes]; "
+                     f"got output shape {out.shape} for a batch of {images.shape[0]}.")
+  num_classes = out.shape[1]
+  _validate.check_labels(labels, "labels", num_classes=num_classes)
+  if targets is not None:
+    _validate.check_labels(targets, "targets", batch_size=images.shape[0],
+                           num_classes=num_classes)
+  return num_classes
+
+
+# --------------------------------------------------------------------------- #
+# The input gradient every gradient attack shares
+# --------------------------------------------------------------------------- #
+class AttackInfo(NamedTuple):
+  """Per-example diagnostics an attack can return beside its images.
+
+  Attributes:
+    success: [B] bool, re-predicted on the returned images (misclassified, or
+      classified as the target when targeted).
+    objective: [B] the attacker's ascent value at the returned images.
+    zero_grad: [B] bool, True where the input gradient was exactly zero at the
+      start: a warning that the model may mask gradients, not a robust answer.
+  """
+  success: jax.Array
+  objective: jax.Array
+  zero_grad: jax.Array
+
+
+class MinNormResult(NamedTuple):
+  """The result of a minimum-norm attack (CW, line searches).
+
+  Attributes:
+    images: [B, H, W, C] the smallest adversarial found per example; the
+      original image where none was found.
+    norms: [B] the perturbation norm `||images - original||` in the attack's
+      norm; `inf` where no adversarial was found, so that medians and
+      thresholds never count a failure as a tiny perturbation.
+    success: [B] bool, re-predicted on `images` (misclassified, or classified
+      as the target when targeted).
+    zero_grad: [B] bool, True where the input gradient at the original image
+      was exactly zero (a warning that the model may mask gradients).
+  """
+  images: jax.Array
+  norms: jax.Array
+  success: jax.Array
+  zero_grad: jax.Array
+
+
+def value_and_input_grad(logits_fn, objective: Objective, x, labels, targets=None):
+  """Ascent value [B], logits [B, K] and input gradient [B, ...] at x.
+
+  The per-example values are summed before differentiation, which gives each
+  example its own gradient as long as `logits_fn` treats examples independently
+  (true for any model in inference mode).
+  """
+  def total(x):
+    logits = logits_fn(x)
+    v = objective.ascent_value(logits, labels, targets)
+    return jnp.sum(v), (v, logits)
+  (_, (v, logits)), g = jax.value_and_grad(total, has_aux=True)(x)
+  return v, logits, g
+
+
+def is_zero(g):
+  """Per-example: every entry of the gradient is exactly zero."""
+  return jnp.all(g.reshape(g.shape[0], -1) == 0, axis=-1)

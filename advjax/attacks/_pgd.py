@@ -1,0 +1,123 @@
+"""Projected gradient descent (Madry et al. 2018), Linf and L2, with restarts."""
+from typing import Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from advjax import _validate
+from advjax.attacks import _parts
+
+
+def pgd(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
+        eps, norm: str = "linf", num_steps: int = 10, step_size=None,
+        num_restarts: int = 1, random_start: bool = True, loss: str = "ce",
+        targeted: bool = False, targets: Optional[jax.Array] = None,
+        confidence: float = 0.0, early_stop: bool = False,
+        bounds: Tuple[float, float] = (0.0, 1.0), return_info: bool = False):
+  """Projected gradient attack, keeping the best iterate per example.
+
+  Each step moves by `step_size` along the steepest-ascent direction of the
+  per-example objective (sign of the gradient for Linf, normalized gradient for
+  L2) and projects onto the eps-ball and the box. Over all iterates and all
+  restarts the attack returns, per example, the best point: a successful one if
+  any (largest objective among them), else the one with the largest objective.
+
+  Args:
+    key: a JAX PRNG key for the random starts.
+    logits_fn: `images [B, H, W, C] -> logits [B, K]`; never updates state.
+    images: float images [B, H, W, C] in `bounds`.
+    labels: int true labels [B].
+    eps: budget, a scalar or per-example [B], >= 0.
+    norm: "linf" or "l2".
+    num_steps: gradient steps per restart, >= 1.
+    step_size: default `2.5 * eps / num_steps` (Madry et al. 2018).
+    num_restarts: independent random restarts, >= 1.
+    random_start: start uniformly inside the ball (else at the images).
+    loss: "ce", "margin" (CW margin with `confidence`) or "dlr".
+    targeted: move towards `targets` instead of away from `labels`.
+    targets: int target classes [B], required when `targeted`.
+    confidence: kappa of the margin loss.
+    early_stop: stop moving an example once it is successful; the loop ends
+      when all are.
+    bounds: the valid pixel range.
+    return_info: also return an `AttackInfo`.
+
+  Returns:
+    Adversarial images [B, H, W, C] of the input dtype inside the ball and the
+    bounds, under `stop_gradient` (and an `AttackInfo` if `return_info`).
+
+  Raises:
+    ValueError: for a bad argument, named in the message.
+  """
+  _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
+                           num_steps=num_steps, targets=targets, loss=loss)
+  _validate.check_positive_int(num_restarts, "num_restarts")
+  if targeted and targets is None:
+    raise ValueError("`targets` is required when `targeted=True`.")
+  if step_size is None:
+    step_size = 2.5 * jnp.asarray(eps, images.dtype) / num_steps
+  else:
+    _validate.check_nonnegative(step_size, "step_size")
+  tgt = targets if targeted else None
+  objective = _parts.get_objective(loss, targeted=targeted, confidence=confidence)
+  x_adv, info = _pgd_loop(key, logits_fn, objective, images, labels, tgt, eps, norm,
+                          num_steps, step_size, num_restarts, random_start,
+                          early_stop, bounds)
+  x_adv = jax.lax.stop_gradient(x_adv.astype(images.dtype))
+  if return_info:
+    return x_adv, jax.tree_util.tree_map(jax.lax.stop_gradient, info)
+  return x_adv
+
+
+def _better(v, s, best_v, best_s):
+  """Successful beats unsuccessful; otherwise the larger objective wins."""
+  return (s & ~best_s) | ((s == best_s) & (v > best_v))
+
+
+def _pgd_loop(key, logits_fn, objective, images, labels, targets, eps, norm,
+              num_steps, step_size, num_restarts, random_start, early_stop, bounds):
+  """The restarts-and-steps loop shared by `pgd` and the training recipes."""
+  batch = images.shape[0]
+  step_size = _parts._bcast(step_size, images)
+
+  def keep_best(x, v, s, best):
+    bx, bv, bs = best
+    b = _better(v, s, bv, bs)
+    return (jnp.where(_parts._bcast(b, x), x, bx), jnp.where(b, v, bv), b | bs)
+
+  def one_restart(r, carry):
+    best, zero_grad = carry
+    x = images
+    if random_start:
+      x = _parts.project(_parts.random_init(jax.random.fold_in(key, r), images, eps, norm),
+                         images, eps, norm, bounds)
+
+    def cond(c):
+      i, _, _, done, _ = c
+      return (i < num_steps) & ~(early_stop & jnp.all(done))
+
+    def body(c):
+      i, x, best, done, zg = c
+      v, logits, g = _parts.value_and_input_grad(logits_fn, objective, x, labels, targets)
+      s = _parts.is_successful(logits, labels, targets)
+      best = keep_best(x, v, s, best)
+      zg = jnp.where(i == 0, _parts.is_zero(g), zg)
+      x_new = _parts.project(x + step_size * _parts.steepest_step(g, norm), images, eps,
+                             norm, bounds)
+      if early_stop:
+        x_new = jnp.where(_parts._bcast(s, x), x, x_new)
+        done = s
+      return i + 1, x_new, best, done, zg
+
+    init = (jnp.int32(0), x, best, jnp.zeros(batch, bool), jnp.zeros(batch, bool))
+    _, x, best, _, zg = jax.lax.while_loop(cond, body, init)
+    logits = logits_fn(x)
+    best = keep_best(x, objective.ascent_value(logits, labels, targets),
+                     _parts.is_successful(logits, labels, targets), best)
+    zero_grad = jnp.where(r == 0, zg, zero_grad)
+    return best, zero_grad
+
+  best0 = (images, jnp.full((batch,), -jnp.inf, images.dtype), jnp.zeros(batch, bool))
+  (x_adv, v, s), zero_grad = jax.lax.fori_loop(
+      0, num_restarts, one_restart, (best0, jnp.zeros(batch, bool)))
+  return x_adv, _parts.AttackInfo(success=s, objective=v, zero_grad=zero_grad)

@@ -1,0 +1,1 @@
+"""Pure-functional augmentations: per-example `(key, image[HWC], ...)`, batch with vmap."""

@@ -1,0 +1,216 @@
+"""Low-level image operations shared by the augmentations and corruptions.
+
+All functions take one float image `[H, W, C]` with values in [0, 1] and are
+pure JAX (they jit and vmap). Where an operation mirrors a PIL one, the PIL
+convention is kept (pixel centres at `i + 0.5`, ITU-R 601 luma weights) so that
+results can be compared with the NumPy/PIL references.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+# PIL's "L" conversion: L = (19595 R + 38470 G + 7471 B) / 65536 (ITU-R 601-2).
+_LUMA = np.array([19595.0, 38470.0, 7471.0], np.float32) / 65536.0
+
+
+def grayscale(image: jax.Array) -> jax.Array:
+  """Luma `[H, W, 1]` of an RGB image (ITU-R 601-2), or the image itself if C == 1.
+
+  Images with another number of channels use the mean over channels.
+  """
+  c = image.shape[-1]
+  if c == 1:
+    return image
+  if c == 3:
+    return jnp.sum(image * jnp.asarray(_LUMA, image.dtype), axis=-1, keepdims=True)
+  return jnp.mean(image, axis=-1, keepdims=True)
+
+
+def blend(degenerate: jax.Array, image: jax.Array, factor) -> jax.Array:
+  """PIL's `Image.blend(degenerate, image, factor)`, clipped to [0, 1]."""
+  return jnp.clip(degenerate + factor * (image - degenerate), 0.0, 1.0)
+
+
+def to_levels(image: jax.Array) -> jax.Array:
+  """Integer grey levels 0..255 (int32) of a [0, 1] image, rounded."""
+  return jnp.clip(jnp.round(image * 255.0), 0, 255).astype(jnp.int32)
+
+
+def bilinear_sample(image: jax.Array, rows: jax.Array, cols: jax.Array) -> jax.Array:
+  """Bilinear interpolation at fractional pixel indices, edges clamped.
+
+  Args:
+    image: [H, W, C].
+    rows, cols: [...] fractional indices (pixel i has its centre at index i).
+
+  Returns:
+    [..., C] interpolated values.
+  """
+  h, w = image.shape[0], image.shape[1]
+  r0 = jnp.floor(rows)
+  c0 = jnp.floor(cols)
+  dr = (rows - r0)[..., None]
+  dc = (cols - c0)[..., None]
+  r0 = r0.astype(jnp.int32)
+  c0 = c0.astype(jnp.int32)
+  r0c, r1c = jnp.clip(r0, 0, h - 1), jnp.clip(r0 + 1, 0, h - 1)
+  c0c, c1c = jnp.clip(c0, 0, w - 1), jnp.clip(c0 + 1, 0, w - 1)
+  top = image[r0c, c0c] * (1 - dc) + image[r0c, c1c] * dc
+  bottom = image[r1c, c0c] * (1 - dc) + image[r1c, c1c] * dc
+  return top * (1 - dr) + bottom * dr
+
+
+def affine_transform(image: jax.Array, matrix, *, fill: float = 0.0) -> jax.Array:
+  """PIL's `Image.transform(size, AFFINE, matrix, resample=BILINEAR)`.
+
+  The output pixel with centre (x, y) = (col + .5, row + .5) takes the input at
+  (a x + b y + c, d x + e y + f); points outside the image get `fill`.
+
+  Args:
+    image: [H, W, C].
+    matrix: (a, b, c, d, e, f), scalars or traced values (output -> input map).
+    fill: value outside the image.
+
+  Returns:
+    [H, W, C] warped image.
+  """
+  h, w = image.shape[0], image.shape[1]
+  a, b, c, d, e, f = matrix
+  ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32) + 0.5,
+                        jnp.arange(w, dtype=jnp.float32) + 0.5, indexing="ij")
+  xin = a * xs + b * ys + c
+  yin = d * xs + e * ys + f
+  inside = (xin >= 0) & (xin < w) & (yin >= 0) & (yin < h)
+  out = bilinear_sample(image, yin - 0.5, xin - 0.5)
+  return jnp.where(inside[..., None], out, jnp.asarray(fill, image.dtype))
+
+
+def rotation_matrix(degrees, height: int, width: int):
+  """The output -> input affine matrix of PIL's `Image.rotate(degrees)`.
+
+  Counter-clockwise rotation about the image centre (w / 2, h / 2).
+  """
+  angle = -jnp.deg2rad(degrees)
+  cos, sin = jnp.cos(angle), jnp.sin(angle)
+  cx, cy = width / 2.0, height / 2.0
+  # Matrix [cos, sin, 0, -sin, cos, 0] applied to (-cx, -cy), then + centre.
+  c = cos * (-cx) + sin * (-cy) + cx
+  f = -sin * (-cx) + cos * (-cy) + cy
+  return (cos, sin, c, -sin, cos, f)
+
+
+def filter2d(image: jax.Array, kernel, *, mode: str = "reflect") -> jax.Array:
+  """Correlates each channel with a 2-D kernel (same size output).
+
+  Args:
+    image: [H, W, C].
+    kernel: [kh, kw] (odd sizes), a concrete or traced array.
+    mode: border handling passed to `jnp.pad` ("reflect" is OpenCV's default
+      BORDER_REFLECT_101; "symmetric", "edge", "constant" also work).
+
+  Returns:
+    [H, W, C].
+  """
+  kernel = jnp.asarray(kernel, image.dtype)
+  kh, kw = kernel.shape
+  ph, pw = kh // 2, kw // 2
+  x = jnp.pad(image, ((ph, ph), (pw, pw), (0, 0)), mode=mode)
+  x = jnp.moveaxis(x, -1, 0)[:, None]  # [C, 1, H, W]
+  out = jax.lax.conv_general_dilated(x, kernel[None, None], (1, 1), "VALID",
+                                     precision=jax.lax.Precision.HIGHEST)
+  return jnp.moveaxis(out[:, 0], 0, -1)
+
+
+def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
+  """Normalized 1-D Gaussian taps (scipy.ndimage's radius = int(truncate*sigma+.5))."""
+  radius = max(int(truncate * float(sigma) + 0.5), 1)
+  t = np.arange(-radius, radius + 1, dtype=np.float64)
+  k = np.exp(-0.5 * (t / float(sigma)) ** 2)
+  return (k / k.sum()).astype(np.float32)
+
+
+def gaussian_blur(image: jax.Array, sigma: float, *, mode: str = "nearest",
+                  truncate: float = 4.0) -> jax.Array:
+  """Separable Gaussian blur of each channel, as `skimage.filters.gaussian`.
+
+  Args:
+    image: [H, W, C].
+    sigma: standard deviation in pixels (a Python number).
+    mode: scipy.ndimage border mode: "nearest" (skimage's default), "reflect"
+      (scipy's half-sample symmetric) or "mirror".
+    truncate: kernel radius in standard deviations.
+  """
+  k = gaussian_kernel1d(sigma, truncate)
+  pad_mode = {"nearest": "edge", "reflect": "symmetric", "mirror": "reflect",
+              "constant": "constant"}[mode]
+  r = len(k) // 2
+  # Reflect padding cannot exceed the image size; repeat padding for tiny images.
+  def pad(x, axis):
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (r, r)
+    if pad_mode in ("symmetric", "reflect") and r >= x.shape[axis]:
+      return jnp.pad(x, widths, mode="edge")
+    return jnp.pad(x, widths, mode=pad_mode)
+  x = pad(image, 0)
+  x = filter_valid(x, k[:, None])
+  x = pad(x, 1)
+  return filter_valid(x, k[None, :])
+
+
+def filter_valid(image: jax.Array, kernel) -> jax.Array:
+  """'VALID' correlation of each channel of [H, W, C] with a [kh, kw] kernel."""
+  kernel = jnp.asarray(kernel, image.dtype)
+  x = jnp.moveaxis(image, -1, 0)[:, None]
+  out = jax.lax.conv_general_dilated(x, kernel[None, None], (1, 1), "VALID",
+                                     precision=jax.lax.Precision.HIGHEST)
+  return jnp.moveaxis(out[:, 0], 0, -1)
+
+
+def rgb_to_hsv(image: jax.Array) -> jax.Array:
+  """RGB [..., 3] in [0, 1] -> HSV [..., 3] in [0, 1] (as skimage.color.rgb2hsv)."""
+  r, g, b = image[..., 0], image[..., 1], image[..., 2]
+  v = jnp.max(image, axis=-1)
+  mn = jnp.min(image, axis=-1)
+  delta = v - mn
+  s = jnp.where(v > 0, delta / jnp.where(v > 0, v, 1.0), 0.0)
+  safe = jnp.where(delta > 0, delta, 1.0)
+  h = jnp.where(r == v, (g - b) / safe,
+                jnp.where(g == v, 2.0 + (b - r) / safe, 4.0 + (r - g) / safe))
+  h = jnp.where(delta > 0, (h / 6.0) % 1.0, 0.0)
+  return jnp.stack([h, s, v], axis=-1)
+
+
+def hsv_to_rgb(image: jax.Array) -> jax.Array:
+  """HSV [..., 3] in [0, 1] -> RGB [..., 3] (as skimage.color.hsv2rgb)."""
+  h, s, v = image[..., 0], image[..., 1], image[..., 2]
+  hi = jnp.floor(h * 6.0)
+  f = h * 6.0 - hi
+  p = v * (1 - s)
+  q = v * (1 - f * s)
+  t = v * (1 - (1 - f) * s)
+  hi = hi.astype(jnp.int32) % 6
+  choices_r = jnp.stack([v, q, p, p, t, v], -1)
+  choices_g = jnp.stack([t, v, v, q, p, p], -1)
+  choices_b = jnp.stack([p, p, t, v, v, q], -1)
+  idx = hi[..., None]
+  pick = lambda ch: jnp.take_along_axis(ch, idx, axis=-1)[..., 0]
+  return jnp.stack([pick(choices_r), pick(choices_g), pick(choices_b)], axis=-1)
+
+
+def resize_bilinear_zoom(image: jax.Array, zoom: float) -> jax.Array:
+  """`imagecorruptions.clipped_zoom`: crop the centre 1/zoom and enlarge by `zoom`.
+
+  The enlargement follows `scipy.ndimage.zoom(order=1, grid_mode=False)`: output
+  index i samples input index i * (n_in - 1) / (n_out - 1); the result is
+  cropped to the top-left [H, W] as imagecorruptions does.
+  """
+  h, w = image.shape[0], image.shape[1]
+  ch0 = int(np.ceil(h / float(zoom)))
+  ch1 = int(np.ceil(w / float(zoom)))
+  top0, top1 = (h - ch0) // 2, (w - ch1) // 2
+  crop = image[top0:top0 + ch0, top1:top1 + ch1]
+  out0, out1 = int(round(ch0 * zoom)), int(round(ch1 * zoom))
+  rows = np.arange(h) * ((ch0 - 1) / max(out0 - 1, 1))
+  cols = np.arange(w) * ((ch1 - 1) / max(out1 - 1, 1))
+  rr, cc = np.meshgrid(rows, cols, indexing="ij")
+  return bilinear_sample(crop, jnp.asarray(rr, jnp.float32), jnp.asarray(cc, jnp.float32))

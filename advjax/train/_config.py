@@ -1,0 +1,96 @@
+"""The training config schema: every key, its default and its checks.
+
+Configs are `ml_collections.ConfigDict`s of plain data. `default_config()` lists
+every key that `train_and_evaluate` reads; `validate_config` rejects unknown
+keys and bad values before anything is written to the workdir.
+"""
+import ml_collections
+
+from advjax.train import _schedules
+from advjax.train import _step
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every training key with its default (a LeNet-5 on the embedded MNIST)."""
+  c = ml_collections.ConfigDict()
+  c.name = "default"
+  c.seed = 0
+  # data
+  c.dataset = "mnist5k"
+  c.data_dir = ""                 # TFDS data_dir ("" = TFDS default)
+  c.validation_size = 500
+  # model
+  c.model = "lenet5"
+  c.model_kwargs = ml_collections.ConfigDict({"dropout_rate": 0.0})
+  # optimization
+  c.num_epochs = 10
+  c.batch_size = 128
+  c.optimizer = "adam"
+  c.learning_rate = 1e-3
+  c.lr_schedule = "cosine"
+  c.warmup_epochs = 0
+  c.momentum = 0.9
+  c.weight_decay = 0.0
+  # recipe: standard (alpha = 1), adversarial (fixed alpha), hybrid (adaptive alpha)
+  c.recipe = "standard"
+  c.alpha = 0.5                   # fixed alpha ("adversarial"), initial alpha ("hybrid")
+  c.train_attack = ml_collections.ConfigDict({
+      "name": "pgd", "eps": 0.1, "num_steps": 7, "step_size_factor": -1.0,
+      "num_restarts": 1})          # step_size_factor < 0: the attack's default
+  c.eps_schedule = "constant"     # constant | linear | cosine | step (eps/10 -> eps)
+  c.eps_warmup_epochs = 0
+  # evaluation
+  c.eval = ml_collections.ConfigDict({
+      "eps": 0.1, "pgd_steps": 20, "pgd_step_size": 0.01, "pgd_restarts": 1,
+      "batch_size": 500, "num_examples": -1, "gallery_size": 8})  # -1: whole test set
+  # bookkeeping
+  c.keep_checkpoints = 3
+  c.checkpoint_every_epochs = 1
+  c.progress = True
+  return c
+
+
+def _check_keys(config, reference, prefix=""):
+  for key in config.keys():
+    if key not in reference:
+      raise ValueError(f"Unknown config key {prefix + key!r}; known keys: "
+                       f"{sorted(reference.keys())}.")
+    if isinstance(reference[key], ml_collections.ConfigDict) and key != "model_kwargs":
+      _check_keys(config[key], reference[key], prefix + key + ".")
+
+
+def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Checks keys and values; returns a copy with defaults for missing keys.
+
+  Raises:
+    ValueError: for an unknown key or a bad value, naming the key.
+  """
+  ref = default_config()
+  _check_keys(config, ref)
+  full = default_config()
+  full.update(config.to_dict() if hasattr(config, "to_dict") else config)
+  from advjax.models import MODELS  # pylint: disable=import-outside-toplevel
+  def choice(key, value, choices):
+    if value not in choices:
+      raise ValueError(f"config.{key}: unknown value {value!r}; expected one of "
+                       f"{sorted(choices)}.")
+  choice("model", full.model, MODELS)
+  choice("recipe", full.recipe, _step.RECIPES)
+  choice("train_attack.name", full.train_attack.name, _step.TRAIN_ATTACKS)
+  choice("eps_schedule", full.eps_schedule, _schedules.EPS_SCHEDULES)
+  choice("lr_schedule", full.lr_schedule, _schedules.LR_SCHEDULES)
+  choice("optimizer", full.optimizer, _schedules.OPTIMIZERS)
+  for key in ("train_attack.eps", "eval.eps", "eval.pgd_step_size", "learning_rate",
+              "weight_decay", "eps_warmup_epochs", "warmup_epochs"):
+    node, leaf = (full, key) if "." not in key else (full[key.split(".")[0]],
+                                                     key.split(".")[1])
+    if node[leaf] < 0:
+      raise ValueError(f"config.{key} must be >= 0; got {node[leaf]}.")
+  for key in ("num_epochs", "batch_size", "keep_checkpoints", "checkpoint_every_epochs"):
+    if int(full[key]) < 1:
+      raise ValueError(f"config.{key} must be >= 1; got {full[key]}.")
+  if not 0.0 <= full.alpha <= 1.0:
+    raise ValueError(f"config.alpha must be in [0, 1]; got {full.alpha}.")
+  if full.train_attack.num_steps < 1 or full.eval.pgd_steps < 1:
+    raise ValueError("config.train_attack.num_steps and config.eval.pgd_steps must be >= 1.")
+  return full

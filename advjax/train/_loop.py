@@ -1,0 +1,282 @@
+"""`train_and_evaluate(config, workdir)`: the whole run, resumable, with a report."""
+import json
+import os
+import time
+from typing import Dict, List, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm.auto import tqdm
+
+from advjax import attacks, data, models
+from advjax.eval import _report
+from advjax.eval import evaluate_robustness
+from advjax.train import _config
+from advjax.train import _schedules
+from advjax.train import _step
+from advjax.train._checkpoint import Checkpointer
+from advjax.train._state import TrainState, create_train_state
+
+# Keys that may change between a run and its continuation (more epochs, other eval).
+_RESUMABLE_KEYS = ("num_epochs", "eval", "progress", "keep_checkpoints")
+
+
+class NonFiniteLossError(FloatingPointError):
+  """Training produced a NaN or inf loss; the last good checkpoint is kept."""
+
+
+def _config_diff(a: Dict, b: Dict, prefix="") -> List[str]:
+  keys = sorted(set(a) | set(b))
+  out = []
+  for k in keys:
+    if k in _RESUMABLE_KEYS and not prefix:
+      continue
+    va, vb = a.get(k), b.get(k)
+    if isinstance(va, dict) and isinstance(vb, dict):
+      out += _config_diff(va, vb, prefix + k + ".")
+    elif va != vb:
+      out.append(f"{prefix}{k}: {va!r} != {vb!r}")
+  return out
+
+
+def _jsonable_config(config) -> Dict:
+  return json.loads(config.to_json_best_effort())
+
+
+class Run:
+  """Everything built from a config: data, model, optimizer, step functions."""
+
+  def __init__(self, config: ml_collections.ConfigDict, mesh=None):
+    self.config = c = _config.validate_config(config)
+    self.splits = data.load_splits(c.dataset, validation_size=c.validation_size,
+                                   data_dir=c.data_dir or None, seed=c.seed)
+    train = self.splits["train"]
+    self.num_classes = train.num_classes
+    self.model = models.get_model(c.model, num_classes=self.num_classes,
+                                  **dict(c.model_kwargs))
+    self.steps_per_epoch = data.steps_per_epoch(len(train), c.batch_size)
+    self.total_steps = c.num_epochs * self.steps_per_epoch
+    self.lr = _schedules.lr_schedule(c.lr_schedule, c.learning_rate, self.total_steps,
+                                     warmup_steps=c.warmup_epochs * self.steps_per_epoch)
+    self.tx = _schedules.make_optimizer(c.optimizer, self.lr, momentum=c.momentum,
+                                        weight_decay=c.weight_decay)
+    ta = c.train_attack
+    self.attack_fn = _step.make_attack_fn(
+        ta.name, num_steps=ta.num_steps, num_restarts=ta.num_restarts,
+        step_size_factor=None if ta.step_size_factor < 0 else ta.step_size_factor)
+    self.eps_fn = _schedules.eps_schedule(
+        c.eps_schedule if c.recipe != "standard" else "constant", ta.eps,
+        c.eps_warmup_epochs * self.steps_per_epoch)
+    self.mesh = mesh if mesh is not None else data.make_mesh()
+    adversarial = c.recipe != "standard"
+    self.train_step = _step.make_train_step(
+        self.model, self.tx, recipe=c.recipe,
+        attack_fn=self.attack_fn if adversarial else None, eps_fn=self.eps_fn,
+        weight_decay=c.weight_decay if c.optimizer != "adamw" else 0.0, mesh=self.mesh)
+    self.eval_step = _step.make_eval_step(
+        self.model, attack_fn=self.attack_fn if adversarial else None, mesh=self.mesh)
+
+  def init_state(self) -> TrainState:
+    c = self.config
+    alpha = 1.0 if c.recipe == "standard" else c.alpha
+    state = create_train_state(self.model, self.tx, jax.random.PRNGKey(c.seed),
+                               self.splits["train"].image_shape, alpha=alpha,
+                               eps=float(self.eps_fn(0)))
+    return data.replicate(state, self.mesh)
+
+  def validate(self, state: TrainState) -> Dict[str, float]:
+    """Clean and adversarial accuracy on the validation slice at the current eps."""
+    ds = self.splits["validation"]
+    n_dev = self.mesh.devices.size
+    bs = max(n_dev, (min(500, len(ds)) // n_dev) * n_dev)
+    eps = jnp.float32(self.eps_fn(state.step))
+    key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed + 1), int(state.step))
+    variables = state.variables()
+    tot = np.zeros(2)
+    for i, (x, y, m) in enumerate(data.iterate_eval(ds, bs)):
+      xs, ys = data.shard_batch((x, y), self.mesh)
+      clean, adv = jax.device_get(self.eval_step(variables, xs, ys,
+                                                 jax.random.fold_in(key, i), eps))
+      tot += [np.sum(clean * m), np.sum(adv * m)]
+    return {"val_acc_clean": tot[0] / len(ds), "val_acc_adv": tot[1] / len(ds)}
+
+
+def _read_records(path: str, max_step: int) -> List[Dict]:
+  if not os.path.exists(path):
+    return []
+  with open(path, encoding="utf-8") as f:
+    recs = [json.loads(line) for line in f if line.strip()]
+  return [r for r in recs if r["step"] <= max_step]
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
+  """Trains, evaluates every epoch, checkpoints, and writes the final report.
+
+  Resumes from the latest checkpoint in `workdir/checkpoints` if there is one; the
+  resumed run ends with the same parameters as an uninterrupted one. Writes
+  `metrics.jsonl`, `report.json`, `report.md` and `figures/*.png`.
+
+  Args:
+    config: a ConfigDict (see `advjax.train.default_config` for every key).
+    workdir: the run's folder.
+
+  Returns:
+    The report dict.
+
+  Raises:
+    ValueError: for a bad config, or a workdir that holds a run of another config.
+    NonFiniteLossError: when the loss becomes NaN/inf (nothing is overwritten).
+  """
+  run = Run(config)   # validates config and data before anything is written
+  c = run.config
+  os.makedirs(workdir, exist_ok=True)
+  cfg_path = os.path.join(workdir, "config.json")
+  cfg = _jsonable_config(c)
+  if os.path.exists(cfg_path):
+    with open(cfg_path, encoding="utf-8") as f:
+      old = json.load(f)
+    diff = _config_diff(old, cfg)
+    if diff:
+      raise ValueError(f"workdir {workdir!r} holds a run of another config "
+                       f"({'; '.join(diff[:5])}); use a new workdir.")
+  _report.atomic_write_text(cfg_path, json.dumps(cfg, indent=2, sort_keys=True))
+
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=c.keep_checkpoints)
+  state = run.init_state()
+  meta = {"train_time_s": 0.0}
+  if ckpt.latest_step() is not None:
+    state, meta = ckpt.restore(state)
+    state = data.replicate(state, run.mesh)
+  start = int(state.step)
+  metrics_path = os.path.join(workdir, "metrics.jsonl")
+  records = _read_records(metrics_path, start)
+  _report.atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
+
+  train_time = float(meta.get("train_time_s", 0.0))
+  spe = run.steps_per_epoch
+  with open(metrics_path, "a", encoding="utf-8") as log, tqdm(
+      total=run.total_steps, initial=start, desc=c.name, disable=not c.progress,
+      unit="step") as bar:
+    step = start
+    while step < run.total_steps:
+      epoch_end = min((step // spe + 1) * spe, run.total_steps)
+      t0 = time.perf_counter()
+      epoch_metrics = []
+      for s, batch in data.iterate_train(run.splits["train"], c.batch_size, c.seed, step,
+                                         epoch_end):
+        state, m = run.train_step(state, data.shard_batch(batch, run.mesh))
+        epoch_metrics.append(m)
+        bar.update(1)
+      epoch_metrics = jax.device_get(epoch_metrics)
+      dt = time.perf_counter() - t0
+      for i, m in enumerate(epoch_metrics):
+        if not np.isfinite(m["loss"]):
+          raise NonFiniteLossError(
+              f"non-finite loss {m['loss']} at step {step + i + 1}; the last good "
+              f"checkpoint (step {ckpt.latest_step()}) is kept. Lower the learning rate.")
+      train_time += dt
+      step = epoch_end
+      for i, m in enumerate(epoch_metrics):
+        rec = {"kind": "train", "step": step - len(epoch_metrics) + i + 1}
+        rec.update({k: float(v) for k, v in m.items()})
+        log.write(json.dumps(rec) + "\n")
+      val = run.validate(state)
+      if c.recipe == "hybrid":
+        from advjax.losses import adaptive_alpha  # pylint: disable=import-outside-toplevel
+        state = state.replace(alpha=jax.device_put(
+            adaptive_alpha(val["val_acc_adv"], val["val_acc_clean"]),
+            state.alpha.sharding))
+      rec = {"kind": "val", "step": step, "epoch": step // spe, "alpha": float(state.alpha),
+             "eps": float(run.eps_fn(step)), "examples_per_s": len(epoch_metrics) *
+             c.batch_size / dt, "epoch_time_s": dt, **val}
+      log.write(json.dumps(rec) + "\n")
+      log.flush()
+      bar.set_postfix(val_clean=f"{val['val_acc_clean']:.3f}",
+                      val_adv=f"{val['val_acc_adv']:.3f}", alpha=f"{float(state.alpha):.2f}")
+      if (step // spe) % c.checkpoint_every_epochs == 0 or step == run.total_steps:
+        ckpt.save(state, {"train_time_s": train_time, "epoch": step // spe})
+  ckpt.close()
+  return final_report(run, state, workdir, train_time=train_time)
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> Dict:
+  """Evaluates the latest checkpoint of a finished or interrupted run.
+
+  Raises:
+    FileNotFoundError: if the workdir has no checkpoint.
+    ValueError: if the workdir belongs to another config or cannot be read.
+  """
+  run = Run(config)
+  cfg_path = os.path.join(workdir, "config.json")
+  if not os.path.exists(cfg_path):
+    raise FileNotFoundError(f"{workdir!r} is not an advjax run (no config.json).")
+  with open(cfg_path, encoding="utf-8") as f:
+    diff = _config_diff(json.load(f), _jsonable_config(run.config))
+  if diff:
+    raise ValueError(f"workdir {workdir!r} holds a run of another config "
+                     f"({'; '.join(diff[:5])}).")
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=run.config.keep_checkpoints)
+  state, meta = ckpt.restore(run.init_state())
+  ckpt.close()
+  return final_report(run, state, workdir, train_time=float(meta.get("train_time_s", 0.0)))
+
+
+def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float) -> Dict:
+  """Clean, FGSM and PGD accuracy on the test set; report.json/.md and figures."""
+  from advjax import plots  # pylint: disable=import-outside-toplevel
+  c = run.config
+  ev = c.eval
+  test = run.splits["test"].take(None if ev.num_examples < 0 else ev.num_examples)
+  eps = float(ev.eps)
+  battery = {
+      "fgsm": lambda k, f, x, y: attacks.fgsm(k, f, x, y, eps=eps),
+      "pgd": lambda k, f, x, y: attacks.pgd(k, f, x, y, eps=eps, num_steps=ev.pgd_steps,
+                                            step_size=ev.pgd_step_size,
+                                            num_restarts=ev.pgd_restarts),
+  }
+  labels = {"fgsm": "FGSM", "pgd": f"PGD-{ev.pgd_steps} (step {ev.pgd_step_size:g}, "
+            f"{ev.pgd_restarts} restart{'s' if ev.pgd_restarts > 1 else ''}, random start)"}
+  model = run.model
+  apply_fn = lambda v, x: model.apply(v, x, train=False)
+  t0 = time.perf_counter()
+  res = evaluate_robustness(apply_fn, jax.device_get(state.variables()), test, battery,
+                            key=jax.random.PRNGKey(c.seed + 2),
+                            batch_size=min(ev.batch_size, len(test)),
+                            gallery_size=ev.gallery_size, progress=c.progress)
+  eval_time = time.perf_counter() - t0
+  fig_dir = os.path.join(workdir, "figures")
+  os.makedirs(fig_dir, exist_ok=True)
+  records = _read_records(os.path.join(workdir, "metrics.jsonl"), int(state.step))
+  figures = [plots.training_curves(records, os.path.join(fig_dir, "training_curves.png"))]
+  g = res["gallery"]["pgd"]
+  figures.append(plots.adversarial_gallery(
+      *g, os.path.join(fig_dir, "gallery_pgd.png"),
+      title=f"{c.name}: PGD-{ev.pgd_steps} at eps {eps:g}"))
+  steps = int(state.step)
+  report = {
+      "name": c.name,
+      "setup": {"dataset": c.dataset, "model": c.model, "recipe": c.recipe,
+                "train attack": f"{c.train_attack.name} eps {c.train_attack.eps:g}"
+                if c.recipe != "standard" else "none",
+                "eps schedule": c.eps_schedule if c.recipe != "standard" else "-",
+                "epochs": c.num_epochs, "batch size": c.batch_size,
+                "optimizer": f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
+                "devices": run.mesh.devices.size, "seed": c.seed},
+      "num_test_examples": res["num_examples"],
+      "clean_accuracy": res["clean"]["accuracy"],
+      "clean_confidence": res["clean"]["confidence"],
+      "attacks": {name: {"eps": eps, "accuracy": a["accuracy"], "confidence": a["confidence"],
+                         "time_s": a["time_s"], "label": labels[name]}
+                  for name, a in res["attacks"].items()},
+      "robustness_gap": {name: res["clean"]["accuracy"] - a["accuracy"]
+                         for name, a in res["attacks"].items()},
+      "train": {"steps": steps, "time_s": train_time,
+                "examples_per_s": steps * c.batch_size / max(train_time, 1e-9),
+                "final_alpha": float(state.alpha), "final_eps": float(state.eps)},
+      "eval_time_s": eval_time,
+      "figures": [os.path.relpath(f, workdir) for f in figures],
+  }
+  _report.write_report(workdir, report)
+  return report

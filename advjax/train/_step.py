@@ -1,0 +1,151 @@
+"""One jitted update: alpha * CE(clean) + (1 - alpha) * CE(adversarial) (+ L2)."""
+import functools
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from advjax import attacks, losses
+from advjax.data import _sharding
+from advjax.models import make_logits_fn
+from advjax.train._state import TrainState
+
+RECIPES = ("standard", "adversarial", "hybrid")
+TRAIN_ATTACKS = ("fgsm", "fgsm_rs", "pgd")
+
+
+def make_attack_fn(name: str, *, num_steps: int = 7, step_size_factor: Optional[float] = None,
+                   num_restarts: int = 1, norm: str = "linf") -> Callable:
+  """An attack by name as `(key, logits_fn, images, labels, eps) -> images`.
+
+  Names: "fgsm" (Goodfellow et al. 2015), "fgsm_rs" (random start, step
+  1.25 eps; Wong et al. 2020), "pgd" (random start, `num_steps` steps of
+  `step_size_factor * eps`, default 2.5 / num_steps; Madry et al. 2018).
+
+  Raises:
+    ValueError: for an unknown name.
+  """
+  if name not in TRAIN_ATTACKS:
+    raise ValueError(f"Unknown attack {name!r}; expected one of {list(TRAIN_ATTACKS)}.")
+  if name == "fgsm":
+    return lambda k, f, x, y, eps: attacks.fgsm(k, f, x, y, eps=eps, norm=norm)
+  if name == "fgsm_rs":
+    factor = 1.25 if step_size_factor is None else step_size_factor
+    return lambda k, f, x, y, eps: attacks.fgsm(k, f, x, y, eps=eps, norm=norm,
+                                                random_start=True, step_size=factor * eps)
+  factor = 2.5 / num_steps if step_size_factor is None else step_size_factor
+  return lambda k, f, x, y, eps: attacks.pgd(
+      k, f, x, y, eps=eps, norm=norm, num_steps=num_steps, step_size=factor * eps,
+      num_restarts=num_restarts)
+
+
+def l2_penalty(params) -> jax.Array:
+  """0.5 * sum of squared weights (kernels only; biases and norms excluded)."""
+  leaves = jax.tree_util.tree_leaves_with_path(params)
+  sq = [jnp.sum(jnp.square(p)) for path, p in leaves
+        if getattr(path[-1], "key", "") == "kernel"]
+  return 0.5 * sum(sq) if sq else jnp.float32(0)
+
+
+def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
+                    attack_fn: Optional[Callable] = None, eps_fn: Callable,
+                    weight_decay: float = 0.0, mesh=None) -> Callable:
+  """Builds the jitted update `(state, (images, labels)) -> (state, metrics)`.
+
+  loss = alpha * mean CE(clean) + (1 - alpha) * mean CE(adv) + weight_decay * L2,
+  with adversarial examples from `attack_fn` at `eps_fn(state.step)`, generated in
+  inference mode (batch statistics are read, not updated). `state.alpha` is 1 for
+  "standard" (no attack is run), fixed for "adversarial", and set by the loop from
+  validation accuracies for "hybrid".
+
+  Args:
+    model: a Flax module `apply(variables, x, train, ...)`.
+    tx: the optax optimizer.
+    recipe: "standard", "adversarial" or "hybrid".
+    attack_fn: `(key, logits_fn, x, y, eps) -> x_adv`, see `make_attack_fn`.
+    eps_fn: `step -> eps`, see `eps_schedule`.
+    weight_decay: coefficient of the L2 term added to the loss.
+    mesh: a `jax.sharding.Mesh`; if given, the batch is split over 'data' and the
+      state replicated.
+
+  Returns:
+    The jitted step. Metrics: loss, loss_clean, loss_adv, acc_clean, acc_adv,
+    alpha, eps (scalars, means over the batch).
+
+  Raises:
+    ValueError: for an unknown recipe or a missing attack.
+  """
+  if recipe not in RECIPES:
+    raise ValueError(f"Unknown recipe {recipe!r}; expected one of {list(RECIPES)}.")
+  adversarial = recipe != "standard"
+  if adversarial and attack_fn is None:
+    raise ValueError(f"recipe {recipe!r} needs an `attack_fn`.")
+
+  def forward(params, state, x, key):
+    variables = state.variables(params)
+    if state.batch_stats:
+      logits, updates = model.apply(variables, x, train=True, rngs={"dropout": key},
+                                    mutable=["batch_stats"])
+      return logits, updates["batch_stats"]
+    return model.apply(variables, x, train=True, rngs={"dropout": key}), {}
+
+  def step(state: TrainState, batch: Tuple[jax.Array, jax.Array]):
+    images, labels = batch
+    key = jax.random.fold_in(state.key, state.step)
+    k_attack, k_clean, k_adv = jax.random.split(key, 3)
+    eps = eps_fn(state.step)
+    alpha = state.alpha if adversarial else jnp.float32(1.0)
+    if adversarial:
+      logits_fn = make_logits_fn(model, state.variables())
+      x_adv = attack_fn(k_attack, logits_fn, images, labels, eps)
+
+    def loss_fn(params):
+      logits, new_stats = forward(params, state, images, k_clean)
+      l_clean = losses.cross_entropy(logits, labels).mean()
+      aux = {"loss_clean": l_clean, "acc_clean": losses.accuracy(logits, labels).mean()}
+      total = alpha * l_clean
+      if adversarial:
+        logits_adv, new_stats = forward(params, state.replace(batch_stats=new_stats or
+                                                               state.batch_stats),
+                                        x_adv, k_adv)
+        l_adv = losses.cross_entropy(logits_adv, labels).mean()
+        total = total + (1.0 - alpha) * l_adv
+        aux.update(loss_adv=l_adv, acc_adv=losses.accuracy(logits_adv, labels).mean())
+      if weight_decay:
+        total = total + weight_decay * l2_penalty(params)
+      aux["loss"] = total
+      return total, (aux, new_stats)
+
+    (_, (metrics, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                              batch_stats=new_stats if state.batch_stats else {},
+                              eps=jnp.asarray(eps, jnp.float32), alpha=alpha)
+    metrics = dict(metrics, alpha=alpha, eps=jnp.asarray(eps, jnp.float32))
+    return new_state, metrics
+
+  if mesh is None:
+    return jax.jit(step, donate_argnums=0)
+  rep, dat = _sharding.replicated(mesh), _sharding.data_sharding(mesh)
+  return jax.jit(step, in_shardings=(rep, dat), out_shardings=(rep, rep), donate_argnums=0)
+
+
+def make_eval_step(model, *, attack_fn: Optional[Callable] = None, mesh=None) -> Callable:
+  """`(variables, images, labels, key, eps) -> (correct_clean [B], correct_adv [B])`.
+
+  Used every epoch on the validation slice (for the adaptive alpha) with the
+  training attack at the current eps.
+  """
+  def step(variables, images, labels, key, eps):
+    logits_fn = make_logits_fn(model, variables)
+    clean = losses.accuracy(logits_fn(images), labels)
+    if attack_fn is None:
+      return clean, clean
+    x_adv = attack_fn(key, logits_fn, images, labels, eps)
+    return clean, losses.accuracy(logits_fn(x_adv), labels)
+  if mesh is None:
+    return jax.jit(step)
+  rep, dat = _sharding.replicated(mesh), _sharding.data_sharding(mesh)
+  return jax.jit(step, in_shardings=(rep, dat, dat, rep, rep), out_shardings=(dat, dat))

@@ -1,0 +1,29 @@
+"""The hybrid recipe (the embedded default): adaptive alpha = acc_adv / (acc_adv +
+acc_clean) from the validation slice after every epoch, and eps growing linearly
+from eps/10 to eps; PGD-7 adversarial examples; LeNet-5 on the embedded real MNIST.
+
+  python -m experiments.main --config=experiments/configs/mnist_hybrid.py \
+      --workdir=runs/mnist_hybrid
+`--config=...mnist_hybrid.py:quick` shrinks it to a smoke run.
+"""
+from advjax.train import default_config
+
+
+def get_config(arg=None):
+  c = default_config()
+  c.name = "mnist_hybrid"
+  c.recipe = "hybrid"
+  c.alpha = 0.5
+  c.num_epochs = 30
+  c.learning_rate = 2e-3
+  c.train_attack.name = "pgd"
+  c.train_attack.eps = 0.1
+  c.train_attack.num_steps = 7
+  c.eps_schedule = "linear"
+  c.eps_warmup_epochs = 10
+  if arg == "quick":
+    c.num_epochs = 1
+    c.eps_warmup_epochs = 1
+    c.eval.num_examples = 200
+    c.eval.pgd_steps = 5
+  return c

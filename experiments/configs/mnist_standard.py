@@ -1,0 +1,21 @@
+"""LeNet-5 trained on clean images only (the baseline) on the embedded real MNIST.
+
+  python -m experiments.main --config=experiments/configs/mnist_standard.py \
+      --workdir=runs/mnist_standard
+`--config=...mnist_standard.py:quick` shrinks it to a smoke run.
+"""
+from advjax.train import default_config
+
+
+def get_config(arg=None):
+  c = default_config()
+  c.name = "mnist_standard"
+  c.recipe = "standard"
+  c.num_epochs = 15
+  c.learning_rate = 2e-3
+  c.batch_size = 64
+  if arg == "quick":
+    c.num_epochs = 1
+    c.eval.num_examples = 200
+    c.eval.pgd_steps = 5
+  return c
