@@ -8,6 +8,7 @@ Override any key with --config.key=value (unknown keys are errors).
 """
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file.",
@@ -22,6 +23,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   from advjax import train  # pylint: disable=import-outside-toplevel
   config = _CONFIG.value
   if _MODE.value == "train":

@@ -27,6 +27,16 @@ from advjax.attacks._parts import random_init
 from advjax.attacks._parts import steepest_step
 from advjax.attacks._parts import targeted_dlr
 from advjax.attacks._pgd import pgd
+from advjax.attacks._hard_positive_set import generate_hard_positive_set
+from advjax.attacks._hard_positive_set import load_hard_positive_set
+from advjax.attacks._hard_positive_set import save_hard_positive_set
+from advjax.attacks._hot_cold import fgs_directions
+from advjax.attacks._hot_cold import fgv_directions
+from advjax.attacks._hot_cold import hot_cold_directions
+from advjax.attacks._line_search import HardPositives
+from advjax.attacks._line_search import MinimalAdversarial
+from advjax.attacks._line_search import hard_positives
+from advjax.attacks._line_search import minimal_adversarial
 
 __all__ = [
     "AttackInfo", "LOSSES", "NORMS", "Objective", "clip_box", "cross_entropy",
@@ -34,4 +44,29 @@ __all__ = [
     "init_linf_uniform", "is_successful", "norm_per_example", "pgd", "project",
     "project_l2", "project_linf", "quantize", "random_init", "steepest_step",
     "targeted_dlr",
+]
+
+# Issue 3: the attack library.
+from advjax.attacks._apgd import apgd
+from advjax.attacks._apgd import apgd_t
+from advjax.attacks._apgd import checkpoint_schedule
+from advjax.attacks._apgd import top_k_targets
+from advjax.attacks._autoattack import AUTOATTACK_STAGES
+from advjax.attacks._autoattack import STANDARD_ATTACKS
+from advjax.attacks._autoattack import AutoAttackResult
+from advjax.attacks._autoattack import autoattack
+from advjax.attacks._cw import cw_l2
+from advjax.attacks._fgv import fgv
+from advjax.attacks._fgv import fgv_direction
+from advjax.attacks._parts import MinNormResult
+from advjax.attacks._square import p_selection
+from advjax.attacks._square import square
+
+__all__ += [
+    "AUTOATTACK_STAGES", "AutoAttackResult", "MinNormResult", "STANDARD_ATTACKS",
+    "apgd", "apgd_t", "autoattack", "checkpoint_schedule", "cw_l2", "fgv",
+    "fgv_direction", "p_selection", "square", "top_k_targets",
+]
+__all__ += [  # issue 4: PASS and hard positives
+    "HardPositives", "MinimalAdversarial", "fgs_directions", "fgv_directions", "generate_hard_positive_set", "hard_positives", "hot_cold_directions", "load_hard_positive_set", "minimal_adversarial", "save_hard_positive_set",
 ]

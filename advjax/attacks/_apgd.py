@@ -220,7 +220,18 @@ def apgd(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   if targeted and targets is None:
     raise ValueError("`targets` is required when `targeted=True`.")
   _check_dlr(loss, num_classes, targeted)
-  x, found, v, zero_grad, objective, success_fn = _apgd_core(
+  return _apgd_entry(key, images, labels, targets if targeted else None, eps,
+                     logits_fn=logits_fn, norm=norm, num_steps=num_steps,
+                     num_restarts=num_restarts, loss=loss, targeted=targeted,
+                     rho=float(rho), momentum=float(momentum), bounds=tuple(bounds),
+                     return_info=return_info)
+
+
+@_parts.jit_when_eager("logits_fn", "norm", "num_steps", "num_restarts", "loss",
+                       "targeted", "rho", "momentum", "bounds", "return_info")
+def _apgd_entry(key, images, labels, targets, eps, *, logits_fn, norm, num_steps,
+                num_restarts, loss, targeted, rho, momentum, bounds, return_info):
+  x, _, v, zero_grad, _, success_fn = _apgd_core(
       key, logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps,
       num_restarts=num_restarts, loss=loss, targeted=targeted, targets=targets,
       rho=rho, momentum=momentum, bounds=bounds,
@@ -317,8 +328,20 @@ def apgd_t(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   _validate.check_positive_int(num_target_classes, "num_target_classes")
   _check_dlr(loss, num_classes, True)
   n_t = min(num_target_classes, num_classes - 1)
-  x, found, v, zg, objective, success_fn, tgts = _apgd_t_core(
+  return _apgd_t_entry(key, images, labels, eps, logits_fn=logits_fn, norm=norm,
+                       num_steps=num_steps, num_restarts=num_restarts,
+                       num_target_classes=n_t, loss=loss, rho=float(rho),
+                       momentum=float(momentum), bounds=tuple(bounds),
+                       return_info=return_info)
+
+
+@_parts.jit_when_eager("logits_fn", "norm", "num_steps", "num_restarts",
+                       "num_target_classes", "loss", "rho", "momentum", "bounds",
+                       "return_info")
+def _apgd_t_entry(key, images, labels, eps, *, logits_fn, norm, num_steps, num_restarts,
+                  num_target_classes, loss, rho, momentum, bounds, return_info):
+  x, _, v, zg, _, success_fn, _ = _apgd_t_core(
       key, logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps,
-      num_restarts=num_restarts, num_target_classes=n_t, loss=loss, rho=rho,
-      momentum=momentum, bounds=bounds, done=jnp.zeros(images.shape[0], bool))
+      num_restarts=num_restarts, num_target_classes=num_target_classes, loss=loss,
+      rho=rho, momentum=momentum, bounds=bounds, done=jnp.zeros(images.shape[0], bool))
   return _finish(images, x, v, zg, logits_fn, success_fn, return_info)

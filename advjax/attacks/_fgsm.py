@@ -5,6 +5,7 @@ from typing import Optional, Tuple
 import jax
 import jax.numpy as jnp
 
+from advjax import _validate
 from advjax.attacks import _parts
 
 
@@ -46,6 +47,18 @@ def fgsm(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
                            targets=targets, loss=loss)
   if targeted and targets is None:
     raise ValueError("`targets` is required when `targeted=True`.")
+  if step_size is not None:
+    _validate.check_nonnegative(step_size, "step_size")
+  return _fgsm_core(key, images, labels, targets if targeted else None, eps, step_size,
+                    logits_fn=logits_fn, norm=norm, loss=loss, targeted=targeted,
+                    random_start=random_start, bounds=tuple(bounds),
+                    return_info=return_info)
+
+
+@_parts.jit_when_eager("logits_fn", "norm", "loss", "targeted", "random_start",
+                       "bounds", "return_info")
+def _fgsm_core(key, images, labels, targets, eps, step_size, *, logits_fn, norm, loss,
+               targeted, random_start, bounds, return_info):
   objective = _parts.get_objective(loss, targeted=targeted)
   if step_size is None:
     step_size = 1.25 * jnp.asarray(eps) if random_start else eps
@@ -60,7 +73,7 @@ def fgsm(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     return x
   logits = logits_fn(x)
   info = _parts.AttackInfo(
-      success=_parts.is_successful(logits, labels, targets if targeted else None),
+      success=_parts.is_successful(logits, labels, targets),
       objective=objective.ascent_value(logits, labels, targets),
       zero_grad=_parts.is_zero(g))
   return x, jax.tree_util.tree_map(jax.lax.stop_gradient, info)

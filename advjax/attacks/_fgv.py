@@ -63,7 +63,14 @@ def fgv(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
                            targets=targets, loss=loss)
   if targeted and targets is None:
     raise ValueError("`targets` is required when `targeted=True`.")
-  tgt = targets if targeted else None
+  return _fgv_core(images, labels, targets if targeted else None, eps,
+                   logits_fn=logits_fn, norm=norm, loss=loss, targeted=targeted,
+                   bounds=tuple(bounds), return_info=return_info)
+
+
+@_parts.jit_when_eager("logits_fn", "norm", "loss", "targeted", "bounds", "return_info")
+def _fgv_core(images, labels, tgt, eps, *, logits_fn, norm, loss, targeted, bounds,
+              return_info):
   objective = _parts.get_objective(loss, targeted=targeted)
   _, _, g = _parts.value_and_input_grad(logits_fn, objective, images, labels, tgt)
   step = _parts._bcast(eps, images) * fgv_direction(g, norm)

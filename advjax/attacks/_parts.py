@@ -217,6 +217,46 @@ def quantize(x, levels: int = 255):
 
 
 # --------------------------------------------------------------------------- #
+# Compile once per configuration when called eagerly
+# --------------------------------------------------------------------------- #
+def _inside_transformation() -> bool:
+  """True while tracing under jit / vmap / grad (any JAX transformation)."""
+  try:
+    from jax._src import core as jax_core  # pylint: disable=g-import-not-at-top
+    return not jax_core.trace_state_clean()
+  except (ImportError, AttributeError):  # pragma: no cover - older/newer JAX
+    return isinstance(jnp.zeros(()), jax.core.Tracer)
+
+
+def jit_when_eager(*static_argnames: str):
+  """Decorator: run `fn` under a cached `jax.jit` when called outside any trace.
+
+  Attack loops are `lax` loops whose bodies are closures; called eagerly they
+  would be re-traced and re-compiled on every call. Jitting the whole attack
+  (with the model callable and the options static, passed by keyword) compiles
+  it once per configuration. Inside a user's jit / vmap / grad the function is
+  called directly, so it is traced into the user's program as usual, and a
+  static argument that is not hashable (e.g. a callable defined as an unhashable
+  object) also falls back to the direct call.
+  """
+  def decorate(fn):
+    jitted = jax.jit(fn, static_argnames=static_argnames)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+      if _inside_transformation():
+        return fn(*args, **kwargs)
+      try:
+        for name in static_argnames:
+          hash(kwargs[name])
+      except TypeError:
+        return fn(*args, **kwargs)
+      return jitted(*args, **kwargs)
+    return wrapper
+  return decorate
+
+
+# --------------------------------------------------------------------------- #
 # Shared argument checks of the attacks
 # --------------------------------------------------------------------------- #
 def check_attack_args(logits_fn, images, labels, *, eps=None, norm: Optional[str] = None,

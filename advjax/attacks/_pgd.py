@@ -58,7 +58,19 @@ def pgd(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     step_size = 2.5 * jnp.asarray(eps, images.dtype) / num_steps
   else:
     _validate.check_nonnegative(step_size, "step_size")
-  tgt = targets if targeted else None
+  return _pgd_core(key, images, labels, targets if targeted else None, eps, step_size,
+                   logits_fn=logits_fn, norm=norm, num_steps=num_steps,
+                   num_restarts=num_restarts, random_start=random_start, loss=loss,
+                   targeted=targeted, confidence=confidence, early_stop=early_stop,
+                   bounds=tuple(bounds), return_info=return_info)
+
+
+@_parts.jit_when_eager("logits_fn", "norm", "num_steps", "num_restarts", "random_start",
+                       "loss", "targeted", "confidence", "early_stop", "bounds",
+                       "return_info")
+def _pgd_core(key, images, labels, tgt, eps, step_size, *, logits_fn, norm, num_steps,
+              num_restarts, random_start, loss, targeted, confidence, early_stop, bounds,
+              return_info):
   objective = _parts.get_objective(loss, targeted=targeted, confidence=confidence)
   x_adv, info = _pgd_loop(key, logits_fn, objective, images, labels, tgt, eps, norm,
                           num_steps, step_size, num_restarts, random_start,
@@ -67,6 +79,11 @@ def pgd(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   if return_info:
     return x_adv, jax.tree_util.tree_map(jax.lax.stop_gradient, info)
   return x_adv
+
+
+def _unroll(num_steps: int) -> int:
+  """Loop unrolling: whole for short attacks, by a factor of 4 for long ones (compile time)."""
+  return num_steps if num_steps <= 10 else 4
 
 
 def _better(v, s, best_v, best_s):
@@ -83,7 +100,7 @@ def _pgd_loop(key, logits_fn, objective, images, labels, targets, eps, norm,
   def keep_best(x, v, s, best):
     bx, bv, bs = best
     b = _better(v, s, bv, bs)
-    return (jnp.where(_parts._bcast(b, x), x, bx), jnp.where(b, v, bv), b | bs)
+    return (jnp.where(_parts._bcast(b, x), x, bx), jnp.where(b, v, bv), jnp.where(b, s, bs))
 
   def one_restart(r, carry):
     best, zero_grad = carry
@@ -110,7 +127,11 @@ def _pgd_loop(key, logits_fn, objective, images, labels, targets, eps, norm,
       return i + 1, x_new, best, done, zg
 
     init = (jnp.int32(0), x, best, jnp.zeros(batch, bool), jnp.zeros(batch, bool))
-    _, x, best, _, zg = jax.lax.while_loop(cond, body, init)
+    if early_stop:
+      _, x, best, _, zg = jax.lax.while_loop(cond, body, init)
+    else:  # a fixed trip count: unrolled, XLA:CPU runs straight-line code faster
+      _, x, best, _, zg = jax.lax.fori_loop(0, num_steps, lambda i, c: body(c), init,
+                                            unroll=_unroll(num_steps))
     logits = logits_fn(x)
     best = keep_best(x, objective.ascent_value(logits, labels, targets),
                      _parts.is_successful(logits, labels, targets), best)
@@ -118,6 +139,10 @@ def _pgd_loop(key, logits_fn, objective, images, labels, targets, eps, norm,
     return best, zero_grad
 
   best0 = (images, jnp.full((batch,), -jnp.inf, images.dtype), jnp.zeros(batch, bool))
-  (x_adv, v, s), zero_grad = jax.lax.fori_loop(
-      0, num_restarts, one_restart, (best0, jnp.zeros(batch, bool)))
+  carry = (best0, jnp.zeros(batch, bool))
+  if num_restarts == 1:  # no outer loop: XLA:CPU runs a nested while loop slower
+    carry = one_restart(0, carry)
+  else:
+    carry = jax.lax.fori_loop(0, num_restarts, one_restart, carry)
+  (x_adv, v, s), zero_grad = carry
   return x_adv, _parts.AttackInfo(success=s, objective=v, zero_grad=zero_grad)

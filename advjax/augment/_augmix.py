@@ -276,16 +276,21 @@ def augmix(key: jax.Array, image: jax.Array, *, severity: float = 3.0, width: in
   weights = jax.random.dirichlet(k_w, jnp.full((width,), alpha, jnp.float32))
   m = jax.random.beta(k_m, alpha, alpha)
 
+  branches = [lambda kk, xx, f=f: f(kk, xx, severity) for f in ops]
+
   def chain(k):
     k_d, k_ops = jax.random.split(k)
     d = jax.random.randint(k_d, (), 1, 4) if depth <= 0 else depth
-    x = image
-    for step, k_step in enumerate(jax.random.split(k_ops, max_depth)):
+
+    def step(x, inputs):
+      i, k_step = inputs
       k_idx, k_op = jax.random.split(k_step)
       idx = jax.random.randint(k_idx, (), 0, len(ops))
-      y = jax.lax.switch(idx, [lambda kk, xx, f=f: f(kk, xx, severity) for f in ops],
-                         k_op, x)
-      x = jnp.where(step < d, y, x)
+      y = jax.lax.switch(idx, branches, k_op, x)
+      return jnp.where(i < d, y, x), None
+
+    x, _ = jax.lax.scan(step, image, (jnp.arange(max_depth),
+                                      jax.random.split(k_ops, max_depth)))
     return x
 
   chains = jax.vmap(chain)(jax.random.split(k_chains, width))

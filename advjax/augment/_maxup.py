@@ -18,8 +18,9 @@ def maxup_loss(key: jax.Array, loss_fn: Callable[[jax.Array, jax.Array], jax.Arr
                m: int = 4) -> jax.Array:
   """Batch-level MaxUp loss: per example, the maximum loss over `m` augmented copies.
 
-  Each example is augmented `m` times with independent keys; the loss of every
-  copy is computed and the largest is returned. The maximum is taken by index
+  Each example is augmented `m` times with independent keys (copy j of example
+  i uses `jax.random.split(key, m * B)[j * B + i]`); the loss of every copy is
+  computed and the largest is returned. The maximum is taken by index
   (argmax then gather), so the gradient flows only through the worst copy of
   each example (ties go to the first copy).
 

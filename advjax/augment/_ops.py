@@ -129,32 +129,32 @@ def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
   return (k / k.sum()).astype(np.float32)
 
 
-def gaussian_blur(image: jax.Array, sigma: float, *, mode: str = "nearest",
+def gaussian_blur(image: jax.Array, sigma, *, mode: str = "nearest",
                   truncate: float = 4.0) -> jax.Array:
   """Separable Gaussian blur of each channel, as `skimage.filters.gaussian`.
 
   Args:
     image: [H, W, C].
-    sigma: standard deviation in pixels (a Python number).
+    sigma: standard deviation in pixels, a Python number or (sigma_rows, sigma_cols).
     mode: scipy.ndimage border mode: "nearest" (skimage's default), "reflect"
       (scipy's half-sample symmetric) or "mirror".
     truncate: kernel radius in standard deviations.
   """
-  k = gaussian_kernel1d(sigma, truncate)
+  sy, sx = (sigma, sigma) if np.isscalar(sigma) else tuple(sigma)
   pad_mode = {"nearest": "edge", "reflect": "symmetric", "mirror": "reflect",
               "constant": "constant"}[mode]
-  r = len(k) // 2
-  # Reflect padding cannot exceed the image size; repeat padding for tiny images.
-  def pad(x, axis):
+
+  def blur(x, s, axis):
+    k = gaussian_kernel1d(s, truncate)
+    r = len(k) // 2
     widths = [(0, 0)] * x.ndim
     widths[axis] = (r, r)
-    if pad_mode in ("symmetric", "reflect") and r >= x.shape[axis]:
-      return jnp.pad(x, widths, mode="edge")
-    return jnp.pad(x, widths, mode=pad_mode)
-  x = pad(image, 0)
-  x = filter_valid(x, k[:, None])
-  x = pad(x, 1)
-  return filter_valid(x, k[None, :])
+    # jnp.pad cannot reflect by more than the size; tile with edge values then.
+    m = "edge" if pad_mode in ("symmetric", "reflect") and r >= x.shape[axis] else pad_mode
+    x = jnp.pad(x, widths, mode=m)
+    return filter_valid(x, k[:, None] if axis == 0 else k[None, :])
+
+  return blur(blur(image, sy, 0), sx, 1)
 
 
 def filter_valid(image: jax.Array, kernel) -> jax.Array:

@@ -84,18 +84,25 @@ def stratified_split(labels: np.ndarray, fractions: Sequence[int], seed: int):
 
 
 def _split_holdout(ds: ArrayDataset, n_holdout: int, seed: int):
-  """Carves a stratified held-out slice of about n_holdout examples from ds."""
-  counts = np.bincount(ds.labels, minlength=ds.num_classes)
-  per_class = max(1, n_holdout // ds.num_classes)
-  if counts.min() <= per_class:
-    raise ValueError(f"dataset `{ds.name}` is too small to carve {n_holdout} validation "
-                     f"examples (smallest class has {counts.min()}).")
+  """Carves a held-out slice of n_holdout examples from ds: stratified (the same
+  count per class) when every class is large enough, else uniformly at random."""
+  if not 0 < n_holdout < len(ds):
+    raise ValueError(f"dataset `{ds.name}` has {len(ds)} examples; cannot hold out "
+                     f"{n_holdout} for validation.")
   rng = np.random.default_rng(seed)
-  hold, keep = [], []
-  for c in range(ds.num_classes):
-    idx = rng.permutation(np.flatnonzero(ds.labels == c))
-    hold.append(idx[:per_class]); keep.append(idx[per_class:])
-  hold = rng.permutation(np.concatenate(hold)); keep = rng.permutation(np.concatenate(keep))
+  counts = np.bincount(ds.labels, minlength=ds.num_classes)
+  per_class = n_holdout // ds.num_classes
+  if per_class >= 1 and counts.min() > per_class and per_class * ds.num_classes == n_holdout:
+    hold, keep = [], []
+    for c in range(ds.num_classes):
+      idx = rng.permutation(np.flatnonzero(ds.labels == c))
+      hold.append(idx[:per_class])
+      keep.append(idx[per_class:])
+    hold, keep = np.concatenate(hold), np.concatenate(keep)
+  else:
+    perm = rng.permutation(len(ds))
+    hold, keep = perm[:n_holdout], perm[n_holdout:]
+  hold, keep = rng.permutation(hold), rng.permutation(keep)
   mk = lambda i: ArrayDataset(ds.images[i], ds.labels[i], ds.num_classes, ds.name)
   return mk(keep), mk(hold)
 
@@ -132,8 +139,10 @@ def load_mnist5k(validation_size: int = 500) -> Dict[str, ArrayDataset]:
 # --------------------------------------------------------------------------- #
 def _tfds_to_arrays(source, name, image_key="image", label_key="label"):
   n = len(source)
-  items = source.__getitems__(list(range(n))) if hasattr(source, "__getitems__") else [
-      source[i] for i in range(n)]
+  try:  # one batched read where the source supports it
+    items = source.__getitems__(list(range(n)))
+  except (AttributeError, TypeError):  # e.g. the mocked sources of tfds.testing
+    items = [source[i] for i in range(n)]
   images = np.stack([np.asarray(it[image_key]) for it in items])
   labels = np.asarray([int(it[label_key]) for it in items], np.int32)
   if images.ndim == 3:

@@ -1,0 +1,667 @@
+"""Common corruptions (Hendrycks & Dietterich 2019) in pure JAX.
+
+Reference: D. Hendrycks, T. Dietterich, "Benchmarking Neural Network Robustness
+to Common Corruptions and Perturbations", ICLR 2019,
+https://arxiv.org/abs/1903.12261, and the `imagecorruptions` package
+(Michaelis et al. 2019, https://github.com/bethgelab/imagecorruptions), whose
+size-independent version of the ImageNet-C code and severity tables are
+followed here, corruption by corruption, with the same names:
+
+  noise:   gaussian_noise, shot_noise, impulse_noise, (speckle_noise)
+  blur:    defocus_blur, glass_blur, motion_blur, zoom_blur, (gaussian_blur)
+  weather: snow, frost, fog, (spatter)
+  digital: brightness, contrast, elastic_transform, pixelate, jpeg_compression,
+           (saturate)
+
+The 15 standard types are `corruption_names()`; the four in parentheses are the
+held-out validation types (`corruption_names("all")`).
+
+Choices and differences (documented because the outputs are compared with the
+reference in tests/test_corruptions.py):
+
+- Values stay float in [0, 1]; there is no uint8 rounding of the result
+  (except what JPEG coding itself does).
+- The parameters are the ImageNet-C tables that `imagecorruptions` uses for any
+  image size (not the milder CIFAR-10-C tables). Unlike `imagecorruptions`, any
+  size works, including 28 x 28 MNIST; at that size the blurs at high severity
+  remove most of the digit, as they remove most of a 32 x 32 CIFAR image.
+- Greyscale images ([H, W, 1]) stay greyscale; colour-only steps use luma.
+- frost: `imagecorruptions` overlays crops of six frost photographs. Those
+  files are not fetched here; the texture is generated procedurally: a
+  diamond-square fractal (the one fog uses) for the frozen haze plus needle
+  crystals (sparse seeds streaked along random directions by motion blur),
+  tinted ice-blue, standardized to the mean brightness and spread of the photographs
+  (about 0.62 and 0.14 on the 0-1 scale), then blended with the same severity weights
+  `c0 * x + c1 * frost`.
+- jpeg_compression: baseline JPEG implemented in JAX: JFIF YCbCr, 4:2:0 chroma
+  subsampling (2x2 averages, as PIL's default), 8x8 orthonormal DCT-II, the IJG
+  standard luminance/chrominance tables scaled by quality as libjpeg's
+  `jpeg_quality_scaling` (baseline: entries in [1, 255]), rounding
+  quantization, inverse DCT and libjpeg's "fancy" (triangular) chroma
+  upsampling. It matches PIL/libjpeg to about 1-2 grey levels on average (libjpeg
+  uses an integer DCT).
+- spatter (validation type): the mud branch (severities 4-5) follows the
+  reference; the water branch (1-3) replaces OpenCV's Canny + distance
+  transform + histogram equalization by a smooth distance-like map of the
+  liquid mask followed by the same emboss kernel (an approximation).
+- glass_blur: the sequential local pixel swaps are done exactly, in a
+  `lax.fori_loop` (one swap per step).
+"""
+import math
+from typing import Callable, Dict, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from advjax import _validate
+from advjax.augment import _ops
+
+COMMON = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
+          "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
+          "elastic_transform", "pixelate", "jpeg_compression")
+VALIDATION = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+SUBSETS = {
+    "common": COMMON, "validation": VALIDATION, "all": COMMON + VALIDATION,
+    "noise": COMMON[0:3], "blur": COMMON[3:7], "weather": COMMON[7:10],
+    "digital": COMMON[10:15],
+}
+
+
+def corruption_names(subset: str = "common"):
+  """Names of the corruptions in `subset`.
+
+  Args:
+    subset: "common" (the 15 standard types), "validation" (speckle_noise,
+      gaussian_blur, spatter, saturate), "all" (19), "noise", "blur", "weather"
+      or "digital".
+
+  Returns:
+    A list of names accepted by `corrupt`.
+  """
+  _validate.check_choice(subset, "corruption subset", list(SUBSETS))
+  return list(SUBSETS[subset])
+
+
+# --------------------------------------------------------------------------- #
+# Helpers
+# --------------------------------------------------------------------------- #
+def _gray(x):
+  return _ops.grayscale(x)
+
+
+def _clipped_zoom(x, zoom):
+  return _ops.resize_bilinear_zoom(x, zoom)
+
+
+def _motion_blur(x, radius: int, sigma: float, angle):
+  """imagecorruptions' `_motion_blur`: Gaussian-weighted shifted copies, edges replicated.
+
+  Args:
+    x: [H, W, C].
+    radius, sigma: static kernel parameters; the kernel has 2 * radius + 1 taps.
+    angle: direction in degrees (may be traced).
+  """
+  h, w = x.shape[0], x.shape[1]
+  width = 2 * radius + 1
+  k = np.exp(-np.arange(width) ** 2 / (2 * sigma ** 2))
+  k = (k / k.sum()).astype(np.float32)
+  rad = jnp.deg2rad(angle)
+  sin, cos = jnp.sin(rad), jnp.cos(rad)  # point / hypot
+  rows, cols = jnp.arange(h), jnp.arange(w)
+  out = jnp.zeros_like(x)
+  stopped = jnp.asarray(False)
+  for i in range(width):
+    dy = -jnp.ceil(i * sin - 0.5).astype(jnp.int32)
+    dx = -jnp.ceil(i * cos - 0.5).astype(jnp.int32)
+    # The reference stops at the first shift that leaves the image.
+    stopped = stopped | (jnp.abs(dy) >= h) | (jnp.abs(dx) >= w)
+    shifted = x[jnp.clip(rows - dy, 0, h - 1)][:, jnp.clip(cols - dx, 0, w - 1)]
+    out = out + jnp.where(stopped, 0.0, k[i]) * shifted
+  return out
+
+
+def _plasma_fractal(key, mapsize: int, wibbledecay: float):
+  """Diamond-square heightmap in [0, 1] (imagecorruptions' `plasma_fractal`)."""
+  m = jnp.zeros((mapsize, mapsize), jnp.float32)
+  stepsize = mapsize
+  wibble = 100.0
+  while stepsize >= 2:
+    key, k1, k2, k3 = jax.random.split(key, 4)
+    half = stepsize // 2
+
+    def wibbled(k, a, wibble=wibble):
+      return a / 4 + wibble * jax.random.uniform(k, a.shape, jnp.float32, -wibble, wibble)
+
+    corner = m[0::stepsize, 0::stepsize]
+    square = corner + jnp.roll(corner, -1, axis=0)
+    square = square + jnp.roll(square, -1, axis=1)
+    m = m.at[half::stepsize, half::stepsize].set(wibbled(k1, square))
+    dr = m[half::stepsize, half::stepsize]
+    ul = m[0::stepsize, 0::stepsize]
+    lt = dr + jnp.roll(dr, 1, axis=0) + ul + jnp.roll(ul, -1, axis=1)
+    m = m.at[0::stepsize, half::stepsize].set(wibbled(k2, lt))
+    tt = dr + jnp.roll(dr, 1, axis=1) + ul + jnp.roll(ul, -1, axis=0)
+    m = m.at[half::stepsize, 0::stepsize].set(wibbled(k3, tt))
+    stepsize //= 2
+    wibble /= wibbledecay
+  m = m - m.min()
+  return m / m.max()
+
+
+def _next_pow2(n: int) -> int:
+  return 1 if n == 0 else 2 ** (n - 1).bit_length()
+
+
+def _reflect_index(i, n):
+  """scipy.ndimage 'reflect' (half-sample symmetric) index extension."""
+  period = 2 * n
+  i = jnp.mod(i, period)
+  return jnp.where(i >= n, period - 1 - i, i)
+
+
+def _bilinear_reflect(x, rows, cols):
+  """Bilinear sampling of [H, W, C] with scipy's 'reflect' border (map_coordinates order 1)."""
+  h, w = x.shape[0], x.shape[1]
+  r0, c0 = jnp.floor(rows), jnp.floor(cols)
+  dr, dc = (rows - r0)[..., None], (cols - c0)[..., None]
+  r0, c0 = r0.astype(jnp.int32), c0.astype(jnp.int32)
+  ra, rb = _reflect_index(r0, h), _reflect_index(r0 + 1, h)
+  ca, cb = _reflect_index(c0, w), _reflect_index(c0 + 1, w)
+  top = x[ra, ca] * (1 - dc) + x[ra, cb] * dc
+  bottom = x[rb, ca] * (1 - dc) + x[rb, cb] * dc
+  return top * (1 - dr) + bottom * dr
+
+
+def _disk(radius: float, alias_blur: float) -> np.ndarray:
+  """imagecorruptions' anti-aliased disk kernel (cv2.GaussianBlur in NumPy)."""
+  if radius <= 8:
+    ls = np.arange(-8, 8 + 1)
+    ksize = 3
+  else:
+    ls = np.arange(-radius, radius + 1)
+    ksize = 5
+  xx, yy = np.meshgrid(ls, ls)
+  disk = np.array((xx ** 2 + yy ** 2) <= radius ** 2, dtype=np.float64)
+  disk /= disk.sum()
+  t = np.arange(ksize) - (ksize - 1) / 2
+  g = np.exp(-t ** 2 / (2 * alias_blur ** 2))
+  g /= g.sum()
+  r = ksize // 2
+  padded = np.pad(disk, r, mode="reflect")  # OpenCV's BORDER_REFLECT_101
+  tmp = sum(g[j] * padded[:, j:j + disk.shape[1]] for j in range(ksize))
+  out = sum(g[j] * tmp[j:j + disk.shape[0], :] for j in range(ksize))
+  return out.astype(np.float32)
+
+
+def _box_resize_matrix(n_in: int, n_out: int) -> np.ndarray:
+  """PIL's BOX resampling as an [n_out, n_in] matrix (ImagingResample weights)."""
+  scale = n_in / n_out
+  support = 0.5 * max(scale, 1.0)
+  mat = np.zeros((n_out, n_in), np.float64)
+  for xx in range(n_out):
+    center = (xx + 0.5) * scale
+    xmin = max(int(center - support + 0.5), 0)
+    xmax = min(int(center + support + 0.5), n_in)
+    ss = 1.0 / max(scale, 1.0)
+    for x in range(xmin, xmax):
+      t = (x - center + 0.5) * ss
+      mat[xx, x] = 1.0 if -0.5 <= t < 0.5 else 0.0
+    mat[xx] /= max(mat[xx].sum(), 1e-12)
+  return mat.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- #
+# JPEG
+# --------------------------------------------------------------------------- #
+_LUMA_Q = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
+    np.float32).reshape(8, 8)
+_CHROMA_Q = np.array([
+    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
+    24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99],
+    np.float32).reshape(8, 8)
+
+
+def jpeg_quant_tables(quality: int):
+  """IJG quantization tables (luma, chroma) [8, 8] for a quality in 1..100."""
+  quality = int(min(max(quality, 1), 100))
+  scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+  tables = [np.clip(np.floor((t * scale + 50) / 100), 1, 255) for t in (_LUMA_Q, _CHROMA_Q)]
+  return tables[0].astype(np.float32), tables[1].astype(np.float32)
+
+
+def _dct_matrix() -> np.ndarray:
+  k = np.arange(8)[:, None]
+  n = np.arange(8)[None, :]
+  d = np.cos((2 * n + 1) * k * np.pi / 16) * np.sqrt(2 / 8)
+  d[0] /= np.sqrt(2)
+  return d.astype(np.float32)
+
+
+def _jpeg_plane(plane, table):
+  """Codes one [H, W] plane (0-255 scale, H and W multiples of 8)."""
+  h, w = plane.shape
+  d = jnp.asarray(_dct_matrix())
+  blocks = (plane - 128.0).reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3)
+  hi = jax.lax.Precision.HIGHEST
+  coef = jnp.einsum("ij,abjk,lk->abil", d, blocks, d, precision=hi)
+  q = jnp.asarray(table)
+  coef = jnp.round(coef / q) * q
+  rec = jnp.einsum("ji,abjk,kl->abil", d, coef, d, precision=hi)
+  return rec.transpose(0, 2, 1, 3).reshape(h, w) + 128.0
+
+
+def _fancy_upsample(c):
+  """libjpeg's h2v2 'fancy' upsampling: triangular filter, x2 per axis."""
+  def up(a, axis):
+    prev = jnp.concatenate([jax.lax.slice_in_dim(a, 0, 1, axis=axis),
+                            jax.lax.slice_in_dim(a, 0, a.shape[axis] - 1, axis=axis)], axis)
+    nxt = jnp.concatenate([jax.lax.slice_in_dim(a, 1, a.shape[axis], axis=axis),
+                           jax.lax.slice_in_dim(a, a.shape[axis] - 1, a.shape[axis],
+                                                axis=axis)], axis)
+    even = 0.75 * a + 0.25 * prev
+    odd = 0.75 * a + 0.25 * nxt
+    out = jnp.stack([even, odd], axis=axis + 1)
+    shape = list(a.shape)
+    shape[axis] *= 2
+    return out.reshape(shape)
+  return up(up(c, 0), 1)
+
+
+def jpeg(image: jax.Array, quality: int) -> jax.Array:
+  """Baseline JPEG encode + decode of one [H, W, C] image (C = 1 or 3), in JAX.
+
+  See the module docstring for the exact pipeline. Returns values on the
+  k/255 grid in [0, 1].
+  """
+  h, w, c = image.shape
+  luma_q, chroma_q = jpeg_quant_tables(quality)
+  x = image * 255.0
+  ph, pw = -h % 16, -w % 16
+  x = jnp.pad(x, ((0, ph), (0, pw), (0, 0)), mode="edge")
+  if c == 1:
+    out = _jpeg_plane(x[..., 0], luma_q)[..., None]
+  else:
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = -0.168736 * r - 0.331264 * g + 0.5 * b + 128.0
+    cr = 0.5 * r - 0.418688 * g - 0.081312 * b + 128.0
+    y = _jpeg_plane(jnp.round(y), luma_q)
+    hh, ww = y.shape
+
+    def chroma(p):
+      sub = jnp.round(p.reshape(hh // 2, 2, ww // 2, 2).mean(axis=(1, 3)))
+      return _fancy_upsample(_jpeg_plane(sub, chroma_q))
+
+    cb, cr = chroma(cb) - 128.0, chroma(cr) - 128.0
+    out = jnp.stack([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], -1)
+  out = jnp.clip(jnp.round(out), 0, 255)[:h, :w]
+  return (out / 255.0).astype(image.dtype)
+
+
+# --------------------------------------------------------------------------- #
+# The corruptions: f(key, x [H, W, C] in [0, 1], severity) -> [H, W, C]
+# --------------------------------------------------------------------------- #
+def gaussian_noise(key, x, severity):
+  c = [.08, .12, 0.18, 0.26, 0.38][severity - 1]
+  return x + jax.random.normal(key, x.shape, x.dtype) * c
+
+
+def shot_noise(key, x, severity):
+  c = [60, 25, 12, 5, 3][severity - 1]
+  return jax.random.poisson(key, x * c, x.shape).astype(x.dtype) / c
+
+
+def impulse_noise(key, x, severity):
+  c = [.03, .06, .09, 0.17, 0.27][severity - 1]
+  k1, k2 = jax.random.split(key)
+  flipped = jax.random.uniform(k1, x.shape) < c
+  salted = jax.random.uniform(k2, x.shape) < 0.5
+  return jnp.where(flipped, jnp.where(salted, 1.0, 0.0), x).astype(x.dtype)
+
+
+def speckle_noise(key, x, severity):
+  c = [.15, .2, 0.35, 0.45, 0.6][severity - 1]
+  return x + x * jax.random.normal(key, x.shape, x.dtype) * c
+
+
+def gaussian_blur(key, x, severity):
+  del key
+  c = [1, 2, 3, 4, 6][severity - 1]
+  return _ops.gaussian_blur(x, c)
+
+
+def glass_blur(key, x, severity):
+  sigma, delta, iterations = [(0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2),
+                              (1.5, 4, 2)][severity - 1]
+  h, w = x.shape[0], x.shape[1]
+  x = _ops.gaussian_blur(x, sigma)
+  hs = np.arange(h - delta, delta, -1)
+  ws = np.arange(w - delta, delta, -1)
+  if len(hs) and len(ws):
+    # The visiting order of the reference: rows descending, then columns descending.
+    hh = jnp.asarray(np.repeat(hs, len(ws)))
+    wwi = jnp.asarray(np.tile(ws, len(hs)))
+    n = len(hs) * len(ws)
+    offsets = jax.random.randint(key, (iterations, n, 2), -delta, delta)
+
+    def swap(t, img):
+      it, j = t // n, t % n
+      r, col = hh[j], wwi[j]
+      # np.random.randint(-d, d, size=2) gives (dx, dy).
+      dx, dy = offsets[it, j, 0], offsets[it, j, 1]
+      r2 = jnp.clip(r + dy, 0, h - 1)
+      c2 = jnp.clip(col + dx, 0, w - 1)
+      a, b = img[r, col], img[r2, c2]
+      return img.at[r, col].set(b).at[r2, c2].set(a)
+
+    x = jax.lax.fori_loop(0, iterations * n, swap, x)
+  return _ops.gaussian_blur(x, sigma)
+
+
+def defocus_blur(key, x, severity):
+  del key
+  radius, alias = [(3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)][severity - 1]
+  kernel = _disk(radius, alias)
+  r = kernel.shape[0] // 2
+  h, w = x.shape[0], x.shape[1]
+  mode = "reflect" if r < min(h, w) else "edge"
+  return _ops.filter2d(x, kernel, mode=mode)
+
+
+def motion_blur(key, x, severity):
+  radius, sigma = [(10, 3), (15, 5), (15, 8), (15, 12), (20, 15)][severity - 1]
+  angle = jax.random.uniform(key, (), jnp.float32, -45.0, 45.0)
+  return _motion_blur(x, radius, sigma, angle)
+
+
+def zoom_blur(key, x, severity):
+  del key
+  zooms = [np.arange(1, 1.11, 0.01), np.arange(1, 1.16, 0.01), np.arange(1, 1.21, 0.02),
+           np.arange(1, 1.26, 0.02), np.arange(1, 1.31, 0.03)][severity - 1]
+  out = jnp.zeros_like(x)
+  for z in zooms:
+    out = out + _clipped_zoom(x, float(z))
+  return (x + out) / (len(zooms) + 1)
+
+
+def snow(key, x, severity):
+  c = [(0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+       (0.55, 0.3, 4, 0.9, 12, 8, 0.7), (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+       (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55)][severity - 1]
+  h, w = x.shape[0], x.shape[1]
+  k1, k2 = jax.random.split(key)
+  layer = c[0] + c[1] * jax.random.normal(k1, (h, w, 1), jnp.float32)
+  layer = _clipped_zoom(layer, c[2])
+  layer = jnp.clip(jnp.where(layer < c[3], 0.0, layer), 0.0, 1.0)
+  angle = jax.random.uniform(k2, (), jnp.float32, -135.0, -45.0)
+  layer = _motion_blur(layer, c[4], c[5], angle)
+  layer = jnp.round(layer * 255.0) / 255.0
+  gray = _gray(x)
+  x = c[6] * x + (1 - c[6]) * jnp.maximum(x, gray * 1.5 + 0.5)
+  return x + layer + jnp.rot90(layer, k=2, axes=(0, 1))
+
+
+FROST_WEIGHTS = [(1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)]
+_FROST_MEAN = 0.62  # mean brightness of imagecorruptions' frost photographs 1-5 (0-1 scale)
+_FROST_STD = 0.14  # their spread (0.09-0.17)
+_ICE = np.array([0.84, 0.95, 1.0], np.float32)  # their mean colour, bluish
+
+
+def frost_texture(key, height: int, width: int, channels: int = 3) -> jax.Array:
+  """Procedural frost texture [H, W, C] in [0, 1] (see the module docstring).
+
+  Args:
+    key: a JAX RNG key.
+    height, width: size in pixels (any size).
+    channels: 1 (grey) or 3 (ice-blue tint).
+  """
+  k_fog, k_seed, k_ang, k_len = jax.random.split(key, 4)
+  size = _next_pow2(max(height, width, 8))
+  haze = _plasma_fractal(k_fog, size, 1.6)[:height, :width, None]
+  # Needle crystals: sparse seeds streaked in three random directions.
+  density = 0.012
+  seeds = (jax.random.uniform(k_seed, (height, width, 1)) < density).astype(jnp.float32)
+  angles = jax.random.uniform(k_ang, (3,), jnp.float32, 0.0, 360.0)
+  radius = max(2, int(round(max(height, width) / 10)))
+  streaks = sum(_motion_blur(seeds, radius, radius, angles[i]) for i in range(3))
+  streaks = _ops.gaussian_blur(streaks, 0.6)
+  streaks = streaks / (jnp.max(streaks) + 1e-6)
+  tex = 0.6 * haze + 0.8 * jnp.sqrt(streaks)
+  z = (tex - jnp.mean(tex)) / (jnp.std(tex) + 1e-6)
+  tex = jnp.clip(_FROST_MEAN + _FROST_STD * z, 0.0, 1.0)
+  if channels == 3:
+    return tex * jnp.asarray(_ICE)
+  return jnp.broadcast_to(tex, (height, width, channels))
+
+
+def frost(key, x, severity):
+  a, b = FROST_WEIGHTS[severity - 1]
+  tex = frost_texture(key, x.shape[0], x.shape[1], 3)
+  if x.shape[-1] != 3:
+    tex = jnp.broadcast_to(_gray(tex), x.shape)
+  return a * x + b * tex
+
+
+def fog(key, x, severity):
+  c = [(1.5, 2), (2., 2), (2.5, 1.7), (2.5, 1.5), (3., 1.4)][severity - 1]
+  h, w = x.shape[0], x.shape[1]
+  max_val = jnp.max(x)
+  size = _next_pow2(max(h, w, x.shape[2]))
+  x = x + c[0] * _plasma_fractal(key, size, c[1])[:h, :w, None]
+  return x * max_val / (max_val + c[0])
+
+
+def brightness(key, x, severity):
+  del key
+  c = [.1, .2, .3, .4, .5][severity - 1]
+  if x.shape[-1] != 3:
+    return x + c
+  hsv = _ops.rgb_to_hsv(x)
+  hsv = hsv.at[..., 2].set(jnp.clip(hsv[..., 2] + c, 0, 1))
+  return _ops.hsv_to_rgb(hsv)
+
+
+def saturate(key, x, severity):
+  del key
+  c = [(0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)][severity - 1]
+  if x.shape[-1] != 3:
+    return x  # the reference's greyscale path returns the red channel = the value
+  hsv = _ops.rgb_to_hsv(x)
+  hsv = hsv.at[..., 1].set(jnp.clip(hsv[..., 1] * c[0] + c[1], 0, 1))
+  return _ops.hsv_to_rgb(hsv)
+
+
+def contrast(key, x, severity):
+  del key
+  c = [0.4, .3, .2, .1, .05][severity - 1]
+  means = jnp.mean(x, axis=(0, 1), keepdims=True)
+  return (x - means) * c + means
+
+
+def elastic_transform(key, x, severity):
+  h, w = x.shape[0], x.shape[1]
+  sigma = (h * 0.01, w * 0.01)
+  alpha = [250 * 0.05, 250 * 0.065, 250 * 0.085, 250 * 0.1, 250 * 0.12][severity - 1]
+  max_d = h * 0.005
+  k1, k2 = jax.random.split(key)
+
+  def field(k):
+    u = jax.random.uniform(k, (h, w, 1), jnp.float32, -max_d, max_d)
+    return _ops.gaussian_blur(u, sigma, mode="reflect", truncate=3.0)[..., 0] * alpha
+
+  dx, dy = field(k1), field(k2)
+  rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32),
+                            jnp.arange(w, dtype=jnp.float32), indexing="ij")
+  return _bilinear_reflect(x, rows + dy, cols + dx)
+
+
+def pixelate(key, x, severity):
+  del key
+  c = [0.6, 0.5, 0.4, 0.3, 0.25][severity - 1]
+  h, w = x.shape[0], x.shape[1]
+  nh, nw = max(int(h * c), 1), max(int(w * c), 1)
+  mh, mw = jnp.asarray(_box_resize_matrix(h, nh)), jnp.asarray(_box_resize_matrix(w, nw))
+  hi = jax.lax.Precision.HIGHEST
+  small = jnp.einsum("ih,hwc,jw->ijc", mh, x, mw, precision=hi)
+  rows = np.minimum(np.floor((np.arange(h) + 0.5) * nh / h), nh - 1).astype(np.int32)
+  cols = np.minimum(np.floor((np.arange(w) + 0.5) * nw / w), nw - 1).astype(np.int32)
+  return small[rows][:, cols]
+
+
+def jpeg_compression(key, x, severity):
+  del key
+  return jpeg(x, [25, 18, 15, 10, 7][severity - 1])
+
+
+def spatter(key, x, severity):
+  c = [(0.65, 0.3, 4, 0.69, 0.6, 0), (0.65, 0.3, 3, 0.68, 0.6, 0),
+       (0.65, 0.3, 2, 0.68, 0.5, 0), (0.65, 0.3, 1, 0.65, 1.5, 1),
+       (0.67, 0.4, 1, 0.65, 1.5, 1)][severity - 1]
+  h, w, ch = x.shape
+  liquid = c[0] + c[1] * jax.random.normal(key, (h, w, 1), jnp.float32)
+  liquid = _ops.gaussian_blur(liquid, c[2])
+  liquid = jnp.where(liquid < c[3], 0.0, liquid)
+  if c[5] == 0:
+    # Water: droplets shaded by an emboss of a distance-like map (approximation).
+    mask = (liquid > 0).astype(jnp.float32)
+    dist = jnp.clip(_ops.gaussian_blur(mask, 1.5) * 20.0, 0.0, 20.0)
+    dist = dist / (jnp.max(dist) + 1e-6) * 255.0
+    emboss = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], np.float32)
+    dist = jnp.clip(_ops.filter2d(dist, emboss), 0.0, 255.0)
+    dist = _ops.filter2d(dist, np.full((3, 3), 1 / 9, np.float32))
+    m = liquid * dist
+    # 0.6: matches the reference's mean and spread of the added water (measured).
+    m = m / (jnp.max(m) + 1e-6) * c[4] * 0.6
+    color = jnp.asarray([175 / 255., 238 / 255., 238 / 255.])
+    add = m * color if ch == 3 else _gray(m * color)
+    return x + add
+  m = (liquid > c[3]).astype(jnp.float32)
+  m = _ops.gaussian_blur(m, c[4])
+  m = jnp.where(m < 0.8, 0.0, m)
+  color = jnp.asarray([63 / 255., 42 / 255., 20 / 255.]) * m
+  if ch != 3:
+    color = _gray(color)
+  return x * (1 - m) + color
+
+
+_CORRUPTIONS: Dict[str, Callable] = {
+    "gaussian_noise": gaussian_noise, "shot_noise": shot_noise,
+    "impulse_noise": impulse_noise, "defocus_blur": defocus_blur,
+    "glass_blur": glass_blur, "motion_blur": motion_blur, "zoom_blur": zoom_blur,
+    "snow": snow, "frost": frost, "fog": fog, "brightness": brightness,
+    "contrast": contrast, "elastic_transform": elastic_transform, "pixelate": pixelate,
+    "jpeg_compression": jpeg_compression, "speckle_noise": speckle_noise,
+    "gaussian_blur": gaussian_blur, "spatter": spatter, "saturate": saturate,
+}
+
+
+def _check_severity(severity):
+  if (not isinstance(severity, (int, np.integer)) or isinstance(severity, bool)
+      or not 1 <= severity <= 5):
+    raise ValueError(f"`severity` must be an integer in 1-5; got {severity!r}.")
+
+
+def corrupt(key: jax.Array, image: jax.Array, *, name: str, severity: int) -> jax.Array:
+  """Applies one common corruption to one image (Hendrycks & Dietterich 2019).
+
+  Args:
+    key: a JAX RNG key (unused by the deterministic corruptions).
+    image: [H, W, C] float image in [0, 1]; C = 1 or 3; any H, W (28 x 28
+      works). Batch with `jax.vmap(functools.partial(corrupt, name=..., severity=...))`.
+    name: one of `corruption_names("all")` (static).
+    severity: integer 1-5 (static).
+
+  Returns:
+    [H, W, C] corrupted image in [0, 1], same dtype.
+
+  Raises:
+    ValueError: for an unknown name, a severity outside 1-5, or an image that is
+      not a rank-3 float image in [0, 1].
+  """
+  _validate.check_choice(name, "corruption name", list(_CORRUPTIONS))
+  _check_severity(severity)
+  _validate.check_images(image, "image", rank=3)
+  out = _CORRUPTIONS[name](key, image, int(severity))
+  return jnp.clip(out, 0.0, 1.0).astype(image.dtype)
+
+
+def corrupt_batch(key: jax.Array, images: jax.Array, *, name: str, severity: int
+                  ) -> jax.Array:
+  """Jitted batch version of `corrupt`: [B, H, W, C] -> [B, H, W, C], one key per image."""
+  _validate.check_choice(name, "corruption name", list(_CORRUPTIONS))
+  _check_severity(severity)
+  _validate.check_images(images, "images", rank=4)
+  keys = jax.random.split(key, images.shape[0])
+  return _batched(name, int(severity))(keys, images)
+
+
+_CACHE: Dict = {}
+
+
+def _batched(name, severity):
+  if (name, severity) not in _CACHE:
+    fn = lambda k, x: jnp.clip(_CORRUPTIONS[name](k, x, severity), 0.0, 1.0).astype(x.dtype)
+    _CACHE[(name, severity)] = jax.jit(jax.vmap(fn))
+  return _CACHE[(name, severity)]
+
+
+def corrupted_test_set(key: jax.Array, images, *, names: Optional[Sequence[str]] = None,
+                       severities: Sequence[int] = (1, 2, 3, 4, 5), batch_size: int = 256,
+                       dtype=np.float32) -> Dict[str, np.ndarray]:
+  """Builds an in-memory corrupted test set, like CIFAR-10-C / MNIST-C.
+
+  Every image is corrupted by every corruption at every severity, with an
+  independent key per (name, severity, image), computed in jitted batches.
+
+  Args:
+    key: a JAX RNG key.
+    images: [N, H, W, C] float images in [0, 1], or any dataset with an
+      `.images` attribute (e.g. `advjax.data.ArrayDataset`; labels are unchanged
+      and stay with the dataset).
+    names: corruptions to include (default: the 15 of `corruption_names()`).
+    severities: severities to include (default 1-5).
+    batch_size: images per jitted call.
+    dtype: np.float32 (values in [0, 1]) or np.uint8 (rounded to 0-255, 4x
+      less memory).
+
+  Returns:
+    {name: NumPy array [len(severities), N, H, W, C]}; entry [s, i] is image i
+    at severity `severities[s]`.
+
+  Raises:
+    ValueError: for unknown names, bad severities or bad images.
+  """
+  images = getattr(images, "images", images)
+  images = np.asarray(images)
+  _validate.check_images(images, "images", rank=4)
+  names = corruption_names() if names is None else list(names)
+  for n in names:
+    _validate.check_choice(n, "corruption name", list(_CORRUPTIONS))
+  for s in severities:
+    _check_severity(s)
+  _validate.check_positive_int(batch_size, "batch_size")
+  n_img = images.shape[0]
+  out = {}
+  for ni, name in enumerate(names):
+    arr = np.empty((len(severities),) + images.shape, dtype)
+    for si, sev in enumerate(severities):
+      k = jax.random.fold_in(jax.random.fold_in(key, ni), int(sev))
+      for start in range(0, n_img, batch_size):
+        chunk = images[start:start + batch_size]
+        pad = batch_size - len(chunk) if n_img > batch_size else 0
+        x = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)]) \
+            if pad else chunk
+        y = np.asarray(corrupt_batch(jax.random.fold_in(k, start), jnp.asarray(x),
+                                     name=name, severity=int(sev)))[:len(chunk)]
+        if np.dtype(dtype) == np.uint8:
+          y = np.round(y * 255.0).astype(np.uint8)
+        arr[si, start:start + len(chunk)] = y
+    out[name] = arr
+  return out

@@ -1,0 +1,87 @@
+"""Cost of one PGD-K adversarial train step against the sum of its parts (issue 2).
+
+  python benchmarks/train_step.py [--batch 128] [--steps 7] [--repeats 30]
+
+Prints, for LeNet-5 on MNIST-shaped data: one clean train step, one jitted input
+gradient, one train step on the clean and the adversarial batch (the loss of the
+adversarial recipe without the attack), and the PGD-K adversarial train step;
+then the ratio of the adversarial step to K input gradients + that step.
+"""
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from advjax import attacks, data, losses, models, train
+
+
+def timeit(fn, *args, repeats):
+  out = fn(*args)
+  jax.block_until_ready(out)
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times))
+
+
+def main():
+  p = argparse.ArgumentParser()
+  p.add_argument("--batch", type=int, default=128)
+  p.add_argument("--steps", type=int, default=7)
+  p.add_argument("--repeats", type=int, default=30)
+  a = p.parse_args()
+  x, y = data.load_mnist5k()["train"].get(np.arange(a.batch))
+  x, y = jnp.asarray(x), jnp.asarray(y)
+  model = models.get_model("lenet5", num_classes=10)
+  tx = optax.adam(1e-3)
+  eps = 0.1
+  mk_state = lambda: train.create_train_state(model, tx, jax.random.PRNGKey(0), (28, 28, 1),
+                                              alpha=0.5, eps=eps)
+  const = train.eps_schedule("constant", eps, 0)
+  clean_step = train.make_train_step(model, tx, recipe="standard", eps_fn=const)
+  adv_step = train.make_train_step(model, tx, recipe="adversarial", eps_fn=const,
+                                   attack_fn=train.make_attack_fn("pgd", num_steps=a.steps))
+  # the adversarial recipe's loss with a precomputed adversarial batch (no attack)
+  no_attack = lambda k, f, xx, yy, e: jnp.clip(xx + 0.05, 0, 1)
+  both_step = train.make_train_step(model, tx, recipe="adversarial", eps_fn=const,
+                                    attack_fn=no_attack)
+  variables = mk_state().variables()
+  objective = attacks.get_objective("ce")
+  @jax.jit
+  def input_grad(v, xx, yy):
+    f = models.make_logits_fn(model, v)
+    return jax.grad(lambda z: objective.ascent_value(f(z), yy).sum())(xx)
+
+  # train steps donate their state: give each call a fresh copy
+  def run_step(step):
+    state = mk_state()
+    def go():
+      nonlocal state
+      state, m = step(state, (x, y))
+      return m["loss"]
+    return go
+  t_clean = timeit(run_step(clean_step), repeats=a.repeats)
+  t_grad = timeit(input_grad, variables, x, y, repeats=a.repeats)
+  t_both = timeit(run_step(both_step), repeats=a.repeats)
+  t_adv = timeit(run_step(adv_step), repeats=a.repeats)
+  parts = a.steps * t_grad + t_both
+  rows = [("clean train step", t_clean), ("one input gradient (jit)", t_grad),
+          ("train step on clean + adversarial batch", t_both),
+          (f"sum of parts: {a.steps} input gradients + that step", parts),
+          (f"PGD-{a.steps} adversarial train step", t_adv)]
+  print(f"LeNet-5, batch {a.batch}, {jax.devices()[0].platform} x{jax.device_count()}, "
+        f"median of {a.repeats}")
+  print(f"| {'quantity':<52} | {'ms':>8} | {'x clean step':>12} |")
+  print(f"|{'-' * 54}|{'-' * 10}|{'-' * 14}|")
+  for name, t in rows:
+    print(f"| {name:<52} | {1e3 * t:8.2f} | {t / t_clean:12.2f} |")
+  print(f"\nadversarial step / sum of parts = {t_adv / parts:.3f} (target <= 1.10)")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,253 @@
+"""The train step, schedules, config checks, determinism, resume, non-finite refusal."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from advjax import data, losses, models, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICK = ["--config.num_epochs=3", "--config.train_attack.num_steps=2",
+         "--config.eval.num_examples=100", "--config.eval.pgd_steps=3",
+         "--config.progress=False", "--config.eps_warmup_epochs=2"]
+
+
+def quick_config(**overrides):
+  """The config the QUICK command line flags describe."""
+  sys.path.insert(0, ROOT)
+  from experiments.configs import mnist_hybrid  # pylint: disable=import-outside-toplevel
+  c = mnist_hybrid.get_config("quick")
+  c.num_epochs, c.eps_warmup_epochs, c.progress = 3, 2, False
+  c.train_attack.num_steps = 2
+  c.eval.num_examples, c.eval.pgd_steps = 100, 3
+  for k, v in overrides.items():
+    node = c
+    *path, leaf = k.split(".")
+    for p in path:
+      node = node[p]
+    node[leaf] = v
+  return c
+
+
+def _batch(mnist, n=64):
+  x, y = mnist["train"].get(np.arange(n))
+  return jnp.asarray(x), jnp.asarray(y)
+
+
+def _state_and_step(recipe, alpha, weight_decay=0.0, eps=0.1):
+  model = models.get_model("lenet5", num_classes=10)
+  tx = optax.sgd(0.1)
+  state = train.create_train_state(model, tx, jax.random.PRNGKey(0), (28, 28, 1),
+                                   alpha=alpha, eps=eps)
+  attack = train.make_attack_fn("pgd", num_steps=3)
+  step = train.make_train_step(model, tx, recipe=recipe, attack_fn=attack,
+                               eps_fn=train.eps_schedule("constant", eps, 0),
+                               weight_decay=weight_decay)
+  return state, step
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5])
+def test_loss_is_alpha_weighted_clean_plus_adversarial(mnist, alpha):
+  state, step = _state_and_step("adversarial", alpha)
+  _, m = step(state, _batch(mnist))
+  np.testing.assert_allclose(m["loss"], alpha * m["loss_clean"] + (1 - alpha) * m["loss_adv"],
+                             rtol=1e-6)
+  assert m["loss_adv"] > m["loss_clean"]  # the attack is real
+  assert float(m["alpha"]) == pytest.approx(alpha)
+
+
+def test_alpha_one_equals_standard_training_and_weight_decay_adds_l2(mnist):
+  batch = _batch(mnist)
+  s_std, step_std = _state_and_step("standard", 1.0)
+  s_adv, step_adv = _state_and_step("adversarial", 1.0)
+  a, ma = step_std(s_std, batch)
+  b, mb = step_adv(s_adv, batch)
+  np.testing.assert_allclose(ma["loss"], mb["loss"], rtol=1e-6)
+  for p, q in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)):
+    np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-7)
+  s_wd, step_wd = _state_and_step("standard", 1.0, weight_decay=1e-3)
+  l2 = train.l2_penalty(s_wd.params)
+  _, mw = step_wd(s_wd, batch)
+  np.testing.assert_allclose(mw["loss"], ma["loss"] + 1e-3 * l2, rtol=1e-5)
+
+
+def test_adaptive_alpha_formula():
+  np.testing.assert_allclose(losses.adaptive_alpha(0.3, 0.9), 0.25)
+  np.testing.assert_allclose(losses.adaptive_alpha(0.0, 0.9), 0.0)
+  np.testing.assert_allclose(losses.adaptive_alpha(0.0, 0.0), 0.5)
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine", "step"])
+def test_eps_schedules_grow_from_a_tenth_to_eps(kind):
+  fn = train.eps_schedule(kind, 0.3, 100)
+  vals = np.array([float(fn(s)) for s in range(0, 130, 5)])
+  np.testing.assert_allclose(vals[0], 0.03, rtol=1e-6)
+  np.testing.assert_allclose(vals[-1], 0.3, rtol=1e-6)
+  assert np.all(np.diff(vals) >= -1e-7)
+  np.testing.assert_allclose(float(train.eps_schedule("constant", 0.3, 100)(0)), 0.3)
+  with pytest.raises(ValueError, match="eps_schedule"):
+    train.eps_schedule("exp", 0.3, 10)
+
+
+def test_config_errors_name_the_problem(tmp_path):
+  c = quick_config()
+  with c.unlocked():
+    c.foo = 1
+  with pytest.raises(ValueError, match="Unknown config key 'foo'"):
+    train.validate_config(c)
+  for key, value, match in [("dataset", "mnist6k", "Unknown dataset 'mnist6k'"),
+                            ("model", "lenet6", "lenet6"),
+                            ("train_attack.eps", -0.1, "train_attack.eps must be >= 0"),
+                            ("recipe", "magic", "recipe")]:
+    wd = tmp_path / key
+    with pytest.raises(ValueError, match=match):
+      train.train_and_evaluate(quick_config(**{key: value}), str(wd))
+    assert not wd.exists()  # nothing half-written
+
+
+def _run_cli(workdir, *extra, wait=True):
+  cmd = [sys.executable, "-m", "experiments.main",
+         "--config=experiments/configs/mnist_hybrid.py:quick", f"--workdir={workdir}",
+         *QUICK, *extra]
+  if not wait:
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def _final_params(workdir):
+  ckpt = train.Checkpointer(os.path.join(workdir, "checkpoints"))
+  run = train.Run(quick_config())
+  state, _ = ckpt.restore(run.init_state())
+  ckpt.close()
+  return state
+
+
+def _train_records(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    recs = [json.loads(l) for l in f]
+  drop = ("examples_per_s", "epoch_time_s")
+  return [{k: v for k, v in r.items() if k not in drop} for r in recs]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_parameters_and_same_seed_is_reproducible(tmp_path):
+  ref, killed, again = tmp_path / "ref", tmp_path / "killed", tmp_path / "again"
+  r = _run_cli(ref)
+  assert r.returncode == 0, r.stdout + r.stderr
+  assert "clean accuracy" in r.stdout
+  for f in ("report.json", "report.md", "config.json", "metrics.jsonl",
+            "figures/training_curves.png", "figures/gallery_pgd.png"):
+    assert (ref / f).exists(), f
+  # kill -9 after the first checkpoint, then start the same command again
+  p = _run_cli(killed, wait=False)
+  deadline = time.time() + 600
+  while time.time() < deadline:
+    ck = killed / "checkpoints"
+    if ck.exists() and any(d.isdigit() for d in os.listdir(ck)):
+      break
+    time.sleep(0.2)
+  p.send_signal(signal.SIGKILL)
+  p.wait()
+  assert not (killed / "report.json").exists()
+  r = _run_cli(killed)
+  assert r.returncode == 0, r.stdout + r.stderr
+  a, b = _final_params(ref), _final_params(killed)
+  assert int(a.step) == int(b.step) == 3 * 27
+  for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+    np.testing.assert_array_equal(x, y)
+  assert _train_records(ref) == _train_records(killed)
+  # same seed twice: identical metrics and report numbers
+  r = _run_cli(again)
+  assert r.returncode == 0
+  assert _train_records(ref) == _train_records(again)
+  ja, jb = (json.load(open(d / "report.json")) for d in (ref, again))
+  assert ja["clean_accuracy"] == jb["clean_accuracy"]
+  assert {k: v["accuracy"] for k, v in ja["attacks"].items()} == {
+      k: v["accuracy"] for k, v in jb["attacks"].items()}
+  # evaluation of the finished run from its checkpoint gives the same numbers
+  r = _run_cli(ref, "--mode=eval")
+  assert r.returncode == 0, r.stdout + r.stderr
+  assert json.load(open(ref / "report.json"))["clean_accuracy"] == ja["clean_accuracy"]
+
+
+def test_cli_rejects_unknown_config_key(tmp_path):
+  r = _run_cli(tmp_path / "x", "--config.no_such_key=1")
+  assert r.returncode != 0
+  assert "no_such_key" in r.stderr + r.stdout
+  assert not (tmp_path / "x").exists()
+
+
+def test_non_finite_loss_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+  wd = str(tmp_path / "run")
+  c = quick_config(num_epochs=1)
+  train.train_and_evaluate(c, wd)
+  good = _final_params(wd)
+  report = open(os.path.join(wd, "report.json")).read()
+
+  from advjax.train import _step  # pylint: disable=import-outside-toplevel
+  real = _step.make_train_step
+  def poisoned(*args, **kwargs):
+    step = real(*args, **kwargs)
+    def bad(state, batch):
+      state, m = step(state, batch)
+      return state, dict(m, loss=m["loss"] * jnp.where(state.step > 30, jnp.nan, 1.0))
+    return bad
+  monkeypatch.setattr(_step, "make_train_step", poisoned)
+  with pytest.raises(train.NonFiniteLossError, match="step 31"):
+    train.train_and_evaluate(quick_config(num_epochs=2), wd)
+  after = _final_params(wd)
+  assert int(after.step) == 27
+  for x, y in zip(jax.tree_util.tree_leaves(good), jax.tree_util.tree_leaves(after)):
+    np.testing.assert_array_equal(x, y)
+  assert open(os.path.join(wd, "report.json")).read() == report
+
+
+def test_workdir_of_another_config_is_refused(tmp_path):
+  wd = str(tmp_path / "run")
+  train.train_and_evaluate(quick_config(num_epochs=1), wd)
+  with pytest.raises(ValueError, match="another config"):
+    train.train_and_evaluate(quick_config(num_epochs=1, learning_rate=0.5), wd)
+
+
+_MULTI_DEVICE = r"""
+import os, sys
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+import jax, numpy as np
+sys.path.insert(0, sys.argv[1])
+from advjax import data, train
+from tests.test_train import quick_config
+assert jax.device_count() == 8, jax.devices()
+out = {}
+for name, devices in (("one", jax.devices()[:1]), ("eight", jax.devices())):
+  run = train.Run(quick_config(), mesh=data.make_mesh(devices))
+  state = run.init_state()
+  losses = []
+  for s, batch in data.iterate_train(run.splits["train"], 128, 0, 0, 4):
+    state, m = run.train_step(state, data.shard_batch(batch, run.mesh))
+    losses.append(float(m["loss"]))
+  out[name] = (losses, jax.device_get(state.params), run.validate(state))
+  if name == "eight":
+    assert len(state.params["Dense_0"]["kernel"].sharding.device_set) == 8
+l1, p1, v1 = out["one"]; l8, p8, v8 = out["eight"]
+np.testing.assert_allclose(l1, l8, rtol=1e-5, atol=1e-6)
+for a, b in zip(jax.tree_util.tree_leaves(p1), jax.tree_util.tree_leaves(p8)):
+  np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+assert v1 == v8, (v1, v8)
+print("OK", l1)
+"""
+
+
+def test_train_step_on_8_host_devices_matches_one_device():
+  r = subprocess.run([sys.executable, "-c", _MULTI_DEVICE, ROOT], cwd=ROOT,
+                     capture_output=True, text=True, timeout=900)
+  assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+  assert "OK" in r.stdout
