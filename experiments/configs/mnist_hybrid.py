@@ -1,6 +1,7 @@
 """The hybrid recipe (the embedded default): adaptive alpha = acc_adv / (acc_adv +
 acc_clean) from the validation slice after every epoch, and eps growing linearly
-from eps/10 to eps; PGD-7 adversarial examples; LeNet-5 on the embedded real MNIST.
+from eps/10 to eps (0.15, 1.5x the evaluation eps 0.1); PGD-7 adversarial examples;
+LeNet-5 on the embedded real MNIST.
 
   python -m experiments.main --config=experiments/configs/mnist_hybrid.py \
       --workdir=runs/mnist_hybrid
@@ -17,7 +18,8 @@ def get_config(arg=None):
   c.num_epochs = 30
   c.learning_rate = 2e-3
   c.train_attack.name = "pgd"
-  c.train_attack.eps = 0.1
+  c.train_attack.eps = 0.15   # train at 1.5x the evaluation eps (0.1): a robustness margin
+  c.eval.eps = 0.1
   c.train_attack.num_steps = 7
   c.eps_schedule = "linear"
   c.eps_warmup_epochs = 10

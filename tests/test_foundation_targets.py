@@ -1,0 +1,31 @@
+"""The foundation's headline numbers on the embedded real MNIST (issue 2).
+
+A clean LeNet-5 (`mnist_standard`) must be broken by the PGD-20 evaluation: accuracy
+at most 0.6 at eps 0.1 and at most 0.05 at eps 0.3 (the attack is real).
+"""
+import os
+import sys
+
+import pytest
+
+from advjax import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.slow
+def test_mnist_standard_is_broken_by_pgd(tmp_path):
+  sys.path.insert(0, ROOT)
+  from experiments.configs import mnist_standard  # pylint: disable=import-outside-toplevel
+  c = mnist_standard.get_config()
+  c.progress = False
+  wd = str(tmp_path / "std")
+  r01 = train.train_and_evaluate(c, wd)
+  assert r01["clean_accuracy"] >= 0.965
+  assert r01["attacks"]["pgd"]["accuracy"] <= 0.6
+  assert r01["attacks"]["fgsm"]["accuracy"] >= r01["attacks"]["pgd"]["accuracy"]
+  c.eval.eps = 0.3
+  c.eval.pgd_step_size = 0.03
+  r03 = train.evaluate_checkpoint(c, wd)
+  assert r03["attacks"]["pgd"]["accuracy"] <= 0.05
+  assert r03["clean_accuracy"] == r01["clean_accuracy"]
