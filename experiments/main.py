@@ -6,6 +6,8 @@
   python -m experiments.main --config=experiments/configs/mnist_hybrid.py:quick ...  # smoke run
 Override any key with --config.key=value (unknown keys are errors).
 """
+import sys
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -26,10 +28,14 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   from advjax import train  # pylint: disable=import-outside-toplevel
   config = _CONFIG.value
-  if _MODE.value == "train":
-    report = train.train_and_evaluate(config, _WORKDIR.value)
-  else:
-    report = train.evaluate_checkpoint(config, _WORKDIR.value)
+  try:
+    if _MODE.value == "train":
+      report = train.train_and_evaluate(config, _WORKDIR.value)
+    else:
+      report = train.evaluate_checkpoint(config, _WORKDIR.value)
+  except (ValueError, FileNotFoundError, FloatingPointError) as err:
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(1)
   print(f"clean accuracy {report['clean_accuracy']:.4f}; " + "; ".join(
       f"{a['label']} @ eps {a['eps']:g}: {a['accuracy']:.4f}"
       for a in report["attacks"].values()))

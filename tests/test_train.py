@@ -18,6 +18,7 @@ from advjax import data, losses, models, train
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = ["--config.num_epochs=3", "--config.train_attack.num_steps=2",
          "--config.eval.num_examples=100", "--config.eval.pgd_steps=3",
+         "--config.eval.pgd_step_size=0.04",
          "--config.progress=False", "--config.eps_warmup_epochs=2"]
 
 
@@ -28,7 +29,7 @@ def quick_config(**overrides):
   c = mnist_hybrid.get_config("quick")
   c.num_epochs, c.eps_warmup_epochs, c.progress = 3, 2, False
   c.train_attack.num_steps = 2
-  c.eval.num_examples, c.eval.pgd_steps = 100, 3
+  c.eval.num_examples, c.eval.pgd_steps, c.eval.pgd_step_size = 100, 3, 0.04
   for k, v in overrides.items():
     node = c
     *path, leaf = k.split(".")

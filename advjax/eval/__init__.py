@@ -1,9 +1,37 @@
-"""Evaluation: clean/adversarial accuracy, confidence, reports."""
+"""Evaluation a reviewer trusts: attack battery, calibration, corruptions, flip rate,
+gradient-masking checks; report.json (versioned schema), report.md and figures."""
+from advjax.eval._calibration import confidence_histogram
+from advjax.eval._calibration import expected_calibration_error
+from advjax.eval._calibration import max_softmax
+from advjax.eval._corruption import errors_from_accuracy
+from advjax.eval._corruption import mean_corruption_error
+from advjax.eval._corruption import relative_mce
+from advjax.eval._flip import PERTURBATIONS
+from advjax.eval._flip import flip_probability
+from advjax.eval._flip import perturbation_sequence
+from advjax.eval._masking import Check
+from advjax.eval._masking import check_black_box_weaker
+from advjax.eval._masking import check_deterministic
+from advjax.eval._masking import check_iterative_stronger
+from advjax.eval._masking import check_monotone_in_eps
+from advjax.eval._masking import check_unbounded
+from advjax.eval._masking import check_zero_gradients
 from advjax.eval._report import SCHEMA_VERSION
 from advjax.eval._report import render_markdown
+from advjax.eval._report import validate_report
 from advjax.eval._report import write_report
-from advjax.eval._robustness import evaluate_robustness
-from advjax.eval._robustness import logits_fn_apply
+from advjax.eval._suite import ATTACKS
+from advjax.eval._suite import default_eval_config
+from advjax.eval._suite import evaluate
+from advjax.eval._suite import make_eval_attack
+from advjax.eval._write import write_evaluation
 
-__all__ = ["SCHEMA_VERSION", "evaluate_robustness", "logits_fn_apply", "render_markdown",
-           "write_report"]
+__all__ = [
+    "ATTACKS", "Check", "PERTURBATIONS", "SCHEMA_VERSION", "check_black_box_weaker",
+    "check_deterministic", "check_iterative_stronger", "check_monotone_in_eps",
+    "check_unbounded", "check_zero_gradients", "confidence_histogram", "default_eval_config",
+    "errors_from_accuracy", "evaluate", "expected_calibration_error",
+    "flip_probability", "make_eval_attack", "max_softmax",
+    "mean_corruption_error", "perturbation_sequence", "relative_mce", "render_markdown",
+    "validate_report", "write_evaluation", "write_report",
+]

@@ -1,9 +1,54 @@
-"""report.json (versioned schema) and report.md, written atomically."""
+"""report.json (versioned, validated schema) and report.md, written atomically."""
 import json
 import os
 from typing import Any, Dict
 
 SCHEMA_VERSION = 1
+
+# key -> allowed types (None allowed where the section is optional)
+_SCHEMA = {
+    "schema_version": (int,), "name": (str,), "num_test_examples": (int,),
+    "clean_accuracy": (float, int), "clean_confidence": (float, int),
+    "attacks": (dict,), "robustness_gap": (dict,), "accuracy_vs_eps": (dict,),
+    "calibration": (dict,), "corruptions": (dict, type(None)),
+    "flip_rate": (dict, type(None)), "masking_checks": (dict, type(None)),
+    "eval_time_s": (float, int), "figures": (list,),
+}
+_ATTACK_KEYS = {"label": (str,), "eps": (float, int, type(None)), "norm": (str,),
+                "accuracy": (float, int), "confidence": (float, int),
+                "median_l2": (float, int, type(None)), "median_linf": (float, int, type(None)),
+                "time_s": (float, int)}
+
+
+def validate_report(report: Dict[str, Any]) -> None:
+  """Checks a report against the schema of SCHEMA_VERSION.
+
+  Raises:
+    ValueError: naming the first missing or mistyped key.
+  """
+  if report.get("schema_version") != SCHEMA_VERSION:
+    raise ValueError(f"report schema_version {report.get('schema_version')!r} is not "
+                     f"{SCHEMA_VERSION}; re-run the evaluation with this advjax.")
+  for key, types in _SCHEMA.items():
+    if key not in report:
+      raise ValueError(f"report is missing {key!r}.")
+    if not isinstance(report[key], types):
+      raise ValueError(f"report[{key!r}] must be {types}; got {type(report[key])}.")
+  for name, a in report["attacks"].items():
+    for key, types in _ATTACK_KEYS.items():
+      if not isinstance(a.get(key, KeyError), types):
+        raise ValueError(f"report['attacks'][{name!r}][{key!r}] missing or not {types}.")
+    if not 0.0 <= a["accuracy"] <= 1.0:
+      raise ValueError(f"report['attacks'][{name!r}]['accuracy'] outside [0, 1].")
+  curve = report["accuracy_vs_eps"]
+  for k, v in curve.items():
+    if len(v) != len(curve.get("eps", [])):
+      raise ValueError(f"report['accuracy_vs_eps'][{k!r}] has {len(v)} points for "
+                       f"{len(curve.get('eps', []))} eps values.")
+  if report["masking_checks"] is not None:
+    for c in report["masking_checks"]["checks"]:
+      if not {"name", "passed", "value", "threshold", "detail"} <= set(c):
+        raise ValueError(f"masking check {c} lacks fields.")
 
 
 def atomic_write_text(path: str, text: str) -> None:
@@ -16,7 +61,7 @@ def atomic_write_text(path: str, text: str) -> None:
 
 def _to_jsonable(x):
   if isinstance(x, dict):
-    return {str(k): _to_jsonable(v) for k, v in x.items()}
+    return {str(k): _to_jsonable(v) for k, v in x.items() if not str(k).startswith("_")}
   if isinstance(x, (list, tuple)):
     return [_to_jsonable(v) for v in x]
   if hasattr(x, "item") and getattr(x, "size", 2) == 1:
@@ -24,37 +69,85 @@ def _to_jsonable(x):
   return x
 
 
-def write_report(workdir: str, report: Dict[str, Any]) -> None:
-  """Writes workdir/report.json and workdir/report.md."""
+def write_report(workdir: str, report: Dict[str, Any]) -> Dict[str, Any]:
+  """Validates and writes workdir/report.json and workdir/report.md; returns the JSON dict."""
   report = dict(_to_jsonable(report), schema_version=SCHEMA_VERSION)
+  validate_report(report)
   atomic_write_text(os.path.join(workdir, "report.json"),
                     json.dumps(report, indent=2, sort_keys=True))
   atomic_write_text(os.path.join(workdir, "report.md"), render_markdown(report))
+  return report
+
+
+def _f(v, fmt=".4f"):
+  return "-" if v is None else format(v, fmt)
 
 
 def render_markdown(r: Dict[str, Any]) -> str:
-  """A readable report: setup, the accuracy table, training cost, figures."""
+  """A readable report: setup, accuracy table, calibration, corruptions, flip rates,
+  masking checks, cost, figures."""
   lines = [f"# advjax report: {r.get('name', '')}", ""]
-  setup = r.get("setup", {})
+  setup = r.get("setup") or {}
   if setup:
-    lines += ["| setting | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in setup.items()]
+    lines += ["| setting | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in setup.items()]
     lines.append("")
-  n = r.get("num_test_examples")
-  lines += [f"## Accuracy on {n} held-out test images", "",
-            "| evaluation | eps (Linf) | accuracy | robustness gap | mean confidence |",
-            "|---|---|---|---|---|",
-            f"| clean | - | {r['clean_accuracy']:.4f} | - | {r['clean_confidence']:.4f} |"]
+  lines += [f"## Accuracy on {r['num_test_examples']} held-out test images", "",
+            "| evaluation | eps | accuracy | robustness gap | mean confidence | median L2 | "
+            "median Linf |", "|---|---|---|---|---|---|---|",
+            f"| clean | - | {r['clean_accuracy']:.4f} | - | {r['clean_confidence']:.4f} | - | - |"]
   for name, a in r.get("attacks", {}).items():
-    lines.append(f"| {a.get('label', name)} | {a['eps']:g} | {a['accuracy']:.4f} | "
-                 f"{r['clean_accuracy'] - a['accuracy']:.4f} | {a['confidence']:.4f} |")
+    eps = "-" if a.get("eps") is None else f"{a['eps']:g} ({a.get('norm', 'linf')})"
+    lines.append(f"| {a.get('label', name)} | {eps} | {a['accuracy']:.4f} | "
+                 f"{r['clean_accuracy'] - a['accuracy']:.4f} | {a['confidence']:.4f} | "
+                 f"{_f(a.get('median_l2'))} | {_f(a.get('median_linf'))} |")
   lines.append("")
-  t = r.get("train")
-  if t:
-    lines += ["## Training", "", "| quantity | value |", "|---|---|"]
-    lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
-              for k, v in t.items()]
+  curve = r.get("accuracy_vs_eps") or {}
+  if curve.get("eps"):
+    lines += ["### Accuracy vs eps (Linf)", "",
+              "| attack | " + " | ".join(f"{e:g}" for e in curve["eps"]) + " |",
+              "|---|" + "---|" * len(curve["eps"])]
+    lines += [f"| {k} | " + " | ".join(f"{v:.3f}" for v in vals) + " |"
+              for k, vals in curve.items() if k != "eps"]
     lines.append("")
+  cal = r.get("calibration") or {}
+  if cal:
+    lines += ["## Calibration", "", f"Expected calibration error (15 bins): clean "
+              f"{_f(cal.get('ece_clean'))}" + (f", under {cal['attack']} "
+              f"{_f(cal.get('ece_adv'))}" if cal.get("attack") else "") + ".", ""]
+  cor = r.get("corruptions")
+  if cor:
+    sevs = sorted({s for v in cor["accuracy"].values() for s in v}, key=int)
+    lines += [f"## Corruption accuracy ({cor['num_examples']} test images)", "",
+              "| corruption | " + " | ".join(f"s{s}" for s in sevs) + " | mean |",
+              "|---|" + "---|" * (len(sevs) + 1)]
+    for c, v in cor["accuracy"].items():
+      vals = [v[s] for s in sevs if s in v]
+      lines.append(f"| {c} | " + " | ".join(f"{x:.3f}" for x in vals) +
+                   f" | {sum(vals) / len(vals):.3f} |")
+    lines += ["", f"Mean corruption accuracy: {cor['mean']:.4f}" +
+              (f"; mCE relative to {cor.get('baseline')!r}: {cor['mce']:.3f}"
+               if cor.get("mce") is not None else "") + ".", ""]
+  flip = r.get("flip_rate")
+  if flip:
+    lines += ["## Flip probability (ImageNet-P style)", "", "| perturbation | flip prob. |",
+              "|---|---|"] + [f"| {k} | {v:.4f} |" for k, v in flip.items()] + [""]
+  mc = r.get("masking_checks")
+  if mc:
+    lines += [f"## Gradient-masking checks: {'all passed' if mc['passed'] else 'FLAGGED'}",
+              "", "| check | result | value | threshold | detail |", "|---|---|---|---|---|"]
+    lines += [f"| {c['name']} | {'pass' if c['passed'] else '**FAIL**'} | "
+              f"{_f(c['value'], '.4g')} | {_f(c['threshold'], '.4g')} | {c['detail']} |"
+              for c in mc["checks"]]
+    lines.append("")
+  for section, title in (("cost", "Cost"), ("train", "Training")):
+    t = r.get(section)
+    if t:
+      lines += [f"## {title}", "", "| quantity | value |", "|---|---|"]
+      lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
+                for k, v in t.items()]
+      lines.append("")
+  lines.append(f"Evaluation time: {r.get('eval_time_s', 0):.1f} s.")
+  lines.append("")
   figs = r.get("figures", [])
   if figs:
     lines += ["## Figures", ""] + [f"![{os.path.basename(f)}]({f})" for f in figs] + [""]

@@ -52,10 +52,11 @@ def training_curves(records: List[Dict], path: str) -> str:
 
 def adversarial_gallery(clean: np.ndarray, adv: np.ndarray, labels: Sequence[int],
                         pred_clean: Sequence[int], pred_adv: Sequence[int], path: str,
-                        title: str = "") -> str:
+                        title: str = "", captions: Sequence[str] = ()) -> str:
   """Rows: clean image, perturbation (rescaled to [0, 1]), adversarial image.
 
-  Captions give the true label and the predictions on clean and adversarial inputs.
+  Captions give the true label and the predictions on clean and adversarial inputs;
+  `captions[i]`, if given, is added under adversarial image i (e.g. PASS, L2, Linf).
   """
   n = len(clean)
   fig, axes = plt.subplots(3, n, figsize=(1.6 * n, 5.2), squeeze=False)
@@ -69,7 +70,8 @@ def adversarial_gallery(clean: np.ndarray, adv: np.ndarray, labels: Sequence[int
     axes[1, i].imshow(show(0.5 + 0.5 * delta / scale), cmap=cmap, vmin=0, vmax=1)
     axes[1, i].set_title(f"|d|inf={scale:.3f}", fontsize=7)
     axes[2, i].imshow(show(adv[i]), cmap=cmap, vmin=0, vmax=1)
-    axes[2, i].set_title(f"adv pred={pred_adv[i]}", fontsize=7,
+    extra = f"\n{captions[i]}" if i < len(captions) else ""
+    axes[2, i].set_title(f"adv pred={pred_adv[i]}{extra}", fontsize=7,
                          color="red" if pred_adv[i] != labels[i] else "black")
     for r in range(3):
       axes[r, i].axis("off")

@@ -6,6 +6,8 @@ keys and bad values before anything is written to the workdir.
 """
 import ml_collections
 
+from advjax.eval import default_eval_config
+from advjax.eval import _suite as _eval_suite
 from advjax.train import _schedules
 from advjax.train import _step
 
@@ -40,9 +42,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.eps_schedule = "constant"     # constant | linear | cosine | step (eps/10 -> eps)
   c.eps_warmup_epochs = 0
   # evaluation
-  c.eval = ml_collections.ConfigDict({
-      "eps": 0.1, "pgd_steps": 20, "pgd_step_size": 0.01, "pgd_restarts": 1,
-      "batch_size": 500, "num_examples": -1, "gallery_size": 8})  # -1: whole test set
+  c.eval = default_eval_config()   # see advjax.eval.default_eval_config
   # bookkeeping
   c.keep_checkpoints = 3
   c.checkpoint_every_epochs = 1
@@ -91,6 +91,7 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
       raise ValueError(f"config.{key} must be >= 1; got {full[key]}.")
   if not 0.0 <= full.alpha <= 1.0:
     raise ValueError(f"config.alpha must be in [0, 1]; got {full.alpha}.")
+  _eval_suite._parse_attacks(full.eval.attacks)  # pylint: disable=protected-access
   if full.train_attack.num_steps < 1 or full.eval.pgd_steps < 1:
     raise ValueError("config.train_attack.num_steps and config.eval.pgd_steps must be >= 1.")
   return full

@@ -10,9 +10,8 @@ import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
-from advjax import attacks, data, models
+from advjax import data, models
 from advjax.eval import _report
-from advjax.eval import evaluate_robustness
 from advjax.train import _config
 from advjax.train import _schedules
 from advjax.train import _step
@@ -223,60 +222,81 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> Dict
   return final_report(run, state, workdir, train_time=float(meta.get("train_time_s", 0.0)))
 
 
-def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float) -> Dict:
-  """Clean, FGSM and PGD accuracy on the test set; report.json/.md and figures."""
-  from advjax import plots  # pylint: disable=import-outside-toplevel
+def measure_cost(run: Run, state: TrainState) -> Dict:
+  """Step time and compiled memory of the recipe's step relative to a clean step.
+
+  The recipe's step time is the training loop's own (last epoch, wall clock per
+  step); the clean step is timed here on one batch. Memory is XLA's compiled
+  estimate (arguments + temporaries) of each step, comparable on any device.
+  """
   c = run.config
-  ev = c.eval
-  test = run.splits["test"].take(None if ev.num_examples < 0 else ev.num_examples)
-  eps = float(ev.eps)
-  battery = {
-      "fgsm": lambda k, f, x, y: attacks.fgsm(k, f, x, y, eps=eps),
-      "pgd": lambda k, f, x, y: attacks.pgd(k, f, x, y, eps=eps, num_steps=ev.pgd_steps,
-                                            step_size=ev.pgd_step_size,
-                                            num_restarts=ev.pgd_restarts),
-  }
-  labels = {"fgsm": "FGSM", "pgd": f"PGD-{ev.pgd_steps} (step {ev.pgd_step_size:g}, "
-            f"{ev.pgd_restarts} restart{'s' if ev.pgd_restarts > 1 else ''}, random start)"}
-  model = run.model
-  apply_fn = lambda v, x: model.apply(v, x, train=False)
-  t0 = time.perf_counter()
-  res = evaluate_robustness(apply_fn, jax.device_get(state.variables()), test, battery,
-                            key=jax.random.PRNGKey(c.seed + 2),
-                            batch_size=min(ev.batch_size, len(test)),
-                            gallery_size=ev.gallery_size, progress=c.progress)
-  eval_time = time.perf_counter() - t0
-  fig_dir = os.path.join(workdir, "figures")
-  os.makedirs(fig_dir, exist_ok=True)
+  batch = data.shard_batch(data.train_batch(run.splits["train"], c.batch_size, c.seed, 0),
+                           run.mesh)
+  clean_step = _step.make_train_step(run.model, run.tx, recipe="standard", eps_fn=run.eps_fn,
+                                     mesh=run.mesh)
+  def memory(fn):
+    m = fn.lower(state, batch).compile().memory_analysis()
+    if m is None:
+      return None
+    return int(m.argument_size_in_bytes + m.temp_size_in_bytes + m.output_size_in_bytes)
+  fresh = lambda: jax.tree_util.tree_map(jnp.copy, state)
+  s = fresh()
+  s, m = clean_step(s, batch)
+  jax.block_until_ready(m)
+  times = []
+  for _ in range(5):
+    t0 = time.perf_counter()
+    s, m = clean_step(s, batch)
+    jax.block_until_ready(m)
+    times.append(time.perf_counter() - t0)
+  clean_time = float(np.median(times))
+  mem, clean_mem = memory(run.train_step), memory(clean_step)
+  return {"clean_step_time_s": clean_time, "peak_memory_bytes": mem,
+          "clean_peak_memory_bytes": clean_mem,
+          "relative_memory": (mem / clean_mem) if mem and clean_mem else None}
+
+
+def _loop_step_time(records: List[Dict], steps_per_epoch: int) -> Optional[float]:
+  """Seconds per step of the last epoch, from the loop's own measurements."""
+  vals = [r for r in records if r.get("kind") == "val" and r.get("epoch_time_s")]
+  if not vals:
+    return None
+  return vals[-1]["epoch_time_s"] / steps_per_epoch
+
+
+def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float) -> Dict:
+  """The evaluation suite on the test set; report.json/.md and figures in the workdir."""
+  from advjax import eval as ev_lib  # pylint: disable=import-outside-toplevel
+  c = run.config
+  variables = jax.device_get(state.variables())
+  logits_fn = models.make_logits_fn(run.model, variables)
+  baseline = None
+  if c.eval.baseline_workdir:
+    path = os.path.join(c.eval.baseline_workdir, "report.json")
+    if not os.path.exists(path):
+      raise FileNotFoundError(f"config.eval.baseline_workdir: no report.json in "
+                              f"{c.eval.baseline_workdir!r}.")
+    with open(path, encoding="utf-8") as f:
+      baseline = json.load(f)
+  report = ev_lib.evaluate(logits_fn, run.splits["test"], c.eval, progress=c.progress,
+                           baseline_report=baseline, name=c.name)
   records = _read_records(os.path.join(workdir, "metrics.jsonl"), int(state.step))
-  figures = [plots.training_curves(records, os.path.join(fig_dir, "training_curves.png"))]
-  g = res["gallery"]["pgd"]
-  figures.append(plots.adversarial_gallery(
-      *g, os.path.join(fig_dir, "gallery_pgd.png"),
-      title=f"{c.name}: PGD-{ev.pgd_steps} at eps {eps:g}"))
+  cost = measure_cost(run, state)
+  step_time = _loop_step_time(records, run.steps_per_epoch)
+  cost.update(step_time_s=step_time, relative_step_time=(
+      step_time / cost["clean_step_time_s"]) if step_time else None)
   steps = int(state.step)
-  report = {
-      "name": c.name,
-      "setup": {"dataset": c.dataset, "model": c.model, "recipe": c.recipe,
-                "train attack": f"{c.train_attack.name} eps {c.train_attack.eps:g}"
-                if c.recipe != "standard" else "none",
-                "eps schedule": c.eps_schedule if c.recipe != "standard" else "-",
-                "epochs": c.num_epochs, "batch size": c.batch_size,
-                "optimizer": f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
-                "devices": run.mesh.devices.size, "seed": c.seed},
-      "num_test_examples": res["num_examples"],
-      "clean_accuracy": res["clean"]["accuracy"],
-      "clean_confidence": res["clean"]["confidence"],
-      "attacks": {name: {"eps": eps, "accuracy": a["accuracy"], "confidence": a["confidence"],
-                         "time_s": a["time_s"], "label": labels[name]}
-                  for name, a in res["attacks"].items()},
-      "robustness_gap": {name: res["clean"]["accuracy"] - a["accuracy"]
-                         for name, a in res["attacks"].items()},
-      "train": {"steps": steps, "time_s": train_time,
-                "examples_per_s": steps * c.batch_size / max(train_time, 1e-9),
-                "final_alpha": float(state.alpha), "final_eps": float(state.eps)},
-      "eval_time_s": eval_time,
-      "figures": [os.path.relpath(f, workdir) for f in figures],
-  }
-  _report.write_report(workdir, report)
-  return report
+  report.update(
+      setup={"dataset": c.dataset, "model": c.model, "recipe": c.recipe,
+             "train attack": f"{c.train_attack.name} eps {c.train_attack.eps:g}"
+             if c.recipe != "standard" else "none",
+             "eps schedule": c.eps_schedule if c.recipe != "standard" else "-",
+             "epochs": c.num_epochs, "batch size": c.batch_size,
+             "optimizer": f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
+             "weight decay": c.weight_decay, "dropout": c.model_kwargs.get("dropout_rate", 0.0),
+             "devices": run.mesh.devices.size, "seed": c.seed},
+      train={"steps": steps, "time_s": train_time,
+             "examples_per_s": steps * c.batch_size / max(train_time, 1e-9),
+             "final_alpha": float(state.alpha), "final_eps": float(state.eps)},
+      cost=cost)
+  return ev_lib.write_evaluation(workdir, report, training_records=records)

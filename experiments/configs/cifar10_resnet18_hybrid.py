@@ -31,10 +31,16 @@ def get_config(arg=None):
   c.eps_schedule = "linear"
   c.eps_warmup_epochs = 15
   c.eval.eps = 8 / 255
+  c.eval.eps_grid = (0.0, 2 / 255, 4 / 255, 8 / 255, 12 / 255, 16 / 255)
   c.eval.pgd_step_size = 2 / 255
   c.eval.batch_size = 250
   if arg == "quick":
     c.num_epochs = 1
+    c.eval.eps_grid = (0.0, c.eval.eps)
+    c.eval.masking_examples = 50
+    c.eval.square_queries = 100
+    c.eval.gallery_size = 4
     c.eval.num_examples = 250
     c.eval.pgd_steps = 5
+    c.eval.pgd_step_size = 2.5 * c.eval.eps / 5
   return c

@@ -16,6 +16,11 @@ def get_config(arg=None):
   c.batch_size = 64
   if arg == "quick":
     c.num_epochs = 1
+    c.eval.eps_grid = (0.0, c.eval.eps)
+    c.eval.masking_examples = 50
+    c.eval.square_queries = 100
+    c.eval.gallery_size = 4
     c.eval.num_examples = 200
     c.eval.pgd_steps = 5
+    c.eval.pgd_step_size = 2.5 * c.eval.eps / 5
   return c

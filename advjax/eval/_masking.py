@@ -1,0 +1,72 @@
+"""Gradient-masking checks (Carlini et al. 2019 checklist; AutoAttack's runtime flags).
+
+Each check takes measured numbers and returns a `Check` with pass/fail, the
+value, the threshold and a sentence; `evaluate` runs all of them every time.
+"""
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence
+
+
+class Check(NamedTuple):
+  name: str
+  passed: bool
+  value: Optional[float]
+  threshold: Optional[float]
+  detail: str
+
+  def to_dict(self) -> Dict:
+    return self._asdict()
+
+
+def check_monotone_in_eps(eps_grid: Sequence[float], accuracies: Sequence[float],
+                          tol: float = 0.01) -> Check:
+  """Accuracy must not increase with eps (beyond `tol`, sampling noise)."""
+  worst = max((accuracies[i + 1] - accuracies[i] for i in range(len(accuracies) - 1)),
+              default=0.0)
+  return Check("accuracy non-increasing in eps", worst <= tol, worst, tol,
+               f"largest increase of accuracy between consecutive eps of "
+               f"{[round(e, 4) for e in eps_grid]}: {worst:+.4f}")
+
+
+def check_unbounded(accuracy: float, threshold: float = 0.01) -> Check:
+  """With an unbounded budget (the whole [0, 1] box) an attack must reach ~0% accuracy."""
+  return Check("unbounded eps breaks the model", accuracy <= threshold, accuracy, threshold,
+               f"PGD accuracy with eps = 1 (the whole image box): {accuracy:.4f}")
+
+
+def check_iterative_stronger(single_step_acc: float, iterative_acc: float,
+                             tol: float = 0.01) -> Check:
+  """An iterative attack (PGD) must be at least as strong as a single step (FGSM)."""
+  diff = iterative_acc - single_step_acc
+  return Check("iterative at least as strong as single-step", diff <= tol, diff, tol,
+               f"PGD accuracy {iterative_acc:.4f} vs FGSM accuracy {single_step_acc:.4f}")
+
+
+def check_black_box_weaker(black_box_acc: float, white_box_acc: float,
+                           margin: float = 0.02) -> Check:
+  """A black-box attack (Square) must not beat the white-box ones by more than `margin`."""
+  diff = white_box_acc - black_box_acc
+  return Check("black-box not stronger than white-box", diff <= margin, diff, margin,
+               f"Square accuracy {black_box_acc:.4f} vs best white-box {white_box_acc:.4f}")
+
+
+def check_zero_gradients(fraction: float, threshold: float = 0.01) -> Check:
+  """At most `threshold` of the examples may have an exactly zero input gradient."""
+  return Check("input gradients are non-zero", fraction <= threshold, fraction, threshold,
+               f"fraction of examples with an all-zero input gradient: {fraction:.4f}")
+
+
+def check_deterministic(max_abs_diff: float, tol: float = 1e-5) -> Check:
+  """Two forward passes on the same inputs must give the same logits (no randomness)."""
+  return Check("predictions deterministic", max_abs_diff <= tol, max_abs_diff, tol,
+               f"max |logits_1 - logits_2| over two passes: {max_abs_diff:.3g}")
+
+
+def summarize(checks: List[Check]) -> Dict:
+  """{"passed": all passed, "checks": [dict, ...]}."""
+  return {"passed": all(c.passed for c in checks), "checks": [c.to_dict() for c in checks]}
+
+
+def white_box_best(attacks: Mapping[str, Dict], names=("pgd", "apgd_ce", "apgd_t",
+                                                       "autoattack", "fgsm")):
+  accs = [attacks[n]["accuracy"] for n in names if n in attacks]
+  return min(accs) if accs else None

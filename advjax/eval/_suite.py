@@ -1,0 +1,316 @@
+"""`evaluate(logits_fn, dataset, config)`: the evaluation a reviewer trusts.
+
+Clean accuracy; robust accuracy, confidence and median perturbation norms per
+attack; robustness gap; calibration (ECE, histograms); corruption accuracy and
+mCE; ImageNet-P style flip rates; gradient-masking checks (always run).
+"""
+import time
+from typing import Callable, Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm.auto import tqdm
+
+from advjax import attacks as A
+from advjax.data import ArrayDataset, iterate_eval
+from advjax.eval import _calibration, _corruption, _flip, _masking
+
+ATTACKS = ("fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "square", "autoattack")
+
+
+def default_eval_config() -> ml_collections.ConfigDict:
+  """Every evaluation key with its default (sized for a laptop on MNIST)."""
+  return ml_collections.ConfigDict({
+      "attacks": "fgsm,pgd",      # comma-separated names from ATTACKS
+      "eps": 0.1,                 # Linf budget of the eps-bounded attacks
+      "eps_grid": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3),   # FGSM/PGD accuracy-vs-eps curve
+      "pgd_steps": 20,
+      "pgd_step_size": 0.01,      # at `eps`; scaled with eps on the grid
+      "pgd_restarts": 1,
+      "cw_steps": 100,
+      "cw_binary_steps": 5,
+      "apgd_steps": 100,
+      "apgd_targets": 3,          # target classes of APGD-T (9 in AutoAttack)
+      "square_queries": 1000,
+      "batch_size": 500,
+      "num_examples": -1,         # -1: the whole test set
+      "corruptions": "none",      # "none", "common" (15 types) or comma-separated names
+      "corruption_severities": (1, 2, 3, 4, 5),
+      "corruption_examples": 500,
+      "flip_rate": False,
+      "flip_frames": 10,
+      "flip_examples": 200,
+      "masking_checks": True,
+      "masking_examples": 200,
+      "gallery_size": 8,
+      "baseline_workdir": "",     # a run whose report has corruption accuracies (for mCE)
+      "seed": 0,
+  })
+
+
+def _parse_attacks(spec: str):
+  names = [n.strip() for n in spec.split(",") if n.strip()]
+  for n in names:
+    if n not in ATTACKS:
+      raise ValueError(f"Unknown attack {n!r} in config.eval.attacks; expected names from "
+                       f"{list(ATTACKS)}.")
+  return names
+
+
+def make_eval_attack(name: str, cfg) -> Callable:
+  """`(key, logits_fn, images, labels, eps) -> adversarial images` for an attack by name.
+
+  eps may be traced, so one compiled function serves a whole eps grid; the PGD
+  step size scales with eps (`pgd_step_size` at `cfg.eps`).
+
+  Raises:
+    ValueError: for an unknown name.
+  """
+  ref_eps = cfg.eps if cfg.eps > 0 else 1.0
+  if name == "fgsm":
+    return lambda k, f, x, y, e: A.fgsm(k, f, x, y, eps=e)
+  if name == "pgd":
+    return lambda k, f, x, y, e: A.pgd(k, f, x, y, eps=e, num_steps=cfg.pgd_steps,
+                                       step_size=cfg.pgd_step_size * e / ref_eps,
+                                       num_restarts=cfg.pgd_restarts)
+  if name == "cw":
+    return lambda k, f, x, y, e: A.cw_l2(k, f, x, y, num_steps=cfg.cw_steps,
+                                         binary_search_steps=cfg.cw_binary_steps).images
+  if name == "apgd_ce":
+    return lambda k, f, x, y, e: A.apgd(k, f, x, y, eps=e, num_steps=cfg.apgd_steps)
+  if name == "apgd_t":
+    return lambda k, f, x, y, e: A.apgd_t(k, f, x, y, eps=e, num_steps=cfg.apgd_steps,
+                                          num_target_classes=cfg.apgd_targets)
+  if name == "square":
+    return lambda k, f, x, y, e: A.square(k, f, x, y, eps=e, num_queries=cfg.square_queries)
+  if name == "autoattack":
+    return lambda k, f, x, y, e: A.autoattack(
+        k, f, x, y, eps=e, num_steps=cfg.apgd_steps, num_target_classes=cfg.apgd_targets,
+        num_queries=cfg.square_queries).images
+  raise ValueError(f"Unknown attack {name!r}; expected one of {list(ATTACKS)}.")
+
+
+def _jit_attack(logits_fn, attack):
+  """One compiled `(key, x, y, eps) -> (x_adv, correct, conf, l2, linf, pred)`."""
+  @jax.jit
+  def fn(k, x, y, eps):
+    x_adv = attack(k, logits_fn, x, y, eps)
+    logits = logits_fn(x_adv)
+    d = (x_adv - x).reshape(x.shape[0], -1)
+    pred = jnp.argmax(logits, -1)
+    return (x_adv, pred == y, _calibration.max_softmax(logits),
+            jnp.sqrt(jnp.sum(d * d, -1)), jnp.max(jnp.abs(d), -1), pred)
+  return fn
+
+
+_LABELS = {"fgsm": "FGSM", "pgd": "PGD", "cw": "CW-L2 (unbounded)", "apgd_ce": "APGD-CE",
+           "apgd_t": "APGD-T (DLR)", "square": "Square", "autoattack": "AutoAttack"}
+
+
+def _label(name, cfg):
+  if name == "pgd":
+    return (f"PGD-{cfg.pgd_steps} (step {cfg.pgd_step_size:g}, {cfg.pgd_restarts} restart"
+            f"{'s' if cfg.pgd_restarts > 1 else ''}, random start)")
+  if name in ("apgd_ce", "apgd_t"):
+    return f"{_LABELS[name]}-{cfg.apgd_steps}"
+  if name == "square":
+    return f"Square ({cfg.square_queries} queries)"
+  return _LABELS[name]
+
+
+def _run_attack(fn, eps, ds, key, batch_size, progress, desc, keep=0):
+  """Per-example correctness, confidence, L2 and Linf norms over ds; first `keep` pairs."""
+  out = {k: [] for k in ("correct", "conf", "l2", "linf", "pred")}
+  kept = None
+  nb = -(-len(ds) // batch_size)
+  eps = jnp.float32(eps)
+  for i, (x, y, m) in enumerate(tqdm(iterate_eval(ds, batch_size), total=nb, desc=desc,
+                                     disable=not progress, leave=False)):
+    x_adv, correct, conf, l2, linf, pred = jax.device_get(
+        fn(jax.random.fold_in(key, i), x, y, eps))
+    for name, v in zip(("correct", "conf", "l2", "linf", "pred"), (correct, conf, l2, linf, pred)):
+      out[name].append(v[m])
+    if i == 0 and keep:
+      kept = (x[:keep], x_adv[:keep], y[:keep], pred[:keep])
+  return {k: np.concatenate(v) for k, v in out.items()}, kept
+
+
+def _median(v):
+  v = v[np.isfinite(v)]
+  return float(np.median(v)) if v.size else None
+
+
+def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.ConfigDict] = None,
+             *, progress: bool = True, baseline_report: Optional[Dict] = None,
+             name: str = "") -> Dict:
+  """Runs the evaluation suite and returns a report dict (see `validate_report`).
+
+  Args:
+    logits_fn: `images [B, H, W, C] in [0, 1] -> logits [B, K]`, inference mode.
+    dataset: an `ArrayDataset` or a pair (images [N, H, W, C], labels [N]).
+    config: see `default_eval_config` (missing keys take their defaults).
+    progress: show progress bars.
+    baseline_report: a report of a baseline run with corruption accuracies, for mCE.
+    name: the run's name, written into the report.
+
+  Returns:
+    The report dict; `report["_gallery"]` holds arrays for figures (not saved).
+
+  Raises:
+    ValueError: for an unknown attack name or a bad dataset.
+  """
+  cfg = default_eval_config()
+  if config is not None:
+    for k in config.keys():
+      if k not in cfg:
+        raise ValueError(f"Unknown eval config key {k!r}; known: {sorted(cfg.keys())}.")
+    cfg.update(config.to_dict() if hasattr(config, "to_dict") else dict(config))
+  names = _parse_attacks(cfg.attacks)
+  if cfg.eps < 0:
+    raise ValueError(f"config.eps must be >= 0; got {cfg.eps}.")
+  if not isinstance(dataset, ArrayDataset):
+    images, labels = dataset
+    dataset = ArrayDataset(np.asarray(images), np.asarray(labels),
+                           int(np.max(labels)) + 1, "arrays")
+  ds = dataset.take(None if cfg.num_examples < 0 else cfg.num_examples)
+  bs = min(cfg.batch_size, len(ds))
+  key = jax.random.PRNGKey(cfg.seed)
+  t_start = time.perf_counter()
+
+  clean_fn = jax.jit(lambda x: logits_fn(x))
+  logits = np.concatenate([np.asarray(clean_fn(x))[m] for x, _, m in iterate_eval(ds, bs)])
+  correct = logits.argmax(-1) == ds.labels
+  conf_clean = np.asarray(_calibration.max_softmax(jnp.asarray(logits)))
+  clean_acc = float(correct.mean())
+
+  report = {"name": name, "num_test_examples": len(ds), "clean_accuracy": clean_acc,
+            "clean_confidence": float(conf_clean.mean()), "attacks": {},
+            "robustness_gap": {}}
+  gallery = {}
+  per_attack = {}
+  jitted = {}
+  get = lambda n: jitted.setdefault(n, _jit_attack(logits_fn, make_eval_attack(n, cfg)))
+  for a, n in enumerate(names):
+    t0 = time.perf_counter()
+    res, kept = _run_attack(get(n), cfg.eps, ds,
+                            jax.random.fold_in(key, 100 + a), bs, progress, f"eval {n}",
+                            keep=cfg.gallery_size)
+    per_attack[n] = res
+    gallery[n] = kept
+    succ = ~res["correct"]
+    report["attacks"][n] = {
+        "label": _label(n, cfg), "eps": float(cfg.eps) if n != "cw" else None,
+        "norm": "l2" if n == "cw" else "linf",
+        "accuracy": float(res["correct"].mean()), "confidence": float(res["conf"].mean()),
+        "median_l2": _median(np.where(succ, res["l2"], np.nan)),
+        "median_linf": _median(np.where(succ, res["linf"], np.nan)),
+        "time_s": time.perf_counter() - t0}
+    report["robustness_gap"][n] = clean_acc - report["attacks"][n]["accuracy"]
+
+  # accuracy vs eps (FGSM and PGD), also the first masking check
+  grid = sorted(set(float(e) for e in cfg.eps_grid))
+  curve = {"eps": grid}
+  for n in ("fgsm", "pgd"):
+    curve[n] = []
+    for j, e in enumerate(grid):
+      res, _ = _run_attack(get(n), e, ds,
+                           jax.random.fold_in(key, 200 + j), bs, progress, f"{n} eps {e:g}")
+      curve[n].append(float(res["correct"].mean()))
+  report["accuracy_vs_eps"] = curve
+
+  # calibration, clean and under the strongest eps-bounded attack we ran
+  strongest = min((n for n in names if n != "cw"),
+                  key=lambda n: report["attacks"][n]["accuracy"], default=None)
+  cal = {"num_bins": 15, "ece_clean": _calibration.expected_calibration_error(
+      conf_clean, correct), "hist_clean": _calibration.confidence_histogram(conf_clean)[0]}
+  if strongest:
+    r = per_attack[strongest]
+    cal.update(attack=strongest, ece_adv=_calibration.expected_calibration_error(
+        r["conf"], r["correct"]), hist_adv=_calibration.confidence_histogram(r["conf"])[0])
+  report["calibration"] = cal
+
+  report["corruptions"] = _corruptions(logits_fn, ds, cfg, key, progress, baseline_report,
+                                       clean_acc)
+  report["flip_rate"] = _flip_rates(logits_fn, ds, cfg, key) if cfg.flip_rate else None
+  report["masking_checks"] = (_masking_checks(logits_fn, ds, cfg, key, report, get)
+                              if cfg.masking_checks else None)
+  report["eval_time_s"] = time.perf_counter() - t_start
+  report["_gallery"] = gallery
+  return report
+
+
+def _corruptions(logits_fn, ds, cfg, key, progress, baseline_report, clean_acc):
+  if cfg.corruptions == "none":
+    return None
+  from advjax import augment  # pylint: disable=import-outside-toplevel
+  names = (augment.corruption_names() if cfg.corruptions == "common"
+           else [n.strip() for n in cfg.corruptions.split(",") if n.strip()])
+  sub = ds.take(cfg.corruption_examples)
+  x_all, y_all = jnp.asarray(sub.images), sub.labels
+  predict = jax.jit(lambda x: jnp.argmax(logits_fn(x), -1))
+  acc = {}
+  for c, cname in enumerate(tqdm(names, desc="corruptions", disable=not progress,
+                                 leave=False)):
+    acc[cname] = {}
+    for s in cfg.corruption_severities:
+      k = jax.random.fold_in(jax.random.fold_in(key, 300 + c), int(s))
+      keys = jax.random.split(k, len(sub))
+      xc = jax.vmap(lambda kk, im: augment.corrupt(kk, im, name=cname, severity=int(s)))(
+          keys, x_all)
+      preds = np.concatenate([np.asarray(predict(xc[i:i + cfg.batch_size]))
+                              for i in range(0, len(sub), cfg.batch_size)])
+      acc[cname][str(int(s))] = float((preds == y_all).mean())
+  out = {"accuracy": acc, "num_examples": len(sub),
+         "mean": float(np.mean([a for v in acc.values() for a in v.values()]))}
+  if baseline_report and (baseline_report.get("corruptions") or {}).get("accuracy"):
+    base = baseline_report["corruptions"]["accuracy"]
+    mce = _corruption.mean_corruption_error(_corruption.errors_from_accuracy(acc),
+                                            _corruption.errors_from_accuracy(base))
+    out.update(mce=mce["mce"], ce=mce["ce"], baseline=baseline_report.get("name", ""))
+  return out
+
+
+def _flip_rates(logits_fn, ds, cfg, key):
+  sub = ds.take(cfg.flip_examples)
+  x = jnp.asarray(sub.images)
+  out = {}
+  for j, kind in enumerate(_flip.PERTURBATIONS):
+    keys = jax.random.split(jax.random.fold_in(key, 400 + j), len(sub))
+    @jax.jit
+    def preds(keys, x, kind=kind):
+      frames = jax.vmap(lambda k, im: _flip.perturbation_sequence(
+          k, im, kind=kind, num_frames=cfg.flip_frames))(keys, x)      # [N, T, ...]
+      frames = jnp.swapaxes(frames, 0, 1)                                # [T, N, ...]
+      return jax.lax.map(lambda f: jnp.argmax(logits_fn(f), -1), frames)
+    out[kind] = _flip.flip_probability(np.asarray(preds(keys, x)))
+  return out
+
+
+def _accuracy_under(fn, key, x, y, eps) -> float:
+  return float(np.mean(np.asarray(fn(key, x, y, jnp.float32(eps))[1])))
+
+
+def _masking_checks(logits_fn, ds, cfg, key, report, get):
+  """The six checks on a subset of `masking_examples` (plus the eps-grid curve)."""
+  sub = ds.take(cfg.masking_examples)
+  x, y = jnp.asarray(sub.images), jnp.asarray(sub.labels)
+  curve = report["accuracy_vs_eps"]
+  checks = [_masking.check_monotone_in_eps(curve["eps"], curve["pgd"])]
+  unbounded_pgd = _jit_attack(logits_fn, lambda k, f, x, y, e: A.pgd(
+      k, f, x, y, eps=e, num_steps=50, step_size=0.05))
+  unbounded = _accuracy_under(unbounded_pgd, jax.random.fold_in(key, 500), x, y, 1.0)
+  checks.append(_masking.check_unbounded(unbounded))
+  i = int(np.argmin(np.abs(np.asarray(curve["eps"]) - cfg.eps)))
+  checks.append(_masking.check_iterative_stronger(curve["fgsm"][i], curve["pgd"][i]))
+  white = _accuracy_under(get("pgd"), jax.random.fold_in(key, 501), x, y, cfg.eps)
+  black = _accuracy_under(get("square"), jax.random.fold_in(key, 502), x, y, cfg.eps)
+  checks.append(_masking.check_black_box_weaker(black, white))
+  obj = A.get_objective("ce")
+  g = jax.jit(lambda x, y: jax.grad(lambda z: obj.ascent_value(logits_fn(z), y).sum())(x))(x, y)
+  zero = float(np.mean(np.all(np.asarray(g).reshape(len(sub), -1) == 0, axis=-1)))
+  checks.append(_masking.check_zero_gradients(zero))
+  l1, l2 = np.asarray(logits_fn(x)), np.asarray(logits_fn(x))
+  checks.append(_masking.check_deterministic(float(np.max(np.abs(l1 - l2)))))
+  return _masking.summarize(checks)

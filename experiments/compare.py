@@ -1,0 +1,85 @@
+"""Compares finished runs: a markdown table in the style of the seeds' tables and a
+combined accuracy-vs-eps figure.
+
+  python -m experiments.compare runs/mnist_standard runs/mnist_pgd_at runs/mnist_hybrid \
+      --out=runs/compare
+Writes OUT/compare.md and OUT/accuracy_vs_eps.png (OUT defaults to the current folder).
+"""
+import json
+import os
+
+from absl import app
+from absl import flags
+
+_OUT = flags.DEFINE_string("out", ".", "Folder for compare.md and accuracy_vs_eps.png.")
+
+
+def load_reports(workdirs):
+  """{run name: report} from each workdir's report.json (validated).
+
+  Raises:
+    ValueError: for a folder without a readable report of this schema.
+  """
+  from advjax.eval import validate_report  # pylint: disable=import-outside-toplevel
+  reports = {}
+  for d in workdirs:
+    path = os.path.join(d, "report.json")
+    if not os.path.exists(path):
+      raise ValueError(f"{d!r} has no report.json: train or evaluate it first "
+                       f"(python -m experiments.main ... --mode=eval).")
+    with open(path, encoding="utf-8") as f:
+      r = json.load(f)
+    validate_report(r)
+    name = r.get("name") or os.path.basename(os.path.normpath(d))
+    if name in reports:
+      name = f"{name} ({os.path.basename(os.path.normpath(d))})"
+    reports[name] = r
+  return reports
+
+
+def comparison_table(reports) -> str:
+  """Method | clean | each attack | gap (strongest) | corruption mean | overhead."""
+  attacks = []
+  for r in reports.values():
+    attacks += [a for a in r["attacks"] if a not in attacks]
+  head = ["method", "clean"] + [
+      next(r["attacks"][a]["label"] for r in reports.values() if a in r["attacks"]) +
+      (f" @ {next(r['attacks'][a]['eps'] for r in reports.values() if a in r['attacks']):g}"
+       if next(r["attacks"][a]["eps"] for r in reports.values() if a in r["attacks"])
+       is not None else "") for a in attacks] + [
+           "robustness gap", "corruption acc.", "step time x clean", "masking checks"]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for name, r in reports.items():
+    accs = [r["attacks"][a]["accuracy"] if a in r["attacks"] else None for a in attacks]
+    bounded = [r["attacks"][a]["accuracy"] for a in r["attacks"]
+               if r["attacks"][a]["eps"] is not None]
+    gap = r["clean_accuracy"] - min(bounded) if bounded else None
+    cor = (r.get("corruptions") or {}).get("mean")
+    over = (r.get("cost") or {}).get("relative_step_time")
+    mc = r.get("masking_checks")
+    cells = [name, f"{r['clean_accuracy']:.4f}"] + [
+        "-" if v is None else f"{v:.4f}" for v in accs] + [
+            "-" if gap is None else f"{gap:.4f}", "-" if cor is None else f"{cor:.4f}",
+            "-" if over is None else f"{over:.2f}",
+            "-" if mc is None else ("pass" if mc["passed"] else "FLAGGED")]
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def main(argv):
+  from advjax import plots  # pylint: disable=import-outside-toplevel
+  from advjax.eval import _report  # pylint: disable=import-outside-toplevel
+  dirs = argv[1:]
+  if not dirs:
+    raise app.UsageError("give one or more run folders")
+  reports = load_reports(dirs)
+  os.makedirs(_OUT.value, exist_ok=True)
+  fig = plots.accuracy_vs_eps(reports, os.path.join(_OUT.value, "accuracy_vs_eps.png"))
+  text = ("# Comparison\n\n" + comparison_table(reports) + "\n\nRuns: " +
+          ", ".join(f"`{d}`" for d in dirs) + f"\n\n![accuracy vs eps]({os.path.basename(fig)})\n")
+  _report.atomic_write_text(os.path.join(_OUT.value, "compare.md"), text)
+  print(text)
+
+
+if __name__ == "__main__":
+  app.run(main)
