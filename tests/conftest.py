@@ -4,10 +4,9 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-from advjax import data, models
+from advjax import data, models, train
 
 
 def pytest_configure(config):
@@ -22,27 +21,10 @@ def mnist():
 
 @functools.lru_cache(maxsize=None)
 def _train_lenet(epochs: int = 4, seed: int = 0):
-  splits = data.load_mnist5k()
-  train = splits["train"]
   model = models.get_model("lenet5", num_classes=10)
-  variables = models.init_variables(model, jax.random.key(seed), (28, 28, 1))
-  tx = optax.adam(3e-3)
-  params = variables["params"]
-  opt_state = tx.init(params)
-
-  @jax.jit
-  def step(params, opt_state, x, y):
-    def loss_fn(p):
-      logits = model.apply({"params": p}, x, train=True)
-      return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    grads = jax.grad(loss_fn)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
-
-  for s, (x, y) in data.iterate_train(train, 64, seed, 0,
-                                      epochs * data.steps_per_epoch(len(train), 64)):
-    params, opt_state = step(params, opt_state, x, y)
-  return model, {"params": params}
+  variables = train.fit(model, data.load_mnist5k()["train"], epochs=epochs, batch_size=64,
+                        learning_rate=3e-3, seed=seed)
+  return model, variables
 
 
 @pytest.fixture(scope="session")

@@ -211,3 +211,21 @@ def test_eval_cli_errors_and_nothing_is_overwritten(two_runs, tmp_path):
   r = cli(f"--workdir={bad}", "--mode=eval", *QUICK, "--config.num_epochs=1",
           "--config.name=hyb")
   assert r.returncode != 0 and "cannot read checkpoint" in r.stderr
+
+
+@pytest.mark.slow
+def test_the_whole_attack_battery_runs_and_is_ordered(trained_lenet, mnist):
+  _, _, logits_fn = trained_lenet
+  c = _small_config(attacks=",".join(ev.ATTACKS), num_examples=64, masking_checks=False,
+                    eps_grid=(0.0, 0.1), cw_steps=30, cw_binary_steps=3, apgd_steps=20,
+                    apgd_targets=2, square_queries=200)
+  r = ev.evaluate(logits_fn, mnist["test"], c, progress=False)
+  acc = {n: a["accuracy"] for n, a in r["attacks"].items()}
+  assert set(acc) == set(ev.ATTACKS)
+  # the worst case over its stages; separate runs use other keys: allow 2 examples of noise
+  assert acc["autoattack"] <= min(acc["apgd_ce"], acc["apgd_t"], acc["square"]) + 2 / 64 + 1e-9
+  assert acc["pgd"] <= acc["fgsm"] + 0.02
+  assert r["attacks"]["cw"]["eps"] is None and r["attacks"]["cw"]["median_l2"] > 0
+  for n, a in r["attacks"].items():
+    if a["eps"] is not None and a["median_linf"] is not None:
+      assert a["median_linf"] <= 0.1 + 1e-5, n

@@ -198,7 +198,9 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
                             jax.random.fold_in(key, 100 + a), bs, progress, f"eval {n}",
                             keep=cfg.gallery_size)
     per_attack[n] = res
-    gallery[n] = kept
+    if kept is not None:
+      g = len(kept[0])
+      gallery[n] = (kept[0], kept[1], kept[2], logits[:g].argmax(-1), kept[3])
     succ = ~res["correct"]
     report["attacks"][n] = {
         "label": _label(n, cfg), "eps": float(cfg.eps) if n != "cw" else None,

@@ -28,15 +28,15 @@ def write_evaluation(workdir: str, report: Dict, *, training_records=None) -> Di
   gallery = report.get("_gallery") or {}
   strongest = report.get("calibration", {}).get("attack")
   if strongest and gallery.get(strongest) is not None:
-    clean, adv, labels, pred_adv = gallery[strongest]
+    clean, adv, labels, pred_clean, pred_adv = gallery[strongest]
     pas = np.asarray(metrics.pass_score(adv, clean))
     l2 = np.asarray(metrics.l2_per_pixel(adv, clean))
     linf = np.asarray(metrics.linf_norm(adv, clean))
     caps = [f"PASS {p:.3f} L2/px {a:.4f}\nLinf {b:.3f}" for p, a, b in zip(pas, l2, linf)]
     eps = report["attacks"][strongest]["eps"]
     figs.append(plots.adversarial_gallery(
-        clean, adv, labels, labels, pred_adv, os.path.join(fig_dir, "gallery.png"),
+        clean, adv, labels, pred_clean, pred_adv, os.path.join(fig_dir, "gallery.png"),
         title=f"{report.get('name', '')}: {report['attacks'][strongest]['label']} at eps "
-              f"{eps:g} (top row: true label)", captions=caps))
+              f"{eps:g}", captions=caps))
   report = dict(report, figures=[os.path.relpath(f, workdir) for f in figs])
   return _report.write_report(workdir, report)

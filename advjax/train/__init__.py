@@ -2,6 +2,7 @@
 from advjax.train._checkpoint import Checkpointer
 from advjax.train._config import default_config
 from advjax.train._config import validate_config
+from advjax.train._fit import fit
 from advjax.train._loop import NonFiniteLossError
 from advjax.train._loop import Run
 from advjax.train._loop import evaluate_checkpoint
@@ -24,7 +25,7 @@ from advjax.train._step import make_train_step
 __all__ = [
     "Checkpointer", "EPS_SCHEDULES", "LR_SCHEDULES", "NonFiniteLossError", "OPTIMIZERS",
     "RECIPES", "Run", "TRAIN_ATTACKS", "TrainState", "create_train_state",
-    "default_config", "eps_schedule", "evaluate_checkpoint", "l2_penalty", "lr_schedule",
+    "default_config", "eps_schedule", "evaluate_checkpoint", "fit", "l2_penalty", "lr_schedule",
     "make_attack_fn", "make_eval_step", "make_optimizer", "make_train_step",
     "train_and_evaluate", "validate_config",
 ]

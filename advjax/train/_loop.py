@@ -66,8 +66,8 @@ class Run:
         ta.name, num_steps=ta.num_steps, num_restarts=ta.num_restarts,
         step_size_factor=None if ta.step_size_factor < 0 else ta.step_size_factor)
     self.eps_fn = _schedules.eps_schedule(
-        c.eps_schedule if c.recipe != "standard" else "constant", ta.eps,
-        c.eps_warmup_epochs * self.steps_per_epoch)
+        c.eps_schedule if c.recipe != "standard" else "constant",
+        ta.eps if c.recipe != "standard" else 0.0, c.eps_warmup_epochs * self.steps_per_epoch)
     self.mesh = mesh if mesh is not None else data.make_mesh()
     adversarial = c.recipe != "standard"
     self.train_step = _step.make_train_step(
@@ -99,7 +99,8 @@ class Run:
       clean, adv = jax.device_get(self.eval_step(variables, xs, ys,
                                                  jax.random.fold_in(key, i), eps))
       tot += [np.sum(clean * m), np.sum(adv * m)]
-    return {"val_acc_clean": tot[0] / len(ds), "val_acc_adv": tot[1] / len(ds)}
+    adv = tot[1] / len(ds) if self.config.recipe != "standard" else None
+    return {"val_acc_clean": tot[0] / len(ds), "val_acc_adv": adv}
 
 
 def _read_records(path: str, max_step: int) -> List[Dict]:
@@ -193,7 +194,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
       log.write(json.dumps(rec) + "\n")
       log.flush()
       bar.set_postfix(val_clean=f"{val['val_acc_clean']:.3f}",
-                      val_adv=f"{val['val_acc_adv']:.3f}", alpha=f"{float(state.alpha):.2f}")
+                      val_adv=f"{val['val_acc_adv'] or 0:.3f}", alpha=f"{float(state.alpha):.2f}")
       if (step // spe) % c.checkpoint_every_epochs == 0 or step == run.total_steps:
         ckpt.save(state, {"train_time_s": train_time, "epoch": step // spe})
   ckpt.close()
