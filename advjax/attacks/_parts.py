@@ -251,9 +251,19 @@ def jit_when_eager(*static_argnames: str):
           hash(kwargs[name])
       except TypeError:
         return fn(*args, **kwargs)
-      return jitted(*args, **kwargs)
+      out = jitted(*args, **kwargs)
+      # The cache holds each model callable (and its parameters) it has seen;
+      # bound it, so that eager calls with fresh closures every epoch don't
+      # accumulate programs and weights.
+      cache_size = getattr(jitted, "_cache_size", None)
+      if cache_size is not None and cache_size() > _MAX_CACHED_PROGRAMS:
+        jitted.clear_cache()
+      return out
     return wrapper
   return decorate
+
+
+_MAX_CACHED_PROGRAMS = 32
 
 
 # --------------------------------------------------------------------------- #

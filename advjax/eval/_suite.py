@@ -301,7 +301,7 @@ def _masking_checks(logits_fn, ds, cfg, key, report, get):
   curve = report["accuracy_vs_eps"]
   checks = [_masking.check_monotone_in_eps(curve["eps"], curve["pgd"])]
   unbounded_pgd = _jit_attack(logits_fn, lambda k, f, x, y, e: A.pgd(
-      k, f, x, y, eps=e, num_steps=50, step_size=0.05))
+      k, f, x, y, eps=e, num_steps=20, step_size=0.05))
   unbounded = _accuracy_under(unbounded_pgd, jax.random.fold_in(key, 500), x, y, 1.0)
   checks.append(_masking.check_unbounded(unbounded))
   i = int(np.argmin(np.abs(np.asarray(curve["eps"]) - cfg.eps)))

