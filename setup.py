@@ -24,7 +24,8 @@ setup(
     install_requires=_reqs("requirements.txt"),
     extras_require={
         "test": _reqs("requirements-test.txt"),
-        "notebooks": ["jupyter>=1.0", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+        "notebooks": ["jupyter>=1.0", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29",
+                      "foolbox>=3.3"],  # foolbox ships real CIFAR-10/ImageNet sample PNGs
     },
     license="Apache-2.0",
 )

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
 from advjax import augment, losses
-from advjax.augment import _augmix, _diffaugment
+from advjax.augment import _augmix
 
 
 # --------------------------------------------------------------------------- #
@@ -199,6 +199,8 @@ def test_augmix_checks_args(rgb):
     augment.augmix(jax.random.key(0), x, width=0)
   with pytest.raises(ValueError, match="depth"):
     augment.augmix(jax.random.key(0), x, depth=1.5)
+  with pytest.raises(ValueError, match="severity"):
+    augment.augmix(jax.random.key(0), x, severity=11)
 
 
 # --------------------------------------------------------------------------- #
@@ -365,7 +367,7 @@ def test_noisy_mixup_hook_with_three_views(trained_lenet, mnist_test_batch):
 
   @jax.jit
   def loss(key):
-    hook, t = augment.noisy_mixup_hook(key, y, num_classes=10)
+    hook, t = augment.noisy_mixup_hook(key, y, blocks=(0, 2), num_classes=10)
     logits = model.apply(variables, views, block_hook=hook)
     clean, a1, a2 = jnp.split(logits, 3)
     return losses.cross_entropy(clean, t) + 12 * losses.jsd_consistency(clean, a1, a2)

@@ -258,9 +258,7 @@ def _corruptions(logits_fn, ds, cfg, key, progress, baseline_report, clean_acc):
     acc[cname] = {}
     for s in cfg.corruption_severities:
       k = jax.random.fold_in(jax.random.fold_in(key, 300 + c), int(s))
-      keys = jax.random.split(k, len(sub))
-      xc = jax.vmap(lambda kk, im: augment.corrupt(kk, im, name=cname, severity=int(s)))(
-          keys, x_all)
+      xc = augment.corrupt_batch(k, x_all, name=cname, severity=int(s))
       preds = np.concatenate([np.asarray(predict(xc[i:i + cfg.batch_size]))
                               for i in range(0, len(sub), cfg.batch_size)])
       acc[cname][str(int(s))] = float((preds == y_all).mean())
