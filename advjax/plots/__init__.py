@@ -1,3 +1,11 @@
 """matplotlib figures (PNG) for reports and notebooks."""
 from advjax.plots._training import adversarial_gallery
 from advjax.plots._training import training_curves
+from advjax.plots._eval import accuracy_vs_eps
+from advjax.plots._eval import confidence_histograms
+from advjax.plots._eval import corruption_bars
+# Issue 5 (augmentations and corruptions).
+from advjax.plots._augment import augmentation_examples
+from advjax.plots._augment import augmentation_grid
+from advjax.plots._augment import corruption_grid
+# Issue 4 (PASS and hard positives, Rozsa et al. 2016 Figures 2 and 4).
