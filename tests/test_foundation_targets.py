@@ -19,13 +19,16 @@ def test_mnist_standard_is_broken_by_pgd(tmp_path):
   from experiments.configs import mnist_standard  # pylint: disable=import-outside-toplevel
   c = mnist_standard.get_config()
   c.progress = False
+  c.eval.eps_grid = (0.0, 0.1, 0.3)
   wd = str(tmp_path / "std")
   r01 = train.train_and_evaluate(c, wd)
   assert r01["clean_accuracy"] >= 0.965
   assert r01["attacks"]["pgd"]["accuracy"] <= 0.6
   assert r01["attacks"]["fgsm"]["accuracy"] >= r01["attacks"]["pgd"]["accuracy"]
+  assert r01["masking_checks"]["passed"], r01["masking_checks"]
   c.eval.eps = 0.3
   c.eval.pgd_step_size = 0.03
+  c.eval.masking_checks = False  # run (and passed) in the first evaluation
   r03 = train.evaluate_checkpoint(c, wd)
   assert r03["attacks"]["pgd"]["accuracy"] <= 0.05
   assert r03["clean_accuracy"] == r01["clean_accuracy"]

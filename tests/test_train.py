@@ -146,7 +146,8 @@ def test_killed_run_resumes_to_the_same_parameters_and_same_seed_is_reproducible
   assert r.returncode == 0, r.stdout + r.stderr
   assert "clean accuracy" in r.stdout
   for f in ("report.json", "report.md", "config.json", "metrics.jsonl",
-            "figures/training_curves.png", "figures/gallery_pgd.png"):
+            "figures/training_curves.png", "figures/gallery.png",
+            "figures/accuracy_vs_eps.png"):
     assert (ref / f).exists(), f
   # kill -9 after the first checkpoint, then start the same command again
   p = _run_cli(killed, wait=False)
@@ -239,9 +240,10 @@ for name, devices in (("one", jax.devices()[:1]), ("eight", jax.devices())):
   if name == "eight":
     assert len(state.params["Dense_0"]["kernel"].sharding.device_set) == 8
 l1, p1, v1 = out["one"]; l8, p8, v8 = out["eight"]
-np.testing.assert_allclose(l1, l8, rtol=1e-5, atol=1e-6)
+# the 8-way all-reduce sums gradients in another order: equal to float32 round-off (1e-5)
+np.testing.assert_allclose(l1, l8, rtol=1e-5, atol=1e-5)
 for a, b in zip(jax.tree_util.tree_leaves(p1), jax.tree_util.tree_leaves(p8)):
-  np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 assert v1 == v8, (v1, v8)
 print("OK", l1)
 """

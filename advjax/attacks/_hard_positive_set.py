@@ -59,6 +59,19 @@ def directions_for(logits_fn, images, labels, spec: str) -> jax.Array:
                                        use_sign=sign)[0]
 
 
+@functools.lru_cache(maxsize=16)
+def _runner(logits_fn, scales, pass_iterations, search_items):
+  """One jitted (images, labels, type) -> HardPositives per model and settings,
+  cached so that repeated calls (e.g. several tau) compile once."""
+  @functools.partial(jax.jit, static_argnums=2)
+  def run(x, y, spec):
+    d = directions_for(logits_fn, x, y, spec)
+    hp = _line_search.hard_positives(logits_fn, x, y, d, scales=scales,
+                                     pass_iterations=pass_iterations, **dict(search_items))
+    return hp._replace(minimal=None)
+  return run
+
+
 def generate_hard_positive_set(logits_fn, images, labels, *, tau: float,
                                types: Sequence[str] = ("FGS", "FGV", "HC-D-9"),
                                scales: Sequence[float] = (1.0, 1.05, 1.10),
@@ -107,12 +120,8 @@ def generate_hard_positive_set(logits_fn, images, labels, *, tau: float,
   images = np.asarray(images, np.float32)
   labels = np.asarray(labels, np.int32)
 
-  @functools.partial(jax.jit, static_argnums=2)
-  def run(x, y, spec):
-    d = directions_for(logits_fn, x, y, spec)
-    hp = _line_search.hard_positives(logits_fn, x, y, d, scales=scales,
-                                     pass_iterations=pass_iterations, **search_kwargs)
-    return hp._replace(minimal=None)
+  run = _runner(logits_fn, tuple(float(f) for f in scales), int(pass_iterations),
+                tuple(sorted(search_kwargs.items())))
 
   cols = {c: [] for c in COLUMNS}
   n = images.shape[0]
@@ -160,6 +169,7 @@ def save_hard_positive_set(path: str, columns: Dict[str, np.ndarray]) -> None:
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
   try:
+    os.chmod(tmp, 0o644)
     with os.fdopen(fd, "wb") as f:
       np.savez_compressed(f, **columns)
     os.replace(tmp, path)

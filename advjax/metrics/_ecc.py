@@ -13,6 +13,7 @@ x the column. `ecc_homography(moving, fixed)` finds `W` with
 `W ~ H^-1`. Images are float NHWC in [0, 1]; colour images are aligned on their
 luma (ITU-R 601, as `cv2.cvtColor`).
 """
+import functools
 from typing import NamedTuple
 
 import jax
@@ -87,35 +88,45 @@ def _project(warp, xs, ys):
   return xw, yw, den
 
 
-def _bilinear(table, xw, yw, border: str):
-  """Samples table [H, W, C] at points (xw, yw) [N]; returns [N, C].
+def _quad_table(table):
+  """[H, W, C] -> [(H + 2) * (W + 2), 4 C]: each pixel's 2x2 neighbourhood, zero border.
+
+  Built once per image so that bilinear sampling is a single gather.
+  """
+  c = table.shape[-1]
+  p = jnp.pad(table, ((1, 2), (1, 2), (0, 0)))
+  quad = jnp.concatenate([p[:-1, :-1], p[:-1, 1:], p[1:, :-1], p[1:, 1:]], axis=-1)
+  return quad.reshape(-1, 4 * c)
+
+
+def _bilinear_quad(quad, shape, xw, yw, border: str):
+  """Samples an image of `shape` (H, W, C), given as `_quad_table`, at (xw, yw) [N].
 
   border "constant": zero outside (OpenCV BORDER_CONSTANT); "edge": replicate.
+  Returns [N, C].
   """
-  h, w = table.shape[:2]
-  xw = jnp.where(jnp.isfinite(xw), xw, -2.0)
-  yw = jnp.where(jnp.isfinite(yw), yw, -2.0)
+  h, w, c = shape
+  xw = jnp.where(jnp.isfinite(xw), xw, -1.5)
+  yw = jnp.where(jnp.isfinite(yw), yw, -1.5)
   if border == "edge":
     xw = jnp.clip(xw, 0.0, w - 1.0)
     yw = jnp.clip(yw, 0.0, h - 1.0)
-  else:  # keep the integer parts small so int32 casts stay exact
-    xw = jnp.clip(xw, -2.0, w + 1.0)
-    yw = jnp.clip(yw, -2.0, h + 1.0)
+  else:  # one pixel of zeros around the image is all bilinear weights can reach
+    xw = jnp.clip(xw, -1.0, float(w))
+    yw = jnp.clip(yw, -1.0, float(h))
   x0 = jnp.floor(xw)
   y0 = jnp.floor(yw)
   fx = (xw - x0)[:, None]
   fy = (yw - y0)[:, None]
-  x0 = x0.astype(jnp.int32)
-  y0 = y0.astype(jnp.int32)
-  flat = table.reshape(h * w, -1)
+  idx = (y0.astype(jnp.int32) + 1) * (w + 2) + x0.astype(jnp.int32) + 1
+  q = quad[idx]
+  tl, tr, bl, br = q[:, :c], q[:, c:2 * c], q[:, 2 * c:3 * c], q[:, 3 * c:]
+  return (1 - fy) * ((1 - fx) * tl + fx * tr) + fy * ((1 - fx) * bl + fx * br)
 
-  def corner(xi, yi):
-    inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
-    v = flat[jnp.clip(yi, 0, h - 1) * w + jnp.clip(xi, 0, w - 1)]
-    return v * inside[:, None].astype(v.dtype)
 
-  return ((1 - fy) * ((1 - fx) * corner(x0, y0) + fx * corner(x0 + 1, y0))
-          + fy * ((1 - fx) * corner(x0, y0 + 1) + fx * corner(x0 + 1, y0 + 1)))
+def _bilinear(table, xw, yw, border: str):
+  """Samples table [H, W, C] at points (xw, yw) [N]; returns [N, C]."""
+  return _bilinear_quad(_quad_table(table), table.shape, xw, yw, border)
 
 
 def _warp_one(image, warp, border: str):
@@ -160,14 +171,18 @@ def warp_homography(images: jax.Array, warps: jax.Array, *,
   return jnp.clip(out, 0.0, 1.0)
 
 
-def _ecc_statistics(warp, tmpl, table, xs, ys):
-  """Zero-mean warped image, template, jacobian and norms at `warp`.
+def _ecc_statistics(warp, tmpl, quad, xs, ys):
+  """Zero-mean warped image, template and Jacobian at `warp`.
 
-  table is [H, W, 3]: smoothed moving image and its x / y gradients.
+  quad is the `_quad_table` of [H, W, 3]: smoothed moving image and its x / y
+  gradients.
   """
   h, w = tmpl.shape
   xw, yw, den = _project(warp, xs, ys)
-  sampled = _bilinear(table, xw, yw, "constant")
+  # The barrier materializes the gather once; XLA CPU would re-fuse it into
+  # every consumer and recompute it per Jacobian column.
+  sampled = jax.lax.optimization_barrier(
+      _bilinear_quad(quad, (h, w, 3), xw, yw, "constant"))
   # Valid pixels: the nearest input pixel exists (OpenCV warps an all-ones mask
   # with INTER_NEAREST).
   xr, yr = jnp.round(xw), jnp.round(yw)
@@ -195,10 +210,38 @@ def _rho(img_zm, tmp_zm):
   return jnp.where(jnp.isfinite(rho), rho, -1.0), num
 
 
-def _solve(hess, v):
-  # A ridge at float32 resolution keeps the solve finite for flat images.
-  ridge = 1e-7 * jnp.trace(hess) / 8.0 + 1e-12
-  return jnp.linalg.solve(hess + ridge * jnp.eye(8, dtype=hess.dtype), v)
+def _spd_solve(hess, rhs):
+  """Solves hess [8, 8] x = rhs [8, R] by an unrolled Cholesky factorization.
+
+  Plain elementwise ops instead of a LAPACK call: fast for a batch of 8x8
+  systems under vmap, and never stalls on bad input. A ridge at float32
+  resolution keeps flat images (zero Jacobian) finite; non-finite systems give 0.
+  """
+  n = hess.shape[0]
+  ok = jnp.all(jnp.isfinite(hess)) & jnp.all(jnp.isfinite(rhs))
+  hess = jnp.where(ok, hess, jnp.eye(n, dtype=hess.dtype))
+  rhs = jnp.where(ok, rhs, 0.0)
+  ridge = 1e-7 * jnp.trace(hess) / n + 1e-12
+  a = hess + ridge * jnp.eye(n, dtype=hess.dtype)
+  low = [[None] * n for _ in range(n)]
+  for c in range(n):
+    diag = a[c, c] - sum((low[c][k] ** 2 for k in range(c)), jnp.zeros((), a.dtype))
+    d = jnp.sqrt(jnp.maximum(diag, 1e-30))
+    low[c][c] = d
+    for r in range(c + 1, n):
+      off = a[r, c] - sum((low[r][k] * low[c][k] for k in range(c)),
+                          jnp.zeros((), a.dtype))
+      low[r][c] = off / d
+  z = []
+  for r in range(n):  # L z = rhs
+    z.append((rhs[r] - sum((low[r][k] * z[k] for k in range(r)),
+                           jnp.zeros_like(rhs[r]))) / low[r][r])
+  x = [None] * n
+  for r in reversed(range(n)):  # L^T x = z
+    x[r] = (z[r] - sum((low[k][r] * x[k] for k in range(r + 1, n)),
+                       jnp.zeros_like(rhs[r]))) / low[r][r]
+  out = jnp.stack(x)
+  return jnp.where(ok & jnp.all(jnp.isfinite(out)), out, 0.0)
 
 
 def _ecc_one(moving, fixed, num_iterations: int, eps: float, smooth: bool):
@@ -208,7 +251,8 @@ def _ecc_one(moving, fixed, num_iterations: int, eps: float, smooth: bool):
   tmpl = _smooth(fixed) if smooth else fixed
   img = _smooth(moving) if smooth else moving
   gx, gy = _gradients(img)
-  table = jnp.stack([img, gx, gy], axis=-1)
+  # Loop-invariant: built once, not per iteration.
+  quad = _quad_table(jnp.stack([img, gx, gy], axis=-1))
   eye = jnp.eye(3, dtype=jnp.float32)
 
   def cond(state):
@@ -217,17 +261,18 @@ def _ecc_one(moving, fixed, num_iterations: int, eps: float, smooth: bool):
 
   def body(state):
     i, warp, rho_prev, rho0, _ = state
-    img_zm, tmp_zm, jac = _ecc_statistics(warp, tmpl, table, xs, ys)
+    img_zm, tmp_zm, jac = _ecc_statistics(warp, tmpl, quad, xs, ys)
     rho, corr = _rho(img_zm, tmp_zm)
     hess = jac.T @ jac
     img_proj = jac.T @ img_zm
     tmp_proj = jac.T @ tmp_zm
-    img_proj_h = _solve(hess, img_proj)
+    # One factorization for both right-hand sides; J^T e = lam * tmp_proj - img_proj.
+    sol = _spd_solve(hess, jnp.stack([img_proj, tmp_proj], axis=-1))
+    img_proj_h, tmp_proj_h = sol[:, 0], sol[:, 1]
     lam_n = jnp.dot(img_zm, img_zm) - jnp.dot(img_proj, img_proj_h)
     lam_d = corr - jnp.dot(tmp_proj, img_proj_h)
     lam = lam_n / jnp.where(lam_d > 0, lam_d, 1.0)
-    err = lam * tmp_zm - img_zm
-    dp = _solve(hess, jac.T @ err)
+    dp = lam * tmp_proj_h - img_proj_h
     new = warp + jnp.concatenate([dp, jnp.zeros((1,), dp.dtype)]).reshape(3, 3)
     # Breakdown (OpenCV raises here): keep the current warp and stop.
     broke = (lam_d <= 0) | ~jnp.all(jnp.isfinite(new))
@@ -237,8 +282,9 @@ def _ecc_one(moving, fixed, num_iterations: int, eps: float, smooth: bool):
 
   init = (jnp.int32(0), eye, jnp.float32(-10.0), jnp.float32(-1.0), jnp.bool_(False))
   iters, warp, _, rho0, _ = jax.lax.while_loop(cond, body, init)
-  rho_final, _ = _rho(*_ecc_statistics(warp, tmpl, table, xs, ys)[:2])
-  ok = jnp.all(jnp.isfinite(warp)) & (rho_final >= rho0)
+  rho_final, _ = _rho(*_ecc_statistics(warp, tmpl, quad, xs, ys)[:2])
+  # Strict: a warp that only matches the identity's correlation is not kept.
+  ok = jnp.all(jnp.isfinite(warp)) & (rho_final > rho0)
   return EccResult(warp=jnp.where(ok, warp, eye),
                    correlation=jnp.where(ok, rho_final, rho0),
                    identity_correlation=rho0,
@@ -286,6 +332,28 @@ def ecc_homography(moving: jax.Array, fixed: jax.Array, *, num_iterations: int =
   """
   _check_pair(moving, fixed)
   _validate.check_positive_int(num_iterations, "num_iterations")
-  mg = jax.vmap(_to_gray)(moving.astype(jnp.float32))
-  fg = jax.vmap(_to_gray)(fixed.astype(jnp.float32))
-  return jax.vmap(lambda m, f: _ecc_one(m, f, num_iterations, eps, smooth))(mg, fg)
+  return _ecc_batch(moving.astype(jnp.float32), fixed.astype(jnp.float32),
+                    num_iterations, float(eps), bool(smooth))
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _ecc_batch(moving, fixed, num_iterations, eps, smooth):
+  # Jitted so that eager calls compile once per shape (a no-op inside jit).
+  mg = jax.vmap(_to_gray)(moving)
+  fg = jax.vmap(_to_gray)(fixed)
+  one = jax.vmap(lambda m, f: _ecc_one(m, f, num_iterations, eps, smooth))
+  b = mg.shape[0]
+  if b <= _CHUNK:
+    return one(mg, fg)
+  # Chunks of the batch iterate independently: each stops with its own slowest
+  # pair instead of the whole batch waiting for the slowest one.
+  nc = -(-b // _CHUNK)
+  pad = nc * _CHUNK - b
+  mg = jnp.concatenate([mg, jnp.repeat(mg[-1:], pad, 0)]) if pad else mg
+  fg = jnp.concatenate([fg, jnp.repeat(fg[-1:], pad, 0)]) if pad else fg
+  shape = lambda a: a.reshape((nc, _CHUNK) + a.shape[1:])
+  out = jax.lax.map(lambda mf: one(*mf), (shape(mg), shape(fg)))
+  return jax.tree_util.tree_map(lambda a: a.reshape((nc * _CHUNK,) + a.shape[2:])[:b], out)
+
+
+_CHUNK = 16

@@ -5,13 +5,15 @@ x~ to the original x with the homography that maximizes the enhanced correlation
 coefficient (Evangelidis & Psarakis 2008). Batched, jit-able, never raises
 inside jit and never returns NaN. Images are float NHWC in [0, 1].
 """
+import functools
 from typing import NamedTuple
 
-import dm_pix
 import jax
 import jax.numpy as jnp
 
+from advjax import _validate
 from advjax.metrics import _ecc
+from advjax.metrics import _ssim as _ssim_lib
 
 
 class PassInfo(NamedTuple):
@@ -30,8 +32,17 @@ class PassInfo(NamedTuple):
   ssim_unaligned: jax.Array
 
 
-def _ssim(a, b):
-  return dm_pix.ssim(a, b, max_val=1.0, filter_size=11, filter_sigma=1.5)
+def _ssim(a, b, chunk: int = 20):
+  # Chunks of a large batch are filtered one after another: on CPU the small
+  # working set is several times faster than one batch-wide convolution.
+  n = a.shape[0]
+  if n <= chunk:
+    return _ssim_lib.ssim_unchecked(a, b, 1.0)
+  nc = -(-n // chunk)
+  pad = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], nc * chunk - n, 0)])
+  split = lambda x: pad(x).reshape((nc, chunk) + x.shape[1:])
+  return jax.lax.map(lambda ab: _ssim_lib.ssim_unchecked(ab[0], ab[1], 1.0),
+                     (split(a), split(b))).reshape(-1)[:n]
 
 
 def pass_score(adversarial: jax.Array, original: jax.Array, *, num_iterations: int = 50,
@@ -63,18 +74,25 @@ def pass_score(adversarial: jax.Array, original: jax.Array, *, num_iterations: i
       outside [0, 1] (checked when concrete), or images smaller than 11x11.
   """
   _ecc._check_pair(adversarial, original, ("adversarial", "original"))
+  _validate.check_positive_int(num_iterations, "num_iterations")
+  _validate.check_choice(border, "border", _ecc.BORDERS)
   if adversarial.shape[1] < 11 or adversarial.shape[2] < 11:
     raise ValueError(f"PASS needs images of at least 11x11 pixels; got "
                      f"{adversarial.shape[1:3]}.")
-  adversarial = adversarial.astype(jnp.float32)
-  original = original.astype(jnp.float32)
-  res = _ecc.ecc_homography(adversarial, original, num_iterations=num_iterations, eps=eps)
-  aligned = _ecc.warp_homography(adversarial, res.warp, border=border)
-  plain = _ssim(adversarial, original)
-  score = _ssim(aligned, original)
-  score = jnp.where(res.fallback | ~jnp.isfinite(score), plain, score)
-  score = jnp.nan_to_num(score, nan=0.0)
+  return _pass_batch(adversarial.astype(jnp.float32), original.astype(jnp.float32),
+                     num_iterations, float(eps), border, bool(return_info))
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
+def _pass_batch(adversarial, original, num_iterations, eps, border, return_info):
+  res = _ecc._ecc_batch(adversarial, original, num_iterations, eps, True)
+  aligned = jnp.clip(jax.vmap(lambda im, w: _ecc._warp_one(im, w, border))(
+      adversarial, res.warp), 0.0, 1.0)
+  # Where ECC fell back, the identity warp means PASS is the plain SSIM.
+  aligned = jnp.where(res.fallback[:, None, None, None], adversarial, aligned)
+  score = jnp.nan_to_num(_ssim(aligned, original), nan=0.0)
   if not return_info:
     return score
+  plain = _ssim(adversarial, original)
   return score, PassInfo(warp=res.warp, correlation=res.correlation,
                          fallback=res.fallback, ssim_unaligned=plain)

@@ -7,6 +7,15 @@ import jax
 
 from advjax import _validate
 
+_SIZE = 11
+_SIGMA = 1.5
+
+
+def ssim_unchecked(a: jax.Array, b: jax.Array, max_val: float = 1.0) -> jax.Array:
+  """`ssim` without argument checks (for use inside other metrics)."""
+  return dm_pix.ssim(a, b, max_val=max_val, filter_size=_SIZE, filter_sigma=_SIGMA,
+                     k1=0.01, k2=0.03)
+
 
 def ssim(a: jax.Array, b: jax.Array, *, max_val: float = 1.0) -> jax.Array:
   """Per-example SSIM with an 11x11 Gaussian window, sigma 1.5, K1=0.01, K2=0.03.
@@ -34,5 +43,4 @@ def ssim(a: jax.Array, b: jax.Array, *, max_val: float = 1.0) -> jax.Array:
     raise ValueError(f"`a` and `b` must have the same shape; got {a.shape} and {b.shape}.")
   if a.shape[1] < 11 or a.shape[2] < 11:
     raise ValueError(f"SSIM needs images of at least 11x11 pixels; got {a.shape[1:3]}.")
-  return dm_pix.ssim(a, b, max_val=max_val, filter_size=11, filter_sigma=1.5,
-                     k1=0.01, k2=0.03)
+  return ssim_unchecked(a, b, max_val)

@@ -9,3 +9,6 @@ from advjax.plots._augment import augmentation_examples
 from advjax.plots._augment import augmentation_grid
 from advjax.plots._augment import corruption_grid
 # Issue 4 (PASS and hard positives, Rozsa et al. 2016 Figures 2 and 4).
+from advjax.plots._pass import pass_distribution_figure
+from advjax.plots._pass import pass_examples_figure
+from advjax.plots._pass import perturbation_examples
