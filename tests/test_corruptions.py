@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
+from tests._inputs import rgb_crops
 from PIL import Image
 
 from advjax import augment
@@ -13,17 +15,7 @@ from advjax.augment import _corruptions
 
 
 def _rgb_uint8(n=8, size=32):
-  """Real photos (skimage.data) as n crops resized to size x size, uint8."""
-  from skimage import data as skdata
-  photos = [skdata.astronaut(), skdata.chelsea(), skdata.coffee(), skdata.rocket()]
-  out = []
-  for i in range(n):
-    p = photos[i % len(photos)]
-    h, w = p.shape[:2]
-    s = min(h, w) // (1 + i // len(photos))
-    crop = p[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-    out.append(np.asarray(Image.fromarray(crop).resize((size, size), Image.BILINEAR)))
-  return np.stack(out)
+  return rgb_crops(n=n, size=size, photos=("astronaut", "chelsea", "coffee", "rocket"))
 
 
 @pytest.fixture(scope="module")
