@@ -254,3 +254,44 @@ def test_train_step_on_8_host_devices_matches_one_device():
                      capture_output=True, text=True, timeout=900)
   assert r.returncode == 0, r.stdout + r.stderr[-3000:]
   assert "OK" in r.stdout
+
+
+def test_free_adversarial_training_replays_each_batch_m_times(mnist):
+  """Free AT (Shafahi et al. 2019): m replays, one backward pass each, delta carried over."""
+  model = models.get_model("lenet5", num_classes=10)
+  tx = optax.adam(1e-3)
+  x, y = _batch(mnist)
+  state = train.create_train_state(model, tx, jax.random.PRNGKey(0), (28, 28, 1), alpha=0.0,
+                                   eps=0.1, delta_batch=x.shape[0])
+  step = train.make_free_train_step(model, tx, replays=3,
+                                    eps_fn=train.eps_schedule("constant", 0.1, 0))
+  params, opt_state, delta = state.params, state.opt_state, state.delta
+  for _ in range(3):  # the definition, written out
+    def ce(p, d):
+      logits = model.apply({"params": p}, jnp.clip(x + d, 0, 1), train=True)
+      return losses.cross_entropy(logits, y).mean()
+    g_p, g_x = jax.grad(ce, argnums=(0, 1))(params, delta)
+    updates, opt_state = tx.update(g_p, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    delta = jnp.clip(delta + 0.1 * jnp.sign(g_x), -0.1, 0.1)
+    delta = jnp.clip(x + delta, 0, 1) - x
+  new, m = step(state, (x, y))
+  assert int(m["replays"]) == 3 and int(new.step) == 1
+  assert int(new.opt_state[0].count) == 3  # three optimizer updates for one batch
+  for a, b in zip(jax.tree_util.tree_leaves(new.params), jax.tree_util.tree_leaves(params)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(new.delta, delta, atol=1e-6)
+  assert float(jnp.abs(new.delta).max()) <= 0.1 + 1e-6 and float(jnp.abs(new.delta).max()) > 0
+  assert float((x + new.delta).min()) >= -1e-6 and float((x + new.delta).max()) <= 1 + 1e-6
+  with pytest.raises(ValueError, match="replays"):
+    train.make_free_train_step(model, tx, replays=0, eps_fn=lambda s: 0.1)
+
+
+def test_free_adversarial_training_runs_from_a_config(tmp_path):
+  c = quick_config(num_epochs=1, recipe="adversarial", alpha=0.0,
+                   **{"train_attack.name": "free", "train_attack.replays": 2})
+  r = train.train_and_evaluate(c, str(tmp_path / "free"))
+  assert "m = 2 replays" in r["setup"]["train attack"]
+  assert r["clean_accuracy"] > 0.5  # it learns
+  with pytest.raises(ValueError, match="recipe='adversarial'"):
+    train.validate_config(quick_config(**{"train_attack.name": "free"}))

@@ -20,12 +20,13 @@ from advjax.train._step import TRAIN_ATTACKS
 from advjax.train._step import l2_penalty
 from advjax.train._step import make_attack_fn
 from advjax.train._step import make_eval_step
+from advjax.train._step import make_free_train_step
 from advjax.train._step import make_train_step
 
 __all__ = [
     "Checkpointer", "EPS_SCHEDULES", "LR_SCHEDULES", "NonFiniteLossError", "OPTIMIZERS",
     "RECIPES", "Run", "TRAIN_ATTACKS", "TrainState", "create_train_state",
     "default_config", "eps_schedule", "evaluate_checkpoint", "fit", "l2_penalty", "lr_schedule",
-    "make_attack_fn", "make_eval_step", "make_optimizer", "make_train_step",
+    "make_attack_fn", "make_eval_step", "make_free_train_step", "make_optimizer", "make_train_step",
     "train_and_evaluate", "validate_config",
 ]

@@ -38,7 +38,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.alpha = 0.5                   # fixed alpha ("adversarial"), initial alpha ("hybrid")
   c.train_attack = ml_collections.ConfigDict({
       "name": "pgd", "eps": 0.1, "num_steps": 7, "step_size_factor": -1.0,
-      "num_restarts": 1})          # step_size_factor < 0: the attack's default
+      "num_restarts": 1,           # step_size_factor < 0: the attack's default
+      "replays": 4})               # "free": replays m of each batch (Shafahi et al. 2019)
   c.eps_schedule = "constant"     # constant | linear | cosine | step (eps/10 -> eps)
   c.eps_warmup_epochs = 0
   # evaluation
@@ -89,6 +90,13 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   for key in ("num_epochs", "batch_size", "keep_checkpoints", "checkpoint_every_epochs"):
     if int(full[key]) < 1:
       raise ValueError(f"config.{key} must be >= 1; got {full[key]}.")
+  if full.train_attack.name == "free":
+    if full.recipe != "adversarial":
+      raise ValueError("config.train_attack.name='free' (free adversarial training) trains on "
+                       "adversarial examples only: set config.recipe='adversarial'.")
+    if int(full.train_attack.replays) < 1:
+      raise ValueError(f"config.train_attack.replays must be >= 1; got "
+                       f"{full.train_attack.replays}.")
   if not 0.0 <= full.alpha <= 1.0:
     raise ValueError(f"config.alpha must be in [0, 1]; got {full.alpha}.")
   _eval_suite._parse_attacks(full.eval.attacks)  # pylint: disable=protected-access

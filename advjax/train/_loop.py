@@ -57,23 +57,32 @@ class Run:
                                   **dict(c.model_kwargs))
     self.steps_per_epoch = data.steps_per_epoch(len(train), c.batch_size)
     self.total_steps = c.num_epochs * self.steps_per_epoch
-    self.lr = _schedules.lr_schedule(c.lr_schedule, c.learning_rate, self.total_steps,
-                                     warmup_steps=c.warmup_epochs * self.steps_per_epoch)
+    ta = c.train_attack
+    self.free = ta.name == "free"
+    updates_per_step = int(ta.replays) if self.free else 1  # free AT: m updates per batch
+    self.lr = _schedules.lr_schedule(
+        c.lr_schedule, c.learning_rate, self.total_steps * updates_per_step,
+        warmup_steps=c.warmup_epochs * self.steps_per_epoch * updates_per_step)
     self.tx = _schedules.make_optimizer(c.optimizer, self.lr, momentum=c.momentum,
                                         weight_decay=c.weight_decay)
-    ta = c.train_attack
     self.attack_fn = _step.make_attack_fn(
-        ta.name, num_steps=ta.num_steps, num_restarts=ta.num_restarts,
+        "pgd" if self.free else ta.name, num_steps=ta.num_steps, num_restarts=ta.num_restarts,
         step_size_factor=None if ta.step_size_factor < 0 else ta.step_size_factor)
     self.eps_fn = _schedules.eps_schedule(
         c.eps_schedule if c.recipe != "standard" else "constant",
         ta.eps if c.recipe != "standard" else 0.0, c.eps_warmup_epochs * self.steps_per_epoch)
     self.mesh = mesh if mesh is not None else data.make_mesh()
     adversarial = c.recipe != "standard"
-    self.train_step = _step.make_train_step(
-        self.model, self.tx, recipe=c.recipe,
-        attack_fn=self.attack_fn if adversarial else None, eps_fn=self.eps_fn,
-        weight_decay=c.weight_decay if c.optimizer != "adamw" else 0.0, mesh=self.mesh)
+    weight_decay = c.weight_decay if c.optimizer != "adamw" else 0.0
+    if self.free:
+      self.train_step = _step.make_free_train_step(
+          self.model, self.tx, replays=int(ta.replays), eps_fn=self.eps_fn,
+          weight_decay=weight_decay, mesh=self.mesh)
+    else:
+      self.train_step = _step.make_train_step(
+          self.model, self.tx, recipe=c.recipe,
+          attack_fn=self.attack_fn if adversarial else None, eps_fn=self.eps_fn,
+          weight_decay=weight_decay, mesh=self.mesh)
     self.eval_step = _step.make_eval_step(
         self.model, attack_fn=self.attack_fn if adversarial else None, mesh=self.mesh)
 
@@ -82,7 +91,8 @@ class Run:
     alpha = 1.0 if c.recipe == "standard" else c.alpha
     state = create_train_state(self.model, self.tx, jax.random.PRNGKey(c.seed),
                                self.splits["train"].image_shape, alpha=alpha,
-                               eps=float(self.eps_fn(0)))
+                               eps=float(self.eps_fn(0)),
+                               delta_batch=c.batch_size if self.free else 0)
     return data.replicate(state, self.mesh)
 
   def validate(self, state: TrainState) -> Dict[str, float]:
@@ -289,7 +299,8 @@ def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float
   steps = int(state.step)
   report.update(
       setup={"dataset": c.dataset, "model": c.model, "recipe": c.recipe,
-             "train attack": f"{c.train_attack.name} eps {c.train_attack.eps:g}"
+             "train attack": f"{c.train_attack.name} eps {c.train_attack.eps:g}" + (
+                 f" (m = {c.train_attack.replays} replays)" if run.free else "")
              if c.recipe != "standard" else "none",
              "eps schedule": c.eps_schedule if c.recipe != "standard" else "-",
              "epochs": c.num_epochs, "batch size": c.batch_size,

@@ -18,6 +18,8 @@ class TrainState:
     key: uint32 [2] PRNG key; the step's key is `fold_in(key, step)`.
     alpha: float32 scalar, weight of the clean loss.
     eps: float32 scalar, the attack budget used at the last step.
+    delta: the perturbation free adversarial training carries from batch to batch
+      ([B, H, W, C]; a zero-size array for the other recipes).
   """
   step: jax.Array
   params: Any
@@ -26,6 +28,7 @@ class TrainState:
   key: jax.Array
   alpha: jax.Array
   eps: jax.Array
+  delta: jax.Array
 
   def variables(self, params=None):
     """The Flax variables dict for `model.apply`."""
@@ -36,8 +39,11 @@ class TrainState:
 
 
 def create_train_state(model, tx, key: jax.Array, image_shape, *, alpha: float,
-                       eps: float) -> TrainState:
-  """Initializes a TrainState for `model` on images of `image_shape` (H, W, C)."""
+                       eps: float, delta_batch: int = 0) -> TrainState:
+  """Initializes a TrainState for `model` on images of `image_shape` (H, W, C).
+
+  `delta_batch` > 0 allocates the zero perturbation of free adversarial training.
+  """
   from advjax.models import init_variables  # pylint: disable=import-outside-toplevel
   init_key, state_key = jax.random.split(key)
   variables = init_variables(model, init_key, image_shape)
@@ -45,4 +51,5 @@ def create_train_state(model, tx, key: jax.Array, image_shape, *, alpha: float,
   return TrainState(
       step=jnp.int32(0), params=params, batch_stats=variables.get("batch_stats", {}),
       opt_state=tx.init(params), key=state_key, alpha=jnp.float32(alpha),
-      eps=jnp.float32(eps))
+      eps=jnp.float32(eps),
+      delta=jnp.zeros((delta_batch,) + tuple(image_shape), jnp.float32))

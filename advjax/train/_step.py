@@ -12,7 +12,7 @@ from advjax.models import make_logits_fn
 from advjax.train._state import TrainState
 
 RECIPES = ("standard", "adversarial", "hybrid")
-TRAIN_ATTACKS = ("fgsm", "fgsm_rs", "pgd")
+TRAIN_ATTACKS = ("fgsm", "fgsm_rs", "pgd", "free")
 
 
 def make_attack_fn(name: str, *, num_steps: int = 7, step_size_factor: Optional[float] = None,
@@ -28,6 +28,9 @@ def make_attack_fn(name: str, *, num_steps: int = 7, step_size_factor: Optional[
   """
   if name not in TRAIN_ATTACKS:
     raise ValueError(f"Unknown attack {name!r}; expected one of {list(TRAIN_ATTACKS)}.")
+  if name == "free":
+    raise ValueError("free adversarial training is a step of its own: use "
+                     "`make_free_train_step`, not an attack_fn.")
   if name == "fgsm":
     return lambda k, f, x, y, eps: attacks.fgsm(k, f, x, y, eps=eps, norm=norm)
   if name == "fgsm_rs":
@@ -149,3 +152,70 @@ def make_eval_step(model, *, attack_fn: Optional[Callable] = None, mesh=None) ->
     return jax.jit(step)
   rep, dat = _sharding.replicated(mesh), _sharding.data_sharding(mesh)
   return jax.jit(step, in_shardings=(rep, dat, dat, rep, rep), out_shardings=(dat, dat))
+
+
+def make_free_train_step(model, tx: optax.GradientTransformation, *, replays: int,
+                         eps_fn: Callable, weight_decay: float = 0.0, mesh=None) -> Callable:
+  """Free adversarial training (Shafahi et al. 2019): `(state, batch) -> (state, metrics)`.
+
+  Each batch is replayed `replays` (m) times. Every replay takes ONE backward pass
+  of CE(x + delta) and uses it twice: the parameter gradient for an optimizer
+  update, and the input gradient for the perturbation, `delta <- clip(delta + eps *
+  sign(g_x), -eps, eps)` (then clipped so that x + delta stays in [0, 1]). delta is
+  carried to the next batch in `state.delta`. There are m optimizer updates per
+  batch, so train for `epochs / m` epochs to match the cost of clean training.
+
+  Args:
+    model, tx, eps_fn, weight_decay, mesh: as in `make_train_step`.
+    replays: m >= 1.
+
+  Returns:
+    The jitted step. Metrics are those of the last replay: loss, loss_adv, acc_adv,
+    eps, plus replays.
+  """
+  if not isinstance(replays, int) or replays < 1:
+    raise ValueError(f"`replays` must be an integer >= 1; got {replays!r}.")
+
+  def step(state: TrainState, batch):
+    images, labels = batch
+    key = jax.random.fold_in(state.key, state.step)
+    eps = eps_fn(state.step)
+
+    def replay(i, carry):
+      params, opt_state, batch_stats, delta, _ = carry
+      def loss_fn(params, delta):
+        variables = {"params": params}
+        x = jnp.clip(images + delta, 0.0, 1.0)
+        rngs = {"dropout": jax.random.fold_in(key, i)}
+        if batch_stats:
+          logits, upd = model.apply(dict(variables, batch_stats=batch_stats), x, train=True,
+                                    rngs=rngs, mutable=["batch_stats"])
+          new_stats = upd["batch_stats"]
+        else:
+          logits, new_stats = model.apply(variables, x, train=True, rngs=rngs), batch_stats
+        ce = losses.cross_entropy(logits, labels).mean()
+        total = ce + (weight_decay * l2_penalty(params) if weight_decay else 0.0)
+        return total, (ce, losses.accuracy(logits, labels).mean(), new_stats)
+      (total, (ce, acc, new_stats)), (g_params, g_x) = jax.value_and_grad(
+          loss_fn, argnums=(0, 1), has_aux=True)(params, delta)
+      updates, opt_state = tx.update(g_params, opt_state, params)
+      params = optax.apply_updates(params, updates)
+      delta = jnp.clip(delta + eps * jnp.sign(g_x), -eps, eps)
+      delta = jnp.clip(images + delta, 0.0, 1.0) - images
+      return params, opt_state, new_stats, delta, (total, ce, acc)
+
+    zero = jnp.float32(0)
+    params, opt_state, stats, delta, (total, ce, acc) = jax.lax.fori_loop(
+        0, replays, replay, (state.params, state.opt_state, state.batch_stats, state.delta,
+                             (zero, zero, zero)))
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
+                              batch_stats=stats, delta=delta,
+                              eps=jnp.asarray(eps, jnp.float32), alpha=jnp.float32(0.0))
+    return new_state, {"loss": total, "loss_adv": ce, "acc_adv": acc,
+                       "alpha": jnp.float32(0.0), "eps": jnp.asarray(eps, jnp.float32),
+                       "replays": jnp.int32(replays)}
+
+  if mesh is None:
+    return jax.jit(step, donate_argnums=0)
+  rep, dat = _sharding.replicated(mesh), _sharding.data_sharding(mesh)
+  return jax.jit(step, in_shardings=(rep, dat), out_shardings=(rep, rep), donate_argnums=0)
