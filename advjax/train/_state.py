@@ -19,7 +19,7 @@ class TrainState:
     alpha: float32 scalar, weight of the clean loss.
     eps: float32 scalar, the attack budget used at the last step.
     delta: the perturbation free adversarial training carries from batch to batch
-      ([B, H, W, C]; a zero-size array for the other recipes).
+      ([B, H, W, C]; a scalar 0 for the other recipes).
   """
   step: jax.Array
   params: Any
@@ -52,4 +52,6 @@ def create_train_state(model, tx, key: jax.Array, image_shape, *, alpha: float,
       step=jnp.int32(0), params=params, batch_stats=variables.get("batch_stats", {}),
       opt_state=tx.init(params), key=state_key, alpha=jnp.float32(alpha),
       eps=jnp.float32(eps),
-      delta=jnp.zeros((delta_batch,) + tuple(image_shape), jnp.float32))
+      # a scalar placeholder otherwise (orbax cannot save zero-size arrays)
+      delta=jnp.zeros((delta_batch,) + tuple(image_shape) if delta_batch else (),
+                      jnp.float32))
