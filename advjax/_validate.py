@@ -69,12 +69,10 @@ def check_labels(labels, name: str = "labels", *, batch_size: Optional[int] = No
 
 
 def check_nonnegative(value, name: str) -> None:
-  """Raises ValueError if a concrete `value` is negative or not finite."""
+  """Raises ValueError if a concrete `value` is NaN or negative (+inf is allowed)."""
   if is_concrete(value):
     arr = np.asarray(value)
-    if np.any(~np.isfinite(arr)) and not np.all(np.isposinf(arr[~np.isfinite(arr)])):
-      raise ValueError(f"`{name}` must be a non-negative number; got {value}.")
-    if np.any(arr < 0):
+    if np.any(np.isnan(arr)) or np.any(arr < 0):
       raise ValueError(f"`{name}` must be >= 0; got {value}.")
 
 
@@ -86,3 +84,20 @@ def check_positive_int(value, name: str) -> None:
 def check_choice(value, name: str, choices: Sequence[str]) -> None:
   if value not in choices:
     raise ValueError(f"Unknown {name} {value!r}; expected one of {sorted(choices)}.")
+
+
+def parse_names(spec, name: str, choices: Sequence[str], what: str = "name") -> list:
+  """Splits a comma-separated `spec` and checks every entry is one of `choices`.
+
+  Raises:
+    ValueError: naming the argument `name` and the unknown entry.
+  """
+  if not isinstance(spec, str):
+    raise ValueError(f"`{name}` must be a comma-separated string of {list(choices)}; "
+                     f"got {spec!r}.")
+  names = [p.strip() for p in spec.split(",") if p.strip()]
+  for n in names:
+    if n not in choices:
+      raise ValueError(f"Unknown {what} {n!r} in `{name}`={spec!r}; expected a "
+                       f"comma-separated subset of {list(choices)}.")
+  return names

@@ -76,15 +76,7 @@ _FNS = {"color": color, "translation": translation, "cutout": cutout}
 
 
 def _parse(policy: str):
-  if not isinstance(policy, str):
-    raise ValueError(f"`policy` must be a comma-separated string of {list(POLICIES)}; "
-                     f"got {policy!r}.")
-  names = [p.strip() for p in policy.split(",") if p.strip()]
-  for n in names:
-    if n not in POLICIES:
-      raise ValueError(f"Unknown DiffAugment policy {n!r} in `policy`={policy!r}; "
-                       f"expected a comma-separated subset of {list(POLICIES)}.")
-  return names
+  return _validate.parse_names(policy, "policy", POLICIES, "DiffAugment policy")
 
 
 def diffaugment(key: jax.Array, image: jax.Array, *,

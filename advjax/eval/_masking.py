@@ -3,7 +3,7 @@
 Each check takes measured numbers and returns a `Check` with pass/fail, the
 value, the threshold and a sentence; `evaluate` runs all of them every time.
 """
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 
 class Check(NamedTuple):
@@ -64,9 +64,3 @@ def check_deterministic(max_abs_diff: float, tol: float = 1e-5) -> Check:
 def summarize(checks: List[Check]) -> Dict:
   """{"passed": all passed, "checks": [dict, ...]}."""
   return {"passed": all(c.passed for c in checks), "checks": [c.to_dict() for c in checks]}
-
-
-def white_box_best(attacks: Mapping[str, Dict], names=("pgd", "apgd_ce", "apgd_t",
-                                                       "autoattack", "fgsm")):
-  accs = [attacks[n]["accuracy"] for n in names if n in attacks]
-  return min(accs) if accs else None

@@ -13,6 +13,7 @@ import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
+from advjax import _validate
 from advjax import attacks as A
 from advjax.data import ArrayDataset, iterate_eval
 from advjax.eval import _calibration, _corruption, _flip, _masking
@@ -48,15 +49,6 @@ def default_eval_config() -> ml_collections.ConfigDict:
       "baseline_workdir": "",     # a run whose report has corruption accuracies (for mCE)
       "seed": 0,
   })
-
-
-def _parse_attacks(spec: str):
-  names = [n.strip() for n in spec.split(",") if n.strip()]
-  for n in names:
-    if n not in ATTACKS:
-      raise ValueError(f"Unknown attack {n!r} in config.eval.attacks; expected names from "
-                       f"{list(ATTACKS)}.")
-  return names
 
 
 def make_eval_attack(name: str, cfg) -> Callable:
@@ -128,12 +120,12 @@ def _run_attack(fn, eps, ds, key, batch_size, progress, desc, keep=0):
   eps = jnp.float32(eps)
   for i, (x, y, m) in enumerate(tqdm(iterate_eval(ds, batch_size), total=nb, desc=desc,
                                      disable=not progress, leave=False)):
-    x_adv, correct, conf, l2, linf, pred = jax.device_get(
-        fn(jax.random.fold_in(key, i), x, y, eps))
-    for name, v in zip(("correct", "conf", "l2", "linf", "pred"), (correct, conf, l2, linf, pred)):
+    x_adv, *per_example = fn(jax.random.fold_in(key, i), x, y, eps)
+    per_example = jax.device_get(per_example)  # the images stay on the device
+    for name, v in zip(out, per_example):
       out[name].append(v[m])
     if i == 0 and keep:
-      kept = (x[:keep], x_adv[:keep], y[:keep], pred[:keep])
+      kept = (x[:keep], np.asarray(x_adv[:keep]), y[:keep], per_example[-1][:keep])
   return {k: np.concatenate(v) for k, v in out.items()}, kept
 
 
@@ -167,7 +159,7 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
       if k not in cfg:
         raise ValueError(f"Unknown eval config key {k!r}; known: {sorted(cfg.keys())}.")
     cfg.update(config.to_dict() if hasattr(config, "to_dict") else dict(config))
-  names = _parse_attacks(cfg.attacks)
+  names = _validate.parse_names(cfg.attacks, "config.eval.attacks", ATTACKS, "attack")
   if cfg.eps < 0:
     raise ValueError(f"config.eps must be >= 0; got {cfg.eps}.")
   if not isinstance(dataset, ArrayDataset):
@@ -191,7 +183,10 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
   gallery = {}
   per_attack = {}
   jitted = {}
-  get = lambda n: jitted.setdefault(n, _jit_attack(logits_fn, make_eval_attack(n, cfg)))
+  def get(n):  # one compiled attack per name, shared by the battery, eps grid and checks
+    if n not in jitted:
+      jitted[n] = _jit_attack(logits_fn, make_eval_attack(n, cfg))
+    return jitted[n]
   for a, n in enumerate(names):
     t0 = time.perf_counter()
     res, kept = _run_attack(get(n), cfg.eps, ds,
@@ -217,6 +212,9 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
   for n in ("fgsm", "pgd"):
     curve[n] = []
     for j, e in enumerate(grid):
+      if n in per_attack and e == float(cfg.eps):  # the battery already ran this point
+        curve[n].append(report["attacks"][n]["accuracy"])
+        continue
       res, _ = _run_attack(get(n), e, ds,
                            jax.random.fold_in(key, 200 + j), bs, progress, f"{n} eps {e:g}")
       curve[n].append(float(res["correct"].mean()))
@@ -233,8 +231,7 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
         r["conf"], r["correct"]), hist_adv=_calibration.confidence_histogram(r["conf"])[0])
   report["calibration"] = cal
 
-  report["corruptions"] = _corruptions(logits_fn, ds, cfg, key, progress, baseline_report,
-                                       clean_acc)
+  report["corruptions"] = _corruptions(logits_fn, ds, cfg, key, progress, baseline_report)
   report["flip_rate"] = _flip_rates(logits_fn, ds, cfg, key) if cfg.flip_rate else None
   report["masking_checks"] = (_masking_checks(logits_fn, ds, cfg, key, report, get)
                               if cfg.masking_checks else None)
@@ -243,12 +240,13 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
   return report
 
 
-def _corruptions(logits_fn, ds, cfg, key, progress, baseline_report, clean_acc):
+def _corruptions(logits_fn, ds, cfg, key, progress, baseline_report):
   if cfg.corruptions == "none":
     return None
   from advjax import augment  # pylint: disable=import-outside-toplevel
-  names = (augment.corruption_names() if cfg.corruptions == "common"
-           else [n.strip() for n in cfg.corruptions.split(",") if n.strip()])
+  names = (augment.corruption_names() if cfg.corruptions == "common" else
+           _validate.parse_names(cfg.corruptions, "config.eval.corruptions",
+                                 augment.corruption_names("all"), "corruption"))
   sub = ds.take(cfg.corruption_examples)
   x_all, y_all = jnp.asarray(sub.images), sub.labels
   predict = jax.jit(lambda x: jnp.argmax(logits_fn(x), -1))

@@ -6,8 +6,9 @@ keys and bad values before anything is written to the workdir.
 """
 import ml_collections
 
+from advjax import _validate
+from advjax.eval import ATTACKS as EVAL_ATTACKS
 from advjax.eval import default_eval_config
-from advjax.eval import _suite as _eval_suite
 from advjax.train import _schedules
 from advjax.train import _step
 
@@ -99,7 +100,7 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
                        f"{full.train_attack.replays}.")
   if not 0.0 <= full.alpha <= 1.0:
     raise ValueError(f"config.alpha must be in [0, 1]; got {full.alpha}.")
-  _eval_suite._parse_attacks(full.eval.attacks)  # pylint: disable=protected-access
+  _validate.parse_names(full.eval.attacks, "config.eval.attacks", EVAL_ATTACKS, "attack")
   if full.train_attack.num_steps < 1 or full.eval.pgd_steps < 1:
     raise ValueError("config.train_attack.num_steps and config.eval.pgd_steps must be >= 1.")
   return full

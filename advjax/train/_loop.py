@@ -11,6 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from advjax import data, models
+from advjax.losses import adaptive_alpha
 from advjax.eval import _report
 from advjax.train import _config
 from advjax.train import _schedules
@@ -44,6 +45,16 @@ def _jsonable_config(config) -> Dict:
   return json.loads(config.to_json_best_effort())
 
 
+def _check_same_config(workdir: str, config) -> None:
+  """Raises ValueError if workdir/config.json differs from `config` in a key that a
+  continuation may not change."""
+  with open(os.path.join(workdir, "config.json"), encoding="utf-8") as f:
+    diff = _config_diff(json.load(f), _jsonable_config(config))
+  if diff:
+    raise ValueError(f"workdir {workdir!r} holds a run of another config "
+                     f"({'; '.join(diff[:5])}); use a new workdir.")
+
+
 class Run:
   """Everything built from a config: data, model, optimizer, step functions."""
 
@@ -58,6 +69,7 @@ class Run:
     self.steps_per_epoch = data.steps_per_epoch(len(train), c.batch_size)
     self.total_steps = c.num_epochs * self.steps_per_epoch
     ta = c.train_attack
+    self.adversarial = c.recipe != "standard"
     self.free = ta.name == "free"
     updates_per_step = int(ta.replays) if self.free else 1  # free AT: m updates per batch
     self.lr = _schedules.lr_schedule(
@@ -69,10 +81,10 @@ class Run:
         "pgd" if self.free else ta.name, num_steps=ta.num_steps, num_restarts=ta.num_restarts,
         step_size_factor=None if ta.step_size_factor < 0 else ta.step_size_factor)
     self.eps_fn = _schedules.eps_schedule(
-        c.eps_schedule if c.recipe != "standard" else "constant",
-        ta.eps if c.recipe != "standard" else 0.0, c.eps_warmup_epochs * self.steps_per_epoch)
+        c.eps_schedule if self.adversarial else "constant",
+        ta.eps if self.adversarial else 0.0, c.eps_warmup_epochs * self.steps_per_epoch)
     self.mesh = mesh if mesh is not None else data.make_mesh()
-    adversarial = c.recipe != "standard"
+    attack_fn = self.attack_fn if self.adversarial else None
     weight_decay = c.weight_decay if c.optimizer != "adamw" else 0.0
     if self.free:
       self.train_step = _step.make_free_train_step(
@@ -81,14 +93,12 @@ class Run:
     else:
       self.train_step = _step.make_train_step(
           self.model, self.tx, recipe=c.recipe,
-          attack_fn=self.attack_fn if adversarial else None, eps_fn=self.eps_fn,
-          weight_decay=weight_decay, mesh=self.mesh)
-    self.eval_step = _step.make_eval_step(
-        self.model, attack_fn=self.attack_fn if adversarial else None, mesh=self.mesh)
+          attack_fn=attack_fn, eps_fn=self.eps_fn, weight_decay=weight_decay, mesh=self.mesh)
+    self.eval_step = _step.make_eval_step(self.model, attack_fn=attack_fn, mesh=self.mesh)
 
   def init_state(self) -> TrainState:
     c = self.config
-    alpha = 1.0 if c.recipe == "standard" else c.alpha
+    alpha = c.alpha if self.adversarial else 1.0
     state = create_train_state(self.model, self.tx, jax.random.PRNGKey(c.seed),
                                self.splits["train"].image_shape, alpha=alpha,
                                eps=float(self.eps_fn(0)),
@@ -109,7 +119,7 @@ class Run:
       clean, adv = jax.device_get(self.eval_step(variables, xs, ys,
                                                  jax.random.fold_in(key, i), eps))
       tot += [np.sum(clean * m), np.sum(adv * m)]
-    adv = tot[1] / len(ds) if self.config.recipe != "standard" else None
+    adv = tot[1] / len(ds) if self.adversarial else None
     return {"val_acc_clean": tot[0] / len(ds), "val_acc_adv": adv}
 
 
@@ -143,15 +153,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   c = run.config
   os.makedirs(workdir, exist_ok=True)
   cfg_path = os.path.join(workdir, "config.json")
-  cfg = _jsonable_config(c)
   if os.path.exists(cfg_path):
-    with open(cfg_path, encoding="utf-8") as f:
-      old = json.load(f)
-    diff = _config_diff(old, cfg)
-    if diff:
-      raise ValueError(f"workdir {workdir!r} holds a run of another config "
-                       f"({'; '.join(diff[:5])}); use a new workdir.")
-  _report.atomic_write_text(cfg_path, json.dumps(cfg, indent=2, sort_keys=True))
+    _check_same_config(workdir, c)
+  _report.atomic_write_text(cfg_path, json.dumps(_jsonable_config(c), indent=2,
+                                                 sort_keys=True))
 
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=c.keep_checkpoints)
   state = run.init_state()
@@ -174,7 +179,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
       epoch_end = min((step // spe + 1) * spe, run.total_steps)
       t0 = time.perf_counter()
       epoch_metrics = []
-      for s, batch in data.iterate_train(run.splits["train"], c.batch_size, c.seed, step,
+      for _, batch in data.iterate_train(run.splits["train"], c.batch_size, c.seed, step,
                                          epoch_end):
         state, m = run.train_step(state, data.shard_batch(batch, run.mesh))
         epoch_metrics.append(m)
@@ -194,7 +199,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
         log.write(json.dumps(rec) + "\n")
       val = run.validate(state)
       if c.recipe == "hybrid":
-        from advjax.losses import adaptive_alpha  # pylint: disable=import-outside-toplevel
         state = state.replace(alpha=jax.device_put(
             adaptive_alpha(val["val_acc_adv"], val["val_acc_clean"]),
             state.alpha.sharding))
@@ -219,14 +223,9 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> Dict
     ValueError: if the workdir belongs to another config or cannot be read.
   """
   run = Run(config)
-  cfg_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(cfg_path):
+  if not os.path.exists(os.path.join(workdir, "config.json")):
     raise FileNotFoundError(f"{workdir!r} is not an advjax run (no config.json).")
-  with open(cfg_path, encoding="utf-8") as f:
-    diff = _config_diff(json.load(f), _jsonable_config(run.config))
-  if diff:
-    raise ValueError(f"workdir {workdir!r} holds a run of another config "
-                     f"({'; '.join(diff[:5])}).")
+  _check_same_config(workdir, run.config)
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=run.config.keep_checkpoints)
   state, meta = ckpt.restore(run.init_state())
   ckpt.close()
@@ -250,8 +249,7 @@ def measure_cost(run: Run, state: TrainState) -> Dict:
     if m is None:
       return None
     return int(m.argument_size_in_bytes + m.temp_size_in_bytes + m.output_size_in_bytes)
-  fresh = lambda: jax.tree_util.tree_map(jnp.copy, state)
-  s = fresh()
+  s = jax.tree_util.tree_map(jnp.copy, state)  # the step donates its state
   s, m = clean_step(s, batch)
   jax.block_until_ready(m)
   times = []
@@ -301,8 +299,8 @@ def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float
       setup={"dataset": c.dataset, "model": c.model, "recipe": c.recipe,
              "train attack": f"{c.train_attack.name} eps {c.train_attack.eps:g}" + (
                  f" (m = {c.train_attack.replays} replays)" if run.free else "")
-             if c.recipe != "standard" else "none",
-             "eps schedule": c.eps_schedule if c.recipe != "standard" else "-",
+             if run.adversarial else "none",
+             "eps schedule": c.eps_schedule if run.adversarial else "-",
              "epochs": c.num_epochs, "batch size": c.batch_size,
              "optimizer": f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
              "weight decay": c.weight_decay, "dropout": c.model_kwargs.get("dropout_rate", 0.0),

@@ -30,9 +30,9 @@ class TrainState:
   eps: jax.Array
   delta: jax.Array
 
-  def variables(self, params=None):
+  def variables(self):
     """The Flax variables dict for `model.apply`."""
-    v = {"params": self.params if params is None else params}
+    v = {"params": self.params}
     if self.batch_stats:
       v["batch_stats"] = self.batch_stats
     return v

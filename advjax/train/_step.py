@@ -85,14 +85,6 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
   if adversarial and attack_fn is None:
     raise ValueError(f"recipe {recipe!r} needs an `attack_fn`.")
 
-  def forward(params, state, x, key):
-    variables = state.variables(params)
-    if state.batch_stats:
-      logits, updates = model.apply(variables, x, train=True, rngs={"dropout": key},
-                                    mutable=["batch_stats"])
-      return logits, updates["batch_stats"]
-    return model.apply(variables, x, train=True, rngs={"dropout": key}), {}
-
   def step(state: TrainState, batch: Tuple[jax.Array, jax.Array]):
     images, labels = batch
     key = jax.random.fold_in(state.key, state.step)
@@ -104,14 +96,12 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
       x_adv = attack_fn(k_attack, logits_fn, images, labels, eps)
 
     def loss_fn(params):
-      logits, new_stats = forward(params, state, images, k_clean)
+      logits, new_stats = _train_forward(model, params, state.batch_stats, images, k_clean)
       l_clean = losses.cross_entropy(logits, labels).mean()
       aux = {"loss_clean": l_clean, "acc_clean": losses.accuracy(logits, labels).mean()}
       total = alpha * l_clean
       if adversarial:
-        logits_adv, new_stats = forward(params, state.replace(batch_stats=new_stats or
-                                                               state.batch_stats),
-                                        x_adv, k_adv)
+        logits_adv, new_stats = _train_forward(model, params, new_stats, x_adv, k_adv)
         l_adv = losses.cross_entropy(logits_adv, labels).mean()
         total = total + (1.0 - alpha) * l_adv
         aux.update(loss_adv=l_adv, acc_adv=losses.accuracy(logits_adv, labels).mean())
@@ -124,11 +114,28 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                              batch_stats=new_stats if state.batch_stats else {},
+                              batch_stats=new_stats,
                               eps=jnp.asarray(eps, jnp.float32), alpha=alpha)
     metrics = dict(metrics, alpha=alpha, eps=jnp.asarray(eps, jnp.float32))
     return new_state, metrics
 
+  return _jit_step(step, mesh)
+
+
+def _train_forward(model, params, batch_stats, x, key):
+  """Logits in training mode (dropout on, batch statistics of x) and the updated
+  statistics ({} for models without BatchNorm)."""
+  rngs = {"dropout": key}
+  if batch_stats:
+    logits, updates = model.apply({"params": params, "batch_stats": batch_stats}, x,
+                                  train=True, rngs=rngs, mutable=["batch_stats"])
+    return logits, updates["batch_stats"]
+  return model.apply({"params": params}, x, train=True, rngs=rngs), batch_stats
+
+
+def _jit_step(step, mesh):
+  """jit a `(state, batch) -> (state, metrics)` step; with a mesh, the batch is split
+  over 'data' and the state and metrics replicated. The state is donated."""
   if mesh is None:
     return jax.jit(step, donate_argnums=0)
   rep, dat = _sharding.replicated(mesh), _sharding.data_sharding(mesh)
@@ -184,15 +191,9 @@ def make_free_train_step(model, tx: optax.GradientTransformation, *, replays: in
     def replay(i, carry):
       params, opt_state, batch_stats, delta, _ = carry
       def loss_fn(params, delta):
-        variables = {"params": params}
-        x = jnp.clip(images + delta, 0.0, 1.0)
-        rngs = {"dropout": jax.random.fold_in(key, i)}
-        if batch_stats:
-          logits, upd = model.apply(dict(variables, batch_stats=batch_stats), x, train=True,
-                                    rngs=rngs, mutable=["batch_stats"])
-          new_stats = upd["batch_stats"]
-        else:
-          logits, new_stats = model.apply(variables, x, train=True, rngs=rngs), batch_stats
+        logits, new_stats = _train_forward(model, params, batch_stats,
+                                           jnp.clip(images + delta, 0.0, 1.0),
+                                           jax.random.fold_in(key, i))
         ce = losses.cross_entropy(logits, labels).mean()
         total = ce + (weight_decay * l2_penalty(params) if weight_decay else 0.0)
         return total, (ce, losses.accuracy(logits, labels).mean(), new_stats)
@@ -215,7 +216,4 @@ def make_free_train_step(model, tx: optax.GradientTransformation, *, replays: in
                        "alpha": jnp.float32(0.0), "eps": jnp.asarray(eps, jnp.float32),
                        "replays": jnp.int32(replays)}
 
-  if mesh is None:
-    return jax.jit(step, donate_argnums=0)
-  rep, dat = _sharding.replicated(mesh), _sharding.data_sharding(mesh)
-  return jax.jit(step, in_shardings=(rep, dat), out_shardings=(rep, rep), donate_argnums=0)
+  return _jit_step(step, mesh)
