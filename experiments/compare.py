@@ -39,28 +39,23 @@ def load_reports(workdirs):
 
 def comparison_table(reports) -> str:
   """Method | clean | each attack | gap (strongest) | corruption mean | overhead."""
-  attacks = []
+  first = {}  # attack name -> its entry in the first report that ran it
   for r in reports.values():
-    attacks += [a for a in r["attacks"] if a not in attacks]
+    for a, entry in r["attacks"].items():
+      first.setdefault(a, entry)
   head = ["method", "clean"] + [
-      next(r["attacks"][a]["label"] for r in reports.values() if a in r["attacks"]) +
-      (f" @ {next(r['attacks'][a]['eps'] for r in reports.values() if a in r['attacks']):g}"
-       if next(r["attacks"][a]["eps"] for r in reports.values() if a in r["attacks"])
-       is not None else "") for a in attacks] + [
-           "robustness gap", "corruption acc.", "step time x clean", "masking checks"]
+      e["label"] + (f" @ {e['eps']:g}" if e["eps"] is not None else "") for e in first.values()
+  ] + ["robustness gap", "corruption acc.", "step time x clean", "masking checks"]
+  fmt = lambda v, f=".4f": "-" if v is None else format(v, f)
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for name, r in reports.items():
-    accs = [r["attacks"][a]["accuracy"] if a in r["attacks"] else None for a in attacks]
-    bounded = [r["attacks"][a]["accuracy"] for a in r["attacks"]
-               if r["attacks"][a]["eps"] is not None]
-    gap = r["clean_accuracy"] - min(bounded) if bounded else None
-    cor = (r.get("corruptions") or {}).get("mean")
-    over = (r.get("cost") or {}).get("relative_step_time")
+    bounded = [e["accuracy"] for e in r["attacks"].values() if e["eps"] is not None]
     mc = r.get("masking_checks")
-    cells = [name, f"{r['clean_accuracy']:.4f}"] + [
-        "-" if v is None else f"{v:.4f}" for v in accs] + [
-            "-" if gap is None else f"{gap:.4f}", "-" if cor is None else f"{cor:.4f}",
-            "-" if over is None else f"{over:.2f}",
+    cells = [name, fmt(r["clean_accuracy"])] + [
+        fmt(r["attacks"][a]["accuracy"] if a in r["attacks"] else None) for a in first] + [
+            fmt(r["clean_accuracy"] - min(bounded) if bounded else None),
+            fmt((r.get("corruptions") or {}).get("mean")),
+            fmt((r.get("cost") or {}).get("relative_step_time"), ".2f"),
             "-" if mc is None else ("pass" if mc["passed"] else "FLAGGED")]
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)

@@ -45,6 +45,14 @@ def _check_alpha(alpha):
     raise ValueError("`alpha` must be > 0 (Beta(alpha, alpha)); got 0.")
 
 
+def _batch_targets(images, labels, alpha, num_classes):
+  """Checks the arguments of a batch-level mixing op; returns soft targets [B, K]."""
+  _validate.check_images(images, "images", rank=4)
+  _check_labels(labels, images.shape[0])
+  _check_alpha(alpha)
+  return _soft_targets(labels, num_classes)
+
+
 def mixup_batch(key: jax.Array, images: jax.Array, labels: jax.Array, *,
                 alpha: float = 1.0, num_classes: Optional[int] = None
                 ) -> Tuple[jax.Array, jax.Array]:
@@ -66,10 +74,7 @@ def mixup_batch(key: jax.Array, images: jax.Array, labels: jax.Array, *,
   Raises:
     ValueError: for a bad rank, dtype, range, labels shape or alpha.
   """
-  _validate.check_images(images, "images", rank=4)
-  _check_labels(labels, images.shape[0])
-  _check_alpha(alpha)
-  targets = _soft_targets(labels, num_classes)
+  targets = _batch_targets(images, labels, alpha, num_classes)
   k_lam, k_perm = jax.random.split(key)
   lam = jax.random.beta(k_lam, alpha, alpha).astype(images.dtype)
   perm = jax.random.permutation(k_perm, images.shape[0])
@@ -100,10 +105,7 @@ def cutmix_batch(key: jax.Array, images: jax.Array, labels: jax.Array, *,
   Raises:
     ValueError: for a bad rank, dtype, range, labels shape or alpha.
   """
-  _validate.check_images(images, "images", rank=4)
-  _check_labels(labels, images.shape[0])
-  _check_alpha(alpha)
-  targets = _soft_targets(labels, num_classes)
+  targets = _batch_targets(images, labels, alpha, num_classes)
   _, h, w, _ = images.shape
   k_lam, k_perm, k_y, k_x = jax.random.split(key, 4)
   lam = jax.random.beta(k_lam, alpha, alpha)

@@ -7,9 +7,10 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 
-def _save(fig, path):
+def _save(fig, path, dpi: int = 110):
+  """Lays out, writes a PNG and closes the figure (shared by every plot module)."""
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  fig.savefig(path, dpi=dpi)
   plt.close(fig)
 
 
