@@ -3,7 +3,6 @@ Hard Positive Generation"): one step along the raw input gradient."""
 from typing import Optional, Tuple
 
 import jax
-import jax.numpy as jnp
 
 from advjax.attacks import _parts
 
@@ -21,8 +20,7 @@ def fgv_direction(grad: jax.Array, norm: str) -> jax.Array:
   Returns:
     Directions [B, ...] with per-example norm 1 (0 where the gradient is 0).
   """
-  n = _parts._bcast(_parts.norm_per_example(grad, norm), grad)
-  return jnp.where(n > 0, grad / jnp.maximum(n, _parts._TINY), 0.0)
+  return _parts.normalize_per_example(grad, norm)
 
 
 def fgv(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,

@@ -103,9 +103,7 @@ def _check(logits_fn, images, labels, directions):
 
 
 def _norms_and_pass(adv, orig, compute_pass, pass_iterations):
-  delta = (adv - orig).reshape(adv.shape[0], -1)
-  l2 = jnp.sqrt(jnp.sum(delta * delta, axis=-1)) / delta.shape[-1]
-  linf = jnp.max(jnp.abs(delta), axis=-1)
+  l2, linf = metrics.l2_per_pixel(adv, orig), metrics.linf_norm(adv, orig)
   if compute_pass:
     ps = metrics.pass_score(adv, orig, num_iterations=pass_iterations)
   else:

@@ -183,8 +183,13 @@ def steepest_step(grad, norm: str):
   """
   if norm == "linf":
     return jnp.sign(grad)
-  n = _bcast(norm_per_example(grad, "l2"), grad)
-  return jnp.where(n > 0, grad / jnp.maximum(n, _TINY), 0.0)
+  return normalize_per_example(grad, "l2")
+
+
+def normalize_per_example(x, norm: str):
+  """x / ||x||_norm per example (unit norm; 0 where x is all zero, never NaN)."""
+  n = _bcast(norm_per_example(x, norm), x)
+  return jnp.where(n > 0, x / jnp.maximum(n, _TINY), 0.0)
 
 
 def init_linf_uniform(key, x, eps):

@@ -151,12 +151,7 @@ def _l2_init(key, images, eps):
   tiled = jnp.tile(block, (nh, nw))[None, :, :, None]
   up = jnp.repeat(jnp.repeat(signs, s, axis=1), s, axis=2)
   delta = (tiled * up)[:, :h, :w, :]
-  return _normalize_l2(delta) * _parts._bcast(eps, images)
-
-
-def _normalize_l2(delta):
-  n = _parts.norm_per_example(delta, "l2")
-  return delta / _parts._bcast(jnp.maximum(n, _parts._TINY), delta)
+  return _parts.steepest_step(delta, "l2") * _parts._bcast(eps, images)
 
 
 def _shift(grid, dh, dw):
@@ -197,7 +192,7 @@ def _l2_step(k_win, k_sign, k_win2, images, x_best, eps, s):
   target = jnp.sqrt(jnp.maximum(eps_b ** 2 - norm_img ** 2, 0.0) / c + norm_w12 ** 2)
   new = new / jnp.maximum(per_channel(new), _parts._TINY) * target
   delta = jnp.where(w1, new, jnp.where(w2, 0.0, delta))
-  return images + _normalize_l2(delta) * eps_b
+  return images + _parts.steepest_step(delta, "l2") * eps_b
 
 
 def square(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,

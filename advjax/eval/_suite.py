@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from advjax import _validate
 from advjax import attacks as A
+from advjax import metrics
 from advjax.data import ArrayDataset, iterate_eval
 from advjax.eval import _calibration, _corruption, _flip, _masking
 
@@ -90,10 +91,9 @@ def _jit_attack(logits_fn, attack):
   def fn(k, x, y, eps):
     x_adv = attack(k, logits_fn, x, y, eps)
     logits = logits_fn(x_adv)
-    d = (x_adv - x).reshape(x.shape[0], -1)
     pred = jnp.argmax(logits, -1)
     return (x_adv, pred == y, _calibration.max_softmax(logits),
-            jnp.sqrt(jnp.sum(d * d, -1)), jnp.max(jnp.abs(d), -1), pred)
+            metrics.l2_norm(x_adv, x), metrics.linf_norm(x_adv, x), pred)
   return fn
 
 
