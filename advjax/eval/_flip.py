@@ -4,29 +4,13 @@ A sequence of frames applies a gradually increasing perturbation to each image;
 the flip probability is how often the prediction changes between consecutive
 frames, averaged over images and frame pairs.
 """
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy import ndimage
+
+from advjax.augment import _ops  # the bilinear affine warp AugMix uses
 
 PERTURBATIONS = ("gaussian_noise", "brightness", "translate", "rotate")
-
-
-def _affine(image, angle_deg, shift):
-  """Rotates [H, W, C] about the centre and shifts it (bilinear, zero fill)."""
-  h, w, _ = image.shape
-  rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32),
-                            jnp.arange(w, dtype=jnp.float32), indexing="ij")
-  cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-  t = math.pi * angle_deg / 180.0
-  y, x = rows - cy, cols - cx - shift
-  src_r = jnp.cos(t) * y - jnp.sin(t) * x + cy
-  src_c = jnp.sin(t) * y + jnp.cos(t) * x + cx
-  return jnp.stack([ndimage.map_coordinates(image[..., c], [src_r, src_c], order=1,
-                                            mode="constant", cval=0.0)
-                    for c in range(image.shape[-1])], axis=-1)
 
 
 def perturbation_sequence(key, image, *, kind: str, num_frames: int = 10,
@@ -51,9 +35,12 @@ def perturbation_sequence(key, image, *, kind: str, num_frames: int = 10,
   elif kind == "brightness":
     frames = jax.vmap(lambda t: image + 0.3 * t)(ts)
   elif kind == "translate":
-    frames = jax.vmap(lambda t: _affine(image, 0.0, 3.0 * t))(ts)
+    frames = jax.vmap(lambda t: _ops.affine_transform(image, (1.0, 0.0, -3.0 * t,
+                                                               0.0, 1.0, 0.0)))(ts)
   else:
-    frames = jax.vmap(lambda t: _affine(image, 15.0 * t, 0.0))(ts)
+    h, w = image.shape[:2]
+    frames = jax.vmap(lambda t: _ops.affine_transform(
+        image, _ops.rotation_matrix(15.0 * t, h, w)))(ts)
   return jnp.clip(frames, 0.0, 1.0)
 
 
