@@ -50,5 +50,10 @@ def maxup_loss(key: jax.Array, loss_fn: Callable[[jax.Array, jax.Array], jax.Arr
   flat = copies.reshape((m * b,) + images.shape[1:])
   tiled = jax.tree_util.tree_map(lambda l: jnp.concatenate([l] * m, axis=0), labels)
   losses = loss_fn(flat, tiled).reshape(m, b)
-  worst = jax.lax.stop_gradient(jnp.argmax(losses, axis=0))
-  return jnp.take_along_axis(losses, worst[None], axis=0)[0]
+  return jnp.take_along_axis(losses, worst_copy(losses)[None], axis=0)[0]
+
+
+def worst_copy(losses: jax.Array) -> jax.Array:
+  """[B] index of the largest of `losses` [m, B] per column (first on ties), without
+  gradient: MaxUp's choice, shared with the train step's MaxUp over any view source."""
+  return jax.lax.stop_gradient(jnp.argmax(losses, axis=0))

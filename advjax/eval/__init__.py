@@ -25,12 +25,13 @@ from advjax.eval._suite import default_eval_config
 from advjax.eval._suite import evaluate
 from advjax.eval._suite import make_eval_attack
 from advjax.eval._write import write_evaluation
+from advjax.eval._ensemble import ensemble_logits_fn
 
 __all__ = [
     "ATTACKS", "Check", "PERTURBATIONS", "SCHEMA_VERSION", "check_black_box_weaker",
     "check_deterministic", "check_iterative_stronger", "check_monotone_in_eps",
     "check_unbounded", "check_zero_gradients", "confidence_histogram", "default_eval_config",
-    "errors_from_accuracy", "evaluate", "expected_calibration_error",
+    "ensemble_logits_fn", "errors_from_accuracy", "evaluate", "expected_calibration_error",
     "flip_probability", "make_eval_attack", "max_softmax",
     "mean_corruption_error", "perturbation_sequence", "relative_mce", "render_markdown",
     "validate_report", "write_evaluation", "write_report",

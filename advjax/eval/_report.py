@@ -114,6 +114,12 @@ def render_markdown(r: Dict[str, Any]) -> str:
     lines += ["## Calibration", "", f"Expected calibration error (15 bins): clean "
               f"{_f(cal.get('ece_clean'))}" + (f", under {cal['attack']} "
               f"{_f(cal.get('ece_adv'))}" if cal.get("attack") else "") + ".", ""]
+  hp = r.get("hard_positive_set")
+  if hp:
+    lines += [f"## Adversarial / hard-positive set ({hp['rows']} images from other networks)",
+              "", f"Accuracy {hp['accuracy']:.4f} (error {hp['error']:.4f}) on "
+              f"`{hp['path']}`.", "", "| type | accuracy |", "|---|---|"] + [
+                  f"| {t} | {a:.4f} |" for t, a in hp["accuracy_by_type"].items()] + [""]
   cor = r.get("corruptions")
   if cor:
     sevs = sorted({s for v in cor["accuracy"].values() for s in v}, key=int)

@@ -4,6 +4,7 @@ Clean accuracy; robust accuracy, confidence and median perturbation norms per
 attack; robustness gap; calibration (ECE, histograms); corruption accuracy and
 mCE; ImageNet-P style flip rates; gradient-masking checks (always run).
 """
+import os
 import time
 from typing import Callable, Dict, Optional
 
@@ -48,6 +49,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
       "masking_examples": 200,
       "gallery_size": 8,
       "baseline_workdir": "",     # a run whose report has corruption accuracies (for mCE)
+      "hard_positive_set": "",    # an .npz from generate_hard_positive_set: accuracy on it
       "seed": 0,
   })
 
@@ -231,6 +233,8 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
         r["conf"], r["correct"]), hist_adv=_calibration.confidence_histogram(r["conf"])[0])
   report["calibration"] = cal
 
+  report["hard_positive_set"] = (_hard_positive_accuracy(clean_fn, cfg.hard_positive_set, bs)
+                                if cfg.hard_positive_set else None)
   report["corruptions"] = _corruptions(logits_fn, ds, cfg, key, progress, baseline_report)
   report["flip_rate"] = _flip_rates(logits_fn, ds, cfg, key) if cfg.flip_rate else None
   report["masking_checks"] = (_masking_checks(logits_fn, ds, cfg, key, report, get)
@@ -238,6 +242,24 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
   report["eval_time_s"] = time.perf_counter() - t_start
   report["_gallery"] = gallery
   return report
+
+
+def _hard_positive_accuracy(clean_fn, path: str, batch_size: int) -> Dict:
+  """Accuracy on a saved adversarial / hard-positive set (Rozsa et al. 2016, Table 1:
+  generated from other networks than the one under test), overall and per type."""
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"config.eval.hard_positive_set: no file {path!r}.")
+  cols = A.load_hard_positive_set(path)
+  ds = ArrayDataset(cols["image"], cols["label"].astype(np.int32),
+                    int(cols["label"].max()) + 1, "hard positives")
+  correct = np.concatenate([np.asarray(clean_fn(x)).argmax(-1)[m] == y[m]
+                            for x, y, m in iterate_eval(ds, batch_size)])
+  by_type = {}
+  for t in sorted(set(cols["type"].tolist())):
+    sel = cols["type"] == t
+    by_type[str(t)] = float(correct[sel].mean())
+  return {"path": path, "rows": int(len(correct)), "accuracy": float(correct.mean()),
+          "error": float(1.0 - correct.mean()), "accuracy_by_type": by_type}
 
 
 def _corruptions(logits_fn, ds, cfg, key, progress, baseline_report):

@@ -6,6 +6,8 @@ from advjax.train._fit import fit
 from advjax.train._loop import NonFiniteLossError
 from advjax.train._loop import Run
 from advjax.train._loop import evaluate_checkpoint
+from advjax.train._loop import load_run
+from advjax.train._loop import read_run_config
 from advjax.train._loop import train_and_evaluate
 from advjax.train._schedules import EPS_SCHEDULES
 from advjax.train._schedules import LR_SCHEDULES
@@ -26,7 +28,7 @@ from advjax.train._step import make_train_step
 __all__ = [
     "Checkpointer", "EPS_SCHEDULES", "LR_SCHEDULES", "NonFiniteLossError", "OPTIMIZERS",
     "RECIPES", "Run", "TRAIN_ATTACKS", "TrainState", "create_train_state",
-    "default_config", "eps_schedule", "evaluate_checkpoint", "fit", "l2_penalty", "lr_schedule",
-    "make_attack_fn", "make_eval_step", "make_free_train_step", "make_optimizer", "make_train_step",
+    "default_config", "eps_schedule", "evaluate_checkpoint", "fit", "l2_penalty", "lr_schedule", "read_run_config",
+    "load_run", "make_attack_fn", "make_eval_step", "make_free_train_step", "make_optimizer", "make_train_step",
     "train_and_evaluate", "validate_config",
 ]

@@ -4,13 +4,40 @@ Configs are `ml_collections.ConfigDict`s of plain data. `default_config()` lists
 every key that `train_and_evaluate` reads; `validate_config` rejects unknown
 keys and bad values before anything is written to the workdir.
 """
+import os
+
 import ml_collections
 
 from advjax import _validate
 from advjax.eval import ATTACKS as EVAL_ATTACKS
 from advjax.eval import default_eval_config
 from advjax.train import _schedules
+from advjax.attacks import _hard_positive_set
 from advjax.train import _step
+from advjax.train import _views
+
+CURRICULA = ("none", "steps")
+
+
+def noisymix_spec(config):
+  """The `NoisyMix` of a validated config, or None when `noisymix.views` is "none".
+
+  Raises:
+    ValueError: for a bad value.
+  """
+  n = config.noisymix
+  if n.views == "none":
+    return None
+  try:
+    blocks = tuple(int(b) for b in str(n.blocks).split(",") if b.strip())
+  except ValueError:
+    raise ValueError(f"`blocks` must be comma-separated hook indices like '0,1,2'; got "
+                     f"{n.blocks!r}.") from None
+  return _views.NoisyMix(
+      views=n.views, jsd_weight=float(n.jsd_weight), mixup_alpha=float(n.mixup_alpha),
+      blocks=blocks, noise=bool(n.noise), add=float(n.add), mult=float(n.mult),
+      sparsity=float(n.sparsity), severity=float(config.train_attack.severity),
+      policy=config.train_attack.policy).check()
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -25,6 +52,7 @@ def default_config() -> ml_collections.ConfigDict:
   # model
   c.model = "lenet5"
   c.model_kwargs = ml_collections.ConfigDict({"dropout_rate": 0.0})
+  c.init_workdir = ""             # fine-tune: start from the latest checkpoint of this run
   # optimization
   c.num_epochs = 10
   c.batch_size = 128
@@ -40,7 +68,20 @@ def default_config() -> ml_collections.ConfigDict:
   c.train_attack = ml_collections.ConfigDict({
       "name": "pgd", "eps": 0.1, "num_steps": 7, "step_size_factor": -1.0,
       "num_restarts": 1,           # step_size_factor < 0: the attack's default
-      "replays": 4})               # "free": replays m of each batch (Shafahi et al. 2019)
+      "replays": 4,                # "free": replays m of each batch (Shafahi et al. 2019)
+      "hp_type": "HC-D-9",         # "hard_positives": FGS | FGV | HC-D-k | HC-S-k directions
+      "hp_scale": 1.0,             # "hard_positives": factor of the minimal perturbation
+      "policy": "color,translation,cutout",   # "diffaugment" policy
+      "severity": 3.0,             # "augmix" severity
+      "maxup": 1,                  # MaxUp: train on the worst of m draws per example (1 = off)
+      "pass_tau": 0.0,             # PASS filter: views with PASS < tau get no weight (0 = off)
+      "pass_iterations": 20,       # ECC iterations of that PASS
+      "curriculum": "none"})       # "steps": PGD steps grow 1 -> num_steps over eps_warmup_epochs
+  # NoisyMix stability terms on the clean branch (Erichson et al. 2022); views "none" = off.
+  # views "augmix" with mixup_alpha 0 and noise False is AugMix's JSD loss.
+  c.noisymix = ml_collections.ConfigDict({
+      "views": "none", "jsd_weight": 12.0, "mixup_alpha": 1.0, "blocks": "0,1,2",
+      "noise": True, "add": 0.5, "mult": 0.5, "sparsity": 0.65})
   c.eps_schedule = "constant"     # constant | linear | cosine | step (eps/10 -> eps)
   c.eps_warmup_epochs = 0
   # evaluation
@@ -98,6 +139,33 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     if int(full.train_attack.replays) < 1:
       raise ValueError(f"config.train_attack.replays must be >= 1; got "
                        f"{full.train_attack.replays}.")
+  ta = full.train_attack
+  choice("train_attack.curriculum", ta.curriculum, CURRICULA)
+  if ta.curriculum == "steps" and ta.name != "pgd":
+    raise ValueError("config.train_attack.curriculum='steps' grows the PGD steps: it needs "
+                     f"config.train_attack.name='pgd'; got {ta.name!r}.")
+  if int(ta.maxup) < 1:
+    raise ValueError(f"config.train_attack.maxup must be >= 1; got {ta.maxup}.")
+  if not 0.0 <= ta.pass_tau <= 1.0:
+    raise ValueError(f"config.train_attack.pass_tau must be in [0, 1]; got {ta.pass_tau}.")
+  if ta.name == "hard_positives":
+    try:
+      _hard_positive_set.parse_type(ta.hp_type)
+    except ValueError as err:
+      raise ValueError(f"config.train_attack.hp_type: {err}") from None
+    if ta.hp_scale <= 0:
+      raise ValueError(f"config.train_attack.hp_scale must be > 0; got {ta.hp_scale}.")
+  choice("noisymix.views", full.noisymix.views, ("none",) + _views.NOISYMIX_VIEWS)
+  if full.noisymix.views != "none":
+    try:
+      noisymix_spec(full)
+    except ValueError as err:
+      raise ValueError(f"config.noisymix: {err}") from None
+  if full.eval.hard_positive_set and not os.path.exists(full.eval.hard_positive_set):
+    raise ValueError(f"config.eval.hard_positive_set: no file {full.eval.hard_positive_set!r}.")
+  if full.init_workdir and not os.path.exists(os.path.join(full.init_workdir, "config.json")):
+    raise ValueError(f"config.init_workdir: {full.init_workdir!r} is not an advjax run (no "
+                     "config.json).")
   if not 0.0 <= full.alpha <= 1.0:
     raise ValueError(f"config.alpha must be in [0, 1]; got {full.alpha}.")
   _validate.parse_names(full.eval.attacks, "config.eval.attacks", EVAL_ATTACKS, "attack")

@@ -16,6 +16,7 @@ from advjax.eval import _report
 from advjax.train import _config
 from advjax.train import _schedules
 from advjax.train import _step
+from advjax.train import _views
 from advjax.train._checkpoint import Checkpointer
 from advjax.train._state import TrainState, create_train_state
 
@@ -77,24 +78,62 @@ class Run:
         warmup_steps=c.warmup_epochs * self.steps_per_epoch * updates_per_step)
     self.tx = _schedules.make_optimizer(c.optimizer, self.lr, momentum=c.momentum,
                                         weight_decay=c.weight_decay)
-    self.attack_fn = _step.make_attack_fn(
-        "pgd" if self.free else ta.name, num_steps=ta.num_steps, num_restarts=ta.num_restarts,
-        step_size_factor=None if ta.step_size_factor < 0 else ta.step_size_factor)
     self.eps_fn = _schedules.eps_schedule(
         c.eps_schedule if self.adversarial else "constant",
         ta.eps if self.adversarial else 0.0, c.eps_warmup_epochs * self.steps_per_epoch)
     self.mesh = mesh if mesh is not None else data.make_mesh()
-    attack_fn = self.attack_fn if self.adversarial else None
-    weight_decay = c.weight_decay if c.optimizer != "adamw" else 0.0
-    if self.free:
-      self.train_step = _step.make_free_train_step(
-          self.model, self.tx, replays=int(ta.replays), eps_fn=self.eps_fn,
-          weight_decay=weight_decay, mesh=self.mesh)
-    else:
-      self.train_step = _step.make_train_step(
-          self.model, self.tx, recipe=c.recipe,
-          attack_fn=attack_fn, eps_fn=self.eps_fn, weight_decay=weight_decay, mesh=self.mesh)
-    self.eval_step = _step.make_eval_step(self.model, attack_fn=attack_fn, mesh=self.mesh)
+    self.noisymix = _config.noisymix_spec(c)
+    self._steps = {}
+    self.source = self.make_source(ta.num_steps) if self.adversarial else None
+    self.eval_step = _step.make_eval_step(self.model, source=self.source, mesh=self.mesh)
+    self.train_step = self.train_step_at(self.total_steps - 1)
+
+  def make_source(self, num_steps: int):
+    """The view source of the config, with `num_steps` PGD steps (free AT validates
+    with PGD)."""
+    ta = self.config.train_attack
+    name = "pgd" if self.free else ta.name
+    attack_fn = None
+    if name in _views.ATTACK_SOURCES:
+      attack_fn = _step.make_attack_fn(
+          name, num_steps=num_steps, num_restarts=ta.num_restarts,
+          step_size_factor=None if ta.step_size_factor < 0 else ta.step_size_factor)
+    return _views.make_source(
+        name, attack_fn=attack_fn, hp_type=ta.hp_type, hp_scale=ta.hp_scale,
+        num_steps=ta.num_steps, policy=ta.policy, severity=ta.severity,
+        pass_tau=ta.pass_tau, pass_iterations=ta.pass_iterations)
+
+  def attack_steps_at(self, step: int) -> int:
+    """PGD steps at a training step: `num_steps`, or with curriculum "steps" a linear
+    ramp 1 -> num_steps by epoch over `eps_warmup_epochs` (easy -> hard; Cai et al.
+    2018, "Curriculum Adversarial Training")."""
+    c = self.config
+    k = int(c.train_attack.num_steps)
+    if c.train_attack.curriculum != "steps" or c.eps_warmup_epochs <= 0:
+      return k
+    epoch = step // self.steps_per_epoch
+    return 1 + int((k - 1) * min(1.0, epoch / c.eps_warmup_epochs))
+
+  def train_step_at(self, step: int):
+    """The jitted train step used at `step` (one per curriculum stage, built once)."""
+    c = self.config
+    k = self.attack_steps_at(step)
+    if k not in self._steps:
+      weight_decay = c.weight_decay if c.optimizer != "adamw" else 0.0
+      if self.free:
+        fn = _step.make_free_train_step(
+            self.model, self.tx, replays=int(c.train_attack.replays), eps_fn=self.eps_fn,
+            weight_decay=weight_decay, mesh=self.mesh)
+      else:
+        fn = _step.make_train_step(
+            self.model, self.tx, recipe=c.recipe, eps_fn=self.eps_fn,
+            weight_decay=weight_decay, mesh=self.mesh,
+            source=self.make_source(k) if self.adversarial else None,
+            maxup=int(c.train_attack.maxup), noisymix=self.noisymix,
+            skip_clean=(c.recipe == "adversarial" and c.alpha == 0.0 and
+                        self.noisymix is None))
+      self._steps[k] = fn
+    return self._steps[k]
 
   def init_state(self) -> TrainState:
     c = self.config
@@ -103,6 +142,8 @@ class Run:
                                self.splits["train"].image_shape, alpha=alpha,
                                eps=float(self.eps_fn(0)),
                                delta_batch=c.batch_size if self.free else 0)
+    if c.init_workdir:
+      state = _init_from(state, c.init_workdir)
     return data.replicate(state, self.mesh)
 
   def validate(self, state: TrainState) -> Dict[str, float]:
@@ -121,6 +162,23 @@ class Run:
       tot += [np.sum(clean * m), np.sum(adv * m)]
     adv = tot[1] / len(ds) if self.adversarial else None
     return {"val_acc_clean": tot[0] / len(ds), "val_acc_adv": adv}
+
+
+def _init_from(state: TrainState, workdir: str) -> TrainState:
+  """`state` with the parameters and batch statistics of the run in `workdir`
+  (fine-tuning); optimizer state, step and key stay fresh.
+
+  Raises:
+    FileNotFoundError: if `workdir` is not a run with a checkpoint.
+    ValueError: if its model differs from this one.
+  """
+  _, other = load_run(workdir)
+  shapes = lambda t: jax.tree_util.tree_map(jnp.shape, t)
+  if shapes(other.params) != shapes(state.params):
+    raise ValueError(f"config.init_workdir {workdir!r} holds another model; fine-tuning "
+                     "needs the same architecture.")
+  return state.replace(params=jax.device_get(other.params),
+                       batch_stats=jax.device_get(other.batch_stats))
 
 
 def _read_records(path: str, max_step: int) -> List[Dict]:
@@ -181,7 +239,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
       epoch_metrics = []
       for _, batch in data.iterate_train(run.splits["train"], c.batch_size, c.seed, step,
                                          epoch_end):
-        state, m = run.train_step(state, data.shard_batch(batch, run.mesh))
+        state, m = run.train_step_at(step)(state, data.shard_batch(batch, run.mesh))
         epoch_metrics.append(m)
         bar.update(1)
       epoch_metrics = jax.device_get(epoch_metrics)
@@ -213,6 +271,40 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
         ckpt.save(state, {"train_time_s": train_time, "epoch": step // spe})
   ckpt.close()
   return final_report(run, state, workdir, train_time=train_time)
+
+
+def read_run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The validated config a run was started with (its `config.json`).
+
+  Raises:
+    FileNotFoundError: if `workdir` is not an advjax run.
+  """
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{workdir!r} is not an advjax run (no config.json).")
+  with open(path, encoding="utf-8") as f:
+    return _config.validate_config(ml_collections.ConfigDict(json.load(f)))
+
+
+def load_run(workdir: str, mesh=None):
+  """The `Run` and latest `TrainState` of a run, rebuilt from its folder.
+
+  For fine-tuning (`config.init_workdir`), ensembles and notebooks:
+  `models.make_logits_fn(run.model, state.variables())` is the trained model.
+
+  Returns:
+    (run, state).
+
+  Raises:
+    FileNotFoundError: if `workdir` has no config.json or no checkpoint.
+  """
+  run = Run(read_run_config(workdir), mesh=mesh)
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=run.config.keep_checkpoints)
+  try:
+    state, _ = ckpt.restore(run.init_state())
+  finally:
+    ckpt.close()
+  return run, state
 
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> Dict:
@@ -273,6 +365,31 @@ def _loop_step_time(records: List[Dict], steps_per_epoch: int) -> Optional[float
   return vals[-1]["epoch_time_s"] / steps_per_epoch
 
 
+def _describe_source(c) -> str:
+  ta = c.train_attack
+  if ta.name == "hard_positives":
+    text = f"hard positives {ta.hp_type} x{ta.hp_scale:g}"
+  elif ta.name in ("ace", "diffaugment", "augmix"):
+    text = ta.name + (f" ({ta.policy})" if ta.name == "diffaugment" else "")
+  else:
+    text = f"{ta.name} eps {ta.eps:g}"
+    if ta.name == "pgd":
+      text += f", {ta.num_steps} steps" + (" (curriculum 1 ->)" if ta.curriculum == "steps"
+                                           else "")
+    if ta.name == "free":
+      text += f" (m = {ta.replays} replays)"
+  if ta.maxup > 1:
+    text += f", MaxUp m = {ta.maxup}"
+  if ta.pass_tau > 0:
+    text += f", PASS >= {ta.pass_tau:g}"
+  return text
+
+
+def _mean_last_epoch(records: List[Dict], key: str, steps_per_epoch: int) -> Optional[float]:
+  vals = [r[key] for r in records if r.get("kind") == "train" and key in r]
+  return float(np.mean(vals[-steps_per_epoch:])) if vals else None
+
+
 def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float) -> Dict:
   """The evaluation suite on the test set; report.json/.md and figures in the workdir."""
   from advjax import eval as ev_lib  # pylint: disable=import-outside-toplevel
@@ -297,9 +414,11 @@ def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float
   steps = int(state.step)
   report.update(
       setup={"dataset": c.dataset, "model": c.model, "recipe": c.recipe,
-             "train attack": f"{c.train_attack.name} eps {c.train_attack.eps:g}" + (
-                 f" (m = {c.train_attack.replays} replays)" if run.free else "")
-             if run.adversarial else "none",
+             "train attack": _describe_source(c) if run.adversarial else "none",
+             "NoisyMix": (f"{c.noisymix.views} views, JSD x{c.noisymix.jsd_weight:g}, mixup "
+                          f"alpha {c.noisymix.mixup_alpha:g}, noise {c.noisymix.noise}")
+             if run.noisymix else "off",
+             "init from": c.init_workdir or "scratch",
              "eps schedule": c.eps_schedule if run.adversarial else "-",
              "epochs": c.num_epochs, "batch size": c.batch_size,
              "optimizer": f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
@@ -307,6 +426,7 @@ def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float
              "devices": run.mesh.devices.size, "seed": c.seed},
       train={"steps": steps, "time_s": train_time,
              "examples_per_s": steps * c.batch_size / max(train_time, 1e-9),
-             "final_alpha": float(state.alpha), "final_eps": float(state.eps)},
+             "final_alpha": float(state.alpha), "final_eps": float(state.eps),
+             "pass_kept": _mean_last_epoch(records, "pass_kept", run.steps_per_epoch)},
       cost=cost)
   return ev_lib.write_evaluation(workdir, report, training_records=records)

@@ -1,4 +1,4 @@
-"""One jitted update: alpha * CE(clean) + (1 - alpha) * CE(adversarial) (+ L2)."""
+"""One jitted update: alpha * L_clean (+ NoisyMix) + (1 - alpha) * L_views (+ L2)."""
 import functools
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -9,10 +9,11 @@ import optax
 from advjax import attacks, losses
 from advjax.data import _sharding
 from advjax.models import make_logits_fn
+from advjax.train import _views
 from advjax.train._state import TrainState
 
 RECIPES = ("standard", "adversarial", "hybrid")
-TRAIN_ATTACKS = ("fgsm", "fgsm_rs", "pgd", "free")
+TRAIN_ATTACKS = _views.SOURCES   # the view sources, by name (attacks and augmentations)
 
 
 def make_attack_fn(name: str, *, num_steps: int = 7, step_size_factor: Optional[float] = None,
@@ -28,6 +29,9 @@ def make_attack_fn(name: str, *, num_steps: int = 7, step_size_factor: Optional[
   """
   if name not in TRAIN_ATTACKS:
     raise ValueError(f"Unknown attack {name!r}; expected one of {list(TRAIN_ATTACKS)}.")
+  if name not in _views.ATTACK_SOURCES + ("free",):
+    raise ValueError(f"{name!r} is a view source, not an eps-bounded attack: use "
+                     f"`make_source`.")
   if name == "free":
     raise ValueError("free adversarial training is a step of its own: use "
                      "`make_free_train_step`, not an attack_fn.")
@@ -53,37 +57,63 @@ def l2_penalty(params) -> jax.Array:
 
 def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
                     attack_fn: Optional[Callable] = None, eps_fn: Callable,
-                    weight_decay: float = 0.0, mesh=None) -> Callable:
+                    weight_decay: float = 0.0, mesh=None, source: Optional[Callable] = None,
+                    maxup: int = 1, noisymix: Optional[_views.NoisyMix] = None,
+                    skip_clean: bool = False) -> Callable:
   """Builds the jitted update `(state, (images, labels)) -> (state, metrics)`.
 
-  loss = alpha * mean CE(clean) + (1 - alpha) * mean CE(adv) + weight_decay * L2,
-  with adversarial examples from `attack_fn` at `eps_fn(state.step)`, generated in
-  inference mode (batch statistics are read, not updated). `state.alpha` is 1 for
-  "standard" (no attack is run), fixed for "adversarial", and set by the loop from
-  validation accuracies for "hybrid".
+  loss = alpha * L_clean + (1 - alpha) * L_views + weight_decay * L2, where
+  L_clean is the mean CE of the clean batch, or with `noisymix` the NoisyMix
+  loss of the clean batch and two augmented views (CE on mixed targets + 12 *
+  JSD), and L_views is the mean CE of the generated views (adversarial examples
+  at `eps_fn(state.step)`, hard positives, augmentations; weight-0 views such as
+  those the PASS filter drops excluded; with `maxup` > 1 the worst of `maxup`
+  draws per view). Views are generated in inference mode (batch statistics read,
+  not updated). `state.alpha` is 1 for "standard" (no views are generated),
+  fixed for "adversarial", and set by the loop from validation accuracies for
+  "hybrid" (adaptive alpha = acc_adv / (acc_adv + acc_clean)).
 
   Args:
-    model: a Flax module `apply(variables, x, train, ...)`.
+    model: a Flax module `apply(variables, x, train, block_hook=...)`.
     tx: the optax optimizer.
     recipe: "standard", "adversarial" or "hybrid".
-    attack_fn: `(key, logits_fn, x, y, eps) -> x_adv`, see `make_attack_fn`.
+    attack_fn: `(key, logits_fn, x, y, eps) -> x_adv`, see `make_attack_fn`; used
+      when `source` is None.
     eps_fn: `step -> eps`, see `eps_schedule`.
     weight_decay: coefficient of the L2 term added to the loss.
     mesh: a `jax.sharding.Mesh`; if given, the batch is split over 'data' and the
       state replicated.
+    source: a view source `(key, logits_fn, x, y, eps) -> Views`, see `make_source`.
+    maxup: MaxUp copies of the views (1 = off; Gong et al. 2021).
+    noisymix: the NoisyMix terms of the clean branch, or None.
+    skip_clean: alpha is fixed at 0 (plain adversarial training): the clean branch,
+      whose gradient is multiplied by 0, is not computed at all (one forward and
+      backward pass less per step; the loss and update are the same).
 
   Returns:
     The jitted step. Metrics: loss, loss_clean, loss_adv, acc_clean, acc_adv,
-    alpha, eps (scalars, means over the batch).
+    alpha, eps (scalars, means over the batch), plus pass_kept (fraction of
+    views kept) for weighted sources and loss_ce, loss_jsd with NoisyMix.
 
   Raises:
-    ValueError: for an unknown recipe or a missing attack.
+    ValueError: for an unknown recipe, a missing attack or maxup < 1.
   """
   if recipe not in RECIPES:
     raise ValueError(f"Unknown recipe {recipe!r}; expected one of {list(RECIPES)}.")
   adversarial = recipe != "standard"
-  if adversarial and attack_fn is None:
-    raise ValueError(f"recipe {recipe!r} needs an `attack_fn`.")
+  if adversarial and source is None and attack_fn is None:
+    raise ValueError(f"recipe {recipe!r} needs an `attack_fn` or a `source`.")
+  if not isinstance(maxup, int) or maxup < 1:
+    raise ValueError(f"`maxup` must be an integer >= 1; got {maxup!r}.")
+  if source is None and attack_fn is not None:
+    source = lambda k, f, x, y, e: _views.Views(attack_fn(k, f, x, y, e), y)
+  if source is not None:
+    source = _views.maxup_views(source, maxup)
+  if noisymix is not None:
+    noisymix.check()
+  if skip_clean and (not adversarial or noisymix is not None):
+    raise ValueError("`skip_clean` needs an adversarial recipe without NoisyMix.")
+  num_classes = getattr(model, "num_classes", None)
 
   def step(state: TrainState, batch: Tuple[jax.Array, jax.Array]):
     images, labels = batch
@@ -93,18 +123,34 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
     alpha = state.alpha if adversarial else jnp.float32(1.0)
     if adversarial:
       logits_fn = make_logits_fn(model, state.variables())
-      x_adv = attack_fn(k_attack, logits_fn, images, labels, eps)
+      views = source(k_attack, logits_fn, images, labels, eps)
+    if noisymix is not None:
+      k_aug, k_hook = jax.random.split(jax.random.fold_in(key, 1))
+      x3 = _views.noisymix_inputs(k_aug, images, noisymix)
+      hook, targets = _views.noisymix_hook(k_hook, labels, noisymix, num_classes)
 
     def loss_fn(params):
-      logits, new_stats = _train_forward(model, params, state.batch_stats, images, k_clean)
-      l_clean = losses.cross_entropy(logits, labels).mean()
-      aux = {"loss_clean": l_clean, "acc_clean": losses.accuracy(logits, labels).mean()}
-      total = alpha * l_clean
+      if skip_clean:
+        new_stats, aux, total = state.batch_stats, {}, 0.0
+      elif noisymix is None:
+        logits, new_stats = _train_forward(model, params, state.batch_stats, images, k_clean)
+        l_clean = losses.cross_entropy(logits, labels).mean()
+        aux = {"loss_clean": l_clean, "acc_clean": losses.accuracy(logits, labels).mean()}
+      else:
+        logits3, new_stats = _train_forward(model, params, state.batch_stats, x3, k_clean,
+                                            block_hook=hook)
+        l_clean, ce, jsd, acc = _views.noisymix_loss(logits3, targets, labels,
+                                                     noisymix.jsd_weight)
+        aux = {"loss_clean": l_clean, "acc_clean": acc, "loss_ce": ce, "loss_jsd": jsd}
+      if not skip_clean:
+        total = alpha * l_clean
       if adversarial:
-        logits_adv, new_stats = _train_forward(model, params, new_stats, x_adv, k_adv)
-        l_adv = losses.cross_entropy(logits_adv, labels).mean()
+        logits_adv, new_stats = _train_forward(model, params, new_stats, views.images, k_adv)
+        l_adv, acc_adv, kept = _views.view_loss(logits_adv, views, maxup)
         total = total + (1.0 - alpha) * l_adv
-        aux.update(loss_adv=l_adv, acc_adv=losses.accuracy(logits_adv, labels).mean())
+        aux.update(loss_adv=l_adv, acc_adv=acc_adv)
+        if kept is not None:
+          aux["pass_kept"] = kept
       if weight_decay:
         total = total + weight_decay * l2_penalty(params)
       aux["loss"] = total
@@ -122,15 +168,16 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
   return _jit_step(step, mesh)
 
 
-def _train_forward(model, params, batch_stats, x, key):
+def _train_forward(model, params, batch_stats, x, key, block_hook=None):
   """Logits in training mode (dropout on, batch statistics of x) and the updated
   statistics ({} for models without BatchNorm)."""
   rngs = {"dropout": key}
+  kw = {} if block_hook is None else {"block_hook": block_hook}
   if batch_stats:
     logits, updates = model.apply({"params": params, "batch_stats": batch_stats}, x,
-                                  train=True, rngs=rngs, mutable=["batch_stats"])
+                                  train=True, rngs=rngs, mutable=["batch_stats"], **kw)
     return logits, updates["batch_stats"]
-  return model.apply({"params": params}, x, train=True, rngs=rngs), batch_stats
+  return model.apply({"params": params}, x, train=True, rngs=rngs, **kw), batch_stats
 
 
 def _jit_step(step, mesh):
@@ -142,19 +189,24 @@ def _jit_step(step, mesh):
   return jax.jit(step, in_shardings=(rep, dat), out_shardings=(rep, rep), donate_argnums=0)
 
 
-def make_eval_step(model, *, attack_fn: Optional[Callable] = None, mesh=None) -> Callable:
+def make_eval_step(model, *, attack_fn: Optional[Callable] = None,
+                   source: Optional[Callable] = None, mesh=None) -> Callable:
   """`(variables, images, labels, key, eps) -> (correct_clean [B], correct_adv [B])`.
 
   Used every epoch on the validation slice (for the adaptive alpha) with the
-  training attack at the current eps.
+  training attack or view source at the current eps; an image's adversarial
+  correctness is the fraction of its views classified correctly.
   """
+  if source is None and attack_fn is not None:
+    source = lambda k, f, x, y, e: _views.Views(attack_fn(k, f, x, y, e), y)
+
   def step(variables, images, labels, key, eps):
     logits_fn = make_logits_fn(model, variables)
     clean = losses.accuracy(logits_fn(images), labels)
-    if attack_fn is None:
+    if source is None:
       return clean, clean
-    x_adv = attack_fn(key, logits_fn, images, labels, eps)
-    return clean, losses.accuracy(logits_fn(x_adv), labels)
+    views = source(key, logits_fn, images, labels, eps)
+    return clean, _views.per_example_correct(logits_fn(views.images), views, images.shape[0])
   if mesh is None:
     return jax.jit(step)
   rep, dat = _sharding.replicated(mesh), _sharding.data_sharding(mesh)
@@ -206,9 +258,11 @@ def make_free_train_step(model, tx: optax.GradientTransformation, *, replays: in
       return params, opt_state, new_stats, delta, (total, ce, acc)
 
     zero = jnp.float32(0)
+    # unrolled: a rolled loop body runs several times slower on CPU (measured in
+    # benchmarks/train_recipes.py); m is small
     params, opt_state, stats, delta, (total, ce, acc) = jax.lax.fori_loop(
         0, replays, replay, (state.params, state.opt_state, state.batch_stats, state.delta,
-                             (zero, zero, zero)))
+                             (zero, zero, zero)), unroll=True)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                               batch_stats=stats, delta=delta,
                               eps=jnp.asarray(eps, jnp.float32), alpha=jnp.float32(0.0))

@@ -1,0 +1,249 @@
+"""Sources of the generated training views, by name, and the losses built on them.
+
+A source is `(key, logits_fn, images [B, H, W, C], labels [B], eps) -> Views`: the
+adversarial or augmented images (N = B * per-example views), their labels and an
+optional weight per view (the PASS filter and invalid hard positives give weight
+0). The train step adds `(1 - alpha) * view_loss(...)` to its clean term.
+
+Sources: "fgsm", "fgsm_rs" (Wong et al. 2020), "pgd" (Madry et al. 2018),
+"hard_positives" (Rozsa, Rudd & Boult 2016: minimal adversarials along FGS, FGV
+or hot/cold directions, scaled; HC-D-9-1.05 is type "HC-D-9", scale 1.05),
+"ace" (Zhao et al. 2020), "diffaugment" (Zhao et al. 2020), "augmix" (Hendrycks
+et al. 2020). "free" (Shafahi et al. 2019) is a step of its own
+(`make_free_train_step`). MaxUp (Gong et al. 2021) over any source: `maxup` > 1
+draws that many copies and trains on the worst per example.
+"""
+import functools
+from typing import Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+
+from advjax import attacks, augment, losses, metrics
+from advjax.attacks import _hard_positive_set
+from advjax.augment import _maxup
+
+ATTACK_SOURCES = ("fgsm", "fgsm_rs", "pgd")
+SOURCES = ATTACK_SOURCES + ("free", "hard_positives", "ace", "diffaugment", "augmix")
+
+
+class Views(NamedTuple):
+  """Generated views of a batch of B images.
+
+  Attributes:
+    images: [N, H, W, C] in [0, 1], N = B * per, example-major (view j of image
+      i is row i * per + j).
+    labels: [N] int labels.
+    weight: [N] float32 in {0, 1} (kept or not), or None when every view counts.
+  """
+  images: jax.Array
+  labels: jax.Array
+  weight: Optional[jax.Array] = None
+
+
+def make_source(name: str, *, attack_fn: Optional[Callable] = None,
+                hp_type: str = "HC-D-9", hp_scale: float = 1.0, num_steps: int = 7,
+                policy: str = "color,translation,cutout", severity: float = 3.0,
+                pass_tau: float = 0.0, pass_iterations: int = 20) -> Callable:
+  """A source of training views by name: `(key, logits_fn, x, y, eps) -> Views`.
+
+  Args:
+    name: one of `SOURCES` except "free".
+    attack_fn: for "fgsm", "fgsm_rs", "pgd": `(key, logits_fn, x, y, eps) -> x_adv`
+      (see `make_attack_fn`).
+    hp_type, hp_scale: "hard_positives": the direction type ("FGS", "FGV", "HC-D-k",
+      "HC-S-k") and the factor of the minimal perturbation (1.0 = the minimal
+      adversarial; Rozsa et al. use 1.05 and 1.10). eps is not used: the search
+      finds the scale.
+    num_steps: "ace": Adam steps on the colour filter.
+    policy: "diffaugment": the DiffAugment policy.
+    severity: "augmix": operation severity.
+    pass_tau: keep only views with PASS(view, original) >= pass_tau (0 = no filter).
+    pass_iterations: ECC iterations of PASS.
+
+  Returns:
+    The source (stop_gradient on its outputs).
+
+  Raises:
+    ValueError: for an unknown name, "free", a missing attack_fn or pass_tau
+      outside [0, 1].
+  """
+  if name not in SOURCES:
+    raise ValueError(f"Unknown view source {name!r}; expected one of {list(SOURCES)}.")
+  if name == "free":
+    raise ValueError("free adversarial training is a step of its own: use "
+                     "`make_free_train_step`.")
+  if not 0.0 <= pass_tau <= 1.0:
+    raise ValueError(f"`pass_tau` must be in [0, 1]; got {pass_tau}.")
+  if name in ATTACK_SOURCES and attack_fn is None:
+    raise ValueError(f"view source {name!r} needs an `attack_fn`.")
+  if name == "hard_positives":
+    _hard_positive_set.parse_type(hp_type)
+    if hp_scale <= 0:
+      raise ValueError(f"`hp_scale` must be > 0; got {hp_scale}.")
+  filtered = pass_tau > 0
+
+  def per_example(fn):
+    return lambda k, x: jax.vmap(fn)(jax.random.split(k, x.shape[0]), x)
+
+  def generate(key, logits_fn, x, y, eps):
+    if name in ATTACK_SOURCES:
+      return Views(attack_fn(key, logits_fn, x, y, eps), y)
+    if name == "hard_positives":
+      dirs = _hard_positive_set.directions_for(logits_fn, x, y, hp_type)
+      hp = attacks.hard_positives(logits_fn, x, y, dirs, scales=(hp_scale,),
+                                  compute_pass=filtered, pass_iterations=pass_iterations)
+      per = dirs.shape[1]
+      weight = hp.valid.reshape(-1).astype(jnp.float32)
+      if filtered:
+        weight = weight * (hp.pass_score.reshape(-1) >= pass_tau)
+      return Views(hp.images.reshape((-1,) + x.shape[1:]), jnp.repeat(y, per), weight)
+    if name == "ace":
+      return Views(augment.ace(key, logits_fn, x, y, num_steps=num_steps), y)
+    if name == "diffaugment":
+      return Views(per_example(functools.partial(augment.diffaugment, policy=policy))(key, x),
+                   y)
+    return Views(per_example(functools.partial(augment.augmix, severity=severity))(key, x), y)
+
+  def source(key, logits_fn, x, y, eps):
+    views = generate(key, logits_fn, x, y, eps)
+    if filtered and name != "hard_positives":
+      keep = metrics.pass_score(views.images, x, num_iterations=pass_iterations) >= pass_tau
+      views = views._replace(weight=keep.astype(jnp.float32))
+    return jax.tree_util.tree_map(jax.lax.stop_gradient, views)
+
+  return source
+
+
+def maxup_views(source: Callable, m: int) -> Callable:
+  """`m` independent draws of `source`, concatenated copy-major ([m * N, ...]).
+
+  m = 1 returns `source` itself (same keys, same numbers)."""
+  if m == 1:
+    return source
+
+  def draw(key, logits_fn, x, y, eps):
+    views = [source(jax.random.fold_in(key, j), logits_fn, x, y, eps) for j in range(m)]
+    weight = (None if views[0].weight is None else
+              jnp.concatenate([v.weight for v in views]))
+    return Views(jnp.concatenate([v.images for v in views]),
+                 jnp.concatenate([v.labels for v in views]), weight)
+  return draw
+
+
+def view_loss(logits: jax.Array, views: Views, m: int = 1):
+  """Mean cross-entropy of the views, the worst of `m` copies per view (MaxUp),
+  weight-0 views excluded.
+
+  Args:
+    logits: [m * N, K] logits of `views.images`.
+    views: the Views (copy-major when m > 1, see `maxup_views`).
+    m: MaxUp copies.
+
+  Returns:
+    (loss scalar, accuracy scalar, kept fraction scalar or None).
+  """
+  ce = losses.cross_entropy(logits, views.labels)
+  correct = losses.accuracy(logits, views.labels)
+  if views.weight is None and m == 1:
+    return ce.mean(), correct.mean(), None
+  ce, correct = ce.reshape(m, -1), correct.reshape(m, -1)
+  w = (jnp.ones_like(ce) if views.weight is None else views.weight.reshape(m, -1))
+  worst = _maxup.worst_copy(jnp.where(w > 0, ce, -jnp.inf))
+  pick = lambda a: jnp.take_along_axis(a, worst[None], axis=0)[0]
+  keep = jnp.max(w, axis=0)
+  n = jnp.maximum(keep.sum(), 1.0)
+  loss = jnp.sum(jnp.where(keep > 0, pick(ce), 0.0)) / n
+  acc = jnp.sum(keep * pick(correct)) / n
+  return loss, acc, (None if views.weight is None else keep.mean())
+
+
+def per_example_correct(logits: jax.Array, views: Views, batch_size: int) -> jax.Array:
+  """[B] fraction of each image's views classified correctly (for validation)."""
+  return losses.accuracy(logits, views.labels).reshape(batch_size, -1).mean(axis=1)
+
+
+NOISYMIX_VIEWS = ("augmix", "diffaugment", "identity")
+
+
+class NoisyMix(NamedTuple):
+  """The stability terms of NoisyMix (Erichson et al. 2022) on the clean branch.
+
+  The clean batch and two augmented views of it go through the model as one
+  [3B] batch; manifold mixup (one lambda ~ Beta(mixup_alpha, mixup_alpha), one
+  permutation and one block among `blocks`, shared by the views) and sparse
+  noise (additive `add * v` for view v, multiplicative `mult`, kept with
+  probability 1 - sparsity) are injected at that block; the loss is
+  `CE(logits_clean, mixed targets) + jsd_weight * JSD(clean, view1, view2)`.
+  mixup_alpha = 0 turns mixup off, noise = False the noise; with both off and
+  views "augmix" this is AugMix's JSD loss (Hendrycks et al. 2020).
+
+  Attributes:
+    views: "augmix", "diffaugment" or "identity" (two copies of the clean batch).
+    jsd_weight: weight of the Jensen-Shannon consistency term (12 in both papers).
+    mixup_alpha: Beta concentration (1.0 in NoisyMix; 0 = no mixup).
+    blocks: candidate hook indices (0 = input; (0, 1, 2) as in NoisyMix).
+    noise: inject sparse noise.
+    add, mult, sparsity: noise levels (paper: 0.5, 0.5, 0.65).
+    severity: AugMix severity; policy: DiffAugment policy.
+  """
+  views: str = "augmix"
+  jsd_weight: float = 12.0
+  mixup_alpha: float = 1.0
+  blocks: tuple = (0, 1, 2)
+  noise: bool = True
+  add: float = 0.5
+  mult: float = 0.5
+  sparsity: float = 0.65
+  severity: float = 3.0
+  policy: str = "color,translation,cutout"
+
+  def check(self) -> "NoisyMix":
+    """Returns self; raises ValueError naming the bad field."""
+    if self.views not in NOISYMIX_VIEWS:
+      raise ValueError(f"NoisyMix `views` must be one of {list(NOISYMIX_VIEWS)}; got "
+                       f"{self.views!r}.")
+    for field in ("jsd_weight", "mixup_alpha", "add", "mult"):
+      if getattr(self, field) < 0:
+        raise ValueError(f"NoisyMix `{field}` must be >= 0; got {getattr(self, field)}.")
+    if not 0.0 <= self.sparsity < 1.0:
+      raise ValueError(f"NoisyMix `sparsity` must be in [0, 1); got {self.sparsity}.")
+    if not self.blocks:
+      raise ValueError("NoisyMix `blocks` must name at least one hook index.")
+    return self
+
+
+def noisymix_inputs(key: jax.Array, images: jax.Array, spec: NoisyMix) -> jax.Array:
+  """[3B, H, W, C]: the clean batch and its two augmented views, concatenated."""
+  if spec.views == "identity":
+    return jnp.concatenate([images] * 3)
+  fn = (functools.partial(augment.augmix, severity=spec.severity) if spec.views == "augmix"
+        else functools.partial(augment.diffaugment, policy=spec.policy))
+  b = images.shape[0]
+  keys = jax.random.split(key, 2 * b)
+  views = jax.vmap(fn)(keys, jnp.concatenate([images, images]))
+  return jax.lax.stop_gradient(jnp.concatenate([images, views]))
+
+
+def noisymix_hook(key: jax.Array, labels: jax.Array, spec: NoisyMix, num_classes: int):
+  """(block_hook or None, targets) of the three-view batch; see `NoisyMix`."""
+  kw = dict(add=spec.add, mult=spec.mult, sparsity=spec.sparsity)
+  if spec.mixup_alpha > 0 and spec.noise:
+    return augment.noisy_mixup_hook(key, labels, alpha=spec.mixup_alpha, blocks=spec.blocks,
+                                    num_views=3, num_classes=num_classes, **kw)
+  if spec.mixup_alpha > 0:
+    return augment.manifold_mixup_hook(key, labels, alpha=spec.mixup_alpha,
+                                       blocks=spec.blocks, num_views=3,
+                                       num_classes=num_classes)
+  if spec.noise:
+    return augment.noise_hook(key, blocks=spec.blocks, num_views=3, **kw), labels
+  return None, labels
+
+
+def noisymix_loss(logits3: jax.Array, targets: jax.Array, labels: jax.Array,
+                  jsd_weight: float):
+  """(loss, cross-entropy, JSD, accuracy of the clean view) of [3B, K] logits."""
+  lc, l1, l2 = jnp.split(logits3, 3)
+  ce = losses.cross_entropy(lc, targets).mean()
+  jsd = losses.jsd_consistency(lc, l1, l2).mean()
+  return ce + jsd_weight * jsd, ce, jsd, losses.accuracy(lc, labels).mean()

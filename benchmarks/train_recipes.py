@@ -1,0 +1,166 @@
+"""Wall time to a trained model for each training recipe, relative to clean training.
+
+  python benchmarks/train_recipes.py [--epochs 15] [--replays 4] [--seed 0] [--output FILE.md]
+
+Trains LeNet-5 on the embedded MNIST (mnist5k) with the rows of experiment (e) in
+`experiments/_experiments.py` (Adam 2e-3 cosine, batch 128, train eps 0.15, alpha 0):
+clean training for E epochs; FGSM-RS (Wong et al. 2020); free AT with m replays for
+ceil(E / m) epochs (Shafahi et al. 2019), as many gradient computations as clean
+training; PGD-7 AT (Madry et al. 2018). Each model is evaluated on the 1,000 test
+images: clean accuracy and PGD-20 accuracy at eps 0.1 (step 0.01, random start).
+
+Train time is `report["train"]["time_s"]` of `advjax.train.train_and_evaluate`: the
+sum of the epoch times, which includes the first step's compilation. The compile
+time is measured separately (tracing and compiling the same step, cold) and
+subtracted; "time / clean" and the moonshot verdict (time / clean <= 1.3 and PGD
+accuracy >= 0.9 x PGD-AT's) use the train time without compilation. Last, the
+PGD-7 adversarial step against the sum of its parts (7 input gradients + the train
+step on both batches), from `benchmarks/train_step.py`.
+
+Prints the tables; writes nothing else unless --output is given (all runs live in a
+temporary folder).
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import jax
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_step import step_costs  # noqa: E402  pylint: disable=g-import-not-at-top
+
+from advjax import data, train  # noqa: E402
+from experiments._experiments import EXPERIMENTS  # noqa: E402
+
+_EVAL_EPS = 0.1
+_MOONSHOT_TIME = 1.3      # time / clean at most
+_MOONSHOT_ROBUST = 0.9    # PGD accuracy / PGD-AT's at least
+_STEP_TARGET = 1.1        # PGD-7 step / sum of its parts at most
+_STEP_REPEATS = 30        # timed calls per quantity in train_step.step_costs
+
+
+def recipe_configs(epochs: int, replays: int, seed: int):
+  """(name, label, config) of each row of experiment (e), with `epochs` and `replays`."""
+  rows = {r.name: r for r in EXPERIMENTS["e"].rows}
+  free_epochs = -(-epochs // replays)
+  labels = {"clean": "clean", "fgsm_rs": "FGSM-RS",
+            "free": f"free AT (m = {replays})", "pgd_at": "PGD-7 AT"}
+  out = []
+  for name in ("clean", "fgsm_rs", "free", "pgd_at"):
+    c = rows[name].config(seed)
+    c.num_epochs = free_epochs if name == "free" else epochs
+    if name == "free":
+      c.train_attack.replays = replays
+    c.progress = False
+    c.eval.eps = _EVAL_EPS
+    c.eval.attacks = "pgd"
+    c.eval.masking_checks = False
+    c.eval.eps_grid = (0.0, _EVAL_EPS)
+    out.append((name, labels[name], c))
+  return out
+
+
+def compile_time(config) -> float:
+  """Seconds to trace and compile the train step of `config`, as the loop's first call does.
+
+  Each `train.Run` builds its own jitted step (and no persistent compilation cache is
+  set), so this is a cold compile, measured after the run so as not to warm it.
+  """
+  run = train.Run(config)
+  state = run.init_state()
+  batch = data.shard_batch(data.train_batch(run.splits["train"], config.batch_size,
+                                            config.seed, 0), run.mesh)
+  t0 = time.perf_counter()
+  run.train_step.lower(state, batch).compile()
+  return time.perf_counter() - t0
+
+
+def run_recipe(config, workdir: str):
+  """Trains and evaluates one config; the numbers of its row."""
+  report = train.train_and_evaluate(config, workdir)
+  total = report["train"]["time_s"]
+  comp = compile_time(config)
+  return {"epochs": config.num_epochs, "batch": config.batch_size,
+          "train_eps": config.train_attack.eps, "time_total": total, "compile": comp,
+          "time": total - comp, "clean_acc": report["clean_accuracy"],
+          "pgd_acc": report["attacks"]["pgd"]["accuracy"],
+          "pgd_label": report["attacks"]["pgd"]["label"]}
+
+
+def format_tables(rows, costs, args, load_before, load_after) -> str:
+  """The markdown tables and verdict lines; `rows` holds (name, label, numbers)."""
+  res = {name: r for name, _, r in rows}
+  clean, pgd_at = res["clean"], res["pgd_at"]
+  lines = [
+      f"LeNet-5 / mnist5k, batch {pgd_at['batch']}, E = {args.epochs} epochs, seed "
+      f"{args.seed}, train eps {pgd_at['train_eps']:g}, alpha 0; eval on the test set, "
+      f"{pgd_at['pgd_label']} at eps {_EVAL_EPS:g}; jax {jax.__version__}, "
+      f"{jax.devices()[0].platform} x{jax.device_count()}, {os.cpu_count()} CPUs, "
+      f"load average {load_before:.2f} -> {load_after:.2f}",
+      "",
+      "| recipe | epochs | train s (incl. compile) | compile s | train s (excl. compile) "
+      "| time / clean (excl. compile) | time / clean (incl. compile) | clean acc | PGD-20 acc "
+      "| PGD acc / PGD-AT's |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+  for name, label, r in rows:
+    lines.append(
+        f"| {label} | {r['epochs']} | {r['time_total']:.1f} | {r['compile']:.1f} "
+        f"| {r['time']:.1f} | {r['time'] / clean['time']:.2f} "
+        f"| {r['time_total'] / clean['time_total']:.2f} "
+        f"| {r['clean_acc']:.4f} | {r['pgd_acc']:.4f} | {r['pgd_acc'] / pgd_at['pgd_acc']:.2f} |")
+  lines += ["", f"Moonshot (time / clean excl. compile <= {_MOONSHOT_TIME:g} and PGD acc >= "
+                f"{_MOONSHOT_ROBUST:g} x PGD-AT's = {_MOONSHOT_ROBUST * pgd_at['pgd_acc']:.4f}):"]
+  for name, label, r in rows:
+    if name in ("clean", "pgd_at"):
+      continue
+    t_ok = r["time"] / clean["time"] <= _MOONSHOT_TIME
+    a_ok = r["pgd_acc"] >= _MOONSHOT_ROBUST * pgd_at["pgd_acc"]
+    lines.append(f"- {label}: time / clean {r['time'] / clean['time']:.2f} "
+                 f"({'yes' if t_ok else 'no'}), PGD acc {r['pgd_acc']:.4f} "
+                 f"({'yes' if a_ok else 'no'}) -> **{'met' if t_ok and a_ok else 'not met'}**")
+  ratio = costs["adv"] / costs["parts"]
+  lines += [
+      "",
+      "PGD-7 AT train step vs the sum of its parts (benchmarks/train_step.py, batch "
+      f"{pgd_at['batch']}, median of {_STEP_REPEATS} calls after compilation):",
+      "",
+      "| recipe | PGD-7 step (ms) | 7 input grads + both-batch step (ms) "
+      "| step / sum of parts (target <= 1.10) | PGD-20 acc |",
+      "|---|---:|---:|---:|---:|",
+      f"| PGD-7 AT | {1e3 * costs['adv']:.1f} | {1e3 * costs['parts']:.1f} | {ratio:.3f} "
+      f"({'met' if ratio <= _STEP_TARGET else 'not met'}) | {pgd_at['pgd_acc']:.4f} |"]
+  return "\n".join(lines)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--epochs", type=int, default=15, help="E: epochs of clean training")
+  parser.add_argument("--replays", type=int, default=4, help="m of free AT")
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--output", default="", help="also write the tables to this markdown file")
+  args = parser.parse_args()
+  if args.epochs < 1 or args.replays < 1:
+    parser.error("--epochs and --replays must be >= 1")
+
+  load_before = os.getloadavg()[0]
+  rows = []
+  with tempfile.TemporaryDirectory() as root:
+    for name, label, config in recipe_configs(args.epochs, args.replays, args.seed):
+      t0 = time.perf_counter()
+      r = run_recipe(config, os.path.join(root, name))
+      rows.append((name, label, r))
+      print(f"[{label}] train {r['time_total']:.1f} s, PGD acc {r['pgd_acc']:.4f} "
+            f"({time.perf_counter() - t0:.0f} s with eval)", file=sys.stderr, flush=True)
+  costs = step_costs(batch=rows[-1][2]["batch"], steps=7, repeats=_STEP_REPEATS)
+  load_after = os.getloadavg()[0]
+  text = format_tables(rows, costs, args, load_before, load_after)
+  print(text)
+  if args.output:
+    with open(args.output, "w", encoding="utf-8") as f:
+      f.write(text + "\n")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,260 @@
+"""The experiments (a)-(e) of issue 7: one list of rows each, shared by the driver
+(`experiments/reproduce.py`) and the RESULTS.md generator (`experiments/make_results.py`).
+
+Every row is a config built from `base_config` plus overrides; a run lives in
+`<root>/<experiment>/<row>/seed_<seed>`. All runs are LeNet-5 on the embedded real
+MNIST (mnist5k: 3,500 train / 500 validation / 1,000 test images), evaluated at
+Linf eps 0.1 (PGD-20 with a random start, step 0.01).
+"""
+from typing import Callable, Dict, List, NamedTuple, Optional
+
+import ml_collections
+
+from advjax.train import default_config
+
+EPOCHS = 10           # every from-scratch run (free AT: EPOCHS / m passes, see row "free")
+FINETUNE_EPOCHS = 2   # (a): fine-tuning of the base LeNets
+TRAIN_EPS = 0.15      # train at 1.5x the evaluation eps (0.1), as mnist_hybrid does
+
+
+class Row(NamedTuple):
+  """One row of a results table: a name, how to build its config, and what it needs."""
+  name: str
+  label: str
+  config: Callable[[int], ml_collections.ConfigDict]
+  init_from: Optional[str] = None      # (a): the row whose checkpoint it fine-tunes
+  baseline: Optional[str] = None       # (c): the row whose corruption errors define mCE
+
+
+class Experiment(NamedTuple):
+  key: str
+  title: str
+  claim: str            # the seed paper's claim, as tested here
+  rows: List[Row]
+  seeds: tuple = (0, 1)
+  ensemble_of: tuple = ()   # rows whose softmax average is evaluated as one more row
+  prepare: Optional[Callable] = None        # (root, log) -> None, run once before the rows
+  eval_overrides: Optional[Callable] = None  # root -> dict of eval keys for every row
+
+
+def base_config(name: str, seed: int) -> ml_collections.ConfigDict:
+  """The shared setup: LeNet-5, Adam 2e-3 (cosine), batch 128, EPOCHS epochs."""
+  c = default_config()
+  c.name = name
+  c.seed = seed
+  c.num_epochs = EPOCHS
+  c.learning_rate = 2e-3
+  c.progress = False
+  c.train_attack.eps = TRAIN_EPS
+  c.train_attack.num_steps = 7
+  c.eval.eps = 0.1
+  c.eval.attacks = "fgsm,pgd"
+  c.eval.masking_examples = 100
+  return c
+
+
+def _standard(name, **kw):
+  def build(seed):
+    c = base_config(name, seed)
+    c.recipe = "standard"
+    c.update_from_flattened_dict(kw)
+    return c
+  return build
+
+
+def _adversarial(name, recipe="adversarial", alpha=0.0, attack="pgd", **kw):
+  def build(seed):
+    c = base_config(name, seed)
+    c.recipe = recipe
+    c.alpha = alpha
+    c.train_attack.name = attack
+    c.update_from_flattened_dict(kw)
+    return c
+  return build
+
+
+def _hybrid(name, **kw):
+  return _adversarial(name, recipe="hybrid", alpha=0.5, eps_schedule="linear",
+                      eps_warmup_epochs=EPOCHS // 3, **kw)
+
+
+_B_EVAL = {"eval.attacks": "fgsm,pgd,cw", "eval.cw_steps": 50, "eval.cw_binary_steps": 4}
+# (b) seed 002: plain PGD-AT vs the hybrid, same epochs and attack (PGD-7, eps 0.15).
+_B = Experiment(
+    key="b", title="(b) PGD adversarial training vs the hybrid recipe",
+    claim=("the hybrid (adaptive alpha = acc_adv / (acc_adv + acc_clean), eps grown "
+           "from eps/10) keeps clean accuracy closer to standard training than plain "
+           "PGD-AT at comparable robustness and the same cost"),
+    rows=[
+        Row("pgd_at", "PGD-AT (alpha = 0)",
+            _adversarial("pgd_at", **_B_EVAL)),
+        Row("hybrid", "hybrid (adaptive alpha, linear eps)",
+            _hybrid("hybrid", **_B_EVAL)),
+    ])
+
+# (d) seed 003: classical regularization vs adversarial training vs both.
+_REG = {"weight_decay": 5e-4, "model_kwargs.dropout_rate": 0.5}
+_D = Experiment(
+    key="d", title="(d) weight decay and dropout vs adversarial training vs both",
+    claim=("adversarial training buys robustness that weight decay and dropout do "
+           "not; combining them does not cost robustness"),
+    rows=[
+        Row("baseline", "standard", _standard("baseline")),
+        Row("wd_dropout", "weight decay 5e-4 + dropout 0.5", _standard("wd_dropout", **_REG)),
+        Row("at", "adversarial training (PGD-7, alpha 0.5)",
+            _adversarial("at", alpha=0.5)),
+        Row("at_wd_dropout", "adversarial training + weight decay + dropout",
+            _adversarial("at_wd_dropout", alpha=0.5, **_REG)),
+    ])
+
+# (e) fast recipes: FGSM with random start (Wong et al. 2020) and free AT (Shafahi
+# et al. 2019, m = 4 replays, EPOCHS / m passes) vs PGD-7 AT, all alpha = 0.
+_FREE_M = 4
+_E = Experiment(
+    key="e", title="(e) fast adversarial training: FGSM-RS and free AT vs PGD-AT",
+    claim=("FGSM-RS and free AT reach most of PGD-AT's robust accuracy at a fraction "
+           "of its training time (moonshot: <= 1.3x clean time, >= 90% of PGD-AT's "
+           "PGD accuracy)"),
+    rows=[
+        Row("clean", "standard (time reference)", _standard("clean")),
+        Row("fgsm_rs", "FGSM-RS (step 1.25 eps)", _adversarial("fgsm_rs", attack="fgsm_rs")),
+        Row("free", f"free AT (m = {_FREE_M}, {-(-EPOCHS // _FREE_M)} passes)",
+            _adversarial("free", attack="free", num_epochs=-(-EPOCHS // _FREE_M),
+                         **{"train_attack.replays": _FREE_M})),
+        Row("pgd_at", "PGD-7 AT", _adversarial("pgd_at")),
+    ])
+
+
+# (a) seed 004, Rozsa et al. 2016 Table 1: fine-tuning base LeNets on clean images
+# ("basic") or on generated images, alpha 0.5 clean + 0.5 generated. Generated online
+# from the network being fine-tuned: minimal adversarials along FGS / FGV / 9 hot-cold
+# directions (HC-D-9), and hard positives 1.05x beyond the minimal (HC-D-9-1.05).
+# Tested on the MNIST test set and on an adversarial/hard-positive set made from the
+# test images by two independently trained LeNets (seeds 100, 101), never the
+# network under test.
+HELDOUT_SEEDS = (100, 101)
+HELDOUT_IMAGES = 300
+
+
+def _finetune(name, hp_type=None, hp_scale=1.0):
+  def build(seed):
+    c = base_config(name, seed)
+    c.num_epochs = FINETUNE_EPOCHS
+    c.learning_rate = 5e-4
+    if hp_type is None:
+      c.recipe = "standard"
+    else:
+      c.recipe, c.alpha = "adversarial", 0.5
+      c.train_attack.name = "hard_positives"
+      c.train_attack.hp_type, c.train_attack.hp_scale = hp_type, hp_scale
+    return c
+  return build
+
+
+def heldout_path(root: str) -> str:
+  return f"{root}/a/heldout_hard_positives.npz"
+
+
+def _prepare_heldout(root, log):
+  """Writes the held-out set once: FGS, FGV, HC-D-9 at 1.0 and 1.05 from two LeNets
+  trained with other seeds on the same training images."""
+  import os  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from advjax import attacks, data, models, train  # pylint: disable=import-outside-toplevel
+  path = heldout_path(root)
+  if os.path.exists(path):
+    return
+  splits = data.load_mnist5k()
+  test = splits["test"].take(HELDOUT_IMAGES)
+  parts = []
+  for s in HELDOUT_SEEDS:
+    model = models.get_model("lenet5", num_classes=10)
+    variables = train.fit(model, splits["train"], epochs=EPOCHS, seed=s,
+                          learning_rate=2e-3, batch_size=128)
+    parts.append(attacks.generate_hard_positive_set(
+        models.make_logits_fn(model, variables), test.images, test.labels, tau=0.0,
+        types=("FGS", "FGV", "HC-D-9"), scales=(1.0, 1.05)))
+    log(f"[a] held-out set: {len(parts[-1]['label'])} rows from the LeNet of seed {s}")
+  cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+  attacks.save_hard_positive_set(path, cols)
+
+
+_A = Experiment(
+    key="a", title="(a) fine-tuning with adversarial images and hard positives (Rozsa et al.)",
+    claim=("fine-tuning on hot/cold hard positives (HC-D-9, HC-D-9-1.05) lowers the error on "
+           "adversarial images from other networks more than FGS/FGV images or basic "
+           "fine-tuning, without raising the clean test error"),
+    rows=[
+        Row("base", f"base LeNet ({EPOCHS} epochs)", _standard("base")),
+        Row("basic", "basic fine-tuning (clean)", _finetune("basic"), init_from="base"),
+        Row("fgs", "FGS minimal adversarials", _finetune("fgs", "FGS"), init_from="base"),
+        Row("fgv", "FGV minimal adversarials", _finetune("fgv", "FGV"), init_from="base"),
+        Row("hc_d_9", "HC-D-9 minimal adversarials", _finetune("hc_d_9", "HC-D-9"),
+            init_from="base"),
+        Row("hc_d_9_105", "HC-D-9-1.05 hard positives",
+            _finetune("hc_d_9_105", "HC-D-9", 1.05), init_from="base"),
+    ],
+    prepare=_prepare_heldout,
+    eval_overrides=lambda root: {"hard_positive_set": heldout_path(root)})
+
+
+# (c) seed 001: baseline vs AugMix (JSD) vs NoisyMix on the corruption suite and FGSM;
+# plus a DiffAugment run and the ensemble (average softmax) of the augmented models.
+def _corruption_eval(c):
+  c.eval.attacks = "fgsm"
+  c.eval.corruptions = "common"
+  c.eval.corruption_examples = 500
+  c.eval.eps_grid = (0.0, 0.05, 0.1)
+  c.eval.masking_checks = False
+  return c
+
+
+def _augmented(name, recipe="standard", **kw):
+  def build(seed):
+    c = base_config(name, seed)
+    c.recipe = recipe
+    c.update_from_flattened_dict(kw)
+    return _corruption_eval(c)
+  return build
+
+
+_C = Experiment(
+    key="c", title="(c) AugMix and NoisyMix vs the baseline on common corruptions",
+    claim=("NoisyMix gives the highest corruption accuracy (lowest mCE), AugMix second, "
+           "and both improve FGSM accuracy over the baseline"),
+    rows=[
+        Row("baseline", "standard", _augmented("baseline")),
+        Row("augmix", "AugMix + JSD (x12)",
+            _augmented("augmix", **{"noisymix.views": "augmix", "noisymix.mixup_alpha": 0.0,
+                                    "noisymix.noise": False}), baseline="baseline"),
+        Row("noisymix", "NoisyMix (AugMix views, manifold mixup, sparse noise, JSD x12)",
+            _augmented("noisymix", **{"noisymix.views": "augmix"}), baseline="baseline"),
+        Row("diffaugment", "DiffAugment views (alpha 0.5)",
+            _augmented("diffaugment", recipe="adversarial", alpha=0.5,
+                       **{"train_attack.name": "diffaugment"}), baseline="baseline"),
+    ],
+    ensemble_of=("augmix", "noisymix", "diffaugment"))
+
+EXPERIMENTS: Dict[str, Experiment] = {e.key: e for e in (_A, _B, _C, _D, _E)}
+
+
+def evaluate_ensemble(root: str, exp: Experiment, seed: int, log=print) -> None:
+  """Evaluates the average softmax of `exp.ensemble_of` (one seed) as row "ensemble"."""
+  import os  # pylint: disable=import-outside-toplevel
+  from experiments.ensemble import evaluate_ensemble as run  # pylint: disable=import-outside-toplevel
+  out = run_dir(root, exp.key, "ensemble", seed)
+  if os.path.exists(os.path.join(out, "report.json")):
+    log(f"[{exp.key}] ensemble seed {seed}: done, skipped")
+    return
+  members = [run_dir(root, exp.key, r, seed) for r in exp.ensemble_of]
+  overrides = {}
+  base = [r for r in exp.rows if r.name == "baseline"]
+  if base:
+    overrides["baseline_workdir"] = run_dir(root, exp.key, "baseline", seed)
+  report = run(members, out, name=f"ensemble_{seed}", eval_overrides=overrides,
+               progress=False)
+  log(f"[{exp.key}] ensemble seed {seed}: clean {report['clean_accuracy']:.4f}")
+
+
+def run_dir(root: str, experiment: str, row: str, seed: int) -> str:
+  return f"{root}/{experiment}/{row}/seed_{seed}"

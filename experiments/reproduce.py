@@ -1,0 +1,77 @@
+"""Runs the experiments (a)-(e) of issue 7 on the embedded real MNIST; then
+`python -m experiments.make_results` writes RESULTS.md from their reports.
+
+  python -m experiments.reproduce --experiments=b,d,e --root=runs/repro
+  python -m experiments.reproduce --experiments=b --seeds=0 --root=runs/repro
+
+Runs that already have a report.json are skipped, interrupted runs resume from
+their checkpoint, so the command can be re-run until everything is done. The
+rows of each experiment are in `experiments/_experiments.py`.
+"""
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+
+_EXPERIMENTS = flags.DEFINE_list("experiments", ["a", "b", "c", "d", "e"],
+                                 "Which experiments to run (keys of EXPERIMENTS).")
+_SEEDS = flags.DEFINE_list("seeds", None, "Seeds to run (default: each experiment's own).")
+_ROOT = flags.DEFINE_string("root", "runs/repro", "Folder of all runs.")
+
+
+def run_experiment(exp, root, seeds, log=print):
+  """Trains and evaluates every row x seed of `exp` that has no report yet."""
+  from advjax import train  # pylint: disable=import-outside-toplevel
+  from experiments import _experiments as E  # pylint: disable=import-outside-toplevel
+  if exp.prepare is not None:
+    exp.prepare(root, log)
+  for seed in seeds:
+    for row in exp.rows:
+      workdir = E.run_dir(root, exp.key, row.name, seed)
+      if os.path.exists(os.path.join(workdir, "report.json")):
+        log(f"[{exp.key}] {row.name} seed {seed}: done, skipped")
+        continue
+      config = row.config(seed)
+      if row.init_from:
+        config.init_workdir = E.run_dir(root, exp.key, row.init_from, seed)
+      if row.baseline:
+        config.eval.baseline_workdir = E.run_dir(root, exp.key, row.baseline, seed)
+      config.eval.update(exp.eval_overrides(root) if exp.eval_overrides else {})
+      t0 = time.perf_counter()
+      report = train.train_and_evaluate(config, workdir)
+      log(f"[{exp.key}] {row.name} seed {seed}: clean {report['clean_accuracy']:.4f}, " +
+          ", ".join(f"{a['label']} {a['accuracy']:.4f}" for a in report["attacks"].values())
+          + f" ({time.perf_counter() - t0:.0f} s)")
+    if exp.ensemble_of:
+      E.evaluate_ensemble(root, exp, seed, log)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)
+  from experiments import _experiments as E  # pylint: disable=import-outside-toplevel
+  unknown = [k for k in _EXPERIMENTS.value if k not in E.EXPERIMENTS]
+  if unknown:
+    print(f"error: --experiments: unknown {unknown}; expected some of "
+          f"{sorted(E.EXPERIMENTS)}.", file=sys.stderr)
+    sys.exit(1)
+  try:
+    seeds = [int(s) for s in _SEEDS.value] if _SEEDS.value else None
+  except ValueError:
+    print(f"error: --seeds must be integers; got {_SEEDS.value}.", file=sys.stderr)
+    sys.exit(1)
+  for key in _EXPERIMENTS.value:
+    exp = E.EXPERIMENTS[key]
+    try:
+      run_experiment(exp, _ROOT.value, seeds or exp.seeds, log=lambda s: print(s, flush=True))
+    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+      print(f"error: {err}", file=sys.stderr)
+      sys.exit(1)
+
+
+if __name__ == "__main__":
+  app.run(main)
