@@ -2,9 +2,10 @@
 (`experiments/reproduce.py`) and the RESULTS.md generator (`experiments/make_results.py`).
 
 Every row is a config built from `base_config` plus overrides; a run lives in
-`<root>/<experiment>/<row>/seed_<seed>`. All runs are LeNet-5 on the embedded real
-MNIST (mnist5k: 3,500 train / 500 validation / 1,000 test images), evaluated at
-Linf eps 0.1 (PGD-20 with a random start, step 0.01).
+`<root>/<experiment>/<row>/seed_<seed>`. On "mnist" (the default) runs are LeNet-5 on the
+embedded real MNIST (mnist5k: 3,500 train / 500 validation / 1,000 test images),
+evaluated at Linf eps 0.1 (PGD-20 with a random start, step 0.01); on "cifar10" (TFDS
+data the user prepared) ResNet-18 at eps 8/255.
 """
 from typing import Callable, Dict, List, NamedTuple, Optional
 
@@ -33,41 +34,67 @@ class Experiment(NamedTuple):
   rows: List[Row]
   seeds: tuple = (0, 1)
   ensemble_of: tuple = ()   # rows whose softmax average is evaluated as one more row
-  prepare: Optional[Callable] = None        # (root, log) -> None, run once before the rows
+  prepare: Optional[Callable] = None        # (root, log, dataset) -> None, once before the rows
   eval_overrides: Optional[Callable] = None  # root -> dict of eval keys for every row
 
 
-def base_config(name: str, seed: int) -> ml_collections.ConfigDict:
-  """The shared setup: LeNet-5, Adam 2e-3 (cosine), batch 128, EPOCHS epochs."""
+# The shared setup of each dataset: MNIST (embedded, LeNet-5) and CIFAR-10 (TFDS data the
+# user prepared, ResNet-18 with the usual SGD recipe and eps 8/255).
+DATASETS = {
+    "mnist": dict(dataset="mnist5k", model="lenet5", epochs=EPOCHS, optimizer="adam",
+                  learning_rate=2e-3, weight_decay_reg=5e-4, train_eps=TRAIN_EPS, eval_eps=0.1,
+                  pgd_step_size=0.01, eps_grid=(0.0, 0.05, 0.1, 0.15, 0.2, 0.3),
+                  validation_size=500),
+    "cifar10": dict(dataset="tfds:cifar10", model="resnet18", epochs=30, optimizer="sgd",
+                    learning_rate=0.1, weight_decay_reg=5e-4, train_eps=8 / 255,
+                    eval_eps=8 / 255, pgd_step_size=2 / 255,
+                    eps_grid=(0.0, 2 / 255, 4 / 255, 8 / 255, 12 / 255, 16 / 255),
+                    validation_size=1000),
+}
+
+
+def base_config(name: str, seed: int, dataset: str = "mnist") -> ml_collections.ConfigDict:
+  """The shared setup of `dataset` ("mnist": LeNet-5, Adam 2e-3 (cosine), batch 128,
+  EPOCHS epochs, train eps 0.15, eval eps 0.1; "cifar10": ResNet-18, SGD 0.1, 30 epochs,
+  eps 8/255)."""
+  if dataset not in DATASETS:
+    raise ValueError(f"Unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}.")
+  d = DATASETS[dataset]
   c = default_config()
   c.name = name
   c.seed = seed
-  c.num_epochs = EPOCHS
-  c.learning_rate = 2e-3
+  c.dataset, c.model, c.validation_size = d["dataset"], d["model"], d["validation_size"]
+  c.num_epochs = d["epochs"]
+  c.optimizer, c.learning_rate = d["optimizer"], d["learning_rate"]
   c.progress = False
-  c.train_attack.eps = TRAIN_EPS
+  c.train_attack.eps = d["train_eps"]
   c.train_attack.num_steps = 7
-  c.eval.eps = 0.1
+  c.eval.eps = d["eval_eps"]
+  c.eval.pgd_step_size = d["pgd_step_size"]
+  c.eval.eps_grid = d["eps_grid"]
   c.eval.attacks = "fgsm,pgd"
   c.eval.masking_examples = 100
   return c
 
 
 def _standard(name, **kw):
-  def build(seed):
-    c = base_config(name, seed)
+  def build(seed, dataset="mnist"):
+    c = base_config(name, seed, dataset)
     c.recipe = "standard"
     c.update_from_flattened_dict(kw)
     return c
   return build
 
 
-def _adversarial(name, recipe="adversarial", alpha=0.0, attack="pgd", **kw):
-  def build(seed):
-    c = base_config(name, seed)
+def _adversarial(name, recipe="adversarial", alpha=0.0, attack="pgd", epochs_divisor=1,
+                 warmup_fraction=0.0, **kw):
+  def build(seed, dataset="mnist"):
+    c = base_config(name, seed, dataset)
     c.recipe = recipe
     c.alpha = alpha
     c.train_attack.name = attack
+    c.num_epochs = -(-c.num_epochs // epochs_divisor)
+    c.eps_warmup_epochs = int(c.num_epochs * warmup_fraction)
     c.update_from_flattened_dict(kw)
     return c
   return build
@@ -75,7 +102,7 @@ def _adversarial(name, recipe="adversarial", alpha=0.0, attack="pgd", **kw):
 
 def _hybrid(name, **kw):
   return _adversarial(name, recipe="hybrid", alpha=0.5, eps_schedule="linear",
-                      eps_warmup_epochs=EPOCHS // 3, **kw)
+                      warmup_fraction=1 / 3, **kw)
 
 
 _B_EVAL = {"eval.attacks": "fgsm,pgd,cw", "eval.cw_steps": 50, "eval.cw_binary_steps": 4}
@@ -93,7 +120,7 @@ _B = Experiment(
     ])
 
 # (d) seed 003: classical regularization vs adversarial training vs both.
-_REG = {"weight_decay": 5e-4, "model_kwargs.dropout_rate": 0.5}
+_REG = {"weight_decay": 5e-4, "model_kwargs.dropout_rate": 0.5}  # ResNet-18: dropout before the head
 _D = Experiment(
     key="d", title="(d) weight decay and dropout vs adversarial training vs both",
     claim=("adversarial training buys robustness that weight decay and dropout do "
@@ -119,7 +146,7 @@ _E = Experiment(
         Row("clean", "standard (time reference)", _standard("clean")),
         Row("fgsm_rs", "FGSM-RS (step 1.25 eps)", _adversarial("fgsm_rs", attack="fgsm_rs")),
         Row("free", f"free AT (m = {_FREE_M}, {-(-EPOCHS // _FREE_M)} passes)",
-            _adversarial("free", attack="free", num_epochs=-(-EPOCHS // _FREE_M),
+            _adversarial("free", attack="free", epochs_divisor=_FREE_M,
                          **{"train_attack.replays": _FREE_M})),
         Row("pgd_at", "PGD-7 AT", _adversarial("pgd_at")),
     ])
@@ -137,10 +164,10 @@ HELDOUT_IMAGES = 300
 
 
 def _finetune(name, hp_type=None, hp_scale=1.0):
-  def build(seed):
-    c = base_config(name, seed)
+  def build(seed, dataset="mnist"):
+    c = base_config(name, seed, dataset)
     c.num_epochs = FINETUNE_EPOCHS
-    c.learning_rate = 5e-4
+    c.learning_rate = c.learning_rate / 4
     if hp_type is None:
       c.recipe = "standard"
     else:
@@ -155,22 +182,23 @@ def heldout_path(root: str) -> str:
   return f"{root}/a/heldout_hard_positives.npz"
 
 
-def _prepare_heldout(root, log):
-  """Writes the held-out set once: FGS, FGV, HC-D-9 at 1.0 and 1.05 from two LeNets
-  trained with other seeds on the same training images."""
+def _prepare_heldout(root, log, dataset="mnist"):
+  """Writes the held-out set once: FGS, FGV, HC-D-9 at 1.0 and 1.05 from two networks
+  trained with other seeds on the same training images (Adam, the base row's epochs)."""
   import os  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
   from advjax import attacks, data, models, train  # pylint: disable=import-outside-toplevel
   path = heldout_path(root)
   if os.path.exists(path):
     return
-  splits = data.load_mnist5k()
+  c = base_config("heldout", 0, dataset)
+  splits = data.load_splits(c.dataset, validation_size=c.validation_size)
   test = splits["test"].take(HELDOUT_IMAGES)
   parts = []
   for s in HELDOUT_SEEDS:
-    model = models.get_model("lenet5", num_classes=10)
-    variables = train.fit(model, splits["train"], epochs=EPOCHS, seed=s,
-                          learning_rate=2e-3, batch_size=128)
+    model = models.get_model(c.model, num_classes=splits["train"].num_classes)
+    variables = train.fit(model, splits["train"], epochs=c.num_epochs, seed=s,
+                          learning_rate=2e-3 if dataset == "mnist" else 1e-3, batch_size=128)
     parts.append(attacks.generate_hard_positive_set(
         models.make_logits_fn(model, variables), test.images, test.labels, tau=0.0,
         types=("FGS", "FGV", "HC-D-9"), scales=(1.0, 1.05)))
@@ -204,14 +232,14 @@ def _corruption_eval(c):
   c.eval.attacks = "fgsm"
   c.eval.corruptions = "common"
   c.eval.corruption_examples = 500
-  c.eval.eps_grid = (0.0, 0.05, 0.1)
+  c.eval.eps_grid = tuple(e for e in c.eval.eps_grid if e <= c.eval.eps)
   c.eval.masking_checks = False
   return c
 
 
 def _augmented(name, recipe="standard", **kw):
-  def build(seed):
-    c = base_config(name, seed)
+  def build(seed, dataset="mnist"):
+    c = base_config(name, seed, dataset)
     c.recipe = recipe
     c.update_from_flattened_dict(kw)
     return _corruption_eval(c)

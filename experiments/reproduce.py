@@ -3,6 +3,7 @@
 
   python -m experiments.reproduce --experiments=b,d,e --root=runs/repro
   python -m experiments.reproduce --experiments=b --seeds=0 --root=runs/repro
+  python -m experiments.reproduce --dataset=cifar10 --root=runs/repro_cifar10  # TFDS data
 
 Runs that already have a report.json are skipped, interrupted runs resume from
 their checkpoint, so the command can be re-run until everything is done. The
@@ -20,21 +21,24 @@ _EXPERIMENTS = flags.DEFINE_list("experiments", ["a", "b", "c", "d", "e"],
                                  "Which experiments to run (keys of EXPERIMENTS).")
 _SEEDS = flags.DEFINE_list("seeds", None, "Seeds to run (default: each experiment's own).")
 _ROOT = flags.DEFINE_string("root", "runs/repro", "Folder of all runs.")
+_DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "cifar10"],
+                             "mnist: LeNet-5 on the embedded MNIST; cifar10: ResNet-18 on "
+                             "TFDS cifar10 (prepared beforehand).")
 
 
-def run_experiment(exp, root, seeds, log=print):
+def run_experiment(exp, root, seeds, log=print, dataset="mnist"):
   """Trains and evaluates every row x seed of `exp` that has no report yet."""
   from advjax import train  # pylint: disable=import-outside-toplevel
   from experiments import _experiments as E  # pylint: disable=import-outside-toplevel
   if exp.prepare is not None:
-    exp.prepare(root, log)
+    exp.prepare(root, log, dataset)
   for seed in seeds:
     for row in exp.rows:
       workdir = E.run_dir(root, exp.key, row.name, seed)
       if os.path.exists(os.path.join(workdir, "report.json")):
         log(f"[{exp.key}] {row.name} seed {seed}: done, skipped")
         continue
-      config = row.config(seed)
+      config = row.config(seed, dataset)
       if row.init_from:
         config.init_workdir = E.run_dir(root, exp.key, row.init_from, seed)
       if row.baseline:
@@ -67,7 +71,8 @@ def main(argv):
   for key in _EXPERIMENTS.value:
     exp = E.EXPERIMENTS[key]
     try:
-      run_experiment(exp, _ROOT.value, seeds or exp.seeds, log=lambda s: print(s, flush=True))
+      run_experiment(exp, _ROOT.value, seeds or exp.seeds, log=lambda s: print(s, flush=True),
+                     dataset=_DATASET.value)
     except (ValueError, FileNotFoundError, FloatingPointError) as err:
       print(f"error: {err}", file=sys.stderr)
       sys.exit(1)

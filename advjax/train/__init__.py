@@ -1,4 +1,5 @@
-"""Training: state, the jitted adversarial train step, schedules, the resumable loop."""
+"""Training: state, the composable train step (view sources, MaxUp, PASS filter, NoisyMix,
+adaptive alpha), schedules, the resumable loop, fine-tuning and loading runs."""
 from advjax.train._checkpoint import Checkpointer
 from advjax.train._config import default_config
 from advjax.train._config import validate_config
@@ -24,11 +25,19 @@ from advjax.train._step import make_attack_fn
 from advjax.train._step import make_eval_step
 from advjax.train._step import make_free_train_step
 from advjax.train._step import make_train_step
+from advjax.train._views import NOISYMIX_VIEWS
+from advjax.train._views import SOURCES
+from advjax.train._views import NoisyMix
+from advjax.train._views import Views
+from advjax.train._views import make_source
+from advjax.train._views import view_loss
 
 __all__ = [
-    "Checkpointer", "EPS_SCHEDULES", "LR_SCHEDULES", "NonFiniteLossError", "OPTIMIZERS",
-    "RECIPES", "Run", "TRAIN_ATTACKS", "TrainState", "create_train_state",
-    "default_config", "eps_schedule", "evaluate_checkpoint", "fit", "l2_penalty", "lr_schedule", "read_run_config",
-    "load_run", "make_attack_fn", "make_eval_step", "make_free_train_step", "make_optimizer", "make_train_step",
-    "train_and_evaluate", "validate_config",
+    "Checkpointer", "EPS_SCHEDULES", "LR_SCHEDULES", "NOISYMIX_VIEWS", "NoisyMix",
+    "NonFiniteLossError", "OPTIMIZERS", "RECIPES", "Run", "SOURCES", "TRAIN_ATTACKS",
+    "TrainState", "Views", "create_train_state", "default_config", "eps_schedule",
+    "evaluate_checkpoint", "fit", "load_run", "lr_schedule", "make_attack_fn",
+    "make_eval_step", "make_free_train_step", "make_optimizer", "make_source",
+    "make_train_step", "read_run_config", "train_and_evaluate", "validate_config",
+    "view_loss",
 ]
