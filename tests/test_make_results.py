@@ -1,0 +1,138 @@
+"""RESULTS.md generation from fake run reports: means and stds in the tables, the
+verdict rules on constructed numbers, per-seed ratios, and missing runs."""
+import json
+import os
+import re
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from experiments import make_results as mr  # pylint: disable=wrong-import-position
+
+
+def _report(clean, pgd=None, fgsm=None, time_s=100.0, **extra):
+  attacks = {}
+  if fgsm is not None:
+    attacks["fgsm"] = {"label": "FGSM", "eps": 0.1, "norm": "linf", "accuracy": fgsm}
+  if pgd is not None:
+    attacks["pgd"] = {"label": "PGD-20 (step 0.01, 1 restart, random start)", "eps": 0.1,
+                      "norm": "linf", "accuracy": pgd}
+  r = {"clean_accuracy": clean, "attacks": attacks, "train": {"time_s": time_s},
+       "setup": {"dataset": "mnist5k", "model": "lenet5", "devices": 1}}
+  r.update(extra)
+  return r
+
+
+def _write(root, exp, row, seed, report):
+  d = os.path.join(root, exp, row, f"seed_{seed}")
+  os.makedirs(d, exist_ok=True)
+  with open(os.path.join(d, "report.json"), "w", encoding="utf-8") as f:
+    json.dump(report, f)
+
+
+def _section(text, key):
+  """The markdown of one experiment's section."""
+  return re.search(rf"^## \({key}\).*?(?=^## |\Z)", text, re.S | re.M).group(0)
+
+
+def _line(section, label):
+  return next(l for l in section.splitlines() if l.startswith(f"| {label} |"))
+
+
+@pytest.fixture(name="results")
+def _results(tmp_path):
+  root = str(tmp_path / "runs")
+  # (b): the hybrid is cleaner by 0.10 (stds 0.071 and 0.014) at equal PGD: held.
+  for s, (hc, pc) in enumerate([(0.9, 0.75), (0.8, 0.73)]):
+    _write(root, "b", "hybrid", s, _report(hc, pgd=0.50, fgsm=0.6, time_s=100 + 20 * s,
+                                           calibration={"ece_clean": 0.02},
+                                           train={"time_s": 100 + 20 * s, "final_alpha": 0.4}))
+    _write(root, "b", "pgd_at", s, _report(pc, pgd=0.50, fgsm=0.6))
+  # (d): AT is only 0.05 more robust than weight decay + dropout: not held (partly,
+  # since AT + wd + dropout keeps AT's robustness). Seed 1 of at_wd_dropout is missing.
+  for s in (0, 1):
+    _write(root, "d", "baseline", s, _report(0.99, pgd=0.00, fgsm=0.2))
+    _write(root, "d", "wd_dropout", s, _report(0.99, pgd=0.30, fgsm=0.4))
+    _write(root, "d", "at", s, _report(0.98, pgd=0.35, fgsm=0.7))
+  _write(root, "d", "at_wd_dropout", 0, _report(0.97, pgd=0.36, fgsm=0.7))
+  # (e): per-seed ratios. clean 100 s / 200 s; fgsm_rs 120 s / 220 s -> 1.2, 1.1;
+  # free 260 s / 400 s -> 2.6, 2.0 (too slow); PGD: fgsm_rs 0.45/0.5, 0.5/0.5 -> 0.9, 1.0.
+  for s, (tc, tf, tfree) in enumerate([(100, 120, 260), (200, 220, 400)]):
+    _write(root, "e", "clean", s, _report(0.99, pgd=0.0, time_s=tc))
+    _write(root, "e", "fgsm_rs", s, _report(0.97, pgd=0.45 + 0.05 * s, time_s=tf))
+    _write(root, "e", "free", s, _report(0.97, pgd=0.5, time_s=tfree))
+    _write(root, "e", "pgd_at", s, _report(0.97, pgd=0.5, time_s=700))
+  # (c): one unreadable report (a run being written by hand, say).
+  os.makedirs(os.path.join(root, "c", "baseline", "seed_0"))
+  with open(os.path.join(root, "c", "baseline", "seed_0", "report.json"), "w") as f:
+    f.write("{not json")
+  output = str(tmp_path / "out" / "RESULTS.md")
+  text = mr.make_results(root, output)
+  return text, output, root
+
+
+def test_table_cells_are_mean_and_sample_std(results):
+  text, _, _ = results
+  b = _section(text, "b")
+  hybrid = _line(b, "hybrid (adaptive alpha, linear eps)")
+  cells = [c.strip() for c in hybrid.strip("|").split("|")]
+  head = [c.strip() for c in b.split("\n| row |")[1].split("\n")[0].strip("|").split("|")]
+  row = dict(zip(["row"] + head, cells))
+  assert row["n"] == "2"
+  assert row["clean acc."] == "0.850 ± 0.071"
+  assert row["PGD-20"] == "0.500 ± 0.000"   # header from the reports' label
+  assert row["gap (clean - PGD)"] == "0.350 ± 0.071"
+  assert row["train time (s)"] == "110.0 ± 14.1"
+  assert row["final alpha"] == "0.400 ± 0.000"
+  assert row["CW-L2"] == "-"                # no report has it
+  assert "0.740 ± 0.014" in _line(b, "PGD-AT (alpha = 0)")
+
+
+def test_verdict_rules_on_constructed_numbers(results):
+  text, _, _ = results
+  # (b): 0.85 - 0.74 = 0.11 > max(0.071, 0.014) and PGD equal.
+  assert "**Verdict: held.**" in _section(text, "b")
+  # (d): AT - wd_dropout = 0.05, not > 0.1; at_wd_dropout 0.36 >= 0.35 - 0.02.
+  d = _section(text, "d")
+  assert "**Verdict: partly.**" in d and "difference +0.050, needed > 0.100" in d
+  # (e): fgsm_rs time x1.15, PGD x0.95 -> met; free time x2.30 -> not met.
+  e = _section(text, "e")
+  assert "**Verdict: partly.**" in e
+  assert "fgsm_rs: time x1.15, PGD accuracy x0.95 of PGD-AT's, met" in e
+  assert "free: time x2.30, PGD accuracy x1.00 of PGD-AT's, not met" in e
+  assert "1.15 ± 0.07" in _line(e, "FGSM-RS (step 1.25 eps)")   # per-seed time ratio
+  # (a), (c): no usable reports, so no verdict is invented.
+  assert "**Verdict" not in _section(text, "a")
+  assert "**Verdict" not in _section(text, "c")
+
+
+def test_b_verdict_not_held_when_difference_within_std():
+  runs = {"hybrid": {0: _report(0.90, pgd=0.5), 1: _report(0.70, pgd=0.5)},
+          "pgd_at": {0: _report(0.75, pgd=0.5), 1: _report(0.74, pgd=0.5)}}
+  v = mr.verdict_b(runs)   # 0.80 - 0.745 = 0.055 < std 0.141; PGD equal
+  assert v.status == "partly"
+  runs["hybrid"] = {0: _report(0.70, pgd=0.40), 1: _report(0.70, pgd=0.40)}
+  assert mr.verdict_b(runs).status == "did not hold"
+
+
+def test_missing_runs_are_reported_not_invented(results):
+  text, output, root = results
+  d = _section(text, "d")
+  assert "Missing runs (1 of 8" in d and "`d/at_wd_dropout/seed_1`" in d
+  one_seed = _line(d, "adversarial training + weight decay + dropout")
+  assert one_seed.startswith("| adversarial training + weight decay + dropout | 1 | 0.970 |")
+  assert "±" not in one_seed   # one seed: its value alone, no std
+  assert "Provisional" in d
+  a = _section(text, "a")
+  assert "No runs yet" in a and "--experiments=a" in a
+  c = _section(text, "c")
+  assert "Unreadable report" in c and "No runs yet" in c
+  assert "All 8 runs present." in _section(text, "e")
+  assert "Runs: 19 of 42 expected" in text   # a 12, b 4, c 10 (with ensemble), d 8, e 8
+  with open(output, encoding="utf-8") as f:
+    assert f.read() == text
+  figs = os.path.join(os.path.dirname(output), "docs", "results")
+  assert sorted(os.listdir(figs)) == ["b.png", "d.png", "e.png"]
+  assert "![(b)" in text and "](docs/results/b.png)" in text
