@@ -43,12 +43,12 @@ class Experiment(NamedTuple):
 DATASETS = {
     "mnist": dict(dataset="mnist5k", model="lenet5", epochs=EPOCHS, optimizer="adam",
                   learning_rate=2e-3, weight_decay_reg=5e-4, train_eps=TRAIN_EPS, eval_eps=0.1,
-                  pgd_step_size=0.01, eps_grid=(0.0, 0.05, 0.1, 0.2),
+                  pgd_step_size=0.01, eps_grid=(0.1, 0.2),
                   validation_size=500),
     "cifar10": dict(dataset="tfds:cifar10", model="resnet18", epochs=30, optimizer="sgd",
                     learning_rate=0.1, weight_decay_reg=5e-4, train_eps=8 / 255,
                     eval_eps=8 / 255, pgd_step_size=2 / 255,
-                    eps_grid=(0.0, 4 / 255, 8 / 255, 16 / 255),
+                    eps_grid=(8 / 255, 16 / 255),
                     validation_size=1000),
 }
 
@@ -74,6 +74,7 @@ def base_config(name: str, seed: int, dataset: str = "mnist") -> ml_collections.
   c.eval.eps_grid = d["eps_grid"]
   c.eval.attacks = "fgsm,pgd"
   c.eval.masking_examples = 100
+  c.eval.square_queries = 500
   return c
 
 
