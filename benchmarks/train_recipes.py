@@ -1,6 +1,6 @@
 """Wall time to a trained model for each training recipe, relative to clean training.
 
-  python benchmarks/train_recipes.py [--epochs 15] [--replays 4] [--seed 0] [--output FILE.md]
+  python benchmarks/train_recipes.py [--epochs 10] [--replays 4] [--seed 0] [--output FILE.md]
 
 Trains LeNet-5 on the embedded MNIST (mnist5k) with the rows of experiment (e) in
 `experiments/_experiments.py` (Adam 2e-3 cosine, batch 128, train eps 0.15, alpha 0):
@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_step import step_costs  # noqa: E402  pylint: disable=g-import-not-at-top
 
 from advjax import data, train  # noqa: E402
-from experiments._experiments import EXPERIMENTS  # noqa: E402
+from experiments._experiments import EPOCHS, EXPERIMENTS  # noqa: E402
 
 _EVAL_EPS = 0.1
 _MOONSHOT_TIME = 1.3      # time / clean at most
@@ -136,7 +136,8 @@ def format_tables(rows, costs, args, load_before, load_after) -> str:
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--epochs", type=int, default=15, help="E: epochs of clean training")
+  parser.add_argument("--epochs", type=int, default=EPOCHS,
+                      help="E: epochs of clean training (default: experiment (e)'s)")
   parser.add_argument("--replays", type=int, default=4, help="m of free AT")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--output", default="", help="also write the tables to this markdown file")
