@@ -68,3 +68,16 @@ def test_driver_runs_fine_tunes_ensembles_and_skips_finished_runs(tmp_path):
   reproduce.run_experiment(exp, str(tmp_path), [0], log=logs.append)  # all done: skipped
   assert len(logs) == 4 and all("skipped" in line for line in logs), logs
   assert os.path.exists(E.run_dir(str(tmp_path), "t", "ensemble", 0) + "/report.md")
+
+
+def test_every_config_file_validates():
+  import glob  # pylint: disable=import-outside-toplevel
+  import importlib  # pylint: disable=import-outside-toplevel
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  files = sorted(glob.glob(os.path.join(root, "experiments", "configs", "[a-z]*.py")))
+  assert len(files) >= 5
+  for path in files:
+    mod = importlib.import_module("experiments.configs." + os.path.basename(path)[:-3])
+    for arg in (None, "quick"):
+      c = train.validate_config(mod.get_config(arg))
+      assert c.name, path
