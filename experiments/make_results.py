@@ -123,11 +123,24 @@ def derived(fn: Callable[..., float], *metrics: Metric) -> Metric:
   return metric
 
 
+# A run whose clean test accuracy is at most this (chance is 0.10 on the 10 classes of
+# MNIST / CIFAR-10) did not train: its loss stalled at log K.
+COLLAPSED_ACCURACY = 0.15
+
+
+def collapsed(runs, row, seed) -> bool:
+  acc = _get(runs.get(row, {}).get(seed), "clean_accuracy")
+  return acc is not None and acc <= COLLAPSED_ACCURACY
+
+
 def relative_to(metric: Metric, ref_row: str) -> Metric:
-  """metric(row, seed) / metric(ref_row, seed): a per-seed ratio to a reference row."""
+  """metric(row, seed) / metric(ref_row, seed): a per-seed ratio to a reference row;
+  None for a seed whose reference run collapsed (the ratio would mean nothing)."""
   def ratio(runs, row, seed):
     a, b = metric(runs, row, seed), metric(runs, ref_row, seed)
-    return None if a is None or not b else a / b
+    if a is None or not b or collapsed(runs, ref_row, seed):
+      return None
+    return a / b
   return ratio
 
 
@@ -452,6 +465,14 @@ def _section(exp: E.Experiment, loaded: Loaded, root: str, output: str,
   if attacks:
     out += ["Attacks (from the reports): " + "; ".join(attacks) + ".", ""]
   out += [_missing_text(exp, loaded), ""]
+  dead = [(r, sd) for r in row_names(exp) for sd in sorted(loaded.runs.get(r, {}))
+          if collapsed(loaded.runs, r, sd)]
+  if dead:
+    out += ["Collapsed runs (clean test accuracy <= "
+            f"{COLLAPSED_ACCURACY:g}, i.e. chance: the training loss stalled at log 10): " +
+            ", ".join(f"`{exp.key}/{r}/seed_{sd}`" for r, sd in dead) + ". They count in "
+            "the means above (that is the recipe's real spread); ratios to a collapsed "
+            "reference run are left out.", ""]
   v = VERDICTS[exp.key](loaded.runs)
   provisional = (" Provisional: based on the seeds present, see the missing runs above."
                  if loaded.missing and v.status != "cannot be decided yet" else "")

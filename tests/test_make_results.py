@@ -129,10 +129,29 @@ def test_missing_runs_are_reported_not_invented(results):
   assert "No runs yet" in a and "--experiments=a" in a
   c = _section(text, "c")
   assert "Unreadable report" in c and "No runs yet" in c
-  assert "All 8 runs present." in _section(text, "e")
-  assert "Runs: 19 of 42 expected" in text   # a 12, b 4, c 10 (with ensemble), d 8, e 8
+  n_e = 4 * len(mr.E.EXPERIMENTS["e"].seeds)   # the fake root has seeds 0 and 1
+  assert (f"Missing runs ({n_e - 8} of {n_e}" if n_e > 8 else "All 8 runs present.") in \
+      _section(text, "e")
+  expected = sum(len(x.seeds) * (len(x.rows) + bool(x.ensemble_of))
+                 for x in mr.E.EXPERIMENTS.values())
+  assert f"Runs: 19 of {expected} expected" in text   # 19 written above
   with open(output, encoding="utf-8") as f:
     assert f.read() == text
   figs = os.path.join(os.path.dirname(output), "docs", "results")
   assert sorted(os.listdir(figs)) == ["b.png", "d.png", "e.png"]
   assert "![(b)" in text and "](docs/results/b.png)" in text
+
+
+def test_collapsed_runs_are_named_and_not_used_as_ratio_references():
+  runs = {"clean": {0: {"clean_accuracy": 0.96, "train": {"time_s": 10.0}},
+                    1: {"clean_accuracy": 0.96, "train": {"time_s": 10.0}}},
+          "pgd_at": {0: {"clean_accuracy": 0.95, "attacks": {"pgd": {"accuracy": 0.85}}},
+                     1: {"clean_accuracy": 0.10, "attacks": {"pgd": {"accuracy": 0.10}}}},
+          "free": {0: {"clean_accuracy": 0.96, "attacks": {"pgd": {"accuracy": 0.85}}},
+                   1: {"clean_accuracy": 0.96, "attacks": {"pgd": {"accuracy": 0.87}}}}}
+  assert mr.collapsed(runs, "pgd_at", 1) and not mr.collapsed(runs, "pgd_at", 0)
+  ratio = mr.relative_to(mr.field("attacks", "pgd", "accuracy"), "pgd_at")
+  assert ratio(runs, "free", 0) == pytest.approx(1.0)
+  assert ratio(runs, "free", 1) is None   # 0.87 / 0.10 would mean nothing
+  st = mr.stat(runs, "free", ratio)
+  assert st.n == 1 and st.mean == pytest.approx(1.0)
