@@ -461,6 +461,8 @@ def _section(exp: E.Experiment, loaded: Loaded, root: str, output: str,
       out += ["", f"Unreadable report: `{path}`: {err}."]
     return "\n".join(out)
   out += [results_table(exp, loaded.runs), ""]
+  if exp.note:
+    out += [exp.note, ""]
   attacks = _attack_labels(loaded.runs)
   if attacks:
     out += ["Attacks (from the reports): " + "; ".join(attacks) + ".", ""]
