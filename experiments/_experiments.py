@@ -73,6 +73,7 @@ def base_config(name: str, seed: int, dataset: str = "mnist") -> ml_collections.
   c.eval.eps = d["eval_eps"]
   c.eval.pgd_step_size = d["pgd_step_size"]
   c.eval.eps_grid = d["eps_grid"]
+  c.eval.corruption_tables = "cifar10" if dataset == "cifar10" else "imagenet"
   c.eval.attacks = "fgsm,pgd"
   c.eval.masking_examples = 100
   c.eval.square_queries = 500

@@ -261,3 +261,192 @@ def test_corrupted_test_set(mnist):
     augment.corrupted_test_set(jax.random.key(0), ds, severities=(0,))
   with pytest.raises(ValueError, match="corruption name"):
     augment.corrupted_test_set(jax.random.key(0), ds, names=["rain"])
+
+
+# --------------------------------------------------------------------------- #
+# CIFAR-10-C severity tables (tables="cifar10"; make_cifar_c.py of
+# github.com/hendrycks/robustness, ImageNet-C/create_c/). The numbers below are
+# copied from that script, not read from the module.
+# --------------------------------------------------------------------------- #
+ALL = _corruptions.COMMON + _corruptions.VALIDATION
+
+
+@pytest.fixture(scope="module")
+def colour():
+  """4 x [32, 32, 3] random colours away from grey, black and white (HSV well defined)."""
+  rng = np.random.default_rng(0)
+  return jnp.asarray(rng.uniform(0.05, 0.95, (4, 32, 32, 3)), jnp.float32)
+
+
+def _cifar(images, name, severity, seed=0):
+  return np.asarray(augment.corrupt_batch(jax.random.key(seed), images, name=name,
+                                          severity=severity, tables="cifar10"))
+
+
+@pytest.mark.parametrize("severity,c", [(1, .05), (3, .15), (5, .3)])
+def test_cifar_brightness_closed_form(severity, c, colour):
+  """HSV value + c keeps hue and saturation: each pixel scales by min(V + c, 1) / V."""
+  x = np.asarray(colour, np.float64)
+  v = x.max(-1, keepdims=True)
+  np.testing.assert_allclose(_cifar(colour, "brightness", severity),
+                             x * np.minimum(v + c, 1) / v, atol=2e-6)
+
+
+@pytest.mark.parametrize("severity,c", [(1, .75), (3, .4), (5, .15)])
+def test_cifar_contrast_closed_form(severity, c, colour):
+  x = np.asarray(colour, np.float64)
+  mean = x.mean(axis=(1, 2), keepdims=True)
+  np.testing.assert_allclose(_cifar(colour, "contrast", severity),
+                             np.clip((x - mean) * c + mean, 0, 1), atol=2e-6)
+
+
+@pytest.mark.parametrize("severity,c", [(1, (0.3, 0)), (3, (1.5, 0)), (5, (2.5, 0.2))])
+def test_cifar_saturate_closed_form(severity, c, colour):
+  """With hue and value fixed, every channel is V - (V - x) * S' / S."""
+  x = np.asarray(colour, np.float64)
+  v, lo = x.max(-1, keepdims=True), x.min(-1, keepdims=True)
+  s = (v - lo) / v
+  s_new = np.clip(s * c[0] + c[1], 0, 1)
+  np.testing.assert_allclose(_cifar(colour, "saturate", severity),
+                             np.clip(v - (v - x) * s_new / s, 0, 1), atol=2e-6)
+
+
+@pytest.mark.parametrize("severity,c", [(1, 0.95), (3, 0.85), (5, 0.65)])
+def test_cifar_pixelate_matches_pil_box(severity, c, colour):
+  """PIL BOX down to int(32 * c) and back, as the script, on float ('F') planes."""
+  x = np.asarray(colour)
+  n = int(32 * c)
+  ref = np.stack([np.stack([np.asarray(Image.fromarray(img[..., ch], "F").resize(
+      (n, n), Image.BOX).resize((32, 32), Image.BOX)) for ch in range(3)], -1) for img in x])
+  np.testing.assert_allclose(_cifar(colour, "pixelate", severity), ref, atol=2e-6)
+
+
+@pytest.mark.parametrize("severity,quality", [(1, 80), (5, 40)])
+def test_cifar_jpeg_quality(severity, quality, rgb_u8, rgb):
+  """Exactly our JPEG at the script's quality, and within ~1 grey level of PIL's."""
+  out = _cifar(rgb, "jpeg_compression", severity)
+  np.testing.assert_array_equal(out, np.asarray(jax.vmap(
+      functools.partial(augment.jpeg, quality=quality))(rgb)))
+  import io
+  ref = []
+  for img in rgb_u8:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=quality)
+    ref.append(np.asarray(Image.open(buf)))
+  assert np.abs(out * 255 - np.stack(ref)).mean() <= 1.2
+
+
+@pytest.mark.parametrize("severity,sigma", [(1, .4), (5, 1)])
+def test_cifar_gaussian_blur_matches_skimage(severity, sigma, rgb):
+  from skimage.filters import gaussian
+  ref = np.stack([gaussian(i, sigma=sigma, channel_axis=-1) for i in np.asarray(rgb[:2])])
+  np.testing.assert_allclose(_cifar(rgb[:2], "gaussian_blur", severity), ref, atol=2e-5)
+
+
+@pytest.mark.parametrize("severity,radius,alias", [(1, 0.3, 0.4), (5, 1.5, 0.1)])
+def test_cifar_defocus_blur_matches_opencv(severity, radius, alias, rgb):
+  """The script's disk kernel (cv2.GaussianBlur) applied with cv2.filter2D."""
+  cv2 = pytest.importorskip("cv2")
+  grid = np.arange(-8, 9)
+  xx, yy = np.meshgrid(grid, grid)
+  disk = np.array(xx ** 2 + yy ** 2 <= radius ** 2, np.float32)
+  kernel = cv2.GaussianBlur(disk / disk.sum(), ksize=(3, 3), sigmaX=alias)
+  x = np.asarray(rgb[:2])
+  ref = np.stack([np.stack([cv2.filter2D(img[..., ch], -1, kernel) for ch in range(3)], -1)
+                  for img in x])
+  np.testing.assert_allclose(_cifar(rgb[:2], "defocus_blur", severity), np.clip(ref, 0, 1),
+                             atol=1e-5)
+
+
+@pytest.mark.parametrize("name,severity,std", [
+    ("gaussian_noise", 1, 0.04), ("gaussian_noise", 5, 0.10),
+    ("shot_noise", 1, (0.5 / 500) ** 0.5), ("shot_noise", 5, (0.5 / 50) ** 0.5),
+    ("speckle_noise", 1, 0.5 * .06), ("speckle_noise", 5, 0.5 * .2)])
+def test_cifar_noise_std(name, severity, std):
+  """On mid-grey the added noise has the script's spread (Poisson: sqrt(x / c)); the
+  ImageNet-C spread at the same severity is 2-7x larger."""
+  grey = jnp.full((8, 32, 32, 3), 0.5, jnp.float32)
+  d = _cifar(grey, name, severity) - 0.5
+  assert abs(d.mean()) < 0.01 * std + 2e-3, d.mean()
+  assert abs(d.std() / std - 1) < 0.05, (d.std(), std)
+  d_imagenet = np.asarray(augment.corrupt_batch(jax.random.key(0), grey, name=name,
+                                                severity=severity)) - 0.5
+  assert d_imagenet.std() > 1.5 * d.std()
+
+
+@pytest.mark.parametrize("severity,amount", [(1, .01), (5, .07)])
+def test_cifar_impulse_noise_amount(severity, amount):
+  grey = jnp.full((8, 32, 32, 3), 0.5, jnp.float32)
+  out = _cifar(grey, "impulse_noise", severity)
+  changed = out != 0.5
+  assert abs(changed.mean() / amount - 1) < 0.1, changed.mean()
+  assert np.isin(out[changed], (0.0, 1.0)).all()
+  assert abs((out[changed] == 1.0).mean() - 0.5) < 0.1  # salt vs pepper 1:1
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_cifar_contract_and_milder(name, rgb):
+  """32 x 32 x 3, severities 1 and 5: shape, dtype, [0, 1], deterministic, jit + vmap ==
+  eager, it does something; at severity 5 it moves the images less than ImageNet-C's."""
+  x = rgb[:2]
+  key = jax.random.key(5)
+  for severity in (1, 5):
+    out = augment.corrupt_batch(key, x, name=name, severity=severity, tables="cifar10")
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(augment.corrupt_batch(
+        key, x, name=name, severity=severity, tables="cifar10")))
+    assert float(jnp.mean(jnp.abs(out - x))) > 1e-3, severity
+    eager = augment.corrupt(jax.random.split(key, 2)[0], x[0], name=name, severity=severity,
+                            tables="cifar10")
+    np.testing.assert_allclose(np.asarray(eager), np.asarray(out[0]), atol=2e-5)
+  imagenet = augment.corrupt_batch(key, x, name=name, severity=5)
+  assert float(jnp.mean(jnp.abs(out - x))) < float(jnp.mean(jnp.abs(imagenet - x)))
+
+
+def test_cifar_elastic_severity_1_is_a_pure_affine_warp(rgb):
+  """The script's severity 1 has alpha 0: only the random affine (points moved by up to
+  32 * 0.08 = 2.56 px), so the mean is nearly kept and the image is not just shifted noise."""
+  x = rgb[:2]
+  out = _cifar(x, "elastic_transform", 1)
+  assert abs(out.mean() - float(x.mean())) < 0.02
+  assert 0.005 < np.abs(out - np.asarray(x)).mean() < 0.2
+
+
+def test_random_affine_matches_opencv(rgb):
+  """The affine step equals cv2.getAffineTransform + warpAffine (BORDER_REFLECT_101) of
+  the same three moved points."""
+  cv2 = pytest.importorskip("cv2")
+  x = np.asarray(rgb[0])
+  for seed, jitter in [(0, 0.08), (1, 0.03)]:
+    key = jax.random.key(seed)
+    out = np.asarray(_corruptions._random_affine(key, jnp.asarray(x), jitter))
+    src = np.float32([[26, 26], [26, 6], [6, 6]])  # centre 16 +- 32 // 3, as (x, y)
+    moved = src + np.asarray(jax.random.uniform(key, (3, 2), jnp.float32, -1.0, 1.0)) * (
+        jitter * 32)
+    m = cv2.getAffineTransform(src, moved.astype(np.float32))
+    ref = cv2.warpAffine(x, m, (32, 32), borderMode=cv2.BORDER_REFLECT_101)
+    np.testing.assert_allclose(out, ref, atol=2e-5)
+    assert np.abs(ref - x).mean() > 0.01  # the warp is not close to the identity
+
+
+def test_bad_tables(rgb):
+  key = jax.random.key(0)
+  for tables in ("cifar100", "ImageNet", None):
+    with pytest.raises(ValueError, match=r"`tables`.*imagenet.*cifar10"):
+      augment.corrupt(key, rgb[0], name="contrast", severity=1, tables=tables)
+  with pytest.raises(ValueError, match="`tables`"):
+    augment.corrupt_batch(key, rgb[:2], name="contrast", severity=1, tables="cifar")
+  with pytest.raises(ValueError, match="`tables`"):
+    augment.corrupted_test_set(key, rgb[:2], names=["contrast"], tables="cifar")
+  np.testing.assert_array_equal(
+      np.asarray(augment.corrupt(key, rgb[0], name="contrast", severity=2)),
+      np.asarray(augment.corrupt(key, rgb[0], name="contrast", severity=2, tables="imagenet")))
+
+
+def test_cifar_corrupted_test_set(rgb):
+  out = augment.corrupted_test_set(jax.random.key(0), rgb[:3], names=["contrast"],
+                                   severities=(2,), tables="cifar10")
+  x = np.asarray(rgb[:3], np.float64)
+  mean = x.mean(axis=(1, 2), keepdims=True)
+  np.testing.assert_allclose(out["contrast"][0], (x - mean) * .5 + mean, atol=2e-6)

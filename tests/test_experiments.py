@@ -26,8 +26,14 @@ def test_every_row_is_a_valid_config(dataset):
   e = {r.name: r.config(0, dataset) for r in E.EXPERIMENTS["e"].rows}
   m = e["free"].train_attack.replays
   assert e["free"].num_epochs == -(-e["clean"].num_epochs // m)  # same gradient count
+  assert E.base_config("x", 0, dataset).eval.corruption_tables == (
+      "cifar10" if dataset == "cifar10" else "imagenet")
   with pytest.raises(ValueError, match="dataset"):
     E.base_config("x", 0, "imagenet")
+  bad = E.base_config("x", 0, dataset)
+  bad.eval.corruption_tables = "cifar100"
+  with pytest.raises(ValueError, match="corruption_tables"):
+    train.validate_config(bad)
 
 
 def _tiny(name, recipe="standard", **kw):

@@ -42,6 +42,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
       "corruptions": "none",      # "none", "common" (15 types) or comma-separated names
       "corruption_severities": (1, 2, 3, 4, 5),
       "corruption_examples": 500,
+      "corruption_tables": "imagenet",  # severity tables: "imagenet" or "cifar10" (CIFAR-10-C)
       "flip_rate": False,
       "flip_frames": 10,
       "flip_examples": 200,
@@ -278,7 +279,8 @@ def _corruptions(logits_fn, ds, cfg, key, progress, baseline_report):
     acc[cname] = {}
     for s in cfg.corruption_severities:
       k = jax.random.fold_in(jax.random.fold_in(key, 300 + c), int(s))
-      xc = augment.corrupt_batch(k, x_all, name=cname, severity=int(s))
+      xc = augment.corrupt_batch(k, x_all, name=cname, severity=int(s),
+                                 tables=cfg.corruption_tables)
       preds = np.concatenate([np.asarray(predict(xc[i:i + cfg.batch_size]))
                               for i in range(0, len(sub), cfg.batch_size)])
       acc[cname][str(int(s))] = float((preds == y_all).mean())

@@ -13,6 +13,7 @@ from advjax.eval import ATTACKS as EVAL_ATTACKS
 from advjax.eval import default_eval_config
 from advjax.train import _schedules
 from advjax.attacks import _hard_positive_set
+from advjax.augment import _corruptions
 from advjax.train import _step
 from advjax.train import _views
 
@@ -169,6 +170,7 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   if not 0.0 <= full.alpha <= 1.0:
     raise ValueError(f"config.alpha must be in [0, 1]; got {full.alpha}.")
   _validate.parse_names(full.eval.attacks, "config.eval.attacks", EVAL_ATTACKS, "attack")
+  choice("eval.corruption_tables", full.eval.corruption_tables, _corruptions.TABLES)
   if full.train_attack.num_steps < 1 or full.eval.pgd_steps < 1:
     raise ValueError("config.train_attack.num_steps and config.eval.pgd_steps must be >= 1.")
   return full

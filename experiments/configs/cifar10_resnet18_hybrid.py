@@ -34,6 +34,7 @@ def get_config(arg=None):
   c.eval.eps_grid = (0.0, 2 / 255, 4 / 255, 8 / 255, 12 / 255, 16 / 255)
   c.eval.pgd_step_size = 2 / 255
   c.eval.batch_size = 250
+  c.eval.corruption_tables = "cifar10"   # the CIFAR-10-C severity tables
   if arg == "quick":
     c.num_epochs = 1
     c.eval.eps_grid = (0.0, c.eval.eps)
