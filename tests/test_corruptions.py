@@ -1,6 +1,7 @@
 """Tests of the common-corruption suite (advjax.augment corrupt & co., issue 5)."""
 import functools
 import warnings
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -36,8 +37,15 @@ def _reference():
 
 
 def _ref_batch(ic, images_u8, name, severity, seed=0):
+  """The reference on a batch, deterministic: NumPy's global RNG is seeded, and
+  skimage's `random_noise` (impulse noise), which draws from an unseeded
+  `default_rng()`, gets a seeded generator."""
+  import skimage.util  # pylint: disable=import-outside-toplevel
   np.random.seed(seed)
-  with warnings.catch_warnings():
+  rng = np.random.default_rng(seed)
+  original = skimage.util.random_noise
+  with warnings.catch_warnings(), mock.patch.object(
+      skimage.util, "random_noise", lambda *a, **kw: original(*a, **{"rng": rng, **kw})):
     warnings.simplefilter("ignore")
     return np.stack([ic.corrupt(i, corruption_name=name, severity=severity)
                      for i in images_u8]).astype(np.float32)
