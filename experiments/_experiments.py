@@ -291,9 +291,9 @@ def evaluate_ensemble(root: str, exp: Experiment, seed: int, log=print) -> None:
     return
   members = [run_dir(root, exp.key, r, seed) for r in exp.ensemble_of]
   overrides = {}
-  base = [r for r in exp.rows if r.name == "baseline"]
-  if base:
-    overrides["baseline_workdir"] = run_dir(root, exp.key, "baseline", seed)
+  baselines = {r.baseline for r in exp.rows if r.name in exp.ensemble_of and r.baseline}
+  if baselines:   # the members' mCE baseline is the ensemble's too
+    overrides["baseline_workdir"] = run_dir(root, exp.key, baselines.pop(), seed)
   report = run(members, out, name=f"ensemble_{seed}", eval_overrides=overrides,
                progress=False)
   log(f"[{exp.key}] ensemble seed {seed}: clean {report['clean_accuracy']:.4f}")

@@ -29,13 +29,14 @@ from advjax.train._views import NOISYMIX_VIEWS
 from advjax.train._views import SOURCES
 from advjax.train._views import NoisyMix
 from advjax.train._views import Views
+from advjax.train._views import attack_source
 from advjax.train._views import make_source
 from advjax.train._views import view_loss
 
 __all__ = [
     "Checkpointer", "EPS_SCHEDULES", "LR_SCHEDULES", "NOISYMIX_VIEWS", "NoisyMix",
     "NonFiniteLossError", "OPTIMIZERS", "RECIPES", "Run", "SOURCES", "TRAIN_ATTACKS",
-    "TrainState", "Views", "create_train_state", "default_config", "eps_schedule",
+    "TrainState", "Views", "attack_source", "create_train_state", "default_config", "eps_schedule",
     "evaluate_checkpoint", "fit", "load_run", "lr_schedule", "make_attack_fn",
     "make_eval_step", "make_free_train_step", "make_optimizer", "make_source",
     "make_train_step", "read_run_config", "train_and_evaluate", "validate_config",

@@ -128,7 +128,8 @@ class Run:
         fn = _step.make_train_step(
             self.model, self.tx, recipe=c.recipe, eps_fn=self.eps_fn,
             weight_decay=weight_decay, mesh=self.mesh,
-            source=self.make_source(k) if self.adversarial else None,
+            source=(self.source if k == c.train_attack.num_steps else self.make_source(k))
+            if self.adversarial else None,
             maxup=int(c.train_attack.maxup), noisymix=self.noisymix,
             skip_clean=(c.recipe == "adversarial" and c.alpha == 0.0 and
                         self.noisymix is None))

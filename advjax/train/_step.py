@@ -106,7 +106,7 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
   if not isinstance(maxup, int) or maxup < 1:
     raise ValueError(f"`maxup` must be an integer >= 1; got {maxup!r}.")
   if source is None and attack_fn is not None:
-    source = lambda k, f, x, y, e: _views.Views(attack_fn(k, f, x, y, e), y)
+    source = _views.attack_source(attack_fn)
   if source is not None:
     source = _views.maxup_views(source, maxup)
   if noisymix is not None:
@@ -198,7 +198,7 @@ def make_eval_step(model, *, attack_fn: Optional[Callable] = None,
   correctness is the fraction of its views classified correctly.
   """
   if source is None and attack_fn is not None:
-    source = lambda k, f, x, y, e: _views.Views(attack_fn(k, f, x, y, e), y)
+    source = _views.attack_source(attack_fn)
 
   def step(variables, images, labels, key, eps):
     logits_fn = make_logits_fn(model, variables)

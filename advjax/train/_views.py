@@ -41,6 +41,12 @@ class Views(NamedTuple):
   weight: Optional[jax.Array] = None
 
 
+def attack_source(attack_fn: Callable) -> Callable:
+  """An eps-bounded attack `(key, logits_fn, x, y, eps) -> x_adv` as a view source
+  (one view per image, every view counts)."""
+  return lambda key, logits_fn, x, y, eps: Views(attack_fn(key, logits_fn, x, y, eps), y)
+
+
 def make_source(name: str, *, attack_fn: Optional[Callable] = None,
                 hp_type: str = "HC-D-9", hp_scale: float = 1.0, num_steps: int = 7,
                 policy: str = "color,translation,cutout", severity: float = 3.0,
@@ -88,7 +94,7 @@ def make_source(name: str, *, attack_fn: Optional[Callable] = None,
 
   def generate(key, logits_fn, x, y, eps):
     if name in ATTACK_SOURCES:
-      return Views(attack_fn(key, logits_fn, x, y, eps), y)
+      return attack_source(attack_fn)(key, logits_fn, x, y, eps)
     if name == "hard_positives":
       dirs = _hard_positive_set.directions_for(logits_fn, x, y, hp_type)
       hp = attacks.hard_positives(logits_fn, x, y, dirs, scales=(hp_scale,),
