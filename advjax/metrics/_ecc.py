@@ -56,86 +56,6 @@ def _to_gray(image):
   return jnp.mean(image, axis=-1)
 
 
-def _smooth(gray):
-  """5x5 binomial Gaussian blur, reflect-101 border (OpenCV `GaussianBlur` default)."""
-  k = jnp.asarray(_SMOOTH_KERNEL)
-  p = jnp.pad(gray, 2, mode="reflect")
-  h, w = gray.shape
-  rows = sum(k[i] * p[:, i:i + w] for i in range(5))
-  return sum(k[i] * rows[i:i + h, :] for i in range(5))
-
-
-def _gradients(gray):
-  """Central differences [-0.5, 0, 0.5], reflect-101 border (as OpenCV's ECC)."""
-  p = jnp.pad(gray, 1, mode="reflect")
-  gx = 0.5 * (p[1:-1, 2:] - p[1:-1, :-2])
-  gy = 0.5 * (p[2:, 1:-1] - p[:-2, 1:-1])
-  return gx, gy
-
-
-def _grid(h, w):
-  ys, xs = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32),
-                       indexing="ij")
-  return jnp.asarray(xs.ravel()), jnp.asarray(ys.ravel())
-
-
-def _project(warp, xs, ys):
-  """Maps grid points through `warp`; returns (xw, yw, den)."""
-  den = warp[2, 0] * xs + warp[2, 1] * ys + warp[2, 2]
-  den = jnp.where(jnp.abs(den) < 1e-6, jnp.where(den < 0, -1e-6, 1e-6), den)
-  xw = (warp[0, 0] * xs + warp[0, 1] * ys + warp[0, 2]) / den
-  yw = (warp[1, 0] * xs + warp[1, 1] * ys + warp[1, 2]) / den
-  return xw, yw, den
-
-
-def _quad_table(table):
-  """[H, W, C] -> [(H + 2) * (W + 2), 4 C]: each pixel's 2x2 neighbourhood, zero border.
-
-  Built once per image so that bilinear sampling is a single gather.
-  """
-  c = table.shape[-1]
-  p = jnp.pad(table, ((1, 2), (1, 2), (0, 0)))
-  quad = jnp.concatenate([p[:-1, :-1], p[:-1, 1:], p[1:, :-1], p[1:, 1:]], axis=-1)
-  return quad.reshape(-1, 4 * c)
-
-
-def _bilinear_quad(quad, shape, xw, yw, border: str):
-  """Samples an image of `shape` (H, W, C), given as `_quad_table`, at (xw, yw) [N].
-
-  border "constant": zero outside (OpenCV BORDER_CONSTANT); "edge": replicate.
-  Returns [N, C].
-  """
-  h, w, c = shape
-  xw = jnp.where(jnp.isfinite(xw), xw, -1.5)
-  yw = jnp.where(jnp.isfinite(yw), yw, -1.5)
-  if border == "edge":
-    xw = jnp.clip(xw, 0.0, w - 1.0)
-    yw = jnp.clip(yw, 0.0, h - 1.0)
-  else:  # one pixel of zeros around the image is all bilinear weights can reach
-    xw = jnp.clip(xw, -1.0, float(w))
-    yw = jnp.clip(yw, -1.0, float(h))
-  x0 = jnp.floor(xw)
-  y0 = jnp.floor(yw)
-  fx = (xw - x0)[:, None]
-  fy = (yw - y0)[:, None]
-  idx = (y0.astype(jnp.int32) + 1) * (w + 2) + x0.astype(jnp.int32) + 1
-  q = quad[idx]
-  tl, tr, bl, br = q[:, :c], q[:, c:2 * c], q[:, 2 * c:3 * c], q[:, 3 * c:]
-  return (1 - fy) * ((1 - fx) * tl + fx * tr) + fy * ((1 - fx) * bl + fx * br)
-
-
-def _bilinear(table, xw, yw, border: str):
-  """Samples table [H, W, C] at points (xw, yw) [N]; returns [N, C]."""
-  return _bilinear_quad(_quad_table(table), table.shape, xw, yw, border)
-
-
-def _warp_one(image, warp, border: str):
-  h, w, c = image.shape
-  xs, ys = _grid(h, w)
-  xw, yw, _ = _project(warp, xs, ys)
-  return _bilinear(image, xw, yw, border).reshape(h, w, c)
-
-
 def _check_warps(warps, batch):
   shape = jnp.shape(warps)
   if shape not in ((3, 3), (batch, 3, 3)):
@@ -166,48 +86,7 @@ def warp_homography(images: jax.Array, warps: jax.Array, *,
   _validate.check_choice(border, "border", BORDERS)
   _check_warps(warps, images.shape[0])
   warps = jnp.broadcast_to(jnp.asarray(warps, jnp.float32), (images.shape[0], 3, 3))
-  out = jax.vmap(lambda im, wp: _warp_one(im, wp, border))(
-      images.astype(jnp.float32), warps)
-  return jnp.clip(out, 0.0, 1.0)
-
-
-def _ecc_statistics(warp, tmpl, quad, xs, ys):
-  """Zero-mean warped image, template and Jacobian at `warp`.
-
-  quad is the `_quad_table` of [H, W, 3]: smoothed moving image and its x / y
-  gradients.
-  """
-  h, w = tmpl.shape
-  xw, yw, den = _project(warp, xs, ys)
-  # The barrier materializes the gather once; XLA CPU would re-fuse it into
-  # every consumer and recompute it per Jacobian column.
-  sampled = jax.lax.optimization_barrier(
-      _bilinear_quad(quad, (h, w, 3), xw, yw, "constant"))
-  # Valid pixels: the nearest input pixel exists (OpenCV warps an all-ones mask
-  # with INTER_NEAREST).
-  xr, yr = jnp.round(xw), jnp.round(yw)
-  mask = ((xr >= 0) & (xr <= w - 1) & (yr >= 0) & (yr <= h - 1)).astype(jnp.float32)
-  count = jnp.maximum(jnp.sum(mask), 1.0)
-  img = sampled[:, 0]
-  t = tmpl.reshape(-1)
-  img_zm = (img - jnp.sum(img * mask) / count) * mask
-  tmp_zm = (t - jnp.sum(t * mask) / count) * mask
-  gx = sampled[:, 1] * mask
-  gy = sampled[:, 2] * mask
-  # d(xw, yw)/dp for p = (h00, h01, h02, h10, h11, h12, h20, h21), OpenCV's order.
-  inv = 1.0 / den
-  g_dot = gx * xw + gy * yw
-  jac = jnp.stack([gx * xs * inv, gx * ys * inv, gx * inv,
-                   gy * xs * inv, gy * ys * inv, gy * inv,
-                   -g_dot * xs * inv, -g_dot * ys * inv], axis=-1)
-  return img_zm, tmp_zm, jac
-
-
-def _rho(img_zm, tmp_zm):
-  num = jnp.dot(img_zm, tmp_zm)
-  den = jnp.sqrt(jnp.dot(img_zm, img_zm) * jnp.dot(tmp_zm, tmp_zm))
-  rho = jnp.where(den > 1e-12, num / jnp.maximum(den, 1e-12), 0.0)
-  return jnp.where(jnp.isfinite(rho), rho, -1.0), num
+  return _warp_batch(images.astype(jnp.float32), warps, border)
 
 
 def _spd_solve(hess, rhs):
@@ -244,52 +123,208 @@ def _spd_solve(hess, rhs):
   return jnp.where(ok & jnp.all(jnp.isfinite(out)), out, 0.0)
 
 
-def _ecc_one(moving, fixed, num_iterations: int, eps: float, smooth: bool):
-  """ECC for one pair of gray images [H, W]."""
-  h, w = fixed.shape
-  xs, ys = _grid(h, w)
-  tmpl = _smooth(fixed) if smooth else fixed
-  img = _smooth(moving) if smooth else moving
-  gx, gy = _gradients(img)
-  # Loop-invariant: built once, not per iteration.
-  quad = _quad_table(jnp.stack([img, gx, gy], axis=-1))
-  eye = jnp.eye(3, dtype=jnp.float32)
+def _materialize(fn, *args):
+  """`fn(*args)`, computed once and stored.
 
-  def cond(state):
-    i, _, _, _, done = state[:5]
-    return (i < num_iterations) & ~done
+  XLA:CPU fuses cheap elementwise producers into each consumer and recomputes
+  them there (it drops `optimization_barrier` before fusion): the bilinear
+  samples and the Jacobian factors would be rebuilt for every gathered corner
+  and every moment. A conditional is a fusion boundary; both branches are the
+  same, so the predicate (false only for NaN) does not matter.
+  """
+  pred = args[0].reshape(-1)[0] > -jnp.inf
+  return jax.lax.cond(pred, fn, fn, *args)
 
-  def body(state):
-    i, warp, rho_prev, rho0, _ = state
-    img_zm, tmp_zm, jac = _ecc_statistics(warp, tmpl, quad, xs, ys)
-    rho, corr = _rho(img_zm, tmp_zm)
-    hess = jac.T @ jac
-    img_proj = jac.T @ img_zm
-    tmp_proj = jac.T @ tmp_zm
-    # One factorization for both right-hand sides; J^T e = lam * tmp_proj - img_proj.
-    sol = _spd_solve(hess, jnp.stack([img_proj, tmp_proj], axis=-1))
-    img_proj_h, tmp_proj_h = sol[:, 0], sol[:, 1]
-    lam_n = jnp.dot(img_zm, img_zm) - jnp.dot(img_proj, img_proj_h)
-    lam_d = corr - jnp.dot(tmp_proj, img_proj_h)
-    lam = lam_n / jnp.where(lam_d > 0, lam_d, 1.0)
-    dp = lam * tmp_proj_h - img_proj_h
-    new = warp + jnp.concatenate([dp, jnp.zeros((1,), dp.dtype)]).reshape(3, 3)
-    # Breakdown (OpenCV raises here): keep the current warp and stop.
-    broke = (lam_d <= 0) | ~jnp.all(jnp.isfinite(new))
-    rho0 = jnp.where(i == 0, rho, rho0)
-    done = broke | (jnp.abs(rho - rho_prev) < eps)
-    return (i + 1, jnp.where(broke, warp, new), rho, rho0, done)
 
-  init = (jnp.int32(0), eye, jnp.float32(-10.0), jnp.float32(-1.0), jnp.bool_(False))
-  iters, warp, _, rho0, _ = jax.lax.while_loop(cond, body, init)
-  rho_final, _ = _rho(*_ecc_statistics(warp, tmpl, quad, xs, ys)[:2])
-  # Strict: a warp that only matches the identity's correlation is not kept.
-  ok = jnp.all(jnp.isfinite(warp)) & (rho_final > rho0)
-  return EccResult(warp=jnp.where(ok, warp, eye),
-                   correlation=jnp.where(ok, rho_final, rho0),
-                   identity_correlation=rho0,
-                   fallback=~ok,
-                   num_iterations=iters)
+class _Tables(NamedTuple):
+  """Per-pair data of a batch of B pairs, built once before the iterations."""
+  tmpl: jax.Array  # [B, H * W] smoothed template
+  img: jax.Array  # [B * (H + 2) * (W + 2)] smoothed moving image, zero border, flat
+  gx: jax.Array  # the same for its x gradient
+  gy: jax.Array  # and its y gradient
+
+
+def _blur_matrix(n, smooth: bool):
+  """[n + 2, n]: smooths a length-n signal (5x5 binomial Gaussian, reflect-101,
+  as OpenCV's `GaussianBlur`) and adds one zero at each end."""
+  eye = np.eye(n, dtype=np.float64)
+  blur = eye
+  if smooth:
+    p = np.pad(eye, ((2, 2), (0, 0)), mode="reflect")
+    blur = sum(_SMOOTH_KERNEL[i] * p[i:i + n] for i in range(5))
+  return np.pad(blur, ((1, 1), (0, 0))).astype(np.float32)
+
+
+def _tables(mg, fg, smooth: bool) -> _Tables:
+  # The blur (and zero border) is linear and separable: one batched pair of
+  # matmuls for both images (much faster on CPU than shifted-slice filters).
+  b, h, w = mg.shape
+  row, col = _blur_matrix(h, smooth), _blur_matrix(w, smooth)
+  both = jnp.einsum("ij,bjk,lk->bil", row, jnp.concatenate([mg, fg]), col,
+                    precision=jax.lax.Precision.HIGHEST)  # [2B, H + 2, W + 2]
+  img, tmpl = both[:b], both[b:, 1:-1, 1:-1]
+  # Central differences [-0.5, 0, 0.5] with a reflect-101 border (OpenCV's ECC)
+  # are zero on the image's first and last column (row); plus the zero border.
+  gx = jnp.pad(0.5 * (img[:, 1:-1, 3:-1] - img[:, 1:-1, 1:-3]), ((0, 0), (1, 1), (2, 2)))
+  gy = jnp.pad(0.5 * (img[:, 3:-1, 1:-1] - img[:, 1:-3, 1:-1]), ((0, 0), (2, 2), (1, 1)))
+  gx, gy = (g if g.shape == img.shape else jnp.zeros_like(img) for g in (gx, gy))  # 1 px
+  return _Tables(tmpl.reshape(b, -1), img.reshape(-1), gx.reshape(-1), gy.reshape(-1))
+
+
+def _monomials(h, w):
+  """[H * W, 6]: 1, x, y, x^2, x y, y^2 at each pixel."""
+  ys, xs = (a.ravel() for a in np.meshgrid(np.arange(h, dtype=np.float32),
+                                           np.arange(w, dtype=np.float32), indexing="ij"))
+  return np.stack([np.ones_like(xs), xs, ys, xs * xs, xs * ys, ys * ys], -1)
+
+
+def _geometry(warp, ids, h, w, border="constant"):
+  """Bilinear taps of the grid mapped through warp [C, 3, 3] into pairs `ids` [C].
+
+  Returns flat uint32 indices of the top-left taps into `_flat` images (as the
+  `_Tables`), the fractional offsets, the mapped coordinates, 1 / den and the
+  valid mask, each [C, H * W]. border "constant": the one-pixel zero border is
+  all that bilinear weights can reach from outside; "edge": clamp onto the image.
+  """
+  mono = _monomials(h, w)
+  xs, ys = jnp.asarray(mono[:, 1]), jnp.asarray(mono[:, 2])
+  wp = warp.reshape(-1, 9, 1)
+  den = wp[:, 6] * xs + wp[:, 7] * ys + wp[:, 8]
+  den = jnp.where(jnp.abs(den) < 1e-6, jnp.where(den < 0, -1e-6, 1e-6), den)
+  inv = 1.0 / den
+  xw = (wp[:, 0] * xs + wp[:, 1] * ys + wp[:, 2]) * inv
+  yw = (wp[:, 3] * xs + wp[:, 4] * ys + wp[:, 5]) * inv
+  lo, hx, hy = (-1.0, w, h) if border == "constant" else (0.0, w - 1.0, h - 1.0)
+  xc = jnp.clip(jnp.where(jnp.isfinite(xw), xw, lo), lo, hx)  # NaN too
+  yc = jnp.clip(jnp.where(jnp.isfinite(yw), yw, lo), lo, hy)
+  # At x == W the top-left tap is W - 1 with weight 0 (the right tap exists).
+  x0, y0 = jnp.minimum(jnp.floor(xc), w - 1.0), jnp.minimum(jnp.floor(yc), h - 1.0)
+  idx = ((y0 + 1) * (w + 2) + x0 + 1).astype(jnp.uint32)
+  idx = idx + (ids.astype(jnp.uint32) * np.uint32((h + 2) * (w + 2)))[:, None]
+  # Valid pixels: the nearest input pixel exists (OpenCV warps an all-ones mask
+  # with INTER_NEAREST).
+  xr, yr = jnp.round(xw), jnp.round(yw)
+  mask = ((xr >= 0) & (xr <= w - 1) & (yr >= 0) & (yr <= h - 1)).astype(jnp.float32)
+  return idx, xc - x0, yc - y0, xw, yw, inv, mask
+
+
+def _flat(images, border="constant"):
+  """[B, H, W] -> [B * (H + 2) * (W + 2)]: one-pixel border (zeros or replicated),
+  flattened for `_sample`."""
+  mode = "constant" if border == "constant" else "edge"
+  return jnp.pad(images, ((0, 0), (1, 1), (1, 1)), mode=mode).reshape(-1)
+
+
+def _warp_batch(images, warps, border, geometry=None):
+  """warp_homography of [B, H, W, C] float32 images by warps [B, 3, 3], unchecked.
+
+  `geometry`: the (idx, fx, fy) of `_geometry(warps, ...)`, if already computed.
+  """
+  b, h, w, c = images.shape
+  if geometry is None:
+    ids = jnp.arange(b, dtype=jnp.int32)
+    geometry = _materialize(lambda wp: _geometry(wp, ids, h, w, border)[:3], warps)
+  idx, fx, fy = geometry
+  out = jnp.stack([_sample(_flat(images[..., k], border), idx, fx, fy, w)
+                   for k in range(c)], -1)
+  return jnp.clip(out, 0.0, 1.0).reshape(b, h, w, c)
+
+
+def _sample(table, idx, fx, fy, w):
+  """Bilinear samples of a flat `_Tables` image: four scalar gathers (cheap on
+  XLA:CPU, unlike one gather of a [.., 4] or [.., 12] row)."""
+  tap = lambda o: table.at[idx + np.uint32(o)].get(mode="promise_in_bounds")
+  return ((1 - fy) * ((1 - fx) * tap(0) + fx * tap(1))
+          + fy * ((1 - fx) * tap(w + 2) + fx * tap(w + 3)))
+
+
+def _zero_mean(img, tmpl, mask):
+  count = jnp.maximum(jnp.sum(mask, -1, keepdims=True), 1.0)
+  i = (img - jnp.sum(img * mask, -1, keepdims=True) / count) * mask
+  t = (tmpl - jnp.sum(tmpl * mask, -1, keepdims=True) / count) * mask
+  return i, t
+
+
+# The Jacobian of (xw, yw) in p = (h00, h01, h02, h10, h11, h12, h20, h21),
+# OpenCV's order, times the warped gradients is J = [a x, a y, a, b x, b y, b,
+# c x, c y] with a = gx / den, b = gy / den, c = -(a xw + b yw). Every moment the
+# Gauss-Newton step needs is a sum over pixels of a product of one of (a, b, c)
+# with one of (a, b, c, i, t), the zero-mean image and template, times one of
+# the monomials (1, x, y, x^2, x y, y^2): one [C * 15, H * W] x [H * W, 6]
+# matmul; plus i.i, i.t and t.t.
+_J = [(0, 1), (0, 2), (0, 0), (1, 1), (1, 2), (1, 0), (2, 1), (2, 2)]  # (factor, monomial)
+_MONO = {(0, 0): 0, (0, 1): 1, (0, 2): 2, (1, 1): 3, (1, 2): 4, (2, 2): 5}
+_HESS_ROW = np.array([5 * u + v for u, _ in _J for v, _ in _J])
+_HESS_COL = np.array([_MONO[(min(m, n), max(m, n))] for _, m in _J for _, n in _J])
+_PROJ_ROW = np.array([5 * u + 3 for u, _ in _J])  # (+ 1: with t instead of i)
+_PROJ_COL = np.array([m for _, m in _J])
+
+
+def _identity_factors(start, chunk, tables: _Tables, h, w):
+  """`_moments`' factors at the identity warp for pairs start .. start + chunk:
+  no sampling, the images are read in place."""
+  q = (h + 2) * (w + 2)
+  inner = lambda tab: jax.lax.dynamic_slice(tab, (start * q,), (chunk * q,)).reshape(
+      chunk, h + 2, w + 2)[:, 1:-1, 1:-1].reshape(chunk, h * w)
+  img, gx, gy = (inner(tab) for tab in tables[1:])
+  tmpl = jax.lax.dynamic_slice_in_dim(tables.tmpl, start, chunk)
+  i, t = _zero_mean(img, tmpl, jnp.ones_like(img))
+  mono = _monomials(h, w)
+  return jnp.stack([gx, gy, -(gx * mono[:, 1] + gy * mono[:, 2]), i, t], 1)
+
+
+def _moments(warp, ids, tables: _Tables, h, w, identity_start=None):
+  """Normal equations of the ECC at warp [C, 3, 3] for pairs `ids` [C].
+
+  With `identity_start`, warp is the identity and ids = identity_start + range(C).
+  Returns hess [C, 8, 8], J^T i and J^T t [C, 8], i.i, t.t and i.t [C].
+  """
+  def factors(warp):
+    if identity_start is not None:
+      return _identity_factors(identity_start, warp.shape[0], tables, h, w)
+    idx, fx, fy, xw, yw, inv, mask = _materialize(
+        lambda wp: _geometry(wp, ids, h, w), warp)
+    # Materialized: a fusion that builds c = -(a xw + b yw) next to a and b
+    # would gather the gradients twice.
+    img, gx, gy = _materialize(
+        lambda *g: tuple(_sample(tab, *g, w) for tab in tables[1:]), idx, fx, fy)
+    i, t = _zero_mean(img, tables.tmpl[ids], mask)
+    a = gx * mask * inv
+    b = gy * mask * inv
+    return jnp.stack([a, b, -(a * xw + b * yw), i, t], 1)
+  f = _materialize(factors, warp)  # [C, 5, H * W]: a, b, c, i, t
+  # All products (a, b, c) x (a, b, c, i, t) as one broadcast: XLA:CPU does not
+  # fuse a stack of separate products (each would be written twice).
+  rows = (f[:, :3, None] * f[:, None]).reshape(f.shape[0], 15, -1)
+  m = jnp.einsum("crp,pk->crk", rows, jnp.asarray(_monomials(h, w)),
+                 precision=jax.lax.Precision.HIGHEST)
+  hess = m[:, _HESS_ROW, _HESS_COL].reshape(-1, 8, 8)
+  i, t = f[:, 3], f[:, 4]
+  return (hess, m[:, _PROJ_ROW, _PROJ_COL], m[:, _PROJ_ROW + 1, _PROJ_COL],
+          jnp.sum(i * i, -1), jnp.sum(t * t, -1), jnp.sum(i * t, -1))
+
+
+def _rho(ii, tt, it):
+  den = jnp.sqrt(ii * tt)
+  rho = jnp.where(den > 1e-12, it / jnp.maximum(den, 1e-12), 0.0)
+  return jnp.where(jnp.isfinite(rho), rho, -1.0)
+
+
+def _gauss_newton(warp, ids, tables: _Tables, h, w, identity_start=None):
+  """One forward-additive ECC step for pairs `ids`: (rho at warp, new warp, broke)."""
+  hess, img_proj, tmp_proj, ii, tt, it = _moments(warp, ids, tables, h, w, identity_start)
+  rho = _rho(ii, tt, it)
+  # One factorization for both right-hand sides; J^T e = lam * tmp_proj - img_proj.
+  sol = jax.vmap(_spd_solve)(hess, jnp.stack([img_proj, tmp_proj], -1))
+  img_proj_h, tmp_proj_h = sol[..., 0], sol[..., 1]
+  lam_n = ii - jnp.sum(img_proj * img_proj_h, -1)
+  lam_d = it - jnp.sum(tmp_proj * img_proj_h, -1)
+  lam = lam_n / jnp.where(lam_d > 0, lam_d, 1.0)
+  dp = lam[:, None] * tmp_proj_h - img_proj_h
+  new = warp + jnp.concatenate([dp, jnp.zeros_like(dp[:, :1])], -1).reshape(-1, 3, 3)
+  # Breakdown (OpenCV raises here): keep the current warp and stop.
+  broke = (lam_d <= 0) | ~jnp.all(jnp.isfinite(new), (1, 2))
+  return rho, jnp.where(broke[:, None, None], warp, new), broke
 
 
 def _check_pair(moving, fixed, names=("moving", "fixed")):
@@ -336,24 +371,73 @@ def ecc_homography(moving: jax.Array, fixed: jax.Array, *, num_iterations: int =
                     num_iterations, float(eps), bool(smooth))
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4))
-def _ecc_batch(moving, fixed, num_iterations, eps, smooth):
+@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
+def _ecc_batch(moving, fixed, num_iterations, eps, smooth, align=None):
+  """`ecc_homography` unchecked; with `align` (a border), also returns
+  `warp_homography(moving, warp, border=align)` (where not `fallback`)."""
   # Jitted so that eager calls compile once per shape (a no-op inside jit).
   mg = jax.vmap(_to_gray)(moving)
   fg = jax.vmap(_to_gray)(fixed)
-  one = jax.vmap(lambda m, f: _ecc_one(m, f, num_iterations, eps, smooth))
-  b = mg.shape[0]
-  if b <= _CHUNK:
-    return one(mg, fg)
-  # Chunks of the batch iterate independently: each stops with its own slowest
-  # pair instead of the whole batch waiting for the slowest one.
-  nc = -(-b // _CHUNK)
-  pad = nc * _CHUNK - b
-  mg = jnp.concatenate([mg, jnp.repeat(mg[-1:], pad, 0)]) if pad else mg
-  fg = jnp.concatenate([fg, jnp.repeat(fg[-1:], pad, 0)]) if pad else fg
-  shape = lambda a: a.reshape((nc, _CHUNK) + a.shape[1:])
-  out = jax.lax.map(lambda mf: one(*mf), (shape(mg), shape(fg)))
-  return jax.tree_util.tree_map(lambda a: a.reshape((nc * _CHUNK,) + a.shape[2:])[:b], out)
+  b, h, w = mg.shape
+  tables = _tables(mg, fg, smooth)
+  chunk = min(_CHUNK, b)
+  eye = jnp.eye(3, dtype=jnp.float32)
+  init = dict(warp=jnp.broadcast_to(eye, (b, 3, 3)), rho_prev=jnp.full((b,), -10.0),
+              rho0=jnp.full((b,), -1.0), iters=jnp.zeros((b,), jnp.int32),
+              done=jnp.zeros((b,), bool))
+
+  # Each sweep steps every pair that has not stopped yet, `chunk` at a time:
+  # the pairs still iterating are moved to the front, so the work follows the
+  # number of iterations each pair needs (most stop after 2-4 of them).
+  def sweep(carry, first=False):
+    k, st = carry
+    order = jnp.argsort(st["done"], stable=True).astype(jnp.int32)
+    order = jnp.concatenate([order, jnp.zeros((chunk,), jnp.int32)])
+    active = jnp.sum(~st["done"]).astype(jnp.int32)
+
+    def step(carry):
+      j, st = carry
+      if first:  # every pair, in order, at the identity (the last chunk overlaps)
+        start = jnp.minimum(j * chunk, b - chunk)
+        ids = start + jnp.arange(chunk, dtype=jnp.int32)
+        # (State is read from `init`: the overlap may already be updated.)
+        rho, new, broke = _gauss_newton(init["warp"][ids], ids, tables, h, w, start)
+      else:
+        ids = jax.lax.dynamic_slice(order, (j * chunk,), (chunk,))
+        rho, new, broke = _gauss_newton(st["warp"][ids], ids, tables, h, w)
+      old = init if first else st
+      done = broke | (jnp.abs(rho - old["rho_prev"][ids]) < eps) | (k + 1 >= num_iterations)
+      # Slots past the active pairs are computed but not written back.
+      sid = ids if first else jnp.where(j * chunk + jnp.arange(chunk) < active, ids, b)
+      put = lambda a, v: a.at[sid].set(v, mode="drop")
+      st = dict(warp=put(st["warp"], new), rho_prev=put(st["rho_prev"], rho),
+                rho0=put(st["rho0"], jnp.where(k == 0, rho, old["rho0"][ids])),
+                iters=put(st["iters"], old["iters"][ids] + 1), done=put(st["done"], done))
+      return j + 1, st
+
+    _, st = jax.lax.while_loop(lambda c: c[0] * chunk < active, step, (jnp.int32(0), st))
+    return k + 1, st
+
+  first = sweep((jnp.int32(0), init), first=True)
+  _, st = jax.lax.while_loop(lambda c: (c[0] < num_iterations) & ~jnp.all(c[1]["done"]),
+                             sweep, first)
+  warp, rho0 = st["warp"], st["rho0"]
+  # The correlation at the final warp, and the aligned image: the same taps.
+  ids = jnp.arange(b, dtype=jnp.int32)
+  idx, fx, fy, _, _, _, mask = _materialize(lambda wp: _geometry(wp, ids, h, w), warp)
+  i, t = _zero_mean(_sample(tables.img, idx, fx, fy, w), tables.tmpl, mask)
+  rho_final = _rho(jnp.sum(i * i, -1), jnp.sum(t * t, -1), jnp.sum(i * t, -1))
+  # Strict: a warp that only matches the identity's correlation is not kept.
+  ok = jnp.all(jnp.isfinite(warp), (1, 2)) & (rho_final > rho0)
+  res = EccResult(warp=jnp.where(ok[:, None, None], warp, eye),
+                  correlation=jnp.where(ok, rho_final, rho0),
+                  identity_correlation=rho0,
+                  fallback=~ok,
+                  num_iterations=st["iters"])
+  if align is None:
+    return res
+  aligned = _warp_batch(moving, warp, align, (idx, fx, fy) if align == "constant" else None)
+  return res, aligned
 
 
-_CHUNK = 16
+_CHUNK = 64

@@ -85,9 +85,7 @@ def pass_score(adversarial: jax.Array, original: jax.Array, *, num_iterations: i
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
 def _pass_batch(adversarial, original, num_iterations, eps, border, return_info):
-  res = _ecc._ecc_batch(adversarial, original, num_iterations, eps, True)
-  aligned = jnp.clip(jax.vmap(lambda im, w: _ecc._warp_one(im, w, border))(
-      adversarial, res.warp), 0.0, 1.0)
+  res, aligned = _ecc._ecc_batch(adversarial, original, num_iterations, eps, True, border)
   # Where ECC fell back, the identity warp means PASS is the plain SSIM.
   aligned = jnp.where(res.fallback[:, None, None, None], adversarial, aligned)
   score = jnp.nan_to_num(_ssim(aligned, original), nan=0.0)
