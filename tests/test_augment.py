@@ -468,3 +468,26 @@ def test_ace_identity_at_init_and_lowers_accuracy(trained_lenet, mnist_test_batc
     augment.ace(key, logits_fn, x, y[:3])
   with pytest.raises(ValueError, match="num_steps"):
     augment.ace(key, logits_fn, x, y, num_steps=-1)
+
+
+# --------------------------------------------------------------------------- #
+# AugMix: the batched implementation against the per-example one
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("options", [dict(), dict(all_ops=True, depth=2, width=2)],
+                         ids=["default", "all_ops"])
+def test_augmix_batched_equals_per_example_chains(options, rgb):
+  """`jit(vmap(augmix))` groups images by operation; `_augmix_one` runs each
+  example's chains with `lax.switch`. Same draws, so the same values."""
+  x = jnp.concatenate([rgb, rgb[:, ::-1]])  # 12 images
+  keys = jax.random.split(jax.random.key(7), x.shape[0])
+  args = (3.0, options.get("width", 3), options.get("depth", -1), 1.0,
+          options.get("all_ops", False))
+  per_example = jax.jit(jax.vmap(lambda k, a: _augmix._augmix_one(k, a, *args)))(keys, x)
+  batched = jax.jit(jax.vmap(functools.partial(augment.augmix, **options)))(keys, x)
+  np.testing.assert_allclose(np.asarray(batched), np.asarray(per_example), atol=1e-5)
+  assert float(jnp.max(jnp.abs(batched - x))) > 0.05  # the chains did something
+  # vmap of vmap runs the flattened batch: the same values as one vmap.
+  nested = jax.vmap(jax.vmap(functools.partial(augment.augmix, **options)))(
+      keys.reshape(2, 6), x.reshape((2, 6) + x.shape[1:]))
+  np.testing.assert_allclose(np.asarray(nested).reshape(x.shape), np.asarray(batched),
+                             atol=1e-6)

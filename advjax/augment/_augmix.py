@@ -23,6 +23,7 @@ import functools
 import jax
 from jax import custom_batching
 import jax.numpy as jnp
+import numpy as np
 
 from advjax import _validate
 from advjax.augment import _ops
@@ -32,32 +33,57 @@ from advjax.augment import _ops
 # Deterministic operations (explicit parameters), PIL semantics
 # --------------------------------------------------------------------------- #
 def autocontrast(image: jax.Array) -> jax.Array:
-  """ImageOps.autocontrast (cutoff 0): per channel, stretch [min, max] to [0, 1]."""
-  lo = jnp.min(image, axis=(0, 1), keepdims=True)
-  hi = jnp.max(image, axis=(0, 1), keepdims=True)
+  """ImageOps.autocontrast (cutoff 0): per channel, stretch [min, max] to [0, 1].
+
+  Also takes a batch [..., H, W, C].
+  """
+  h, w, c = image.shape[-3:]
+
+  # Rows, then columns: XLA:CPU reduces [H, W * C] much faster than (H, W) of [H, W, C].
+  def extreme(fn):
+    cols = fn(image.reshape(image.shape[:-3] + (h, w * c)), axis=-2)
+    return fn(cols.reshape(cols.shape[:-1] + (w, c)), axis=-2)[..., None, None, :]
+
+  lo, hi = extreme(jnp.min), extreme(jnp.max)
   span = hi - lo
   stretched = (image - lo) / jnp.where(span > 0, span, 1.0)
   return jnp.where(span > 0, jnp.clip(stretched, 0.0, 1.0), image)
 
 
-def _equalize_channel(levels: jax.Array) -> jax.Array:
-  """ImageOps.equalize of one channel of integer levels [H, W] -> levels."""
-  hist = jnp.bincount(levels.reshape(-1), length=256)
+def _equalize_batch(images: jax.Array) -> jax.Array:
+  """ImageOps.equalize of each channel of each image of [K, H, W, C]."""
+  k, h, w, c = images.shape
+  levels = _ops.to_levels(images)
+  # One histogram per (image, channel), all in one scatter.
+  bins = (jnp.arange(k)[:, None, None, None] * c + jnp.arange(c)) * 256 + levels
+  r = k * c
+  hist = jnp.zeros(r * 256, jnp.float32).at[bins.reshape(-1)].add(
+      1.0, mode="promise_in_bounds").reshape(r, 256)
+  # Pixels strictly below each level, as two small exact matmuls over 16 x 16
+  # levels: XLA:CPU fuses a cumsum into the per-pixel lookup and redoes it per pixel.
+  below = jnp.asarray(np.triu(np.ones((16, 16), np.float32), 1))
+  hist16 = hist.reshape(r, 16, 16)
+  highest = jax.lax.Precision.HIGHEST
+  cum = (jnp.dot(hist16, below, precision=highest)
+         + jnp.dot(jnp.sum(hist16, axis=2), below, precision=highest)[:, :, None])
+  cum = cum.reshape(r, 256).astype(jnp.int32)
   nonzero = hist > 0
-  last = jnp.max(jnp.where(nonzero, jnp.arange(256), -1))
-  step = (jnp.sum(hist) - hist[last]) // 255
-  cum = jnp.cumsum(hist) - hist  # pixels strictly below each level
-  safe_step = jnp.maximum(step, 1)
-  lut = jnp.minimum((safe_step // 2 + cum) // safe_step, 255)
-  keep = (jnp.sum(nonzero) <= 1) | (step == 0)
-  return jnp.where(keep, levels, lut[levels])
+  last = jnp.max(jnp.where(nonzero, jnp.arange(256), -1), axis=1)
+  hist_last = jnp.max(jnp.where(jnp.arange(256) == last[:, None], hist, 0.0), axis=1)
+  step = (h * w - hist_last.astype(jnp.int32)) // 255
+  safe_step = jnp.maximum(step, 1)[:, None]
+  lut = jnp.minimum(jax.lax.div(safe_step // 2 + cum, safe_step), 255)
+  keep = (jnp.sum(nonzero, axis=1) <= 1) | (step == 0)
+  lut = jnp.where(keep[:, None], jnp.arange(256), lut).astype(images.dtype) / 255.0
+  # A product with the identity materializes the table (XLA:CPU would otherwise
+  # fuse its computation, with an integer division, into the per-pixel lookup).
+  lut = jnp.dot(lut.reshape(r * 16, 16), jnp.eye(16, dtype=lut.dtype), precision=highest)
+  return lut.reshape(-1)[bins]
 
 
 def equalize(image: jax.Array) -> jax.Array:
   """ImageOps.equalize: per-channel histogram equalization on 256 grey levels."""
-  levels = _ops.to_levels(image)
-  out = jax.vmap(_equalize_channel, in_axes=-1, out_axes=-1)(levels)
-  return out.astype(image.dtype) / 255.0
+  return _equalize_batch(image[None])[0]
 
 
 def posterize(image: jax.Array, bits) -> jax.Array:
@@ -246,7 +272,7 @@ def augmix(key: jax.Array, image: jax.Array, *, severity: float = 3.0, width: in
   `depth <= 0`) are mixed with Dirichlet(alpha) weights, and the mixture is
   combined with the original with m ~ Beta(alpha, alpha):
   `(1 - m) * image + m * sum_i w_i chain_i(image)`. The operation of each step
-  is chosen per example with `lax.switch`, so the function jits and vmaps.
+  is chosen per example; the function jits and vmaps.
 
   Args:
     key: a JAX RNG key.
@@ -260,9 +286,9 @@ def augmix(key: jax.Array, image: jax.Array, *, severity: float = 3.0, width: in
 
   Returns:
     [H, W, C] augmented image in [0, 1], same dtype. Under `jax.vmap` a custom
-    batching rule runs only the chosen operation of each example (see
-    `_augmix_fn`); AugMix is a data transform and is not differentiated
-    (`custom_vmap` functions do not support reverse-mode autodiff).
+    batching rule runs the whole batch at once, each image through only its
+    chosen operations (see `_augmix_fn`); AugMix is a data transform and is not
+    differentiated (`custom_vmap` functions do not support reverse-mode autodiff).
 
   Raises:
     ValueError: if `image` is not a rank-3 float image in [0, 1], `width` is
@@ -286,8 +312,181 @@ def augmix(key: jax.Array, image: jax.Array, *, severity: float = 3.0, width: in
   return fn(key, image)
 
 
+# --------------------------------------------------------------------------- #
+# Batched implementation: the examples are grouped by operation
+# --------------------------------------------------------------------------- #
+# Operations that share one batched kernel. Under `vmap`, `lax.switch` with a
+# batched index would evaluate every operation for every example; instead each
+# step of the chains sorts the (example, chain) pairs by kernel and runs every
+# kernel only on the images that chose it, `_CHUNK` images at a time.
+_KERNEL_OF = {"rotate": 0, "shear_x": 0, "shear_y": 0, "translate_x": 0, "translate_y": 0,
+              "autocontrast": 1, "posterize": 1, "solarize": 1, "color": 1, "contrast": 1,
+              "brightness": 1, "equalize": 2, "sharpness": 3}
+_CHUNK = 32
+
+
+def _draws(key, n_ops, alpha, width, depth):
+  """The random draws of `_augmix_one` for one example, without the images.
+
+  Returns the chain weights [width], the mixing weight m, and per chain and step
+  [width, max_depth] the operation index (n_ops, the identity, beyond the
+  chain's depth) and the key the operation draws its magnitude from.
+  """
+  max_depth = depth if depth > 0 else 3
+  k_w, k_m, k_chains = jax.random.split(key, 3)
+  weights = jax.random.dirichlet(k_w, jnp.full((width,), alpha, jnp.float32))
+  m = jax.random.beta(k_m, alpha, alpha)
+
+  def chain(k):
+    k_d, k_ops = jax.random.split(k)
+    d = jax.random.randint(k_d, (), 1, 4) if depth <= 0 else depth
+
+    def step(i, k_step):
+      k_idx, k_op = jax.random.split(k_step)
+      idx = jax.random.randint(k_idx, (), 0, n_ops)
+      return jnp.where(i < d, idx, n_ops), k_op
+
+    return jax.vmap(step)(jnp.arange(max_depth), jax.random.split(k_ops, max_depth))
+
+  op, k_op = jax.vmap(chain)(jax.random.split(k_chains, width))
+  return weights, m, op, k_op
+
+
+def _op_parameters(k_op, names, severity, height, width):
+  """(value, affine matrix [6]) of every operation for the draws of key `k_op`.
+
+  The same draws as the `_op_*` functions: posterize, solarize and the enhance
+  operations sample the level from `k_op`; the geometric operations split it.
+  """
+  direct = _sample_level(k_op, severity)
+  k1, k2 = jax.random.split(k_op)
+  level = _sample_level(k1, severity)
+  sign = lambda v: _random_sign(k2, v)
+  one, zero = jnp.float32(1.0), jnp.float32(0.0)
+  identity = (one, zero, zero, zero, one, zero)
+  params = {
+      "posterize": ((4 - _int_parameter(direct, 4)), identity),
+      "solarize": ((256 - _int_parameter(direct, 256)), identity),
+      "rotate": (zero, _ops.rotation_matrix(sign(_int_parameter(level, 30)), height, width)),
+      "shear_x": (zero, (one, sign(_float_parameter(level, 0.3)), zero, zero, one, zero)),
+      "shear_y": (zero, (one, zero, zero, sign(_float_parameter(level, 0.3)), one, zero)),
+      "translate_x": (zero, (one, zero, sign(_int_parameter(level, width / 3)), zero, one,
+                             zero)),
+      "translate_y": (zero, (one, zero, zero, zero, one,
+                             sign(_int_parameter(level, height / 3)))),
+  }
+  enhance = _float_parameter(direct, 1.8) + 0.1
+  values, matrices = [], []
+  for name in names:
+    value, matrix = params.get(name, (enhance if name in ("color", "contrast", "brightness",
+                                                          "sharpness") else zero, identity))
+    values.append(jnp.asarray(value, jnp.float32))
+    matrices.append(jnp.stack([jnp.asarray(v, jnp.float32) for v in matrix]))
+  return jnp.stack(values), jnp.stack(matrices)
+
+
+def _kernels(names):
+  """Batched kernels [K, H, W, C] -> [K, H, W, C], indexed as in `_KERNEL_OF`."""
+  index = {name: i for i, name in enumerate(names)}
+
+  def warp(x, op, value, matrix):
+    del op, value
+    return jax.vmap(lambda im, mt: _ops.affine_transform(im, tuple(mt)))(x, matrix)
+
+  def tone(x, op, value, matrix):
+    del matrix
+    candidates = {
+        "autocontrast": lambda: autocontrast(x),
+        "posterize": lambda: jax.vmap(posterize)(x, value.astype(jnp.int32)),
+        "solarize": lambda: jax.vmap(solarize)(x, value.astype(jnp.int32)),
+        "color": lambda: jax.vmap(color)(x, value),
+        "contrast": lambda: jax.vmap(contrast)(x, value),
+        "brightness": lambda: jax.vmap(brightness)(x, value),
+    }
+    out = x
+    for name, fn in candidates.items():
+      if name in index:
+        out = jnp.where((op == index[name])[:, None, None, None], fn(), out)
+    return out
+
+  def equalize_(x, op, value, matrix):
+    del op, value, matrix
+    return _equalize_batch(x)
+
+  def sharpness_(x, op, value, matrix):
+    del op, matrix
+    return jax.vmap(sharpness)(x, value)
+
+  return [warp, tone, equalize_, sharpness_][:max(_KERNEL_OF[n] for n in names) + 1]
+
+
+def _apply_grouped(x, kernel, kernels, params, chunk):
+  """Runs kernel `kernel[i]` on image `x[i]` ([N, H, W, C]); len(kernels) skips.
+
+  The images are ordered by kernel and processed `chunk` at a time (a chunk
+  that runs past its kernel's images is shifted back and its foreign images
+  are left unchanged), so each image costs one evaluation of its own kernel.
+  """
+  n = x.shape[0]
+  n_kernels = len(kernels)
+  order = jnp.argsort(kernel, stable=True)
+  counts = jnp.sum(kernel[:, None] == jnp.arange(n_kernels), axis=0)
+  starts = jnp.cumsum(counts) - counts
+  n_chunks = (counts + chunk - 1) // chunk
+  chunk_end = jnp.cumsum(n_chunks)
+
+  def body(t, x):
+    k = jnp.sum(t >= chunk_end)
+    begin = starts[k] + (t - chunk_end[k] + n_chunks[k]) * chunk
+    p = jnp.minimum(begin, n - chunk)
+    pos = p + jnp.arange(chunk)
+    idx = jax.lax.dynamic_slice(order, (p,), (chunk,))
+    valid = (pos >= begin) & (pos < starts[k] + counts[k])
+    xs = x[idx]
+    ys = jax.lax.switch(k, kernels, xs, *(a[idx] for a in params))
+    # Foreign images are dropped by an out-of-range index (a `where` here would
+    # make XLA:CPU evaluate the kernel twice).
+    return x.at[jnp.where(valid, idx, n + jnp.arange(chunk))].set(
+        ys, unique_indices=True, mode="drop")
+
+  return jax.lax.fori_loop(0, chunk_end[-1], body, x)
+
+
+def _augmix_batch(keys, images, severity, width, depth, alpha, all_ops):
+  """AugMix of a batch [B, H, W, C] with keys [B]: the values of `_augmix_one`."""
+  names = augmix_op_names(all_ops)
+  b, h, w, c = images.shape
+  max_depth = depth if depth > 0 else 3
+  weights, m, op, k_op = jax.vmap(lambda k: _draws(k, len(names), alpha, width, depth))(keys)
+  # The parameters of every operation per step ([B, width, D, n_ops]), then the chosen one's.
+  value, matrix = jax.vmap(jax.vmap(jax.vmap(
+      lambda k: _op_parameters(k, names, severity, h, w))))(k_op)
+  pick = jnp.minimum(op, len(names) - 1)
+  value = jnp.take_along_axis(value, pick[..., None], axis=-1)[..., 0]
+  matrix = jnp.take_along_axis(matrix, pick[..., None, None], axis=-2)[..., 0, :]
+  kernels = _kernels(names)
+  kernel_of = jnp.array([_KERNEL_OF[n] for n in names] + [len(kernels)], jnp.int32)
+  kernel = kernel_of[op]
+  n = b * width
+  x = jnp.broadcast_to(images[:, None], (b, width, h, w, c)).reshape(n, h, w, c)
+  flat = lambda a, s: a[:, :, s].reshape((n,) + a.shape[3:])
+  for s in range(max_depth):
+    x = _apply_grouped(x, flat(kernel, s), kernels,
+                       (flat(op, s), flat(value, s), flat(matrix, s)), min(_CHUNK, n))
+  chains = x.reshape(b, width, h, w, c)
+  weights = weights.astype(images.dtype)
+  mix = sum(weights[:, i, None, None, None] * chains[:, i] for i in range(width))
+  m = m.astype(images.dtype)[:, None, None, None]
+  out = (1.0 - m) * images + m * mix
+  return jnp.clip(out, 0.0, 1.0).astype(images.dtype)
+
+
 def _augmix_one(key, image, severity, width, depth, alpha, all_ops):
-  """AugMix of one image with true conditionals (only the chosen operation runs)."""
+  """AugMix of one image with true conditionals: the per-example formulation.
+
+  `augmix` runs `_augmix_batch`, which makes the same draws and computes the same
+  values (up to float rounding); this one is kept as its reference in the tests.
+  """
   ops = list((AUGMENTATIONS_ALL if all_ops else AUGMENTATIONS).values())
   # The last branch is the identity, taken by the steps beyond the chain's depth.
   branches = [lambda kk, xx, f=f: f(kk, xx, severity) for f in ops] + [lambda kk, xx: xx]
@@ -317,20 +516,39 @@ def _augmix_one(key, image, severity, width, depth, alpha, all_ops):
   return jnp.clip(out, 0.0, 1.0).astype(image.dtype)
 
 
+def _flatten_vmap(fn):
+  """`fn(keys [B], images [B, ...])` whose vmap runs it once on the flattened batch."""
+  fn = custom_batching.custom_vmap(fn)
+
+  @fn.def_vmap
+  def _rule(axis_size, in_batched, keys, images):
+    keys_batched, images_batched = in_batched
+    if not keys_batched:
+      keys = jnp.broadcast_to(keys, (axis_size,) + jnp.shape(keys))
+    if not images_batched:
+      images = jnp.broadcast_to(images, (axis_size,) + images.shape)
+    n = axis_size * images.shape[1]
+    out = fn(keys.reshape((n,) + keys.shape[2:]), images.reshape((n,) + images.shape[2:]))
+    return out.reshape(images.shape), True
+
+  return fn
+
+
 @functools.lru_cache(maxsize=None)
 def _augmix_fn(severity, width, depth, alpha, all_ops):
-  """`augmix` for fixed options, with a vmap rule that keeps the conditionals.
+  """`augmix` for fixed options, with a vmap rule that runs `_augmix_batch`.
 
   Under a plain `jax.vmap`, `lax.switch` with a batched index evaluates every
-  operation for every example and selects. The custom rule maps over the batch
-  with `lax.map` instead, so each example runs only its chosen operations
-  (about 9x less work for 9 operations). The values are identical either way.
+  operation for every example and selects. The custom rule runs the batched
+  implementation instead, in which each image runs only its chosen operations
+  and the loops step over chunks of images rather than single examples.
   """
   args = (severity, width, depth, alpha, all_ops)
+  batch = _flatten_vmap(lambda keys, images: _augmix_batch(keys, images, *args))
 
   @custom_batching.custom_vmap
   def fn(key, image):
-    return _augmix_one(key, image, *args)
+    return batch(key[None], image[None])[0]
 
   @fn.def_vmap
   def _rule(axis_size, in_batched, key, image):
@@ -339,7 +557,7 @@ def _augmix_fn(severity, width, depth, alpha, all_ops):
       key = jnp.broadcast_to(key, (axis_size,) + jnp.shape(key))
     if not image_batched:
       image = jnp.broadcast_to(image, (axis_size,) + image.shape)
-    out = jax.lax.map(lambda a: _augmix_one(a[0], a[1], *args), (key, image))
-    return out, True
+    return batch(key, image), True
 
-  return fn
+  # Compiled once per options: called eagerly, op by op, the loops would be slow.
+  return jax.jit(fn)
