@@ -82,10 +82,12 @@ def _pgd_core(key, images, labels, tgt, eps, step_size, *, logits_fn, norm, num_
 
 
 def _unroll(num_steps: int) -> int:
-  """Unroll short attacks whole: XLA:CPU runs a loop body ~28% slower than straight-line
-  code, and partial unrolling does not help (benchmarks/pgd_overhead.py); long attacks
-  keep the loop to bound compile time."""
-  return num_steps if num_steps <= 20 else 1
+  """A rolled loop. Measured on the LeNet (benchmarks/pgd_overhead.py): with its
+  CPU convolution (`models.conv2d`, im2col input gradient) each rolled step costs
+  one standalone input gradient, while unrolling the steps into straight-line
+  code lets XLA:CPU fuse the im2col transposes badly (PGD-10 2.4x slower)."""
+  del num_steps
+  return 1
 
 
 def _better(v, s, best_v, best_s):
@@ -131,7 +133,7 @@ def _pgd_loop(key, logits_fn, objective, images, labels, targets, eps, norm,
     init = (jnp.int32(0), x, best, jnp.zeros(batch, bool), jnp.zeros(batch, bool))
     if early_stop:
       _, x, best, _, zg = jax.lax.while_loop(cond, body, init)
-    else:  # a fixed trip count: unrolled, XLA:CPU runs straight-line code faster
+    else:
       _, x, best, _, zg = jax.lax.fori_loop(0, num_steps, lambda i, c: body(c), init,
                                             unroll=_unroll(num_steps))
     logits = logits_fn(x)
