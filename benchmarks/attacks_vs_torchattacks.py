@@ -1,4 +1,4 @@
-"""advjax vs torchattacks: PGD-10 Linf and APGD-CE on the same LeNet-5 weights.
+"""advjax vs torchattacks: PGD-10, APGD-CE and FAB-T (Linf) on the same LeNet-5 weights.
 
 Trains a LeNet-5 on the embedded MNIST with advjax, copies the weights into the
 same architecture in PyTorch, checks that both give the same logits, then runs
@@ -74,6 +74,7 @@ def main():
   parser.add_argument("--eps", type=float, default=0.1)
   parser.add_argument("--pgd_steps", type=int, default=10)
   parser.add_argument("--apgd_steps", type=int, default=20)
+  parser.add_argument("--fab_steps", type=int, default=20)
   parser.add_argument("--repeats", type=int, default=5)
   args = parser.parse_args()
 
@@ -97,6 +98,10 @@ def main():
           k, logits_fn, x, y, eps=eps, num_steps=args.pgd_steps, step_size=alpha)),
       f"APGD-CE-{args.apgd_steps} Linf": jax.jit(lambda k, x, y: attacks.apgd(
           k, logits_fn, x, y, eps=eps, num_steps=args.apgd_steps, loss="ce")),
+      # FAB-T as an eps-bounded attack (AutoAttack's stage: accepted within eps).
+      f"FAB-T-{args.fab_steps} Linf (9 targets)": jax.jit(lambda k, x, y: attacks.autoattack(
+          k, logits_fn, x, y, eps=eps, attacks=("fab-t",), num_steps=args.fab_steps,
+          num_target_classes=9).images),
   }
   torch_attacks = {
       f"PGD-{args.pgd_steps} Linf": torchattacks.PGD(
@@ -104,6 +109,9 @@ def main():
       f"APGD-CE-{args.apgd_steps} Linf": torchattacks.APGD(
           net, norm="Linf", eps=eps, steps=args.apgd_steps, n_restarts=1, loss="ce",
           seed=0),
+      f"FAB-T-{args.fab_steps} Linf (9 targets)": torchattacks.FAB(
+          net, norm="Linf", eps=eps, steps=args.fab_steps, n_restarts=1, alpha_max=0.1,
+          eta=1.05, beta=0.9, multi_targeted=True, n_classes=10, seed=0),
   }
 
   rows = []

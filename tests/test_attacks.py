@@ -87,8 +87,13 @@ ATTACKS = {
     "autoattack": (lambda k, f, x, y, e, **kw: attacks.autoattack(k, f, x, y, eps=e,
                                                                   **AA_KW), "linf"),
     "cw_l2": (lambda k, f, x, y, e, **kw: attacks.cw_l2(k, f, x, y, **CW_KW), None),
+    "fab": (lambda k, f, x, y, e, **kw: attacks.fab(k, f, x, y, num_steps=10), None),
+    "fab_t_l2": (lambda k, f, x, y, e, **kw: attacks.fab_t(
+        k, f, x, y, norm="l2", num_steps=10, num_target_classes=2, num_restarts=2,
+        eps=e * 5), None),
 }
-INFO_KW = {n: ({} if n in ("autoattack", "cw_l2") else {"return_info": True})
+MIN_NORM = ("cw_l2", "fab", "fab_t_l2")
+INFO_KW = {n: ({} if n in ("autoattack",) + MIN_NORM else {"return_info": True})
            for n in ATTACKS}
 RADIUS_SCALE = {"linf": 1.0, "l2": 5.0}
 
@@ -146,7 +151,7 @@ def test_random_attacks_depend_on_key(setup):
 
 def test_every_attack_has_key_first_and_keyword_only_options():
   for fn in [attacks.fgsm, attacks.fgv, attacks.pgd, attacks.apgd, attacks.apgd_t,
-             attacks.square, attacks.cw_l2, attacks.autoattack]:
+             attacks.square, attacks.cw_l2, attacks.fab, attacks.fab_t, attacks.autoattack]:
     params = list(inspect.signature(fn).parameters.values())
     assert [p.name for p in params[:4]] == ["key", "logits_fn", "images", "labels"]
     assert all(p.kind == p.KEYWORD_ONLY for p in params[4:]), fn.__name__
@@ -217,7 +222,21 @@ def test_bad_options_name_the_argument(setup):
   with pytest.raises(ValueError, match="targets"):
     attacks.pgd(key, f, x, y, eps=EPS, targeted=True, targets=y.at[0].set(K))
   with pytest.raises(ValueError, match="attack"):
-    attacks.autoattack(key, f, x, y, eps=EPS, attacks=("apgd-ce", "fab"))
+    attacks.autoattack(key, f, x, y, eps=EPS, attacks=("apgd-ce", "fab-l1"))
+  with pytest.raises(ValueError, match="num_steps"):
+    attacks.fab(key, f, x, y, num_steps=0)
+  with pytest.raises(ValueError, match="norm"):
+    attacks.fab(key, f, x, y, norm="l1")
+  with pytest.raises(ValueError, match="eps"):
+    attacks.fab(key, f, x, y, num_restarts=2)
+  with pytest.raises(ValueError, match="eps"):
+    attacks.fab_t(key, f, x, y, num_restarts=2, eps=-0.1)
+  with pytest.raises(ValueError, match="alpha_max"):
+    attacks.fab(key, f, x, y, alpha_max=1.5)
+  with pytest.raises(ValueError, match="images"):
+    attacks.fab(key, f, x[0], y)
+  with pytest.raises(ValueError, match="labels"):
+    attacks.fab_t(key, f, x, y.at[0].set(K))
   three = lambda z: f(z)[:, :3]  # noqa: E731
   with pytest.raises(ValueError, match="loss"):
     attacks.apgd_t(key, three, x, y % 3, eps=EPS)
@@ -250,9 +269,10 @@ def test_zero_gradient_model_is_flagged(setup):
     _, info = fn(key, f, x, y, eps=EPS, return_info=True, **kw)
     assert np.all(info.zero_grad), fn.__name__
     assert not np.any(info.success), fn.__name__
-  res = attacks.cw_l2(key, f, x, y, binary_search_steps=1, num_steps=3)
-  assert np.all(res.zero_grad) and not np.any(res.success)
-  assert np.all(np.isinf(res.norms))
+  for res in [attacks.cw_l2(key, f, x, y, binary_search_steps=1, num_steps=3),
+              attacks.fab(key, f, x, y, num_steps=3), attacks.fab_t(key, f, x, y, num_steps=3)]:
+    assert np.all(res.zero_grad) and not np.any(res.success)
+    assert np.all(np.isinf(res.norms)) and np.all(np.isfinite(res.images))
   with pytest.warns(RuntimeWarning, match="zero"):
     aa = attacks.autoattack(key, f, x, y, eps=EPS, num_steps=2, attacks=("apgd-ce",))
   assert np.all(aa.zero_grad)
@@ -273,7 +293,7 @@ def test_autoattack_result(setup):
   res = attacks.autoattack(jax.random.key(0), f, x, y, eps=0.05, **AA_KW)
   np.testing.assert_array_equal(res.success, jnp.argmax(f(res.images), -1) != y)
   acc = res.robust_accuracy
-  order = ["clean", "apgd-ce", "apgd-t", "square"]
+  order = ["clean", "apgd-ce", "apgd-t", "fab-t", "square"]
   values = [float(acc[k]) for k in order]
   assert values == sorted(values, reverse=True)
   assert values[0] == 1.0  # y is the clean prediction
@@ -428,3 +448,77 @@ def _linear_like():
   y = np.zeros(B, np.int32)
   grad = (w[:, 1] - w[:, 0])[None, :].repeat(B, 0).reshape(x.shape)  # same sign as dCE/dx
   return f, jnp.asarray(x), jnp.asarray(y), grad
+
+
+# --------------------------------------------------------------------------- #
+# FAB: the exact projection and minimality on a linear model
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_fab_projection_matches_a_solver(norm):
+  """The hyperplane-and-box projection equals scipy's optimum (linprog for Linf,
+  SLSQP for L2) where the box reaches the plane, and lands on the plane."""
+  from scipy import optimize  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  n, d = 30, 12
+  t = rng.uniform(0, 1, (n, d)).astype(np.float32)
+  w = rng.normal(size=(n, d)).astype(np.float32)
+  w[:4, :3] = 0.0  # zero weights do not move
+  b = (np.sum(w * t, 1) + rng.normal(size=n) * rng.choice([0.3, 3.0], n)).astype(np.float32)
+  step = np.asarray(attacks.project_hyperplane_box(jnp.asarray(t), jnp.asarray(w),
+                                                   jnp.asarray(b), norm))
+  assert np.all(t + step >= -1e-6) and np.all(t + step <= 1 + 1e-6)
+  assert np.all(step[:4, :3] == 0)
+  checked = 0
+  for i in range(n):
+    need = b[i] - w[i] @ t[i]
+    box = [(-t[i, j], 1 - t[i, j]) for j in range(d)]
+    reach = np.sum(np.abs(w[i]) * np.where(np.sign(w[i]) == np.sign(need), 1 - t[i], t[i]))
+    if abs(need) > reach:  # unreachable: the corner nearest to the plane
+      np.testing.assert_allclose(w[i] @ step[i], np.sign(need) * reach, rtol=1e-4)
+      continue
+    checked += 1
+    np.testing.assert_allclose(w[i] @ step[i], need, atol=1e-4 * max(1.0, abs(need)))
+    if norm == "linf":
+      a_ub = np.vstack([np.c_[np.eye(d), -np.ones(d)], np.c_[-np.eye(d), -np.ones(d)]])
+      opt = optimize.linprog(np.r_[np.zeros(d), 1.0], A_ub=a_ub, b_ub=np.zeros(2 * d),
+                             A_eq=np.r_[w[i], 0.0][None], b_eq=[need],
+                             bounds=box + [(0, None)]).fun
+      got = np.abs(step[i]).max()
+    else:
+      opt = np.sqrt(optimize.minimize(
+          lambda z: z @ z, np.zeros(d), jac=lambda z: 2 * z, method="SLSQP", bounds=box,
+          constraints=[{"type": "eq", "fun": lambda z, i=i: w[i] @ z - need}],
+          options={"ftol": 1e-12, "maxiter": 500}).fun)
+      got = np.linalg.norm(step[i])
+    assert abs(got - opt) < 1e-5, (i, got, opt)
+  assert checked >= 10
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_fab_finds_the_minimal_adversarial_of_a_linear_model(norm):
+  """On a linear classifier (boundaries inside the box) FAB's norm is within its
+  overshoot of the closed-form distance to the nearest boundary, never below."""
+  rng = np.random.default_rng(1)
+  k, d = 4, 20
+  wm = rng.normal(size=(d, k)).astype(np.float32)
+  bias = rng.normal(size=k).astype(np.float32)
+  f = lambda z: z.reshape(z.shape[0], -1) @ wm + bias  # noqa: E731
+  x = jnp.asarray(rng.uniform(0.3, 0.7, (32, d, 1, 1)).astype(np.float32))
+  y = jnp.argmax(f(x), -1)
+  logits, yy = np.asarray(f(x)), np.asarray(y)
+  exact = []
+  for i in range(32):
+    dist = []
+    for j in range(k):
+      if j != yy[i]:
+        dw = wm[:, yy[i]] - wm[:, j]
+        dual = np.abs(dw).sum() if norm == "linf" else np.linalg.norm(dw)
+        dist.append((logits[i, yy[i]] - logits[i, j]) / dual)
+    exact.append(min(dist))
+  for res in [attacks.fab(jax.random.key(0), f, x, y, norm=norm, num_steps=50),
+              attacks.fab_t(jax.random.key(0), f, x, y, norm=norm, num_steps=50,
+                            num_target_classes=k - 1)]:
+    assert np.all(res.success)
+    ratio = np.asarray(res.norms) / np.asarray(exact)
+    assert ratio.min() >= 1.0 - 1e-4 and ratio.max() <= 1.02, ratio
+    np.testing.assert_allclose(np.asarray(res.norms), _dist(res.images, x, norm), rtol=1e-5)

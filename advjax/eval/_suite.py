@@ -20,7 +20,7 @@ from advjax import metrics
 from advjax.data import ArrayDataset, iterate_eval
 from advjax.eval import _calibration, _corruption, _flip, _masking
 
-ATTACKS = ("fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "square", "autoattack")
+ATTACKS = ("fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "fab_t", "square", "autoattack")
 
 
 def default_eval_config() -> ml_collections.ConfigDict:
@@ -35,7 +35,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
       "cw_steps": 100,
       "cw_binary_steps": 5,
       "apgd_steps": 100,
-      "apgd_targets": 3,          # target classes of APGD-T (9 in AutoAttack)
+      "apgd_targets": 3,          # target classes of APGD-T and FAB-T (9 in AutoAttack)
       "square_queries": 1000,
       "batch_size": 500,
       "num_examples": -1,         # -1: the whole test set
@@ -79,6 +79,12 @@ def make_eval_attack(name: str, cfg) -> Callable:
   if name == "apgd_t":
     return lambda k, f, x, y, e: A.apgd_t(k, f, x, y, eps=e, num_steps=cfg.apgd_steps,
                                           num_target_classes=cfg.apgd_targets)
+  if name == "fab_t":  # minimum-norm; a point counts as broken within eps only
+    def fab_t(k, f, x, y, e):
+      res = A.fab_t(k, f, x, y, num_steps=cfg.apgd_steps,
+                    num_target_classes=cfg.apgd_targets)
+      return jnp.where((res.norms <= e)[:, None, None, None], res.images, x)
+    return fab_t
   if name == "square":
     return lambda k, f, x, y, e: A.square(k, f, x, y, eps=e, num_queries=cfg.square_queries)
   if name == "autoattack":
@@ -101,7 +107,8 @@ def _jit_attack(logits_fn, attack):
 
 
 _LABELS = {"fgsm": "FGSM", "pgd": "PGD", "cw": "CW-L2 (unbounded)", "apgd_ce": "APGD-CE",
-           "apgd_t": "APGD-T (DLR)", "square": "Square", "autoattack": "AutoAttack"}
+           "apgd_t": "APGD-T (DLR)", "fab_t": "FAB-T (within eps)", "square": "Square",
+           "autoattack": "AutoAttack"}
 
 
 def _label(name, cfg):
