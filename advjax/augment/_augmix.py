@@ -326,7 +326,7 @@ _CHUNK = 32
 
 
 def _draws(key, n_ops, alpha, width, depth):
-  """The random draws of `_augmix_one` for one example, without the images.
+  """The random draws of one example (shared by `_augmix_batch` and `_augmix_one`).
 
   Returns the chain weights [width], the mixing weight m, and per chain and step
   [width, max_depth] the operation index (n_ops, the identity, beyond the
@@ -490,30 +490,26 @@ def _augmix_one(key, image, severity, width, depth, alpha, all_ops):
   ops = list((AUGMENTATIONS_ALL if all_ops else AUGMENTATIONS).values())
   # The last branch is the identity, taken by the steps beyond the chain's depth.
   branches = [lambda kk, xx, f=f: f(kk, xx, severity) for f in ops] + [lambda kk, xx: xx]
-  max_depth = depth if depth > 0 else 3
-  k_w, k_m, k_chains = jax.random.split(key, 3)
-  weights = jax.random.dirichlet(k_w, jnp.full((width,), alpha, jnp.float32))
-  m = jax.random.beta(k_m, alpha, alpha)
+  weights, m, op, k_op = _draws(key, len(ops), alpha, width, depth)
 
-  def chain(k):
-    k_d, k_ops = jax.random.split(k)
-    d = jax.random.randint(k_d, (), 1, 4) if depth <= 0 else depth
+  def chain(inputs):
+    def step(x, step_inputs):
+      idx, k = step_inputs
+      return jax.lax.switch(idx, branches, k, x), None
 
-    def step(x, inputs):
-      i, k_step = inputs
-      k_idx, k_op = jax.random.split(k_step)
-      idx = jax.random.randint(k_idx, (), 0, len(ops))
-      idx = jnp.where(i < d, idx, len(ops))
-      return jax.lax.switch(idx, branches, k_op, x), None
-
-    x, _ = jax.lax.scan(step, image, (jnp.arange(max_depth),
-                                      jax.random.split(k_ops, max_depth)))
+    x, _ = jax.lax.scan(step, image, inputs)
     return x
 
-  chains = jax.lax.map(chain, jax.random.split(k_chains, width))
+  chains = jax.lax.map(chain, (op, k_op))
   mix = jnp.tensordot(weights.astype(image.dtype), chains, axes=1)
   out = (1.0 - m) * image + m * mix
   return jnp.clip(out, 0.0, 1.0).astype(image.dtype)
+
+
+def _broadcast_unbatched(axis_size, in_batched, *args):
+  """The arguments of a custom vmap rule, each with the mapped axis in front."""
+  return [a if batched else jnp.broadcast_to(a, (axis_size,) + jnp.shape(a))
+          for a, batched in zip(args, in_batched)]
 
 
 def _flatten_vmap(fn):
@@ -522,11 +518,7 @@ def _flatten_vmap(fn):
 
   @fn.def_vmap
   def _rule(axis_size, in_batched, keys, images):
-    keys_batched, images_batched = in_batched
-    if not keys_batched:
-      keys = jnp.broadcast_to(keys, (axis_size,) + jnp.shape(keys))
-    if not images_batched:
-      images = jnp.broadcast_to(images, (axis_size,) + images.shape)
+    keys, images = _broadcast_unbatched(axis_size, in_batched, keys, images)
     n = axis_size * images.shape[1]
     out = fn(keys.reshape((n,) + keys.shape[2:]), images.reshape((n,) + images.shape[2:]))
     return out.reshape(images.shape), True
@@ -552,12 +544,7 @@ def _augmix_fn(severity, width, depth, alpha, all_ops):
 
   @fn.def_vmap
   def _rule(axis_size, in_batched, key, image):
-    key_batched, image_batched = in_batched
-    if not key_batched:
-      key = jnp.broadcast_to(key, (axis_size,) + jnp.shape(key))
-    if not image_batched:
-      image = jnp.broadcast_to(image, (axis_size,) + image.shape)
-    return batch(key, image), True
+    return batch(*_broadcast_unbatched(axis_size, in_batched, key, image)), True
 
   # Compiled once per options: called eagerly, op by op, the loops would be slow.
   return jax.jit(fn)
