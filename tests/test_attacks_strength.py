@@ -127,7 +127,7 @@ def test_fgv_and_l2_attacks_hurt(lenet):
 
 @pytest.mark.slow
 def test_attacks_on_a_batch_sharded_over_devices():
-  """PGD and APGD on a batch sharded over 4 (fake CPU) devices equal the
+  """PGD, APGD and FAB-T on a batch sharded over 4 (fake CPU) devices equal the
   single-device result."""
   code = textwrap.dedent("""
       import os
@@ -143,7 +143,11 @@ def test_attacks_on_a_batch_sharded_over_devices():
       xs = jax.device_put(x, NamedSharding(mesh, P("data")))
       ys = jax.device_put(y, NamedSharding(mesh, P("data")))
       for fn in [lambda k, x, y: attacks.pgd(k, f, x, y, eps=0.1, num_steps=5),
-                 lambda k, x, y: attacks.apgd(k, f, x, y, eps=0.1, num_steps=5)]:
+                 lambda k, x, y: attacks.apgd(k, f, x, y, eps=0.1, num_steps=5),
+                 # FAB's accept / step-back decisions amplify the rounding that
+                 # differs between partitionings; two steps stay bit-comparable.
+                 lambda k, x, y: attacks.fab_t(k, f, x, y, num_steps=2,
+                                               num_target_classes=2).images]:
         a = jax.jit(fn)(jax.random.key(2), x, y)
         b = jax.jit(fn)(jax.random.key(2), xs, ys)
         assert len(b.sharding.device_set) == 4, b.sharding
@@ -161,7 +165,7 @@ def test_attacks_on_a_batch_sharded_over_devices():
 def test_fab_t_minimal_adversarials(lenet):
   """FAB-T (100 steps, 3 targets) finds an adversarial for every clean-correct
   point, reports its true Linf norm, and its norms read as robust accuracy at
-  eps agree with APGD-CE's within 5 points (measured: 0.3 and 3.1 points)."""
+  eps agree with APGD-CE's within 5 points (measured: 0.8 and 3.1 points)."""
   f, x, y = lenet
   correct = np.asarray(jnp.argmax(f(x), -1) == y)
   res = attacks.fab_t(jax.random.key(0), f, x, y, num_steps=100, num_target_classes=3)
