@@ -59,6 +59,7 @@ from advjax.attacks._cw import cw_l2
 from advjax.attacks._fab import fab
 from advjax.attacks._fab import fab_t
 from advjax.attacks._fab import project_hyperplane_box
+from advjax.attacks._fab import within_eps
 from advjax.attacks._fgv import fgv
 from advjax.attacks._fgv import fgv_direction
 from advjax.attacks._parts import MinNormResult
@@ -69,7 +70,7 @@ __all__ += [
     "AUTOATTACK_STAGES", "AutoAttackResult", "MinNormResult", "STANDARD_ATTACKS",
     "apgd", "apgd_t", "autoattack", "checkpoint_schedule", "cw_l2", "fab", "fab_t",
     "fgv", "fgv_direction", "p_selection", "project_hyperplane_box", "square",
-    "top_k_targets",
+    "top_k_targets", "within_eps",
 ]
 __all__ += [  # issue 4: PASS and hard positives
     "HardPositives", "MinimalAdversarial", "fgs_directions", "fgv_directions", "generate_hard_positive_set", "hard_positives", "hot_cold_directions", "load_hard_positive_set", "minimal_adversarial", "save_hard_positive_set",

@@ -132,13 +132,12 @@ def _autoattack_core(key, images, labels, eps, *, logits_fn, norm, attacks, num_
       x = _apgd._apgd_t_core(k, logits_fn, images, labels, loss="dlr", done=done,
                              num_target_classes=num_target_classes, **apgd_kw)[0]
     elif name in ("fab", "fab-t"):
-      x, norms, _ = _fab._fab_core(
+      # FAB minimizes the norm; it breaks a point for AutoAttack within eps only.
+      x = _fab.within_eps(_fab._fab_core(
           k, logits_fn, images, labels, norm=norm, num_steps=num_steps,
           num_restarts=num_restarts, eps=eps, targeted=name == "fab-t",
           num_target_classes=num_target_classes, alpha_max=0.1, eta=1.05, beta=0.9,
-          bounds=bounds, stop_norm=jnp.where(done, jnp.inf, eps))
-      # FAB minimizes the norm; it breaks a point for AutoAttack within eps only.
-      x = jnp.where(_parts._bcast(norms <= eps, images), x, images)
+          bounds=bounds, stop_norm=jnp.where(done, jnp.inf, eps)), images, eps)
     else:
       x = _square._square_core(k, logits_fn, images, labels, None,
                                _parts.get_objective("margin"), eps=eps, norm=norm,

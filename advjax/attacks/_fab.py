@@ -92,11 +92,6 @@ def project_hyperplane_box(points, w, b, norm: str, bounds=(0.0, 1.0)):
   return jnp.where(aw > 0, d, 0.0)
 
 
-def _flat_norm(x, norm):
-  x = x.reshape(x.shape[0], -1)
-  return jnp.max(jnp.abs(x), -1) if norm == "linf" else jnp.sqrt(jnp.sum(x * x, -1))
-
-
 def _boundary(logits_fn, x, labels, targets):
   """Logit differences f_j - f_y [B, J] and their input gradients [B, J, D].
 
@@ -110,12 +105,12 @@ def _boundary(logits_fn, x, labels, targets):
     cot = jax.nn.one_hot(targets, num_classes, dtype=logits.dtype) - y1
     g = vjp(cot)[0]
     df = jnp.sum(logits * cot, -1, keepdims=True)
-    return logits, df, g.reshape(g.shape[0], 1, -1)
+    return df, g.reshape(g.shape[0], 1, -1)
   eye = jnp.eye(num_classes, dtype=logits.dtype)
   cots = eye[:, None, :] - y1[None]                      # [K, B, K]
   g = jax.vmap(lambda ct: vjp(ct)[0])(cots)              # [K, B, ...]
   df = logits - jnp.sum(logits * y1, -1, keepdims=True)
-  return logits, df, jnp.moveaxis(g.reshape(num_classes, g.shape[1], -1), 0, 1)
+  return df, jnp.moveaxis(g.reshape(num_classes, g.shape[1], -1), 0, 1)
 
 
 def _fab_run(key, logits_fn, images, labels, targets, *, norm, num_steps, alpha_max,
@@ -135,15 +130,9 @@ def _fab_run(key, logits_fn, images, labels, targets, *, norm, num_steps, alpha_
   """
   batch = images.shape[0]
   x0 = images.reshape(batch, -1)
-  if random_start:
-    if norm == "linf":
-      t = jax.random.uniform(key, x0.shape, x0.dtype, -1.0, 1.0)
-    else:
-      t = jax.random.normal(key, x0.shape, x0.dtype)
-    t = t / jnp.maximum(_flat_norm(t, norm), 1e-12)[:, None]
-    x1 = jnp.clip(x0 + 0.5 * start_radius[:, None] * t, *bounds)
-  else:
-    x1 = x0
+  # The random start on the sphere of half the radius (APGD's start, as the reference).
+  x1 = (_apgd.init_apgd(key, images, 0.5 * start_radius, norm, bounds).reshape(batch, -1)
+        if random_start else x0)
   shape = images.shape
   f = lambda v: logits_fn(v.reshape(shape))  # noqa: E731
 
@@ -153,7 +142,7 @@ def _fab_run(key, logits_fn, images, labels, targets, *, norm, num_steps, alpha_
 
   def body(c):
     i, x1, adv, res, zg = c
-    _, df, dg = _boundary(f, x1, labels, targets)
+    df, dg = _boundary(f, x1, labels, targets)
     if targets is None:  # the closest linearized boundary among j != y
       dual = (jnp.sum(jnp.abs(dg), -1) if norm == "linf"
               else jnp.sqrt(jnp.sum(dg * dg, -1)))
@@ -169,12 +158,12 @@ def _fab_run(key, logits_fn, images, labels, targets, *, norm, num_steps, alpha_
     d = project_hyperplane_box(jnp.concatenate([x1, x0]), jnp.concatenate([w, w]),
                                jnp.concatenate([b, b]), norm, bounds)
     d1, d2 = d[:batch], d[batch:]
-    a = jnp.maximum(_flat_norm(d, norm), 1e-8)
+    a = jnp.maximum(_parts.norm_per_example(d, norm), 1e-8)
     a1, a2 = a[:batch], a[batch:]
     alpha = jnp.clip(a1 / (a1 + a2), 0.0, alpha_max)[:, None]
     x1 = jnp.clip((x1 + eta * d1) * (1 - alpha) + (x0 + eta * d2) * alpha, *bounds)
     is_adv = jnp.argmax(f(x1), -1) != labels
-    t = _flat_norm(x1 - x0, norm)
+    t = _parts.norm_per_example(x1 - x0, norm)
     better = is_adv & (t < res)
     adv = jnp.where(better[:, None], x1, adv)
     res = jnp.where(better, t, res)
@@ -189,10 +178,9 @@ def _fab_run(key, logits_fn, images, labels, targets, *, norm, num_steps, alpha_
 
 def _fab_core(key, logits_fn, images, labels, *, norm, num_steps, num_restarts, eps,
               targeted, num_target_classes, alpha_max, eta, beta, bounds, stop_norm):
-  """FAB / FAB-T over restarts (and target classes); (images, norms, zero_grad).
-
-  Points the model already misclassifies get norm 0 and their own image.
-  """
+  """FAB / FAB-T over restarts (and target classes): a `MinNormResult` without
+  `success` (None). Points the model already misclassifies get norm 0 and their
+  own image."""
   batch = images.shape[0]
   logits = logits_fn(images)
   wrong = jnp.argmax(logits, -1) != labels
@@ -212,7 +200,7 @@ def _fab_core(key, logits_fn, images, labels, *, norm, num_steps, num_restarts, 
     best, zg = run(jax.random.fold_in(key, 0), 0, None, best)
     for r in range(1, num_restarts):
       best, _ = run(jax.random.fold_in(key, r), r, None, best)
-    return best[0], best[1], zg
+    return _parts.MinNormResult(best[0], best[1], None, zg)
 
   targets_all = _apgd.top_k_targets(logits, labels, num_target_classes)
 
@@ -227,10 +215,16 @@ def _fab_core(key, logits_fn, images, labels, *, norm, num_steps, num_restarts, 
 
   best, zg = jax.lax.fori_loop(0, num_target_classes, per_target,
                                (best, jnp.zeros(batch, bool)))
-  return best[0], best[1], zg
+  return _parts.MinNormResult(best[0], best[1], None, zg)
 
 
-def _check_fab(norm, num_restarts, eps, alpha_max, eta, beta):
+def within_eps(result: _parts.MinNormResult, images: jax.Array, eps) -> jax.Array:
+  """A minimum-norm result as an eps-bounded attack: per example the adversarial
+  where its norm is <= eps (scalar or [B]), else the original image [B, H, W, C]."""
+  return jnp.where(_parts._bcast(result.norms <= eps, images), result.images, images)
+
+
+def _check_fab(num_restarts, eps, alpha_max, eta, beta):
   _validate.check_positive_int(num_restarts, "num_restarts")
   if num_restarts > 1 and eps is None:
     raise ValueError("`eps` (the radius of the random restarts) is required when "
@@ -241,7 +235,6 @@ def _check_fab(norm, num_restarts, eps, alpha_max, eta, beta):
     raise ValueError(f"`eta` (overshoot) must be >= 1; got {eta}.")
   if not 0.0 < float(beta) <= 1.0:
     raise ValueError(f"`beta` (backward step) must be in (0, 1]; got {beta}.")
-  del norm
 
 
 def fab(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
@@ -256,8 +249,8 @@ def fab(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   (`targeted=True`) linearizes only the boundary to each of the
   `num_target_classes` classes ranked highest by the clean logits, in turn, and
   keeps the smallest adversarial over all of them. Success means
-  misclassification, as in AutoAttack. To use FAB as an eps-bounded attack,
-  accept `result.norms <= eps` (what `autoattack`'s "fab-t" stage does).
+  misclassification, as in AutoAttack. `within_eps` reads the result as an
+  eps-bounded attack (what `autoattack`'s "fab-t" stage does).
 
   Args:
     key: a JAX PRNG key for the random restarts.
@@ -286,7 +279,7 @@ def fab(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   """
   num_classes = _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
                                          num_steps=num_steps)
-  _check_fab(norm, num_restarts, eps, alpha_max, eta, beta)
+  _check_fab(num_restarts, eps, alpha_max, eta, beta)
   _validate.check_positive_int(num_target_classes, "num_target_classes")
   if num_classes < 2:
     raise ValueError(f"`logits_fn` must return at least 2 classes; got {num_classes}.")
@@ -317,11 +310,10 @@ def fab_t(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
                        "num_target_classes", "alpha_max", "eta", "beta", "bounds")
 def _fab_entry(key, images, labels, eps, *, logits_fn, norm, num_steps, num_restarts,
                targeted, num_target_classes, alpha_max, eta, beta, bounds):
-  x, res, zg = _fab_core(key, logits_fn, images, labels, norm=norm, num_steps=num_steps,
-                         num_restarts=num_restarts, eps=eps, targeted=targeted,
-                         num_target_classes=num_target_classes, alpha_max=alpha_max,
-                         eta=eta, beta=beta, bounds=bounds, stop_norm=-jnp.inf)
-  x = x.astype(images.dtype)
-  success = _parts.is_successful(logits_fn(x), labels)
-  result = _parts.MinNormResult(images=x, norms=res, success=success, zero_grad=zg)
+  result = _fab_core(key, logits_fn, images, labels, norm=norm, num_steps=num_steps,
+                     num_restarts=num_restarts, eps=eps, targeted=targeted,
+                     num_target_classes=num_target_classes, alpha_max=alpha_max, eta=eta,
+                     beta=beta, bounds=bounds, stop_norm=-jnp.inf)
+  x = result.images.astype(images.dtype)
+  result = result._replace(images=x, success=_parts.is_successful(logits_fn(x), labels))
   return jax.tree_util.tree_map(jax.lax.stop_gradient, result)

@@ -81,15 +81,6 @@ def _pgd_core(key, images, labels, tgt, eps, step_size, *, logits_fn, norm, num_
   return x_adv
 
 
-def _unroll(num_steps: int) -> int:
-  """A rolled loop. Measured on the LeNet (benchmarks/pgd_overhead.py): with its
-  CPU convolution (`models.conv2d`, im2col input gradient) each rolled step costs
-  one standalone input gradient, while unrolling the steps into straight-line
-  code lets XLA:CPU fuse the im2col transposes badly (PGD-10 2.4x slower)."""
-  del num_steps
-  return 1
-
-
 def _better(v, s, best_v, best_s):
   """Successful beats unsuccessful; otherwise the larger objective wins."""
   return (s & ~best_s) | ((s == best_s) & (v > best_v))
@@ -133,9 +124,9 @@ def _pgd_loop(key, logits_fn, objective, images, labels, targets, eps, norm,
     init = (jnp.int32(0), x, best, jnp.zeros(batch, bool), jnp.zeros(batch, bool))
     if early_stop:
       _, x, best, _, zg = jax.lax.while_loop(cond, body, init)
-    else:
-      _, x, best, _, zg = jax.lax.fori_loop(0, num_steps, lambda i, c: body(c), init,
-                                            unroll=_unroll(num_steps))
+    else:  # rolled: with LeNet's CPU convolution (`models.conv2d`) each step costs one
+      # standalone input gradient; unrolled, XLA:CPU fused the im2col transposes badly
+      _, x, best, _, zg = jax.lax.fori_loop(0, num_steps, lambda i, c: body(c), init)
     logits = logits_fn(x)
     best = keep_best(x, objective.ascent_value(logits, labels, targets),
                      _parts.is_successful(logits, labels, targets), best)

@@ -169,73 +169,35 @@ def _random_sign(key, value):
   return jnp.where(jax.random.uniform(key) > 0.5, -value, value)
 
 
-def _op_autocontrast(key, image, severity):
-  del key, severity
-  return autocontrast(image)
+# How each operation applies its drawn (value, affine matrix); see `_op_parameters`.
+_APPLY = {
+    "autocontrast": lambda im, v, mt: autocontrast(im),
+    "equalize": lambda im, v, mt: equalize(im),
+    "posterize": lambda im, v, mt: posterize(im, v.astype(jnp.int32)),
+    "solarize": lambda im, v, mt: solarize(im, v.astype(jnp.int32)),
+    "color": lambda im, v, mt: color(im, v),
+    "contrast": lambda im, v, mt: contrast(im, v),
+    "brightness": lambda im, v, mt: brightness(im, v),
+    "sharpness": lambda im, v, mt: sharpness(im, v),
+}
+_GEOMETRIC = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
+_APPLY.update({n: lambda im, v, mt: _ops.affine_transform(im, tuple(mt)) for n in _GEOMETRIC})
 
 
-def _op_equalize(key, image, severity):
-  del key, severity
-  return equalize(image)
-
-
-def _op_posterize(key, image, severity):
-  level = _int_parameter(_sample_level(key, severity), 4)
-  return posterize(image, (4 - level).astype(jnp.int32))
-
-
-def _op_rotate(key, image, severity):
-  k1, k2 = jax.random.split(key)
-  degrees = _random_sign(k2, _int_parameter(_sample_level(k1, severity), 30))
-  return rotate(image, degrees)
-
-
-def _op_solarize(key, image, severity):
-  level = _int_parameter(_sample_level(key, severity), 256)
-  return solarize(image, (256 - level).astype(jnp.int32))
-
-
-def _op_shear_x(key, image, severity):
-  k1, k2 = jax.random.split(key)
-  return shear_x(image, _random_sign(k2, _float_parameter(_sample_level(k1, severity), 0.3)))
-
-
-def _op_shear_y(key, image, severity):
-  k1, k2 = jax.random.split(key)
-  return shear_y(image, _random_sign(k2, _float_parameter(_sample_level(k1, severity), 0.3)))
-
-
-def _op_translate_x(key, image, severity):
-  k1, k2 = jax.random.split(key)
-  level = _int_parameter(_sample_level(k1, severity), image.shape[1] / 3)
-  return translate_x(image, _random_sign(k2, level))
-
-
-def _op_translate_y(key, image, severity):
-  k1, k2 = jax.random.split(key)
-  level = _int_parameter(_sample_level(k1, severity), image.shape[0] / 3)
-  return translate_y(image, _random_sign(k2, level))
-
-
-def _enhance(fn):
+def _random_op(name):
+  """AugMix operation `name` with the reference's random magnitude (drawn by
+  `_op_parameters`, the one place the magnitudes are sampled)."""
   def op(key, image, severity):
-    return fn(image, _float_parameter(_sample_level(key, severity), 1.8) + 0.1)
+    value, matrix = _op_parameters(key, [name], severity, image.shape[0], image.shape[1])
+    return _APPLY[name](image, value[0], matrix[0])
   return op
 
 
-AUGMENTATIONS = {
-    "autocontrast": _op_autocontrast,
-    "equalize": _op_equalize,
-    "posterize": _op_posterize,
-    "rotate": _op_rotate,
-    "solarize": _op_solarize,
-    "shear_x": _op_shear_x,
-    "shear_y": _op_shear_y,
-    "translate_x": _op_translate_x,
-    "translate_y": _op_translate_y,
-}
-AUGMENTATIONS_ALL = dict(AUGMENTATIONS, color=_enhance(color), contrast=_enhance(contrast),
-                         brightness=_enhance(brightness), sharpness=_enhance(sharpness))
+AUGMENTATIONS = {n: _random_op(n) for n in (
+    "autocontrast", "equalize", "posterize", "rotate", "solarize", "shear_x", "shear_y",
+    "translate_x", "translate_y")}
+AUGMENTATIONS_ALL = dict(AUGMENTATIONS, **{n: _random_op(n) for n in (
+    "color", "contrast", "brightness", "sharpness")})
 
 
 def augmix_op_names(all_ops: bool = False):
@@ -355,8 +317,9 @@ def _draws(key, n_ops, alpha, width, depth):
 def _op_parameters(k_op, names, severity, height, width):
   """(value, affine matrix [6]) of every operation for the draws of key `k_op`.
 
-  The same draws as the `_op_*` functions: posterize, solarize and the enhance
-  operations sample the level from `k_op`; the geometric operations split it.
+  The one place the magnitudes are drawn (the reference's sampling): posterize,
+  solarize and the enhance operations sample the level from `k_op`; the
+  geometric operations split it into a level key and a sign key.
   """
   direct = _sample_level(k_op, severity)
   k1, k2 = jax.random.split(k_op)
@@ -394,19 +357,11 @@ def _kernels(names):
     return jax.vmap(lambda im, mt: _ops.affine_transform(im, tuple(mt)))(x, matrix)
 
   def tone(x, op, value, matrix):
-    del matrix
-    candidates = {
-        "autocontrast": lambda: autocontrast(x),
-        "posterize": lambda: jax.vmap(posterize)(x, value.astype(jnp.int32)),
-        "solarize": lambda: jax.vmap(solarize)(x, value.astype(jnp.int32)),
-        "color": lambda: jax.vmap(color)(x, value),
-        "contrast": lambda: jax.vmap(contrast)(x, value),
-        "brightness": lambda: jax.vmap(brightness)(x, value),
-    }
     out = x
-    for name, fn in candidates.items():
+    for name in ("autocontrast", "posterize", "solarize", "color", "contrast", "brightness"):
       if name in index:
-        out = jnp.where((op == index[name])[:, None, None, None], fn(), out)
+        out = jnp.where((op == index[name])[:, None, None, None],
+                        jax.vmap(_APPLY[name])(x, value, matrix), out)
     return out
 
   def equalize_(x, op, value, matrix):
@@ -414,8 +369,8 @@ def _kernels(names):
     return _equalize_batch(x)
 
   def sharpness_(x, op, value, matrix):
-    del op, matrix
-    return jax.vmap(sharpness)(x, value)
+    del op
+    return jax.vmap(_APPLY["sharpness"])(x, value, matrix)
 
   return [warp, tone, equalize_, sharpness_][:max(_KERNEL_OF[n] for n in names) + 1]
 

@@ -80,11 +80,9 @@ def make_eval_attack(name: str, cfg) -> Callable:
     return lambda k, f, x, y, e: A.apgd_t(k, f, x, y, eps=e, num_steps=cfg.apgd_steps,
                                           num_target_classes=cfg.apgd_targets)
   if name == "fab_t":  # minimum-norm; a point counts as broken within eps only
-    def fab_t(k, f, x, y, e):
-      res = A.fab_t(k, f, x, y, num_steps=cfg.apgd_steps,
-                    num_target_classes=cfg.apgd_targets)
-      return jnp.where((res.norms <= e)[:, None, None, None], res.images, x)
-    return fab_t
+    return lambda k, f, x, y, e: A.within_eps(
+        A.fab_t(k, f, x, y, num_steps=cfg.apgd_steps, num_target_classes=cfg.apgd_targets),
+        x, e)
   if name == "square":
     return lambda k, f, x, y, e: A.square(k, f, x, y, eps=e, num_queries=cfg.square_queries)
   if name == "autoattack":

@@ -26,7 +26,7 @@ def _valid_filter_matrix(n: int) -> np.ndarray:
 def _gaussian_filter(z: jax.Array) -> jax.Array:
   """dm-pix's default SSIM window (separable 11-tap Gaussian, sigma 1.5, "valid"),
   written as two matmuls: the same filter, but dm-pix's `jnp.convolve` per row is
-  slow on XLA:CPU (it was a third of PASS's time)."""
+  slow on XLA:CPU."""
   my = jnp.asarray(_valid_filter_matrix(z.shape[-3]))
   mx = jnp.asarray(_valid_filter_matrix(z.shape[-2]))
   hi = jax.lax.Precision.HIGHEST

@@ -62,10 +62,10 @@ def conv2d(x, kernel, padding: str = "VALID"):
 
   On CPU the forward pass and the kernel gradient are XLA's convolutions, and
   the input gradient is that of the same convolution written as im2col +
-  matmul: for LeNet's few channels XLA:CPU's transposed convolution is slow, and
-  this makes a LeNet input gradient (what every attack step costs) about 1.6x
-  cheaper (`benchmarks/attacks_vs_torchattacks.py`). Same values (to float
-  rounding) as `lax.conv_general_dilated`; other backends use that as is.
+  matmul: for LeNet's few channels XLA:CPU's transposed convolution is slow
+  (`benchmarks/pgd_overhead.py` prints the cost of one LeNet input gradient, what
+  every attack step costs). Same values (to float rounding) as
+  `lax.conv_general_dilated`; other backends use that as is.
   """
   if jax.default_backend() == "cpu":
     return _conv_cpu(x, kernel, padding)
