@@ -67,3 +67,34 @@ def test_normalization_is_inside_the_model():
 def test_unknown_model_name():
   with pytest.raises(ValueError, match="Unknown model 'lenet6'"):
     models.get_model("lenet6", num_classes=10)
+
+
+@pytest.mark.parametrize("x_shape,k_shape,padding", [
+    ((3, 28, 28, 1), (5, 5, 1, 6), "SAME"),  # LeNet's conv1: polyphase shifted sums
+    ((3, 14, 14, 6), (5, 5, 6, 16), "VALID"),  # conv2: XLA forward, banded-matmul gradient
+    ((2, 6, 70, 1), (3, 3, 1, 2), "SAME"),  # wider than 64: im2col gradient
+    ((2, 9, 9, 2), (3, 3, 2, 4), "VALID"),  # odd conv size: plain XLA + nn.max_pool
+])
+def test_conv_pool_equals_xla_convolution_and_its_gradients(x_shape, k_shape, padding):
+  from advjax.models import _lenet  # pylint: disable=g-import-not-at-top
+  kx, kk, kg = jax.random.split(jax.random.key(0), 3)
+  x = jax.random.normal(kx, x_shape)
+  x = x.at[:, :4].set(0.5)  # a flat band: equal values in pooling windows (ties)
+  kernel = jax.random.normal(kk, k_shape)
+
+  def reference(x, kernel):
+    conv = jax.lax.conv_general_dilated(x, kernel, (1, 1), padding,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return _lenet.max_pool_2x2(conv)
+
+  out, vjp = jax.vjp(lambda x, k: _lenet.conv_pool_2x2(x, k, padding), x, kernel)
+  ref, ref_vjp = jax.vjp(lambda x, k: reference(x, k), x, kernel)
+  chex.assert_equal_shape([out, ref])
+  np.testing.assert_allclose(out, ref, atol=1e-4)
+  g = jax.random.normal(kg, out.shape)
+  gx, gk = vjp(g)
+  rx, rk = ref_vjp(g)
+  np.testing.assert_allclose(gx, rx, atol=1e-4)
+  np.testing.assert_allclose(gk, rk, atol=2e-4 * float(jnp.abs(rk).max()))
+  jitted = jax.jit(jax.grad(lambda x: jnp.sum(_lenet.conv_pool_2x2(x, kernel, padding) * g)))
+  np.testing.assert_allclose(jitted(x), rx, atol=1e-4)

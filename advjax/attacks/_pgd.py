@@ -124,8 +124,8 @@ def _pgd_loop(key, logits_fn, objective, images, labels, targets, eps, norm,
     init = (jnp.int32(0), x, best, jnp.zeros(batch, bool), jnp.zeros(batch, bool))
     if early_stop:
       _, x, best, _, zg = jax.lax.while_loop(cond, body, init)
-    else:  # rolled: with LeNet's CPU convolution (`models.conv2d`) each step costs one
-      # standalone input gradient; unrolled, XLA:CPU fused the im2col transposes badly
+    else:  # rolled: with LeNet's CPU convolution (`conv_pool_2x2`) each step costs one
+      # standalone input gradient; unrolled, XLA:CPU fused its transposes badly
       _, x, best, _, zg = jax.lax.fori_loop(0, num_steps, lambda i, c: body(c), init)
     logits = logits_fn(x)
     best = keep_best(x, objective.ascent_value(logits, labels, targets),
