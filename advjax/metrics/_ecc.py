@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from advjax import _fusion
 from advjax import _validate
 
 # OpenCV's default 5x5 Gaussian for sigma=0 (`getGaussianKernel` small table).
@@ -123,25 +124,11 @@ def _spd_solve(hess, rhs):
   return jnp.where(ok & jnp.all(jnp.isfinite(out)), out, 0.0)
 
 
-def _materialize(fn, *args):
-  """`fn(*args)`, computed once and stored.
-
-  XLA:CPU fuses cheap elementwise producers into each consumer and recomputes
-  them there (it drops `optimization_barrier` before fusion): the bilinear
-  samples and the Jacobian factors would be rebuilt for every gathered corner
-  and every moment. A conditional is a fusion boundary; both branches are the
-  same, so the predicate (false only for NaN) does not matter.
-  """
-  pred = args[0].reshape(-1)[0] > -jnp.inf
-  return jax.lax.cond(pred, fn, fn, *args)
-
-
 class _Tables(NamedTuple):
   """Per-pair data of a batch of B pairs, built once before the iterations."""
   tmpl: jax.Array  # [B, H * W] smoothed template
   img: jax.Array  # [B * (H + 2) * (W + 2)] smoothed moving image, zero border, flat
-  gx: jax.Array  # the same for its x gradient
-  gy: jax.Array  # and its y gradient
+  grad: jax.Array  # the same for its gradient, complex64 gx + i gy (one gather for both)
 
 
 def _blur_matrix(n, smooth: bool):
@@ -168,7 +155,7 @@ def _tables(mg, fg, smooth: bool) -> _Tables:
   gx = jnp.pad(0.5 * (img[:, 1:-1, 3:-1] - img[:, 1:-1, 1:-3]), ((0, 0), (1, 1), (2, 2)))
   gy = jnp.pad(0.5 * (img[:, 3:-1, 1:-1] - img[:, 1:-3, 1:-1]), ((0, 0), (2, 2), (1, 1)))
   gx, gy = (g if g.shape == img.shape else jnp.zeros_like(img) for g in (gx, gy))  # 1 px
-  return _Tables(tmpl.reshape(b, -1), img.reshape(-1), gx.reshape(-1), gy.reshape(-1))
+  return _Tables(tmpl.reshape(b, -1), img.reshape(-1), jax.lax.complex(gx, gy).reshape(-1))
 
 
 def _monomials(h, w):
@@ -223,7 +210,7 @@ def _warp_batch(images, warps, border, geometry=None):
   b, h, w, c = images.shape
   if geometry is None:
     ids = jnp.arange(b, dtype=jnp.int32)
-    geometry = _materialize(lambda wp: _geometry(wp, ids, h, w, border)[:3], warps)
+    geometry = _fusion.materialize(lambda wp: _geometry(wp, ids, h, w, border)[:3], warps)
   idx, fx, fy = geometry
   out = jnp.stack([_sample(_flat(images[..., k], border), idx, fx, fy, w)
                    for k in range(c)], -1)
@@ -250,13 +237,15 @@ def _zero_mean(img, tmpl, mask):
 # c x, c y] with a = gx / den, b = gy / den, c = -(a xw + b yw). Every moment the
 # Gauss-Newton step needs is a sum over pixels of a product of one of (a, b, c)
 # with one of (a, b, c, i, t), the zero-mean image and template, times one of
-# the monomials (1, x, y, x^2, x y, y^2): one [C * 15, H * W] x [H * W, 6]
-# matmul; plus i.i, i.t and t.t.
+# the monomials (1, x, y, x^2, x y, y^2). The products are symmetric in (a, b, c):
+# 12 of them, (a, b, c, i, t) a, (b, c, i, t) b and (c, i, t) c, give one
+# [C * 12, H * W] x [H * W, 6] matmul; plus i.i, i.t and t.t.
 _J = [(0, 1), (0, 2), (0, 0), (1, 1), (1, 2), (1, 0), (2, 1), (2, 2)]  # (factor, monomial)
 _MONO = {(0, 0): 0, (0, 1): 1, (0, 2): 2, (1, 1): 3, (1, 2): 4, (2, 2): 5}
-_HESS_ROW = np.array([5 * u + v for u, _ in _J for v, _ in _J])
+_ROW = lambda u, v: (0, 5, 9)[min(u, v)] + abs(v - u)  # row of the product of u and v
+_HESS_ROW = np.array([_ROW(u, v) for u, _ in _J for v, _ in _J])
 _HESS_COL = np.array([_MONO[(min(m, n), max(m, n))] for _, m in _J for _, n in _J])
-_PROJ_ROW = np.array([5 * u + 3 for u, _ in _J])  # (+ 1: with t instead of i)
+_PROJ_ROW = np.array([_ROW(u, 3) for u, _ in _J])  # (+ 1: with t instead of i)
 _PROJ_COL = np.array([m for _, m in _J])
 
 
@@ -264,13 +253,19 @@ def _identity_factors(start, chunk, tables: _Tables, h, w):
   """`_moments`' factors at the identity warp for pairs start .. start + chunk:
   no sampling, the images are read in place."""
   q = (h + 2) * (w + 2)
-  inner = lambda tab: jax.lax.dynamic_slice(tab, (start * q,), (chunk * q,)).reshape(
-      chunk, h + 2, w + 2)[:, 1:-1, 1:-1].reshape(chunk, h * w)
-  img, gx, gy = (inner(tab) for tab in tables[1:])
-  tmpl = jax.lax.dynamic_slice_in_dim(tables.tmpl, start, chunk)
-  i, t = _zero_mean(img, tmpl, jnp.ones_like(img))
-  mono = _monomials(h, w)
-  return jnp.stack([gx, gy, -(gx * mono[:, 1] + gy * mono[:, 2]), i, t], 1)
+  # Materialized: contiguous copies; the fusion that builds the factors is
+  # several times slower when it also slices the flat tables.
+  img, grad = _fusion.materialize(
+      lambda *t: tuple(jax.lax.dynamic_slice_in_dim(tab, start * q, chunk * q) for tab in t),
+      tables.img, tables.grad)
+  img, grad = (x.reshape(chunk, h + 2, w + 2)[:, 1:-1, 1:-1] for x in (img, grad))
+  gx, gy = grad.real, grad.imag
+  tmpl = jax.lax.dynamic_slice_in_dim(tables.tmpl, start, chunk).reshape(chunk, h, w)
+  i = img - jnp.mean(img, (1, 2), keepdims=True)
+  t = tmpl - jnp.mean(tmpl, (1, 2), keepdims=True)
+  ys, xs = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32),
+                       indexing="ij")
+  return jnp.stack([gx, gy, -(gx * xs + gy * ys), i, t], 1).reshape(chunk, 5, h * w)
 
 
 def _moments(warp, ids, tables: _Tables, h, w, identity_start=None):
@@ -282,20 +277,19 @@ def _moments(warp, ids, tables: _Tables, h, w, identity_start=None):
   def factors(warp):
     if identity_start is not None:
       return _identity_factors(identity_start, warp.shape[0], tables, h, w)
-    idx, fx, fy, xw, yw, inv, mask = _materialize(
+    idx, fx, fy, xw, yw, inv, mask = _fusion.materialize(
         lambda wp: _geometry(wp, ids, h, w), warp)
     # Materialized: a fusion that builds c = -(a xw + b yw) next to a and b
     # would gather the gradients twice.
-    img, gx, gy = _materialize(
-        lambda *g: tuple(_sample(tab, *g, w) for tab in tables[1:]), idx, fx, fy)
+    img, grad = _fusion.materialize(
+        lambda *g: (_sample(tables.img, *g, w), _sample(tables.grad, *g, w)), idx, fx, fy)
+    gx, gy = grad.real, grad.imag
     i, t = _zero_mean(img, tables.tmpl[ids], mask)
     a = gx * mask * inv
     b = gy * mask * inv
     return jnp.stack([a, b, -(a * xw + b * yw), i, t], 1)
-  f = _materialize(factors, warp)  # [C, 5, H * W]: a, b, c, i, t
-  # All products (a, b, c) x (a, b, c, i, t) as one broadcast: XLA:CPU does not
-  # fuse a stack of separate products (each would be written twice).
-  rows = (f[:, :3, None] * f[:, None]).reshape(f.shape[0], 15, -1)
+  f = _fusion.materialize(factors, warp)  # [C, 5, H * W]: a, b, c, i, t
+  rows = jnp.concatenate([f[:, u:u + 1] * f[:, u:] for u in range(3)], 1)  # [C, 12, H * W]
   m = jnp.einsum("crp,pk->crk", rows, jnp.asarray(_monomials(h, w)),
                  precision=jax.lax.Precision.HIGHEST)
   hess = m[:, _HESS_ROW, _HESS_COL].reshape(-1, 8, 8)
@@ -371,16 +365,62 @@ def ecc_homography(moving: jax.Array, fixed: jax.Array, *, num_iterations: int =
                     num_iterations, float(eps), bool(smooth))
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
-def _ecc_batch(moving, fixed, num_iterations, eps, smooth, align=None):
-  """`ecc_homography` unchecked; with `align` (a border), also returns
-  `warp_homography(moving, warp, border=align)` (where not `fallback`)."""
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _ecc_batch(moving, fixed, num_iterations, eps, smooth):
+  """`ecc_homography` unchecked."""
   # Jitted so that eager calls compile once per shape (a no-op inside jit).
+  state = _ecc_iterate(moving, fixed, num_iterations, eps, smooth)
+  return _finish(state, 0, moving.shape[0])
+
+
+class _State(NamedTuple):
+  """The iterations' outcome for a batch of B pairs, before `_finish` (only
+  inside a trace: `size` is static)."""
+  tables: _Tables
+  warp: jax.Array  # [B, 3, 3]
+  rho0: jax.Array  # [B] correlation at the identity
+  iters: jax.Array  # [B] int32
+  size: tuple  # (H, W)
+
+
+def _finish(state: _State, start, chunk: int, moving=None, border: str = "constant"):
+  """`EccResult` of the pairs start .. start + chunk (start may be traced).
+
+  With `moving`, those pairs' images [chunk, H, W, C], also returns
+  `warp_homography(moving, warp, border=border)` at the iterations' warp (the
+  caller keeps `moving` where `fallback`). The correlation at the final warp and
+  the aligned image share the bilinear taps.
+  """
+  h, w = state.size
+  q = (h + 2) * (w + 2)
+  warp = jax.lax.dynamic_slice_in_dim(state.warp, start, chunk)
+  rho0 = jax.lax.dynamic_slice_in_dim(state.rho0, start, chunk)
+  img = jax.lax.dynamic_slice_in_dim(state.tables.img, start * q, chunk * q)
+  tmpl = jax.lax.dynamic_slice_in_dim(state.tables.tmpl, start, chunk)
+  ids = jnp.arange(chunk, dtype=jnp.int32)
+  idx, fx, fy, _, _, _, mask = _fusion.materialize(lambda wp: _geometry(wp, ids, h, w), warp)
+  i, t = _zero_mean(_sample(img, idx, fx, fy, w), tmpl, mask)
+  rho_final = _rho(jnp.sum(i * i, -1), jnp.sum(t * t, -1), jnp.sum(i * t, -1))
+  # Strict: a warp that only matches the identity's correlation is not kept.
+  ok = jnp.all(jnp.isfinite(warp), (1, 2)) & (rho_final > rho0)
+  res = EccResult(warp=jnp.where(ok[:, None, None], warp, jnp.eye(3, dtype=warp.dtype)),
+                  correlation=jnp.where(ok, rho_final, rho0),
+                  identity_correlation=rho0,
+                  fallback=~ok,
+                  num_iterations=jax.lax.dynamic_slice_in_dim(state.iters, start, chunk))
+  if moving is None:
+    return res
+  aligned = _warp_batch(moving, warp, border, (idx, fx, fy) if border == "constant" else None)
+  return res, aligned
+
+
+def _ecc_iterate(moving, fixed, num_iterations: int, eps: float, smooth: bool) -> _State:
+  """The per-pair Gauss-Newton iterations of a batch (unchecked float32 images)."""
   mg = jax.vmap(_to_gray)(moving)
   fg = jax.vmap(_to_gray)(fixed)
   b, h, w = mg.shape
   tables = _tables(mg, fg, smooth)
-  chunk = min(_CHUNK, b)
+  step_chunk, first_chunk = min(_CHUNK, b), min(_FIRST_CHUNK, b)
   eye = jnp.eye(3, dtype=jnp.float32)
   init = dict(warp=jnp.broadcast_to(eye, (b, 3, 3)), rho_prev=jnp.full((b,), -10.0),
               rho0=jnp.full((b,), -1.0), iters=jnp.zeros((b,), jnp.int32),
@@ -391,6 +431,7 @@ def _ecc_batch(moving, fixed, num_iterations, eps, smooth, align=None):
   # number of iterations each pair needs (most stop after 2-4 of them).
   def sweep(carry, first=False):
     k, st = carry
+    chunk = first_chunk if first else step_chunk
     order = jnp.argsort(st["done"], stable=True).astype(jnp.int32)
     order = jnp.concatenate([order, jnp.zeros((chunk,), jnp.int32)])
     active = jnp.sum(~st["done"]).astype(jnp.int32)
@@ -421,23 +462,11 @@ def _ecc_batch(moving, fixed, num_iterations, eps, smooth, align=None):
   first = sweep((jnp.int32(0), init), first=True)
   _, st = jax.lax.while_loop(lambda c: (c[0] < num_iterations) & ~jnp.all(c[1]["done"]),
                              sweep, first)
-  warp, rho0 = st["warp"], st["rho0"]
-  # The correlation at the final warp, and the aligned image: the same taps.
-  ids = jnp.arange(b, dtype=jnp.int32)
-  idx, fx, fy, _, _, _, mask = _materialize(lambda wp: _geometry(wp, ids, h, w), warp)
-  i, t = _zero_mean(_sample(tables.img, idx, fx, fy, w), tables.tmpl, mask)
-  rho_final = _rho(jnp.sum(i * i, -1), jnp.sum(t * t, -1), jnp.sum(i * t, -1))
-  # Strict: a warp that only matches the identity's correlation is not kept.
-  ok = jnp.all(jnp.isfinite(warp), (1, 2)) & (rho_final > rho0)
-  res = EccResult(warp=jnp.where(ok[:, None, None], warp, eye),
-                  correlation=jnp.where(ok, rho_final, rho0),
-                  identity_correlation=rho0,
-                  fallback=~ok,
-                  num_iterations=st["iters"])
-  if align is None:
-    return res
-  aligned = _warp_batch(moving, warp, align, (idx, fx, fy) if align == "constant" else None)
-  return res, aligned
+  return _State(tables, st["warp"], st["rho0"], st["iters"], (h, w))
 
 
-_CHUNK = 64
+_CHUNK = 16  # pairs per Gauss-Newton step (a small working set; measured best on CPU)
+# Pairs per step of the first sweep (every pair, at the identity, no sampling):
+# larger steps mean fewer small ops, which XLA:CPU's thread pool handles poorly,
+# while the working set stays well below glibc's mmap threshold.
+_FIRST_CHUNK = 250

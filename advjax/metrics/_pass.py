@@ -11,6 +11,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from advjax import _fusion
 from advjax import _validate
 from advjax.metrics import _ecc
 from advjax.metrics import _ssim as _ssim_lib
@@ -30,19 +31,6 @@ class PassInfo(NamedTuple):
   correlation: jax.Array
   fallback: jax.Array
   ssim_unaligned: jax.Array
-
-
-def _ssim(a, b, chunk: int = 20):
-  # Chunks of a large batch are filtered one after another: on CPU the small
-  # working set is several times faster than one batch-wide convolution.
-  n = a.shape[0]
-  if n <= chunk:
-    return _ssim_lib.ssim_unchecked(a, b, 1.0)
-  nc = -(-n // chunk)
-  pad = lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], nc * chunk - n, 0)])
-  split = lambda x: pad(x).reshape((nc, chunk) + x.shape[1:])
-  return jax.lax.map(lambda ab: _ssim_lib.ssim_unchecked(ab[0], ab[1], 1.0),
-                     (split(a), split(b))).reshape(-1)[:n]
 
 
 def pass_score(adversarial: jax.Array, original: jax.Array, *, num_iterations: int = 50,
@@ -85,12 +73,40 @@ def pass_score(adversarial: jax.Array, original: jax.Array, *, num_iterations: i
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
 def _pass_batch(adversarial, original, num_iterations, eps, border, return_info):
-  res, aligned = _ecc._ecc_batch(adversarial, original, num_iterations, eps, True, border)
-  # Where ECC fell back, the identity warp means PASS is the plain SSIM.
-  aligned = jnp.where(res.fallback[:, None, None, None], adversarial, aligned)
-  score = jnp.nan_to_num(_ssim(aligned, original), nan=0.0)
+  state = _ecc._ecc_iterate(adversarial, original, num_iterations, eps, True)
+  n = adversarial.shape[0]
+  chunk = min(_CHUNK, n)
+  fields = ("score", "warp", "correlation", "fallback", "ssim_unaligned")
+  shapes = dict(score=(), warp=(3, 3), correlation=(), fallback=(), ssim_unaligned=())
+  out = {k: jnp.zeros((n,) + shapes[k], bool if k == "fallback" else jnp.float32)
+         for k in fields[:(5 if return_info else 1)]}
+
+  # The final correlation check, the aligned images and their SSIM, `chunk` pairs
+  # at a time (the last chunk overlaps its predecessor): on CPU a bounded working
+  # set is faster than batch-wide steps, and the batch-sized temporaries they
+  # would need (taps, aligned images, SSIM inputs) are never allocated.
+  def body(j, out):
+    start = jnp.minimum(j * chunk, n - chunk)
+    adv = jax.lax.dynamic_slice_in_dim(adversarial, start, chunk)
+    orig = jax.lax.dynamic_slice_in_dim(original, start, chunk)
+    res, aligned = _ecc._finish(state, start, chunk, adv, border)
+    # Where ECC fell back, the identity warp means PASS is the plain SSIM.
+    # Materialized: SSIM reads it three times, a fusion would resample it each time.
+    aligned = _fusion.materialize(
+        lambda y, x, f: jnp.where(f[:, None, None, None], x, y), aligned, adv, res.fallback)
+    new = dict(score=jnp.nan_to_num(_ssim_lib.ssim_unchecked(aligned, orig, 1.0), nan=0.0))
+    if return_info:
+      new.update(warp=res.warp, correlation=res.correlation, fallback=res.fallback,
+                 ssim_unaligned=_ssim_lib.ssim_unchecked(adv, orig, 1.0))
+    return {k: jax.lax.dynamic_update_slice_in_dim(out[k], new[k], start, 0) for k in out}
+
+  out = jax.lax.fori_loop(0, -(-n // chunk), body, out)
   if not return_info:
-    return score
-  plain = _ssim(adversarial, original)
-  return score, PassInfo(warp=res.warp, correlation=res.correlation,
-                         fallback=res.fallback, ssim_unaligned=plain)
+    return out["score"]
+  return out["score"], PassInfo(**{k: out[k] for k in fields[1:]})
+
+
+# Pairs per step of the final check and SSIM: large enough that per-op overhead
+# (worse with XLA:CPU's thread pool) is amortized, small enough that the step's
+# temporaries stay well below glibc's mmap threshold.
+_CHUNK = 250
