@@ -7,7 +7,9 @@ The reference is Rozsa et al.'s pipeline, image by image on the host:
 use_sample_covariance=False, data_range=1)`. The pairs are the minimal hot/cold
 (HC-D-1) adversarials of a LeNet-5 trained on the embedded MNIST.
 
-  python benchmarks/pass_vs_opencv.py            # --n 1000 --epochs 3
+  python benchmarks/pass_vs_opencv.py            # --n 1000 --epochs 3 --repeats 5
+
+Both sides are timed --repeats times (advjax after compiling) and the best run is reported.
 """
 import argparse
 import functools
@@ -62,7 +64,8 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--n", type=int, default=1000)
   parser.add_argument("--epochs", type=int, default=3)
-  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--repeats", type=int, default=5,
+                      help="timed runs of each side; the best is reported")
   args = parser.parse_args()
   adv, orig = make_pairs(args.n, args.epochs)
   n = len(adv)
@@ -79,14 +82,16 @@ def main():
   ours = np.asarray(ours)
 
   ref = np.full(n, np.nan)
-  failures = 0
-  t0 = time.perf_counter()
-  for i in range(n):
-    try:
-      ref[i] = opencv_pass(adv[i, ..., 0], orig[i, ..., 0])
-    except cv2.error:
-      failures += 1
-  cv_s = time.perf_counter() - t0
+  cv_s = np.inf
+  for _ in range(args.repeats):  # the whole loop, best of the same number of runs
+    failures = 0
+    t0 = time.perf_counter()
+    for i in range(n):
+      try:
+        ref[i] = opencv_pass(adv[i, ..., 0], orig[i, ..., 0])
+      except cv2.error:
+        failures += 1
+    cv_s = min(cv_s, time.perf_counter() - t0)
 
   ok = ~np.isnan(ref)
   diff = np.abs(ref[ok] - ours[ok])
@@ -95,7 +100,7 @@ def main():
         f"jax {jax.__version__} on {jax.default_backend()}, opencv {cv2.__version__}, "
         f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
         f"load average {load:.1f}\n")
-  print("| implementation | pairs/s | failures | NaN | median PASS |")
+  print(f"| implementation (best of {args.repeats} runs) | pairs/s | failures | NaN | median PASS |")
   print("|---|---:|---:|---:|---:|")
   print(f"| advjax `pass_score` (jit, one batch; compile {compile_s:.1f} s excluded) | "
         f"{n / best_ours:,.0f} | 0 (fallback to identity: {int(np.sum(info.fallback))}) | "
