@@ -15,6 +15,7 @@ import argparse
 import functools
 import os
 import platform
+import sys
 import time
 
 import cv2
@@ -23,7 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from advjax import attacks, data, metrics, models, train
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _lenet_setup import best_time  # noqa: E402  pylint: disable=g-import-not-at-top
+
+from advjax import attacks, data, metrics, models, train  # noqa: E402
 
 
 def make_pairs(n: int, epochs: int):
@@ -74,24 +78,21 @@ def main():
   ours, info = jax.block_until_ready(
       metrics.pass_score(jnp.asarray(adv), jnp.asarray(orig), return_info=True))
   compile_s = time.perf_counter() - t0
-  best_ours = np.inf
-  for _ in range(args.repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(metrics.pass_score(jnp.asarray(adv), jnp.asarray(orig)))
-    best_ours = min(best_ours, time.perf_counter() - t0)
+  best_ours = best_time(lambda: jax.block_until_ready(
+      metrics.pass_score(jnp.asarray(adv), jnp.asarray(orig))), args.repeats)
   ours = np.asarray(ours)
 
   ref = np.full(n, np.nan)
-  cv_s = np.inf
-  for _ in range(args.repeats):  # the whole loop, best of the same number of runs
-    failures = 0
-    t0 = time.perf_counter()
+
+  def reference_loop():
     for i in range(n):
       try:
         ref[i] = opencv_pass(adv[i, ..., 0], orig[i, ..., 0])
       except cv2.error:
-        failures += 1
-    cv_s = min(cv_s, time.perf_counter() - t0)
+        ref[i] = np.nan
+
+  cv_s = best_time(reference_loop, args.repeats)  # the whole loop, best of as many runs
+  failures = int(np.sum(np.isnan(ref)))
 
   ok = ~np.isnan(ref)
   diff = np.abs(ref[ok] - ours[ok])
@@ -100,7 +101,8 @@ def main():
         f"jax {jax.__version__} on {jax.default_backend()}, opencv {cv2.__version__}, "
         f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
         f"load average {load:.1f}\n")
-  print(f"| implementation (best of {args.repeats} runs) | pairs/s | failures | NaN | median PASS |")
+  print(f"| implementation (best of {args.repeats} runs) | pairs/s | failures | NaN "
+        "| median PASS |")
   print("|---|---:|---:|---:|---:|")
   print(f"| advjax `pass_score` (jit, one batch; compile {compile_s:.1f} s excluded) | "
         f"{n / best_ours:,.0f} | 0 (fallback to identity: {int(np.sum(info.fallback))}) | "

@@ -1,5 +1,6 @@
 """Models: shapes, normalization inside, inference view that never updates state."""
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -79,13 +80,18 @@ def test_conv_pool_equals_xla_convolution_and_its_gradients(x_shape, k_shape, pa
   from advjax.models import _lenet  # pylint: disable=g-import-not-at-top
   kx, kk, kg = jax.random.split(jax.random.key(0), 3)
   x = jax.random.normal(kx, x_shape)
-  x = x.at[:, :4].set(0.5)  # a flat band: equal values in pooling windows (ties)
+  # A flat band taller than the kernel: rows of equal conv outputs, so pooling
+  # windows with several maxima (ties) on every code path.
+  x = x.at[:, :k_shape[0] + 1].set(0.5)
   kernel = jax.random.normal(kk, k_shape)
 
-  def reference(x, kernel):
+  def reference(x, kernel):  # XLA's convolution, pooling as jnp.max (ties shared)
     conv = jax.lax.conv_general_dilated(x, kernel, (1, 1), padding,
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    return _lenet.max_pool_2x2(conv)
+    b, h, w, c = conv.shape
+    if h % 2 or w % 2:
+      return nn.max_pool(conv, (2, 2), (2, 2))
+    return conv.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
   out, vjp = jax.vjp(lambda x, k: _lenet.conv_pool_2x2(x, k, padding), x, kernel)
   ref, ref_vjp = jax.vjp(lambda x, k: reference(x, k), x, kernel)

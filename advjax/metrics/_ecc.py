@@ -258,14 +258,14 @@ def _identity_factors(start, chunk, tables: _Tables, h, w):
   img, grad = _fusion.materialize(
       lambda *t: tuple(jax.lax.dynamic_slice_in_dim(tab, start * q, chunk * q) for tab in t),
       tables.img, tables.grad)
-  img, grad = (x.reshape(chunk, h + 2, w + 2)[:, 1:-1, 1:-1] for x in (img, grad))
+  img, grad = (x.reshape(chunk, h + 2, w + 2)[:, 1:-1, 1:-1].reshape(chunk, h * w)
+               for x in (img, grad))
   gx, gy = grad.real, grad.imag
-  tmpl = jax.lax.dynamic_slice_in_dim(tables.tmpl, start, chunk).reshape(chunk, h, w)
-  i = img - jnp.mean(img, (1, 2), keepdims=True)
-  t = tmpl - jnp.mean(tmpl, (1, 2), keepdims=True)
-  ys, xs = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32),
-                       indexing="ij")
-  return jnp.stack([gx, gy, -(gx * xs + gy * ys), i, t], 1).reshape(chunk, 5, h * w)
+  tmpl = jax.lax.dynamic_slice_in_dim(tables.tmpl, start, chunk)
+  i = img - jnp.mean(img, -1, keepdims=True)
+  t = tmpl - jnp.mean(tmpl, -1, keepdims=True)
+  mono = _monomials(h, w)
+  return jnp.stack([gx, gy, -(gx * mono[:, 1] + gy * mono[:, 2]), i, t], 1)
 
 
 def _moments(warp, ids, tables: _Tables, h, w, identity_start=None):
@@ -294,8 +294,12 @@ def _moments(warp, ids, tables: _Tables, h, w, identity_start=None):
                  precision=jax.lax.Precision.HIGHEST)
   hess = m[:, _HESS_ROW, _HESS_COL].reshape(-1, 8, 8)
   i, t = f[:, 3], f[:, 4]
-  return (hess, m[:, _PROJ_ROW, _PROJ_COL], m[:, _PROJ_ROW + 1, _PROJ_COL],
-          jnp.sum(i * i, -1), jnp.sum(t * t, -1), jnp.sum(i * t, -1))
+  return (hess, m[:, _PROJ_ROW, _PROJ_COL], m[:, _PROJ_ROW + 1, _PROJ_COL], *_inner(i, t))
+
+
+def _inner(i, t):
+  """i.i, t.t and i.t per row of the zero-mean images i, t [C, H * W]."""
+  return jnp.sum(i * i, -1), jnp.sum(t * t, -1), jnp.sum(i * t, -1)
 
 
 def _rho(ii, tt, it):
@@ -400,7 +404,7 @@ def _finish(state: _State, start, chunk: int, moving=None, border: str = "consta
   ids = jnp.arange(chunk, dtype=jnp.int32)
   idx, fx, fy, _, _, _, mask = _fusion.materialize(lambda wp: _geometry(wp, ids, h, w), warp)
   i, t = _zero_mean(_sample(img, idx, fx, fy, w), tmpl, mask)
-  rho_final = _rho(jnp.sum(i * i, -1), jnp.sum(t * t, -1), jnp.sum(i * t, -1))
+  rho_final = _rho(*_inner(i, t))
   # Strict: a warp that only matches the identity's correlation is not kept.
   ok = jnp.all(jnp.isfinite(warp), (1, 2)) & (rho_final > rho0)
   res = EccResult(warp=jnp.where(ok[:, None, None], warp, jnp.eye(3, dtype=warp.dtype)),

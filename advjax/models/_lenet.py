@@ -48,7 +48,11 @@ def _pool_vjp(phases, g):
   return jnp.stack(rows, axis=2).reshape(b, 2 * h2, 2 * w2, c)
 
 
-def _pad_same(x, kh: int, kw: int):
+def _padded(x, kernel, padding: str):
+  """x with the zero border of "SAME" padding for `kernel` (as XLA's), or as is."""
+  if padding != "SAME":
+    return x
+  kh, kw = kernel.shape[:2]
   return jnp.pad(x, ((0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0)))
 
 
@@ -65,16 +69,15 @@ def _conv_pool_phases(x, kernel, padding: str):
   one elementwise fusion (a reduction after the shifted sums would be fused into
   a slow reduce kernel). Returns 4 x [B, H / 2, W / 2, Co] in (a, b) order."""
   kh, kw, _, _ = kernel.shape
-  if padding == "SAME":
-    x = _pad_same(x, kh, kw)
-  b, hp, wp, _ = x.shape
+  x = _padded(x, kernel, padding)
+  _, hp, wp, _ = x.shape
   h2, w2 = (hp - kh + 1) // 2, (wp - kw + 1) // 2
-  x = jnp.pad(x, ((0, 0), (0, hp % 2), (0, wp % 2), (0, 0)))  # even, for the components
-  comp = x.reshape(b, (hp + 1) // 2, 2, (wp + 1) // 2, 2, 1).transpose(2, 4, 0, 1, 3, 5)
+  # The polyphase components x[:, u::2, v::2], from x padded to even size.
+  comp = _windows(jnp.pad(x, ((0, 0), (0, hp % 2), (0, wp % 2), (0, 0))))
   def phase(a, c):
-    return sum(comp[(a + i) % 2, (c + j) % 2][:, (a + i) // 2:(a + i) // 2 + h2,
-                                               (c + j) // 2:(c + j) // 2 + w2] * kernel[i, j, 0]
-               for i in range(kh) for j in range(kw))
+    return sum(comp[2 * ((a + i) % 2) + (c + j) % 2][:, (a + i) // 2:(a + i) // 2 + h2,
+                                                     (c + j) // 2:(c + j) // 2 + w2]
+               * kernel[i, j, 0] for i in range(kh) for j in range(kw))
   return [phase(a, c) for a in (0, 1) for c in (0, 1)]
 
 
@@ -85,8 +88,7 @@ def _conv_rows(x, kernel, padding: str):
   times), but one dense matmul, and its transpose (the input gradient) is a
   matmul followed by kh shifted adds."""
   kh, kw, ci, co = kernel.shape
-  if padding == "SAME":
-    x = _pad_same(x, kh, kw)
+  x = _padded(x, kernel, padding)
   b, hp, wp, _ = x.shape
   h, w = hp - kh + 1, wp - kw + 1
   rows = jnp.concatenate([x[:, i:i + h].reshape(b, h, wp * ci) for i in range(kh)], -1)
@@ -100,8 +102,7 @@ def _conv_rows(x, kernel, padding: str):
 def _conv_im2col(x, kernel, padding: str):
   """The convolution as im2col + matmul (patches in (i, j, c) order)."""
   kh, kw, ci, co = kernel.shape
-  if padding == "SAME":
-    x = _pad_same(x, kh, kw)
+  x = _padded(x, kernel, padding)
   h, w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
   patches = jnp.concatenate(
       [x[:, i:i + h, j:j + w, :] for i in range(kh) for j in range(kw)], axis=-1)
