@@ -1,19 +1,31 @@
 """Cheap argument checks shared by the public entry points.
 
-Shape and dtype checks are static and hold under `jax.jit`. Value checks (range,
-negative eps) run only when the value is concrete, so that an attack called
-inside a user's `jax.jit` never raises a ConcretizationTypeError.
+What is checked where:
+- Shape, rank, dtype and option checks are static: they raise `ValueError` when
+  the function is called, eagerly or while being traced under `jax.jit`.
+- Value checks (images in [0, 1] and finite, labels in [0, classes), eps and
+  other budgets >= 0) raise `ValueError` at once on concrete inputs. On traced
+  inputs they are `jax.experimental.checkify.debug_check`s: no-ops under a plain
+  `jax.jit` (so an attack inside a user's jit never raises a
+  ConcretizationTypeError), real checks when the function is run through
+  `checkify.checkify` -- which is what `advjax.checked_jit` does.
 """
 from typing import Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import checkify
 
 
 def is_concrete(x) -> bool:
   """True if `x` holds a value now (not a tracer inside jit/vmap/grad)."""
   return not isinstance(x, jax.core.Tracer)
+
+
+def _traced_check(pred, message: str, *fmt_args) -> None:
+  """A value check on traced arguments, surfaced by `checkify` (see module doc)."""
+  checkify.debug_check(pred, message, *fmt_args)
 
 
 def check_images(images, name: str = "images", *, rank: Optional[int] = 4,
@@ -37,15 +49,25 @@ def check_images(images, name: str = "images", *, rank: Optional[int] = 4,
     raise ValueError(
         f"`{name}` must be a floating-point array with values in [0, 1] "
         f"(convert uint8 with x / 255.); got dtype {dtype}.")
-  if is_concrete(images) and np.size(images):
+  if not np.size(images):
+    return
+  if is_concrete(images):
     arr = np.asarray(images)
     lo, hi = float(arr.min()), float(arr.max())
     if not (np.isfinite(lo) and np.isfinite(hi)):
       raise ValueError(f"`{name}` contains NaN or inf values.")
     if lo < -1e-6 or hi > 1 + 1e-6:
-      raise ValueError(
-          f"`{name}` must have values in [0, 1] (normalization lives inside the "
-          f"model); got range [{lo:.4g}, {hi:.4g}].")
+      raise ValueError(_range_message(name, f"{lo:.4g}", f"{hi:.4g}"))
+  else:
+    lo, hi = jnp.min(images), jnp.max(images)
+    # min/max need not propagate NaN on every backend: test finiteness directly
+    _traced_check(jnp.all(jnp.isfinite(images)), f"`{name}` contains NaN or inf values.")
+    _traced_check((lo >= -1e-6) & (hi <= 1 + 1e-6), _range_message(name, "{}", "{}"), lo, hi)
+
+
+def _range_message(name, lo, hi):
+  return (f"`{name}` must have values in [0, 1] (normalization lives inside the model; "
+          f"convert uint8 with x / 255.); got range [{lo}, {hi}].")
 
 
 def check_labels(labels, name: str = "labels", *, batch_size: Optional[int] = None,
@@ -61,11 +83,17 @@ def check_labels(labels, name: str = "labels", *, batch_size: Optional[int] = No
   if batch_size is not None and shape[0] != batch_size:
     raise ValueError(f"`{name}` has batch size {shape[0]} but the images have batch "
                      f"size {batch_size}.")
-  if num_classes is not None and is_concrete(labels) and np.size(labels):
+  if num_classes is None or not np.size(labels):
+    return
+  message = (f"`{name}` must be in [0, {num_classes - 1}] for a model with {num_classes} "
+             "classes; got range [{}, {}].")
+  if is_concrete(labels):
     arr = np.asarray(labels)
     if arr.min() < 0 or arr.max() >= num_classes:
-      raise ValueError(f"`{name}` must be in [0, {num_classes - 1}] for a model with "
-                       f"{num_classes} classes; got range [{arr.min()}, {arr.max()}].")
+      raise ValueError(message.format(arr.min(), arr.max()))
+  else:
+    lo, hi = jnp.min(labels), jnp.max(labels)
+    _traced_check((lo >= 0) & (hi < num_classes), message, lo, hi)
 
 
 def check_nonnegative(value, name: str) -> None:
@@ -74,6 +102,9 @@ def check_nonnegative(value, name: str) -> None:
     arr = np.asarray(value)
     if np.any(np.isnan(arr)) or np.any(arr < 0):
       raise ValueError(f"`{name}` must be >= 0; got {value}.")
+  else:
+    v = jnp.asarray(value)
+    _traced_check(jnp.all(v >= 0), f"`{name}` must be >= 0; got min {{}}.", jnp.min(v))
 
 
 def check_positive_int(value, name: str) -> None:

@@ -1,4 +1,5 @@
 """Models by name, and the `logits_fn` view of a model that attacks use."""
+import inspect
 from typing import Any, Callable, Dict
 
 import jax
@@ -27,13 +28,56 @@ def init_variables(model, key: jax.Array, image_shape) -> Dict[str, Any]:
                          jnp.zeros((1,) + tuple(image_shape), jnp.float32), train=False))
 
 
-def make_logits_fn(model, variables) -> Callable[[jax.Array], jax.Array]:
-  """`images -> logits` in inference mode: running batch statistics, no dropout.
+# Inference-mode flags of common Flax conventions, with their inference value.
+_INFERENCE_FLAGS = (("train", False), ("training", False), ("is_training", False),
+                    ("deterministic", True))
+
+
+def _inference_kwargs(model) -> Dict[str, Any]:
+  """The inference flag `model.__call__` takes, if any (see `_INFERENCE_FLAGS`)."""
+  try:
+    params = inspect.signature(type(model).__call__).parameters
+  except (TypeError, ValueError):  # not introspectable: pass nothing
+    return {}
+  for name, value in _INFERENCE_FLAGS:
+    if name in params:
+      return {name: value}
+  return {}
+
+
+def make_logits_fn(model, variables, **apply_kwargs) -> Callable[[jax.Array], jax.Array]:
+  """`images -> logits` of a Flax linen module in inference mode.
 
   Batch statistics are read, never updated, so the function is pure and every
   example is treated independently (what per-example attack objectives need).
+
+  Works for any linen module: when no `apply_kwargs` are given, the module's
+  inference flag is found from its `__call__` signature -- `train=False`,
+  `training=False`, `is_training=False` or `deterministic=True`, whichever it
+  takes -- and a module without such an argument is called as
+  `model.apply(variables, images)`.
+
+  Args:
+    model: a `flax.linen.Module` mapping images [B, H, W, C] in [0, 1] to
+      logits [B, classes].
+    variables: its variables (`{'params': ..., 'batch_stats': ...}`).
+    **apply_kwargs: keyword arguments for `model.apply`, replacing the detected
+      inference flag (e.g. `use_running_average=True`).
+
+  Returns:
+    `logits_fn(images) -> logits`.
+
+  Raises:
+    ValueError: if `model` has no `apply` method (pass your own callable to the
+      attacks instead).
   """
+  if not callable(getattr(model, "apply", None)):
+    raise ValueError(f"`model` must be a Flax linen module with an `apply` method; got "
+                     f"{type(model).__name__}. Attacks take any `images -> logits` callable: "
+                     "pass that instead.")
+  kwargs = apply_kwargs or _inference_kwargs(model)
   variables = dict(variables)
+
   def logits_fn(images):
-    return model.apply(variables, images, train=False)
+    return model.apply(variables, images, **kwargs)
   return logits_fn
