@@ -46,7 +46,8 @@ def check_black_box_weaker(black_box_acc: float, white_box_acc: float,
   """A black-box attack (Square) must not beat the white-box ones by more than `margin`."""
   diff = white_box_acc - black_box_acc
   return Check("black-box not stronger than white-box", diff <= margin, diff, margin,
-               f"Square accuracy {black_box_acc:.4f} vs best white-box {white_box_acc:.4f}")
+               f"Square accuracy {black_box_acc:.4f} vs white-box accuracy "
+               f"{white_box_acc:.4f}")
 
 
 def check_zero_gradients(fraction: float, threshold: float = 0.01) -> Check:
@@ -59,6 +60,15 @@ def check_deterministic(max_abs_diff: float, tol: float = 1e-5) -> Check:
   """Two forward passes on the same inputs must give the same logits (no randomness)."""
   return Check("predictions deterministic", max_abs_diff <= tol, max_abs_diff, tol,
                f"max |logits_1 - logits_2| over two passes: {max_abs_diff:.3g}")
+
+
+def on_subset(check: Check, num_examples: int, num_total: int) -> Check:
+  """`check` with "on the first N of M test points" added to its detail when its
+  numbers come from fewer points (N) than the report's table (M)."""
+  if num_examples >= num_total:
+    return check
+  return check._replace(detail=f"{check.detail} (on the first {num_examples} of "
+                               f"{num_total} test points)")
 
 
 def summarize(checks: List[Check]) -> Dict:

@@ -79,34 +79,63 @@ def write_report(workdir: str, report: Dict[str, Any]) -> Dict[str, Any]:
   return report
 
 
-def _f(v, fmt=".4f"):
-  return "-" if v is None else format(v, fmt)
+def _absent(v) -> bool:
+  """None or NaN: a value the report does not have."""
+  if v is None:
+    return True
+  try:
+    return bool(v != v)  # NaN, including NumPy scalars
+  except (TypeError, ValueError):
+    return False
+
+
+def _f(v, fmt=".4f") -> str:
+  """A number formatted with `fmt`; "-" when absent (None or NaN)."""
+  return "-" if _absent(v) else format(v, fmt)
+
+
+def _cell(v) -> str:
+  """Any value as markdown text: "-" when absent, floats in 4 significant digits,
+  lists item by item."""
+  if isinstance(v, (list, tuple)):
+    return ", ".join(_cell(x) for x in v) if v else "-"
+  if _absent(v):
+    return "-"
+  if isinstance(v, float):
+    return format(v, ".4g")
+  return str(v)
+
+
+def _diff(a, b, fmt=".4f") -> str:
+  return "-" if _absent(a) or _absent(b) else format(a - b, fmt)
 
 
 def render_markdown(r: Dict[str, Any]) -> str:
   """A readable report: setup, accuracy table, calibration, corruptions, flip rates,
-  masking checks, cost, figures."""
+  masking checks, cost, figures. Absent values (None, NaN) read "-"."""
   lines = [f"# advjax report: {r.get('name', '')}", ""]
   setup = r.get("setup") or {}
   if setup:
-    lines += ["| setting | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in setup.items()]
+    lines += ["| setting | value |", "|---|---|"] + [f"| {k} | {_cell(v)} |"
+                                                      for k, v in setup.items()]
     lines.append("")
+  clean = r.get("clean_accuracy")
   lines += [f"## Accuracy on {r['num_test_examples']} held-out test images", "",
             "| evaluation | eps | accuracy | robustness gap | mean confidence | median L2 | "
             "median Linf |", "|---|---|---|---|---|---|---|",
-            f"| clean | - | {r['clean_accuracy']:.4f} | - | {r['clean_confidence']:.4f} | - | - |"]
+            f"| clean | - | {_f(clean)} | - | {_f(r.get('clean_confidence'))} | - | - |"]
   for name, a in r.get("attacks", {}).items():
-    eps = "-" if a.get("eps") is None else f"{a['eps']:g} ({a.get('norm', 'linf')})"
-    lines.append(f"| {a.get('label', name)} | {eps} | {a['accuracy']:.4f} | "
-                 f"{r['clean_accuracy'] - a['accuracy']:.4f} | {a['confidence']:.4f} | "
+    eps = "-" if _absent(a.get("eps")) else f"{a['eps']:g} ({a.get('norm', 'linf')})"
+    lines.append(f"| {a.get('label', name)} | {eps} | {_f(a.get('accuracy'))} | "
+                 f"{_diff(clean, a.get('accuracy'))} | {_f(a.get('confidence'))} | "
                  f"{_f(a.get('median_l2'))} | {_f(a.get('median_linf'))} |")
   lines.append("")
   curve = r.get("accuracy_vs_eps") or {}
   if curve.get("eps"):
     lines += ["### Accuracy vs eps (Linf)", "",
-              "| attack | " + " | ".join(f"{e:g}" for e in curve["eps"]) + " |",
+              "| attack | " + " | ".join(_f(e, "g") for e in curve["eps"]) + " |",
               "|---|" + "---|" * len(curve["eps"])]
-    lines += [f"| {k} | " + " | ".join(f"{v:.3f}" for v in vals) + " |"
+    lines += [f"| {k} | " + " | ".join(_f(v, ".3f") for v in vals) + " |"
               for k, vals in curve.items() if k != "eps"]
     lines.append("")
   cal = r.get("calibration") or {}
@@ -117,9 +146,9 @@ def render_markdown(r: Dict[str, Any]) -> str:
   hp = r.get("hard_positive_set")
   if hp:
     lines += [f"## Adversarial / hard-positive set ({hp['rows']} images from other networks)",
-              "", f"Accuracy {hp['accuracy']:.4f} (error {hp['error']:.4f}) on "
+              "", f"Accuracy {_f(hp.get('accuracy'))} (error {_f(hp.get('error'))}) on "
               f"`{hp['path']}`.", "", "| type | accuracy |", "|---|---|"] + [
-                  f"| {t} | {a:.4f} |" for t, a in hp["accuracy_by_type"].items()] + [""]
+                  f"| {t} | {_f(a)} |" for t, a in hp["accuracy_by_type"].items()] + [""]
   cor = r.get("corruptions")
   if cor:
     sevs = sorted({s for v in cor["accuracy"].values() for s in v}, key=int)
@@ -127,32 +156,32 @@ def render_markdown(r: Dict[str, Any]) -> str:
               "| corruption | " + " | ".join(f"s{s}" for s in sevs) + " | mean |",
               "|---|" + "---|" * (len(sevs) + 1)]
     for c, v in cor["accuracy"].items():
-      vals = [v[s] for s in sevs if s in v]
-      lines.append(f"| {c} | " + " | ".join(f"{x:.3f}" for x in vals) +
-                   f" | {sum(vals) / len(vals):.3f} |")
-    lines += ["", f"Mean corruption accuracy: {cor['mean']:.4f}" +
-              (f"; mCE relative to {cor.get('baseline')!r}: {cor['mce']:.3f}"
-               if cor.get("mce") is not None else "") + ".", ""]
+      vals = [v.get(s) for s in sevs]
+      present = [x for x in vals if not _absent(x)]
+      lines.append(f"| {c} | " + " | ".join(_f(x, ".3f") for x in vals) +
+                   f" | {_f(sum(present) / len(present) if present else None, '.3f')} |")
+    lines += ["", f"Mean corruption accuracy: {_f(cor.get('mean'))}" +
+              (f"; mCE relative to {cor.get('baseline')!r}: {_f(cor['mce'], '.3f')}"
+               if not _absent(cor.get("mce")) else "") + ".", ""]
   flip = r.get("flip_rate")
   if flip:
     lines += ["## Flip probability (ImageNet-P style)", "", "| perturbation | flip prob. |",
-              "|---|---|"] + [f"| {k} | {v:.4f} |" for k, v in flip.items()] + [""]
+              "|---|---|"] + [f"| {k} | {_f(v)} |" for k, v in flip.items()] + [""]
   mc = r.get("masking_checks")
   if mc:
     lines += [f"## Gradient-masking checks: {'all passed' if mc['passed'] else 'FLAGGED'}",
               "", "| check | result | value | threshold | detail |", "|---|---|---|---|---|"]
     lines += [f"| {c['name']} | {'pass' if c['passed'] else '**FAIL**'} | "
-              f"{_f(c['value'], '.4g')} | {_f(c['threshold'], '.4g')} | {c['detail']} |"
-              for c in mc["checks"]]
+              f"{_f(c['value'], '.4g')} | {_f(c['threshold'], '.4g')} | "
+              f"{_cell(c['detail'])} |" for c in mc["checks"]]
     lines.append("")
   for section, title in (("cost", "Cost"), ("train", "Training")):
     t = r.get(section)
     if t:
       lines += [f"## {title}", "", "| quantity | value |", "|---|---|"]
-      lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
-                for k, v in t.items()]
+      lines += [f"| {k} | {_cell(v)} |" for k, v in t.items()]
       lines.append("")
-  lines.append(f"Evaluation time: {r.get('eval_time_s', 0):.1f} s.")
+  lines.append(f"Evaluation time: {_f(r.get('eval_time_s'), '.1f')} s.")
   lines.append("")
   figs = r.get("figures", [])
   if figs:

@@ -120,8 +120,20 @@ def _label(name, cfg):
   return _LABELS[name]
 
 
-def _run_attack(fn, eps, ds, key, batch_size, progress, desc, keep=0):
-  """Per-example correctness, confidence, L2 and Linf norms over ds; first `keep` pairs."""
+def _gallery_indices(labels, pred_clean, pred_adv, k: int) -> np.ndarray:
+  """Up to `k` indices for an adversarial gallery: successful adversarial examples
+  first (right on the clean image, wrong on the attacked one), then the failures, each
+  group in test-set order."""
+  labels, pred_clean, pred_adv = map(np.asarray, (labels, pred_clean, pred_adv))
+  succeeded = (pred_clean == labels) & (pred_adv != labels)
+  order = np.argsort(~succeeded, kind="stable")
+  return order[:k]
+
+
+def _run_attack(fn, eps, ds, key, batch_size, progress, desc, keep=0, clean_pred=None):
+  """Per-example correctness, confidence, L2 and Linf norms over ds; `keep` gallery
+  examples of the first batch (successful adversarial examples first, see
+  `_gallery_indices`) as (clean, adversarial, labels, clean predictions, predictions)."""
   out = {k: [] for k in ("correct", "conf", "l2", "linf", "pred")}
   kept = None
   nb = -(-len(ds) // batch_size)
@@ -133,7 +145,12 @@ def _run_attack(fn, eps, ds, key, batch_size, progress, desc, keep=0):
     for name, v in zip(out, per_example):
       out[name].append(v[m])
     if i == 0 and keep:
-      kept = (x[:keep], np.asarray(x_adv[:keep]), y[:keep], per_example[-1][:keep])
+      n = int(m.sum())  # padding is at the end
+      pred_adv = np.asarray(per_example[-1][:n])
+      pred_clean = np.asarray(clean_pred[:n]) if clean_pred is not None else y[:n]
+      idx = _gallery_indices(y[:n], pred_clean, pred_adv, keep)
+      kept = (x[idx], np.asarray(x_adv[jnp.asarray(idx)]), y[idx], pred_clean[idx],
+              pred_adv[idx])
   return {k: np.concatenate(v) for k, v in out.items()}, kept
 
 
@@ -156,7 +173,9 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
     name: the run's name, written into the report.
 
   Returns:
-    The report dict; `report["_gallery"]` holds arrays for figures (not saved).
+    The report dict; `report["_gallery"][attack]` holds arrays for figures (not
+    saved): (clean, adversarial, labels, clean predictions, predictions) of up to
+    `gallery_size` examples of the first batch, successful adversarial examples first.
 
   Raises:
     ValueError: for an unknown attack name or a bad dataset.
@@ -199,11 +218,10 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
     t0 = time.perf_counter()
     res, kept = _run_attack(get(n), cfg.eps, ds,
                             jax.random.fold_in(key, 100 + a), bs, progress, f"eval {n}",
-                            keep=cfg.gallery_size)
+                            keep=cfg.gallery_size, clean_pred=logits.argmax(-1))
     per_attack[n] = res
     if kept is not None:
-      g = len(kept[0])
-      gallery[n] = (kept[0], kept[1], kept[2], logits[:g].argmax(-1), kept[3])
+      gallery[n] = kept
     succ = ~res["correct"]
     report["attacks"][n] = {
         "label": _label(n, cfg), "eps": float(cfg.eps) if n != "cw" else None,
@@ -320,24 +338,27 @@ def _accuracy_under(fn, key, x, y, eps) -> float:
 
 
 def _masking_checks(logits_fn, ds, cfg, key, report, get):
-  """The six checks on a subset of `masking_examples` (plus the eps-grid curve)."""
+  """The six checks: two on the table's eps-grid curve, four on the first
+  `masking_examples` test points (their details say so when that is fewer than the
+  table's)."""
   sub = ds.take(cfg.masking_examples)
   x, y = jnp.asarray(sub.images), jnp.asarray(sub.labels)
+  on_subset = lambda check: _masking.on_subset(check, len(sub), len(ds))
   curve = report["accuracy_vs_eps"]
   checks = [_masking.check_monotone_in_eps(curve["eps"], curve["pgd"])]
   unbounded_pgd = _jit_attack(logits_fn, lambda k, f, x, y, e: A.pgd(
       k, f, x, y, eps=e, num_steps=20, step_size=0.05))
   unbounded = _accuracy_under(unbounded_pgd, jax.random.fold_in(key, 500), x, y, 1.0)
-  checks.append(_masking.check_unbounded(unbounded))
+  checks.append(on_subset(_masking.check_unbounded(unbounded)))
   i = int(np.argmin(np.abs(np.asarray(curve["eps"]) - cfg.eps)))
   checks.append(_masking.check_iterative_stronger(curve["fgsm"][i], curve["pgd"][i]))
   white = _accuracy_under(get("pgd"), jax.random.fold_in(key, 501), x, y, cfg.eps)
   black = _accuracy_under(get("square"), jax.random.fold_in(key, 502), x, y, cfg.eps)
-  checks.append(_masking.check_black_box_weaker(black, white))
+  checks.append(on_subset(_masking.check_black_box_weaker(black, white)))
   obj = A.get_objective("ce")
   g = jax.jit(lambda x, y: jax.grad(lambda z: obj.ascent_value(logits_fn(z), y).sum())(x))(x, y)
   zero = float(np.mean(np.all(np.asarray(g).reshape(len(sub), -1) == 0, axis=-1)))
-  checks.append(_masking.check_zero_gradients(zero))
+  checks.append(on_subset(_masking.check_zero_gradients(zero)))
   l1, l2 = np.asarray(logits_fn(x)), np.asarray(logits_fn(x))
-  checks.append(_masking.check_deterministic(float(np.max(np.abs(l1 - l2)))))
+  checks.append(on_subset(_masking.check_deterministic(float(np.max(np.abs(l1 - l2))))))
   return _masking.summarize(checks)

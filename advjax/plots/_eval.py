@@ -9,27 +9,64 @@ import numpy as np
 from advjax.plots._training import _save
 
 
+# One marker per attack, the same in every figure (filled for curves, hollow for
+# single points so that points piled at one eps stay visible); colours: one per attack
+# for a single report, one per run for several.
+_MARKERS = {"pgd": "o", "fgsm": "v", "cw": "P", "apgd_ce": "s", "apgd_t": "D", "fab_t": "^",
+            "square": "X", "autoattack": "*"}
+_SPARE_MARKERS = "<>hp8dH1234+x|_"
+_ORDER = tuple(_MARKERS)
+
+
+def _attack_styles(reports: Dict[str, Dict]) -> Dict[str, Dict]:
+  """{attack name: {"marker": ..., "color": ...}} for every attack of `reports`."""
+  names = {"pgd", "fgsm"} | {a for r in reports.values() for a in r.get("attacks", {})}
+  ordered = sorted(names, key=lambda a: (_ORDER.index(a) if a in _ORDER else len(_ORDER), a))
+  spare = iter(m for m in _SPARE_MARKERS if m not in _MARKERS.values())
+  return {a: {"marker": _MARKERS.get(a) or next(spare), "color": f"C{i % 10}"}
+          for i, a in enumerate(ordered)}
+
+
 def accuracy_vs_eps(reports: Dict[str, Dict], path: str, title: str = "") -> str:
-  """Accuracy-vs-eps curves (FGSM dashed, PGD solid) of one or more reports, with
-  the other attacks as points at their eps."""
-  fig, ax = plt.subplots(figsize=(6, 4))
+  """Accuracy-vs-eps curves (PGD solid, FGSM dashed) of one or more reports, with the
+  other eps-bounded attacks as points at their eps.
+
+  Every attack has its own marker (the same in every figure) and legend entry; with one
+  report every attack also has its own colour, with several the colour is the run's.
+  Unbounded attacks (eps None, e.g. CW-L2) have no eps to sit at: their accuracy is
+  noted under the axes.
+  """
+  styles = _attack_styles(reports)
+  single = len(reports) == 1
+  fig, ax = plt.subplots(figsize=(6.4, 4.2))
+  notes = []
   for i, (name, r) in enumerate(reports.items()):
-    color = f"C{i}"
+    prefix = "" if single else f"{name}: "
+    color = lambda a: styles[a]["color"] if single else f"C{i % 10}"
     curve = r.get("accuracy_vs_eps") or {}
     if curve.get("eps"):
-      if "pgd" in curve:
-        ax.plot(curve["eps"], curve["pgd"], "-o", color=color, label=f"{name}: PGD", ms=4)
-      if "fgsm" in curve:
-        ax.plot(curve["eps"], curve["fgsm"], "--", color=color, alpha=0.7,
-                label=f"{name}: FGSM")
-    for j, (a, v) in enumerate(r.get("attacks", {}).items()):
-      if a not in ("fgsm", "pgd") and v.get("eps") is not None:
-        ax.plot([v["eps"]], [v["accuracy"]], marker="sxd^v*"[j % 6], color=color,
-                linestyle="none", label=f"{name}: {a}")
+      for a, line, label in (("pgd", "-", "PGD"), ("fgsm", "--", "FGSM")):
+        if a in curve:
+          ax.plot(curve["eps"], curve[a], line, marker=styles[a]["marker"], color=color(a),
+                  ms=5, alpha=1.0 if a == "pgd" else 0.8, label=f"{prefix}{label} (curve)")
+    for a, v in r.get("attacks", {}).items():
+      if a in ("fgsm", "pgd") and a in curve:
+        continue
+      label = f"{prefix}{v.get('label', a)}"
+      if v.get("eps") is None:
+        notes.append(f"{label}: accuracy {v['accuracy']:.3f} (no eps: not plotted)")
+        continue
+      ax.plot([v["eps"]], [v["accuracy"]], marker=styles[a]["marker"], color=color(a),
+              linestyle="none", ms=9, markerfacecolor="none", markeredgewidth=1.6,
+              label=label)
   ax.set_xlabel("eps (Linf)"); ax.set_ylabel("accuracy"); ax.set_ylim(0, 1.02)
-  ax.grid(alpha=0.3); ax.legend(fontsize=7)
-  if title:
-    ax.set_title(title)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+  if notes:
+    ax.text(0.0, -0.16, "\n".join(notes), transform=ax.transAxes,
+            fontsize=7, va="top")
+  if title or single:
+    ax.set_title(title or next(iter(reports)), fontsize=9)
   _save(fig, path)
   return path
 

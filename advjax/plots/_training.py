@@ -54,31 +54,57 @@ def training_curves(records: List[Dict], path: str) -> str:
 def adversarial_gallery(clean: np.ndarray, adv: np.ndarray, labels: Sequence[int],
                         pred_clean: Sequence[int], pred_adv: Sequence[int], path: str,
                         title: str = "", captions: Sequence[str] = ()) -> str:
-  """Rows: clean image, perturbation (rescaled to [0, 1]), adversarial image.
+  """Rows: clean image, signed perturbation, adversarial image; one column per example.
 
-  Captions give the true label and the predictions on clean and adversarial inputs;
-  `captions[i]`, if given, is added under adversarial image i (e.g. PASS, L2, Linf).
+  Successful adversarial examples (right on the clean image, wrong on the attacked one)
+  come first, then the failures (in the given order within each group); each column says
+  which it is, and the title how many of the shown ones are adversarial. The
+  perturbation row shares one diverging colour scale centred on 0 with symmetric limits
+  (the mean over channels for colour images), with a colorbar. Captions give the true
+  label and the predictions; `captions[i]`, if given, is added under adversarial image i
+  (e.g. PASS, L2, Linf).
   """
+  labels, pred_clean, pred_adv = (np.asarray(v) for v in (labels, pred_clean, pred_adv))
+  clean, adv = np.asarray(clean), np.asarray(adv)
+  succeeded = (pred_clean == labels) & (pred_adv != labels)
+  order = np.argsort(~succeeded, kind="stable")
   n = len(clean)
-  fig, axes = plt.subplots(3, n, figsize=(1.6 * n, 5.2), squeeze=False)
+  fig, axes = plt.subplots(3, n, figsize=(1.6 * n + 1.0, 5.8), squeeze=False)
   cmap = "gray" if clean.shape[-1] == 1 else None
   show = lambda im: im[..., 0] if im.shape[-1] == 1 else im
-  for i in range(n):
-    delta = adv[i] - clean[i]
-    scale = max(float(np.abs(delta).max()), 1e-8)
-    axes[0, i].imshow(show(clean[i]), cmap=cmap, vmin=0, vmax=1)
-    axes[0, i].set_title(f"y={labels[i]} pred={pred_clean[i]}", fontsize=7)
-    axes[1, i].imshow(show(0.5 + 0.5 * delta / scale), cmap=cmap, vmin=0, vmax=1)
-    axes[1, i].set_title(f"|d|inf={scale:.3f}", fontsize=7)
-    axes[2, i].imshow(show(adv[i]), cmap=cmap, vmin=0, vmax=1)
+  deltas = (adv - clean).mean(axis=-1)   # [n, H, W]; the channel itself when C == 1
+  limit = max(float(np.abs(deltas).max()), 1e-8) if n else 1e-8
+  mappable = None
+  for col, i in enumerate(order):
+    axes[0, col].imshow(show(clean[i]), cmap=cmap, vmin=0, vmax=1)
+    axes[0, col].set_title(f"y={labels[i]} pred={pred_clean[i]}", fontsize=7)
+    mappable = axes[1, col].imshow(deltas[i], cmap="RdBu_r", vmin=-limit, vmax=limit)
+    axes[1, col].set_title(f"|d|inf={float(np.abs(adv[i] - clean[i]).max()):.3f}",
+                           fontsize=7)
+    axes[2, col].imshow(show(adv[i]), cmap=cmap, vmin=0, vmax=1)
+    status = ("attack succeeded" if succeeded[i] else
+              "failed (clean wrong)" if pred_clean[i] != labels[i] else "attack failed")
     extra = f"\n{captions[i]}" if i < len(captions) else ""
-    axes[2, i].set_title(f"adv pred={pred_adv[i]}{extra}", fontsize=7,
-                         color="red" if pred_adv[i] != labels[i] else "black")
+    axes[2, col].set_xlabel(f"adv pred={pred_adv[i]}\n{status}{extra}", fontsize=7,
+                            color="red" if succeeded[i] else "black")
     for r in range(3):
-      axes[r, i].axis("off")
-  for r, name in enumerate(["clean", "perturbation", "adversarial"]):
-    axes[r, 0].text(-4, 14, name, rotation=90, ha="right", va="center", fontsize=8)
-  if title:
-    fig.suptitle(title, fontsize=9)
-  _save(fig, path)
+      axes[r, col].set_xticks([]); axes[r, col].set_yticks([])
+      for spine in axes[r, col].spines.values():
+        spine.set_visible(False)
+  for r, name in enumerate(["clean", "perturbation" + (" (channel mean)" if
+                                                      clean.shape[-1] > 1 else ""),
+                            "adversarial"]):
+    axes[r, 0].set_ylabel(name, fontsize=8)
+  width = fig.get_size_inches()[0]
+  fig.tight_layout(rect=(0, 0, 1 - 1.0 / width, 0.95))  # 1 inch on the right: colorbar
+  if mappable is not None:
+    row = axes[1, -1].get_position()
+    cax = fig.add_axes((1 - 0.85 / width, row.y0, 0.12 / width, row.height))
+    bar = fig.colorbar(mappable, cax=cax)
+    bar.ax.tick_params(labelsize=7)
+    bar.set_label("adv - clean", fontsize=7)
+  count = f"{int(succeeded.sum())} of {n} shown are adversarial"
+  fig.suptitle(f"{title}: {count}" if title else count, fontsize=9)
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
   return path

@@ -195,14 +195,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
 
   Resumes from the latest checkpoint in `workdir/checkpoints` if there is one; the
   resumed run ends with the same parameters as an uninterrupted one. Writes
-  `metrics.jsonl`, `report.json`, `report.md` and `figures/*.png`.
+  `metrics.jsonl`, `report.json`, `report.md` and `figures/*.png` (evaluations of a
+  checkpoint go to `workdir/eval/<name>`, see `evaluate_checkpoint`).
 
   Args:
     config: a ConfigDict (see `advjax.train.default_config` for every key).
     workdir: the run's folder.
 
   Returns:
-    The report dict.
+    The report dict, with `output_dir` (the workdir: where report.md was written).
 
   Raises:
     ValueError: for a bad config, or a workdir that holds a run of another config.
@@ -308,13 +309,40 @@ def load_run(workdir: str, mesh=None):
   return run, state
 
 
-def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> Dict:
+def _check_eval_name(name: str) -> str:
+  """`name` if it is a plain folder name (non-empty, no path separator, no "..", not
+  hidden), else ValueError naming it."""
+  seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+  if (not isinstance(name, str) or not name.strip() or ".." in name or
+      name.startswith(".") or "\0" in name or any(sep in name for sep in seps)):
+    raise ValueError(f"name must be a plain folder name (non-empty, no path separator, "
+                     f"no '..', not starting with '.'); got name={name!r}.")
+  return name
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, *,
+                        name: Optional[str] = None) -> Dict:
   """Evaluates the latest checkpoint of a finished or interrupted run.
+
+  The training report in `workdir` is never touched: report.json, report.md and
+  figures/ go to `workdir/eval/<name>`. Evaluating again under the same name replaces
+  that folder whole (written beside it, then swapped in; never half-written).
+
+  Args:
+    config: the run's config; only `eval` (and `num_epochs`, `progress`, ...) may differ.
+    workdir: the run's folder.
+    name: the evaluation's folder name; default `step_<checkpoint step>`.
+
+  Returns:
+    The report dict, with `output_dir` the folder holding its report.md.
 
   Raises:
     FileNotFoundError: if the workdir has no checkpoint.
-    ValueError: if the workdir belongs to another config or cannot be read.
+    ValueError: if the workdir belongs to another config or cannot be read, or `name`
+      is not a plain folder name.
   """
+  if name is not None:
+    _check_eval_name(name)
   run = Run(config)
   if not os.path.exists(os.path.join(workdir, "config.json")):
     raise FileNotFoundError(f"{workdir!r} is not an advjax run (no config.json).")
@@ -322,7 +350,9 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str) -> Dict
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=run.config.keep_checkpoints)
   state, meta = ckpt.restore(run.init_state())
   ckpt.close()
-  return final_report(run, state, workdir, train_time=float(meta.get("train_time_s", 0.0)))
+  name = f"step_{int(state.step)}" if name is None else name
+  return final_report(run, state, workdir, train_time=float(meta.get("train_time_s", 0.0)),
+                      eval_name=name)
 
 
 def measure_cost(run: Run, state: TrainState) -> Dict:
@@ -391,8 +421,12 @@ def _mean_last_epoch(records: List[Dict], key: str, steps_per_epoch: int) -> Opt
   return float(np.mean(vals[-steps_per_epoch:])) if vals else None
 
 
-def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float) -> Dict:
-  """The evaluation suite on the test set; report.json/.md and figures in the workdir."""
+def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float,
+                 eval_name: Optional[str] = None) -> Dict:
+  """The evaluation suite on the test set; report.json/.md and figures in the workdir,
+  or, for a named evaluation of a checkpoint, in `workdir/eval/<eval_name>` (replaced
+  whole). Returns the report with `output_dir`, the folder written (not in report.json).
+  """
   from advjax import eval as ev_lib  # pylint: disable=import-outside-toplevel
   c = run.config
   variables = jax.device_get(state.variables())
@@ -424,10 +458,16 @@ def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float
              "epochs": c.num_epochs, "batch size": c.batch_size,
              "optimizer": f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
              "weight decay": c.weight_decay, "dropout": c.model_kwargs.get("dropout_rate", 0.0),
-             "devices": run.mesh.devices.size, "seed": c.seed},
+             "devices": run.mesh.devices.size, "seed": c.seed,
+             **({"evaluation": f"{eval_name} (checkpoint at step {steps})"}
+                if eval_name is not None else {})},
       train={"steps": steps, "time_s": train_time,
              "examples_per_s": steps * c.batch_size / max(train_time, 1e-9),
              "final_alpha": float(state.alpha), "final_eps": float(state.eps),
              "pass_kept": _mean_last_epoch(records, "pass_kept", run.steps_per_epoch)},
       cost=cost)
-  return ev_lib.write_evaluation(workdir, report, training_records=records)
+  out = workdir if eval_name is None else os.path.join(workdir, "eval",
+                                                        _check_eval_name(eval_name))
+  written = ev_lib.write_evaluation(out, report, training_records=records,
+                                    replace=eval_name is not None)
+  return dict(written, output_dir=out)
