@@ -4,12 +4,16 @@ combined accuracy-vs-eps figure.
   python -m experiments.compare runs/mnist_standard runs/mnist_pgd_at runs/mnist_hybrid \
       --out=runs/compare
 Writes OUT/compare.md and OUT/accuracy_vs_eps.png (OUT defaults to the current folder).
+A run folder is a training run's workdir or an evaluation's <workdir>/eval/<name>; a
+folder without a readable report.json is a usage error (one line, exit 2; see
+experiments/_cli.py).
 """
 import json
 import os
 
-from absl import app
 from absl import flags
+
+from experiments import _cli
 
 _OUT = flags.DEFINE_string("out", ".", "Folder for compare.md and accuracy_vs_eps.png.")
 
@@ -18,23 +22,44 @@ def load_reports(workdirs):
   """{run name: report} from each workdir's report.json (validated).
 
   Raises:
-    ValueError: for a folder without a readable report of this schema.
+    FileNotFoundError: for a folder without report.json.
+    ValueError: for a report.json that is not JSON or not of this schema.
   """
   from advjax.eval import validate_report  # pylint: disable=import-outside-toplevel
   reports = {}
   for d in workdirs:
     path = os.path.join(d, "report.json")
-    if not os.path.exists(path):
-      raise ValueError(f"{d!r} has no report.json: train or evaluate it first "
-                       f"(python -m experiments.main ... --mode=eval).")
+    if not os.path.isfile(path):
+      raise FileNotFoundError(_missing_report(d))
     with open(path, encoding="utf-8") as f:
-      r = json.load(f)
-    validate_report(r)
+      try:
+        r = json.load(f)
+      except ValueError as err:
+        raise ValueError(f"{path!r} is not JSON ({err}); re-run its evaluation "
+                         f"(python -m experiments.main ... --mode=eval)") from err
+    try:
+      validate_report(r)
+    except ValueError as err:
+      raise ValueError(f"{path!r}: {err}") from err
     name = r.get("name") or os.path.basename(os.path.normpath(d))
     if name in reports:
       name = f"{name} ({os.path.basename(os.path.normpath(d))})"
     reports[name] = r
   return reports
+
+
+def _missing_report(d: str) -> str:
+  if not os.path.isdir(d):
+    return (f"{d!r} has no report.json (the folder does not exist); pass run folders that "
+            f"hold one (a training run's --workdir, or <workdir>/eval/<name> of an "
+            f"evaluation)")
+  evals = sorted(os.path.join(d, "eval", e) for e in os.listdir(os.path.join(d, "eval"))
+                 if os.path.isfile(os.path.join(d, "eval", e, "report.json"))
+                 ) if os.path.isdir(os.path.join(d, "eval")) else []
+  if evals:
+    return f"{d!r} has no report.json; its evaluations are {', '.join(evals)}: pass one of those"
+  return (f"{d!r} has no report.json; train it to the end first (python -m experiments.main "
+          f"--config=... --workdir={d}) or pass a run folder that has one")
 
 
 def comparison_table(reports) -> str:
@@ -66,8 +91,14 @@ def main(argv):
   from advjax.eval import _report  # pylint: disable=import-outside-toplevel
   dirs = argv[1:]
   if not dirs:
-    raise app.UsageError("give one or more run folders")
-  reports = load_reports(dirs)
+    raise _cli.UsageError("no run folders given; usage: python -m experiments.compare "
+                          "RUN_DIR [RUN_DIR ...] [--out=DIR]")
+  if os.path.exists(_OUT.value) and not os.path.isdir(_OUT.value):
+    raise _cli.UsageError(f"--out={_OUT.value} is a file; pass a folder for compare.md")
+  try:
+    reports = load_reports(dirs)
+  except (FileNotFoundError, ValueError) as err:
+    raise _cli.UsageError(str(err)) from err
   os.makedirs(_OUT.value, exist_ok=True)
   fig = plots.accuracy_vs_eps(reports, os.path.join(_OUT.value, "accuracy_vs_eps.png"))
   text = ("# Comparison\n\n" + comparison_table(reports) + "\n\nRuns: " +
@@ -77,4 +108,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _cli.run(main)

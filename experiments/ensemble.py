@@ -9,16 +9,18 @@ then attack and score the ensemble white-box with the usual evaluation suite:
 
 The evaluation config is the first member's `config.eval`; --attacks, --eps,
 --num_examples and --corruptions override it. Writes OUTPUT/report.json,
-OUTPUT/report.md and OUTPUT/figures/. The logic is `evaluate_ensemble`.
+OUTPUT/report.md and OUTPUT/figures/. The logic is `evaluate_ensemble`. A wrong flag
+is one line and exit 2; a member that is not a finished run, or a setting advjax rejects,
+is one line and exit 1 (experiments/_cli.py).
 """
 import json
 import os
-import sys
 from typing import Any, Dict, Optional, Sequence
 
-from absl import app
 from absl import flags
 from absl import logging
+
+from experiments import _cli
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Comma-separated workdirs of the members.")
 _OUTPUT = flags.DEFINE_string("output", None, "Folder for the ensemble's report and figures.")
@@ -168,17 +170,20 @@ def evaluate_ensemble(workdirs: Sequence[str], output: str, *, name: str = "ense
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    raise _cli.UsageError(f"unexpected arguments {argv[1:]}; members go in "
+                          f"--workdirs=RUN_A,RUN_B, see --helpshort")
+  if not _WORKDIRS.value:
+    raise _cli.UsageError("--workdirs is empty; give the members' run folders, e.g. "
+                          "--workdirs=runs/a,runs/b")
+  if os.path.exists(_OUTPUT.value) and not os.path.isdir(_OUTPUT.value):
+    raise _cli.UsageError(f"--output={_OUTPUT.value} is a file; pass a folder for the "
+                          f"ensemble's report")
   logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
   overrides = {k: v for k, v in [("attacks", _ATTACKS.value), ("eps", _EPS.value),
                                  ("num_examples", _NUM_EXAMPLES.value),
                                  ("corruptions", _CORRUPTIONS.value)] if v is not None}
-  try:
-    report = evaluate_ensemble(_WORKDIRS.value, _OUTPUT.value, name=_NAME.value,
-                               eval_overrides=overrides, progress=_PROGRESS.value)
-  except (ValueError, FileNotFoundError) as err:
-    print(f"error: {err}", file=sys.stderr)
-    sys.exit(1)
+  report = evaluate_ensemble(_WORKDIRS.value, _OUTPUT.value, name=_NAME.value,
+                             eval_overrides=overrides, progress=_PROGRESS.value)
   members = "; ".join(
       f"{m['workdir']}: -" if m["clean_accuracy"] is None else
       f"{m['workdir']}: {m['clean_accuracy']:.4f} ({m['num_test_examples']} images)"
@@ -192,4 +197,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _cli.run(main)

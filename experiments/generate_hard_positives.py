@@ -6,15 +6,18 @@ Flags only; the logic is `advjax.attacks.generate_hard_positive_set`.
       --types=FGS,FGV,HC-D-9 --scales=1.0,1.05,1.10 --tau=0.0 --num_images=1000
 
 A LeNet-5 is trained on the embedded MNIST (`--epochs`), or loaded from
-`--model_path` when that file exists (written there after training otherwise).
+`--model_path` when that file exists (written there after training otherwise). A wrong
+flag is one line and exit 2, checked before any training; a failure while generating is
+one line and exit 1 (experiments/_cli.py).
 """
 import os
-import sys
 import tempfile
 
-from absl import app
 from absl import flags
+from absl import logging
 import numpy as np
+
+from experiments import _cli
 
 _OUTPUT = flags.DEFINE_string("output", None, "Where to write the .npz set.")
 _TYPES = flags.DEFINE_list("types", ["FGS", "FGV", "HC-D-9"],
@@ -42,37 +45,74 @@ def _save_bytes_atomically(path, payload):
   os.replace(tmp, path)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  import flax.serialization  # pylint: disable=import-outside-toplevel
-  from advjax import attacks, data, models, train  # pylint: disable=import-outside-toplevel
+def _check_flags():
+  """The flags' values, checked before any training; raises _cli.UsageError."""
+  # pylint: disable-next=import-outside-toplevel
+  from advjax.attacks._hard_positive_set import parse_type
+  if not _TYPES.value:
+    raise _cli.UsageError("--types is empty; give some of FGS, FGV, HC-D-k, HC-S-k")
+  for spec in _TYPES.value:
+    try:
+      parse_type(spec)
+    except ValueError as err:
+      raise _cli.UsageError(f"--types: {err}") from None
   try:
     scales = tuple(float(s) for s in _SCALES.value)
-    splits = data.load_mnist5k()
-    model = models.get_model("lenet5", num_classes=10)
-    path = _MODEL_PATH.value
-    if path and os.path.exists(path):
-      template = models.init_variables(model, __import__("jax").random.key(0), (28, 28, 1))
-      with open(path, "rb") as f:
+  except ValueError:
+    scales = ()
+  if not scales or min(scales) <= 0:
+    raise _cli.UsageError(f"--scales={','.join(_SCALES.value)}: give positive factors of "
+                          f"the minimal perturbation, e.g. --scales=1.0,1.05,1.10")
+  if not 0.0 <= _TAU.value <= 1.0:
+    raise _cli.UsageError(f"--tau={_TAU.value:g}: PASS thresholds are in [0, 1]")
+  for flag, value in (("num_images", _NUM_IMAGES.value), ("epochs", _EPOCHS.value),
+                      ("batch_size", _BATCH.value)):
+    if value is not None and value < 1:
+      raise _cli.UsageError(f"--{flag}={value}: give a positive integer")
+  if os.path.isdir(_OUTPUT.value):
+    raise _cli.UsageError(f"--output={_OUTPUT.value} is a folder; pass the .npz file to "
+                          f"write, e.g. --output={os.path.join(_OUTPUT.value, 'set.npz')}")
+  path = _MODEL_PATH.value
+  if path and os.path.exists(path) and not os.path.isfile(path):
+    raise _cli.UsageError(f"--model_path={path} is not a file; pass a .msgpack file path")
+  return scales
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise _cli.UsageError(f"unexpected arguments {argv[1:]}; every setting is a flag, "
+                          f"see --helpshort")
+  logging.set_verbosity(logging.WARNING)
+  scales = _check_flags()
+  import flax.serialization  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel
+  from advjax import attacks, data, models, train  # pylint: disable=import-outside-toplevel
+  splits = data.load_mnist5k()
+  model = models.get_model("lenet5", num_classes=10)
+  path = _MODEL_PATH.value
+  if path and os.path.exists(path):
+    template = models.init_variables(model, jax.random.key(0), (28, 28, 1))
+    with open(path, "rb") as f:
+      try:
         variables = flax.serialization.from_bytes(template, f.read())
-    else:
-      variables = train.fit(model, splits["train"], epochs=_EPOCHS.value, seed=_SEED.value)
-      if path:
-        _save_bytes_atomically(path, flax.serialization.to_bytes(variables))
-    logits_fn = models.make_logits_fn(model, variables)
-    ds = splits[_SPLIT.value].take(_NUM_IMAGES.value)
-    columns = attacks.generate_hard_positive_set(
-        logits_fn, ds.images, ds.labels, tau=_TAU.value, types=tuple(_TYPES.value),
-        scales=scales, batch_size=_BATCH.value)
-    attacks.save_hard_positive_set(_OUTPUT.value, columns)
-  except (ValueError, FileNotFoundError) as err:
-    print(f"error: {err}", file=sys.stderr)
-    sys.exit(1)
+      except ValueError as err:
+        raise _cli.UsageError(f"--model_path={path} does not hold LeNet-5 variables written "
+                              f"by this command ({err}); pass another path, or delete it to "
+                              f"train and write one") from None
+  else:
+    variables = train.fit(model, splits["train"], epochs=_EPOCHS.value, seed=_SEED.value)
+    if path:
+      _save_bytes_atomically(path, flax.serialization.to_bytes(variables))
+  logits_fn = models.make_logits_fn(model, variables)
+  ds = splits[_SPLIT.value].take(_NUM_IMAGES.value)
+  columns = attacks.generate_hard_positive_set(
+      logits_fn, ds.images, ds.labels, tau=_TAU.value, types=tuple(_TYPES.value),
+      scales=scales, batch_size=_BATCH.value)
+  attacks.save_hard_positive_set(_OUTPUT.value, columns)
   types, counts = np.unique(columns["type"], return_counts=True)
   print(f"wrote {len(columns['label'])} rows from {len(ds)} {_SPLIT.value} images to "
         f"{_OUTPUT.value}: " + ", ".join(f"{t} {c}" for t, c in zip(types, counts)))
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _cli.run(main)

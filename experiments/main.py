@@ -2,45 +2,60 @@
 
   python -m experiments.main --config=experiments/configs/mnist_hybrid.py --workdir=runs/h
   python -m experiments.main --config=experiments/configs/mnist_hybrid.py --workdir=runs/h \
-      --mode=eval
+      --mode=eval [--eval_name=NAME]
   python -m experiments.main --config=experiments/configs/mnist_hybrid.py:quick ...  # smoke run
-Override any key with --config.key=value (unknown keys are errors).
-"""
-import sys
+Override any key with --config.key=value (unknown keys are errors). An evaluation writes
+to <workdir>/eval/<eval_name>/ and leaves the training report alone.
 
-from absl import app
+A mistake prints one line `error: ...` on stderr (experiments/_cli.py). Exit code 2: the
+command line is wrong (an unknown, missing or malformed flag, an unknown config key, a
+value of the wrong type, a config file or `:arg` that does not exist); nothing ran. Exit
+code 1: advjax stopped the run (ValueError: a setting it rejects; OSError: no run or
+checkpoint in the workdir, a file it cannot write; FloatingPointError: a non-finite loss).
+"""
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file.",
+from experiments import _cli
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "A config file, e.g. "
+                                          "experiments/configs/mnist_hybrid.py[:quick].",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics, report.")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"],
                           "train (resumes if the workdir has a checkpoint) or eval "
                           "(latest checkpoint only).")
+_EVAL_NAME = flags.DEFINE_string("eval_name", None,
+                                 "--mode=eval writes to <workdir>/eval/<eval_name>/ "
+                                 "(default step_<checkpoint step>).")
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+def summary(report) -> str:
+  """One line: clean accuracy, then each attack's accuracy (with its eps when bounded)."""
+  return f"clean accuracy {report['clean_accuracy']:.4f}; " + "; ".join(
+      f"{a['label']} @ eps {a['eps']:g}: {a['accuracy']:.4f}" if a["eps"] is not None
+      else f"{a['label']} (unbounded): {a['accuracy']:.4f}"
+      for a in report["attacks"].values())
 
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    raise _cli.UsageError(f"unexpected arguments {argv[1:]}; every setting is a flag "
+                          f"(--config.key=value), see --helpshort")
+  if _EVAL_NAME.value is not None and _MODE.value != "eval":
+    raise _cli.UsageError("--eval_name names an evaluation; use it with --mode=eval")
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   from advjax import train  # pylint: disable=import-outside-toplevel
   config = _CONFIG.value
-  try:
-    if _MODE.value == "train":
-      report = train.train_and_evaluate(config, _WORKDIR.value)
-    else:
-      report = train.evaluate_checkpoint(config, _WORKDIR.value)
-  except (ValueError, FileNotFoundError, FloatingPointError) as err:
-    print(f"error: {err}", file=sys.stderr)
-    sys.exit(1)
-  print(f"clean accuracy {report['clean_accuracy']:.4f}; " + "; ".join(
-      f"{a['label']} @ eps {a['eps']:g}: {a['accuracy']:.4f}"
-      for a in report["attacks"].values()))
-  print(f"report: {_WORKDIR.value}/report.md")
+  if _MODE.value == "train":
+    report = train.train_and_evaluate(config, _WORKDIR.value)
+  else:
+    report = train.evaluate_checkpoint(config, _WORKDIR.value, name=_EVAL_NAME.value)
+  print(summary(report))
+  print(f"report: {report.get('output_dir', _WORKDIR.value)}/report.md")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _cli.run(main, config="config")

@@ -8,7 +8,8 @@ Every number comes from a `<root>/<experiment>/<row>/seed_<s>/report.json`; cell
 mean ± sample std over the seeds whose report exists. Missing runs are listed, never
 filled in, so the command can be re-run while `reproduce` is still going. Figures go
 to `<output dir>/docs/results/` unless --figures_dir says otherwise. The logic is
-`make_results(root, output)`.
+`make_results(root, output)`. A --root without any experiment folder, or an --output
+that is a folder, is one line and exit 2 (experiments/_cli.py).
 """
 import json
 import math
@@ -16,9 +17,9 @@ import os
 import re
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from absl import app
 from absl import flags
 
+from experiments import _cli
 from experiments import _experiments as E
 
 Runs = Dict[str, Dict[int, Dict]]   # row name -> seed -> report
@@ -572,14 +573,32 @@ def _define_flags():
                       "Folder for the figures (default: <output dir>/docs/results).")
 
 
+def check_paths(root: str, output: str, figures_dir: Optional[str]) -> None:
+  """Raises _cli.UsageError unless root holds an experiment folder and output is a file path."""
+  if not os.path.isdir(root):
+    raise _cli.UsageError(f"--root={root} is not a folder; pass the --root of "
+                          f"experiments.reproduce (e.g. --root=runs/repro), or run that first")
+  if not any(os.path.isdir(os.path.join(root, k)) for k in E.EXPERIMENTS):
+    raise _cli.UsageError(f"--root={root} holds none of the experiment folders "
+                          f"{', '.join(sorted(E.EXPERIMENTS))}; pass the --root of "
+                          f"experiments.reproduce, or run that first")
+  if os.path.isdir(output):
+    raise _cli.UsageError(f"--output={output} is a folder; pass the markdown file to write, "
+                          f"e.g. --output={os.path.join(output, 'RESULTS.md')}")
+  if figures_dir and os.path.exists(figures_dir) and not os.path.isdir(figures_dir):
+    raise _cli.UsageError(f"--figures_dir={figures_dir} is a file; pass a folder")
+
+
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    raise _cli.UsageError(f"unexpected arguments {argv[1:]}; every setting is a flag, "
+                          f"see --helpshort")
   f = flags.FLAGS
+  check_paths(f.root, f.output, f.figures_dir)
   text = make_results(f.root, f.output, f.figures_dir)
   print(text)
 
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  _cli.run(main)

@@ -11,6 +11,9 @@ from advjax.train import default_config
 
 
 def get_config(arg=None):
+  if arg not in (None, "quick"):
+    raise ValueError(f"unknown config argument {arg!r}; use none (the full run) or "
+                     f"':quick' (a smoke run)")
   c = default_config()
   c.name = "mnist_hybrid"
   c.recipe = "hybrid"

@@ -1,0 +1,187 @@
+"""The experiments/ commands: a user error is one line on stderr and an exit code, never a
+traceback (experiments/_cli.py: 2 for a wrong command line, 1 for work that stopped).
+
+Every error here is raised before any training starts.
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HYBRID = "--config=experiments/configs/mnist_hybrid.py"
+
+
+def _run(module, *args, code=None):
+  return subprocess.run([sys.executable, "-m", f"experiments.{module}", *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=180 if code is None else code)
+
+
+def _assert_one_line_error(r, exit_code, *needles):
+  """stderr is exactly `error: ...` on one line, holding each needle; exit code as given."""
+  assert r.returncode == exit_code, r.stderr[-3000:]
+  lines = r.stderr.splitlines()
+  assert len(lines) == 1, r.stderr[-3000:]
+  assert lines[0].startswith("error: "), lines[0]
+  for needle in needles:
+    assert needle in lines[0], (needle, lines[0])
+  return lines[0]
+
+
+# ------------------------------------------------------------------------- experiments.main
+
+
+def test_main_summary_prints_unbounded_attacks_without_eps():
+  from experiments.main import summary  # pylint: disable=import-outside-toplevel
+  report = {"clean_accuracy": 0.98, "attacks": {
+      "fgsm": {"label": "FGSM", "eps": 0.1, "accuracy": 0.9},
+      "cw": {"label": "CW-L2", "eps": None, "accuracy": 0.1234}}}
+  assert summary(report) == ("clean accuracy 0.9800; FGSM @ eps 0.1: 0.9000; "
+                             "CW-L2 (unbounded): 0.1234")
+
+
+_FAKE_EVAL = """
+import runpy, sys
+from advjax import train
+def evaluate_checkpoint(config, workdir, *, name=None):
+  print(f"evaluated {config.name} in {workdir} as {name}")
+  return {"clean_accuracy": 0.5, "output_dir": f"{workdir}/eval/{name}", "attacks": {
+      "cw": {"label": "CW-L2", "eps": None, "accuracy": 0.25}}}
+train.evaluate_checkpoint = evaluate_checkpoint
+sys.argv = ["main", sys.argv[1], "--workdir=runs/w", "--mode=eval", "--eval_name=mine"]
+runpy.run_module("experiments.main", run_name="__main__")
+"""
+
+
+def test_main_eval_name_reaches_evaluate_checkpoint_and_report_path_is_its_folder():
+  r = subprocess.run([sys.executable, "-c", _FAKE_EVAL, HYBRID], cwd=ROOT,
+                     capture_output=True, text=True, timeout=180)
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert r.stdout.splitlines() == [
+      "evaluated mnist_hybrid in runs/w as mine",
+      "clean accuracy 0.5000; CW-L2 (unbounded): 0.2500",
+      "report: runs/w/eval/mine/report.md"]
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--config.nonexistent=1"],
+     ["unknown config key 'nonexistent'", "advjax.train.default_config() lists every key"]),
+    (["--config.num_epoch=3"],
+     ["unknown config key 'num_epoch' (did you mean 'num_epochs'?)", "default_config()"]),
+    (["--config.eval.atacks=fgsm"],
+     ["unknown config key 'eval.atacks' (did you mean 'eval.attacks'?)"]),
+    (["--config.num_epochs=abc"], ["--config.num_epochs=abc", "int", "30"]),
+    (["--config.eval.eps_grid=abc"], ["--config.eval.eps_grid", "'abc' is not a number"]),
+    (["--mode=fit"], ["--mode=fit", "train|eval"]),
+    (["--no_such_flag=1"], ["no_such_flag", "--helpshort"]),
+    (["extra"], ["unexpected arguments ['extra']"]),
+    (["--eval_name=x"], ["--eval_name", "--mode=eval"]),
+])
+def test_main_wrong_flags_are_one_line_exit_2(tmp_path, args, needles):
+  r = _run("main", HYBRID, f"--workdir={tmp_path / 'w'}", *args)
+  _assert_one_line_error(r, 2, *needles)
+  assert not os.path.exists(tmp_path / "w")
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--config=experiments/configs/nope.py"],
+     ["config file 'experiments/configs/nope.py'", "does not exist",
+      "experiments/configs/mnist_hybrid.py"]),
+    (["--config=experiments/configs/nope.py", "--config.num_epochs=2"], ["does not exist"]),
+    ([HYBRID + ":bogus"], ["mnist_hybrid.py:bogus", "unknown config argument 'bogus'",
+                           "':quick'"]),
+    ([], ["missing required flag --config", "experiments/configs/mnist_hybrid.py"]),
+])
+def test_main_config_file_errors_are_one_line_exit_2(tmp_path, args, needles):
+  r = _run("main", *args, f"--workdir={tmp_path / 'w'}")
+  _assert_one_line_error(r, 2, *needles)
+  assert not os.path.exists(tmp_path / "w")
+
+
+def test_main_missing_workdir_is_one_line_exit_2():
+  _assert_one_line_error(_run("main", HYBRID), 2, "missing required flag --workdir")
+
+
+# ---------------------------------------------------------------------- experiments.compare
+
+
+def test_compare_missing_report_is_one_line_exit_2(tmp_path):
+  r = _run("compare", "runs/does_not_exist", f"--out={tmp_path / 'out'}")
+  _assert_one_line_error(r, 2, "'runs/does_not_exist'", "no report.json", "does not exist",
+                         "--workdir")
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  r = _run("compare", str(empty), f"--out={tmp_path / 'out'}")
+  _assert_one_line_error(r, 2, f"'{empty}' has no report.json", "train it", "pass a run folder")
+  (empty / "eval" / "step_9").mkdir(parents=True)
+  (empty / "eval" / "step_9" / "report.json").write_text("{}")
+  r = _run("compare", str(empty), f"--out={tmp_path / 'out'}")
+  _assert_one_line_error(r, 2, f"{empty}/eval/step_9", "pass one of those")
+  assert not os.path.exists(tmp_path / "out")
+
+
+def test_compare_no_folders_and_bad_json_are_one_line_exit_2(tmp_path):
+  _assert_one_line_error(_run("compare"), 2, "no run folders given", "RUN_DIR")
+  (tmp_path / "report.json").write_text("not json")
+  r = _run("compare", str(tmp_path), f"--out={tmp_path / 'out'}")
+  _assert_one_line_error(r, 2, f"'{tmp_path}/report.json' is not JSON")
+
+
+# -------------------------------------------------------------------- the other commands
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--experiments=b,z"], ["--experiments=b,z", "unknown 'z'", "a,b,c,d,e"]),
+    (["--experiments=b", "--seeds=one"], ["--seeds=one", "integers"]),
+    (["--dataset=imagenet"], ["--dataset=imagenet", "mnist|cifar10"]),
+])
+def test_reproduce_wrong_flags_are_one_line_exit_2(tmp_path, args, needles):
+  r = _run("reproduce", f"--root={tmp_path / 'r'}", *args)
+  _assert_one_line_error(r, 2, *needles)
+  assert not os.path.exists(tmp_path / "r")
+
+
+def test_make_results_wrong_root_or_output_is_one_line_exit_2(tmp_path):
+  out = tmp_path / "R.md"
+  r = _run("make_results", f"--root={tmp_path / 'nope'}", f"--output={out}")
+  _assert_one_line_error(r, 2, f"--root={tmp_path / 'nope'} is not a folder",
+                         "experiments.reproduce")
+  r = _run("make_results", f"--root={tmp_path}", f"--output={out}")
+  _assert_one_line_error(r, 2, "holds none of the experiment folders a, b, c, d, e")
+  (tmp_path / "b").mkdir()
+  r = _run("make_results", f"--root={tmp_path}", f"--output={tmp_path}")
+  _assert_one_line_error(r, 2, f"--output={tmp_path} is a folder", "RESULTS.md")
+  assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("args, needles", [
+    ([], ["missing required flag --workdirs"]),
+    (["--workdirs="], ["--workdirs is empty", "--workdirs=runs/a,runs/b"]),
+    (["--workdirs=runs/a", "--eps=big"], ["--eps=big", "float"]),
+    (["--workdirs=runs/a", "runs/b"], ["unexpected arguments ['runs/b']", "--workdirs="]),
+])
+def test_ensemble_wrong_flags_are_one_line_exit_2(tmp_path, args, needles):
+  r = _run("ensemble", f"--output={tmp_path / 'e'}", *args)
+  _assert_one_line_error(r, 2, *needles)
+  assert not os.path.exists(tmp_path / "e")
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--types=FGS,FOO"], ["--types", "'FOO'", "HC-D-k"]),
+    (["--scales=1.0,big"], ["--scales=1.0,big", "positive factors"]),
+    (["--tau=2"], ["--tau=2", "[0, 1]"]),
+    (["--num_images=0"], ["--num_images=0", "positive integer"]),
+    (["--model_path=BAD"], ["--model_path=", "does not hold LeNet-5 variables"]),
+])
+def test_generate_hard_positives_wrong_flags_fail_before_training(tmp_path, args, needles):
+  (tmp_path / "bad.msgpack").write_text('{"not": "variables"}')
+  args = [a.replace("BAD", str(tmp_path / "bad.msgpack")) for a in args]
+  # every check runs before the LeNet-5 is trained: seconds, not minutes
+  r = _run("generate_hard_positives", f"--output={tmp_path / 'hp.npz'}", *args, code=120)
+  _assert_one_line_error(r, 2, *needles)
+  assert not os.path.exists(tmp_path / "hp.npz")
+
+
+def test_generate_hard_positives_missing_output_is_one_line_exit_2():
+  _assert_one_line_error(_run("generate_hard_positives"), 2, "missing required flag --output")
