@@ -1,21 +1,19 @@
-"""Fusion boundaries for XLA:CPU (written by hand: no library provides one).
+"""`materialize`: store a value that many consumers read (a fusion boundary on CPU).
 
 XLA fuses cheap elementwise producers into each of their consumers and
-recomputes them there; it drops `optimization_barrier` before fusion. A
-conditional whose branches are not trivial is kept, and is a fusion boundary.
-Used where a value is read many times: ECC's bilinear samples and Jacobian
-factors (once per gathered corner and moment), LeNet's first-layer pooling
-phases (once per pooling-gradient mask).
+recomputes them there. On XLA:CPU that recomputation is slow when the producer
+is made of many slices or gathers, so there the value is computed once behind a
+fusion boundary (`advjax._backends.cpu_fusion`). Other backends get `fn(*args)`
+as is and leave fusion to their compiler. Used for ECC's bilinear samples and
+Jacobian factors (read once per gathered corner and moment), PASS's aligned
+images (read three times by SSIM) and AugMix's equalize tables (read per pixel).
 """
-import jax
-import jax.numpy as jnp
+import functools
+
+from advjax import _backends
+from advjax._backends import cpu_fusion
 
 
 def materialize(fn, *args):
-  """`fn(*args)`, computed once and stored, not recomputed inside each consumer.
-
-  Both branches of the conditional are `fn`, so its predicate (false only when
-  the first element of `args[0]` is NaN) does not change the result.
-  """
-  pred = args[0].reshape(-1)[0] > -jnp.inf
-  return jax.lax.cond(pred, fn, fn, *args)
+  """`fn(*args)`; on CPU computed once and stored, not recomputed in each consumer."""
+  return _backends.on_cpu(functools.partial(cpu_fusion.materialize, fn), fn, *args)

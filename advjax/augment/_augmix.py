@@ -25,6 +25,7 @@ from jax import custom_batching
 import jax.numpy as jnp
 import numpy as np
 
+from advjax import _fusion
 from advjax import _validate
 from advjax.augment import _ops
 
@@ -50,15 +51,10 @@ def autocontrast(image: jax.Array) -> jax.Array:
   return jnp.where(span > 0, jnp.clip(stretched, 0.0, 1.0), image)
 
 
-def _equalize_batch(images: jax.Array) -> jax.Array:
-  """ImageOps.equalize of each channel of each image of [K, H, W, C]."""
-  k, h, w, c = images.shape
-  levels = _ops.to_levels(images)
-  # One histogram per (image, channel), all in one scatter.
-  bins = (jnp.arange(k)[:, None, None, None] * c + jnp.arange(c)) * 256 + levels
-  r = k * c
-  hist = jnp.zeros(r * 256, jnp.float32).at[bins.reshape(-1)].add(
-      1.0, mode="promise_in_bounds").reshape(r, 256)
+def _equalize_table(pixels: int, dtype, hist):
+  """ImageOps.equalize's lookup table [R * 256] in [0, 1] (`dtype`) from R
+  histograms [R, 256] of `pixels` pixels each."""
+  r = hist.shape[0]
   # Pixels strictly below each level, as two small exact matmuls over 16 x 16
   # levels: XLA:CPU fuses a cumsum into the per-pixel lookup and redoes it per pixel.
   below = jnp.asarray(np.triu(np.ones((16, 16), np.float32), 1))
@@ -70,14 +66,25 @@ def _equalize_batch(images: jax.Array) -> jax.Array:
   nonzero = hist > 0
   last = jnp.max(jnp.where(nonzero, jnp.arange(256), -1), axis=1)
   hist_last = jnp.max(jnp.where(jnp.arange(256) == last[:, None], hist, 0.0), axis=1)
-  step = (h * w - hist_last.astype(jnp.int32)) // 255
+  step = (pixels - hist_last.astype(jnp.int32)) // 255
   safe_step = jnp.maximum(step, 1)[:, None]
   lut = jnp.minimum(jax.lax.div(safe_step // 2 + cum, safe_step), 255)
   keep = (jnp.sum(nonzero, axis=1) <= 1) | (step == 0)
-  lut = jnp.where(keep[:, None], jnp.arange(256), lut).astype(images.dtype) / 255.0
-  # A product with the identity materializes the table (XLA:CPU would otherwise
-  # fuse its computation, with an integer division, into the per-pixel lookup).
-  lut = jnp.dot(lut.reshape(r * 16, 16), jnp.eye(16, dtype=lut.dtype), precision=highest)
+  return (jnp.where(keep[:, None], jnp.arange(256), lut).astype(dtype) / 255.0).reshape(-1)
+
+
+def _equalize_batch(images: jax.Array) -> jax.Array:
+  """ImageOps.equalize of each channel of each image of [K, H, W, C]."""
+  k, h, w, c = images.shape
+  levels = _ops.to_levels(images)
+  # One histogram per (image, channel), all in one scatter.
+  bins = (jnp.arange(k)[:, None, None, None] * c + jnp.arange(c)) * 256 + levels
+  r = k * c
+  hist = jnp.zeros(r * 256, jnp.float32).at[bins.reshape(-1)].add(
+      1.0, mode="promise_in_bounds").reshape(r, 256)
+  # Materialized: XLA:CPU would fuse the table's computation (a cumsum, an integer
+  # division) into the per-pixel lookup and redo it for every pixel.
+  lut = _fusion.materialize(functools.partial(_equalize_table, h * w, images.dtype), hist)
   return lut.reshape(-1)[bins]
 
 
@@ -481,7 +488,7 @@ def _flatten_vmap(fn):
   return fn
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=32)
 def _augmix_fn(severity, width, depth, alpha, all_ops):
   """`augmix` for fixed options, with a vmap rule that runs `_augmix_batch`.
 

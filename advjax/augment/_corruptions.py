@@ -58,6 +58,7 @@ reference in tests/test_corruptions.py):
 - glass_blur: the sequential local pixel swaps are done exactly, in a
   `lax.fori_loop` (one swap per step).
 """
+import functools
 import math
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
@@ -65,7 +66,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from advjax import _backends
 from advjax import _validate
+from advjax._backends import cpu_blur
 from advjax.augment import _ops
 
 COMMON = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
@@ -476,31 +479,10 @@ def defocus_blur(key, x, c):
   r = kernel.shape[0] // 2
   h, w = x.shape[0], x.shape[1]
   mode = "reflect" if r < min(h, w) else "edge"
-  if h * w <= 4096:
-    # Small images: the filter as one [HW, HW] matrix (border included) is a single
-    # matmul, much faster on CPU than a 17x17-21x21 single-channel convolution.
-    return jnp.einsum("pq,qc->pc", jnp.asarray(_filter_matrix(h, w, kernel, mode)),
-                      x.reshape(h * w, -1), precision=jax.lax.Precision.HIGHEST
-                      ).reshape(x.shape)
-  return _ops.filter2d(x, kernel, mode=mode)
-
-
-def _filter_matrix(h, w, kernel, mode):
-  """The linear map of `_ops.filter2d(., kernel, mode)` on [H, W] as an [HW, HW] matrix."""
-  key = (h, w, kernel.tobytes(), kernel.shape, mode)
-  if key not in _FILTER_MATRICES:
-    r = kernel.shape[0] // 2
-    idx = np.pad(np.arange(h * w).reshape(h, w), r, mode=mode)
-    mat = np.zeros((h * w, h * w), np.float32)
-    rows = np.arange(h * w).reshape(h, w)
-    for dy in range(kernel.shape[0]):
-      for dx in range(kernel.shape[1]):
-        np.add.at(mat, (rows.ravel(), idx[dy:dy + h, dx:dx + w].ravel()), kernel[dy, dx])
-    _FILTER_MATRICES[key] = mat
-  return _FILTER_MATRICES[key]
-
-
-_FILTER_MATRICES: Dict = {}
+  portable = lambda x: _ops.filter2d(x, kernel, mode=mode)
+  if h * w > cpu_blur.MAX_PIXELS:
+    return portable(x)
+  return _backends.on_cpu(lambda x: cpu_blur.filter2d(x, kernel, mode), portable, x)
 
 
 # (radius, sigma) of the motion kernel. CIFAR-10-C calls ImageMagick's motion
@@ -865,21 +847,18 @@ def corrupt_batch(key: jax.Array, images: jax.Array, *, name: str, severity: int
   return _batched(name, int(severity), tables)(keys, images)
 
 
-_CACHE: Dict = {}
-
-
+# Jitted once per (name, severity, tables); 95 entries cover every corruption of one table.
+@functools.lru_cache(maxsize=95)
 def _batched(name, severity, tables):
-  if (name, severity, tables) not in _CACHE:
-    f = _corruption(name, severity, tables)
-    fn = lambda k, x: jnp.clip(f(k, x), 0.0, 1.0).astype(x.dtype)
-    if name == "glass_blur":
-      # Its sequential pixel swaps update one small image in place per step under
-      # lax.map; under vmap every step would rewrite the whole batch.
-      batched = lambda keys, xs: jax.lax.map(lambda a: fn(a[0], a[1]), (keys, xs))
-    else:
-      batched = jax.vmap(fn)
-    _CACHE[(name, severity, tables)] = jax.jit(batched)
-  return _CACHE[(name, severity, tables)]
+  f = _corruption(name, severity, tables)
+  fn = lambda k, x: jnp.clip(f(k, x), 0.0, 1.0).astype(x.dtype)
+  if name == "glass_blur":
+    # Its sequential pixel swaps update one small image in place per step under
+    # lax.map; under vmap every step would rewrite the whole batch.
+    batched = lambda keys, xs: jax.lax.map(lambda a: fn(a[0], a[1]), (keys, xs))
+  else:
+    batched = jax.vmap(fn)
+  return jax.jit(batched)
 
 
 def corrupted_test_set(key: jax.Array, images, *, names: Optional[Sequence[str]] = None,

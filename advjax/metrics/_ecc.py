@@ -20,8 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from advjax import _backends
 from advjax import _fusion
 from advjax import _validate
+from advjax._backends import cpu_sizes
 
 # OpenCV's default 5x5 Gaussian for sigma=0 (`getGaussianKernel` small table).
 _SMOOTH_KERNEL = np.array([1.0, 4.0, 6.0, 4.0, 1.0], np.float32) / 16.0
@@ -419,12 +421,25 @@ def _finish(state: _State, start, chunk: int, moving=None, border: str = "consta
 
 
 def _ecc_iterate(moving, fixed, num_iterations: int, eps: float, smooth: bool) -> _State:
-  """The per-pair Gauss-Newton iterations of a batch (unchecked float32 images)."""
+  """The per-pair Gauss-Newton iterations of a batch (unchecked float32 images).
+
+  Each step takes the whole batch; on CPU, chunks of `cpu_sizes.ECC_*` pairs."""
   mg = jax.vmap(_to_gray)(moving)
   fg = jax.vmap(_to_gray)(fixed)
   b, h, w = mg.shape
   tables = _tables(mg, fg, smooth)
-  step_chunk, first_chunk = min(_CHUNK, b), min(_FIRST_CHUNK, b)
+  iterate = lambda step, first: lambda t: _iterations(t, (b, h, w), num_iterations, eps,
+                                                      min(step, b), min(first, b))
+  warp, rho0, iters = _backends.on_cpu(
+      iterate(cpu_sizes.ECC_STEP_CHUNK, cpu_sizes.ECC_FIRST_CHUNK), iterate(b, b), tables)
+  return _State(tables, warp, rho0, iters, (h, w))
+
+
+def _iterations(tables: _Tables, size, num_iterations: int, eps: float, step_chunk: int,
+                first_chunk: int):
+  """`_ecc_iterate`'s loop, `step_chunk` pairs per Gauss-Newton step (`first_chunk`
+  in the first sweep): (warp [B, 3, 3], rho0 [B], iters [B])."""
+  b, h, w = size
   eye = jnp.eye(3, dtype=jnp.float32)
   init = dict(warp=jnp.broadcast_to(eye, (b, 3, 3)), rho_prev=jnp.full((b,), -10.0),
               rho0=jnp.full((b,), -1.0), iters=jnp.zeros((b,), jnp.int32),
@@ -466,11 +481,4 @@ def _ecc_iterate(moving, fixed, num_iterations: int, eps: float, smooth: bool) -
   first = sweep((jnp.int32(0), init), first=True)
   _, st = jax.lax.while_loop(lambda c: (c[0] < num_iterations) & ~jnp.all(c[1]["done"]),
                              sweep, first)
-  return _State(tables, st["warp"], st["rho0"], st["iters"], (h, w))
-
-
-_CHUNK = 16  # pairs per Gauss-Newton step (a small working set; measured best on CPU)
-# Pairs per step of the first sweep (every pair, at the identity, no sampling):
-# larger steps mean fewer small ops, which XLA:CPU's thread pool handles poorly,
-# while the working set stays well below glibc's mmap threshold.
-_FIRST_CHUNK = 250
+  return st["warp"], st["rho0"], st["iters"]

@@ -11,8 +11,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from advjax import _backends
 from advjax import _fusion
 from advjax import _validate
+from advjax._backends import cpu_sizes
 from advjax.metrics import _ecc
 from advjax.metrics import _ssim as _ssim_lib
 
@@ -75,16 +77,26 @@ def pass_score(adversarial: jax.Array, original: jax.Array, *, num_iterations: i
 def _pass_batch(adversarial, original, num_iterations, eps, border, return_info):
   state = _ecc._ecc_iterate(adversarial, original, num_iterations, eps, True)
   n = adversarial.shape[0]
-  chunk = min(_CHUNK, n)
-  fields = ("score", "warp", "correlation", "fallback", "ssim_unaligned")
+  # The whole batch in one step; on CPU `cpu_sizes.PASS_CHUNK` pairs at a time.
+  final = lambda chunk: lambda *a: _final(state, *a, border, return_info, min(chunk, n))
+  out = _backends.on_cpu(final(cpu_sizes.PASS_CHUNK), final(n), adversarial, original)
+  if not return_info:
+    return out["score"]
+  return out["score"], PassInfo(**{k: out[k] for k in _FIELDS[1:]})
+
+
+_FIELDS = ("score", "warp", "correlation", "fallback", "ssim_unaligned")
+
+
+def _final(state, adversarial, original, border, return_info, chunk):
+  """The final correlation check, the aligned images and their SSIM, `chunk` pairs
+  at a time: a dict of `_FIELDS` (only "score" unless `return_info`)."""
+  n = adversarial.shape[0]
   shapes = dict(score=(), warp=(3, 3), correlation=(), fallback=(), ssim_unaligned=())
   out = {k: jnp.zeros((n,) + shapes[k], bool if k == "fallback" else jnp.float32)
-         for k in fields[:(5 if return_info else 1)]}
+         for k in _FIELDS[:(5 if return_info else 1)]}
 
-  # The final correlation check, the aligned images and their SSIM, `chunk` pairs
-  # at a time (the last chunk overlaps its predecessor): on CPU a bounded working
-  # set is faster than batch-wide steps, and the batch-sized temporaries they
-  # would need (taps, aligned images, SSIM inputs) are never allocated.
+  # The last chunk overlaps its predecessor.
   def body(j, out):
     start = jnp.minimum(j * chunk, n - chunk)
     adv = jax.lax.dynamic_slice_in_dim(adversarial, start, chunk)
@@ -100,13 +112,4 @@ def _pass_batch(adversarial, original, num_iterations, eps, border, return_info)
                  ssim_unaligned=_ssim_lib.ssim_unchecked(adv, orig, 1.0))
     return {k: jax.lax.dynamic_update_slice_in_dim(out[k], new[k], start, 0) for k in out}
 
-  out = jax.lax.fori_loop(0, -(-n // chunk), body, out)
-  if not return_info:
-    return out["score"]
-  return out["score"], PassInfo(**{k: out[k] for k in fields[1:]})
-
-
-# Pairs per step of the final check and SSIM: large enough that per-op overhead
-# (worse with XLA:CPU's thread pool) is amortized, small enough that the step's
-# temporaries stay well below glibc's mmap threshold.
-_CHUNK = 250
+  return jax.lax.fori_loop(0, -(-n // chunk), body, out)
