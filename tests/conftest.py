@@ -1,5 +1,17 @@
-"""Shared fixtures: the embedded MNIST splits and a LeNet-5 trained on them."""
+"""Shared fixtures: the embedded MNIST splits and a LeNet-5 trained on them.
+
+Memory: JAX keeps every program it compiles (thousands per cache), each a few MB with the
+arrays it closes over; over the suite a worker grew to 5.5 GB. After each test module, and
+after any test that leaves the worker above ADVJAX_TEST_RELEASE_ABOVE_MB (default 2048),
+compiled programs are dropped and figures closed. The test during which a worker's peak RSS
+first passes ADVJAX_TEST_RSS_LIMIT_MB (default 4096, 0 disables; Linux) fails and says so.
+`ADVJAX_RSS_LOG=PATH` logs memory per test (see tests/_memory.py).
+"""
+import ctypes
 import functools
+import gc
+import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -7,10 +19,47 @@ import numpy as np
 import pytest
 
 from advjax import data, models, train
+from tests import _memory
 
 
 def pytest_configure(config):
   config.addinivalue_line("markers", "slow: takes more than ~20 s on a 2-core CPU")
+  if os.environ.get("ADVJAX_RSS_LOG"):
+    config.pluginmanager.register(_memory.RssLog(os.environ["ADVJAX_RSS_LOG"]), "advjax_rss_log")
+  limit = int(os.environ.get("ADVJAX_TEST_RSS_LIMIT_MB", "4096"))
+  if limit and _memory.status_mb():
+    config.pluginmanager.register(_memory.RssLimit(limit), "advjax_rss_limit")
+
+
+# A worker above this keeps no compiled programs from one test to the next.
+_RELEASE_AFTER_EACH_TEST_ABOVE_MB = int(os.environ.get("ADVJAX_TEST_RELEASE_ABOVE_MB", "2048"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_memory_after_module():
+  yield
+  _release_memory()
+
+
+@pytest.fixture(autouse=True)
+def _release_memory_when_large():
+  yield
+  if _memory.status_mb().get("VmRSS", 0.0) > _RELEASE_AFTER_EACH_TEST_ABOVE_MB:
+    _release_memory()
+
+
+def _release_memory():
+  """Drops JAX's compiled programs and traces (each keeps its closed-over arrays, such as a
+  model's parameters, as constants) and open figures, and hands the freed heap back to the
+  OS: without malloc_trim glibc keeps it, and RSS does not fall."""
+  if "matplotlib.pyplot" in sys.modules:
+    sys.modules["matplotlib.pyplot"].close("all")
+  jax.clear_caches()
+  gc.collect()
+  try:
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+  except (OSError, AttributeError):  # not glibc
+    pass
 
 
 @pytest.fixture(scope="session")
