@@ -39,62 +39,46 @@ def setup():
   return f, x, y
 
 
-def _images(out):
-  if isinstance(out, (attacks.MinNormResult, attacks.AutoAttackResult)):
-    return out.images
-  return out[0] if isinstance(out, tuple) else out
-
-
 def _info(out):
-  """(success, zero_grad) of any attack's result, or None for plain images."""
-  if isinstance(out, (attacks.MinNormResult, attacks.AutoAttackResult)):
-    return out.success, out.zero_grad
-  if isinstance(out, tuple):
-    return out[1].success, out[1].zero_grad
-  return None
+  """(success, zero_grad) of an `AttackResult`, `MinNormResult` or `AutoAttackResult`."""
+  info = out.info if isinstance(out, attacks.AttackResult) else out
+  return info.success, info.zero_grad
 
 
 AA_KW = dict(num_steps=4, num_target_classes=2, num_queries=10)
 CW_KW = dict(binary_search_steps=2, num_steps=8, learning_rate=0.1)
 
-# name -> (attack(key, logits_fn, images, labels, eps, **kw), norm or None).
-# `kw` is return_info=True for attacks that return plain images by default.
+# name -> (attack(key, logits_fn, images, labels, eps) -> a result with `.images`, norm).
 ATTACKS = {
-    "fgsm": (lambda k, f, x, y, e, **kw: attacks.fgsm(k, f, x, y, eps=e, **kw), "linf"),
-    "fgsm_rs": (lambda k, f, x, y, e, **kw: attacks.fgsm(k, f, x, y, eps=e,
-                                                         random_start=True, **kw),
-                "linf"),
-    "fgv": (lambda k, f, x, y, e, **kw: attacks.fgv(k, f, x, y, eps=e, **kw), "linf"),
-    "fgv_l2": (lambda k, f, x, y, e, **kw: attacks.fgv(k, f, x, y, eps=e * 5, norm="l2",
-                                                       **kw), "l2"),
-    "pgd": (lambda k, f, x, y, e, **kw: attacks.pgd(k, f, x, y, eps=e, num_steps=3,
-                                                    num_restarts=2, **kw), "linf"),
-    "pgd_l2": (lambda k, f, x, y, e, **kw: attacks.pgd(k, f, x, y, eps=e * 5, norm="l2",
-                                                       num_steps=3, loss="dlr", **kw),
-               "l2"),
-    "apgd": (lambda k, f, x, y, e, **kw: attacks.apgd(k, f, x, y, eps=e, num_steps=5,
-                                                      num_restarts=2, **kw), "linf"),
-    "apgd_l2": (lambda k, f, x, y, e, **kw: attacks.apgd(k, f, x, y, eps=e * 5, norm="l2",
-                                                         num_steps=5, loss="dlr", **kw),
-                "l2"),
-    "apgd_t": (lambda k, f, x, y, e, **kw: attacks.apgd_t(k, f, x, y, eps=e, num_steps=4,
-                                                          num_target_classes=2, **kw),
-               "linf"),
-    "square": (lambda k, f, x, y, e, **kw: attacks.square(k, f, x, y, eps=e,
-                                                          num_queries=20, **kw), "linf"),
-    "square_l2": (lambda k, f, x, y, e, **kw: attacks.square(
-        k, f, x, y, eps=e * 5, norm="l2", num_queries=20, **kw), "l2"),
-    "autoattack": (lambda k, f, x, y, e, **kw: attacks.autoattack(k, f, x, y, eps=e,
-                                                                  **AA_KW), "linf"),
-    "cw_l2": (lambda k, f, x, y, e, **kw: attacks.cw_l2(k, f, x, y, **CW_KW), None),
-    "fab": (lambda k, f, x, y, e, **kw: attacks.fab(k, f, x, y, num_steps=10), None),
-    "fab_t_l2": (lambda k, f, x, y, e, **kw: attacks.fab_t(
+    "fgsm": (lambda k, f, x, y, e: attacks.fgsm_with_info(k, f, x, y, eps=e), "linf"),
+    "fgsm_rs": (lambda k, f, x, y, e: attacks.fgsm_with_info(k, f, x, y, eps=e,
+                                                             random_start=True), "linf"),
+    "fgv": (lambda k, f, x, y, e: attacks.fgv_with_info(k, f, x, y, eps=e), "linf"),
+    "fgv_l2": (lambda k, f, x, y, e: attacks.fgv_with_info(k, f, x, y, eps=e * 5,
+                                                           norm="l2"), "l2"),
+    "pgd": (lambda k, f, x, y, e: attacks.pgd_with_info(k, f, x, y, eps=e, num_steps=3,
+                                                        num_restarts=2), "linf"),
+    "pgd_l2": (lambda k, f, x, y, e: attacks.pgd_with_info(
+        k, f, x, y, eps=e * 5, norm="l2", num_steps=3, loss="dlr"), "l2"),
+    "apgd": (lambda k, f, x, y, e: attacks.apgd_with_info(k, f, x, y, eps=e, num_steps=5,
+                                                          num_restarts=2), "linf"),
+    "apgd_l2": (lambda k, f, x, y, e: attacks.apgd_with_info(
+        k, f, x, y, eps=e * 5, norm="l2", num_steps=5, loss="dlr"), "l2"),
+    "apgd_t": (lambda k, f, x, y, e: attacks.apgd_t_with_info(
+        k, f, x, y, eps=e, num_steps=4, num_target_classes=2), "linf"),
+    "square": (lambda k, f, x, y, e: attacks.square_with_info(k, f, x, y, eps=e,
+                                                              num_queries=20), "linf"),
+    "square_l2": (lambda k, f, x, y, e: attacks.square_with_info(
+        k, f, x, y, eps=e * 5, norm="l2", num_queries=20), "l2"),
+    "autoattack": (lambda k, f, x, y, e: attacks.autoattack(k, f, x, y, eps=e, **AA_KW),
+                   "linf"),
+    "cw_l2": (lambda k, f, x, y, e: attacks.cw_l2(k, f, x, y, **CW_KW), None),
+    "fab": (lambda k, f, x, y, e: attacks.fab(k, f, x, y, num_steps=10), None),
+    "fab_t_l2": (lambda k, f, x, y, e: attacks.fab_t(
         k, f, x, y, norm="l2", num_steps=10, num_target_classes=2, num_restarts=2,
         eps=e * 5), None),
 }
 MIN_NORM = ("cw_l2", "fab", "fab_t_l2")
-INFO_KW = {n: ({} if n in ("autoattack",) + MIN_NORM else {"return_info": True})
-           for n in ATTACKS}
 RADIUS_SCALE = {"linf": 1.0, "l2": 5.0}
 
 
@@ -110,15 +94,14 @@ def _dist(a, b, norm):
 @pytest.mark.parametrize("name", list(ATTACKS))
 def test_contract(setup, name):
   """Finite, same shape and dtype, in the ball and [0, 1]; success mask equals
-  re-prediction; no zero-gradient flag on a normal model; same key, same result;
-  eps = 0 changes nothing; the user's jit (images as arguments or closed over,
-  eps traced, scalar or per example) gives the eager result."""
+  re-prediction; no zero-gradient flag on a normal model; the user's jit (images
+  as arguments or closed over, eps traced, scalar or per example) gives the eager
+  result; same key, same result; eps = 0 changes nothing."""
   f, x, y = setup
   attack, norm = ATTACKS[name]
-  kw = INFO_KW[name]
   key = jax.random.key(3)
-  result = attack(key, f, x, y, EPS, **kw)
-  out = _images(result)
+  result = attack(key, f, x, y, EPS)
+  out = result.images
   assert out.shape == x.shape and out.dtype == x.dtype
   assert np.all(np.isfinite(out))
   assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
@@ -128,33 +111,56 @@ def test_contract(setup, name):
   success, zero_grad = _info(result)
   np.testing.assert_array_equal(success, jnp.argmax(f(out), -1) != y)
   assert not np.any(zero_grad)
-  np.testing.assert_array_equal(_images(attack(key, f, x, y, EPS, **kw)), out)
   if norm is not None:
-    np.testing.assert_array_equal(_images(attack(key, f, x, y, 0.0, **kw)), x)
-    traced = jax.jit(lambda k, x, y, e: _images(attack(k, f, x, y, e)))(
-        key, x, y, jnp.full((B,), EPS, jnp.float32))
+    jitted = jax.jit(lambda k, x, y, e: attack(k, f, x, y, e).images)
+    traced = jitted(key, x, y, jnp.full((B,), EPS, jnp.float32))
+    np.testing.assert_array_equal(jitted(key, x, y, jnp.zeros((B,), jnp.float32)), x)
   else:
-    traced = jax.jit(lambda k, x, y: _images(attack(k, f, x, y, EPS)))(key, x, y)
+    jitted = jax.jit(lambda k, x, y: attack(k, f, x, y, EPS).images)
+    traced = jitted(key, x, y)
   np.testing.assert_allclose(traced, out, atol=1e-5)
-  closed = jax.jit(lambda k: _images(attack(k, f, x, y, EPS)))(key)
+  eps = [jnp.full((B,), EPS, jnp.float32)] if norm else []
+  np.testing.assert_array_equal(jitted(key, x, y, *eps), traced)  # same key, same result
+  closed = jax.jit(lambda k: attack(k, f, x, y, EPS).images)(key)
   np.testing.assert_allclose(closed, out, atol=1e-5)
 
 
 def test_random_attacks_depend_on_key(setup):
   f, x, y = setup
   for name in ["pgd", "apgd", "square", "fgsm_rs"]:
-    attack, _ = ATTACKS[name]
-    a = _images(attack(jax.random.key(0), f, x, y, EPS, **INFO_KW[name]))
-    b = _images(attack(jax.random.key(1), f, x, y, EPS, **INFO_KW[name]))
+    attack = jax.jit(lambda k, attack=ATTACKS[name][0]: attack(k, f, x, y, EPS).images)
+    a, b = attack(jax.random.key(0)), attack(jax.random.key(1))
     assert not np.array_equal(a, b), name
 
 
+BOUNDED = ("fgsm", "fgv", "pgd", "apgd", "apgd_t", "square")
+
+
 def test_every_attack_has_key_first_and_keyword_only_options():
-  for fn in [attacks.fgsm, attacks.fgv, attacks.pgd, attacks.apgd, attacks.apgd_t,
-             attacks.square, attacks.cw_l2, attacks.fab, attacks.fab_t, attacks.autoattack]:
+  for fn in [getattr(attacks, n) for n in BOUNDED + tuple(n + "_with_info" for n in BOUNDED)
+             ] + [attacks.cw_l2, attacks.fab, attacks.fab_t, attacks.autoattack]:
     params = list(inspect.signature(fn).parameters.values())
     assert [p.name for p in params[:4]] == ["key", "logits_fn", "images", "labels"]
     assert all(p.kind == p.KEYWORD_ONLY for p in params[4:]), fn.__name__
+
+
+def test_one_return_type_per_attack(setup):
+  """No option changes what an attack returns: `X` returns the images of
+  `X_with_info`, an `AttackResult`; no attack takes a `return_info` flag."""
+  f, x, y = setup
+  key = jax.random.key(5)
+  for name in BOUNDED:
+    plain, with_info = getattr(attacks, name), getattr(attacks, name + "_with_info")
+    assert "return_info" not in inspect.signature(with_info).parameters
+    assert inspect.signature(plain).parameters == inspect.signature(with_info).parameters
+    kw = {"num_queries": 5} if name == "square" else (
+        {"num_steps": 2} if name in ("pgd", "apgd", "apgd_t") else {})
+    out, res = jax.jit(lambda k, x, y: (plain(k, f, x, y, eps=EPS, **kw),  # pylint: disable=cell-var-from-loop
+                                        with_info(k, f, x, y, eps=EPS, **kw)))(key, x, y)
+    assert isinstance(res, attacks.AttackResult), name
+    assert isinstance(res.info, attacks.AttackInfo), name
+    assert isinstance(out, jax.Array), name
+    np.testing.assert_array_equal(out, res.images, err_msg=name)
 
 
 # --------------------------------------------------------------------------- #
@@ -264,9 +270,11 @@ def test_zero_gradient_model_is_flagged(setup):
   _, x, y = setup
   f = _flat_model(y)
   key = jax.random.key(0)
-  for fn, kw in [(attacks.fgsm, {}), (attacks.fgv, {}), (attacks.pgd, {"num_steps": 3}),
-                 (attacks.apgd, {"num_steps": 3}), (attacks.square, {"num_queries": 5})]:
-    _, info = fn(key, f, x, y, eps=EPS, return_info=True, **kw)
+  for fn, kw in [(attacks.fgsm_with_info, {}), (attacks.fgv_with_info, {}),
+                 (attacks.pgd_with_info, {"num_steps": 3}),
+                 (attacks.apgd_with_info, {"num_steps": 3}),
+                 (attacks.square_with_info, {"num_queries": 5})]:
+    _, info = fn(key, f, x, y, eps=EPS, **kw)
     assert np.all(info.zero_grad), fn.__name__
     assert not np.any(info.success), fn.__name__
   for res in [attacks.cw_l2(key, f, x, y, binary_search_steps=1, num_steps=3),
@@ -333,10 +341,9 @@ def test_cw_targeted_and_confidence(setup):
 def test_targeted_apgd_and_square_reach_the_target(setup):
   f, x, y = setup
   t = (y + 1) % K
-  for fn in [functools.partial(attacks.apgd, num_steps=20, loss="dlr"),
-             functools.partial(attacks.square, num_queries=200)]:
-    adv, info = fn(jax.random.key(0), f, x, y, eps=0.5, targeted=True, targets=t,
-                   return_info=True)
+  for fn in [functools.partial(attacks.apgd_with_info, num_steps=20, loss="dlr"),
+             functools.partial(attacks.square_with_info, num_queries=200)]:
+    adv, info = fn(jax.random.key(0), f, x, y, eps=0.5, targeted=True, targets=t)
     np.testing.assert_array_equal(info.success, jnp.argmax(f(adv), -1) == t)
     assert info.success.mean() >= 0.5
 

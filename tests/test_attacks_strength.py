@@ -81,8 +81,8 @@ def test_per_example_eps_matches_separate_runs(lenet):
 def test_targeted_pgd_hits_the_target(lenet):
   f, x, y = lenet
   t = (y + 1) % 10
-  adv, info = attacks.pgd(jax.random.key(0), f, x, y, eps=0.3, num_steps=20,
-                          targeted=True, targets=t, return_info=True)
+  adv, info = attacks.pgd_with_info(jax.random.key(0), f, x, y, eps=0.3, num_steps=20,
+                                    targeted=True, targets=t)
   hit = jnp.argmax(f(adv), -1) == t
   assert float(hit.mean()) >= 0.9
   np.testing.assert_array_equal(info.success, hit)
@@ -94,8 +94,8 @@ def test_cw_succeeds_with_smaller_l2_than_pgd(lenet):
   res = attacks.cw_l2(jax.random.key(0), f, x, y, binary_search_steps=3, num_steps=50,
                       learning_rate=0.1, initial_const=1.0)
   assert float(res.success.mean()) >= 0.99
-  adv, info = attacks.pgd(jax.random.key(0), f, x, y, eps=2.0, norm="l2", num_steps=10,
-                          return_info=True)
+  adv, info = attacks.pgd_with_info(jax.random.key(0), f, x, y, eps=2.0, norm="l2",
+                                    num_steps=10)
   pgd_norms = np.asarray(attacks.norm_per_example(adv - x, "l2"))[np.asarray(info.success)]
   assert len(pgd_norms) >= 32
   assert np.median(np.asarray(res.norms)) < np.median(pgd_norms)
@@ -120,7 +120,7 @@ def test_fgv_and_l2_attacks_hurt(lenet):
   apgd_l2 = _acc(f, attacks.apgd(jax.random.key(0), f, x, y, eps=1.5, norm="l2",
                                  num_steps=10), y)
   pgd_l2 = _acc(f, attacks.pgd(jax.random.key(0), f, x, y, eps=1.5, norm="l2",
-                               num_steps=10, return_info=True)[0], y)
+                               num_steps=10), y)
   assert apgd_l2 <= pgd_l2 + 2.0 / 64
   assert pgd_l2 <= 0.4
 

@@ -461,8 +461,10 @@ def test_ace_identity_at_init_and_lowers_accuracy(trained_lenet, mnist_test_batc
   assert acc(x) > 0.9
   assert acc(adv) < acc(x) - 0.06, (acc(x), acc(adv))
   # Box on theta for training.
-  _, theta = augment.ace(key, logits_fn, x[:8], y[:8], num_steps=3, bounds=(0.5, 1.5),
-                         return_theta=True)
+  filtered, theta = augment.ace_with_info(key, logits_fn, x[:8], y[:8], num_steps=3,
+                                         bounds=(0.5, 1.5))
+  np.testing.assert_array_equal(
+      filtered, augment.ace(key, logits_fn, x[:8], y[:8], num_steps=3, bounds=(0.5, 1.5)))
   assert float(theta.min()) >= 0.5 / 64 - 1e-7 and float(theta.max()) <= 1.5 / 64 + 1e-7
   with pytest.raises(ValueError, match="labels"):
     augment.ace(key, logits_fn, x, y[:3])

@@ -118,7 +118,7 @@ def test_pass_and_ecc_portable_path_equal_cpu_path(mnist):
   shift = np.array([[1, 0, 0.7], [0, 1, -0.4], [0, 0, 1]], np.float32)
   noise = 0.1 * jax.random.uniform(jax.random.key(2), x.shape, minval=-1, maxval=1)
   adv = jnp.clip(metrics.warp_homography(x, shift) + noise, 0, 1)
-  run = lambda: metrics.pass_score(adv, x, return_info=True)
+  run = lambda: metrics.pass_score_with_info(adv, x)
   cpu_score, cpu_info = run()
   with _backends.portable_only():
     score, info = run()

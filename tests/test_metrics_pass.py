@@ -77,7 +77,7 @@ def test_ssim_matches_skimage_on_mnist(mnist_images):
 # --------------------------------------------------------------------------- #
 def test_pass_of_identical_images_is_one(mnist_images):
   x = jnp.asarray(mnist_images[:8])
-  score, info = metrics.pass_score(x, x, return_info=True)
+  score, info = metrics.pass_score_with_info(x, x)
   np.testing.assert_allclose(np.asarray(score), 1.0, atol=1e-6)
   assert info.warp.shape == (8, 3, 3)
   # Nothing to align: the warp stays the identity.
@@ -89,13 +89,13 @@ def test_pass_never_nan_and_falls_back_on_flat_images():
   blank = jnp.zeros((2, 28, 28, 1))
   gray = jnp.full((2, 28, 28, 1), 0.5)
   noise = jax.random.uniform(jax.random.key(0), (2, 28, 28, 1))
-  pass_fn = lambda a, b: metrics.pass_score(a, b, return_info=True)
+  pass_fn = lambda a, b: metrics.pass_score_with_info(a, b)
   for a, b in [(blank, blank), (blank, gray), (noise, blank), (gray, noise)]:
     score, info = pass_fn(a, b)
     assert np.all(np.isfinite(np.asarray(score)))
     assert np.all(np.isfinite(np.asarray(info.warp)))
   # A flat image has no gradient: alignment cannot improve on the identity.
-  _, info = metrics.pass_score(blank, gray, return_info=True)
+  _, info = metrics.pass_score_with_info(blank, gray)
   assert np.all(np.asarray(info.fallback))
   plain = metrics.ssim(blank, gray)
   np.testing.assert_allclose(np.asarray(metrics.pass_score(blank, gray)), np.asarray(plain),
@@ -150,7 +150,7 @@ def test_recovers_homography_on_photos(photo):
     # warp ~ inverse of the true homography: their product moves no corner by > 0.6 px.
     assert _displacement(w, t, corners) < 0.6
   assert not np.any(np.asarray(res.fallback))
-  score, info = metrics.pass_score(moving, fixed, return_info=True)
+  score, info = metrics.pass_score_with_info(moving, fixed)
   assert np.all(np.asarray(score) > 0.9)
   assert np.all(np.asarray(score) > np.asarray(info.ssim_unaligned) + 0.3)
 
@@ -168,7 +168,7 @@ def test_recovers_homography_on_mnist_digits(mnist_images):
     # On the ink the recovered warp undoes the true one to a fraction of a pixel.
     assert np.median(errs) < 0.3, errs
     assert np.max(errs) < 1.5, errs
-    score, info = metrics.pass_score(moving, x, return_info=True)
+    score, info = metrics.pass_score_with_info(moving, x)
     assert np.all(np.asarray(score) > 0.85)
     assert np.median(np.asarray(score) - np.asarray(info.ssim_unaligned)) > 0.4
 

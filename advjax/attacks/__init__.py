@@ -1,12 +1,56 @@
-"""Adversarial attacks as pure, jit-able functions.
+"""Adversarial attacks as pure functions; the caller jits them.
 
 Every attack has the signature `attack(key, logits_fn, images, labels, *, eps, ...)`
-where `logits_fn(images [B, H, W, C] in [0, 1]) -> logits [B, K]`; it returns a
-batch of the same shape and dtype inside the eps-ball and [0, 1], under
-`jax.lax.stop_gradient`.
+where `logits_fn(images [B, H, W, C] in [0, 1]) -> logits [B, K]`. Bounded attacks
+return the batch, same shape and dtype, inside the eps-ball and [0, 1], under
+`jax.lax.stop_gradient`; their `*_with_info` twins return an `AttackResult`
+(the same images and per-example `AttackInfo`). Minimum-norm attacks (CW, FAB,
+the line searches) return a `MinNormResult`; `autoattack` an `AutoAttackResult`.
+Compile with `jax.jit` or `advjax.checked_jit` around the call.
 """
+# Bounded attacks
+from advjax.attacks._apgd import apgd
+from advjax.attacks._apgd import apgd_t
+from advjax.attacks._apgd import apgd_t_with_info
+from advjax.attacks._apgd import apgd_with_info
 from advjax.attacks._fgsm import fgsm
+from advjax.attacks._fgsm import fgsm_with_info
+from advjax.attacks._fgv import fgv
+from advjax.attacks._fgv import fgv_with_info
+from advjax.attacks._pgd import pgd
+from advjax.attacks._pgd import pgd_with_info
+from advjax.attacks._square import square
+from advjax.attacks._square import square_with_info
+# Minimum-norm attacks
+from advjax.attacks._cw import cw_l2
+from advjax.attacks._fab import fab
+from advjax.attacks._fab import fab_t
+from advjax.attacks._fab import within_eps
+# The worst case over an ensemble
+from advjax.attacks._autoattack import AUTOATTACK_STAGES
+from advjax.attacks._autoattack import STANDARD_ATTACKS
+from advjax.attacks._autoattack import AutoAttackResult
+from advjax.attacks._autoattack import autoattack
+# Results
 from advjax.attacks._parts import AttackInfo
+from advjax.attacks._parts import AttackResult
+from advjax.attacks._parts import MinNormResult
+# Hot/cold directions, line searches and hard positives (Rozsa et al. 2016)
+from advjax.attacks._hard_positive_set import generate_hard_positive_set
+from advjax.attacks._hard_positive_set import load_hard_positive_set
+from advjax.attacks._hard_positive_set import save_hard_positive_set
+from advjax.attacks._hot_cold import fgs_directions
+from advjax.attacks._hot_cold import fgv_directions
+from advjax.attacks._hot_cold import hot_cold_directions
+from advjax.attacks._line_search import HardPositives
+from advjax.attacks._line_search import MinimalAdversarial
+from advjax.attacks._line_search import hard_positives
+from advjax.attacks._line_search import minimal_adversarial
+# Parts attacks are composed of: objectives, projections, steps, starts
+from advjax.attacks._apgd import checkpoint_schedule
+from advjax.attacks._apgd import top_k_targets
+from advjax.attacks._fab import project_hyperplane_box
+from advjax.attacks._fgv import fgv_direction
 from advjax.attacks._parts import LOSSES
 from advjax.attacks._parts import NORMS
 from advjax.attacks._parts import Objective
@@ -26,52 +70,26 @@ from advjax.attacks._parts import quantize
 from advjax.attacks._parts import random_init
 from advjax.attacks._parts import steepest_step
 from advjax.attacks._parts import targeted_dlr
-from advjax.attacks._pgd import pgd
-from advjax.attacks._hard_positive_set import generate_hard_positive_set
-from advjax.attacks._hard_positive_set import load_hard_positive_set
-from advjax.attacks._hard_positive_set import save_hard_positive_set
-from advjax.attacks._hot_cold import fgs_directions
-from advjax.attacks._hot_cold import fgv_directions
-from advjax.attacks._hot_cold import hot_cold_directions
-from advjax.attacks._line_search import HardPositives
-from advjax.attacks._line_search import MinimalAdversarial
-from advjax.attacks._line_search import hard_positives
-from advjax.attacks._line_search import minimal_adversarial
+from advjax.attacks._square import p_selection
 
 __all__ = [
-    "AttackInfo", "LOSSES", "NORMS", "Objective", "clip_box", "cross_entropy",
-    "cw_margin", "dlr", "fgsm", "get_objective", "init_l2_uniform",
-    "init_linf_uniform", "is_successful", "norm_per_example", "pgd", "project",
-    "project_l2", "project_linf", "quantize", "random_init", "steepest_step",
-    "targeted_dlr",
-]
-
-# Issue 3: the attack library.
-from advjax.attacks._apgd import apgd
-from advjax.attacks._apgd import apgd_t
-from advjax.attacks._apgd import checkpoint_schedule
-from advjax.attacks._apgd import top_k_targets
-from advjax.attacks._autoattack import AUTOATTACK_STAGES
-from advjax.attacks._autoattack import STANDARD_ATTACKS
-from advjax.attacks._autoattack import AutoAttackResult
-from advjax.attacks._autoattack import autoattack
-from advjax.attacks._cw import cw_l2
-from advjax.attacks._fab import fab
-from advjax.attacks._fab import fab_t
-from advjax.attacks._fab import project_hyperplane_box
-from advjax.attacks._fab import within_eps
-from advjax.attacks._fgv import fgv
-from advjax.attacks._fgv import fgv_direction
-from advjax.attacks._parts import MinNormResult
-from advjax.attacks._square import p_selection
-from advjax.attacks._square import square
-
-__all__ += [
-    "AUTOATTACK_STAGES", "AutoAttackResult", "MinNormResult", "STANDARD_ATTACKS",
-    "apgd", "apgd_t", "autoattack", "checkpoint_schedule", "cw_l2", "fab", "fab_t",
-    "fgv", "fgv_direction", "p_selection", "project_hyperplane_box", "square",
-    "top_k_targets", "within_eps",
-]
-__all__ += [  # issue 4: PASS and hard positives
-    "HardPositives", "MinimalAdversarial", "fgs_directions", "fgv_directions", "generate_hard_positive_set", "hard_positives", "hot_cold_directions", "load_hard_positive_set", "minimal_adversarial", "save_hard_positive_set",
+    # bounded attacks
+    "apgd", "apgd_t", "apgd_t_with_info", "apgd_with_info", "fgsm", "fgsm_with_info",
+    "fgv", "fgv_with_info", "pgd", "pgd_with_info", "square", "square_with_info",
+    # minimum-norm attacks
+    "cw_l2", "fab", "fab_t", "within_eps",
+    # AutoAttack
+    "AUTOATTACK_STAGES", "STANDARD_ATTACKS", "AutoAttackResult", "autoattack",
+    # results
+    "AttackInfo", "AttackResult", "MinNormResult",
+    # Rozsa et al. 2016
+    "HardPositives", "MinimalAdversarial", "fgs_directions", "fgv_directions",
+    "generate_hard_positive_set", "hard_positives", "hot_cold_directions",
+    "load_hard_positive_set", "minimal_adversarial", "save_hard_positive_set",
+    # parts
+    "LOSSES", "NORMS", "Objective", "checkpoint_schedule", "clip_box", "cross_entropy",
+    "cw_margin", "dlr", "fgv_direction", "get_objective", "init_l2_uniform",
+    "init_linf_uniform", "is_successful", "norm_per_example", "p_selection", "project",
+    "project_hyperplane_box", "project_l2", "project_linf", "quantize", "random_init",
+    "steepest_step", "targeted_dlr", "top_k_targets",
 ]

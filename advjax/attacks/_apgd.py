@@ -149,13 +149,10 @@ def _check_apgd(num_restarts, rho, momentum):
     raise ValueError(f"`momentum` must be in [0, 1]; got {momentum}.")
 
 
-def _finish(images, x, v, zero_grad, logits_fn, success_fn, return_info):
-  x = jax.lax.stop_gradient(x.astype(images.dtype))
-  if not return_info:
-    return x
+def _finish(images, x, v, zero_grad, logits_fn, success_fn) -> _parts.AttackResult:
   info = _parts.AttackInfo(success=success_fn(logits_fn(x)), objective=v,
                            zero_grad=zero_grad)
-  return x, jax.tree_util.tree_map(jax.lax.stop_gradient, info)
+  return _parts.attack_result(images, x, info)
 
 
 def _apgd_core(key, logits_fn, images, labels, *, eps, norm, num_steps, num_restarts,
@@ -178,11 +175,12 @@ def _apgd_core(key, logits_fn, images, labels, *, eps, norm, num_steps, num_rest
   return x, found, v, zero_grad, objective, success_fn
 
 
-def apgd(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-         eps, norm: str = "linf", num_steps: int = 100, num_restarts: int = 1,
-         loss: str = "ce", targeted: bool = False, targets: Optional[jax.Array] = None,
-         rho: float = 0.75, momentum: float = 0.75,
-         bounds: Tuple[float, float] = (0.0, 1.0), return_info: bool = False):
+def apgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
+                   eps, norm: str = "linf", num_steps: int = 100, num_restarts: int = 1,
+                   loss: str = "ce", targeted: bool = False,
+                   targets: Optional[jax.Array] = None, rho: float = 0.75,
+                   momentum: float = 0.75, bounds: Tuple[float, float] = (0.0, 1.0)
+                   ) -> _parts.AttackResult:
   """APGD (Croce & Hein 2020): parameter-free PGD with momentum and step halving.
 
   With `loss="ce"` this is APGD-CE, with `loss="dlr"` APGD-DLR of AutoAttack.
@@ -205,11 +203,11 @@ def apgd(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     rho: checkpoint condition 1 threshold (0.75).
     momentum: alpha (0.75).
     bounds: the valid pixel range.
-    return_info: also return an `AttackInfo`.
 
   Returns:
-    Adversarial images [B, H, W, C] of the input dtype inside the eps-ball and
-    the bounds, under `stop_gradient` (and an `AttackInfo` if `return_info`).
+    An `AttackResult`: the adversarial images [B, H, W, C] of the input dtype
+    inside the eps-ball and the bounds, under `stop_gradient`, and their
+    `AttackInfo`.
 
   Raises:
     ValueError: for a bad argument, named in the message.
@@ -220,23 +218,15 @@ def apgd(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   if targeted and targets is None:
     raise ValueError("`targets` is required when `targeted=True`.")
   _check_dlr(loss, num_classes, targeted)
-  return _apgd_entry(key, images, labels, targets if targeted else None, eps,
-                     logits_fn=logits_fn, norm=norm, num_steps=num_steps,
-                     num_restarts=num_restarts, loss=loss, targeted=targeted,
-                     rho=float(rho), momentum=float(momentum), bounds=tuple(bounds),
-                     return_info=return_info)
-
-
-@_parts.jit_when_eager("logits_fn", "norm", "num_steps", "num_restarts", "loss",
-                       "targeted", "rho", "momentum", "bounds", "return_info")
-def _apgd_entry(key, images, labels, targets, eps, *, logits_fn, norm, num_steps,
-                num_restarts, loss, targeted, rho, momentum, bounds, return_info):
   x, _, v, zero_grad, _, success_fn = _apgd_core(
       key, logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps,
       num_restarts=num_restarts, loss=loss, targeted=targeted, targets=targets,
-      rho=rho, momentum=momentum, bounds=bounds,
+      rho=float(rho), momentum=float(momentum), bounds=tuple(bounds),
       done=jnp.zeros(images.shape[0], bool))
-  return _finish(images, x, v, zero_grad, logits_fn, success_fn, return_info)
+  return _finish(images, x, v, zero_grad, logits_fn, success_fn)
+
+
+apgd = _parts.images_only(apgd_with_info)
 
 
 def top_k_targets(logits: jax.Array, labels: jax.Array, k: int) -> jax.Array:
@@ -285,11 +275,11 @@ def _apgd_t_core(key, logits_fn, images, labels, *, eps, norm, num_steps, num_re
   return x, found, v, zg, objective, success_fn, targets_all
 
 
-def apgd_t(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-           eps, norm: str = "linf", num_steps: int = 100, num_restarts: int = 1,
-           num_target_classes: int = 9, loss: str = "dlr", rho: float = 0.75,
-           momentum: float = 0.75, bounds: Tuple[float, float] = (0.0, 1.0),
-           return_info: bool = False):
+def apgd_t_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
+                     eps, norm: str = "linf", num_steps: int = 100, num_restarts: int = 1,
+                     num_target_classes: int = 9, loss: str = "dlr", rho: float = 0.75,
+                     momentum: float = 0.75, bounds: Tuple[float, float] = (0.0, 1.0)
+                     ) -> _parts.AttackResult:
   """APGD-T (Croce & Hein 2020): APGD with the targeted DLR loss, top-k targets.
 
   For each of the `num_target_classes` classes ranked highest by the clean
@@ -312,12 +302,11 @@ def apgd_t(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     loss: "dlr" (targeted DLR, needs >= 4 classes), "ce" or "margin".
     rho, momentum: the APGD constants (0.75, 0.75).
     bounds: the valid pixel range.
-    return_info: also return an `AttackInfo` (objective: the targeted loss of
-      the target class that produced the returned point).
 
   Returns:
-    Adversarial images [B, H, W, C] inside the eps-ball and the bounds, under
-    `stop_gradient` (and an `AttackInfo` if `return_info`).
+    An `AttackResult`: the adversarial images [B, H, W, C] inside the eps-ball
+    and the bounds, under `stop_gradient`, and their `AttackInfo` (objective:
+    the targeted loss of the target class that produced the returned point).
 
   Raises:
     ValueError: for a bad argument, named in the message.
@@ -328,20 +317,11 @@ def apgd_t(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   _validate.check_positive_int(num_target_classes, "num_target_classes")
   _check_dlr(loss, num_classes, True)
   n_t = min(num_target_classes, num_classes - 1)
-  return _apgd_t_entry(key, images, labels, eps, logits_fn=logits_fn, norm=norm,
-                       num_steps=num_steps, num_restarts=num_restarts,
-                       num_target_classes=n_t, loss=loss, rho=float(rho),
-                       momentum=float(momentum), bounds=tuple(bounds),
-                       return_info=return_info)
-
-
-@_parts.jit_when_eager("logits_fn", "norm", "num_steps", "num_restarts",
-                       "num_target_classes", "loss", "rho", "momentum", "bounds",
-                       "return_info")
-def _apgd_t_entry(key, images, labels, eps, *, logits_fn, norm, num_steps, num_restarts,
-                  num_target_classes, loss, rho, momentum, bounds, return_info):
   x, _, v, zg, _, success_fn, _ = _apgd_t_core(
       key, logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps,
-      num_restarts=num_restarts, num_target_classes=num_target_classes, loss=loss,
-      rho=rho, momentum=momentum, bounds=bounds, done=jnp.zeros(images.shape[0], bool))
-  return _finish(images, x, v, zg, logits_fn, success_fn, return_info)
+      num_restarts=num_restarts, num_target_classes=n_t, loss=loss, rho=float(rho),
+      momentum=float(momentum), bounds=tuple(bounds), done=jnp.zeros(images.shape[0], bool))
+  return _finish(images, x, v, zg, logits_fn, success_fn)
+
+
+apgd_t = _parts.images_only(apgd_t_with_info)

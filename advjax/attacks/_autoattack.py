@@ -96,7 +96,7 @@ def autoattack(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, 
     raise ValueError(f"`attacks` contains 'apgd-dlr', whose DLR loss needs at least 3 "
                      f"classes; the model has {num_classes}.")
 
-  result = _autoattack_core(
+  result = _run_stages(
       key, images, labels, eps, logits_fn=logits_fn, norm=norm, attacks=attacks,
       num_steps=num_steps, num_restarts=num_restarts,
       num_target_classes=min(num_target_classes, num_classes - 1),
@@ -110,9 +110,7 @@ def autoattack(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, 
   return result
 
 
-@_parts.jit_when_eager("logits_fn", "norm", "attacks", "num_steps", "num_restarts",
-                       "num_target_classes", "num_queries", "p_init", "bounds")
-def _autoattack_core(key, images, labels, eps, *, logits_fn, norm, attacks, num_steps,
+def _run_stages(key, images, labels, eps, *, logits_fn, norm, attacks, num_steps,
                      num_restarts, num_target_classes, num_queries, p_init, bounds):
   def broken(x):
     return _parts.is_successful(logits_fn(x), labels)

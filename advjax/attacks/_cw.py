@@ -78,18 +78,8 @@ def cw_l2(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     raise ValueError(f"`learning_rate` must be > 0; got {learning_rate}.")
   if targeted and targets is None:
     raise ValueError("`targets` is required when `targeted=True`.")
-  return _cw_core(images, labels, targets if targeted else None, logits_fn=logits_fn,
-                  confidence=float(confidence), initial_const=float(initial_const),
-                  binary_search_steps=binary_search_steps, num_steps=num_steps,
-                  learning_rate=float(learning_rate), abort_early=bool(abort_early),
-                  bounds=tuple(bounds))
-
-
-@_parts.jit_when_eager("logits_fn", "confidence", "initial_const", "binary_search_steps",
-                       "num_steps", "learning_rate", "abort_early", "bounds")
-def _cw_core(images, labels, tgt, *, logits_fn, confidence, initial_const,
-             binary_search_steps, num_steps, learning_rate, abort_early, bounds):
-  targeted = tgt is not None
+  tgt = targets if targeted else None
+  confidence = float(confidence)
   dtype = images.dtype
   batch = images.shape[0]
   lo, hi = bounds

@@ -283,12 +283,15 @@ def fab(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   _validate.check_positive_int(num_target_classes, "num_target_classes")
   if num_classes < 2:
     raise ValueError(f"`logits_fn` must return at least 2 classes; got {num_classes}.")
-  return _fab_entry(key, images, labels, 0.0 if eps is None else eps,
-                    logits_fn=logits_fn, norm=norm, num_steps=num_steps,
-                    num_restarts=num_restarts, targeted=targeted,
-                    num_target_classes=min(num_target_classes, num_classes - 1),
-                    alpha_max=float(alpha_max), eta=float(eta), beta=float(beta),
-                    bounds=tuple(bounds))
+  result = _fab_core(key, logits_fn, images, labels, norm=norm, num_steps=num_steps,
+                     num_restarts=num_restarts, eps=0.0 if eps is None else eps,
+                     targeted=targeted,
+                     num_target_classes=min(num_target_classes, num_classes - 1),
+                     alpha_max=float(alpha_max), eta=float(eta), beta=float(beta),
+                     bounds=tuple(bounds), stop_norm=-jnp.inf)
+  x = result.images.astype(images.dtype)
+  result = result._replace(images=x, success=_parts.is_successful(logits_fn(x), labels))
+  return jax.tree_util.tree_map(jax.lax.stop_gradient, result)
 
 
 def fab_t(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
@@ -304,16 +307,3 @@ def fab_t(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
              num_restarts=num_restarts, eps=eps, targeted=True,
              num_target_classes=num_target_classes, alpha_max=alpha_max, eta=eta,
              beta=beta, bounds=bounds)
-
-
-@_parts.jit_when_eager("logits_fn", "norm", "num_steps", "num_restarts", "targeted",
-                       "num_target_classes", "alpha_max", "eta", "beta", "bounds")
-def _fab_entry(key, images, labels, eps, *, logits_fn, norm, num_steps, num_restarts,
-               targeted, num_target_classes, alpha_max, eta, beta, bounds):
-  result = _fab_core(key, logits_fn, images, labels, norm=norm, num_steps=num_steps,
-                     num_restarts=num_restarts, eps=eps, targeted=targeted,
-                     num_target_classes=num_target_classes, alpha_max=alpha_max, eta=eta,
-                     beta=beta, bounds=bounds, stop_norm=-jnp.inf)
-  x = result.images.astype(images.dtype)
-  result = result._replace(images=x, success=_parts.is_successful(logits_fn(x), labels))
-  return jax.tree_util.tree_map(jax.lax.stop_gradient, result)

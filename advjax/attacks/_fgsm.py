@@ -9,11 +9,11 @@ from advjax import _validate
 from advjax.attacks import _parts
 
 
-def fgsm(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-         eps, norm: str = "linf", loss: str = "ce", targeted: bool = False,
-         targets: Optional[jax.Array] = None, random_start: bool = False,
-         step_size=None, bounds: Tuple[float, float] = (0.0, 1.0),
-         return_info: bool = False):
+def fgsm_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
+                   eps, norm: str = "linf", loss: str = "ce", targeted: bool = False,
+                   targets: Optional[jax.Array] = None, random_start: bool = False,
+                   step_size=None, bounds: Tuple[float, float] = (0.0, 1.0)
+                   ) -> _parts.AttackResult:
   """Fast gradient sign method (Linf) or fast gradient L2 step.
 
   `x' = clip(x + eps * sign(grad))` for Linf and `x' = clip(x + eps * g/||g||_2)`
@@ -34,14 +34,28 @@ def fgsm(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     random_start: FGSM-RS of Wong et al. 2020.
     step_size: step length; default eps (1.25 * eps with random start).
     bounds: the valid pixel range.
-    return_info: also return an `AttackInfo`.
 
   Returns:
-    Adversarial images [B, H, W, C], same dtype, inside the eps-ball and bounds
-    (and an `AttackInfo` if `return_info`).
+    An `AttackResult`: the adversarial images [B, H, W, C] (same dtype, inside
+    the eps-ball and bounds, under `stop_gradient`) and their `AttackInfo`.
 
   Raises:
     ValueError: for a bad argument, named in the message.
+  """
+  return single_step(key, logits_fn, images, labels, _parts.steepest_step, eps=eps,
+                     norm=norm, loss=loss, targeted=targeted, targets=targets,
+                     random_start=random_start, step_size=step_size, bounds=bounds)
+
+
+fgsm = _parts.images_only(fgsm_with_info)
+
+
+def single_step(key, logits_fn, images, labels, direction, *, eps, norm, loss, targeted,
+                targets, random_start, step_size, bounds) -> _parts.AttackResult:
+  """One projected step `x0 + step_size * direction(grad at x0, norm)`: FGSM and FGV.
+
+  `x0` is the image, or a uniform point in the ball with `random_start`; the
+  step size defaults to eps (1.25 * eps with a random start).
   """
   _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
                            targets=targets, loss=loss)
@@ -49,31 +63,18 @@ def fgsm(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     raise ValueError("`targets` is required when `targeted=True`.")
   if step_size is not None:
     _validate.check_nonnegative(step_size, "step_size")
-  return _fgsm_core(key, images, labels, targets if targeted else None, eps, step_size,
-                    logits_fn=logits_fn, norm=norm, loss=loss, targeted=targeted,
-                    random_start=random_start, bounds=tuple(bounds),
-                    return_info=return_info)
-
-
-@_parts.jit_when_eager("logits_fn", "norm", "loss", "targeted", "random_start",
-                       "bounds", "return_info")
-def _fgsm_core(key, images, labels, targets, eps, step_size, *, logits_fn, norm, loss,
-               targeted, random_start, bounds, return_info):
-  objective = _parts.get_objective(loss, targeted=targeted)
-  if step_size is None:
+  else:
     step_size = 1.25 * jnp.asarray(eps) if random_start else eps
+  tgt = targets if targeted else None
+  objective = _parts.get_objective(loss, targeted=targeted)
   x0 = images
   if random_start:
     x0 = _parts.project(_parts.random_init(key, images, eps, norm), images, eps, norm, bounds)
-  _, _, g = _parts.value_and_input_grad(logits_fn, objective, x0, labels, targets)
-  step = _parts.steepest_step(g, norm)
-  x = _parts.project(x0 + _parts._bcast(step_size, x0) * step, images, eps, norm, bounds)
-  x = jax.lax.stop_gradient(x.astype(images.dtype))
-  if not return_info:
-    return x
+  _, _, g = _parts.value_and_input_grad(logits_fn, objective, x0, labels, tgt)
+  x = _parts.project(x0 + _parts._bcast(step_size, x0) * direction(g, norm), images, eps,
+                     norm, bounds)
   logits = logits_fn(x)
-  info = _parts.AttackInfo(
-      success=_parts.is_successful(logits, labels, targets),
-      objective=objective.ascent_value(logits, labels, targets),
-      zero_grad=_parts.is_zero(g))
-  return x, jax.tree_util.tree_map(jax.lax.stop_gradient, info)
+  return _parts.attack_result(images, x, _parts.AttackInfo(
+      success=_parts.is_successful(logits, labels, tgt),
+      objective=objective.ascent_value(logits, labels, tgt),
+      zero_grad=_parts.is_zero(g)))

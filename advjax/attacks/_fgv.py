@@ -4,6 +4,7 @@ from typing import Optional, Tuple
 
 import jax
 
+from advjax.attacks import _fgsm
 from advjax.attacks import _parts
 
 
@@ -23,10 +24,10 @@ def fgv_direction(grad: jax.Array, norm: str) -> jax.Array:
   return _parts.normalize_per_example(grad, norm)
 
 
-def fgv(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-        eps, norm: str = "linf", loss: str = "ce", targeted: bool = False,
-        targets: Optional[jax.Array] = None,
-        bounds: Tuple[float, float] = (0.0, 1.0), return_info: bool = False):
+def fgv_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
+                  eps, norm: str = "linf", loss: str = "ce", targeted: bool = False,
+                  targets: Optional[jax.Array] = None,
+                  bounds: Tuple[float, float] = (0.0, 1.0)) -> _parts.AttackResult:
   """Fast gradient value attack: `x' = clip(x + eps * g / ||g||_p)`.
 
   FGV (Rozsa et al. 2016) moves along the raw input gradient g of the
@@ -47,37 +48,17 @@ def fgv(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     targeted: if True, move towards `targets` instead of away from `labels`.
     targets: int target classes [B], required when `targeted`.
     bounds: the valid pixel range.
-    return_info: also return an `AttackInfo`.
 
   Returns:
-    Adversarial images [B, H, W, C], same dtype, inside the eps-ball and bounds
-    (and an `AttackInfo` if `return_info`).
+    An `AttackResult`: the adversarial images [B, H, W, C] (same dtype, inside
+    the eps-ball and bounds, under `stop_gradient`) and their `AttackInfo`.
 
   Raises:
     ValueError: for a bad argument, named in the message.
   """
-  del key
-  _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
-                           targets=targets, loss=loss)
-  if targeted and targets is None:
-    raise ValueError("`targets` is required when `targeted=True`.")
-  return _fgv_core(images, labels, targets if targeted else None, eps,
-                   logits_fn=logits_fn, norm=norm, loss=loss, targeted=targeted,
-                   bounds=tuple(bounds), return_info=return_info)
+  return _fgsm.single_step(key, logits_fn, images, labels, fgv_direction, eps=eps,
+                           norm=norm, loss=loss, targeted=targeted, targets=targets,
+                           random_start=False, step_size=None, bounds=bounds)
 
 
-@_parts.jit_when_eager("logits_fn", "norm", "loss", "targeted", "bounds", "return_info")
-def _fgv_core(images, labels, tgt, eps, *, logits_fn, norm, loss, targeted, bounds,
-              return_info):
-  objective = _parts.get_objective(loss, targeted=targeted)
-  _, _, g = _parts.value_and_input_grad(logits_fn, objective, images, labels, tgt)
-  step = _parts._bcast(eps, images) * fgv_direction(g, norm)
-  x = _parts.project(images + step, images, eps, norm, bounds)
-  x = jax.lax.stop_gradient(x.astype(images.dtype))
-  if not return_info:
-    return x
-  logits = logits_fn(x)
-  info = _parts.AttackInfo(success=_parts.is_successful(logits, labels, tgt),
-                           objective=objective.ascent_value(logits, labels, tgt),
-                           zero_grad=_parts.is_zero(g))
-  return x, jax.tree_util.tree_map(jax.lax.stop_gradient, info)
+fgv = _parts.images_only(fgv_with_info)

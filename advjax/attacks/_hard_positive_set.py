@@ -59,15 +59,13 @@ def directions_for(logits_fn, images, labels, spec: str) -> jax.Array:
                                        use_sign=sign)[0]
 
 
-@functools.lru_cache(maxsize=16)
-def _runner(logits_fn, scales, pass_iterations, search_items):
-  """One jitted (images, labels, type) -> HardPositives per model and settings,
-  cached so that repeated calls (e.g. several tau) compile once."""
+def _runner(logits_fn, scales, pass_iterations, search_kwargs):
+  """One jitted `(images, labels, type) -> HardPositives` for every batch of a call."""
   @functools.partial(jax.jit, static_argnums=2)
   def run(x, y, spec):
     d = directions_for(logits_fn, x, y, spec)
     hp = _line_search.hard_positives(logits_fn, x, y, d, scales=scales,
-                                     pass_iterations=pass_iterations, **dict(search_items))
+                                     pass_iterations=pass_iterations, **search_kwargs)
     return hp._replace(minimal=None)
   return run
 
@@ -121,7 +119,7 @@ def generate_hard_positive_set(logits_fn, images, labels, *, tau: float,
   labels = np.asarray(labels, np.int32)
 
   run = _runner(logits_fn, tuple(float(f) for f in scales), int(pass_iterations),
-                tuple(sorted(search_kwargs.items())))
+                search_kwargs)
 
   cols = {c: [] for c in COLUMNS}
   n = images.shape[0]

@@ -6,6 +6,7 @@ initializations draw a random start inside the ball; `quantize` puts images on
 the k/255 grid. Composition follows deepmind-research/adversarial_robustness.
 """
 import functools
+import inspect
 from typing import Callable, NamedTuple, Optional, Tuple
 
 import jax
@@ -222,56 +223,6 @@ def quantize(x, levels: int = 255):
 
 
 # --------------------------------------------------------------------------- #
-# Compile once per configuration when called eagerly
-# --------------------------------------------------------------------------- #
-def _inside_transformation() -> bool:
-  """True while tracing under jit / vmap / grad (any JAX transformation)."""
-  try:
-    from jax._src import core as jax_core  # pylint: disable=g-import-not-at-top
-    return not jax_core.trace_state_clean()
-  except (ImportError, AttributeError):  # pragma: no cover - older/newer JAX
-    return isinstance(jnp.zeros(()), jax.core.Tracer)
-
-
-def jit_when_eager(*static_argnames: str):
-  """Decorator: run `fn` under a cached `jax.jit` when called outside any trace.
-
-  Attack loops are `lax` loops whose bodies are closures; called eagerly they
-  would be re-traced and re-compiled on every call. Jitting the whole attack
-  (with the model callable and the options static, passed by keyword) compiles
-  it once per configuration. Inside a user's jit / vmap / grad the function is
-  called directly, so it is traced into the user's program as usual, and a
-  static argument that is not hashable (e.g. a callable defined as an unhashable
-  object) also falls back to the direct call.
-  """
-  def decorate(fn):
-    jitted = jax.jit(fn, static_argnames=static_argnames)
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-      if _inside_transformation():
-        return fn(*args, **kwargs)
-      try:
-        for name in static_argnames:
-          hash(kwargs[name])
-      except TypeError:
-        return fn(*args, **kwargs)
-      out = jitted(*args, **kwargs)
-      # The cache holds each model callable (and its parameters) it has seen;
-      # bound it, so that eager calls with fresh closures every epoch don't
-      # accumulate programs and weights.
-      cache_size = getattr(jitted, "_cache_size", None)
-      if cache_size is not None and cache_size() > _MAX_CACHED_PROGRAMS:
-        jitted.clear_cache()
-      return out
-    return wrapper
-  return decorate
-
-
-_MAX_CACHED_PROGRAMS = 32
-
-
-# --------------------------------------------------------------------------- #
 # Shared argument checks of the attacks
 # --------------------------------------------------------------------------- #
 def check_attack_args(logits_fn, images, labels, *, eps=None, norm: Optional[str] = None,
@@ -319,6 +270,47 @@ class AttackInfo(NamedTuple):
   success: jax.Array
   objective: jax.Array
   zero_grad: jax.Array
+
+
+class AttackResult(NamedTuple):
+  """What an attack's `*_with_info` variant returns.
+
+  Attributes:
+    images: [B, H, W, C] the adversarial images, as the plain attack returns them.
+    info: the `AttackInfo` of those images.
+  """
+  images: jax.Array
+  info: AttackInfo
+
+
+def attack_result(images, x, info: AttackInfo) -> AttackResult:
+  """`AttackResult` of `x` cast to the dtype of the clean `images`, under stop_gradient."""
+  return jax.tree_util.tree_map(jax.lax.stop_gradient,
+                                AttackResult(x.astype(images.dtype), info))
+
+
+def images_only(attack_with_info: Callable[..., AttackResult]) -> Callable[..., jax.Array]:
+  """The attack `X` that returns only the images of `X_with_info` (same arguments).
+
+  Under `jax.jit` the unused diagnostics are dead code that XLA removes.
+  """
+  name = attack_with_info.__name__.removesuffix("_with_info")
+
+  @functools.wraps(attack_with_info)
+  def attack(*args, **kwargs):
+    return attack_with_info(*args, **kwargs).images
+
+  attack.__name__ = attack.__qualname__ = name
+  attack.__signature__ = inspect.signature(attack_with_info).replace(
+      return_annotation=jax.Array)
+  head, _, tail = (attack_with_info.__doc__ or "").partition("\n  Returns:\n")
+  _, _, raises = tail.partition("\n\n  Raises:")
+  attack.__doc__ = (f"{head}\n  Returns:\n    Adversarial images [B, H, W, C] of the input "
+                    f"dtype inside the eps-ball and the\n    bounds, under `stop_gradient`: "
+                    f"`{attack_with_info.__name__}(...).images`.\n")
+  if raises:
+    attack.__doc__ += "\n  Raises:" + raises
+  return attack
 
 
 class MinNormResult(NamedTuple):

@@ -8,12 +8,12 @@ from advjax import _validate
 from advjax.attacks import _parts
 
 
-def pgd(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-        eps, norm: str = "linf", num_steps: int = 10, step_size=None,
-        num_restarts: int = 1, random_start: bool = True, loss: str = "ce",
-        targeted: bool = False, targets: Optional[jax.Array] = None,
-        confidence: float = 0.0, early_stop: bool = False,
-        bounds: Tuple[float, float] = (0.0, 1.0), return_info: bool = False):
+def pgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
+                  eps, norm: str = "linf", num_steps: int = 10, step_size=None,
+                  num_restarts: int = 1, random_start: bool = True, loss: str = "ce",
+                  targeted: bool = False, targets: Optional[jax.Array] = None,
+                  confidence: float = 0.0, early_stop: bool = False,
+                  bounds: Tuple[float, float] = (0.0, 1.0)) -> _parts.AttackResult:
   """Projected gradient attack, keeping the best iterate per example.
 
   Each step moves by `step_size` along the steepest-ascent direction of the
@@ -40,11 +40,10 @@ def pgd(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     early_stop: stop moving an example once it is successful; the loop ends
       when all are.
     bounds: the valid pixel range.
-    return_info: also return an `AttackInfo`.
 
   Returns:
-    Adversarial images [B, H, W, C] of the input dtype inside the ball and the
-    bounds, under `stop_gradient` (and an `AttackInfo` if `return_info`).
+    An `AttackResult`: the adversarial images [B, H, W, C] of the input dtype
+    inside the ball and the bounds, under `stop_gradient`, and their `AttackInfo`.
 
   Raises:
     ValueError: for a bad argument, named in the message.
@@ -58,27 +57,14 @@ def pgd(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     step_size = 2.5 * jnp.asarray(eps, images.dtype) / num_steps
   else:
     _validate.check_nonnegative(step_size, "step_size")
-  return _pgd_core(key, images, labels, targets if targeted else None, eps, step_size,
-                   logits_fn=logits_fn, norm=norm, num_steps=num_steps,
-                   num_restarts=num_restarts, random_start=random_start, loss=loss,
-                   targeted=targeted, confidence=confidence, early_stop=early_stop,
-                   bounds=tuple(bounds), return_info=return_info)
-
-
-@_parts.jit_when_eager("logits_fn", "norm", "num_steps", "num_restarts", "random_start",
-                       "loss", "targeted", "confidence", "early_stop", "bounds",
-                       "return_info")
-def _pgd_core(key, images, labels, tgt, eps, step_size, *, logits_fn, norm, num_steps,
-              num_restarts, random_start, loss, targeted, confidence, early_stop, bounds,
-              return_info):
   objective = _parts.get_objective(loss, targeted=targeted, confidence=confidence)
-  x_adv, info = _pgd_loop(key, logits_fn, objective, images, labels, tgt, eps, norm,
-                          num_steps, step_size, num_restarts, random_start,
-                          early_stop, bounds)
-  x_adv = jax.lax.stop_gradient(x_adv.astype(images.dtype))
-  if return_info:
-    return x_adv, jax.tree_util.tree_map(jax.lax.stop_gradient, info)
-  return x_adv
+  x_adv, info = _pgd_loop(key, logits_fn, objective, images, labels,
+                          targets if targeted else None, eps, norm, num_steps, step_size,
+                          num_restarts, random_start, early_stop, tuple(bounds))
+  return _parts.attack_result(images, x_adv, info)
+
+
+pgd = _parts.images_only(pgd_with_info)
 
 
 def _better(v, s, best_v, best_s):

@@ -195,11 +195,11 @@ def _l2_step(k_win, k_sign, k_win2, images, x_best, eps, s):
   return images + _parts.steepest_step(delta, "l2") * eps_b
 
 
-def square(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-           eps, norm: str = "linf", num_queries: int = 5000, p_init: float = 0.8,
-           loss: str = "margin", targeted: bool = False,
-           targets: Optional[jax.Array] = None,
-           bounds: Tuple[float, float] = (0.0, 1.0), return_info: bool = False):
+def square_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
+                     eps, norm: str = "linf", num_queries: int = 5000, p_init: float = 0.8,
+                     loss: str = "margin", targeted: bool = False,
+                     targets: Optional[jax.Array] = None,
+                     bounds: Tuple[float, float] = (0.0, 1.0)) -> _parts.AttackResult:
   """Square attack: score-based random search inside the eps-ball.
 
   Linf follows Alg. 1 of Andriushchenko et al. 2020 with per-example windows;
@@ -222,12 +222,12 @@ def square(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     targeted: reach `targets` instead of leaving `labels`.
     targets: int target classes [B], required when `targeted`.
     bounds: the valid pixel range.
-    return_info: also return an `AttackInfo`; its `zero_grad` is the gradient
-      check at the clean images (informational: the attack needs no gradient).
 
   Returns:
-    Adversarial images [B, H, W, C] inside the eps-ball and the bounds, under
-    `stop_gradient` (and an `AttackInfo` if `return_info`).
+    An `AttackResult`: the adversarial images [B, H, W, C] inside the eps-ball
+    and the bounds, under `stop_gradient`, and their `AttackInfo`; its
+    `zero_grad` is the gradient check at the clean images (informational: the
+    attack needs no gradient).
 
   Raises:
     ValueError: for a bad argument, named in the message.
@@ -239,25 +239,16 @@ def square(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     raise ValueError(f"`p_init` must be in (0, 1]; got {p_init}.")
   if targeted and targets is None:
     raise ValueError("`targets` is required when `targeted=True`.")
-  return _square_entry(key, images, labels, targets if targeted else None, eps,
-                       logits_fn=logits_fn, norm=norm, num_queries=num_queries,
-                       p_init=float(p_init), loss=loss, targeted=targeted,
-                       bounds=tuple(bounds), return_info=return_info)
-
-
-@_parts.jit_when_eager("logits_fn", "norm", "num_queries", "p_init", "loss", "targeted",
-                       "bounds", "return_info")
-def _square_entry(key, images, labels, tgt, eps, *, logits_fn, norm, num_queries, p_init,
-                  loss, targeted, bounds, return_info):
+  tgt = targets if targeted else None
   objective = _parts.get_objective(loss, targeted=targeted)
   x, _, v = _square_core(key, logits_fn, images, labels, tgt, objective, eps=eps,
-                         norm=norm, num_queries=num_queries, p_init=p_init,
-                         bounds=bounds, done=jnp.zeros(images.shape[0], bool))
-  x = jax.lax.stop_gradient(x.astype(images.dtype))
-  if not return_info:
-    return x
+                         norm=norm, num_queries=num_queries, p_init=float(p_init),
+                         bounds=tuple(bounds), done=jnp.zeros(images.shape[0], bool))
   _, _, g = _parts.value_and_input_grad(
       logits_fn, _parts.get_objective("ce", targeted=targeted), images, labels, tgt)
-  info = _parts.AttackInfo(success=_parts.is_successful(logits_fn(x), labels, tgt),
-                           objective=v, zero_grad=_parts.is_zero(g))
-  return x, jax.tree_util.tree_map(jax.lax.stop_gradient, info)
+  return _parts.attack_result(images, x, _parts.AttackInfo(
+      success=_parts.is_successful(logits_fn(x), labels, tgt), objective=v,
+      zero_grad=_parts.is_zero(g)))
+
+
+square = _parts.images_only(square_with_info)

@@ -7,7 +7,9 @@ names (`mixup_batch`, `cutmix_batch`, `corrupt_batch`) or docstrings (`maxup_los
 Model hooks (`manifold_mixup_hook`, `noise_hook`, `noisy_mixup_hook`) plug into
 the `block_hook` argument of the advjax models.
 """
+from advjax.augment._ace import AceResult
 from advjax.augment._ace import ace
+from advjax.augment._ace import ace_with_info
 from advjax.augment._ace import apply_color_filter
 from advjax.augment._ace import random_color_filter
 from advjax.augment._augmix import augmix
@@ -36,7 +38,7 @@ from advjax.augment._noise import noisy_mixup_hook
 from advjax.augment._noise import sparse_noise
 
 __all__ = [
-    "MixupPlan", "ace", "additive_noise", "apply_color_filter", "augmix", "augmix_op",
+    "AceResult", "MixupPlan", "ace", "ace_with_info", "additive_noise", "apply_color_filter", "augmix", "augmix_op",
     "augmix_op_names", "corrupt", "corrupt_batch", "corrupted_test_set",
     "corruption_names", "cutmix_batch", "diffaugment", "frost_texture", "jpeg",
     "manifold_mixup_hook", "maxup_loss", "mix_views", "mixup_batch", "mixup_targets",

@@ -15,7 +15,7 @@ regularizer `reg * sum_k (theta_k / sum(theta) - 1 / K)^2`, which keeps the
 curve close to the identity. For adversarial training, `bounds` confines theta
 to a box around the identity.
 """
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -86,10 +86,21 @@ def random_color_filter(key: jax.Array, image: jax.Array, *, num_pieces: int = 6
   return apply_color_filter(image, _project(theta / num_pieces, bounds))
 
 
-def ace(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-        num_pieces: int = 64, num_steps: int = 50, lr: float = 1e-2, reg: float = 1.0,
-        bounds: Optional[Tuple[float, float]] = None, confidence: float = 0.0,
-        random_start: bool = False, return_theta: bool = False):
+class AceResult(NamedTuple):
+  """What `ace_with_info` returns.
+
+  Attributes:
+    images: [B, H, W, C] the filtered images, as `ace` returns them.
+    theta: [B, C, K] the colour filter applied to each image.
+  """
+  images: jax.Array
+  theta: jax.Array
+
+
+def ace_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
+                  num_pieces: int = 64, num_steps: int = 50, lr: float = 1e-2,
+                  reg: float = 1.0, bounds: Optional[Tuple[float, float]] = None,
+                  confidence: float = 0.0, random_start: bool = False) -> AceResult:
   """Adversarial colour enhancement of a batch (Zhao, Liu & Larson 2020).
 
   Starts from the identity filter (theta = 1 / K; or a random filter within
@@ -111,11 +122,10 @@ def ace(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     confidence: kappa of the CW margin.
     random_start: start from `random_color_filter` within `bounds` (default
       (0.5, 1.5) if None).
-    return_theta: also return theta [B, C, K].
 
   Returns:
-    Filtered images [B, H, W, C] in [0, 1] (stop_gradient), and theta if
-    `return_theta`.
+    An `AceResult`: the filtered images [B, H, W, C] in [0, 1] and the filters
+    theta [B, C, K], under stop_gradient.
 
   Raises:
     ValueError: for bad images, labels, num_pieces, num_steps or bounds.
@@ -164,7 +174,26 @@ def ace(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   theta, _, best_theta, best_v = jax.lax.fori_loop(0, num_steps, step, init)
   final_v = objective(theta)
   best_theta = jnp.where((final_v > best_v)[:, None, None], theta, best_theta)
-  out = jax.lax.stop_gradient(filt(images, best_theta))
-  if return_theta:
-    return out, jax.lax.stop_gradient(best_theta)
-  return out
+  return jax.tree_util.tree_map(jax.lax.stop_gradient,
+                                AceResult(filt(images, best_theta), best_theta))
+
+
+def ace(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
+        num_pieces: int = 64, num_steps: int = 50, lr: float = 1e-2, reg: float = 1.0,
+        bounds: Optional[Tuple[float, float]] = None, confidence: float = 0.0,
+        random_start: bool = False) -> jax.Array:
+  """Adversarial colour enhancement: the images of `ace_with_info`.
+
+  Args:
+    key, logits_fn, images, labels, num_pieces, num_steps, lr, reg, bounds,
+    confidence, random_start: as `ace_with_info`.
+
+  Returns:
+    Filtered images [B, H, W, C] in [0, 1], under stop_gradient.
+
+  Raises:
+    ValueError: as `ace_with_info`.
+  """
+  return ace_with_info(key, logits_fn, images, labels, num_pieces=num_pieces,
+                       num_steps=num_steps, lr=lr, reg=reg, bounds=bounds,
+                       confidence=confidence, random_start=random_start).images

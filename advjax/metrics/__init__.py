@@ -9,10 +9,12 @@ from advjax.metrics._norms import l2_norm
 from advjax.metrics._norms import l2_per_pixel
 from advjax.metrics._norms import linf_norm
 from advjax.metrics._pass import PassInfo
+from advjax.metrics._pass import PassResult
 from advjax.metrics._pass import pass_score
+from advjax.metrics._pass import pass_score_with_info
 from advjax.metrics._ssim import ssim
 
 __all__ = [
     "EccResult", "PassInfo", "ecc_homography", "l2_norm", "l2_per_pixel", "linf_norm",
-    "pass_score", "ssim", "warp_homography",
+    "PassResult", "pass_score", "pass_score_with_info", "ssim", "warp_homography",
 ]
