@@ -1,4 +1,4 @@
-"""Cost of one PGD-K adversarial train step against the sum of its parts (issue 2).
+"""Cost of one PGD-K adversarial train step against the sum of its parts.
 
   python benchmarks/train_step.py [--batch 128] [--steps 7] [--repeats 30]
 

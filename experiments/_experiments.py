@@ -1,4 +1,4 @@
-"""The experiments (a)-(e) of issue 7: one list of rows each, shared by the driver
+"""The robust-training experiments (a)-(e): one list of rows each, shared by the driver
 (`experiments/reproduce.py`) and the RESULTS.md generator (`experiments/make_results.py`).
 
 Every row is a config built from `base_config` plus overrides; a run lives in

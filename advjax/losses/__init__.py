@@ -5,7 +5,7 @@ from advjax.losses._classification import cross_entropy
 
 __all__ = ["accuracy", "adaptive_alpha", "cross_entropy"]
 
-# Issue 5 (augmentations): the AugMix / NoisyMix consistency loss.
+# The AugMix / NoisyMix consistency loss.
 from advjax.losses._consistency import jsd_consistency  # noqa: E402
 
 __all__ += ["jsd_consistency"]

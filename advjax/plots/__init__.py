@@ -4,11 +4,11 @@ from advjax.plots._training import training_curves
 from advjax.plots._eval import accuracy_vs_eps
 from advjax.plots._eval import confidence_histograms
 from advjax.plots._eval import corruption_bars
-# Issue 5 (augmentations and corruptions).
+# Augmentations and corruptions.
 from advjax.plots._augment import augmentation_examples
 from advjax.plots._augment import augmentation_grid
 from advjax.plots._augment import corruption_grid
-# Issue 4 (PASS and hard positives, Rozsa et al. 2016 Figures 2 and 4).
+# PASS and hard positives (Rozsa et al. 2016, Figures 2 and 4).
 from advjax.plots._pass import pass_distribution_figure
 from advjax.plots._pass import pass_examples_figure
 from advjax.plots._pass import perturbation_examples

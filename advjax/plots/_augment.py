@@ -1,4 +1,4 @@
-"""Grids of every augmentation and of every corruption (issue 5)."""
+"""Grids of every augmentation and of every corruption."""
 import functools
 from typing import Optional, Sequence
 

@@ -1,4 +1,4 @@
-"""Figures 2 and 4 of Rozsa, Rudd & Boult 2016 (PASS and hard positives, issue 4)."""
+"""Figures 2 and 4 of Rozsa, Rudd & Boult 2016 (PASS and hard positives)."""
 import functools
 from typing import Dict, Optional, Sequence
 
