@@ -132,3 +132,23 @@ def parse_names(spec, name: str, choices: Sequence[str], what: str = "name") -> 
       raise ValueError(f"Unknown {what} {n!r} in `{name}`={spec!r}; expected a "
                        f"comma-separated subset of {list(choices)}.")
   return names
+
+
+def check_classifier(logits_fn, images, labels, *, targets=None) -> int:
+  """Checks images [B, H, W, C] in [0, 1], labels (and targets) [B] against what
+  `logits_fn` returns (traced with `jax.eval_shape`); returns the number of classes.
+
+  Raises:
+    ValueError: naming the argument that is wrong.
+  """
+  check_images(images, "images")
+  check_labels(labels, "labels", batch_size=images.shape[0])
+  out = jax.eval_shape(logits_fn, images)
+  if len(out.shape) != 2 or out.shape[0] != images.shape[0]:
+    raise ValueError(f"`logits_fn` must map images [B, H, W, C] to logits [B, classes]; "
+                     f"got output shape {out.shape} for a batch of {images.shape[0]}.")
+  num_classes = out.shape[1]
+  check_labels(labels, "labels", num_classes=num_classes)
+  if targets is not None:
+    check_labels(targets, "targets", batch_size=images.shape[0], num_classes=num_classes)
+  return num_classes

@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _lenet_setup import best_times, train_lenet  # noqa: E402  pylint: disable=g-import-not-at-top
 
-from advjax import attacks  # noqa: E402
+from advjax import attacks, losses  # noqa: E402
 
 
 def plain_lenet(key):
@@ -59,7 +59,7 @@ def overhead(logits_fn, x, y, *, eps, steps, repeats):
   """(best (wall, CPU) seconds of one jitted input gradient, {K: same for PGD-K})."""
   @jax.jit
   def input_grad(x):
-    return jax.grad(lambda z: jnp.sum(attacks.cross_entropy(logits_fn(z), y)))(x)
+    return jax.grad(lambda z: jnp.sum(losses.cross_entropy(logits_fn(z), y)))(x)
 
   input_grad(x).block_until_ready()
   pgds = {}

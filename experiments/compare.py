@@ -88,7 +88,7 @@ def comparison_table(reports) -> str:
 
 def main(argv):
   from advjax import plots  # pylint: disable=import-outside-toplevel
-  from advjax.eval import _report  # pylint: disable=import-outside-toplevel
+  from advjax.eval import atomic_write_text  # pylint: disable=import-outside-toplevel
   dirs = argv[1:]
   if not dirs:
     raise _cli.UsageError("no run folders given; usage: python -m experiments.compare "
@@ -103,7 +103,7 @@ def main(argv):
   fig = plots.accuracy_vs_eps(reports, os.path.join(_OUT.value, "accuracy_vs_eps.png"))
   text = ("# Comparison\n\n" + comparison_table(reports) + "\n\nRuns: " +
           ", ".join(f"`{d}`" for d in dirs) + f"\n\n![accuracy vs eps]({os.path.basename(fig)})\n")
-  _report.atomic_write_text(os.path.join(_OUT.value, "compare.md"), text)
+  atomic_write_text(os.path.join(_OUT.value, "compare.md"), text)
   print(text)
 
 

@@ -47,13 +47,12 @@ def _save_bytes_atomically(path, payload):
 
 def _check_flags():
   """The flags' values, checked before any training; raises _cli.UsageError."""
-  # pylint: disable-next=import-outside-toplevel
-  from advjax.attacks._hard_positive_set import parse_type
+  from advjax import attacks  # pylint: disable=import-outside-toplevel
   if not _TYPES.value:
     raise _cli.UsageError("--types is empty; give some of FGS, FGV, HC-D-k, HC-S-k")
   for spec in _TYPES.value:
     try:
-      parse_type(spec)
+      attacks.parse_hard_positive_type(spec)
     except ValueError as err:
       raise _cli.UsageError(f"--types: {err}") from None
   try:

@@ -405,7 +405,7 @@ def results_figure(exp: E.Experiment, runs: Runs, path: str) -> Optional[str]:
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-  from advjax.plots._training import _save  # pylint: disable=import-outside-toplevel
+  from advjax.plots import save_figure  # pylint: disable=import-outside-toplevel
   rows = [r for r in row_names(exp) if runs.get(r)]
   if not rows:
     return None
@@ -431,8 +431,8 @@ def results_figure(exp: E.Experiment, runs: Runs, path: str) -> Optional[str]:
     ax.legend(fontsize=7)
   fig.suptitle(f"{exp.title} (mean ± std over seeds)", fontsize=9)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f"{path}.tmp-{os.getpid()}.png"   # _save writes in place; rename for atomicity
-  _save(fig, tmp)
+  tmp = f"{path}.tmp-{os.getpid()}.png"   # save_figure writes in place; rename for atomicity
+  save_figure(fig, tmp)
   os.replace(tmp, path)
   return path
 
@@ -529,7 +529,7 @@ def make_results(root: str, output: str, figures_dir: Optional[str] = None) -> s
   Returns:
     The markdown written to `output`.
   """
-  from advjax.eval import _report  # pylint: disable=import-outside-toplevel
+  from advjax.eval import atomic_write_text  # pylint: disable=import-outside-toplevel
   out_dir = os.path.dirname(os.path.abspath(output))
   fig_dir = figures_dir or os.path.join(out_dir, "docs", "results")
   loaded = {k: load_runs(root, E.EXPERIMENTS[k]) for k in sorted(E.EXPERIMENTS)}
@@ -560,7 +560,7 @@ def make_results(root: str, output: str, figures_dir: Optional[str] = None) -> s
   text = "\n\n".join(["\n".join(head)] + sections) + "\n"
   if out_dir:
     os.makedirs(out_dir, exist_ok=True)
-  _report.atomic_write_text(output, text)
+  atomic_write_text(output, text)
   return text
 
 

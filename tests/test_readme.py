@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from advjax import attacks, checked_jit, models
+from advjax import attacks, checked_jit, losses, models
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -48,7 +48,7 @@ def test_readme_snippet_attacks_a_users_own_flax_cnn(snippet):
   assert 0.0 <= float(x_adv.min()) and float(x_adv.max()) <= 1.0
   assert np.abs(delta).max() > 0.05  # it moved
   # PGD raises the loss it ascends
-  ce = lambda z: float(attacks.cross_entropy(logits_fn(z), snippet["y"]).mean())
+  ce = lambda z: float(losses.cross_entropy(logits_fn(z), snippet["y"]).mean())
   assert ce(x_adv) > ce(x)
 
 

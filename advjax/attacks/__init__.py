@@ -36,8 +36,10 @@ from advjax.attacks._parts import AttackInfo
 from advjax.attacks._parts import AttackResult
 from advjax.attacks._parts import MinNormResult
 # Hot/cold directions, line searches and hard positives (Rozsa et al. 2016)
+from advjax.attacks._hard_positive_set import directions_for as hard_positive_directions
 from advjax.attacks._hard_positive_set import generate_hard_positive_set
 from advjax.attacks._hard_positive_set import load_hard_positive_set
+from advjax.attacks._hard_positive_set import parse_type as parse_hard_positive_type
 from advjax.attacks._hard_positive_set import save_hard_positive_set
 from advjax.attacks._hot_cold import fgs_directions
 from advjax.attacks._hot_cold import fgv_directions
@@ -55,7 +57,6 @@ from advjax.attacks._parts import LOSSES
 from advjax.attacks._parts import NORMS
 from advjax.attacks._parts import Objective
 from advjax.attacks._parts import clip_box
-from advjax.attacks._parts import cross_entropy
 from advjax.attacks._parts import cw_margin
 from advjax.attacks._parts import dlr
 from advjax.attacks._parts import get_objective
@@ -84,10 +85,11 @@ __all__ = [
     "AttackInfo", "AttackResult", "MinNormResult",
     # Rozsa et al. 2016
     "HardPositives", "MinimalAdversarial", "fgs_directions", "fgv_directions",
-    "generate_hard_positive_set", "hard_positives", "hot_cold_directions",
+    "generate_hard_positive_set", "hard_positive_directions", "hard_positives",
+    "hot_cold_directions", "parse_hard_positive_type",
     "load_hard_positive_set", "minimal_adversarial", "save_hard_positive_set",
     # parts
-    "LOSSES", "NORMS", "Objective", "checkpoint_schedule", "clip_box", "cross_entropy",
+    "LOSSES", "NORMS", "Objective", "checkpoint_schedule", "clip_box",
     "cw_margin", "dlr", "fgv_direction", "get_objective", "init_l2_uniform",
     "init_linf_uniform", "is_successful", "norm_per_example", "p_selection", "project",
     "project_hyperplane_box", "project_l2", "project_linf", "quantize", "random_init",

@@ -24,9 +24,13 @@ _UPPER = 1e10  # "no upper bound on c found yet"
 def _cw_success(logits, labels, targets, confidence):
   """Success with margin: the winning class beats the label (or the target wins) by kappa."""
   if targets is not None:
-    return (_parts._label_logit(logits, targets) - _parts._other_max(logits, targets)
-            >= confidence)
-  return _parts._other_max(logits, labels) - _parts._label_logit(logits, labels) > confidence
+    return _margin(logits, labels, targets) >= confidence
+  return _margin(logits, labels, None) > confidence
+
+
+def _margin(logits, labels, targets):
+  """The uncapped CW margin (`cw_margin` with kappa = inf): > 0 where adversarial."""
+  return _parts.cw_margin(logits, labels, targets, confidence=jnp.inf)
 
 
 def cw_l2(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
@@ -96,10 +100,7 @@ def cw_l2(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     x = to_image(w)
     logits = logits_fn(x)
     l2sq = jnp.sum(((x - images) ** 2).reshape(batch, -1), axis=-1)
-    if tgt is not None:
-      f = _parts._other_max(logits, tgt) - _parts._label_logit(logits, tgt)
-    else:
-      f = _parts._label_logit(logits, labels) - _parts._other_max(logits, labels)
+    f = -_margin(logits, labels, tgt)
     total = l2sq + const * jnp.maximum(f + kappa, 0.0)
     return jnp.sum(total), (l2sq, logits, x)
 

@@ -11,9 +11,11 @@ from typing import Callable, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from advjax import _validate
+from advjax import losses
+from advjax.losses import cw_margin
+from advjax.losses import dlr
 
 NORMS = ("linf", "l2")
 _TINY = 1e-12
@@ -40,49 +42,10 @@ class Objective(NamedTuple):
     return v if self.maximize else -v
 
 
-def cross_entropy(logits, labels, targets=None):
-  """Softmax cross-entropy with integer labels, per example: [B, K], [B] -> [B]."""
+def _cross_entropy(logits, labels, targets=None):
+  """`losses.cross_entropy` as an `Objective.fn` (targets unused)."""
   del targets
-  return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-
-
-def _other_max(logits, labels):
-  """max_{j != label} logits_j, per example."""
-  onehot = jax.nn.one_hot(labels, logits.shape[-1], dtype=bool)
-  return jnp.max(jnp.where(onehot, -jnp.inf, logits), axis=-1)
-
-
-def _label_logit(logits, labels):
-  return jnp.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
-
-
-def cw_margin(logits, labels, targets=None, *, confidence: float = 0.0):
-  """Carlini-Wagner margin `max_{j!=y} z_j - z_y`, capped at `confidence` (maximized).
-
-  Untargeted: `min(max_{j!=y} z_j - z_y, kappa)`. Targeted (targets given):
-  `min(z_t - max_{j!=t} z_j, kappa)`. Carlini & Wagner 2017, eq. (6) with the
-  sign flipped so that larger means more adversarial.
-  """
-  if targets is not None:
-    margin = _label_logit(logits, targets) - _other_max(logits, targets)
-  else:
-    margin = _other_max(logits, labels) - _label_logit(logits, labels)
-  return jnp.minimum(margin, confidence)
-
-
-def dlr(logits, labels, targets=None):
-  """Difference-of-logits-ratio loss of Croce & Hein 2020 (maximized).
-
-  Untargeted: `-(z_y - max_{j!=y} z_j) / (z_pi1 - z_pi3)`. Targeted:
-  `-(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2)`, with z_pi sorted descending.
-  Needs at least 3 (untargeted) or 4 (targeted) classes.
-  """
-  srt = jnp.sort(logits, axis=-1)[:, ::-1]
-  z_y = _label_logit(logits, labels)
-  if targets is None:
-    return -(z_y - _other_max(logits, labels)) / (srt[:, 0] - srt[:, 2] + _TINY)
-  z_t = _label_logit(logits, targets)
-  return -(z_y - z_t) / (srt[:, 0] - 0.5 * (srt[:, 2] + srt[:, 3]) + _TINY)
+  return losses.cross_entropy(logits, labels)
 
 
 def targeted_dlr(logits, labels, targets):
@@ -111,8 +74,8 @@ def get_objective(name: str, *, targeted: bool = False,
   _validate.check_choice(name, "loss", LOSSES)
   if name == "ce":
     if targeted:  # descend the cross-entropy to the target class
-      return Objective(lambda lg, y, t: cross_entropy(lg, t), False, "ce")
-    return Objective(cross_entropy, True, "ce")
+      return Objective(lambda lg, y, t: _cross_entropy(lg, t), False, "ce")
+    return Objective(_cross_entropy, True, "ce")
   if name == "margin":
     fn = functools.partial(cw_margin, confidence=confidence)
     if targeted:
@@ -232,8 +195,7 @@ def check_attack_args(logits_fn, images, labels, *, eps=None, norm: Optional[str
   Raises:
     ValueError: naming the argument that is wrong.
   """
-  _validate.check_images(images, "images")
-  _validate.check_labels(labels, "labels", batch_size=images.shape[0])
+  num_classes = _validate.check_classifier(logits_fn, images, labels, targets=targets)
   if norm is not None:
     _validate.check_choice(norm, "norm", NORMS)
   if loss is not None:
@@ -242,15 +204,6 @@ def check_attack_args(logits_fn, images, labels, *, eps=None, norm: Optional[str
     _validate.check_nonnegative(eps, "eps")
   if num_steps is not None:
     _validate.check_positive_int(num_steps, "num_steps")
-  out = jax.eval_shape(logits_fn, images)
-  if len(out.shape) != 2 or out.shape[0] != images.shape[0]:
-    raise ValueError(f"`logits_fn` must map images [B, H, W, C] to logits [B, classes]; "
-                     f"got output shape {out.shape} for a batch of {images.shape[0]}.")
-  num_classes = out.shape[1]
-  _validate.check_labels(labels, "labels", num_classes=num_classes)
-  if targets is not None:
-    _validate.check_labels(targets, "targets", batch_size=images.shape[0],
-                           num_classes=num_classes)
   return num_classes
 
 

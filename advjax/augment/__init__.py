@@ -8,6 +8,10 @@ Model hooks (`manifold_mixup_hook`, `noise_hook`, `noisy_mixup_hook`) plug into
 the `block_hook` argument of the advjax models.
 """
 from advjax.augment._ace import AceResult
+from advjax.augment._corruptions import TABLES as CORRUPTION_TABLES
+from advjax.augment._maxup import worst_copy as maxup_worst_copy
+from advjax.augment._ops import affine_transform
+from advjax.augment._ops import rotation_matrix
 from advjax.augment._ace import ace
 from advjax.augment._ace import ace_with_info
 from advjax.augment._ace import apply_color_filter
@@ -38,7 +42,8 @@ from advjax.augment._noise import noisy_mixup_hook
 from advjax.augment._noise import sparse_noise
 
 __all__ = [
-    "AceResult", "MixupPlan", "ace", "ace_with_info", "additive_noise", "apply_color_filter", "augmix", "augmix_op",
+    "AceResult", "CORRUPTION_TABLES", "MixupPlan", "ace", "ace_with_info", "affine_transform",
+    "maxup_worst_copy", "rotation_matrix", "additive_noise", "apply_color_filter", "augmix", "augmix_op",
     "augmix_op_names", "corrupt", "corrupt_batch", "corrupted_test_set",
     "corruption_names", "cutmix_batch", "diffaugment", "frost_texture", "jpeg",
     "manifold_mixup_hook", "maxup_loss", "mix_views", "mixup_batch", "mixup_targets",

@@ -10,7 +10,7 @@ The filter has K pieces per channel with non-negative slopes theta:
 
 a monotone map of [0, 1] onto [0, 1] that is the identity at theta_k = 1 / K.
 `ace` optimizes theta per image and channel with Adam (optax) to maximize the
-Carlini-Wagner margin (`advjax.attacks._parts.cw_margin`) minus the paper's
+Carlini-Wagner margin (`advjax.losses.cw_margin`) minus the paper's
 regularizer `reg * sum_k (theta_k / sum(theta) - 1 / K)^2`, which keeps the
 curve close to the identity. For adversarial training, `bounds` confines theta
 to a box around the identity.
@@ -23,7 +23,7 @@ import numpy as np
 import optax
 
 from advjax import _validate
-from advjax.attacks import _parts
+from advjax import losses
 
 _MIN_THETA = 1e-6
 
@@ -130,7 +130,7 @@ def ace_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arra
   Raises:
     ValueError: for bad images, labels, num_pieces, num_steps or bounds.
   """
-  _parts.check_attack_args(logits_fn, images, labels)
+  _validate.check_classifier(logits_fn, images, labels)
   _validate.check_positive_int(num_pieces, "num_pieces")
   if not isinstance(num_steps, (int, np.integer)) or num_steps < 0:
     raise ValueError(f"`num_steps` must be an integer >= 0; got {num_steps!r}.")
@@ -148,7 +148,7 @@ def ace_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arra
 
   def objective(theta):
     x = filt(images, theta)
-    margin = _parts.cw_margin(logits_fn(x), labels, confidence=confidence)
+    margin = losses.cw_margin(logits_fn(x), labels, confidence=confidence)
     norm = theta / jnp.sum(theta, axis=-1, keepdims=True)
     penalty = jnp.sum((norm - 1.0 / k) ** 2, axis=(1, 2))
     return margin - reg * penalty

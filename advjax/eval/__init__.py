@@ -17,6 +17,7 @@ from advjax.eval._masking import check_monotone_in_eps
 from advjax.eval._masking import check_unbounded
 from advjax.eval._masking import check_zero_gradients
 from advjax.eval._report import SCHEMA_VERSION
+from advjax.eval._report import atomic_write_text
 from advjax.eval._report import render_markdown
 from advjax.eval._report import validate_report
 from advjax.eval._report import write_report
@@ -28,7 +29,7 @@ from advjax.eval._write import write_evaluation
 from advjax.eval._ensemble import ensemble_logits_fn
 
 __all__ = [
-    "ATTACKS", "Check", "PERTURBATIONS", "SCHEMA_VERSION", "check_black_box_weaker",
+    "ATTACKS", "Check", "PERTURBATIONS", "SCHEMA_VERSION", "atomic_write_text", "check_black_box_weaker",
     "check_deterministic", "check_iterative_stronger", "check_monotone_in_eps",
     "check_unbounded", "check_zero_gradients", "confidence_histogram", "default_eval_config",
     "ensemble_logits_fn", "errors_from_accuracy", "evaluate", "expected_calibration_error",

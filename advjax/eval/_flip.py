@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from advjax.augment import _ops  # the bilinear affine warp AugMix uses
+from advjax import augment  # its bilinear affine warp, the one AugMix uses
 
 PERTURBATIONS = ("gaussian_noise", "brightness", "translate", "rotate")
 
@@ -35,12 +35,12 @@ def perturbation_sequence(key, image, *, kind: str, num_frames: int = 10,
   elif kind == "brightness":
     frames = jax.vmap(lambda t: image + 0.3 * t)(ts)
   elif kind == "translate":
-    frames = jax.vmap(lambda t: _ops.affine_transform(image, (1.0, 0.0, -3.0 * t,
+    frames = jax.vmap(lambda t: augment.affine_transform(image, (1.0, 0.0, -3.0 * t,
                                                                0.0, 1.0, 0.0)))(ts)
   else:
     h, w = image.shape[:2]
-    frames = jax.vmap(lambda t: _ops.affine_transform(
-        image, _ops.rotation_matrix(15.0 * t, h, w)))(ts)
+    frames = jax.vmap(lambda t: augment.affine_transform(
+        image, augment.rotation_matrix(15.0 * t, h, w)))(ts)
   return jnp.clip(frames, 0.0, 1.0)
 
 

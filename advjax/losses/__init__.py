@@ -2,8 +2,11 @@
 from advjax.losses._classification import accuracy
 from advjax.losses._classification import adaptive_alpha
 from advjax.losses._classification import cross_entropy
+# Margins that attacks and adversarial augmentations (ACE) ascend.
+from advjax.losses._margins import cw_margin
+from advjax.losses._margins import dlr
 
-__all__ = ["accuracy", "adaptive_alpha", "cross_entropy"]
+__all__ = ["accuracy", "adaptive_alpha", "cross_entropy", "cw_margin", "dlr"]
 
 # The AugMix / NoisyMix consistency loss.
 from advjax.losses._consistency import jsd_consistency  # noqa: E402

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 from advjax import augment
-from advjax.plots._training import _save
+from advjax.plots._training import save_figure
 
 
 def _show(ax, img, title=None, fontsize=7):
@@ -81,7 +81,7 @@ def augmentation_grid(images, path: str, *, key: Optional[jax.Array] = None,
       _show(axes[r, c], imgs[r], name if r == 0 else None, fontsize=6)
   if title:
     fig.suptitle(title)
-  _save(fig, path, dpi=100)
+  save_figure(fig, path, dpi=100)
   return path
 
 
@@ -121,5 +121,5 @@ def corruption_grid(image, path: str, *, key: Optional[jax.Array] = None,
       axes[i % half, (i // half) * cols + c].axis("off")
   if title:
     fig.suptitle(title)
-  _save(fig, path, dpi=100)
+  save_figure(fig, path, dpi=100)
   return path

@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-from advjax.plots._training import _save
+from advjax.plots._training import save_figure
 
 
 # One marker per attack, the same in every figure (filled for curves, hollow for
@@ -67,7 +67,7 @@ def accuracy_vs_eps(reports: Dict[str, Dict], path: str, title: str = "") -> str
             fontsize=7, va="top")
   if title or single:
     ax.set_title(title or next(iter(reports)), fontsize=9)
-  _save(fig, path)
+  save_figure(fig, path)
   return path
 
 
@@ -81,7 +81,7 @@ def corruption_bars(report: Dict, path: str) -> str:
   ax.axhline(report["clean_accuracy"], color="k", linestyle="--", label="clean")
   ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
   ax.set_ylabel("accuracy (mean over severities)"); ax.set_ylim(0, 1.02); ax.legend()
-  _save(fig, path)
+  save_figure(fig, path)
   return path
 
 
@@ -98,5 +98,5 @@ def confidence_histograms(report: Dict, path: str) -> str:
            label=f"{cal['attack']} (ECE {cal['ece_adv']:.3f})")
   ax.set_xlabel("max softmax confidence"); ax.set_ylabel("examples"); ax.set_yscale("log")
   ax.legend()
-  _save(fig, path)
+  save_figure(fig, path)
   return path

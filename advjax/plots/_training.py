@@ -7,11 +7,15 @@ import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
 
-def _save(fig, path, dpi: int = 110):
-  """Lays out, writes a PNG and closes the figure (shared by every plot module)."""
+def save_figure(fig, path: str, dpi: int = 110) -> str:
+  """Lays out `fig`, writes it to `path` as a PNG and closes it; returns `path`.
+
+  The one writer of every figure in advjax (reports, notebooks, RESULTS.md).
+  """
   fig.tight_layout()
   fig.savefig(path, dpi=dpi)
   plt.close(fig)
+  return path
 
 
 def training_curves(records: List[Dict], path: str) -> str:
@@ -47,7 +51,7 @@ def training_curves(records: List[Dict], path: str) -> str:
     ax.set_xlabel("step")
     if ax.get_legend_handles_labels()[0] and ax in axes[:2]:
       ax.legend(fontsize=7)
-  _save(fig, path)
+  save_figure(fig, path)
   return path
 
 

@@ -37,7 +37,7 @@ __all__ = [
     "Checkpointer", "EPS_SCHEDULES", "LR_SCHEDULES", "NOISYMIX_VIEWS", "NoisyMix",
     "NonFiniteLossError", "OPTIMIZERS", "RECIPES", "Run", "SOURCES", "TRAIN_ATTACKS",
     "TrainState", "Views", "attack_source", "create_train_state", "default_config", "eps_schedule",
-    "evaluate_checkpoint", "fit", "load_run", "lr_schedule", "make_attack_fn",
+    "evaluate_checkpoint", "fit", "l2_penalty", "load_run", "lr_schedule", "make_attack_fn",
     "make_eval_step", "make_free_train_step", "make_optimizer", "make_source",
     "make_train_step", "read_run_config", "train_and_evaluate", "validate_config",
     "view_loss",

@@ -9,11 +9,11 @@ import os
 import ml_collections
 
 from advjax import _validate
+from advjax import attacks
+from advjax import augment
 from advjax.eval import ATTACKS as EVAL_ATTACKS
 from advjax.eval import default_eval_config
 from advjax.train import _schedules
-from advjax.attacks import _hard_positive_set
-from advjax.augment import _corruptions
 from advjax.train import _step
 from advjax.train import _views
 
@@ -151,7 +151,7 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     raise ValueError(f"config.train_attack.pass_tau must be in [0, 1]; got {ta.pass_tau}.")
   if ta.name == "hard_positives":
     try:
-      _hard_positive_set.parse_type(ta.hp_type)
+      attacks.parse_hard_positive_type(ta.hp_type)
     except ValueError as err:
       raise ValueError(f"config.train_attack.hp_type: {err}") from None
     if ta.hp_scale <= 0:
@@ -170,7 +170,7 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   if not 0.0 <= full.alpha <= 1.0:
     raise ValueError(f"config.alpha must be in [0, 1]; got {full.alpha}.")
   _validate.parse_names(full.eval.attacks, "config.eval.attacks", EVAL_ATTACKS, "attack")
-  choice("eval.corruption_tables", full.eval.corruption_tables, _corruptions.TABLES)
+  choice("eval.corruption_tables", full.eval.corruption_tables, augment.CORRUPTION_TABLES)
   if full.train_attack.num_steps < 1 or full.eval.pgd_steps < 1:
     raise ValueError("config.train_attack.num_steps and config.eval.pgd_steps must be >= 1.")
   return full

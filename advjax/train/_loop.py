@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 
 from advjax import data, models
 from advjax.losses import adaptive_alpha
-from advjax.eval import _report
+from advjax.eval import atomic_write_text
 from advjax.train import _config
 from advjax.train import _schedules
 from advjax.train import _step
@@ -215,7 +215,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   cfg_path = os.path.join(workdir, "config.json")
   if os.path.exists(cfg_path):
     _check_same_config(workdir, c)
-  _report.atomic_write_text(cfg_path, json.dumps(_jsonable_config(c), indent=2,
+  atomic_write_text(cfg_path, json.dumps(_jsonable_config(c), indent=2,
                                                  sort_keys=True))
 
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=c.keep_checkpoints)
@@ -227,7 +227,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   start = int(state.step)
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   records = _read_records(metrics_path, start)
-  _report.atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
+  atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
 
   train_time = float(meta.get("train_time_s", 0.0))
   spe = run.steps_per_epoch

@@ -6,8 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from advjax import attacks, losses
-from advjax.data import _sharding
+from advjax import attacks, data, losses
 from advjax.models import make_logits_fn
 from advjax.train import _views
 from advjax.train._state import TrainState
@@ -185,7 +184,7 @@ def _jit_step(step, mesh):
   over 'data' and the state and metrics replicated. The state is donated."""
   if mesh is None:
     return jax.jit(step, donate_argnums=0)
-  rep, dat = _sharding.replicated(mesh), _sharding.data_sharding(mesh)
+  rep, dat = data.replicated(mesh), data.data_sharding(mesh)
   return jax.jit(step, in_shardings=(rep, dat), out_shardings=(rep, rep), donate_argnums=0)
 
 
@@ -209,7 +208,7 @@ def make_eval_step(model, *, attack_fn: Optional[Callable] = None,
     return clean, _views.per_example_correct(logits_fn(views.images), views, images.shape[0])
   if mesh is None:
     return jax.jit(step)
-  rep, dat = _sharding.replicated(mesh), _sharding.data_sharding(mesh)
+  rep, dat = data.replicated(mesh), data.data_sharding(mesh)
   return jax.jit(step, in_shardings=(rep, dat, dat, rep, rep), out_shardings=(dat, dat))
 
 

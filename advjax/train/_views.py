@@ -20,8 +20,6 @@ import jax
 import jax.numpy as jnp
 
 from advjax import attacks, augment, losses, metrics
-from advjax.attacks import _hard_positive_set
-from advjax.augment import _maxup
 
 ATTACK_SOURCES = ("fgsm", "fgsm_rs", "pgd")
 SOURCES = ATTACK_SOURCES + ("free", "hard_positives", "ace", "diffaugment", "augmix")
@@ -84,7 +82,7 @@ def make_source(name: str, *, attack_fn: Optional[Callable] = None,
   if name in ATTACK_SOURCES and attack_fn is None:
     raise ValueError(f"view source {name!r} needs an `attack_fn`.")
   if name == "hard_positives":
-    _hard_positive_set.parse_type(hp_type)
+    attacks.parse_hard_positive_type(hp_type)
     if hp_scale <= 0:
       raise ValueError(f"`hp_scale` must be > 0; got {hp_scale}.")
   filtered = pass_tau > 0
@@ -96,7 +94,7 @@ def make_source(name: str, *, attack_fn: Optional[Callable] = None,
     if name in ATTACK_SOURCES:
       return attack_source(attack_fn)(key, logits_fn, x, y, eps)
     if name == "hard_positives":
-      dirs = _hard_positive_set.directions_for(logits_fn, x, y, hp_type)
+      dirs = attacks.hard_positive_directions(logits_fn, x, y, hp_type)
       hp = attacks.hard_positives(logits_fn, x, y, dirs, scales=(hp_scale,),
                                   compute_pass=filtered, pass_iterations=pass_iterations)
       per = dirs.shape[1]
@@ -155,7 +153,7 @@ def view_loss(logits: jax.Array, views: Views, m: int = 1):
     return ce.mean(), correct.mean(), None
   ce, correct = ce.reshape(m, -1), correct.reshape(m, -1)
   w = (jnp.ones_like(ce) if views.weight is None else views.weight.reshape(m, -1))
-  worst = _maxup.worst_copy(jnp.where(w > 0, ce, -jnp.inf))
+  worst = augment.maxup_worst_copy(jnp.where(w > 0, ce, -jnp.inf))
   pick = lambda a: jnp.take_along_axis(a, worst[None], axis=0)[0]
   keep = jnp.max(w, axis=0)
   n = jnp.maximum(keep.sum(), 1.0)

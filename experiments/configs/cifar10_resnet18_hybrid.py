@@ -9,12 +9,11 @@ Hybrid preprint settings: lr 0.01 (SGD, momentum 0.9), batch 128, 50 epochs, eps
 (~0.03) Linf, PGD-7 adversarial examples, eps from eps/10 to eps.
 """
 from advjax.train import default_config
+from experiments import configs
 
 
 def get_config(arg=None):
-  if arg not in (None, "quick"):
-    raise ValueError(f"unknown config argument {arg!r}; use none (the full run) or "
-                     f"':quick' (a smoke run)")
+  configs.check_arg(arg)
   c = default_config()
   c.name = "cifar10_resnet18_hybrid"
   c.dataset = "tfds:cifar10"
@@ -39,12 +38,5 @@ def get_config(arg=None):
   c.eval.batch_size = 250
   c.eval.corruption_tables = "cifar10"   # the CIFAR-10-C severity tables
   if arg == "quick":
-    c.num_epochs = 1
-    c.eval.eps_grid = (0.0, c.eval.eps)
-    c.eval.masking_examples = 50
-    c.eval.square_queries = 100
-    c.eval.gallery_size = 4
-    c.eval.num_examples = 250
-    c.eval.pgd_steps = 5
-    c.eval.pgd_step_size = 2.5 * c.eval.eps / 5
+    configs.quick(c, num_examples=250)
   return c

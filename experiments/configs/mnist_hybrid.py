@@ -8,12 +8,11 @@ LeNet-5 on the embedded real MNIST.
 `--config=...mnist_hybrid.py:quick` shrinks it to a smoke run.
 """
 from advjax.train import default_config
+from experiments import configs
 
 
 def get_config(arg=None):
-  if arg not in (None, "quick"):
-    raise ValueError(f"unknown config argument {arg!r}; use none (the full run) or "
-                     f"':quick' (a smoke run)")
+  configs.check_arg(arg)
   c = default_config()
   c.name = "mnist_hybrid"
   c.recipe = "hybrid"
@@ -27,13 +26,5 @@ def get_config(arg=None):
   c.eps_schedule = "linear"
   c.eps_warmup_epochs = 10
   if arg == "quick":
-    c.num_epochs = 1
-    c.eval.eps_grid = (0.0, c.eval.eps)
-    c.eval.masking_examples = 50
-    c.eval.square_queries = 100
-    c.eval.gallery_size = 4
-    c.eps_warmup_epochs = 1
-    c.eval.num_examples = 200
-    c.eval.pgd_steps = 5
-    c.eval.pgd_step_size = 2.5 * c.eval.eps / 5
+    configs.quick(c)
   return c

@@ -5,12 +5,11 @@ embedded real MNIST: eps 0.15 (1.5x the evaluation eps 0.1) from the first step,
       --workdir=runs/mnist_pgd_at
 """
 from advjax.train import default_config
+from experiments import configs
 
 
 def get_config(arg=None):
-  if arg not in (None, "quick"):
-    raise ValueError(f"unknown config argument {arg!r}; use none (the full run) or "
-                     f"':quick' (a smoke run)")
+  configs.check_arg(arg)
   c = default_config()
   c.name = "mnist_pgd_at"
   c.recipe = "adversarial"
@@ -23,12 +22,5 @@ def get_config(arg=None):
   c.train_attack.num_steps = 7
   c.eps_schedule = "constant"
   if arg == "quick":
-    c.num_epochs = 1
-    c.eval.eps_grid = (0.0, c.eval.eps)
-    c.eval.masking_examples = 50
-    c.eval.square_queries = 100
-    c.eval.gallery_size = 4
-    c.eval.num_examples = 200
-    c.eval.pgd_steps = 5
-    c.eval.pgd_step_size = 2.5 * c.eval.eps / 5
+    configs.quick(c)
   return c
