@@ -62,11 +62,13 @@ import functools
 import math
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
+import dm_pix
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from advjax import _backends
+from advjax import _sampling
 from advjax import _validate
 from advjax._backends import cpu_blur
 from advjax.augment import _ops
@@ -182,40 +184,6 @@ def _plasma_fractal(key, mapsize: int, wibbledecay: float):
 
 def _next_pow2(n: int) -> int:
   return 1 if n == 0 else 2 ** (n - 1).bit_length()
-
-
-def _reflect_index(i, n):
-  """scipy.ndimage 'reflect' (half-sample symmetric) index extension."""
-  period = 2 * n
-  i = jnp.mod(i, period)
-  return jnp.where(i >= n, period - 1 - i, i)
-
-
-def _reflect101_index(i, n):
-  """OpenCV's BORDER_REFLECT_101 (whole-sample symmetric) index extension."""
-  if n == 1:
-    return jnp.zeros_like(i)
-  period = 2 * n - 2
-  i = jnp.mod(i, period)
-  return jnp.where(i >= n, period - i, i)
-
-
-def _bilinear(x, rows, cols, index):
-  """Bilinear sampling of [H, W, C] at float `rows`, `cols`; `index(i, n)` folds the border."""
-  h, w = x.shape[0], x.shape[1]
-  r0, c0 = jnp.floor(rows), jnp.floor(cols)
-  dr, dc = (rows - r0)[..., None], (cols - c0)[..., None]
-  r0, c0 = r0.astype(jnp.int32), c0.astype(jnp.int32)
-  ra, rb = index(r0, h), index(r0 + 1, h)
-  ca, cb = index(c0, w), index(c0 + 1, w)
-  top = x[ra, ca] * (1 - dc) + x[ra, cb] * dc
-  bottom = x[rb, ca] * (1 - dc) + x[rb, cb] * dc
-  return top * (1 - dr) + bottom * dr
-
-
-def _bilinear_reflect(x, rows, cols):
-  """Bilinear sampling with scipy's 'reflect' border (map_coordinates order 1)."""
-  return _bilinear(x, rows, cols, _reflect_index)
 
 
 def _disk(radius: float, alias_blur: float) -> np.ndarray:
@@ -613,9 +581,9 @@ def brightness(key, x, c):
   del key
   if x.shape[-1] != 3:
     return x + c
-  hsv = _ops.rgb_to_hsv(x)
+  hsv = dm_pix.rgb_to_hsv(x)
   hsv = hsv.at[..., 2].set(jnp.clip(hsv[..., 2] + c, 0, 1))
-  return _ops.hsv_to_rgb(hsv)
+  return dm_pix.hsv_to_rgb(hsv)
 
 
 # (HSV saturation factor, added saturation).
@@ -627,9 +595,9 @@ def saturate(key, x, c):
   del key
   if x.shape[-1] != 3:
     return x  # the reference's greyscale path returns the red channel = the value
-  hsv = _ops.rgb_to_hsv(x)
+  hsv = dm_pix.rgb_to_hsv(x)
   hsv = hsv.at[..., 1].set(jnp.clip(hsv[..., 1] * c[0] + c[1], 0, 1))
-  return _ops.hsv_to_rgb(hsv)
+  return dm_pix.hsv_to_rgb(hsv)
 
 
 # Factor on the deviation from the per-channel mean.
@@ -675,7 +643,7 @@ def _random_affine(key, x, jitter: float):
   rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32),
                             jnp.arange(w, dtype=jnp.float32), indexing="ij")
   at = jnp.stack([cols, rows, jnp.ones_like(rows)], -1) @ inverse
-  return _bilinear(x, at[..., 1], at[..., 0], _reflect101_index)
+  return _sampling.bilinear_sample(x, at[..., 1], at[..., 0], border="reflect")
 
 
 def elastic_transform(key, x, c):
@@ -696,7 +664,8 @@ def elastic_transform(key, x, c):
   dx, dy = field(k1), field(k2)
   rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32),
                             jnp.arange(w, dtype=jnp.float32), indexing="ij")
-  return _bilinear_reflect(x, rows + dy, cols + dx)
+  # scipy's map_coordinates(order=1, mode="reflect") is half-sample symmetric.
+  return _sampling.bilinear_sample(x, rows + dy, cols + dx, border="symmetric")
 
 
 # Fraction of the size kept by the BOX downsampling.

@@ -9,7 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from advjax import _sampling
+
 # PIL's "L" conversion: L = (19595 R + 38470 G + 7471 B) / 65536 (ITU-R 601-2).
+# Not dm_pix.rgb_to_grayscale: its rec601 weights (0.2989, 0.587, 0.114) sum to
+# 0.9999, so white becomes 0.9999 and ImageEnhance's fixed points (a grey image
+# under Color) move; these are PIL's, which the AugMix references use.
 _LUMA = np.array([19595.0, 38470.0, 7471.0], np.float32) / 65536.0
 
 
@@ -36,30 +41,6 @@ def to_levels(image: jax.Array) -> jax.Array:
   return jnp.clip(jnp.round(image * 255.0), 0, 255).astype(jnp.int32)
 
 
-def bilinear_sample(image: jax.Array, rows: jax.Array, cols: jax.Array) -> jax.Array:
-  """Bilinear interpolation at fractional pixel indices, edges clamped.
-
-  Args:
-    image: [H, W, C].
-    rows, cols: [...] fractional indices (pixel i has its centre at index i).
-
-  Returns:
-    [..., C] interpolated values.
-  """
-  h, w = image.shape[0], image.shape[1]
-  r0 = jnp.floor(rows)
-  c0 = jnp.floor(cols)
-  dr = (rows - r0)[..., None]
-  dc = (cols - c0)[..., None]
-  r0 = r0.astype(jnp.int32)
-  c0 = c0.astype(jnp.int32)
-  r0c, r1c = jnp.clip(r0, 0, h - 1), jnp.clip(r0 + 1, 0, h - 1)
-  c0c, c1c = jnp.clip(c0, 0, w - 1), jnp.clip(c0 + 1, 0, w - 1)
-  top = image[r0c, c0c] * (1 - dc) + image[r0c, c1c] * dc
-  bottom = image[r1c, c0c] * (1 - dc) + image[r1c, c1c] * dc
-  return top * (1 - dr) + bottom * dr
-
-
 def affine_transform(image: jax.Array, matrix, *, fill: float = 0.0) -> jax.Array:
   """PIL's `Image.transform(size, AFFINE, matrix, resample=BILINEAR)`.
 
@@ -81,7 +62,7 @@ def affine_transform(image: jax.Array, matrix, *, fill: float = 0.0) -> jax.Arra
   xin = a * xs + b * ys + c
   yin = d * xs + e * ys + f
   inside = (xin >= 0) & (xin < w) & (yin >= 0) & (yin < h)
-  out = bilinear_sample(image, yin - 0.5, xin - 0.5)
+  out = _sampling.bilinear_sample(image, yin - 0.5, xin - 0.5, border="edge")
   return jnp.where(inside[..., None], out, jnp.asarray(fill, image.dtype))
 
 
@@ -166,37 +147,6 @@ def filter_valid(image: jax.Array, kernel) -> jax.Array:
   return jnp.moveaxis(out[:, 0], 0, -1)
 
 
-def rgb_to_hsv(image: jax.Array) -> jax.Array:
-  """RGB [..., 3] in [0, 1] -> HSV [..., 3] in [0, 1] (as skimage.color.rgb2hsv)."""
-  r, g, b = image[..., 0], image[..., 1], image[..., 2]
-  v = jnp.max(image, axis=-1)
-  mn = jnp.min(image, axis=-1)
-  delta = v - mn
-  s = jnp.where(v > 0, delta / jnp.where(v > 0, v, 1.0), 0.0)
-  safe = jnp.where(delta > 0, delta, 1.0)
-  h = jnp.where(r == v, (g - b) / safe,
-                jnp.where(g == v, 2.0 + (b - r) / safe, 4.0 + (r - g) / safe))
-  h = jnp.where(delta > 0, (h / 6.0) % 1.0, 0.0)
-  return jnp.stack([h, s, v], axis=-1)
-
-
-def hsv_to_rgb(image: jax.Array) -> jax.Array:
-  """HSV [..., 3] in [0, 1] -> RGB [..., 3] (as skimage.color.hsv2rgb)."""
-  h, s, v = image[..., 0], image[..., 1], image[..., 2]
-  hi = jnp.floor(h * 6.0)
-  f = h * 6.0 - hi
-  p = v * (1 - s)
-  q = v * (1 - f * s)
-  t = v * (1 - (1 - f) * s)
-  hi = hi.astype(jnp.int32) % 6
-  choices_r = jnp.stack([v, q, p, p, t, v], -1)
-  choices_g = jnp.stack([t, v, v, q, p, p], -1)
-  choices_b = jnp.stack([p, p, t, v, v, q], -1)
-  idx = hi[..., None]
-  pick = lambda ch: jnp.take_along_axis(ch, idx, axis=-1)[..., 0]
-  return jnp.stack([pick(choices_r), pick(choices_g), pick(choices_b)], axis=-1)
-
-
 def resize_bilinear_zoom(image: jax.Array, zoom: float) -> jax.Array:
   """`imagecorruptions.clipped_zoom`: crop the centre 1/zoom and enlarge by `zoom`.
 
@@ -213,4 +163,5 @@ def resize_bilinear_zoom(image: jax.Array, zoom: float) -> jax.Array:
   rows = np.arange(h) * ((ch0 - 1) / max(out0 - 1, 1))
   cols = np.arange(w) * ((ch1 - 1) / max(out1 - 1, 1))
   rr, cc = np.meshgrid(rows, cols, indexing="ij")
-  return bilinear_sample(crop, jnp.asarray(rr, jnp.float32), jnp.asarray(cc, jnp.float32))
+  return _sampling.bilinear_sample(crop, jnp.asarray(rr, jnp.float32),
+                                  jnp.asarray(cc, jnp.float32), border="edge")

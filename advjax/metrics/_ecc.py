@@ -22,6 +22,7 @@ import numpy as np
 
 from advjax import _backends
 from advjax import _fusion
+from advjax import _sampling
 from advjax import _validate
 from advjax._backends import cpu_sizes
 
@@ -129,6 +130,8 @@ def _spd_solve(hess, rhs):
 class _Tables(NamedTuple):
   """Per-pair data of a batch of B pairs, built once before the iterations."""
   tmpl: jax.Array  # [B, H * W] smoothed template
+  # The moving image in `_sampling.bordered_table`'s layout, read by
+  # `_sampling.sample_bordered` at every Gauss-Newton step:
   img: jax.Array  # [B * (H + 2) * (W + 2)] smoothed moving image, zero border, flat
   grad: jax.Array  # the same for its gradient, complex64 gx + i gy (one gather for both)
 
@@ -170,10 +173,10 @@ def _monomials(h, w):
 def _geometry(warp, ids, h, w, border="constant"):
   """Bilinear taps of the grid mapped through warp [C, 3, 3] into pairs `ids` [C].
 
-  Returns flat uint32 indices of the top-left taps into `_flat` images (as the
-  `_Tables`), the fractional offsets, the mapped coordinates, 1 / den and the
-  valid mask, each [C, H * W]. border "constant": the one-pixel zero border is
-  all that bilinear weights can reach from outside; "edge": clamp onto the image.
+  Returns `_sampling.bordered_taps` of the mapped coordinates (flat uint32
+  indices of the top-left taps into `_Tables`-layout images, the fractional row
+  and column offsets), then the mapped coordinates, 1 / den and the valid mask,
+  each [C, H * W].
   """
   mono = _monomials(h, w)
   xs, ys = jnp.asarray(mono[:, 1]), jnp.asarray(mono[:, 2])
@@ -183,48 +186,26 @@ def _geometry(warp, ids, h, w, border="constant"):
   inv = 1.0 / den
   xw = (wp[:, 0] * xs + wp[:, 1] * ys + wp[:, 2]) * inv
   yw = (wp[:, 3] * xs + wp[:, 4] * ys + wp[:, 5]) * inv
-  lo, hx, hy = (-1.0, w, h) if border == "constant" else (0.0, w - 1.0, h - 1.0)
-  xc = jnp.clip(jnp.where(jnp.isfinite(xw), xw, lo), lo, hx)  # NaN too
-  yc = jnp.clip(jnp.where(jnp.isfinite(yw), yw, lo), lo, hy)
-  # At x == W the top-left tap is W - 1 with weight 0 (the right tap exists).
-  x0, y0 = jnp.minimum(jnp.floor(xc), w - 1.0), jnp.minimum(jnp.floor(yc), h - 1.0)
-  idx = ((y0 + 1) * (w + 2) + x0 + 1).astype(jnp.uint32)
-  idx = idx + (ids.astype(jnp.uint32) * np.uint32((h + 2) * (w + 2)))[:, None]
+  idx, fr, fc = _sampling.bordered_taps(yw, xw, ids, h, w, border)
   # Valid pixels: the nearest input pixel exists (OpenCV warps an all-ones mask
   # with INTER_NEAREST).
   xr, yr = jnp.round(xw), jnp.round(yw)
   mask = ((xr >= 0) & (xr <= w - 1) & (yr >= 0) & (yr <= h - 1)).astype(jnp.float32)
-  return idx, xc - x0, yc - y0, xw, yw, inv, mask
-
-
-def _flat(images, border="constant"):
-  """[B, H, W] -> [B * (H + 2) * (W + 2)]: one-pixel border (zeros or replicated),
-  flattened for `_sample`."""
-  mode = "constant" if border == "constant" else "edge"
-  return jnp.pad(images, ((0, 0), (1, 1), (1, 1)), mode=mode).reshape(-1)
+  return idx, fr, fc, xw, yw, inv, mask
 
 
 def _warp_batch(images, warps, border, geometry=None):
   """warp_homography of [B, H, W, C] float32 images by warps [B, 3, 3], unchecked.
 
-  `geometry`: the (idx, fx, fy) of `_geometry(warps, ...)`, if already computed.
+  `geometry`: the (idx, fr, fc) of `_geometry(warps, ...)`, if already computed.
   """
   b, h, w, c = images.shape
   if geometry is None:
     ids = jnp.arange(b, dtype=jnp.int32)
     geometry = _fusion.materialize(lambda wp: _geometry(wp, ids, h, w, border)[:3], warps)
-  idx, fx, fy = geometry
-  out = jnp.stack([_sample(_flat(images[..., k], border), idx, fx, fy, w)
-                   for k in range(c)], -1)
+  out = jnp.stack([_sampling.sample_bordered(
+      _sampling.bordered_table(images[..., k], border), *geometry, w) for k in range(c)], -1)
   return jnp.clip(out, 0.0, 1.0).reshape(b, h, w, c)
-
-
-def _sample(table, idx, fx, fy, w):
-  """Bilinear samples of a flat `_Tables` image: four scalar gathers (cheap on
-  XLA:CPU, unlike one gather of a [.., 4] or [.., 12] row)."""
-  tap = lambda o: table.at[idx + np.uint32(o)].get(mode="promise_in_bounds")
-  return ((1 - fy) * ((1 - fx) * tap(0) + fx * tap(1))
-          + fy * ((1 - fx) * tap(w + 2) + fx * tap(w + 3)))
 
 
 def _zero_mean(img, tmpl, mask):
@@ -279,12 +260,13 @@ def _moments(warp, ids, tables: _Tables, h, w, identity_start=None):
   def factors(warp):
     if identity_start is not None:
       return _identity_factors(identity_start, warp.shape[0], tables, h, w)
-    idx, fx, fy, xw, yw, inv, mask = _fusion.materialize(
+    idx, fr, fc, xw, yw, inv, mask = _fusion.materialize(
         lambda wp: _geometry(wp, ids, h, w), warp)
     # Materialized: a fusion that builds c = -(a xw + b yw) next to a and b
     # would gather the gradients twice.
     img, grad = _fusion.materialize(
-        lambda *g: (_sample(tables.img, *g, w), _sample(tables.grad, *g, w)), idx, fx, fy)
+        lambda *g: tuple(_sampling.sample_bordered(t, *g, w) for t in (tables.img, tables.grad)),
+        idx, fr, fc)
     gx, gy = grad.real, grad.imag
     i, t = _zero_mean(img, tables.tmpl[ids], mask)
     a = gx * mask * inv
@@ -404,8 +386,8 @@ def _finish(state: _State, start, chunk: int, moving=None, border: str = "consta
   img = jax.lax.dynamic_slice_in_dim(state.tables.img, start * q, chunk * q)
   tmpl = jax.lax.dynamic_slice_in_dim(state.tables.tmpl, start, chunk)
   ids = jnp.arange(chunk, dtype=jnp.int32)
-  idx, fx, fy, _, _, _, mask = _fusion.materialize(lambda wp: _geometry(wp, ids, h, w), warp)
-  i, t = _zero_mean(_sample(img, idx, fx, fy, w), tmpl, mask)
+  idx, fr, fc, _, _, _, mask = _fusion.materialize(lambda wp: _geometry(wp, ids, h, w), warp)
+  i, t = _zero_mean(_sampling.sample_bordered(img, idx, fr, fc, w), tmpl, mask)
   rho_final = _rho(*_inner(i, t))
   # Strict: a warp that only matches the identity's correlation is not kept.
   ok = jnp.all(jnp.isfinite(warp), (1, 2)) & (rho_final > rho0)
@@ -416,7 +398,7 @@ def _finish(state: _State, start, chunk: int, moving=None, border: str = "consta
                   num_iterations=jax.lax.dynamic_slice_in_dim(state.iters, start, chunk))
   if moving is None:
     return res
-  aligned = _warp_batch(moving, warp, border, (idx, fx, fy) if border == "constant" else None)
+  aligned = _warp_batch(moving, warp, border, (idx, fr, fc) if border == "constant" else None)
   return res, aligned
 
 
