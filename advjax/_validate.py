@@ -117,20 +117,47 @@ def check_choice(value, name: str, choices: Sequence[str]) -> None:
     raise ValueError(f"Unknown {name} {value!r}; expected one of {sorted(choices)}.")
 
 
-def parse_names(spec, name: str, choices: Sequence[str], what: str = "name") -> list:
-  """Splits a comma-separated `spec` and checks every entry is one of `choices`.
+def parse_names(spec, name: str, choices: Optional[Sequence[str]], what: str = "name", *,
+                comma_string: bool = False, distinct: bool = True) -> tuple:
+  """Checks that `spec` is a sequence of names from `choices`; returns a tuple.
+
+  Args:
+    spec: a tuple (or list) of names, e.g. `("fgsm", "pgd")`; `()` is none.
+    name: the argument or config key, for error messages ("config.eval.attacks").
+    choices: the known names (None: any string; the caller checks them).
+    what: what a name is, for error messages ("attack").
+    comma_string: also accept one comma-separated string ("color,cutout").
+    distinct: reject a name listed twice.
 
   Raises:
-    ValueError: naming the argument `name` and the unknown entry.
+    ValueError: naming `name` and the bad entry; for a comma-separated string
+      (unless `comma_string`), saying how to write the tuple.
   """
-  if not isinstance(spec, str):
-    raise ValueError(f"`{name}` must be a comma-separated string of {list(choices)}; "
-                     f"got {spec!r}.")
-  names = [p.strip() for p in spec.split(",") if p.strip()]
-  for n in names:
-    if n not in choices:
-      raise ValueError(f"Unknown {what} {n!r} in `{name}`={spec!r}; expected a "
-                       f"comma-separated subset of {list(choices)}.")
+  if isinstance(spec, str) and comma_string:
+    spec = tuple(p.strip() for p in spec.split(",") if p.strip())
+  if isinstance(spec, str) or (isinstance(spec, (tuple, list)) and
+                               any(isinstance(n, str) and "," in n for n in spec)):
+    # a string, or ("fgsm,pgd",): what `--config.eval.attacks=fgsm,pgd` parses to
+    text = spec if isinstance(spec, str) else ",".join(str(n) for n in spec)
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    cli = "(" + ",".join(repr(n) for n in names) + ("," if len(names) == 1 else "") + ")"
+    hint = f" (on the command line: --{name}=\"{cli}\")" if name.startswith("config.") else ""
+    kind = "a string" if isinstance(spec, str) else "names joined by commas"
+    raise ValueError(f"`{name}` must be a tuple of {what} names such as {names!r}{hint}, "
+                     f"not {kind}; got {spec!r}.")
+  if not isinstance(spec, (tuple, list)):
+    known = f" from {list(choices)}" if choices is not None else ""
+    raise ValueError(f"`{name}` must be a tuple of {what} names{known}; got {spec!r}.")
+  names = tuple(spec)
+  for i, n in enumerate(names):
+    if choices is None and not isinstance(n, str):
+      raise ValueError(f"`{name}`={names!r}: {n!r} is not a {what} name (a string).")
+    if choices is not None and n not in choices:
+      none = " (the empty tuple () is none)" if n in ("none", "") else ""
+      raise ValueError(f"Unknown {what} {n!r} in `{name}`={names!r}{none}; expected a tuple "
+                       f"of names from {list(choices)}.")
+    if distinct and n in names[:i]:
+      raise ValueError(f"`{name}`={names!r} lists the {what} {n!r} twice.")
   return names
 
 

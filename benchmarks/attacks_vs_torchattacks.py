@@ -100,7 +100,7 @@ def main():
           k, logits_fn, x, y, eps=eps, num_steps=args.apgd_steps, loss="ce")),
       # FAB-T as an eps-bounded attack (AutoAttack's stage: accepted within eps).
       f"FAB-T-{args.fab_steps} Linf (9 targets)": jax.jit(lambda k, x, y: attacks.autoattack(
-          k, logits_fn, x, y, eps=eps, attacks=("fab-t",), num_steps=args.fab_steps,
+          k, logits_fn, x, y, eps=eps, attacks=("fab_t",), num_steps=args.fab_steps,
           num_target_classes=9).images),
   }
   torch_attacks = {

@@ -55,7 +55,7 @@ def recipe_configs(epochs: int, replays: int, seed: int):
       c.train_attack.replays = replays
     c.progress = False
     c.eval.eps = _EVAL_EPS
-    c.eval.attacks = "pgd"
+    c.eval.attacks = ("pgd",)
     c.eval.masking_checks = False
     c.eval.eps_grid = (0.0, _EVAL_EPS)
     out.append((name, labels[name], c))

@@ -162,7 +162,12 @@ def _config_problem(argv, name: str, keys_hint: str, err) -> Optional[str]:
     if hasattr(current, "keys"):
       return (f"--{flag} is a group of keys, not a value; set one of them with "
               f"--{flag}.KEY=VALUE (keys: {', '.join(sorted(current.keys()))})")
-    return (f"--{flag}={bad} is not a valid {type(current).__name__} ({why.rstrip('.')}); "
+    kind = type(current).__name__
+    if current is None:  # an unset placeholder: name the type it holds when set
+      parent, _, leaf = key.rpartition(".")
+      holder = _lookup(cfg, parent) if parent else cfg
+      kind = f"{holder.get_ref(leaf).get_type().__name__} (or unset)"
+    return (f"--{flag}={bad} is not a valid {kind} ({why.rstrip('.')}); "
             f"it is {current!r} in this config")
   return None
 

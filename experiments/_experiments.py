@@ -74,7 +74,7 @@ def base_config(name: str, seed: int, dataset: str = "mnist") -> ml_collections.
   c.eval.pgd_step_size = d["pgd_step_size"]
   c.eval.eps_grid = d["eps_grid"]
   c.eval.corruption_tables = "cifar10" if dataset == "cifar10" else "imagenet"
-  c.eval.attacks = "fgsm,pgd"
+  c.eval.attacks = ("fgsm", "pgd")
   c.eval.masking_examples = 100
   c.eval.square_queries = 500
   return c
@@ -108,7 +108,8 @@ def _hybrid(name, **kw):
                       warmup_fraction=1 / 3, **kw)
 
 
-_B_EVAL = {"eval.attacks": "fgsm,pgd,cw", "eval.cw_steps": 50, "eval.cw_binary_steps": 4}
+_B_EVAL = {"eval.attacks": ("fgsm", "pgd", "cw"), "eval.cw_steps": 50,
+           "eval.cw_binary_steps": 4}
 # (b) seed 002: plain PGD-AT vs the hybrid, same epochs and attack (PGD-7, eps 0.15).
 _B = Experiment(
     key="b", title="(b) PGD adversarial training vs the hybrid recipe",
@@ -244,8 +245,8 @@ _A = Experiment(
 # (c) seed 001: baseline vs AugMix (JSD) vs NoisyMix on the corruption suite and FGSM;
 # plus a DiffAugment run and the ensemble (average softmax) of the augmented models.
 def _corruption_eval(c):
-  c.eval.attacks = "fgsm"
-  c.eval.corruptions = "common"
+  c.eval.attacks = ("fgsm",)
+  c.eval.corruptions = ("common",)
   c.eval.corruption_examples = 500
   c.eval.eps_grid = tuple(e for e in c.eval.eps_grid if e <= c.eval.eps)
   c.eval.masking_checks = False

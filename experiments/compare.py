@@ -100,9 +100,10 @@ def main(argv):
   except (FileNotFoundError, ValueError) as err:
     raise _cli.UsageError(str(err)) from err
   os.makedirs(_OUT.value, exist_ok=True)
-  fig = plots.accuracy_vs_eps(reports, os.path.join(_OUT.value, "accuracy_vs_eps.png"))
+  png = plots.save_figure(plots.accuracy_vs_eps(reports),
+                          os.path.join(_OUT.value, "accuracy_vs_eps.png"))
   text = ("# Comparison\n\n" + comparison_table(reports) + "\n\nRuns: " +
-          ", ".join(f"`{d}`" for d in dirs) + f"\n\n![accuracy vs eps]({os.path.basename(fig)})\n")
+          ", ".join(f"`{d}`" for d in dirs) + f"\n\n![accuracy vs eps]({os.path.basename(png)})\n")
   atomic_write_text(os.path.join(_OUT.value, "compare.md"), text)
   print(text)
 

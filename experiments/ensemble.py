@@ -8,10 +8,11 @@ then attack and score the ensemble white-box with the usual evaluation suite:
       --name=ens_ab --attacks=fgsm,pgd,apgd_ce --num_examples=500
 
 The evaluation config is the first member's `config.eval`; --attacks, --eps,
---num_examples and --corruptions override it. Writes OUTPUT/report.json,
-OUTPUT/report.md and OUTPUT/figures/. The logic is `evaluate_ensemble`. A wrong flag
-is one line and exit 2; a member that is not a finished run, or a setting advjax rejects,
-is one line and exit 1 (experiments/_cli.py).
+--num_examples and --corruptions override it (--attacks and --corruptions are
+comma-separated lists, `--corruptions=` is none, `--num_examples=all` is the whole test
+set). Writes OUTPUT/report.json, OUTPUT/report.md and OUTPUT/figures/. The logic is
+`evaluate_ensemble`. A wrong flag is one line and exit 2; a member that is not a finished
+run, or a setting advjax rejects, is one line and exit 1 (experiments/_cli.py).
 """
 import json
 import os
@@ -25,12 +26,15 @@ from experiments import _cli
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Comma-separated workdirs of the members.")
 _OUTPUT = flags.DEFINE_string("output", None, "Folder for the ensemble's report and figures.")
 _NAME = flags.DEFINE_string("name", "ensemble", "The ensemble's name in its report.")
-_ATTACKS = flags.DEFINE_string("attacks", None, "Override eval.attacks (comma-separated).")
+_ATTACKS = flags.DEFINE_list("attacks", None, "Override eval.attacks (comma-separated "
+                             "names).")
 _EPS = flags.DEFINE_float("eps", None, "Override eval.eps.")
-_NUM_EXAMPLES = flags.DEFINE_integer("num_examples", None,
-                                     "Override eval.num_examples (-1: the whole test set).")
-_CORRUPTIONS = flags.DEFINE_string("corruptions", None,
-                                   "Override eval.corruptions (none, common or names).")
+_NUM_EXAMPLES = flags.DEFINE_string("num_examples", None,
+                                    "Override eval.num_examples: a number >= 1, or 'all' "
+                                    "(the whole test set).")
+_CORRUPTIONS = flags.DEFINE_list("corruptions", None,
+                                 "Override eval.corruptions (comma-separated corruption "
+                                 "names or 'common'; empty: none).")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
 flags.mark_flags_as_required(["workdirs", "output"])
 
@@ -59,6 +63,10 @@ def _eval_config(base, overrides: Optional[Dict[str, Any]]):
   for key, value in (overrides or {}).items():
     if isinstance(cfg[key], tuple) and isinstance(value, list):
       value = tuple(value)
+    if isinstance(cfg[key], tuple) and isinstance(value, str):
+      raise ValueError(f"eval_overrides[{key!r}] must be a tuple such as "
+                       f"{tuple(p for p in value.split(',') if p)!r}, not the string "
+                       f"{value!r}.")
     try:
       cfg[key] = value
     except TypeError as err:
@@ -80,8 +88,8 @@ def evaluate_ensemble(workdirs: Sequence[str], output: str, *, name: str = "ense
       all trained on the same dataset (a comma-separated string also works).
     output: folder for report.json, report.md and figures/ (not a member's workdir).
     name: the ensemble's name in the report.
-    eval_overrides: eval config keys to change, e.g. `{"attacks": "fgsm,pgd",
-      "num_examples": 500}`.
+    eval_overrides: eval config keys to change, e.g. `{"attacks": ("fgsm", "pgd"),
+      "num_examples": 500}` (None: the whole test set).
     progress: show progress bars.
 
   Returns:
@@ -168,6 +176,20 @@ def evaluate_ensemble(workdirs: Sequence[str], output: str, *, name: str = "ense
   return ev_lib.write_evaluation(output, report)
 
 
+def _num_examples(text: str) -> Optional[int]:
+  """--num_examples: "all" is None (the whole test set), else a number >= 1."""
+  if text.strip().lower() == "all":
+    return None
+  try:
+    n = int(text)
+  except ValueError:
+    n = 0
+  if n < 1:
+    raise _cli.UsageError(f"--num_examples={text} is neither a number >= 1 nor 'all' (the "
+                          f"whole test set)")
+  return n
+
+
 def main(argv):
   if len(argv) > 1:
     raise _cli.UsageError(f"unexpected arguments {argv[1:]}; members go in "
@@ -179,9 +201,12 @@ def main(argv):
     raise _cli.UsageError(f"--output={_OUTPUT.value} is a file; pass a folder for the "
                           f"ensemble's report")
   logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
-  overrides = {k: v for k, v in [("attacks", _ATTACKS.value), ("eps", _EPS.value),
-                                 ("num_examples", _NUM_EXAMPLES.value),
-                                 ("corruptions", _CORRUPTIONS.value)] if v is not None}
+  overrides = {k: tuple(v) for k, v in [("attacks", _ATTACKS.value),
+                                        ("corruptions", _CORRUPTIONS.value)] if v is not None}
+  if _EPS.value is not None:
+    overrides["eps"] = _EPS.value
+  if _NUM_EXAMPLES.value is not None:
+    overrides["num_examples"] = _num_examples(_NUM_EXAMPLES.value)
   report = evaluate_ensemble(_WORKDIRS.value, _OUTPUT.value, name=_NAME.value,
                              eval_overrides=overrides, progress=_PROGRESS.value)
   members = "; ".join(

@@ -4,8 +4,9 @@
   python -m experiments.main --config=experiments/configs/mnist_hybrid.py --workdir=runs/h \
       --mode=eval [--eval_name=NAME]
   python -m experiments.main --config=experiments/configs/mnist_hybrid.py:quick ...  # smoke run
-Override any key with --config.key=value (unknown keys are errors). An evaluation writes
-to <workdir>/eval/<eval_name>/ and leaves the training report alone.
+Override any key with --config.key=value (unknown keys are errors); a tuple of names is a
+quoted Python tuple, --config.eval.attacks="('fgsm','pgd')" (one name: --config.eval.attacks=fgsm).
+An evaluation writes to <workdir>/eval/<eval_name>/ and leaves the training report alone.
 
 A mistake prints one line `error: ...` on stderr (experiments/_cli.py). Exit code 2: the
 command line is wrong (an unknown, missing or malformed flag, an unknown config key, a

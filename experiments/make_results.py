@@ -402,17 +402,15 @@ def results_table(exp: E.Experiment, runs: Runs) -> str:
 def results_figure(exp: E.Experiment, runs: Runs, path: str) -> Optional[str]:
   """Bar charts (mean, std error bars; none for one seed) of the experiment's FIGURES
   panels; None if no row has a report."""
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
   from advjax.plots import save_figure  # pylint: disable=import-outside-toplevel
   rows = [r for r in row_names(exp) if runs.get(r)]
   if not rows:
     return None
   cols = {c.key: c for c in TABLES[exp.key]}
   panels = FIGURES[exp.key]
-  fig, axes = plt.subplots(1, len(panels), figsize=(max(5.0, 1.1 * len(rows) + 2.5) *
-                                                    len(panels), 3.8), squeeze=False)
+  fig = Figure(figsize=(max(5.0, 1.1 * len(rows) + 2.5) * len(panels), 3.8))
+  axes = fig.subplots(1, len(panels), squeeze=False)
   for ax, (title, ylabel, keys) in zip(axes[0], panels):
     width = 0.8 / len(keys)
     for j, key in enumerate(keys):
@@ -430,11 +428,9 @@ def results_figure(exp: E.Experiment, runs: Runs, path: str) -> Optional[str]:
       ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7)
   fig.suptitle(f"{exp.title} (mean ± std over seeds)", fontsize=9)
+  fig.tight_layout()
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f"{path}.tmp-{os.getpid()}.png"   # save_figure writes in place; rename for atomicity
-  save_figure(fig, tmp)
-  os.replace(tmp, path)
-  return path
+  return save_figure(fig, path)
 
 
 def _missing_text(exp: E.Experiment, loaded: Loaded) -> str:

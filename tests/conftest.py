@@ -6,12 +6,25 @@ after any test that leaves the worker above ADVJAX_TEST_RELEASE_ABOVE_MB (defaul
 compiled programs are dropped and figures closed. The test during which a worker's peak RSS
 first passes ADVJAX_TEST_RSS_LIMIT_MB (default 4096, 0 disables; Linux) fails and says so.
 `ADVJAX_RSS_LOG=PATH` logs memory per test (see tests/_memory.py).
+
+Compiled programs: the session points JAX's persistent compilation cache at one fresh folder
+(removed at the end), shared by both xdist workers and every subprocess and notebook kernel
+they start, so that a program compiled once (a LeNet step, an attack) is read back, not
+compiled again, in each new process or after the memory release. The programs are the same,
+so are the numbers. `JAX_COMPILATION_CACHE_DIR` set by the caller is used as is (and kept);
+`ADVJAX_TEST_COMPILATION_CACHE=0` turns this off.
+
+Trained runs: `quick_runs` trains two one-epoch runs once per session, shared by all xdist
+workers (the first worker that needs them trains them under a file lock).
 """
 import ctypes
+import fcntl
 import functools
 import gc
 import os
+import shutil
 import sys
+import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -24,11 +37,37 @@ from tests import _memory
 
 def pytest_configure(config):
   config.addinivalue_line("markers", "slow: takes more than ~20 s on a 2-core CPU")
+  _share_compiled_programs(config)
   if os.environ.get("ADVJAX_RSS_LOG"):
     config.pluginmanager.register(_memory.RssLog(os.environ["ADVJAX_RSS_LOG"]), "advjax_rss_log")
   limit = int(os.environ.get("ADVJAX_TEST_RSS_LIMIT_MB", "4096"))
   if limit and _memory.status_mb():
     config.pluginmanager.register(_memory.RssLimit(limit), "advjax_rss_limit")
+
+
+def _share_compiled_programs(config):
+  """JAX's persistent compilation cache in one folder for the session (see the module
+  docstring). The xdist controller creates the folder; workers and subprocesses inherit
+  the environment variables; this process, which imported jax already, is told directly."""
+  if os.environ.get("ADVJAX_TEST_COMPILATION_CACHE", "1") == "0":
+    return
+  if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="advjax-test-jax-cache-")
+    config.advjax_compilation_cache = os.environ["JAX_COMPILATION_CACHE_DIR"]  # removed at exit
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+  jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+  jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                    float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes",
+                    int(os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"]))
+
+
+def pytest_unconfigure(config):
+  folder = getattr(config, "advjax_compilation_cache", None)
+  if folder:
+    shutil.rmtree(folder, ignore_errors=True)
+    del os.environ["JAX_COMPILATION_CACHE_DIR"]
 
 
 # A worker above this keeps no compiled programs from one test to the next.
@@ -89,3 +128,29 @@ def mnist_test_batch(mnist):
   """The first 256 test images and labels as jax arrays."""
   x, y = mnist["test"].get(np.arange(256))
   return jnp.asarray(x), jnp.asarray(y)
+
+
+@pytest.fixture(scope="session")
+def quick_runs(tmp_path_factory):
+  """{"std": workdir, "hyb": workdir}: finished one-epoch runs of `quick_config` with
+  recipe "standard" (name "std") and "hybrid" (name "hyb"), trained once per session and
+  shared by every xdist worker. Read-only: a test that writes into a run copies it first
+  (`shutil.copytree`)."""
+  from tests.test_train import quick_config  # pylint: disable=import-outside-toplevel
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    root = root.parent  # the folder every worker's basetemp lives in
+  root = root / "quick_runs"
+  root.mkdir(exist_ok=True)
+  runs = {}
+  with open(root / "lock", "w", encoding="utf-8") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    for name, recipe in (("std", "standard"), ("hyb", "hybrid")):
+      wd, done = root / name, root / (name + ".done")
+      if not done.exists():
+        shutil.rmtree(wd, ignore_errors=True)   # what a failed attempt left
+        train.train_and_evaluate(quick_config(num_epochs=1, recipe=recipe, name=name), str(wd))
+        done.touch()
+      runs[name] = str(wd)
+  return runs
+

@@ -228,7 +228,7 @@ def test_bad_options_name_the_argument(setup):
   with pytest.raises(ValueError, match="targets"):
     attacks.pgd(key, f, x, y, eps=EPS, targeted=True, targets=y.at[0].set(K))
   with pytest.raises(ValueError, match="attack"):
-    attacks.autoattack(key, f, x, y, eps=EPS, attacks=("apgd-ce", "fab-l1"))
+    attacks.autoattack(key, f, x, y, eps=EPS, attacks=("apgd_ce", "fab-t"))
   with pytest.raises(ValueError, match="num_steps"):
     attacks.fab(key, f, x, y, num_steps=0)
   with pytest.raises(ValueError, match="norm"):
@@ -282,7 +282,7 @@ def test_zero_gradient_model_is_flagged(setup):
     assert np.all(res.zero_grad) and not np.any(res.success)
     assert np.all(np.isinf(res.norms)) and np.all(np.isfinite(res.images))
   with pytest.warns(RuntimeWarning, match="zero"):
-    aa = attacks.autoattack(key, f, x, y, eps=EPS, num_steps=2, attacks=("apgd-ce",))
+    aa = attacks.autoattack(key, f, x, y, eps=EPS, num_steps=2, attacks=("apgd_ce",))
   assert np.all(aa.zero_grad)
 
 
@@ -301,7 +301,7 @@ def test_autoattack_result(setup):
   res = attacks.autoattack(jax.random.key(0), f, x, y, eps=0.05, **AA_KW)
   np.testing.assert_array_equal(res.success, jnp.argmax(f(res.images), -1) != y)
   acc = res.robust_accuracy
-  order = ["clean", "apgd-ce", "apgd-t", "fab-t", "square"]
+  order = ["clean", "apgd_ce", "apgd_t", "fab_t", "square"]
   values = [float(acc[k]) for k in order]
   assert values == sorted(values, reverse=True)
   assert values[0] == 1.0  # y is the clean prediction

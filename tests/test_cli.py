@@ -72,6 +72,8 @@ def test_main_eval_name_reaches_evaluate_checkpoint_and_report_path_is_its_folde
     (["--config.eval.atacks=fgsm"],
      ["unknown config key 'eval.atacks' (did you mean 'eval.attacks'?)"]),
     (["--config.num_epochs=abc"], ["--config.num_epochs=abc", "int", "30"]),
+    (["--config.eval.num_examples=abc"],  # an unset placeholder names the type it takes
+     ["--config.eval.num_examples=abc is not a valid int (or unset)", "None in this config"]),
     (["--config.eval.eps_grid=abc"], ["--config.eval.eps_grid", "'abc' is not a number"]),
     (["--mode=fit"], ["--mode=fit", "train|eval"]),
     (["--no_such_flag=1"], ["no_such_flag", "--helpshort"]),
@@ -159,6 +161,7 @@ def test_make_results_wrong_root_or_output_is_one_line_exit_2(tmp_path):
     ([], ["missing required flag --workdirs"]),
     (["--workdirs="], ["--workdirs is empty", "--workdirs=runs/a,runs/b"]),
     (["--workdirs=runs/a", "--eps=big"], ["--eps=big", "float"]),
+    (["--workdirs=runs/a", "--num_examples=-1"], ["--num_examples=-1", "'all'"]),
     (["--workdirs=runs/a", "runs/b"], ["unexpected arguments ['runs/b']", "--workdirs="]),
 ])
 def test_ensemble_wrong_flags_are_one_line_exit_2(tmp_path, args, needles):

@@ -104,7 +104,7 @@ def _tiny_config(name, seed, learning_rate):
   c = train.default_config()
   c.name, c.seed, c.learning_rate = name, seed, learning_rate
   c.num_epochs, c.progress, c.checkpoint_every_epochs = 1, False, 1
-  c.eval.attacks, c.eval.eps, c.eval.eps_grid = "fgsm", 0.1, (0.1,)
+  c.eval.attacks, c.eval.eps, c.eval.eps_grid = ("fgsm",), 0.1, (0.1,)
   c.eval.pgd_steps, c.eval.pgd_step_size = 2, 0.05   # the eps-grid curve always has PGD
   c.eval.num_examples, c.eval.batch_size = 200, 200
   c.eval.masking_checks, c.eval.gallery_size = False, 0
@@ -132,7 +132,7 @@ def test_ensemble_of_two_real_runs_writes_a_valid_report(two_members, tmp_path, 
   monkeypatch.setattr(train, "load_run", recording_load_run)
   out = str(tmp_path / "ens")
   report = ensemble_cli.evaluate_ensemble(two_members, out, name="ens",
-                                          eval_overrides={"attacks": "fgsm,pgd"},
+                                          eval_overrides={"attacks": ("fgsm", "pgd")},
                                           progress=False)
   on_disk = json.load(open(os.path.join(out, "report.json")))
   ev.validate_report(on_disk)

@@ -89,7 +89,7 @@ def test_masking_checks_pass_on_a_trained_lenet_and_report_is_valid(trained_lene
                                                                      tmp_path):
   _, _, logits_fn = trained_lenet
   r = ev.evaluate(logits_fn, mnist["test"], _small_config(flip_rate=True, flip_examples=50,
-                                                          corruptions="gaussian_noise,contrast",
+                                                          corruptions=("gaussian_noise", "contrast"),
                                                           corruption_severities=(1, 5),
                                                           corruption_examples=100),
                   progress=False, name="lenet")
@@ -135,7 +135,7 @@ def test_nondeterministic_model_is_flagged(trained_lenet, mnist):
   def noisy(x):  # a stateful model: another answer on every eager call
     calls.append(1)
     return logits_fn(x) + 0.1 * len(calls)
-  c = _small_config(attacks="fgsm", num_examples=50, masking_examples=20, square_queries=20,
+  c = _small_config(attacks=("fgsm",), num_examples=50, masking_examples=20, square_queries=20,
                     eps_grid=(0.0, 0.1), pgd_steps=2)
   r = ev.evaluate(noisy, mnist["test"], c, progress=False)
   assert not _by_name(r)["predictions deterministic"]["passed"]
@@ -144,22 +144,23 @@ def test_nondeterministic_model_is_flagged(trained_lenet, mnist):
 def test_bad_eval_input(trained_lenet, mnist):
   _, _, logits_fn = trained_lenet
   with pytest.raises(ValueError, match="Unknown attack 'pgd2'"):
-    ev.evaluate(logits_fn, mnist["test"], _small_config(attacks="fgsm,pgd2"))
+    ev.evaluate(logits_fn, mnist["test"], _small_config(attacks=("fgsm", "pgd2")))
+  with pytest.raises(ValueError, match=r"`config.eval.attacks` must be a tuple .* not a string"):
+    ev.evaluate(logits_fn, mnist["test"], ml_collections.ConfigDict({"attacks": "fgsm,pgd"}))
+  with pytest.raises(ValueError, match="config.eval.num_examples must be None"):
+    ev.evaluate(logits_fn, mnist["test"], ml_collections.ConfigDict({"num_examples": -1}))
+  with pytest.raises(ValueError, match=r"Unknown corruption 'none' .*\(\) is none"):
+    ev.evaluate(logits_fn, mnist["test"], ml_collections.ConfigDict({"corruptions": ("none",)}))
   with pytest.raises(ValueError, match="Unknown eval config key 'foo'"):
     ev.evaluate(logits_fn, mnist["test"], ml_collections.ConfigDict({"foo": 1}))
   with pytest.raises(ValueError, match="Unknown attack"):
-    train.validate_config(quick_config(**{"eval.attacks": "fgsm,nope"}))
+    train.validate_config(quick_config(**{"eval.attacks": ("fgsm", "nope")}))
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-  base = tmp_path_factory.mktemp("runs")
-  dirs = []
-  for name, recipe in (("std", "standard"), ("hyb", "hybrid")):
-    wd = str(base / name)
-    train.train_and_evaluate(quick_config(num_epochs=1, recipe=recipe, name=name), wd)
-    dirs.append(wd)
-  return dirs
+def two_runs(quick_runs):
+  """The shared one-epoch runs "std" (standard) and "hyb" (hybrid); see conftest."""
+  return [quick_runs["std"], quick_runs["hyb"]]
 
 
 @pytest.mark.slow
@@ -195,7 +196,7 @@ def test_eval_cli_errors_and_nothing_is_overwritten(two_runs, tmp_path):
   r = cli(f"--workdir={tmp_path / 'empty'}", "--mode=eval")
   assert r.returncode != 0 and "is not an advjax run (no config.json)" in r.stderr
   # an unknown attack name
-  r = cli(f"--workdir={std}", "--mode=eval", "--config.eval.attacks=fgsm,magic")
+  r = cli(f"--workdir={std}", "--mode=eval", "--config.eval.attacks=('fgsm','magic')")
   assert r.returncode != 0 and "Unknown attack 'magic'" in r.stderr
   assert open(os.path.join(std, "report.json")).read() == before
   # an unreadable checkpoint
@@ -216,7 +217,7 @@ def test_eval_cli_errors_and_nothing_is_overwritten(two_runs, tmp_path):
 @pytest.mark.slow
 def test_the_whole_attack_battery_runs_and_is_ordered(trained_lenet, mnist):
   _, _, logits_fn = trained_lenet
-  c = _small_config(attacks=",".join(ev.ATTACKS), num_examples=64, masking_checks=False,
+  c = _small_config(attacks=tuple(ev.ATTACKS), num_examples=64, masking_checks=False,
                     eps_grid=(0.0, 0.1), cw_steps=30, cw_binary_steps=3, apgd_steps=20,
                     apgd_targets=2, square_queries=200)
   r = ev.evaluate(logits_fn, mnist["test"], c, progress=False)

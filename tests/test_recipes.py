@@ -195,7 +195,7 @@ def test_curriculum_grows_pgd_steps_and_configs_validate():
     train.validate_config(quick_config(**{"noisymix.views": "mixup"}))
   with pytest.raises(ValueError, match="blocks"):
     train.validate_config(quick_config(**{"noisymix.views": "augmix",
-                                          "noisymix.blocks": "a,b"}))
+                                          "noisymix.blocks": ("a", "b")}))
   with pytest.raises(ValueError, match="pass_tau"):
     train.validate_config(quick_config(**{"train_attack.pass_tau": 2.0}))
   with pytest.raises(ValueError, match="hp_type"):
@@ -206,15 +206,12 @@ def test_curriculum_grows_pgd_steps_and_configs_validate():
 
 
 @pytest.mark.slow
-def test_fine_tuning_starts_from_the_base_run_and_logs_pass_kept(tmp_path):
-  base = quick_config(num_epochs=1, recipe="standard")
-  base.eval.masking_checks = False
-  train.train_and_evaluate(base, str(tmp_path / "base"))
-  _, base_state = train.load_run(str(tmp_path / "base"))
-  ft = quick_config(num_epochs=1, recipe="adversarial", alpha=0.5, init_workdir=str(
-      tmp_path / "base"), **{"train_attack.name": "hard_positives",
-                             "train_attack.hp_type": "FGS", "train_attack.pass_tau": 0.5,
-                             "train_attack.pass_iterations": 5})
+def test_fine_tuning_starts_from_the_base_run_and_logs_pass_kept(quick_runs, tmp_path):
+  base = quick_runs["std"]   # one epoch of clean training (conftest)
+  _, base_state = train.load_run(base)
+  ft = quick_config(num_epochs=1, recipe="adversarial", alpha=0.5, init_workdir=base,
+                    **{"train_attack.name": "hard_positives", "train_attack.hp_type": "FGS",
+                       "train_attack.pass_tau": 0.5, "train_attack.pass_iterations": 5})
   ft.eval.masking_checks = False
   run = train.Run(ft)
   for a, b in zip(jax.tree_util.tree_leaves(run.init_state().params),

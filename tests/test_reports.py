@@ -4,8 +4,6 @@ import json
 import os
 
 import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 import pytest
 
@@ -15,17 +13,6 @@ from advjax.eval import _masking
 from tests.test_train import quick_config  # pylint: disable=wrong-import-position
 
 ATTACK_NAMES = ("fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "fab_t", "square", "autoattack")
-
-
-@pytest.fixture
-def figures(monkeypatch):
-  """The matplotlib Figures the plotting functions close, kept open for inspection."""
-  kept = []
-  close = plt.close
-  monkeypatch.setattr(plt, "close", kept.append)
-  yield kept
-  for f in kept:
-    close(f)
 
 
 def _report(attacks=("fgsm", "pgd"), name="r", **extra):
@@ -100,7 +87,7 @@ def _cheap_cost(run, state):  # XLA memory analysis of two steps: slow and besid
 @pytest.mark.slow
 def test_evaluations_never_overwrite_the_training_report(tmp_path, monkeypatch):
   monkeypatch.setattr(train._loop, "measure_cost", _cheap_cost)  # pylint: disable=protected-access
-  c = quick_config(**{"recipe": "standard", "num_epochs": 1, "eval.attacks": "fgsm,pgd",
+  c = quick_config(**{"recipe": "standard", "num_epochs": 1, "eval.attacks": ("fgsm", "pgd"),
                       "eval.eps_grid": (0.1,), "eval.num_examples": 32,
                       "eval.masking_checks": False})
   wd = str(tmp_path / "run")
@@ -112,7 +99,7 @@ def test_evaluations_never_overwrite_the_training_report(tmp_path, monkeypatch):
       k: v for k, v in trained.items() if k != "output_dir"}
   step = trained["train"]["steps"]
 
-  c.eval.attacks = "fgsm,pgd,cw"   # an unbounded attack: eps None in the report
+  c.eval.attacks = ("fgsm", "pgd", "cw")   # an unbounded attack: eps None in the report
   c.eval.cw_steps, c.eval.cw_binary_steps = 5, 1
   default = train.evaluate_checkpoint(c, wd)
   out = os.path.join(wd, "eval", f"step_{step}")
@@ -128,7 +115,7 @@ def test_evaluations_never_overwrite_the_training_report(tmp_path, monkeypatch):
       "report.md"].decode()
   assert default["clean_accuracy"] == trained["clean_accuracy"]
 
-  c.eval.attacks = "fgsm"
+  c.eval.attacks = ("fgsm",)
   named = train.evaluate_checkpoint(c, wd, name="fgsm_only")
   assert named["output_dir"] == os.path.join(wd, "eval", "fgsm_only")
   assert set(named["attacks"]) == {"fgsm"}
@@ -180,7 +167,7 @@ def small_eval(trained_lenet, mnist):
   """An evaluation of the trained LeNet on 60 points, masking checks on 20."""
   _, _, logits_fn = trained_lenet
   c = ev.default_eval_config()
-  c.attacks, c.num_examples, c.masking_examples, c.square_queries = "fgsm,pgd", 60, 20, 20
+  c.attacks, c.num_examples, c.masking_examples, c.square_queries = ("fgsm", "pgd"), 60, 20, 20
   c.eps_grid, c.pgd_steps, c.pgd_step_size, c.gallery_size = (0.0, 0.1), 5, 0.03, 8
   return ev.evaluate(logits_fn, mnist["test"], c, progress=False, name="lenet")
 
@@ -221,7 +208,7 @@ def test_evaluation_gallery_puts_successful_adversarial_examples_first(small_eva
   assert np.all(np.abs(adv - clean).max(axis=(1, 2, 3)) <= 0.1 + 1e-5)
 
 
-def test_gallery_figure_orders_marks_counts_and_has_a_centred_colour_scale(figures, tmp_path):
+def test_gallery_figure_orders_marks_counts_and_has_a_centred_colour_scale(tmp_path):
   n = 8
   clean = np.stack([np.full((12, 12, 1), (i + 1) / 10, np.float32) for i in range(n)])
   rng = np.random.default_rng(0)
@@ -231,10 +218,8 @@ def test_gallery_figure_orders_marks_counts_and_has_a_centred_colour_scale(figur
   pred_clean[1] = 9               # wrong before the attack: not an adversarial example
   pred_adv = labels.copy()
   pred_adv[[1, 4, 6]] = 9         # 4 and 6 are adversarial examples, 1 is not
-  path = plots.adversarial_gallery(clean, adv, labels, pred_clean, pred_adv,
-                                   str(tmp_path / "g.png"), title="PGD at eps 0.1")
-  assert os.path.getsize(path) > 1000
-  (fig,) = figures
+  fig = plots.adversarial_gallery(clean, adv, labels, pred_clean, pred_adv,
+                                  title="PGD at eps 0.1")
   assert fig._suptitle.get_text() == "PGD at eps 0.1: 2 of 8 shown are adversarial"
   grid = [ax for ax in fig.axes if ax.images and ax.get_label() != "<colorbar>"]
   assert len(grid) == 3 * n
@@ -252,6 +237,10 @@ def test_gallery_figure_orders_marks_counts_and_has_a_centred_colour_scale(figur
   bars = [ax.images[0].colorbar for ax in rows[1] if ax.images[0].colorbar is not None]
   assert len(bars) == 1 and bars[0].ax in fig.axes   # one colour scale for the row
   assert (bars[0].vmin, bars[0].vmax) == pytest.approx((-limit, limit))
+  path = str(tmp_path / "g.png")
+  assert plots.save_figure(fig, path) == path and os.listdir(tmp_path) == ["g.png"]
+  with open(path, "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(path) > 1000
 
 
 def _styles(ax):
@@ -260,10 +249,9 @@ def _styles(ax):
           for l in ax.get_lines() if not l.get_label().startswith("_")}
 
 
-def test_accuracy_vs_eps_gives_every_attack_its_colour_marker_and_label(figures, tmp_path):
+def test_accuracy_vs_eps_gives_every_attack_its_colour_marker_and_label():
   r = _report(ATTACK_NAMES, name="hybrid")
-  plots.accuracy_vs_eps({"hybrid": r}, str(tmp_path / "a.png"))
-  (fig,) = figures
+  fig = plots.accuracy_vs_eps({"hybrid": r})
   ax = fig.axes[0]
   styles = _styles(ax)
   points = {a: r["attacks"][a]["label"] for a in ("apgd_ce", "apgd_t", "fab_t", "square",
@@ -276,12 +264,11 @@ def test_accuracy_vs_eps_gives_every_attack_its_colour_marker_and_label(figures,
   assert any("CW: accuracy 0.440 (no eps: not plotted)" in t.get_text() for t in ax.texts)
 
 
-def test_accuracy_vs_eps_of_several_runs_keeps_one_marker_per_attack(figures, tmp_path):
+def test_accuracy_vs_eps_of_several_runs_keeps_one_marker_per_attack():
   # the runs ran different attack lists: the same position must not mean the same marker
   reports = {"std": _report(("fgsm", "pgd", "square"), name="std"),
              "hyb": _report(("fgsm", "pgd", "apgd_ce", "square"), name="hyb")}
-  plots.accuracy_vs_eps(reports, str(tmp_path / "c.png"))
-  (fig,) = figures
+  fig = plots.accuracy_vs_eps(reports)
   styles = _styles(fig.axes[0])
   assert len(styles) == 7 and len(set(styles.values())) == 7
   marker = lambda run, attack: styles[f"{run}: {attack}"][1]

@@ -7,7 +7,16 @@ return the batch, same shape and dtype, inside the eps-ball and [0, 1], under
 (the same images and per-example `AttackInfo`). Minimum-norm attacks (CW, FAB,
 the line searches) return a `MinNormResult`; `autoattack` an `AutoAttackResult`.
 Compile with `jax.jit` or `advjax.checked_jit` around the call.
+
+The registry finds an attack by name for training, evaluation and AutoAttack's
+stages: `build_attack(name, **options)` returns `attack_fn(key, logits_fn,
+images, labels, eps) -> images`; `ATTACK_NAMES` lists the names.
 """
+# The registry: attacks by name
+from advjax.attacks._registry import ATTACK_NAMES
+from advjax.attacks._registry import AttackSpec
+from advjax.attacks._registry import build_attack
+from advjax.attacks._registry import get_attack
 # Bounded attacks
 from advjax.attacks._apgd import apgd
 from advjax.attacks._apgd import apgd_t
@@ -74,6 +83,8 @@ from advjax.attacks._parts import targeted_dlr
 from advjax.attacks._square import p_selection
 
 __all__ = [
+    # the registry
+    "ATTACK_NAMES", "AttackSpec", "build_attack", "get_attack",
     # bounded attacks
     "apgd", "apgd_t", "apgd_t_with_info", "apgd_with_info", "fgsm", "fgsm_with_info",
     "fgv", "fgv_with_info", "pgd", "pgd_with_info", "square", "square_with_info",

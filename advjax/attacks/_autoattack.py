@@ -19,8 +19,9 @@ from advjax.attacks import _fab
 from advjax.attacks import _parts
 from advjax.attacks import _square
 
-STANDARD_ATTACKS = ("apgd-ce", "apgd-t", "fab-t", "square")
-AUTOATTACK_STAGES = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
+# Stage names are those of the attack registry (`attacks.ATTACK_NAMES`).
+STANDARD_ATTACKS = ("apgd_ce", "apgd_t", "fab_t", "square")
+AUTOATTACK_STAGES = ("apgd_ce", "apgd_dlr", "apgd_t", "fab", "fab_t", "square")
 
 
 class AutoAttackResult(NamedTuple):
@@ -64,8 +65,9 @@ def autoattack(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, 
     labels: int true labels [B].
     eps: budget, a scalar or per-example [B], >= 0.
     norm: "linf" or "l2".
-    attacks: stages, from "apgd-ce", "apgd-dlr", "apgd-t", "fab" (untargeted,
-      one backward pass per class and step), "fab-t", "square".
+    attacks: stages, from "apgd_ce", "apgd_dlr", "apgd_t", "fab" (untargeted,
+      one backward pass per class and step), "fab_t", "square" (the names of
+      the attack registry, `attacks.ATTACK_NAMES`).
     num_steps: APGD and FAB iterations (100 in AutoAttack).
     num_restarts: APGD and FAB restarts (per target class for APGD-T, FAB-T).
     num_target_classes: APGD-T and FAB-T targets (9), capped at K - 1.
@@ -89,11 +91,11 @@ def autoattack(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, 
   _validate.check_positive_int(num_restarts, "num_restarts")
   _validate.check_positive_int(num_target_classes, "num_target_classes")
   _validate.check_positive_int(num_queries, "num_queries")
-  if "apgd-t" in attacks and num_classes < 4:
-    raise ValueError(f"`attacks` contains 'apgd-t', whose targeted DLR loss needs at "
+  if "apgd_t" in attacks and num_classes < 4:
+    raise ValueError(f"`attacks` contains 'apgd_t', whose targeted DLR loss needs at "
                      f"least 4 classes; the model has {num_classes}.")
-  if "apgd-dlr" in attacks and num_classes < 3:
-    raise ValueError(f"`attacks` contains 'apgd-dlr', whose DLR loss needs at least 3 "
+  if "apgd_dlr" in attacks and num_classes < 3:
+    raise ValueError(f"`attacks` contains 'apgd_dlr', whose DLR loss needs at least 3 "
                      f"classes; the model has {num_classes}.")
 
   result = _run_stages(
@@ -123,17 +125,17 @@ def _run_stages(key, images, labels, eps, *, logits_fn, norm, attacks, num_steps
   for i, name in enumerate(attacks):
     k = jax.random.fold_in(key, i)
     done = ~robust
-    if name in ("apgd-ce", "apgd-dlr"):
+    if name in ("apgd_ce", "apgd_dlr"):
       x = _apgd._apgd_core(k, logits_fn, images, labels, loss=name[5:], targeted=False,
                            targets=None, done=done, **apgd_kw)[0]
-    elif name == "apgd-t":
+    elif name == "apgd_t":
       x = _apgd._apgd_t_core(k, logits_fn, images, labels, loss="dlr", done=done,
                              num_target_classes=num_target_classes, **apgd_kw)[0]
-    elif name in ("fab", "fab-t"):
+    elif name in ("fab", "fab_t"):
       # FAB minimizes the norm; it breaks a point for AutoAttack within eps only.
       x = _fab.within_eps(_fab._fab_core(
           k, logits_fn, images, labels, norm=norm, num_steps=num_steps,
-          num_restarts=num_restarts, eps=eps, targeted=name == "fab-t",
+          num_restarts=num_restarts, eps=eps, targeted=name == "fab_t",
           num_target_classes=num_target_classes, alpha_max=0.1, eta=1.05, beta=0.9,
           bounds=bounds, stop_norm=jnp.where(done, jnp.inf, eps)), images, eps)
     else:

@@ -250,7 +250,7 @@ def fab(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   `num_target_classes` classes ranked highest by the clean logits, in turn, and
   keeps the smallest adversarial over all of them. Success means
   misclassification, as in AutoAttack. `within_eps` reads the result as an
-  eps-bounded attack (what `autoattack`'s "fab-t" stage does).
+  eps-bounded attack (what `autoattack`'s "fab_t" stage does).
 
   Args:
     key: a JAX PRNG key for the random restarts.

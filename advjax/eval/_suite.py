@@ -11,6 +11,7 @@ from typing import Callable, Dict, Optional
 import jax
 import jax.numpy as jnp
 import ml_collections
+from ml_collections import config_dict
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -20,13 +21,13 @@ from advjax import metrics
 from advjax.data import ArrayDataset, iterate_eval
 from advjax.eval import _calibration, _corruption, _flip, _masking
 
-ATTACKS = ("fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "fab_t", "square", "autoattack")
+ATTACKS = A.ATTACK_NAMES   # the attack registry: every attack runs in the battery
 
 
 def default_eval_config() -> ml_collections.ConfigDict:
   """Every evaluation key with its default (sized for a laptop on MNIST)."""
   return ml_collections.ConfigDict({
-      "attacks": "fgsm,pgd",      # comma-separated names from ATTACKS
+      "attacks": ("fgsm", "pgd"),  # names from ATTACKS
       "eps": 0.1,                 # Linf budget of the eps-bounded attacks
       "eps_grid": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3),   # FGSM/PGD accuracy-vs-eps curve
       "pgd_steps": 20,
@@ -38,8 +39,10 @@ def default_eval_config() -> ml_collections.ConfigDict:
       "apgd_targets": 3,          # target classes of APGD-T and FAB-T (9 in AutoAttack)
       "square_queries": 1000,
       "batch_size": 500,
-      "num_examples": -1,         # -1: the whole test set
-      "corruptions": "none",      # "none", "common" (15 types) or comma-separated names
+      "num_examples": config_dict.placeholder(int),  # None: the whole test set
+      # names from `augment.corruption_names("all")` and "common" (the 15 types), e.g.
+      # ("common",) or ("gaussian_noise", "fog"); () is none
+      "corruptions": (),
       "corruption_severities": (1, 2, 3, 4, 5),
       "corruption_examples": 500,
       "corruption_tables": "imagenet",  # severity tables: "imagenet" or "cifar10" (CIFAR-10-C)
@@ -55,41 +58,45 @@ def default_eval_config() -> ml_collections.ConfigDict:
   })
 
 
-def make_eval_attack(name: str, cfg) -> Callable:
-  """`(key, logits_fn, images, labels, eps) -> adversarial images` for an attack by name.
+def _corruption_types(spec) -> list:
+  """The corruption types of `config.eval.corruptions`, "common" expanded, each once."""
+  from advjax import augment  # pylint: disable=import-outside-toplevel
+  names = _validate.parse_names(spec, "config.eval.corruptions",
+                                ("common",) + tuple(augment.corruption_names("all")),
+                                "corruption")
+  types = [t for n in names
+           for t in (augment.corruption_names("common") if n == "common" else [n])]
+  return list(dict.fromkeys(types))
 
-  eps may be traced, so one compiled function serves a whole eps grid; the PGD
-  step size scales with eps (`pgd_step_size` at `cfg.eps`).
+
+def eval_attack_options(name: str, cfg) -> Dict:
+  """The registry options (`attacks.build_attack`) that the eval config sets for `name`.
+
+  `apgd_steps` is the iteration count of APGD, FAB and AutoAttack, `apgd_targets`
+  their target classes, `square_queries` Square's budget; PGD and CW have their own
+  keys. The PGD step is `pgd_step_size` at `cfg.eps` and scales with eps.
+  """
+  opts = dict(num_steps=cfg.apgd_steps, num_target_classes=cfg.apgd_targets,
+              num_queries=cfg.square_queries)
+  if name == "pgd":
+    opts.update(num_steps=cfg.pgd_steps, step_size=cfg.pgd_step_size,
+                step_size_eps=cfg.eps if cfg.eps > 0 else 1.0, num_restarts=cfg.pgd_restarts)
+  if name == "cw":
+    opts.update(num_steps=cfg.cw_steps, binary_search_steps=cfg.cw_binary_steps)
+  accepted = A.get_attack(name).options
+  return {k: v for k, v in opts.items() if k in accepted}
+
+
+def make_eval_attack(name: str, cfg) -> Callable:
+  """`(key, logits_fn, images, labels, eps) -> adversarial images` for an attack by name:
+  `attacks.build_attack(name, **eval_attack_options(name, cfg))`.
+
+  eps may be traced, so one compiled function serves a whole eps grid.
 
   Raises:
     ValueError: for an unknown name.
   """
-  ref_eps = cfg.eps if cfg.eps > 0 else 1.0
-  if name == "fgsm":
-    return lambda k, f, x, y, e: A.fgsm(k, f, x, y, eps=e)
-  if name == "pgd":
-    return lambda k, f, x, y, e: A.pgd(k, f, x, y, eps=e, num_steps=cfg.pgd_steps,
-                                       step_size=cfg.pgd_step_size * e / ref_eps,
-                                       num_restarts=cfg.pgd_restarts)
-  if name == "cw":
-    return lambda k, f, x, y, e: A.cw_l2(k, f, x, y, num_steps=cfg.cw_steps,
-                                         binary_search_steps=cfg.cw_binary_steps).images
-  if name == "apgd_ce":
-    return lambda k, f, x, y, e: A.apgd(k, f, x, y, eps=e, num_steps=cfg.apgd_steps)
-  if name == "apgd_t":
-    return lambda k, f, x, y, e: A.apgd_t(k, f, x, y, eps=e, num_steps=cfg.apgd_steps,
-                                          num_target_classes=cfg.apgd_targets)
-  if name == "fab_t":  # minimum-norm; a point counts as broken within eps only
-    return lambda k, f, x, y, e: A.within_eps(
-        A.fab_t(k, f, x, y, num_steps=cfg.apgd_steps, num_target_classes=cfg.apgd_targets),
-        x, e)
-  if name == "square":
-    return lambda k, f, x, y, e: A.square(k, f, x, y, eps=e, num_queries=cfg.square_queries)
-  if name == "autoattack":
-    return lambda k, f, x, y, e: A.autoattack(
-        k, f, x, y, eps=e, num_steps=cfg.apgd_steps, num_target_classes=cfg.apgd_targets,
-        num_queries=cfg.square_queries).images
-  raise ValueError(f"Unknown attack {name!r}; expected one of {list(ATTACKS)}.")
+  return A.build_attack(name, **eval_attack_options(name, cfg))
 
 
 def _jit_attack(logits_fn, attack):
@@ -104,20 +111,15 @@ def _jit_attack(logits_fn, attack):
   return fn
 
 
-_LABELS = {"fgsm": "FGSM", "pgd": "PGD", "cw": "CW-L2 (unbounded)", "apgd_ce": "APGD-CE",
-           "apgd_t": "APGD-T (DLR)", "fab_t": "FAB-T (within eps)", "square": "Square",
-           "autoattack": "AutoAttack"}
-
-
 def _label(name, cfg):
   if name == "pgd":
     return (f"PGD-{cfg.pgd_steps} (step {cfg.pgd_step_size:g}, {cfg.pgd_restarts} restart"
             f"{'s' if cfg.pgd_restarts > 1 else ''}, random start)")
-  if name in ("apgd_ce", "apgd_t"):
-    return f"{_LABELS[name]}-{cfg.apgd_steps}"
+  if name in ("apgd_ce", "apgd_dlr", "apgd_t"):
+    return f"{A.get_attack(name).label}-{cfg.apgd_steps}"
   if name == "square":
     return f"Square ({cfg.square_queries} queries)"
-  return _LABELS[name]
+  return A.get_attack(name).label
 
 
 def _gallery_indices(labels, pred_clean, pred_adv, k: int) -> np.ndarray:
@@ -185,15 +187,25 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
     for k in config.keys():
       if k not in cfg:
         raise ValueError(f"Unknown eval config key {k!r}; known: {sorted(cfg.keys())}.")
-    cfg.update(config.to_dict() if hasattr(config, "to_dict") else dict(config))
+    given = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    if "attacks" in given:   # a string here would make `update` raise a TypeError
+      _validate.parse_names(given["attacks"], "config.eval.attacks", ATTACKS, "attack")
+    if "corruptions" in given:
+      _corruption_types(given["corruptions"])
+    cfg.update(given)
   names = _validate.parse_names(cfg.attacks, "config.eval.attacks", ATTACKS, "attack")
+  _corruption_types(cfg.corruptions)   # checked before any attack runs
   if cfg.eps < 0:
     raise ValueError(f"config.eps must be >= 0; got {cfg.eps}.")
   if not isinstance(dataset, ArrayDataset):
     images, labels = dataset
     dataset = ArrayDataset(np.asarray(images), np.asarray(labels),
                            int(np.max(labels)) + 1, "arrays")
-  ds = dataset.take(None if cfg.num_examples < 0 else cfg.num_examples)
+  if cfg.num_examples is not None and (not isinstance(cfg.num_examples, int)
+                                       or cfg.num_examples < 1):
+    raise ValueError(f"config.eval.num_examples must be None (the whole test set) or an "
+                     f"integer >= 1; got {cfg.num_examples!r}.")
+  ds = dataset.take(cfg.num_examples)
   bs = min(cfg.batch_size, len(ds))
   key = jax.random.PRNGKey(cfg.seed)
   t_start = time.perf_counter()
@@ -223,9 +235,10 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
     if kept is not None:
       gallery[n] = kept
     succ = ~res["correct"]
+    bounded = A.get_attack(n).bounded   # "cw" is unbounded L2
     report["attacks"][n] = {
-        "label": _label(n, cfg), "eps": float(cfg.eps) if n != "cw" else None,
-        "norm": "l2" if n == "cw" else "linf",
+        "label": _label(n, cfg), "eps": float(cfg.eps) if bounded else None,
+        "norm": "linf" if bounded else "l2",
         "accuracy": float(res["correct"].mean()), "confidence": float(res["conf"].mean()),
         "median_l2": _median(np.where(succ, res["l2"], np.nan)),
         "median_linf": _median(np.where(succ, res["linf"], np.nan)),
@@ -247,7 +260,7 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
   report["accuracy_vs_eps"] = curve
 
   # calibration, clean and under the strongest eps-bounded attack we ran
-  strongest = min((n for n in names if n != "cw"),
+  strongest = min((n for n in names if A.get_attack(n).bounded),
                   key=lambda n: report["attacks"][n]["accuracy"], default=None)
   cal = {"num_bins": 15, "ece_clean": _calibration.expected_calibration_error(
       conf_clean, correct), "hist_clean": _calibration.confidence_histogram(conf_clean)[0]}
@@ -287,12 +300,10 @@ def _hard_positive_accuracy(clean_fn, path: str, batch_size: int) -> Dict:
 
 
 def _corruptions(logits_fn, ds, cfg, key, progress, baseline_report):
-  if cfg.corruptions == "none":
+  names = _corruption_types(cfg.corruptions)
+  if not names:
     return None
   from advjax import augment  # pylint: disable=import-outside-toplevel
-  names = (augment.corruption_names() if cfg.corruptions == "common" else
-           _validate.parse_names(cfg.corruptions, "config.eval.corruptions",
-                                 augment.corruption_names("all"), "corruption"))
   sub = ds.take(cfg.corruption_examples)
   x_all, y_all = jnp.asarray(sub.images), sub.labels
   predict = jax.jit(lambda x: jnp.argmax(logits_fn(x), -1))

@@ -52,14 +52,14 @@ def _write_into(workdir: str, report: Dict, training_records) -> Dict:
   fig_dir = os.path.join(workdir, "figures")
   os.makedirs(fig_dir, exist_ok=True)
   figs = []
+  def save(fig, name):
+    figs.append(plots.save_figure(fig, os.path.join(fig_dir, name)))
   if training_records:
-    figs.append(plots.training_curves(training_records,
-                                      os.path.join(fig_dir, "training_curves.png")))
-  figs.append(plots.accuracy_vs_eps({report.get("name") or "model": report},
-                                    os.path.join(fig_dir, "accuracy_vs_eps.png")))
-  figs.append(plots.confidence_histograms(report, os.path.join(fig_dir, "confidence.png")))
+    save(plots.training_curves(training_records), "training_curves.png")
+  save(plots.accuracy_vs_eps({report.get("name") or "model": report}), "accuracy_vs_eps.png")
+  save(plots.confidence_histograms(report), "confidence.png")
   if report.get("corruptions"):
-    figs.append(plots.corruption_bars(report, os.path.join(fig_dir, "corruptions.png")))
+    save(plots.corruption_bars(report), "corruptions.png")
   gallery = report.get("_gallery") or {}
   strongest = report.get("calibration", {}).get("attack")
   if strongest and gallery.get(strongest) is not None:
@@ -71,8 +71,9 @@ def _write_into(workdir: str, report: Dict, training_records) -> Dict:
     entry = report["attacks"][strongest]
     budget = ("unbounded" if entry.get("eps") is None else
               f"eps {entry['eps']:g}")
-    figs.append(plots.adversarial_gallery(
-        clean, adv, labels, pred_clean, pred_adv, os.path.join(fig_dir, "gallery.png"),
-        title=f"{report.get('name', '')}: {entry['label']} at {budget}", captions=caps))
+    fig = plots.adversarial_gallery(
+        clean, adv, labels, pred_clean, pred_adv,
+        title=f"{report.get('name', '')}: {entry['label']} at {budget}", captions=caps)
+    save(fig, "gallery.png")
   report = dict(report, figures=[os.path.relpath(f, workdir) for f in figs])
   return _report.write_report(workdir, report)

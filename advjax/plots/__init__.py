@@ -1,6 +1,16 @@
-"""matplotlib figures (PNG) for reports and notebooks."""
+"""matplotlib figures for reports and notebooks.
+
+Every plotting function builds and returns a `matplotlib.figure.Figure` (a plain object,
+outside pyplot's global state, so nothing accumulates in long runs); `save_figure` writes
+one to a PNG atomically. In a notebook, display the returned Figure or save it.
+"""
+from advjax import _extras
+
+_extras.require("advjax.plots", "matplotlib")
+
+from advjax.plots._figure import save_figure
+# Training and evaluation reports.
 from advjax.plots._training import adversarial_gallery
-from advjax.plots._training import save_figure
 from advjax.plots._training import training_curves
 from advjax.plots._eval import accuracy_vs_eps
 from advjax.plots._eval import confidence_histograms
@@ -15,7 +25,9 @@ from advjax.plots._pass import pass_examples_figure
 from advjax.plots._pass import perturbation_examples
 
 __all__ = [
-    "accuracy_vs_eps", "adversarial_gallery", "augmentation_examples", "augmentation_grid",
-    "confidence_histograms", "corruption_bars", "corruption_grid", "pass_distribution_figure",
-    "pass_examples_figure", "perturbation_examples", "save_figure", "training_curves",
+    "save_figure",
+    "accuracy_vs_eps", "adversarial_gallery", "confidence_histograms", "corruption_bars",
+    "training_curves",
+    "augmentation_examples", "augmentation_grid", "corruption_grid",
+    "pass_distribution_figure", "pass_examples_figure", "perturbation_examples",
 ]

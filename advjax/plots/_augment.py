@@ -4,13 +4,10 @@ from typing import Optional, Sequence
 
 import jax
 import jax.numpy as jnp
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from matplotlib.figure import Figure
 import numpy as np
 
 from advjax import augment
-from advjax.plots._training import save_figure
 
 
 def _show(ax, img, title=None, fontsize=7):
@@ -25,10 +22,17 @@ def _show(ax, img, title=None, fontsize=7):
 
 
 def augmentation_examples(key, images):
-  """Every augmentation applied to `images` [N, H, W, C]: {column title: [N, H, W, C]}.
+  """Every augmentation applied to `images`: the columns of `augmentation_grid`.
 
   The batch-level ones (mixup, CutMix) mix the given images among themselves;
   the noise column is NoisyMix noise at the input (clipped for display).
+
+  Args:
+    key: JAX RNG key.
+    images: [N, H, W, C] float images in [0, 1].
+
+  Returns:
+    {column title: augmented images [N, H, W, C]}, the original first.
   """
   images = jnp.asarray(images, jnp.float32)
   n = images.shape[0]
@@ -58,48 +62,50 @@ def augmentation_examples(key, images):
   return out
 
 
-def augmentation_grid(images, path: str, *, key: Optional[jax.Array] = None,
-                      title: str = "") -> str:
-  """Saves a grid: one row per image, one column per augmentation (PNG).
+def augmentation_grid(images, *, key: Optional[jax.Array] = None,
+                      title: str = "") -> Figure:
+  """A grid of every augmentation: one row per image, one column per augmentation
+  (`augmentation_examples`: the original, DiffAugment policies, AugMix, each AugMix op
+  at severity 10, ACE's random colour filter, mixup, CutMix, NoisyMix noise).
 
   Args:
     images: [N, H, W, C] float images in [0, 1] (a few, e.g. 4).
-    path: PNG path.
     key: JAX RNG key (default key(0)).
     title: figure title.
 
   Returns:
-    `path`.
+    A laid-out Figure (1.15 inches per column, 1.25 per row); write it with
+    `save_figure` (dpi 100 is plenty).
   """
   key = jax.random.key(0) if key is None else key
   cols = augmentation_examples(key, images)
   n = np.shape(images)[0]
-  fig, axes = plt.subplots(n, len(cols), figsize=(1.15 * len(cols), 1.25 * n + 0.6),
-                           squeeze=False)
+  fig = Figure(figsize=(1.15 * len(cols), 1.25 * n + 0.6))
+  axes = fig.subplots(n, len(cols), squeeze=False)
   for c, (name, imgs) in enumerate(cols.items()):
     for r in range(n):
       _show(axes[r, c], imgs[r], name if r == 0 else None, fontsize=6)
   if title:
     fig.suptitle(title)
-  save_figure(fig, path, dpi=100)
-  return path
+  fig.tight_layout()
+  return fig
 
 
-def corruption_grid(image, path: str, *, key: Optional[jax.Array] = None,
+def corruption_grid(image, *, key: Optional[jax.Array] = None,
                     names: Optional[Sequence[str]] = None,
-                    severities: Sequence[int] = (1, 3, 5), title: str = "") -> str:
-  """Saves a grid of every corruption (rows) at the given severities (columns).
+                    severities: Sequence[int] = (1, 3, 5), title: str = "") -> Figure:
+  """A grid of corruptions of one image: per corruption, the original and the
+  corrupted image at each severity, in two blocks side by side.
 
   Args:
     image: one [H, W, C] float image in [0, 1].
-    path: PNG path.
     key: JAX RNG key (default key(0)).
     names: corruptions (default all 19 of `corruption_names("all")`).
     severities: columns.
     title: figure title.
 
   Returns:
-    `path`.
+    A laid-out Figure; write it with `save_figure` (dpi 100 is plenty).
   """
   key = jax.random.key(0) if key is None else key
   names = augment.corruption_names("all") if names is None else list(names)
@@ -107,8 +113,8 @@ def corruption_grid(image, path: str, *, key: Optional[jax.Array] = None,
   cols = len(severities) + 1
   # Laid out in two blocks side by side to keep the figure compact.
   half = (len(names) + 1) // 2
-  fig, axes = plt.subplots(half, 2 * cols, figsize=(2 * cols * 1.25, half * 1.45 + 0.5),
-                           squeeze=False)
+  fig = Figure(figsize=(2 * cols * 1.25, half * 1.45 + 0.5))
+  axes = fig.subplots(half, 2 * cols, squeeze=False)
   for i, name in enumerate(names):
     r, c0 = i % half, (i // half) * cols
     _show(axes[r, c0], image, name)
@@ -121,5 +127,5 @@ def corruption_grid(image, path: str, *, key: Optional[jax.Array] = None,
       axes[i % half, (i // half) * cols + c].axis("off")
   if title:
     fig.suptitle(title)
-  save_figure(fig, path, dpi=100)
-  return path
+  fig.tight_layout()
+  return fig

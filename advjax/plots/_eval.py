@@ -1,12 +1,8 @@
 """Evaluation figures: accuracy vs eps, corruption bars, confidence histograms."""
-from typing import Dict, Optional, Sequence
+from typing import Dict
 
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from matplotlib.figure import Figure
 import numpy as np
-
-from advjax.plots._training import save_figure
 
 
 # One marker per attack, the same in every figure (filled for curves, hollow for
@@ -27,18 +23,27 @@ def _attack_styles(reports: Dict[str, Dict]) -> Dict[str, Dict]:
           for i, a in enumerate(ordered)}
 
 
-def accuracy_vs_eps(reports: Dict[str, Dict], path: str, title: str = "") -> str:
+def accuracy_vs_eps(reports: Dict[str, Dict], *, title: str = "") -> Figure:
   """Accuracy-vs-eps curves (PGD solid, FGSM dashed) of one or more reports, with the
   other eps-bounded attacks as points at their eps.
 
   Every attack has its own marker (the same in every figure) and legend entry; with one
   report every attack also has its own colour, with several the colour is the run's.
   Unbounded attacks (eps None, e.g. CW-L2) have no eps to sit at: their accuracy is
-  noted under the axes.
+  noted under the axes. The legend sits to the right of the axes.
+
+  Args:
+    reports: {run name: evaluation report} (the report's "accuracy_vs_eps" curve and
+      "attacks" entries are drawn).
+    title: the axes title; with one report it defaults to the run's name.
+
+  Returns:
+    A laid-out Figure (6.4 x 4.2 inches); write it with `save_figure`.
   """
   styles = _attack_styles(reports)
   single = len(reports) == 1
-  fig, ax = plt.subplots(figsize=(6.4, 4.2))
+  fig = Figure(figsize=(6.4, 4.2))
+  ax = fig.subplots()
   notes = []
   for i, (name, r) in enumerate(reports.items()):
     prefix = "" if single else f"{name}: "
@@ -67,29 +72,51 @@ def accuracy_vs_eps(reports: Dict[str, Dict], path: str, title: str = "") -> str
             fontsize=7, va="top")
   if title or single:
     ax.set_title(title or next(iter(reports)), fontsize=9)
-  save_figure(fig, path)
-  return path
+  fig.tight_layout()
+  return fig
 
 
-def corruption_bars(report: Dict, path: str) -> str:
-  """Accuracy per corruption (mean over severities), with the clean accuracy as a line."""
+def corruption_bars(report: Dict) -> Figure:
+  """Bars of the accuracy per corruption (mean over severities), with the clean
+  accuracy as a dashed line.
+
+  Args:
+    report: an evaluation report with "corruptions" ({"accuracy": {name: {severity:
+      accuracy}}}) and "clean_accuracy".
+
+  Returns:
+    A laid-out Figure (0.5 inch per corruption, at least 6, x 3.6); write it with
+    `save_figure`.
+  """
   acc = report["corruptions"]["accuracy"]
   names = list(acc)
   means = [np.mean(list(v.values())) for v in acc.values()]
-  fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(names)), 3.6))
+  fig = Figure(figsize=(max(6, 0.5 * len(names)), 3.6))
+  ax = fig.subplots()
   ax.bar(range(len(names)), means, color="C0")
   ax.axhline(report["clean_accuracy"], color="k", linestyle="--", label="clean")
   ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
   ax.set_ylabel("accuracy (mean over severities)"); ax.set_ylim(0, 1.02); ax.legend()
-  save_figure(fig, path)
-  return path
+  fig.tight_layout()
+  return fig
 
 
-def confidence_histograms(report: Dict, path: str) -> str:
-  """Histograms of max-softmax confidence on clean and adversarial inputs."""
+def confidence_histograms(report: Dict) -> Figure:
+  """Histograms (log counts) of the max-softmax confidence on clean inputs and, when the
+  report has them, on the adversarial inputs of its calibration attack, each labelled
+  with its expected calibration error.
+
+  Args:
+    report: an evaluation report with "calibration" (num_bins, hist_clean, ece_clean
+      and optionally hist_adv, ece_adv, attack).
+
+  Returns:
+    A laid-out Figure (6 x 3.6 inches); write it with `save_figure`.
+  """
   cal = report["calibration"]
   edges = np.linspace(0, 1, cal["num_bins"] + 1)
-  fig, ax = plt.subplots(figsize=(6, 3.6))
+  fig = Figure(figsize=(6, 3.6))
+  ax = fig.subplots()
   w = edges[1] - edges[0]
   ax.bar(edges[:-1], cal["hist_clean"], width=w, align="edge", alpha=0.6,
          label=f"clean (ECE {cal['ece_clean']:.3f})")
@@ -98,5 +125,5 @@ def confidence_histograms(report: Dict, path: str) -> str:
            label=f"{cal['attack']} (ECE {cal['ece_adv']:.3f})")
   ax.set_xlabel("max softmax confidence"); ax.set_ylabel("examples"); ax.set_yscale("log")
   ax.legend()
-  save_figure(fig, path)
-  return path
+  fig.tight_layout()
+  return fig

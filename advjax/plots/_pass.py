@@ -5,8 +5,7 @@ from typing import Dict, Optional, Sequence
 import jax
 import jax.numpy as jnp
 import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from matplotlib.figure import Figure
 import numpy as np
 
 from advjax import attacks
@@ -44,7 +43,8 @@ def perturbation_examples(logits_fn, images, labels, *, num_binary_steps: int = 
 
 
 def pass_examples_figure(logits_fn, images, labels, *,
-                         results: Optional[Dict[str, attacks.MinimalAdversarial]] = None):
+                         results: Optional[Dict[str, attacks.MinimalAdversarial]] = None
+                         ) -> Figure:
   """Figure 2 of Rozsa et al. 2016: original, perturbation and adversarial per type.
 
   One block of rows per image; in each block, one row per generation type (FGS,
@@ -59,14 +59,14 @@ def pass_examples_figure(logits_fn, images, labels, *,
     results: precomputed `perturbation_examples(logits_fn, images, labels)`.
 
   Returns:
-    A matplotlib Figure.
+    A laid-out Figure (5.4 inches wide, 1.9 high per row); write it with `save_figure`.
   """
   results = results or perturbation_examples(logits_fn, images, labels)
   images = np.asarray(images)
   types = list(results)
   n = images.shape[0]
-  fig, axes = plt.subplots(n * len(types), 3, figsize=(5.4, 1.9 * n * len(types)),
-                           squeeze=False)
+  fig = Figure(figsize=(5.4, 1.9 * n * len(types)))
+  axes = fig.subplots(n * len(types), 3, squeeze=False)
   for i in range(n):
     for t, name in enumerate(types):
       r = results[name]
@@ -91,8 +91,12 @@ def pass_examples_figure(logits_fn, images, labels, *,
 
 
 def pass_distribution_figure(columns: Dict[str, np.ndarray], *,
-                             types: Optional[Sequence[str]] = None, tau: Optional[float] = None):
+                             types: Optional[Sequence[str]] = None, tau: Optional[float] = None
+                             ) -> Figure:
   """Figure 4 of Rozsa et al. 2016: PASS distribution per generation type.
+
+  One box (quartiles and whiskers, no outliers) per (type, scale factor), coloured by
+  the factor, with the PASS threshold as a dashed line if `tau` is given.
 
   Args:
     columns: a set from `attacks.generate_hard_positive_set` (columns "type",
@@ -101,7 +105,8 @@ def pass_distribution_figure(columns: Dict[str, np.ndarray], *,
     tau: draw the PASS threshold as a line.
 
   Returns:
-    A matplotlib Figure with one box per (type, factor).
+    A laid-out Figure (0.45 inch per box, at least 4, x 3.2); write it with
+    `save_figure`.
   """
   kinds = np.asarray(columns["type"])
   factors = np.round(np.asarray(columns["factor"], np.float64), 3)
@@ -111,7 +116,7 @@ def pass_distribution_figure(columns: Dict[str, np.ndarray], *,
     types = sorted(set(kinds.tolist()), key=key)
   uniq = sorted(set(factors.tolist()))
   data, labels, colors = [], [], []
-  palette = plt.get_cmap("tab10")
+  palette = matplotlib.colormaps["tab10"]
   for t in types:
     for j, f in enumerate(uniq):
       sel = ps[(kinds == t) & (factors == f)]
@@ -119,7 +124,8 @@ def pass_distribution_figure(columns: Dict[str, np.ndarray], *,
         data.append(sel)
         labels.append(f"{t}" + ("" if f == 1.0 else f"-{f:g}"))
         colors.append(palette(j))
-  fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(data) + 1.5), 3.2))
+  fig = Figure(figsize=(max(4.0, 0.45 * len(data) + 1.5), 3.2))
+  ax = fig.subplots()
   if data:
     box = ax.boxplot(data, patch_artist=True, showfliers=False)
     for patch, c in zip(box["boxes"], colors):

@@ -1,35 +1,27 @@
 """Training curves and an adversarial gallery."""
 from typing import Dict, List, Sequence
 
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+from matplotlib.figure import Figure
 import numpy as np
 
 
-def save_figure(fig, path: str, dpi: int = 110) -> str:
-  """Lays out `fig`, writes it to `path` as a PNG and closes it; returns `path`.
-
-  The one writer of every figure in advjax (reports, notebooks, RESULTS.md).
-  """
-  fig.tight_layout()
-  fig.savefig(path, dpi=dpi)
-  plt.close(fig)
-  return path
-
-
-def training_curves(records: List[Dict], path: str) -> str:
-  """Loss, clean/adversarial accuracy, alpha and eps over training steps.
+def training_curves(records: List[Dict]) -> Figure:
+  """Four panels over training steps: the loss (total, clean and adversarial
+  cross-entropy, log scale), accuracy (training batches and validation, clean and
+  adversarial), alpha (the weight of the clean loss) and the attack's eps.
 
   Args:
     records: metrics.jsonl records; kind "train" has step, loss, loss_clean,
       loss_adv, acc_clean, acc_adv, alpha, eps; kind "val" has step, val_acc_clean,
-      val_acc_adv.
-    path: PNG path.
+      val_acc_adv. Absent values are skipped.
+
+  Returns:
+    A laid-out Figure (16 x 3.4 inches); write it with `save_figure`.
   """
   train = [r for r in records if r.get("kind") == "train"]
   val = [r for r in records if r.get("kind") == "val"]
-  fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+  fig = Figure(figsize=(16, 3.4))
+  axes = fig.subplots(1, 4)
   def plot(ax, recs, key, label, **kw):
     pts = [(r["step"], r[key]) for r in recs if r.get(key) is not None]
     if pts:
@@ -51,13 +43,13 @@ def training_curves(records: List[Dict], path: str) -> str:
     ax.set_xlabel("step")
     if ax.get_legend_handles_labels()[0] and ax in axes[:2]:
       ax.legend(fontsize=7)
-  save_figure(fig, path)
-  return path
+  fig.tight_layout()
+  return fig
 
 
 def adversarial_gallery(clean: np.ndarray, adv: np.ndarray, labels: Sequence[int],
-                        pred_clean: Sequence[int], pred_adv: Sequence[int], path: str,
-                        title: str = "", captions: Sequence[str] = ()) -> str:
+                        pred_clean: Sequence[int], pred_adv: Sequence[int], *,
+                        title: str = "", captions: Sequence[str] = ()) -> Figure:
   """Rows: clean image, signed perturbation, adversarial image; one column per example.
 
   Successful adversarial examples (right on the clean image, wrong on the attacked one)
@@ -67,13 +59,27 @@ def adversarial_gallery(clean: np.ndarray, adv: np.ndarray, labels: Sequence[int
   (the mean over channels for colour images), with a colorbar. Captions give the true
   label and the predictions; `captions[i]`, if given, is added under adversarial image i
   (e.g. PASS, L2, Linf).
+
+  Args:
+    clean: clean images [N, H, W, C] in [0, 1].
+    adv: their adversarial images [N, H, W, C].
+    labels: true labels [N].
+    pred_clean: predictions on `clean` [N].
+    pred_adv: predictions on `adv` [N].
+    title: the figure's title, before the count of adversarial examples.
+    captions: extra text under each adversarial image, in the given order.
+
+  Returns:
+    A laid-out Figure (1.6 inches per example plus 1 for the colorbar, 5.8 high);
+    write it with `save_figure`.
   """
   labels, pred_clean, pred_adv = (np.asarray(v) for v in (labels, pred_clean, pred_adv))
   clean, adv = np.asarray(clean), np.asarray(adv)
   succeeded = (pred_clean == labels) & (pred_adv != labels)
   order = np.argsort(~succeeded, kind="stable")
   n = len(clean)
-  fig, axes = plt.subplots(3, n, figsize=(1.6 * n + 1.0, 5.8), squeeze=False)
+  fig = Figure(figsize=(1.6 * n + 1.0, 5.8))
+  axes = fig.subplots(3, n, squeeze=False)
   cmap = "gray" if clean.shape[-1] == 1 else None
   show = lambda im: im[..., 0] if im.shape[-1] == 1 else im
   deltas = (adv - clean).mean(axis=-1)   # [n, H, W]; the channel itself when C == 1
@@ -109,6 +115,4 @@ def adversarial_gallery(clean: np.ndarray, adv: np.ndarray, labels: Sequence[int
     bar.set_label("adv - clean", fontsize=7)
   count = f"{int(succeeded.sum())} of {n} shown are adversarial"
   fig.suptitle(f"{title}: {count}" if title else count, fontsize=9)
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-  return path
+  return fig

@@ -1,5 +1,9 @@
 """Training: state, the composable train step (view sources, MaxUp, PASS filter, NoisyMix,
 adaptive alpha), schedules, the resumable loop, fine-tuning and loading runs."""
+from advjax import _extras
+
+_extras.require("advjax.train", "ml_collections", "orbax.checkpoint", "tqdm")
+
 from advjax.train._checkpoint import Checkpointer
 from advjax.train._config import default_config
 from advjax.train._config import validate_config

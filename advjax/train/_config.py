@@ -4,9 +4,13 @@ Configs are `ml_collections.ConfigDict`s of plain data. `default_config()` lists
 every key that `train_and_evaluate` reads; `validate_config` rejects unknown
 keys and bad values before anything is written to the workdir.
 """
+import json
 import os
 
+import jax
+import jax.numpy as jnp
 import ml_collections
+from ml_collections import config_dict
 
 from advjax import _validate
 from advjax import attacks
@@ -19,6 +23,27 @@ from advjax.train import _views
 
 CURRICULA = ("none", "steps")
 
+# Config keys that hold a tuple of names: (key, what a name is, the known names; None:
+# any, checked by the function that reads them).
+_NAME_TUPLES = (
+    ("eval.attacks", "attack", lambda: EVAL_ATTACKS),
+    ("eval.corruptions", "corruption",
+     lambda: ("common",) + tuple(augment.corruption_names("all"))),
+    ("train_attack.policy", "DiffAugment policy", lambda: None),
+)
+
+
+def _check_policy(policy) -> None:
+  """Raises ValueError unless DiffAugment accepts `policy` (it checks its own names).
+
+  Traced only (no array is made, so no JAX backend starts before the caller's
+  `jax.distributed.initialize`)."""
+  try:
+    jax.eval_shape(lambda: augment.diffaugment(jax.random.key(0), jnp.zeros((8, 8, 3)),
+                                               policy=policy))
+  except ValueError as err:
+    raise ValueError(f"config.train_attack.policy: {err}") from None
+
 
 def noisymix_spec(config):
   """The `NoisyMix` of a validated config, or None when `noisymix.views` is "none".
@@ -29,16 +54,17 @@ def noisymix_spec(config):
   n = config.noisymix
   if n.views == "none":
     return None
-  try:
-    blocks = tuple(int(b) for b in str(n.blocks).split(",") if b.strip())
-  except ValueError:
-    raise ValueError(f"`blocks` must be comma-separated hook indices like '0,1,2'; got "
-                     f"{n.blocks!r}.") from None
+  blocks = n.blocks
+  if (not isinstance(blocks, (tuple, list)) or
+      not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in blocks)):
+    raise ValueError(f"`blocks` must be a tuple of hook indices >= 0 such as (0, 1, 2) (on "
+                     f"the command line: --config.noisymix.blocks=0,1,2); got {blocks!r}.")
+  blocks = tuple(blocks)
   return _views.NoisyMix(
       views=n.views, jsd_weight=float(n.jsd_weight), mixup_alpha=float(n.mixup_alpha),
       blocks=blocks, noise=bool(n.noise), add=float(n.add), mult=float(n.mult),
       sparsity=float(n.sparsity), severity=float(config.train_attack.severity),
-      policy=config.train_attack.policy).check()
+      policy=tuple(config.train_attack.policy)).check()
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -67,12 +93,14 @@ def default_config() -> ml_collections.ConfigDict:
   c.recipe = "standard"
   c.alpha = 0.5                   # fixed alpha ("adversarial"), initial alpha ("hybrid")
   c.train_attack = ml_collections.ConfigDict({
-      "name": "pgd", "eps": 0.1, "num_steps": 7, "step_size_factor": -1.0,
-      "num_restarts": 1,           # step_size_factor < 0: the attack's default
+      "name": "pgd", "eps": 0.1, "num_steps": 7,
+      # step = factor * eps; None: the attack's default (PGD 2.5 / num_steps, FGSM-RS 1.25)
+      "step_size_factor": config_dict.placeholder(float),
+      "num_restarts": 1,
       "replays": 4,                # "free": replays m of each batch (Shafahi et al. 2019)
       "hp_type": "HC-D-9",         # "hard_positives": FGS | FGV | HC-D-k | HC-S-k directions
       "hp_scale": 1.0,             # "hard_positives": factor of the minimal perturbation
-      "policy": "color,translation,cutout",   # "diffaugment" policy
+      "policy": ("color", "translation", "cutout"),   # "diffaugment" policy, in order
       "severity": 3.0,             # "augmix" severity
       "maxup": 1,                  # MaxUp: train on the worst of m draws per example (1 = off)
       "pass_tau": 0.0,             # PASS filter: views with PASS < tau get no weight (0 = off)
@@ -81,7 +109,7 @@ def default_config() -> ml_collections.ConfigDict:
   # NoisyMix stability terms on the clean branch (Erichson et al. 2022); views "none" = off.
   # views "augmix" with mixup_alpha 0 and noise False is AugMix's JSD loss.
   c.noisymix = ml_collections.ConfigDict({
-      "views": "none", "jsd_weight": 12.0, "mixup_alpha": 1.0, "blocks": "0,1,2",
+      "views": "none", "jsd_weight": 12.0, "mixup_alpha": 1.0, "blocks": (0, 1, 2),
       "noise": True, "add": 0.5, "mult": 0.5, "sparsity": 0.65})
   c.eps_schedule = "constant"     # constant | linear | cosine | step (eps/10 -> eps)
   c.eps_warmup_epochs = 0
@@ -92,6 +120,40 @@ def default_config() -> ml_collections.ConfigDict:
   c.checkpoint_every_epochs = 1
   c.progress = True
   return c
+
+
+def from_saved(saved: dict) -> dict:
+  """A config loaded from a run's config.json, in the current form.
+
+  JSON holds tuples as lists (`validate_config` makes them tuples again). Older
+  config.json files hold sequences as comma-separated strings and "unset" as -1;
+  those values are read as the tuples and None they mean:
+  eval.attacks "fgsm,pgd" -> ("fgsm", "pgd"), eval.corruptions "none" -> () and
+  "common" -> ("common",), eval.num_examples -1 -> None,
+  train_attack.step_size_factor < 0 -> None, train_attack.policy "color,cutout" ->
+  ("color", "cutout"), noisymix.blocks "0,1,2" -> (0, 1, 2).
+  """
+  out = json.loads(json.dumps(saved))   # a deep copy
+  def names(text):
+    return [p.strip() for p in text.split(",") if p.strip()]
+  ev, ta, nm = (out.get(k) if isinstance(out.get(k), dict) else {}
+                for k in ("eval", "train_attack", "noisymix"))
+  if isinstance(ev.get("attacks"), str):
+    ev["attacks"] = names(ev["attacks"])
+  if isinstance(ev.get("corruptions"), str):
+    ev["corruptions"] = [] if ev["corruptions"] == "none" else names(ev["corruptions"])
+  if isinstance(ev.get("num_examples"), int) and ev["num_examples"] < 0:
+    ev["num_examples"] = None
+  if isinstance(ta.get("step_size_factor"), (int, float)) and ta["step_size_factor"] < 0:
+    ta["step_size_factor"] = None
+  if isinstance(ta.get("policy"), str):
+    ta["policy"] = names(ta["policy"])
+  if isinstance(nm.get("blocks"), str):
+    try:
+      nm["blocks"] = [int(b) for b in names(nm["blocks"])]
+    except ValueError:
+      pass   # validate_config names the key
+  return out
 
 
 def _check_keys(config, reference, prefix=""):
@@ -111,8 +173,20 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   """
   ref = default_config()
   _check_keys(config, ref)
+  def names(key, value):
+    _, what, choices = next(t for t in _NAME_TUPLES if t[0] == key)
+    return _validate.parse_names(value, f"config.{key}", choices(), what,
+                                 distinct=key != "train_attack.policy")
+  given = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+  for key, _, _ in _NAME_TUPLES:   # before `update`, which raises a TypeError for a string
+    group, leaf = key.split(".")
+    if leaf in (given.get(group) or {}):
+      names(key, given[group][leaf])
   full = default_config()
-  full.update(config.to_dict() if hasattr(config, "to_dict") else config)
+  try:
+    full.update(given)
+  except TypeError as err:
+    raise ValueError(f"config: {err}") from None
   from advjax.models import MODELS  # pylint: disable=import-outside-toplevel
   def choice(key, value, choices):
     if value not in choices:
@@ -169,7 +243,18 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
                      "config.json).")
   if not 0.0 <= full.alpha <= 1.0:
     raise ValueError(f"config.alpha must be in [0, 1]; got {full.alpha}.")
-  _validate.parse_names(full.eval.attacks, "config.eval.attacks", EVAL_ATTACKS, "attack")
+  for key, _, _ in _NAME_TUPLES:
+    group, leaf = key.split(".")
+    full[group][leaf] = names(key, full[group][leaf])
+  _check_policy(full.train_attack.policy)
+  n = full.eval.num_examples
+  if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+    raise ValueError(f"config.eval.num_examples must be None (the whole test set) or an "
+                     f"integer >= 1; got {n!r}.")
+  f = full.train_attack.step_size_factor
+  if f is not None and not (isinstance(f, (int, float)) and f > 0):
+    raise ValueError(f"config.train_attack.step_size_factor must be None (the attack's "
+                     f"default) or > 0; got {f!r}.")
   choice("eval.corruption_tables", full.eval.corruption_tables, augment.CORRUPTION_TABLES)
   if full.train_attack.num_steps < 1 or full.eval.pgd_steps < 1:
     raise ValueError("config.train_attack.num_steps and config.eval.pgd_steps must be >= 1.")

@@ -50,7 +50,7 @@ def _check_same_config(workdir: str, config) -> None:
   """Raises ValueError if workdir/config.json differs from `config` in a key that a
   continuation may not change."""
   with open(os.path.join(workdir, "config.json"), encoding="utf-8") as f:
-    diff = _config_diff(json.load(f), _jsonable_config(config))
+    diff = _config_diff(_config.from_saved(json.load(f)), _jsonable_config(config))
   if diff:
     raise ValueError(f"workdir {workdir!r} holds a run of another config "
                      f"({'; '.join(diff[:5])}); use a new workdir.")
@@ -97,7 +97,7 @@ class Run:
     if name in _views.ATTACK_SOURCES:
       attack_fn = _step.make_attack_fn(
           name, num_steps=num_steps, num_restarts=ta.num_restarts,
-          step_size_factor=None if ta.step_size_factor < 0 else ta.step_size_factor)
+          step_size_factor=ta.step_size_factor)
     return _views.make_source(
         name, attack_fn=attack_fn, hp_type=ta.hp_type, hp_scale=ta.hp_scale,
         num_steps=ta.num_steps, policy=ta.policy, severity=ta.severity,
@@ -285,7 +285,8 @@ def read_run_config(workdir: str) -> ml_collections.ConfigDict:
   if not os.path.exists(path):
     raise FileNotFoundError(f"{workdir!r} is not an advjax run (no config.json).")
   with open(path, encoding="utf-8") as f:
-    return _config.validate_config(ml_collections.ConfigDict(json.load(f)))
+    return _config.validate_config(ml_collections.ConfigDict(
+        _config.from_saved(json.load(f))))
 
 
 def load_run(workdir: str, mesh=None):
@@ -401,7 +402,7 @@ def _describe_source(c) -> str:
   if ta.name == "hard_positives":
     text = f"hard positives {ta.hp_type} x{ta.hp_scale:g}"
   elif ta.name in ("ace", "diffaugment", "augmix"):
-    text = ta.name + (f" ({ta.policy})" if ta.name == "diffaugment" else "")
+    text = ta.name + (f" ({','.join(ta.policy)})" if ta.name == "diffaugment" else "")
   else:
     text = f"{ta.name} eps {ta.eps:g}"
     if ta.name == "pgd":

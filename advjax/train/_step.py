@@ -12,38 +12,35 @@ from advjax.train import _views
 from advjax.train._state import TrainState
 
 RECIPES = ("standard", "adversarial", "hybrid")
-TRAIN_ATTACKS = _views.SOURCES   # the view sources, by name (attacks and augmentations)
+TRAIN_ATTACKS = _views.SOURCES   # the view sources, by name (attacks, augmentations, ...)
 
 
 def make_attack_fn(name: str, *, num_steps: int = 7, step_size_factor: Optional[float] = None,
                    num_restarts: int = 1, norm: str = "linf") -> Callable:
-  """An attack by name as `(key, logits_fn, images, labels, eps) -> images`.
+  """The training attack `name` from the attack registry, as `(key, logits_fn, images,
+  labels, eps) -> images`.
 
-  Names: "fgsm" (Goodfellow et al. 2015), "fgsm_rs" (random start, step
-  1.25 eps; Wong et al. 2020), "pgd" (random start, `num_steps` steps of
-  `step_size_factor * eps`, default 2.5 / num_steps; Madry et al. 2018).
+  `attacks.build_attack(name, ...)` with the `config.train_attack` options that
+  the attack takes (the others are ignored): `num_steps`, `num_restarts`, `norm`,
+  and `step_size_factor`, the step as a fraction of eps (None: the attack's default;
+  1.25 for "fgsm_rs", Wong et al. 2020; 2.5 / num_steps for "pgd", Madry et al. 2018).
+
+  Args:
+    name: one of `attacks.ATTACK_NAMES`.
 
   Raises:
-    ValueError: for an unknown name.
+    ValueError: for an unknown name, "free" or another view source.
   """
-  if name not in TRAIN_ATTACKS:
-    raise ValueError(f"Unknown attack {name!r}; expected one of {list(TRAIN_ATTACKS)}.")
-  if name not in _views.ATTACK_SOURCES + ("free",):
-    raise ValueError(f"{name!r} is a view source, not an eps-bounded attack: use "
-                     f"`make_source`.")
   if name == "free":
     raise ValueError("free adversarial training is a step of its own: use "
                      "`make_free_train_step`, not an attack_fn.")
-  if name == "fgsm":
-    return lambda k, f, x, y, eps: attacks.fgsm(k, f, x, y, eps=eps, norm=norm)
-  if name == "fgsm_rs":
-    factor = 1.25 if step_size_factor is None else step_size_factor
-    return lambda k, f, x, y, eps: attacks.fgsm(k, f, x, y, eps=eps, norm=norm,
-                                                random_start=True, step_size=factor * eps)
-  factor = 2.5 / num_steps if step_size_factor is None else step_size_factor
-  return lambda k, f, x, y, eps: attacks.pgd(
-      k, f, x, y, eps=eps, norm=norm, num_steps=num_steps, step_size=factor * eps,
-      num_restarts=num_restarts)
+  if name in TRAIN_ATTACKS and name not in attacks.ATTACK_NAMES:
+    raise ValueError(f"{name!r} is a view source, not an eps-bounded attack: use "
+                     f"`make_source`.")
+  options = dict(num_steps=num_steps, step_size=step_size_factor,
+                 num_restarts=num_restarts, norm=norm)
+  accepted = attacks.get_attack(name).options
+  return attacks.build_attack(name, **{k: v for k, v in options.items() if k in accepted})
 
 
 def l2_penalty(params) -> jax.Array:
@@ -76,8 +73,8 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
     model: a Flax module `apply(variables, x, train, block_hook=...)`.
     tx: the optax optimizer.
     recipe: "standard", "adversarial" or "hybrid".
-    attack_fn: `(key, logits_fn, x, y, eps) -> x_adv`, see `make_attack_fn`; used
-      when `source` is None.
+    attack_fn: `(key, logits_fn, x, y, eps) -> x_adv` (`attacks.build_attack`,
+      `make_attack_fn`); used when `source` is None.
     eps_fn: `step -> eps`, see `eps_schedule`.
     weight_decay: coefficient of the L2 term added to the loss.
     mesh: a `jax.sharding.Mesh`; if given, the batch is split over 'data' and the

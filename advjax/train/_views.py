@@ -5,7 +5,8 @@ adversarial or augmented images (N = B * per-example views), their labels and an
 optional weight per view (the PASS filter and invalid hard positives give weight
 0). The train step adds `(1 - alpha) * view_loss(...)` to its clean term.
 
-Sources: "fgsm", "fgsm_rs" (Wong et al. 2020), "pgd" (Madry et al. 2018),
+Sources: every attack of the registry (`attacks.ATTACK_NAMES`: "fgsm", "fgsm_rs"
+(Wong et al. 2020), "pgd" (Madry et al. 2018), "apgd_ce", ...; one view per image),
 "hard_positives" (Rozsa, Rudd & Boult 2016: minimal adversarials along FGS, FGV
 or hot/cold directions, scaled; HC-D-9-1.05 is type "HC-D-9", scale 1.05),
 "ace" (Zhao et al. 2020), "diffaugment" (Zhao et al. 2020), "augmix" (Hendrycks
@@ -21,7 +22,7 @@ import jax.numpy as jnp
 
 from advjax import attacks, augment, losses, metrics
 
-ATTACK_SOURCES = ("fgsm", "fgsm_rs", "pgd")
+ATTACK_SOURCES = attacks.ATTACK_NAMES   # one adversarial view per image
 SOURCES = ATTACK_SOURCES + ("free", "hard_positives", "ace", "diffaugment", "augmix")
 
 
@@ -53,8 +54,8 @@ def make_source(name: str, *, attack_fn: Optional[Callable] = None,
 
   Args:
     name: one of `SOURCES` except "free".
-    attack_fn: for "fgsm", "fgsm_rs", "pgd": `(key, logits_fn, x, y, eps) -> x_adv`
-      (see `make_attack_fn`).
+    attack_fn: for an attack name, `(key, logits_fn, x, y, eps) -> x_adv`; None:
+      `attacks.build_attack(name)` with the attack's default options.
     hp_type, hp_scale: "hard_positives": the direction type ("FGS", "FGV", "HC-D-k",
       "HC-S-k") and the factor of the minimal perturbation (1.0 = the minimal
       adversarial; Rozsa et al. use 1.05 and 1.10). eps is not used: the search
@@ -69,8 +70,7 @@ def make_source(name: str, *, attack_fn: Optional[Callable] = None,
     The source (stop_gradient on its outputs).
 
   Raises:
-    ValueError: for an unknown name, "free", a missing attack_fn or pass_tau
-      outside [0, 1].
+    ValueError: for an unknown name, "free" or pass_tau outside [0, 1].
   """
   if name not in SOURCES:
     raise ValueError(f"Unknown view source {name!r}; expected one of {list(SOURCES)}.")
@@ -80,7 +80,7 @@ def make_source(name: str, *, attack_fn: Optional[Callable] = None,
   if not 0.0 <= pass_tau <= 1.0:
     raise ValueError(f"`pass_tau` must be in [0, 1]; got {pass_tau}.")
   if name in ATTACK_SOURCES and attack_fn is None:
-    raise ValueError(f"view source {name!r} needs an `attack_fn`.")
+    attack_fn = attacks.build_attack(name)
   if name == "hard_positives":
     attacks.parse_hard_positive_type(hp_type)
     if hp_scale <= 0:

@@ -13,6 +13,6 @@ def get_config(arg=None):
   c = mnist_hybrid.get_config(arg)
   c.name = "mnist_hybrid_noisymix"
   c.noisymix.views = "augmix"
-  c.eval.corruptions = "common" if arg != "quick" else "gaussian_noise,contrast"
+  c.eval.corruptions = ("common",) if arg != "quick" else ("gaussian_noise", "contrast")
   c.eval.corruption_examples = 500 if arg != "quick" else 100
   return c

@@ -1,0 +1,56 @@
+"""The training extra: what `pip install advjax` leaves out, and the error when it is missing.
+
+`pip install advjax` installs the transforms (attacks, augment, losses, metrics, models, data's
+in-memory pipeline) with jax, flax, optax, dm-pix, chex and numpy. The training and experiment
+stack (`advjax.train`, `advjax.eval`, `advjax.plots`, the dataset loaders of `advjax.data` and
+`experiments/`) also needs the packages below: `pip install 'advjax[train]'`. setup.py's
+`TRAIN` list is the same set, with versions.
+"""
+import importlib
+
+EXTRA = "train"
+INSTALL = f"pip install 'advjax[{EXTRA}]'"
+
+# import name -> the distribution that provides it (as setup.py's TRAIN list spells it).
+DISTRIBUTIONS = {
+    "absl": "absl-py",
+    "matplotlib": "matplotlib",
+    "ml_collections": "ml-collections",
+    "mlxtend": "mlxtend",
+    "orbax": "orbax-checkpoint",
+    "PIL": "Pillow",
+    "tensorflow_datasets": "tensorflow-datasets",
+    "tqdm": "tqdm",
+}
+
+
+def _is_missing(err: ModuleNotFoundError, module: str) -> bool:
+  """True if `err` says `module` itself (or a parent package of it) is not installed."""
+  return err.name is not None and (module == err.name or module.startswith(err.name + "."))
+
+
+def require(feature: str, *modules: str) -> None:
+  """Imports `modules`; if any is not installed, raises one ModuleNotFoundError naming them.
+
+  Args:
+    feature: what needs them, for the message ("advjax.train", "advjax.data.load_tfds").
+    *modules: import names ("orbax.checkpoint", "ml_collections").
+
+  Raises:
+    ModuleNotFoundError: "`feature` needs the training extra: pip install 'advjax[train]'
+      (missing: ...)". An ImportError raised inside an installed package is not caught:
+      it says more than this message would.
+  """
+  missing, first = [], None
+  for module in modules:
+    try:
+      importlib.import_module(module)
+    except ModuleNotFoundError as err:
+      if not _is_missing(err, module):
+        raise
+      missing.append(DISTRIBUTIONS.get(module.split(".")[0], module.split(".")[0]))
+      first = first or err
+  if missing:
+    raise ModuleNotFoundError(
+        f"{feature} needs the training extra: {INSTALL} (missing: {', '.join(missing)})",
+        name=first.name) from first

