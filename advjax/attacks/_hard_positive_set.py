@@ -9,13 +9,13 @@ keeps the rows with PASS >= tau. The result is a dict of NumPy columns that
 import functools
 import os
 import re
-import tempfile
 from typing import Dict, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from advjax import _files
 from advjax import _validate
 from advjax.attacks import _hot_cold
 from advjax.attacks import _line_search
@@ -165,16 +165,7 @@ def save_hard_positive_set(path: str, columns: Dict[str, np.ndarray]) -> None:
   """Writes the columns as an .npz atomically (temporary file, then rename)."""
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
-  try:
-    os.chmod(tmp, 0o644)
-    with os.fdopen(fd, "wb") as f:
-      np.savez_compressed(f, **columns)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
+  _files.atomic_write(path, lambda f: np.savez_compressed(f, **columns))
 
 
 def load_hard_positive_set(path: str) -> Dict[str, np.ndarray]:

@@ -47,8 +47,6 @@ class AttackSpec(NamedTuple):
 def _step(step_size, step_size_eps, default):
   """`eps -> step`: `step_size * eps / step_size_eps`, `default * eps` for None."""
   s = default if step_size is None else step_size
-  if step_size_eps == 1.0:
-    return lambda eps: s * eps
   return lambda eps: s * eps / step_size_eps
 
 
@@ -165,7 +163,7 @@ def get_attack(name: str) -> AttackSpec:
   return _REGISTRY[name]
 
 
-def build_attack(name: str, **options) -> Callable:
+def build_attack(name: str, *, only_accepted: bool = False, **options) -> Callable:
   """`attack_fn(key, logits_fn, images, labels, eps) -> images` of the attack `name`.
 
   The result is the adversarial batch (see the module docstring); the caller jits.
@@ -177,12 +175,17 @@ def build_attack(name: str, **options) -> Callable:
 
   Args:
     name: one of `ATTACK_NAMES`.
+    only_accepted: drop the options this attack does not take (for a caller that holds
+      one set of options for several attacks, such as a config section) instead of
+      rejecting them.
     **options: the attack's options (`get_attack(name).options`).
 
   Raises:
-    ValueError: for an unknown name or option.
+    ValueError: for an unknown name, or an unknown option unless `only_accepted`.
   """
   spec = get_attack(name)
+  if only_accepted:
+    options = {k: v for k, v in options.items() if k in spec.options}
   unknown = sorted(set(options) - set(spec.options))
   if unknown:
     raise ValueError(f"attack {name!r} takes no option {unknown[0]!r}; its options are "

@@ -25,6 +25,7 @@ from advjax.augment._corruptions import corrupted_test_set
 from advjax.augment._corruptions import corruption_names
 from advjax.augment._corruptions import frost_texture
 from advjax.augment._corruptions import jpeg
+from advjax.augment._diffaugment import POLICIES as DIFFAUGMENT_POLICIES
 from advjax.augment._diffaugment import diffaugment
 from advjax.augment._mixing import MixupPlan
 from advjax.augment._mixing import cutmix_batch
@@ -44,7 +45,7 @@ __all__ = [
     "AceResult", "CORRUPTION_TABLES", "MixupPlan", "ace", "ace_with_info", "affine_transform",
     "maxup_worst_copy", "rotation_matrix", "additive_noise", "apply_color_filter", "augmix", "augmix_op",
     "augmix_op_names", "corrupt", "corrupt_batch", "corrupted_test_set",
-    "corruption_names", "cutmix_batch", "diffaugment", "frost_texture", "jpeg",
+    "corruption_names", "cutmix_batch", "diffaugment", "DIFFAUGMENT_POLICIES", "frost_texture", "jpeg",
     "manifold_mixup_hook", "mix_views", "mixup_batch", "mixup_targets",
     "multiplicative_noise", "noise_hook", "noise_views", "noisy_mixup_hook",
     "random_color_filter", "sample_mixup_plan", "sparse_noise",

@@ -3,6 +3,8 @@ import json
 import os
 from typing import Any, Dict
 
+from advjax import _files
+
 SCHEMA_VERSION = 1
 
 # key -> allowed types (None allowed where the section is optional)
@@ -53,10 +55,7 @@ def validate_report(report: Dict[str, Any]) -> None:
 
 def atomic_write_text(path: str, text: str) -> None:
   """Writes `text` to `path` via a temporary file and a rename (never half-written)."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w", encoding="utf-8") as f:
-    f.write(text)
-  os.replace(tmp, path)
+  _files.atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def _to_jsonable(x):

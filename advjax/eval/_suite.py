@@ -69,7 +69,7 @@ def _corruption_types(spec) -> list:
   return list(dict.fromkeys(types))
 
 
-def eval_attack_options(name: str, cfg) -> Dict:
+def _eval_attack_options(name: str, cfg) -> Dict:
   """The registry options (`attacks.build_attack`) that the eval config sets for `name`.
 
   `apgd_steps` is the iteration count of APGD, FAB and AutoAttack, `apgd_targets`
@@ -83,20 +83,19 @@ def eval_attack_options(name: str, cfg) -> Dict:
                 step_size_eps=cfg.eps if cfg.eps > 0 else 1.0, num_restarts=cfg.pgd_restarts)
   if name == "cw":
     opts.update(num_steps=cfg.cw_steps, binary_search_steps=cfg.cw_binary_steps)
-  accepted = A.get_attack(name).options
-  return {k: v for k, v in opts.items() if k in accepted}
+  return opts
 
 
 def make_eval_attack(name: str, cfg) -> Callable:
   """`(key, logits_fn, images, labels, eps) -> adversarial images` for an attack by name:
-  `attacks.build_attack(name, **eval_attack_options(name, cfg))`.
+  `attacks.build_attack` with the options `config.eval` sets (those `name` takes).
 
   eps may be traced, so one compiled function serves a whole eps grid.
 
   Raises:
     ValueError: for an unknown name.
   """
-  return A.build_attack(name, **eval_attack_options(name, cfg))
+  return A.build_attack(name, only_accepted=True, **_eval_attack_options(name, cfg))
 
 
 def _jit_attack(logits_fn, attack):

@@ -1,9 +1,9 @@
 """The one writer of every figure: `save_figure`."""
-import os
 import sys
-import uuid
 
 from matplotlib.figure import Figure
+
+from advjax import _files
 
 
 def save_figure(fig: Figure, path, *, dpi: int = 110) -> str:
@@ -25,17 +25,9 @@ def save_figure(fig: Figure, path, *, dpi: int = 110) -> str:
   Returns:
     `path`, as a string.
   """
-  path = os.fspath(path)
-  folder, base = os.path.split(os.path.abspath(path))
-  tmp = os.path.join(folder, f".{base}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
   try:
-    with open(tmp, "xb") as f:
-      fig.savefig(f, format="png", dpi=dpi)
-    os.replace(tmp, path)
+    return _files.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
   finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
     pyplot = sys.modules.get("matplotlib.pyplot")  # loaded only if someone used pyplot
     if pyplot is not None:
       pyplot.close(fig)   # a no-op for figures pyplot does not manage
-  return path

@@ -39,8 +39,7 @@ def make_attack_fn(name: str, *, num_steps: int = 7, step_size_factor: Optional[
                      f"`make_source`.")
   options = dict(num_steps=num_steps, step_size=step_size_factor,
                  num_restarts=num_restarts, norm=norm)
-  accepted = attacks.get_attack(name).options
-  return attacks.build_attack(name, **{k: v for k, v in options.items() if k in accepted})
+  return attacks.build_attack(name, only_accepted=True, **options)
 
 
 def l2_penalty(params) -> jax.Array:
