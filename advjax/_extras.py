@@ -20,6 +20,7 @@ DISTRIBUTIONS = {
     "orbax": "orbax-checkpoint",
     "PIL": "Pillow",
     "tensorflow_datasets": "tensorflow-datasets",
+    "tensorboardX": "tensorboardX",
     "tqdm": "tqdm",
 }
 

@@ -309,6 +309,11 @@ def test_autoattack_result(setup):
   # Points that survive keep their clean image.
   keep = ~np.asarray(res.success)
   np.testing.assert_array_equal(np.asarray(res.images)[keep], np.asarray(x)[keep])
+  # the per-point record: the stage that broke each point agrees with the stage curve
+  broken_by = np.asarray(res.broken_by)
+  np.testing.assert_array_equal(broken_by == len(order) - 1, keep)
+  for i, stage in enumerate(order[1:]):
+    assert float(acc[stage]) == pytest.approx(np.mean(broken_by > i))
 
 
 def test_cw_result_norms_and_success(setup):

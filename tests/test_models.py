@@ -13,8 +13,64 @@ def test_resnet18_structure():
   m = models.get_model("resnet18", num_classes=10)
   v = jax.eval_shape(lambda: models.init_variables(m, jax.random.PRNGKey(0), (32, 32, 3)))
   n = sum(np.prod(p.shape) for p in jax.tree_util.tree_leaves(v["params"]))
-  assert 11.0e6 < n < 11.3e6  # ResNet-18 for CIFAR has ~11.2M parameters
+  assert n == 11_173_962  # torch's CIFAR ResNet-18 (AutoAttack / RobustBench)
   assert "batch_stats" in v
+
+
+class _UnnamedBlock(nn.Module):
+  """ResNet18's block as written before its submodules took torch's names and
+  the compute dtype: the reference its float32 outputs must equal bit for bit."""
+  features: int
+  strides: int = 1
+
+  @nn.compact
+  def __call__(self, x, train):
+    norm = lambda **kw: nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                                     epsilon=1e-5, **kw)
+    y = nn.Conv(self.features, (3, 3), self.strides, padding=1, use_bias=False)(x)
+    y = nn.relu(norm()(y))
+    y = nn.Conv(self.features, (3, 3), padding=1, use_bias=False)(y)
+    y = norm(scale_init=nn.initializers.zeros)(y)
+    if x.shape[-1] != self.features or self.strides != 1:
+      x = norm()(nn.Conv(self.features, (1, 1), self.strides, use_bias=False)(x))
+    return nn.relu(x + y)
+
+
+class _UnnamedResNet(nn.Module):
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    x = (x - jnp.asarray((0.4914, 0.4822, 0.4465))) / jnp.asarray((0.2471, 0.2435, 0.2616))
+    x = nn.Conv(8, (3, 3), padding=1, use_bias=False)(x)
+    x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)(x))
+    for i in range(4):
+      x = _UnnamedBlock(8 * 2**i, 2 if i else 1)(x, train)
+    return nn.Dense(7)(jnp.mean(x, axis=(1, 2)))
+
+
+def test_resnet18_float32_outputs_unchanged_by_names_and_dtype():
+  from flax import traverse_util  # pylint: disable=g-import-not-at-top
+  m = models.ResNet18(num_classes=7, stage_sizes=(1, 1, 1, 1), width=8)
+  ref = _UnnamedResNet()
+  x = jax.random.uniform(jax.random.PRNGKey(1), (4, 32, 32, 3))
+  v_ref = jax.jit(ref.init)(jax.random.PRNGKey(0), x[:1])
+  rename = {"Conv_0": "conv1", "BatchNorm_0": "bn1", "Conv_1": "conv2", "BatchNorm_1": "bn2",
+            "Conv_2": "shortcut_0", "BatchNorm_2": "shortcut_1", "Dense_0": "linear",
+            **{f"_UnnamedBlock_{i}": f"layer{i + 1}_0" for i in range(4)}}
+  v = {col: traverse_util.unflatten_dict(
+      {tuple(rename.get(p, p) for p in k): a
+       for k, a in traverse_util.flatten_dict(v_ref[col]).items()}) for col in v_ref}
+  shapes = jax.eval_shape(lambda: m.init(jax.random.PRNGKey(0), x[:1]))
+  assert jax.tree_util.tree_map(jnp.shape, v) == jax.tree_util.tree_map(jnp.shape, shapes)
+  f = jax.jit(lambda x: (ref.apply(v_ref, x), m.apply(v, x),
+                         ref.apply(v_ref, x, train=True, mutable=["batch_stats"]),
+                         m.apply(v, x, train=True, mutable=["batch_stats"])))
+  a, b, (ta, sa), (tb, sb) = f(x)
+  np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(ta, tb)
+  for p, q in zip(traverse_util.flatten_dict(sa["batch_stats"]).values(),
+                  traverse_util.flatten_dict(sb["batch_stats"]).values()):
+    np.testing.assert_array_equal(p, q)
 
 
 @pytest.mark.parametrize("name,shape,kw", [

@@ -30,16 +30,29 @@ from advjax.attacks._pgd import pgd
 from advjax.attacks._pgd import pgd_with_info
 from advjax.attacks._square import square
 from advjax.attacks._square import square_with_info
+# TRADES' inner maximization (KL to the clean prediction)
+from advjax.attacks._trades import trades_attack
+from advjax.attacks._trades import trades_attack_with_info
 # Minimum-norm attacks
 from advjax.attacks._cw import cw_l2
 from advjax.attacks._fab import fab
 from advjax.attacks._fab import fab_t
 from advjax.attacks._fab import within_eps
 # The worst case over an ensemble
+from advjax.attacks._autoattack import AUTOATTACK_EOT_DRAWS
 from advjax.attacks._autoattack import AUTOATTACK_STAGES
+from advjax.attacks._autoattack import AUTOATTACK_VERSIONS
 from advjax.attacks._autoattack import STANDARD_ATTACKS
 from advjax.attacks._autoattack import AutoAttackResult
 from advjax.attacks._autoattack import autoattack
+from advjax.attacks._autoattack import autoattack_model
+from advjax.attacks._autoattack import autoattack_stage
+from advjax.attacks._autoattack import autoattack_stages
+# Adaptive attacks (Athalye et al. 2018): EOT and BPDA wrappers of a logits_fn
+from advjax.attacks._adaptive import EOT_AVERAGES
+from advjax.attacks._adaptive import bpda
+from advjax.attacks._adaptive import bpda_logits_fn
+from advjax.attacks._adaptive import eot_logits_fn
 # Results
 from advjax.attacks._parts import AttackInfo
 from advjax.attacks._parts import AttackResult
@@ -88,10 +101,15 @@ __all__ = [
     # bounded attacks
     "apgd", "apgd_t", "apgd_t_with_info", "apgd_with_info", "fgsm", "fgsm_with_info",
     "fgv", "fgv_with_info", "pgd", "pgd_with_info", "square", "square_with_info",
+    "trades_attack", "trades_attack_with_info",
     # minimum-norm attacks
     "cw_l2", "fab", "fab_t", "within_eps",
     # AutoAttack
-    "AUTOATTACK_STAGES", "STANDARD_ATTACKS", "AutoAttackResult", "autoattack",
+    "AUTOATTACK_EOT_DRAWS", "AUTOATTACK_STAGES", "AUTOATTACK_VERSIONS", "STANDARD_ATTACKS",
+    "AutoAttackResult", "autoattack", "autoattack_model", "autoattack_stage",
+    "autoattack_stages",
+    # adaptive attacks (Athalye et al. 2018)
+    "EOT_AVERAGES", "bpda", "bpda_logits_fn", "eot_logits_fn",
     # results
     "AttackInfo", "AttackResult", "MinNormResult",
     # Rozsa et al. 2016

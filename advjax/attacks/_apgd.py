@@ -31,30 +31,41 @@ def checkpoint_schedule(num_steps: int) -> Tuple[int, int, int]:
           max(int(0.03 * num_steps), 1))
 
 
-def init_apgd(key, images, eps, norm: str, bounds=(0.0, 1.0)):
+def init_apgd(key, images, eps, norm: str, bounds=(0.0, 1.0), *, example_ids=None):
   """The APGD random start: a random point on the surface of the eps-ball.
 
   Linf: `x + eps * t / ||t||_inf`, t ~ U(-1, 1); L2: `x + eps * n / ||n||_2`,
   n ~ N(0, I); then clipped to the box (as in the reference implementation).
+  Example b draws from `fold_in(key, example_ids[b])` (default `arange(B)`).
   """
+  keys = _parts.per_example_keys(key, example_ids, images.shape[0])
+  return init_apgd_each(keys, images, eps, norm, bounds)
+
+
+def init_apgd_each(keys, images, eps, norm: str, bounds=(0.0, 1.0)):
+  """`init_apgd` from per-example keys [B] (`_parts.per_example_keys`)."""
+  shape = images.shape[1:]
   if norm == "linf":
-    t = jax.random.uniform(key, images.shape, images.dtype, -1.0, 1.0)
+    t = _parts.draw_each(keys, lambda k: jax.random.uniform(k, shape, images.dtype, -1.0, 1.0))
   else:
-    t = jax.random.normal(key, images.shape, images.dtype)
+    t = _parts.draw_each(keys, lambda k: jax.random.normal(k, shape, images.dtype))
   t = t / _parts._bcast(jnp.maximum(_parts.norm_per_example(t, norm), _parts._TINY), t)
   return _parts.clip_box(images + _parts._bcast(eps, images) * t, bounds)
 
 
-def _apgd_run(key, logits_fn, objective, images, labels, targets, success_fn, eps,
+def _apgd_run(keys, logits_fn, objective, images, labels, targets, success_fn, eps,
               norm, num_steps, rho, momentum, bounds, done):
   """One APGD run on a batch.
 
   Args:
-    done: [B] bool, examples nobody needs any more; the loop stops early once
-      every example is done or successful.
+    keys: [B] per-example keys of the random starts.
+    done: [B] bool, examples nobody needs any more. An example that is done or
+      successful is frozen (its state no longer changes), so stopping the loop
+      once every example is frozen changes no example's result: each result
+      depends on its own example and key only, whatever the batch.
 
   Returns:
-    (x [B, ...], found [B], value [B], zero_grad [B]): the latest successful
+    (x [B, ...], found [B], value [B], zero_grad [B]): the first successful
     iterate where one was found, else the iterate of largest objective; its
     objective; whether the gradient at the start was exactly zero.
   """
@@ -68,7 +79,7 @@ def _apgd_run(key, logits_fn, objective, images, labels, targets, success_fn, ep
     v, logits, g = _parts.value_and_input_grad(logits_fn, objective, x, labels, targets)
     return v, success_fn(logits), g
 
-  x0 = init_apgd(key, images, eps, norm, bounds)
+  x0 = init_apgd_each(keys, images, eps, norm, bounds)
   v0, s0, g0 = evaluate(x0)
   eta0 = jnp.broadcast_to(2.0 * jnp.asarray(eps, images.dtype), (batch,))
   b = lambda m, x: _parts._bcast(m, x)  # noqa: E731
@@ -83,6 +94,12 @@ def _apgd_run(key, logits_fn, objective, images, labels, targets, success_fn, ep
     return (c["i"] < num_steps) & ~jnp.all(c["found"] | done)
 
   def body(c):
+    new = step(c)
+    active = ~(c["found"] | done)
+    return {k: (v if k in _SHARED else jnp.where(b(active, v), v, c[k]))
+            for k, v in new.items()}
+
+  def step(c):
     x, x_prev = c["x"], c["x_prev"]
     a = jnp.where(c["i"] == 0, 1.0, momentum).astype(images.dtype)
     z = proj(x + b(c["eta"], x) * _parts.steepest_step(c["g"], norm))
@@ -126,6 +143,11 @@ def _apgd_run(key, logits_fn, objective, images, labels, targets, success_fn, ep
   return x, found, v, _parts.is_zero(g0)
 
 
+# The loop's scalars: functions of the iteration count alone, the same for every
+# example (a frozen example no longer reads them).
+_SHARED = ("i", "counter", "period")
+
+
 def _keep(best, new):
   """Combines runs per example: the first success stays; else larger objective."""
   bx, bs, bv = best
@@ -155,9 +177,10 @@ def _finish(images, x, v, zero_grad, logits_fn, success_fn) -> _parts.AttackResu
   return _parts.attack_result(images, x, info)
 
 
-def _apgd_core(key, logits_fn, images, labels, *, eps, norm, num_steps, num_restarts,
+def _apgd_core(keys, logits_fn, images, labels, *, eps, norm, num_steps, num_restarts,
                loss, targeted, targets, rho, momentum, bounds, done):
-  """APGD with restarts; returns (x, found, value, zero_grad, objective, success_fn)."""
+  """APGD with restarts from per-example keys [B] (restart r: `fold_in(keys[b], r)`);
+  returns (x, found, value, zero_grad, objective, success_fn)."""
   tgt = targets if targeted else None
   objective = _parts.get_objective(loss, targeted=targeted)
   success_fn = functools.partial(_parts.is_successful, labels=labels, targets=tgt)
@@ -165,10 +188,10 @@ def _apgd_core(key, logits_fn, images, labels, *, eps, norm, num_steps, num_rest
                           images=images, labels=labels, targets=tgt,
                           success_fn=lambda lg: success_fn(lg), eps=eps, norm=norm,
                           num_steps=num_steps, rho=rho, momentum=momentum, bounds=bounds)
-  x, found, v, zero_grad = run(jax.random.fold_in(key, 0), done=done)
+  x, found, v, zero_grad = run(_parts.fold_in_each(keys, 0), done=done)
 
   def restart(r, best):
-    new = run(jax.random.fold_in(key, r), done=done | best[1])
+    new = run(_parts.fold_in_each(keys, r), done=done | best[1])
     return _keep(best, new[:3])
 
   x, found, v = jax.lax.fori_loop(1, num_restarts, restart, (x, found, v))
@@ -179,17 +202,19 @@ def apgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arr
                    eps, norm: str = "linf", num_steps: int = 100, num_restarts: int = 1,
                    loss: str = "ce", targeted: bool = False,
                    targets: Optional[jax.Array] = None, rho: float = 0.75,
-                   momentum: float = 0.75, bounds: Tuple[float, float] = (0.0, 1.0)
-                   ) -> _parts.AttackResult:
+                   momentum: float = 0.75, bounds: Tuple[float, float] = (0.0, 1.0),
+                   example_ids: Optional[jax.Array] = None) -> _parts.AttackResult:
   """APGD (Croce & Hein 2020): parameter-free PGD with momentum and step halving.
 
   With `loss="ce"` this is APGD-CE, with `loss="dlr"` APGD-DLR of AutoAttack.
   For APGD-T (targeted DLR against the top-k classes) see `apgd_t`. Restarts
   run only while some example is still not successful; per example the first
-  successful point is kept, else the point of largest objective.
+  successful point is kept (the example then stops), else the point of largest
+  objective.
 
   Args:
-    key: a JAX PRNG key for the random starts.
+    key: a JAX PRNG key for the random starts; example b's start in restart r
+      comes from `fold_in(fold_in(key, example_ids[b]), r)`.
     logits_fn: `images [B, H, W, C] -> logits [B, K]`; never updates state.
     images: float images [B, H, W, C] in `bounds`.
     labels: int true labels [B].
@@ -203,6 +228,9 @@ def apgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arr
     rho: checkpoint condition 1 threshold (0.75).
     momentum: alpha (0.75).
     bounds: the valid pixel range.
+    example_ids: int [B], each example's identity for its random draws (e.g.
+      its dataset index), so that its result does not depend on the batch;
+      default `arange(B)`.
 
   Returns:
     An `AttackResult`: the adversarial images [B, H, W, C] of the input dtype
@@ -218,8 +246,9 @@ def apgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arr
   if targeted and targets is None:
     raise ValueError("`targets` is required when `targeted=True`.")
   _check_dlr(loss, num_classes, targeted)
+  keys = _parts.per_example_keys(key, example_ids, images.shape[0])
   x, _, v, zero_grad, _, success_fn = _apgd_core(
-      key, logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps,
+      keys, logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps,
       num_restarts=num_restarts, loss=loss, targeted=targeted, targets=targets,
       rho=float(rho), momentum=float(momentum), bounds=tuple(bounds),
       done=jnp.zeros(images.shape[0], bool))
@@ -242,8 +271,11 @@ def top_k_targets(logits: jax.Array, labels: jax.Array, k: int) -> jax.Array:
   return jnp.take_along_axis(order, rank, axis=-1)[:, :k]
 
 
-def _apgd_t_core(key, logits_fn, images, labels, *, eps, norm, num_steps, num_restarts,
-                 num_target_classes, loss, rho, momentum, bounds, done):
+def _apgd_t_core(keys, logits_fn, images, labels, *, eps, norm, num_steps, num_restarts,
+                 num_target_classes, loss, rho, momentum, bounds, done, target_range=None):
+  """APGD-T over the targets `range(*target_range)` (default all `num_target_classes`);
+  target t, restart r of example b draws from `fold_in(keys[b], t * num_restarts + r)`,
+  so a host driver can run the targets one at a time on the still-robust points."""
   targets_all = top_k_targets(logits_fn(images), labels, num_target_classes)
   objective = _parts.get_objective(loss, targeted=True)
   success_fn = functools.partial(_parts.is_successful, labels=labels, targets=None)
@@ -258,7 +290,7 @@ def _apgd_t_core(key, logits_fn, images, labels, *, eps, norm, num_steps, num_re
 
     def restart(r, carry):
       best, zg = carry
-      k = jax.random.fold_in(key, t * num_restarts + r)
+      k = _parts.fold_in_each(keys, t * num_restarts + r)
       x, s, v, zero_grad = run(k, done=done | best[1])
       zg = jnp.where((t == 0) & (r == 0), zero_grad, zg)
       return _keep(best, (x, s, v)), zg
@@ -271,15 +303,16 @@ def _apgd_t_core(key, logits_fn, images, labels, *, eps, norm, num_steps, num_re
   def per_target(t, carry):
     return jax.lax.fori_loop(0, num_restarts, one_target(t), carry)
 
-  (x, found, v), zg = jax.lax.fori_loop(0, num_target_classes, per_target, (best, zg))
+  start, stop = (0, num_target_classes) if target_range is None else target_range
+  (x, found, v), zg = jax.lax.fori_loop(start, stop, per_target, (best, zg))
   return x, found, v, zg, objective, success_fn, targets_all
 
 
 def apgd_t_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
                      eps, norm: str = "linf", num_steps: int = 100, num_restarts: int = 1,
                      num_target_classes: int = 9, loss: str = "dlr", rho: float = 0.75,
-                     momentum: float = 0.75, bounds: Tuple[float, float] = (0.0, 1.0)
-                     ) -> _parts.AttackResult:
+                     momentum: float = 0.75, bounds: Tuple[float, float] = (0.0, 1.0),
+                     example_ids: Optional[jax.Array] = None) -> _parts.AttackResult:
   """APGD-T (Croce & Hein 2020): APGD with the targeted DLR loss, top-k targets.
 
   For each of the `num_target_classes` classes ranked highest by the clean
@@ -290,7 +323,9 @@ def apgd_t_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.A
   largest objective.
 
   Args:
-    key: a JAX PRNG key for the random starts.
+    key: a JAX PRNG key for the random starts; example b's start for target t
+      and restart r comes from `fold_in(fold_in(key, example_ids[b]),
+      t * num_restarts + r)`.
     logits_fn: `images [B, H, W, C] -> logits [B, K]`.
     images: float images [B, H, W, C] in `bounds`.
     labels: int true labels [B].
@@ -302,6 +337,8 @@ def apgd_t_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.A
     loss: "dlr" (targeted DLR, needs >= 4 classes), "ce" or "margin".
     rho, momentum: the APGD constants (0.75, 0.75).
     bounds: the valid pixel range.
+    example_ids: int [B], each example's identity for its random draws (e.g.
+      its dataset index); default `arange(B)`.
 
   Returns:
     An `AttackResult`: the adversarial images [B, H, W, C] inside the eps-ball
@@ -317,8 +354,9 @@ def apgd_t_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.A
   _validate.check_positive_int(num_target_classes, "num_target_classes")
   _check_dlr(loss, num_classes, True)
   n_t = min(num_target_classes, num_classes - 1)
+  keys = _parts.per_example_keys(key, example_ids, images.shape[0])
   x, _, v, zg, _, success_fn, _ = _apgd_t_core(
-      key, logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps,
+      keys, logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps,
       num_restarts=num_restarts, num_target_classes=n_t, loss=loss, rho=float(rho),
       momentum=float(momentum), bounds=tuple(bounds), done=jnp.zeros(images.shape[0], bool))
   return _finish(images, x, v, zg, logits_fn, success_fn)

@@ -38,15 +38,18 @@ def cw_l2(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
           confidence: float = 0.0, initial_const: float = 1e-3,
           binary_search_steps: int = 9, num_steps: int = 1000,
           learning_rate: float = 1e-2, abort_early: bool = True,
-          bounds: Tuple[float, float] = (0.0, 1.0)) -> _parts.MinNormResult:
+          bounds: Tuple[float, float] = (0.0, 1.0),
+          example_ids: Optional[jax.Array] = None) -> _parts.MinNormResult:
   """Carlini-Wagner L2: the smallest L2 perturbation found per example.
 
   For each of `binary_search_steps` values of the per-example constant c
   (starting at `initial_const`; multiplied by 10 while no upper bound is known,
   else bisected), Adam runs `num_steps` steps in tanh space from the original
-  image; with `abort_early` a search stops when the total loss has not
-  decreased by 0.01% over the last `num_steps // 10` steps. The result keeps,
-  per example, the successful iterate (margin > `confidence`) of smallest L2.
+  image; with `abort_early` an example's search stops (the example is frozen)
+  when its loss has not decreased by 0.01% over the last `num_steps // 10`
+  steps. (The reference code checks the batch's total loss, which would make an
+  example's result depend on the batch it is in.) The result keeps, per
+  example, the successful iterate (margin > `confidence`) of smallest L2.
 
   Args:
     key: a JAX PRNG key (unused: the attack is deterministic; kept for a
@@ -61,8 +64,10 @@ def cw_l2(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     binary_search_steps: outer searches over c, >= 1.
     num_steps: Adam steps per search, >= 1.
     learning_rate: Adam's learning rate (1e-2 in the paper).
-    abort_early: stop a search once the loss stalls.
+    abort_early: stop an example's search once its loss stalls.
     bounds: the valid pixel range.
+    example_ids: int [B] example identities (unused, like `key`; checked and
+      kept for a uniform signature).
 
   Returns:
     A `MinNormResult`: `images` [B, H, W, C] (the original where nothing was
@@ -73,6 +78,7 @@ def cw_l2(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     ValueError: for a bad argument, named in the message.
   """
   del key
+  _parts.check_example_ids(example_ids, images.shape[0])
   _parts.check_attack_args(logits_fn, images, labels, num_steps=num_steps, targets=targets)
   _validate.check_positive_int(binary_search_steps, "binary_search_steps")
   _validate.check_nonnegative(confidence, "confidence")
@@ -102,7 +108,7 @@ def cw_l2(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     l2sq = jnp.sum(((x - images) ** 2).reshape(batch, -1), axis=-1)
     f = -_margin(logits, labels, tgt)
     total = l2sq + const * jnp.maximum(f + kappa, 0.0)
-    return jnp.sum(total), (l2sq, logits, x)
+    return jnp.sum(total), (total, l2sq, logits, x)
 
   grad_fn = jax.value_and_grad(losses, has_aux=True)
   check_every = max(num_steps // 10, 1)
@@ -111,25 +117,31 @@ def cw_l2(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     const, c_lo, c_hi, best_l2, best_x = carry
 
     def cond(c):
-      return (c[0] < num_steps) & ~c[4]
+      return (c[0] < num_steps) & ~jnp.all(c[4])
 
     def body(c):
-      i, w, opt_state, prev, _, found, best_l2, best_x = c
-      (loss, (l2sq, logits, x)), g = grad_fn(w, const)
-      ok = _cw_success(logits, labels, tgt, kappa)
+      i, w, opt_state, prev, stopped, found, best_l2, best_x = c
+      active = ~stopped
+      (_, (loss, l2sq, logits, x)), g = grad_fn(w, const)
+      ok = _cw_success(logits, labels, tgt, kappa) & active
       found = found | ok
       better = ok & (l2sq < best_l2)
       best_l2 = jnp.where(better, l2sq, best_l2)
       best_x = jnp.where(_parts._bcast(better, x), x, best_x)
-      updates, opt_state = tx.update(g, opt_state, w)
-      w = optax.apply_updates(w, updates)
-      check = abort_early & (i % check_every == 0)
-      stop = check & (loss > prev * 0.9999)
+      updates, new_state = tx.update(g, opt_state, w)
+      # Adam is elementwise: a stopped example keeps its iterate and moments (the
+      # step count is shared, and equal for every example still running).
+      keep = lambda new, old: (new if new.ndim == 0  # noqa: E731
+                               else jnp.where(_parts._bcast(active, new), new, old))
+      w = keep(optax.apply_updates(w, updates), w)
+      opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
+      check = abort_early & (i % check_every == 0) & active
+      stopped = stopped | (check & (loss > prev * 0.9999))
       prev = jnp.where(check, loss, prev)
-      return i + 1, w, opt_state, prev, stop, found, best_l2, best_x
+      return i + 1, w, opt_state, prev, stopped, found, best_l2, best_x
 
-    init = (jnp.int32(0), w0, tx.init(w0), jnp.asarray(jnp.inf, dtype), jnp.bool_(False),
-            jnp.zeros(batch, bool), best_l2, best_x)
+    init = (jnp.int32(0), w0, tx.init(w0), jnp.full((batch,), jnp.inf, dtype),
+            jnp.zeros(batch, bool), jnp.zeros(batch, bool), best_l2, best_x)
     _, _, _, _, _, found, best_l2, best_x = jax.lax.while_loop(cond, body, init)
     c_hi = jnp.where(found, jnp.minimum(c_hi, const), c_hi)
     c_lo = jnp.where(found, c_lo, jnp.maximum(c_lo, const))

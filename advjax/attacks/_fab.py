@@ -22,7 +22,7 @@ The projection onto a hyperplane intersected with a box is solved exactly
 coordinates' break points instead, which is slow on XLA:CPU); no library
 provides it, so it is written here.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -113,17 +113,19 @@ def _boundary(logits_fn, x, labels, targets):
   return df, jnp.moveaxis(g.reshape(num_classes, g.shape[1], -1), 0, 1)
 
 
-def _fab_run(key, logits_fn, images, labels, targets, *, norm, num_steps, alpha_max,
+def _fab_run(keys, logits_fn, images, labels, targets, *, norm, num_steps, alpha_max,
              eta, beta, bounds, random_start, start_radius, stop_norm, best):
   """One FAB run from the clean image or a random start; improves `best`.
 
   Args:
+    keys: [B] per-example keys of the random start.
     best: (images [B, ...], norms [B]) the smallest adversarials so far
       (norm inf where none).
     start_radius: [B] the radius of the random start (when `random_start`).
     stop_norm: [B] the loop ends once every example has an adversarial of norm
       <= stop_norm (-inf: never; AutoAttack passes eps and inf for points that
-      are done).
+      are done). Such an example is frozen from then on, so stopping the loop
+      early changes no example's result, whatever the batch.
 
   Returns:
     (best images, best norms, zero_grad [B] at the start point).
@@ -131,7 +133,7 @@ def _fab_run(key, logits_fn, images, labels, targets, *, norm, num_steps, alpha_
   batch = images.shape[0]
   x0 = images.reshape(batch, -1)
   # The random start on the sphere of half the radius (APGD's start, as the reference).
-  x1 = (_apgd.init_apgd(key, images, 0.5 * start_radius, norm, bounds).reshape(batch, -1)
+  x1 = (_apgd.init_apgd_each(keys, images, 0.5 * start_radius, norm, bounds).reshape(batch, -1)
         if random_start else x0)
   shape = images.shape
   f = lambda v: logits_fn(v.reshape(shape))  # noqa: E731
@@ -141,6 +143,13 @@ def _fab_run(key, logits_fn, images, labels, targets, *, norm, num_steps, alpha_
     return (i < num_steps) & ~jnp.all(res <= stop_norm)
 
   def body(c):
+    i, x1, adv, res, zg = c
+    active = ~(res <= stop_norm)
+    _, x1_n, adv_n, res_n, zg_n = step(c)
+    keep = lambda new, old: jnp.where(_parts._bcast(active, new), new, old)  # noqa: E731
+    return i + 1, keep(x1_n, x1), keep(adv_n, adv), keep(res_n, res), keep(zg_n, zg)
+
+  def step(c):
     i, x1, adv, res, zg = c
     df, dg = _boundary(f, x1, labels, targets)
     if targets is None:  # the closest linearized boundary among j != y
@@ -176,11 +185,11 @@ def _fab_run(key, logits_fn, images, labels, targets, *, norm, num_steps, alpha_
   return adv.reshape(shape), res, zg
 
 
-def _fab_core(key, logits_fn, images, labels, *, norm, num_steps, num_restarts, eps,
+def _fab_core(keys, logits_fn, images, labels, *, norm, num_steps, num_restarts, eps,
               targeted, num_target_classes, alpha_max, eta, beta, bounds, stop_norm):
-  """FAB / FAB-T over restarts (and target classes): a `MinNormResult` without
-  `success` (None). Points the model already misclassifies get norm 0 and their
-  own image."""
+  """FAB / FAB-T over restarts (and target classes) from per-example keys [B]: a
+  `MinNormResult` without `success` (None). Points the model already misclassifies
+  get norm 0 and their own image."""
   batch = images.shape[0]
   logits = logits_fn(images)
   wrong = jnp.argmax(logits, -1) != labels
@@ -197,9 +206,9 @@ def _fab_core(key, logits_fn, images, labels, *, norm, num_steps, num_restarts, 
     return (x, res), zg_r
 
   if not targeted:
-    best, zg = run(jax.random.fold_in(key, 0), 0, None, best)
+    best, zg = run(_parts.fold_in_each(keys, 0), 0, None, best)
     for r in range(1, num_restarts):
-      best, _ = run(jax.random.fold_in(key, r), r, None, best)
+      best, _ = run(_parts.fold_in_each(keys, r), r, None, best)
     return _parts.MinNormResult(best[0], best[1], None, zg)
 
   targets_all = _apgd.top_k_targets(logits, labels, num_target_classes)
@@ -208,7 +217,7 @@ def _fab_core(key, logits_fn, images, labels, *, norm, num_steps, num_restarts, 
     best, zg = carry
     targets = targets_all[:, ti]
     for r in range(num_restarts):
-      k = jax.random.fold_in(jax.random.fold_in(key, ti), r)
+      k = _parts.fold_in_each(_parts.fold_in_each(keys, ti), r)
       best, zg_r = run(k, r, targets, best)
       zg = jnp.where((ti == 0) & (r == 0), zg_r, zg)
     return best, zg
@@ -241,7 +250,8 @@ def fab(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
         norm: str = "linf", num_steps: int = 100, num_restarts: int = 1,
         eps=None, targeted: bool = False, num_target_classes: int = 9,
         alpha_max: float = 0.1, eta: float = 1.05, beta: float = 0.9,
-        bounds: Tuple[float, float] = (0.0, 1.0)) -> _parts.MinNormResult:
+        bounds: Tuple[float, float] = (0.0, 1.0),
+        example_ids: Optional[jax.Array] = None) -> _parts.MinNormResult:
   """FAB (Croce & Hein 2020): the smallest Linf or L2 adversarial found per example.
 
   See the module docstring for the iteration. Untargeted FAB linearizes every
@@ -253,7 +263,9 @@ def fab(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   eps-bounded attack (what `autoattack`'s "fab_t" stage does).
 
   Args:
-    key: a JAX PRNG key for the random restarts.
+    key: a JAX PRNG key for the random restarts; example b's start for target t
+      and restart r comes from `fold_in(fold_in(fold_in(key, example_ids[b]), t),
+      r)` (untargeted: `fold_in(fold_in(key, example_ids[b]), r)`).
     logits_fn: `images [B, H, W, C] -> logits [B, K]`.
     images: float images [B, H, W, C] in `bounds`.
     labels: int true labels [B].
@@ -267,6 +279,8 @@ def fab(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
     num_target_classes: FAB-T's targets (9 in AutoAttack), capped at K - 1.
     alpha_max, eta, beta: the paper's constants (0.1, 1.05, 0.9).
     bounds: the valid pixel range.
+    example_ids: int [B], each example's identity for its random draws (e.g.
+      its dataset index); default `arange(B)`.
 
   Returns:
     A `MinNormResult`: images (the smallest adversarial found, else the
@@ -283,7 +297,8 @@ def fab(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   _validate.check_positive_int(num_target_classes, "num_target_classes")
   if num_classes < 2:
     raise ValueError(f"`logits_fn` must return at least 2 classes; got {num_classes}.")
-  result = _fab_core(key, logits_fn, images, labels, norm=norm, num_steps=num_steps,
+  keys = _parts.per_example_keys(key, example_ids, images.shape[0])
+  result = _fab_core(keys, logits_fn, images, labels, norm=norm, num_steps=num_steps,
                      num_restarts=num_restarts, eps=0.0 if eps is None else eps,
                      targeted=targeted,
                      num_target_classes=min(num_target_classes, num_classes - 1),
@@ -297,8 +312,8 @@ def fab(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
 def fab_t(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
           norm: str = "linf", num_steps: int = 100, num_restarts: int = 1, eps=None,
           num_target_classes: int = 9, alpha_max: float = 0.1, eta: float = 1.05,
-          beta: float = 0.9, bounds: Tuple[float, float] = (0.0, 1.0)
-          ) -> _parts.MinNormResult:
+          beta: float = 0.9, bounds: Tuple[float, float] = (0.0, 1.0),
+          example_ids: Optional[jax.Array] = None) -> _parts.MinNormResult:
   """FAB-T: `fab(..., targeted=True)`, the variant in AutoAttack's standard suite.
 
   Args, Returns, Raises: as `fab`.
@@ -306,4 +321,4 @@ def fab_t(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   return fab(key, logits_fn, images, labels, norm=norm, num_steps=num_steps,
              num_restarts=num_restarts, eps=eps, targeted=True,
              num_target_classes=num_target_classes, alpha_max=alpha_max, eta=eta,
-             beta=beta, bounds=bounds)
+             beta=beta, bounds=bounds, example_ids=example_ids)

@@ -12,8 +12,8 @@ from advjax.attacks import _parts
 def fgsm_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
                    eps, norm: str = "linf", loss: str = "ce", targeted: bool = False,
                    targets: Optional[jax.Array] = None, random_start: bool = False,
-                   step_size=None, bounds: Tuple[float, float] = (0.0, 1.0)
-                   ) -> _parts.AttackResult:
+                   step_size=None, bounds: Tuple[float, float] = (0.0, 1.0),
+                   example_ids: Optional[jax.Array] = None) -> _parts.AttackResult:
   """Fast gradient sign method (Linf) or fast gradient L2 step.
 
   `x' = clip(x + eps * sign(grad))` for Linf and `x' = clip(x + eps * g/||g||_2)`
@@ -22,7 +22,8 @@ def fgsm_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arr
   size `step_size` (default 1.25 * eps, Wong et al. 2020), then is projected.
 
   Args:
-    key: a JAX PRNG key (used only with `random_start`).
+    key: a JAX PRNG key (used only with `random_start`: example b's start comes
+      from `fold_in(key, example_ids[b])`).
     logits_fn: `images [B, H, W, C] -> logits [B, K]`.
     images: float images [B, H, W, C] in `bounds`.
     labels: int labels [B].
@@ -34,6 +35,8 @@ def fgsm_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arr
     random_start: FGSM-RS of Wong et al. 2020.
     step_size: step length; default eps (1.25 * eps with random start).
     bounds: the valid pixel range.
+    example_ids: int [B], each example's identity for its random start (e.g.
+      its dataset index); default `arange(B)`.
 
   Returns:
     An `AttackResult`: the adversarial images [B, H, W, C] (same dtype, inside
@@ -44,18 +47,21 @@ def fgsm_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arr
   """
   return single_step(key, logits_fn, images, labels, _parts.steepest_step, eps=eps,
                      norm=norm, loss=loss, targeted=targeted, targets=targets,
-                     random_start=random_start, step_size=step_size, bounds=bounds)
+                     random_start=random_start, step_size=step_size, bounds=bounds,
+                     example_ids=example_ids)
 
 
 fgsm = _parts.images_only(fgsm_with_info)
 
 
 def single_step(key, logits_fn, images, labels, direction, *, eps, norm, loss, targeted,
-                targets, random_start, step_size, bounds) -> _parts.AttackResult:
+                targets, random_start, step_size, bounds,
+                example_ids=None) -> _parts.AttackResult:
   """One projected step `x0 + step_size * direction(grad at x0, norm)`: FGSM and FGV.
 
   `x0` is the image, or a uniform point in the ball with `random_start`; the
-  step size defaults to eps (1.25 * eps with a random start).
+  step size defaults to eps (1.25 * eps with a random start). Example b's start
+  comes from `fold_in(key, example_ids[b])`.
   """
   _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
                            targets=targets, loss=loss)
@@ -69,7 +75,10 @@ def single_step(key, logits_fn, images, labels, direction, *, eps, norm, loss, t
   objective = _parts.get_objective(loss, targeted=targeted)
   x0 = images
   if random_start:
-    x0 = _parts.project(_parts.random_init(key, images, eps, norm), images, eps, norm, bounds)
+    x0 = _parts.project(_parts.random_init(key, images, eps, norm, example_ids=example_ids),
+                        images, eps, norm, bounds)
+  else:
+    _parts.check_example_ids(example_ids, images.shape[0])
   _, _, g = _parts.value_and_input_grad(logits_fn, objective, x0, labels, tgt)
   x = _parts.project(x0 + _parts._bcast(step_size, x0) * direction(g, norm), images, eps,
                      norm, bounds)

@@ -27,7 +27,8 @@ def fgv_direction(grad: jax.Array, norm: str) -> jax.Array:
 def fgv_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
                   eps, norm: str = "linf", loss: str = "ce", targeted: bool = False,
                   targets: Optional[jax.Array] = None,
-                  bounds: Tuple[float, float] = (0.0, 1.0)) -> _parts.AttackResult:
+                  bounds: Tuple[float, float] = (0.0, 1.0),
+                  example_ids: Optional[jax.Array] = None) -> _parts.AttackResult:
   """Fast gradient value attack: `x' = clip(x + eps * g / ||g||_p)`.
 
   FGV (Rozsa et al. 2016) moves along the raw input gradient g of the
@@ -48,6 +49,8 @@ def fgv_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arra
     targeted: if True, move towards `targets` instead of away from `labels`.
     targets: int target classes [B], required when `targeted`.
     bounds: the valid pixel range.
+    example_ids: int [B] example identities (unused, like `key`; checked and
+      kept for a uniform signature).
 
   Returns:
     An `AttackResult`: the adversarial images [B, H, W, C] (same dtype, inside
@@ -58,7 +61,8 @@ def fgv_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arra
   """
   return _fgsm.single_step(key, logits_fn, images, labels, fgv_direction, eps=eps,
                            norm=norm, loss=loss, targeted=targeted, targets=targets,
-                           random_start=False, step_size=None, bounds=bounds)
+                           random_start=False, step_size=None, bounds=bounds,
+                           example_ids=example_ids)
 
 
 fgv = _parts.images_only(fgv_with_info)

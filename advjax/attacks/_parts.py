@@ -156,28 +156,133 @@ def normalize_per_example(x, norm: str):
   return jnp.where(n > 0, x / jnp.maximum(n, _TINY), 0.0)
 
 
-def init_linf_uniform(key, x, eps):
-  """A random start uniform in the Linf ball of radius eps around x."""
-  e = _bcast(eps, x)
-  return x + jax.random.uniform(key, x.shape, x.dtype, -1.0, 1.0) * e
+def per_example_keys(key, example_ids=None, batch_size: Optional[int] = None) -> jax.Array:
+  """One PRNG key per example: `jax.random.fold_in(key, example_ids[b])`, [B].
 
+  Every random draw of an attack comes from its example's key (then folded with
+  restart, iteration or stage indices), so an example's result does not depend on
+  the batch it is in, its position there, or how the batch is sharded.
 
-def init_l2_uniform(key, x, eps):
-  """A random start uniform in the L2 ball of radius eps around x.
+  Args:
+    key: a JAX PRNG key (typed `jax.random.key` or raw `jax.random.PRNGKey`).
+    example_ids: int [B], each example's identity (e.g. its dataset index);
+      default `jnp.arange(batch_size)`, the position in the batch.
+    batch_size: B, required when `example_ids` is None, checked against it
+      otherwise.
 
-  Direction ~ normalized Gaussian, radius ~ eps * U^(1/d) with d the dimension.
+  Returns:
+    Keys [B] (typed) or [B, 2] (raw), one per example.
+
+  Raises:
+    ValueError: if `example_ids` is not an int vector of length `batch_size`.
   """
-  k_dir, k_rad = jax.random.split(key)
+  example_ids = check_example_ids(example_ids, batch_size)
+  return jax.vmap(lambda i: jax.random.fold_in(key, i))(example_ids)
+
+
+def check_example_ids(example_ids, batch_size: Optional[int]) -> jax.Array:
+  """`example_ids` as an int array [B] (`arange(batch_size)` for None); a static check.
+
+  Raises:
+    ValueError: if `example_ids` is not an int vector of length `batch_size`.
+  """
+  if example_ids is None:
+    if batch_size is None:
+      raise ValueError("`batch_size` is required when `example_ids` is None.")
+    return jnp.arange(batch_size, dtype=jnp.int32)
+  example_ids = jnp.asarray(example_ids)
+  if (example_ids.ndim != 1 or not jnp.issubdtype(example_ids.dtype, jnp.integer)
+      or (batch_size is not None and example_ids.shape[0] != batch_size)):
+    raise ValueError(f"`example_ids` must be an int array [B] with B = {batch_size} (the "
+                     f"batch size); got {example_ids.dtype} {example_ids.shape}.")
+  return example_ids
+
+
+def fold_in_each(keys, data) -> jax.Array:
+  """`jax.random.fold_in(k, data)` for each per-example key of `keys` [B]."""
+  return jax.vmap(lambda k: jax.random.fold_in(k, data))(keys)
+
+
+def split_each(keys, num: int = 2) -> Tuple[jax.Array, ...]:
+  """Splits each per-example key of `keys` [B] into `num`: a tuple of `num` [B] keys."""
+  ks = jax.vmap(lambda k: jax.random.split(k, num))(keys)
+  return tuple(ks[:, i] for i in range(num))
+
+
+def draw_each(keys, sampler: Callable[[jax.Array], jax.Array]) -> jax.Array:
+  """`sampler(key)` per example: [B, ...], row b drawn from `keys[b]` alone.
+
+  E.g. `draw_each(keys, lambda k: jax.random.uniform(k, x.shape[1:]))`.
+  """
+  return jax.vmap(sampler)(keys)
+
+
+def _init_linf_each(keys, x, eps):
+  e = _bcast(eps, x)
+  return x + draw_each(keys, lambda k: jax.random.uniform(k, x.shape[1:], x.dtype, -1.0,
+                                                          1.0)) * e
+
+
+def _init_l2_each(keys, x, eps):
+  k_dir, k_rad = split_each(keys)
   d = x[0].size
-  direction = jax.random.normal(k_dir, x.shape, x.dtype)
+  direction = draw_each(k_dir, lambda k: jax.random.normal(k, x.shape[1:], x.dtype))
   direction = direction / _bcast(jnp.maximum(norm_per_example(direction, "l2"), _TINY), x)
-  radius = jax.random.uniform(k_rad, (x.shape[0],), x.dtype) ** (1.0 / d)
+  radius = draw_each(k_rad, lambda k: jax.random.uniform(k, (), x.dtype)) ** (1.0 / d)
   return x + direction * _bcast(radius, x) * _bcast(eps, x)
 
 
-def random_init(key, x, eps, norm: str):
-  """Uniform random start in the `norm` ball (see `init_linf_uniform`, `init_l2_uniform`)."""
-  return (init_linf_uniform if norm == "linf" else init_l2_uniform)(key, x, eps)
+def random_init_each(keys, x, eps, norm: str):
+  """`random_init` from per-example keys [B] (see `per_example_keys`)."""
+  return (_init_linf_each if norm == "linf" else _init_l2_each)(keys, x, eps)
+
+
+def init_linf_uniform(key, x, eps, *, example_ids=None):
+  """A random start uniform in the Linf ball of radius eps around x.
+
+  Args:
+    key: a JAX PRNG key; example b draws from `fold_in(key, example_ids[b])`.
+    x: images [B, ...].
+    eps: radius, a scalar or per-example [B].
+    example_ids: int [B], the examples' identities (default: position in the batch).
+
+  Returns:
+    [B, ...] points `x + U(-eps, eps)` (not clipped to the box).
+  """
+  return _init_linf_each(per_example_keys(key, example_ids, x.shape[0]), x, eps)
+
+
+def init_l2_uniform(key, x, eps, *, example_ids=None):
+  """A random start uniform in the L2 ball of radius eps around x.
+
+  Direction ~ normalized Gaussian, radius ~ eps * U^(1/d) with d the dimension.
+
+  Args:
+    key: a JAX PRNG key; example b draws from `fold_in(key, example_ids[b])`.
+    x: images [B, ...].
+    eps: radius, a scalar or per-example [B].
+    example_ids: int [B], the examples' identities (default: position in the batch).
+
+  Returns:
+    [B, ...] points inside the L2 ball (not clipped to the box).
+  """
+  return _init_l2_each(per_example_keys(key, example_ids, x.shape[0]), x, eps)
+
+
+def random_init(key, x, eps, norm: str, *, example_ids=None):
+  """Uniform random start in the `norm` ball (see `init_linf_uniform`, `init_l2_uniform`).
+
+  Args:
+    key: a JAX PRNG key; example b draws from `fold_in(key, example_ids[b])`.
+    x: images [B, ...].
+    eps: radius, a scalar or per-example [B].
+    norm: "linf" or "l2".
+    example_ids: int [B], the examples' identities (default: position in the batch).
+
+  Returns:
+    [B, ...] random points in the ball (not clipped to the box).
+  """
+  return random_init_each(per_example_keys(key, example_ids, x.shape[0]), x, eps, norm)
 
 
 def quantize(x, levels: int = 255):

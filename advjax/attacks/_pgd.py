@@ -13,7 +13,8 @@ def pgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arra
                   num_restarts: int = 1, random_start: bool = True, loss: str = "ce",
                   targeted: bool = False, targets: Optional[jax.Array] = None,
                   confidence: float = 0.0, early_stop: bool = False,
-                  bounds: Tuple[float, float] = (0.0, 1.0)) -> _parts.AttackResult:
+                  bounds: Tuple[float, float] = (0.0, 1.0),
+                  example_ids: Optional[jax.Array] = None) -> _parts.AttackResult:
   """Projected gradient attack, keeping the best iterate per example.
 
   Each step moves by `step_size` along the steepest-ascent direction of the
@@ -23,7 +24,8 @@ def pgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arra
   any (largest objective among them), else the one with the largest objective.
 
   Args:
-    key: a JAX PRNG key for the random starts.
+    key: a JAX PRNG key for the random starts; example b's start in restart r
+      comes from `fold_in(fold_in(key, example_ids[b]), r)`.
     logits_fn: `images [B, H, W, C] -> logits [B, K]`; never updates state.
     images: float images [B, H, W, C] in `bounds`.
     labels: int true labels [B].
@@ -37,9 +39,12 @@ def pgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arra
     targeted: move towards `targets` instead of away from `labels`.
     targets: int target classes [B], required when `targeted`.
     confidence: kappa of the margin loss.
-    early_stop: stop moving an example once it is successful; the loop ends
-      when all are.
+    early_stop: stop moving an example once it is successful (it stays
+      frozen); the loop ends when all are.
     bounds: the valid pixel range.
+    example_ids: int [B], each example's identity for its random draws (e.g.
+      its dataset index), so that its result does not depend on the batch;
+      default `arange(B)`.
 
   Returns:
     An `AttackResult`: the adversarial images [B, H, W, C] of the input dtype
@@ -60,7 +65,8 @@ def pgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arra
   objective = _parts.get_objective(loss, targeted=targeted, confidence=confidence)
   x_adv, info = _pgd_loop(key, logits_fn, objective, images, labels,
                           targets if targeted else None, eps, norm, num_steps, step_size,
-                          num_restarts, random_start, early_stop, tuple(bounds))
+                          num_restarts, random_start, early_stop, tuple(bounds),
+                          example_ids=example_ids)
   return _parts.attack_result(images, x_adv, info)
 
 
@@ -73,9 +79,15 @@ def _better(v, s, best_v, best_s):
 
 
 def _pgd_loop(key, logits_fn, objective, images, labels, targets, eps, norm,
-              num_steps, step_size, num_restarts, random_start, early_stop, bounds):
-  """The restarts-and-steps loop shared by `pgd` and the training recipes."""
+              num_steps, step_size, num_restarts, random_start, early_stop, bounds, *,
+              example_ids=None):
+  """The restarts-and-steps loop shared by `pgd` and the training recipes.
+
+  `key` is one key; example b's start in restart r is drawn from
+  `fold_in(fold_in(key, example_ids[b]), r)` (`example_ids` default `arange(B)`).
+  """
   batch = images.shape[0]
+  keys = _parts.per_example_keys(key, example_ids, batch)
   step_size = _parts._bcast(step_size, images)
 
   def keep_best(x, v, s, best):
@@ -87,8 +99,8 @@ def _pgd_loop(key, logits_fn, objective, images, labels, targets, eps, norm,
     best, zero_grad = carry
     x = images
     if random_start:
-      x = _parts.project(_parts.random_init(jax.random.fold_in(key, r), images, eps, norm),
-                         images, eps, norm, bounds)
+      x = _parts.project(_parts.random_init_each(_parts.fold_in_each(keys, r), images, eps,
+                                                 norm), images, eps, norm, bounds)
 
     def cond(c):
       i, _, _, done, _ = c

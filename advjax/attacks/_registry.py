@@ -1,9 +1,11 @@
 """The attack registry: one name per attack, for training, evaluation and AutoAttack.
 
 `build_attack(name, **options)` returns an `attack_fn(key, logits_fn, images, labels,
-eps) -> images`: the adversarial batch [B, H, W, C], same shape and dtype as `images`,
-inside the eps-ball (Linf unless `norm="l2"`) and [0, 1], under `jax.lax.stop_gradient`.
-`eps` may be a traced scalar, so one compiled attack serves a whole eps grid. The one
+eps, *, example_ids=None) -> images`: the adversarial batch [B, H, W, C], same shape and
+dtype as `images`, inside the eps-ball (Linf unless `norm="l2"`) and [0, 1], under
+`jax.lax.stop_gradient`. `eps` may be a traced scalar, so one compiled attack serves a
+whole eps grid; `example_ids` (int [B], default `arange(B)`) are the examples' identities
+for their random draws (`fold_in(key, example_ids[b])`). The one
 exception is "cw" (`AttackSpec.bounded` is False): Carlini-Wagner L2 finds the smallest
 perturbation it can and ignores eps. Minimum-norm attacks ("fab", "fab_t") count within
 eps only, as in AutoAttack (`within_eps`); where diagnostics are needed call the
@@ -52,41 +54,56 @@ def _step(step_size, step_size_eps, default):
 
 def fgsm(*, norm: str = "linf"):
   """FGSM (Goodfellow et al. 2015): one signed-gradient step of size eps."""
-  return lambda k, f, x, y, eps: _fgsm.fgsm(k, f, x, y, eps=eps, norm=norm)
+  def attack(k, f, x, y, eps, *, example_ids=None):
+    return _fgsm.fgsm(k, f, x, y, eps=eps, norm=norm, example_ids=example_ids)
+  return attack
 
 
 def fgsm_rs(*, step_size: Optional[float] = None, step_size_eps: float = 1.0,
             norm: str = "linf"):
   """FGSM with a random start and step 1.25 eps by default (Wong et al. 2020)."""
   step = _step(step_size, step_size_eps, 1.25)
-  return lambda k, f, x, y, eps: _fgsm.fgsm(k, f, x, y, eps=eps, norm=norm,
-                                            random_start=True, step_size=step(eps))
+
+  def attack(k, f, x, y, eps, *, example_ids=None):
+    return _fgsm.fgsm(k, f, x, y, eps=eps, norm=norm, random_start=True,
+                      step_size=step(eps), example_ids=example_ids)
+  return attack
 
 
 def fgv(*, norm: str = "linf"):
   """FGV (Rozsa et al. 2016): one step along the raw input gradient, scaled to eps."""
-  return lambda k, f, x, y, eps: _fgv.fgv(k, f, x, y, eps=eps, norm=norm)
+  def attack(k, f, x, y, eps, *, example_ids=None):
+    return _fgv.fgv(k, f, x, y, eps=eps, norm=norm, example_ids=example_ids)
+  return attack
 
 
 def pgd(*, num_steps: int = 10, step_size: Optional[float] = None,
         step_size_eps: float = 1.0, num_restarts: int = 1, norm: str = "linf"):
   """PGD with a random start (Madry et al. 2018); step 2.5 eps / num_steps by default."""
   step = _step(step_size, step_size_eps, 2.5 / num_steps)
-  return lambda k, f, x, y, eps: _pgd.pgd(k, f, x, y, eps=eps, norm=norm, num_steps=num_steps,
-                                          step_size=step(eps), num_restarts=num_restarts)
+
+  def attack(k, f, x, y, eps, *, example_ids=None):
+    return _pgd.pgd(k, f, x, y, eps=eps, norm=norm, num_steps=num_steps,
+                    step_size=step(eps), num_restarts=num_restarts, example_ids=example_ids)
+  return attack
 
 
 def cw(*, num_steps: int = 1000, binary_search_steps: int = 9):
   """Carlini-Wagner L2 (2017), unbounded: eps is ignored."""
-  return lambda k, f, x, y, eps: _cw.cw_l2(k, f, x, y, num_steps=num_steps,
-                                           binary_search_steps=binary_search_steps).images
+  def attack(k, f, x, y, eps, *, example_ids=None):
+    del eps
+    return _cw.cw_l2(k, f, x, y, num_steps=num_steps,
+                     binary_search_steps=binary_search_steps,
+                     example_ids=example_ids).images
+  return attack
 
 
 def _apgd_builder(loss):
   def build(*, num_steps: int = 100, num_restarts: int = 1, norm: str = "linf"):
-    return lambda k, f, x, y, eps: _apgd.apgd(k, f, x, y, eps=eps, norm=norm,
-                                              num_steps=num_steps, num_restarts=num_restarts,
-                                              loss=loss)
+    def attack(k, f, x, y, eps, *, example_ids=None):
+      return _apgd.apgd(k, f, x, y, eps=eps, norm=norm, num_steps=num_steps,
+                        num_restarts=num_restarts, loss=loss, example_ids=example_ids)
+    return attack
   build.__doc__ = f"APGD on the {loss.upper()} loss (Croce & Hein 2020)."
   return build
 
@@ -94,39 +111,52 @@ def _apgd_builder(loss):
 def apgd_t(*, num_steps: int = 100, num_restarts: int = 1, num_target_classes: int = 9,
            norm: str = "linf"):
   """APGD-T on the targeted DLR loss over the top `num_target_classes` classes."""
-  return lambda k, f, x, y, eps: _apgd.apgd_t(
-      k, f, x, y, eps=eps, norm=norm, num_steps=num_steps, num_restarts=num_restarts,
-      num_target_classes=num_target_classes)
+  def attack(k, f, x, y, eps, *, example_ids=None):
+    return _apgd.apgd_t(k, f, x, y, eps=eps, norm=norm, num_steps=num_steps,
+                        num_restarts=num_restarts, num_target_classes=num_target_classes,
+                        example_ids=example_ids)
+  return attack
 
 
 def fab(*, num_steps: int = 100, num_restarts: int = 1, norm: str = "linf"):
-  """FAB (Croce & Hein 2020), untargeted; a point is broken only within eps."""
-  return lambda k, f, x, y, eps: _fab.within_eps(
-      _fab.fab(k, f, x, y, norm=norm, num_steps=num_steps, num_restarts=num_restarts), x, eps)
+  """FAB (Croce & Hein 2020), untargeted; a point is broken only within eps (also the
+  radius of the random restarts)."""
+  def attack(k, f, x, y, eps, *, example_ids=None):
+    return _fab.within_eps(_fab.fab(k, f, x, y, norm=norm, num_steps=num_steps,
+                                    num_restarts=num_restarts, eps=eps,
+                                    example_ids=example_ids), x, eps)
+  return attack
 
 
 def fab_t(*, num_steps: int = 100, num_restarts: int = 1, num_target_classes: int = 9,
           norm: str = "linf"):
   """FAB-T, targeted over the top classes; a point is broken only within eps."""
-  return lambda k, f, x, y, eps: _fab.within_eps(
-      _fab.fab_t(k, f, x, y, norm=norm, num_steps=num_steps, num_restarts=num_restarts,
-                 num_target_classes=num_target_classes), x, eps)
+  def attack(k, f, x, y, eps, *, example_ids=None):
+    return _fab.within_eps(_fab.fab_t(k, f, x, y, norm=norm, num_steps=num_steps,
+                                      num_restarts=num_restarts, eps=eps,
+                                      num_target_classes=num_target_classes,
+                                      example_ids=example_ids), x, eps)
+  return attack
 
 
 def square(*, num_queries: int = 5000, p_init: float = 0.8, norm: str = "linf"):
   """Square (Andriushchenko et al. 2020): score-based random search."""
-  return lambda k, f, x, y, eps: _square.square(k, f, x, y, eps=eps, norm=norm,
-                                                num_queries=num_queries, p_init=p_init)
+  def attack(k, f, x, y, eps, *, example_ids=None):
+    return _square.square(k, f, x, y, eps=eps, norm=norm, num_queries=num_queries,
+                          p_init=p_init, example_ids=example_ids)
+  return attack
 
 
 def autoattack(*, attacks: Sequence[str] = _autoattack.STANDARD_ATTACKS, num_steps: int = 100,
                num_restarts: int = 1, num_target_classes: int = 9, num_queries: int = 5000,
                norm: str = "linf"):
   """AutoAttack (Croce & Hein 2020): the worst case over `attacks`, run in turn."""
-  return lambda k, f, x, y, eps: _autoattack.autoattack(
-      k, f, x, y, eps=eps, norm=norm, attacks=attacks, num_steps=num_steps,
-      num_restarts=num_restarts, num_target_classes=num_target_classes,
-      num_queries=num_queries).images
+  def attack(k, f, x, y, eps, *, example_ids=None):
+    return _autoattack.autoattack(
+        k, f, x, y, eps=eps, norm=norm, attacks=attacks, num_steps=num_steps,
+        num_restarts=num_restarts, num_target_classes=num_target_classes,
+        num_queries=num_queries, example_ids=example_ids).images
+  return attack
 
 
 def _spec(build, label, bounded=True):
@@ -167,6 +197,9 @@ def build_attack(name: str, *, only_accepted: bool = False, **options) -> Callab
   """`attack_fn(key, logits_fn, images, labels, eps) -> images` of the attack `name`.
 
   The result is the adversarial batch (see the module docstring); the caller jits.
+  `attack_fn` also takes the keyword `example_ids` (int [B], default `arange(B)`):
+  example b's random draws come from `fold_in(key, example_ids[b])`, so passing
+  each example's dataset index makes its result independent of the batching.
 
   Example (`logits_fn` a model, `x` [B, H, W, C] in [0, 1], `y` [B] labels):
 

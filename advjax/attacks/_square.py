@@ -36,11 +36,12 @@ def _window_side(p, n_features, channels, side_max):
   return jnp.clip(s, 1, side_max)
 
 
-def _window(key, batch, h, w, s):
-  """Per-example mask [B, H, W, 1] of an s x s window at a random position."""
-  kh, kw = jax.random.split(key)
-  vh = jax.random.randint(kh, (batch, 1, 1, 1), 0, h - s + 1)
-  vw = jax.random.randint(kw, (batch, 1, 1, 1), 0, w - s + 1)
+def _window(keys, h, w, s):
+  """Per-example mask [B, H, W, 1] of an s x s window at a random position
+  (example b's position drawn from `keys[b]`)."""
+  kh, kw = _parts.split_each(keys)
+  vh = _parts.draw_each(kh, lambda k: jax.random.randint(k, (1, 1, 1), 0, h - s + 1))
+  vw = _parts.draw_each(kw, lambda k: jax.random.randint(k, (1, 1, 1), 0, w - s + 1))
   rows = jnp.arange(h)[None, :, None, None]
   cols = jnp.arange(w)[None, None, :, None]
   return (rows >= vh) & (rows < vh + s) & (cols >= vw) & (cols < vw + s)
@@ -82,10 +83,15 @@ def _meta_pseudo_gaussian(h, w, s, dtype):
   return block / jnp.maximum(jnp.sqrt(jnp.sum(block ** 2)), _parts._TINY)
 
 
-def _square_core(key, logits_fn, images, labels, targets, objective, *, eps, norm,
+def _square_core(keys, logits_fn, images, labels, targets, objective, *, eps, norm,
                  num_queries, p_init, bounds, done):
-  """Returns (x, success, value) where value is the attacker's ascent value."""
-  batch, h, w, c = images.shape
+  """Returns (x, success, value) where value is the attacker's ascent value.
+
+  Example b's draws come from `keys[b]` alone (per query, folded with its index), the
+  window schedule depends on the query index alone, and an example that is
+  successful or `done` is frozen: its result does not depend on the batch.
+  """
+  _, h, w, c = images.shape
   n_features = h * w * c
   side_max = max(min(h, w) - 1, 1)
   eps_b = _parts._bcast(eps, images)
@@ -98,9 +104,10 @@ def _square_core(key, logits_fn, images, labels, targets, objective, *, eps, nor
   def proj(x):
     return _parts.project(x, images, eps, norm, bounds)
 
-  k_init, k_loop = jax.random.split(key)
+  k_init, k_loop = _parts.split_each(keys)
   if norm == "linf":
-    stripes = jax.random.rademacher(k_init, (batch, 1, w, c), images.dtype)
+    stripes = _parts.draw_each(k_init, lambda k: jax.random.rademacher(k, (1, w, c),
+                                                                        images.dtype))
     x_best = proj(images + eps_b * stripes)
   else:
     x_best = proj(images + _l2_init(k_init, images, eps))
@@ -112,12 +119,13 @@ def _square_core(key, logits_fn, images, labels, targets, objective, *, eps, nor
 
   def body(carry):
     i, x_best, loss_min, succ = carry
-    k_win, k_sign, k_win2 = jax.random.split(jax.random.fold_in(k_loop, i), 3)
+    k_win, k_sign, k_win2 = _parts.split_each(_parts.fold_in_each(k_loop, i), 3)
     p = p_selection(p_init, i, num_queries)
     s = _window_side(p, n_features, c, side_max)
     if norm == "linf":
-      mask = _window(k_win, batch, h, w, s)
-      sign = jax.random.rademacher(k_sign, (batch, 1, 1, c), images.dtype)
+      mask = _window(k_win, h, w, s)
+      sign = _parts.draw_each(k_sign, lambda k: jax.random.rademacher(k, (1, 1, c),
+                                                                      images.dtype))
       # Redraw (flip) a window that would not change the image.
       same = jnp.all(jnp.where(mask, proj(images + eps_b * sign) == x_best, True),
                      axis=(1, 2, 3))
@@ -140,14 +148,16 @@ def _square_core(key, logits_fn, images, labels, targets, objective, *, eps, nor
   return x_best, succ, -loss_min
 
 
-def _l2_init(key, images, eps):
+def _l2_init(keys, images, eps):
   """L2 start of the Square attack: a grid of pseudo-Gaussian blocks of side
-  H // 5 with random signs per block and channel, scaled to norm eps."""
-  batch, h, w, c = images.shape
+  H // 5 with random signs per block and channel (from per-example `keys`),
+  scaled to norm eps."""
+  _, h, w, c = images.shape
   s = max(h // 5, 1)
   block = _meta_pseudo_gaussian(s, s, s, images.dtype)
   nh, nw = -(-h // s), -(-w // s)
-  signs = jax.random.rademacher(key, (batch, nh, nw, c), images.dtype)
+  signs = _parts.draw_each(keys, lambda k: jax.random.rademacher(k, (nh, nw, c),
+                                                                 images.dtype))
   tiled = jnp.tile(block, (nh, nw))[None, :, :, None]
   up = jnp.repeat(jnp.repeat(signs, s, axis=1), s, axis=2)
   delta = (tiled * up)[:, :h, :w, :]
@@ -174,20 +184,21 @@ def _l2_step(k_win, k_sign, k_win2, images, x_best, eps, s):
   batch, h, w, c = images.shape
   dtype = images.dtype
   delta = x_best - images
-  w1 = _window(k_win, batch, h, w, s)  # [B, H, W, 1]
-  w2 = _window(k_win2, batch, h, w, s)
+  w1 = _window(k_win, h, w, s)  # [B, H, W, 1]
+  w2 = _window(k_win2, h, w, s)
   per_channel = lambda a: jnp.sqrt(jnp.sum(a ** 2, axis=(1, 2), keepdims=True))  # noqa: E731
   norm_w1 = per_channel(jnp.where(w1, delta, 0.0))
   norm_w12 = per_channel(jnp.where(w1 | w2, delta, 0.0))
   norm_img = _parts._bcast(_parts.norm_per_example(delta, "l2"), delta)
   eps_b = _parts._bcast(eps, images)
-  block = _meta_pseudo_gaussian(h, w, s, dtype)
-  if h == w:
-    block = jnp.where(jax.random.bernoulli(jax.random.fold_in(k_sign, 1)), block, block.T)
+  block = jnp.broadcast_to(_meta_pseudo_gaussian(h, w, s, dtype), (batch, h, w))
+  if h == w:  # transposed with probability 1/2, per example
+    upright = _parts.draw_each(_parts.fold_in_each(k_sign, 1), jax.random.bernoulli)
+    block = jnp.where(upright[:, None, None], block, jnp.swapaxes(block, 1, 2))
   vh = jnp.argmax(jnp.any(w1[..., 0], axis=2), axis=1)
   vw = jnp.argmax(jnp.any(w1[..., 0], axis=1), axis=1)
-  placed = _shift(jnp.broadcast_to(block[None, :, :, None], (batch, h, w, 1)), vh, vw)
-  signs = jax.random.rademacher(k_sign, (batch, 1, 1, c), dtype)
+  placed = _shift(block[..., None], vh, vw)
+  signs = _parts.draw_each(k_sign, lambda k: jax.random.rademacher(k, (1, 1, c), dtype))
   new = jnp.where(w1, placed * signs + delta / (norm_w1 + 1e-12), 0.0)
   target = jnp.sqrt(jnp.maximum(eps_b ** 2 - norm_img ** 2, 0.0) / c + norm_w12 ** 2)
   new = new / jnp.maximum(per_channel(new), _parts._TINY) * target
@@ -199,7 +210,8 @@ def square_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.A
                      eps, norm: str = "linf", num_queries: int = 5000, p_init: float = 0.8,
                      loss: str = "margin", targeted: bool = False,
                      targets: Optional[jax.Array] = None,
-                     bounds: Tuple[float, float] = (0.0, 1.0)) -> _parts.AttackResult:
+                     bounds: Tuple[float, float] = (0.0, 1.0),
+                     example_ids: Optional[jax.Array] = None) -> _parts.AttackResult:
   """Square attack: score-based random search inside the eps-ball.
 
   Linf follows Alg. 1 of Andriushchenko et al. 2020 with per-example windows;
@@ -210,7 +222,8 @@ def square_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.A
   forward passes (the start counts as one).
 
   Args:
-    key: a JAX PRNG key.
+    key: a JAX PRNG key; example b's stripes, windows and signs come from
+      `fold_in(key, example_ids[b])` (then the query index).
     logits_fn: `images [B, H, W, C] -> logits [B, K]` (only its values are used).
     images: float images [B, H, W, C] in `bounds`.
     labels: int true labels [B].
@@ -222,6 +235,9 @@ def square_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.A
     targeted: reach `targets` instead of leaving `labels`.
     targets: int target classes [B], required when `targeted`.
     bounds: the valid pixel range.
+    example_ids: int [B], each example's identity for its random draws (e.g.
+      its dataset index), so that its result does not depend on the batch;
+      default `arange(B)`.
 
   Returns:
     An `AttackResult`: the adversarial images [B, H, W, C] inside the eps-ball
@@ -241,7 +257,8 @@ def square_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.A
     raise ValueError("`targets` is required when `targeted=True`.")
   tgt = targets if targeted else None
   objective = _parts.get_objective(loss, targeted=targeted)
-  x, _, v = _square_core(key, logits_fn, images, labels, tgt, objective, eps=eps,
+  keys = _parts.per_example_keys(key, example_ids, images.shape[0])
+  x, _, v = _square_core(keys, logits_fn, images, labels, tgt, objective, eps=eps,
                          norm=norm, num_queries=num_queries, p_init=float(p_init),
                          bounds=tuple(bounds), done=jnp.zeros(images.shape[0], bool))
   _, _, g = _parts.value_and_input_grad(

@@ -1,4 +1,19 @@
-"""Data sources (offline MNIST, TFDS, image folders, npz), batching and sharding."""
+"""Data sources (offline MNIST, TFDS, image folders, npz, ArrayRecord), batching, sharding
+and the Grain pipeline (uint8 random-access sources, sharded iterators with a state)."""
+from advjax.data._array_record import ArrayRecordSource
+from advjax.data._array_record import prepare_array_record
+from advjax.data._folder import FolderSource
+from advjax.data._folder import decode_image
+from advjax.data._grain import ArraySource
+from advjax.data._grain import EVAL_TRANSFORMS
+from advjax.data._grain import grain_eval_iterator
+from advjax.data._grain import grain_train_iterator
+from advjax.data._grain import num_eval_batches
+from advjax.data._grain import open_source
+from advjax.data._grain import resize_center_crop
+from advjax.data._grain import shard_range
+from advjax.data._grain import TfdsSource
+from advjax.data._grain import TRAIN_AUGMENTS
 from advjax.data._pipeline import epoch_permutation
 from advjax.data._pipeline import iterate_eval
 from advjax.data._pipeline import iterate_train
@@ -22,4 +37,10 @@ __all__ = [
     "iterate_train", "load_folder", "load_mnist5k", "load_npz", "load_splits",
     "load_tfds", "make_mesh", "replicate", "replicated", "shard_batch",
     "steps_per_epoch", "stratified_split", "train_batch",
+    # Grain pipeline: random-access uint8 sources, sharded iterators with a state
+    "ArrayRecordSource", "ArraySource", "EVAL_TRANSFORMS", "FolderSource", "TfdsSource",
+    "TRAIN_AUGMENTS", "grain_eval_iterator", "grain_train_iterator", "num_eval_batches",
+    "open_source", "prepare_array_record", "shard_range",
+    # one image: decoding and RobustBench's ImageNet evaluation preprocessing
+    "decode_image", "resize_center_crop",
 ]

@@ -41,3 +41,26 @@ __all__ = [
     "mean_corruption_error", "perturbation_sequence", "relative_mce", "render_markdown",
     "validate_report", "write_evaluation", "write_report",
 ]
+
+# RobustBench's protocol: threat models, the benchmark points, the leaderboard entry.
+from advjax.eval._robustbench import LEADERBOARD_DATASETS  # noqa: E402
+from advjax.eval._robustbench import MODEL_INFO_FIELDS  # noqa: E402
+from advjax.eval._robustbench import THREAT_MODELS  # noqa: E402
+from advjax.eval._robustbench import ThreatModel  # noqa: E402
+from advjax.eval._robustbench import corruption_accuracy  # noqa: E402
+from advjax.eval._robustbench import first_points  # noqa: E402
+from advjax.eval._robustbench import imagenet_test_ids  # noqa: E402
+from advjax.eval._robustbench import load_imagenet_points  # noqa: E402
+from advjax.eval._robustbench import model_info  # noqa: E402
+from advjax.eval._robustbench import model_info_json  # noqa: E402
+from advjax.eval._robustbench import run_autoattack  # noqa: E402
+from advjax.eval._robustbench import threat_model  # noqa: E402
+from advjax.eval._robustbench import write_benchmark  # noqa: E402
+from advjax.eval._robustbench import write_points  # noqa: E402
+
+__all__ += [
+    "LEADERBOARD_DATASETS", "MODEL_INFO_FIELDS", "THREAT_MODELS", "ThreatModel",
+    "corruption_accuracy", "first_points", "imagenet_test_ids", "load_imagenet_points",
+    "model_info", "model_info_json", "run_autoattack", "threat_model", "write_benchmark",
+    "write_points",
+]

@@ -99,10 +99,11 @@ def make_eval_attack(name: str, cfg) -> Callable:
 
 
 def _jit_attack(logits_fn, attack):
-  """One compiled `(key, x, y, eps) -> (x_adv, correct, conf, l2, linf, pred)`."""
+  """One compiled `(key, x, y, eps, ids) -> (x_adv, correct, conf, l2, linf, pred)`;
+  `ids` [B] are the examples' dataset indices (`example_ids` of the attack)."""
   @jax.jit
-  def fn(k, x, y, eps):
-    x_adv = attack(k, logits_fn, x, y, eps)
+  def fn(k, x, y, eps, ids):
+    x_adv = attack(k, logits_fn, x, y, eps, example_ids=ids)
     logits = logits_fn(x_adv)
     pred = jnp.argmax(logits, -1)
     return (x_adv, pred == y, _calibration.max_softmax(logits),
@@ -134,14 +135,18 @@ def _gallery_indices(labels, pred_clean, pred_adv, k: int) -> np.ndarray:
 def _run_attack(fn, eps, ds, key, batch_size, progress, desc, keep=0, clean_pred=None):
   """Per-example correctness, confidence, L2 and Linf norms over ds; `keep` gallery
   examples of the first batch (successful adversarial examples first, see
-  `_gallery_indices`) as (clean, adversarial, labels, clean predictions, predictions)."""
+  `_gallery_indices`) as (clean, adversarial, labels, clean predictions, predictions).
+
+  Every batch gets the same key and each example its dataset index as `example_ids`,
+  so an example's result does not depend on `batch_size`."""
   out = {k: [] for k in ("correct", "conf", "l2", "linf", "pred")}
   kept = None
   nb = -(-len(ds) // batch_size)
   eps = jnp.float32(eps)
   for i, (x, y, m) in enumerate(tqdm(iterate_eval(ds, batch_size), total=nb, desc=desc,
                                      disable=not progress, leave=False)):
-    x_adv, *per_example = fn(jax.random.fold_in(key, i), x, y, eps)
+    ids = jnp.arange(i * batch_size, (i + 1) * batch_size, dtype=jnp.int32)
+    x_adv, *per_example = fn(key, x, y, eps, ids)
     per_example = jax.device_get(per_example)  # the images stay on the device
     for name, v in zip(out, per_example):
       out[name].append(v[m])
@@ -344,7 +349,8 @@ def _flip_rates(logits_fn, ds, cfg, key):
 
 
 def _accuracy_under(fn, key, x, y, eps) -> float:
-  return float(np.mean(np.asarray(fn(key, x, y, jnp.float32(eps))[1])))
+  ids = jnp.arange(x.shape[0], dtype=jnp.int32)   # the first examples of the test set
+  return float(np.mean(np.asarray(fn(key, x, y, jnp.float32(eps), ids)[1])))
 
 
 def _masking_checks(logits_fn, ds, cfg, key, report, get):
@@ -356,8 +362,8 @@ def _masking_checks(logits_fn, ds, cfg, key, report, get):
   on_subset = lambda check: _masking.on_subset(check, len(sub), len(ds))
   curve = report["accuracy_vs_eps"]
   checks = [_masking.check_monotone_in_eps(curve["eps"], curve["pgd"])]
-  unbounded_pgd = _jit_attack(logits_fn, lambda k, f, x, y, e: A.pgd(
-      k, f, x, y, eps=e, num_steps=20, step_size=0.05))
+  unbounded_pgd = _jit_attack(logits_fn, lambda k, f, x, y, e, example_ids: A.pgd(
+      k, f, x, y, eps=e, num_steps=20, step_size=0.05, example_ids=example_ids))
   unbounded = _accuracy_under(unbounded_pgd, jax.random.fold_in(key, 500), x, y, 1.0)
   checks.append(on_subset(_masking.check_unbounded(unbounded)))
   i = int(np.argmin(np.abs(np.asarray(curve["eps"]) - cfg.eps)))

@@ -12,3 +12,9 @@ __all__ = ["accuracy", "adaptive_alpha", "cross_entropy", "cw_margin", "dlr"]
 from advjax.losses._consistency import jsd_consistency  # noqa: E402
 
 __all__ += ["jsd_consistency"]
+
+# The robust-training losses of TRADES and MART.
+from advjax.losses._robust import mart_loss  # noqa: E402
+from advjax.losses._robust import trades_kl  # noqa: E402
+
+__all__ += ["mart_loss", "trades_kl"]

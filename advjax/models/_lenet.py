@@ -1,5 +1,5 @@
 """LeNet-5 (LeCun et al. 1998) as used in the MNIST adversarial papers."""
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -53,17 +53,20 @@ def conv_pool_2x2(x, kernel, padding: str = "VALID"):
 
 class _ConvPool(nn.Module):
   """`nn.Conv` (stride 1, bias) with the same parameters, then 2x2 max pooling,
-  computed by `conv_pool_2x2`; returns (pooled conv without bias, bias) so that
-  the caller adds the bias after pooling, where it is cheaper."""
+  computed by `conv_pool_2x2` in `dtype` (float32 parameters); returns (pooled
+  conv without bias, bias) so that the caller adds the bias after pooling, where
+  it is cheaper."""
   features: int
   kernel_size: Sequence[int]
   padding: str
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
     kernel = self.param("kernel", nn.initializers.lecun_normal(),
                         (*self.kernel_size, x.shape[-1], self.features))
     bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    x, kernel, bias = (jnp.asarray(a, self.dtype) for a in (x, kernel, bias))
     return conv_pool_2x2(x, kernel, self.padding), bias
 
 
@@ -78,12 +81,16 @@ class LeNet5(nn.Module):
     features: (conv1, conv2, fc1, fc2) widths; (6, 16, 120, 84) is LeNet-5.
     dropout_rate: dropout before each fully connected layer when > 0 (train only).
     mean, std: per-channel normalization constants (MNIST by default).
+    dtype: compute dtype of the convolutions and dense layers (e.g.
+      `jnp.bfloat16`); parameters, the input normalization and the returned
+      logits stay float32.
   """
   num_classes: int = 10
   features: Sequence[int] = (6, 16, 120, 84)
   dropout_rate: float = 0.0
   mean: Sequence[float] = (0.1307,)
   std: Sequence[float] = (0.3081,)
+  dtype: Any = jnp.float32
 
   num_blocks = 4
 
@@ -91,20 +98,22 @@ class LeNet5(nn.Module):
   def __call__(self, x, train: bool = False, block_hook: BlockHook = None):
     """Args: x [B, H, W, C] in [0, 1]; train: dropout on; block_hook(i, h) -> h is
     applied to the input (i = 0) and after each block i = 1..4 (manifold mixup,
-    noise injection). Returns logits [B, num_classes]."""
+    noise injection). Returns float32 logits [B, num_classes]."""
     hook = block_hook or (lambda i, h: h)
-    x = (x - jnp.asarray(self.mean)) / jnp.asarray(self.std)
+    d = self.dtype
+    dense = lambda n: nn.Dense(n, dtype=d, param_dtype=jnp.float32)
+    x = (x - jnp.asarray(self.mean, jnp.float32)) / jnp.asarray(self.std, jnp.float32)
     x = hook(0, x)
     c1, c2, f1, f2 = self.features
     # relu(pool(conv) + bias) == pool(relu(conv + bias)) (max commutes with both),
     # on a quarter of the values.
-    x, bias = _ConvPool(c1, (5, 5), "SAME", name="Conv_0")(x)
+    x, bias = _ConvPool(c1, (5, 5), "SAME", dtype=d, name="Conv_0")(x)
     x = hook(1, nn.relu(x + bias))
-    x, bias = _ConvPool(c2, (5, 5), "VALID", name="Conv_1")(x)
+    x, bias = _ConvPool(c2, (5, 5), "VALID", dtype=d, name="Conv_1")(x)
     x = hook(2, nn.relu(x + bias))
     x = x.reshape(x.shape[0], -1)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    x = hook(3, nn.relu(nn.Dense(f1)(x)))
+    x = hook(3, nn.relu(dense(f1)(x)))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    x = hook(4, nn.relu(nn.Dense(f2)(x)))
-    return nn.Dense(self.num_classes)(x)
+    x = hook(4, nn.relu(dense(f2)(x)))
+    return dense(self.num_classes)(x).astype(jnp.float32)

@@ -1,18 +1,45 @@
 """Models by name, and the `logits_fn` view of a model that attacks use."""
+import functools
 import inspect
 from typing import Any, Callable, Dict
 
 import jax
 import jax.numpy as jnp
 
+from advjax.models._efficientnet import EfficientNetB0
 from advjax.models._lenet import LeNet5
+from advjax.models._preact_resnet import PreActResNet18
 from advjax.models._resnet import ResNet18
+from advjax.models._resnet50 import ResNet50
+from advjax.models._wide_resnet import WideResNet
 
-MODELS: Dict[str, Callable[..., Any]] = {"lenet5": LeNet5, "resnet18": ResNet18}
+MODELS: Dict[str, Callable[..., Any]] = {
+    # MNIST
+    "lenet5": LeNet5,
+    # CIFAR (32x32)
+    "resnet18": ResNet18,
+    "preact_resnet18": PreActResNet18,
+    "wide_resnet": WideResNet,
+    "wrn28_10": functools.partial(WideResNet, depth=28, widen_factor=10),
+    "wrn34_10": functools.partial(WideResNet, depth=34, widen_factor=10),
+    # ImageNet (224x224)
+    "resnet50": ResNet50,
+    "efficientnet_b0": EfficientNetB0,
+}
 
 
 def get_model(name: str, *, num_classes: int, **kwargs):
-  """Builds a Flax module by name ("lenet5", "resnet18").
+  """Builds a Flax module by name.
+
+  Args:
+    name: one of `MODELS`: "lenet5", "resnet18", "preact_resnet18",
+      "wide_resnet" (with `depth` and `widen_factor`), "wrn28_10", "wrn34_10",
+      "resnet50", "efficientnet_b0".
+    num_classes: K.
+    **kwargs: the model's attributes (e.g. `dtype=jnp.bfloat16`, `mean`, `std`).
+
+  Returns:
+    The Flax module.
 
   Raises:
     ValueError: for an unknown model name.

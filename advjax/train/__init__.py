@@ -2,7 +2,7 @@
 adaptive alpha), schedules, the resumable loop, fine-tuning and loading runs."""
 from advjax import _extras
 
-_extras.require("advjax.train", "ml_collections", "orbax.checkpoint", "tqdm")
+_extras.require("advjax.train", "ml_collections", "orbax.checkpoint", "tensorboardX", "tqdm")
 
 from advjax.train._checkpoint import Checkpointer
 from advjax.train._config import default_config
@@ -20,10 +20,13 @@ from advjax.train._schedules import OPTIMIZERS
 from advjax.train._schedules import eps_schedule
 from advjax.train._schedules import lr_schedule
 from advjax.train._schedules import make_optimizer
+from advjax.train._stall import TrainingStalledError
 from advjax.train._state import TrainState
 from advjax.train._state import create_train_state
+from advjax.train._step import OBJECTIVES
 from advjax.train._step import RECIPES
 from advjax.train._step import TRAIN_ATTACKS
+from advjax.train._step import awp_perturbation
 from advjax.train._step import l2_penalty
 from advjax.train._step import make_attack_fn
 from advjax.train._step import make_eval_step
@@ -39,8 +42,9 @@ from advjax.train._views import view_loss
 
 __all__ = [
     "Checkpointer", "EPS_SCHEDULES", "LR_SCHEDULES", "NOISYMIX_VIEWS", "NoisyMix",
-    "NonFiniteLossError", "OPTIMIZERS", "RECIPES", "Run", "SOURCES", "TRAIN_ATTACKS",
-    "TrainState", "Views", "attack_source", "create_train_state", "default_config", "eps_schedule",
+    "NonFiniteLossError", "OBJECTIVES", "OPTIMIZERS", "RECIPES", "Run", "SOURCES",
+    "TRAIN_ATTACKS", "TrainState", "TrainingStalledError", "Views", "attack_source",
+    "awp_perturbation", "create_train_state", "default_config", "eps_schedule",
     "evaluate_checkpoint", "fit", "l2_penalty", "load_run", "lr_schedule", "make_attack_fn",
     "make_eval_step", "make_free_train_step", "make_optimizer", "make_source",
     "make_train_step", "read_run_config", "train_and_evaluate", "validate_config",

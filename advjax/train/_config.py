@@ -16,6 +16,7 @@ from advjax import augment
 from advjax.eval import ATTACKS as EVAL_ATTACKS
 from advjax.eval import default_eval_config
 from advjax.train import _schedules
+from advjax.train import _stall
 from advjax.train import _step
 from advjax.train import _views
 
@@ -29,6 +30,17 @@ _NAME_TUPLES = (
      lambda: ("common",) + tuple(augment.corruption_names("all"))),
     ("train_attack.policy", "DiffAugment policy", lambda: augment.DIFFAUGMENT_POLICIES),
 )
+
+
+# Top-level keys added after runs were saved without them, with the value those runs
+# trained with.
+_ADDED_KEYS = (("objective", "ce"), ("trades_beta", 6.0), ("mart_lambda", 6.0),
+               ("awp_gamma", 0.0))
+
+
+def objective_weight(config) -> float:
+  """The KL weight of a validated config's objective: TRADES' beta or MART's lambda."""
+  return float(config.mart_lambda if config.objective == "mart" else config.trades_beta)
 
 
 def noisymix_spec(config):
@@ -78,6 +90,13 @@ def default_config() -> ml_collections.ConfigDict:
   # recipe: standard (alpha = 1), adversarial (fixed alpha), hybrid (adaptive alpha)
   c.recipe = "standard"
   c.alpha = 0.5                   # fixed alpha ("adversarial"), initial alpha ("hybrid")
+  # the loss of the adversarial views: "ce", "trades" (Zhang et al. 2019: CE(x) + beta *
+  # KL(p(x) || p(x')), x' from TRADES' PGD on the KL) or "mart" (Wang et al. 2020);
+  # alpha = 0 gives the paper's loss
+  c.objective = "ce"
+  c.trades_beta = 6.0
+  c.mart_lambda = 6.0
+  c.awp_gamma = 0.0               # AWP (Wu et al. 2020): relative weight perturbation, 0 = off
   c.train_attack = ml_collections.ConfigDict({
       "name": "pgd", "eps": 0.1, "num_steps": 7,
       # step = factor * eps; None: the attack's default (PGD 2.5 / num_steps, FGSM-RS 1.25)
@@ -105,6 +124,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.keep_checkpoints = 3
   c.checkpoint_every_epochs = 1
   c.progress = True
+  # stop a run whose training loss stays within `tolerance` of log K (chance) for `epochs`
+  # epochs and at least `min_steps` steps (epochs 0 = off); see train/_stall.py
+  c.stall_check = ml_collections.ConfigDict({"epochs": 1.0, "min_steps": 50,
+                                             "tolerance": 0.01})
   return c
 
 
@@ -120,6 +143,9 @@ def from_saved(saved: dict) -> dict:
   ("color", "cutout"), noisymix.blocks "0,1,2" -> (0, 1, 2).
   """
   out = json.loads(json.dumps(saved))   # a deep copy
+  for key, value in _ADDED_KEYS:   # runs saved before these keys existed trained with them
+    if isinstance(out, dict):
+      out.setdefault(key, value)
   def names(text):
     return [p.strip() for p in text.split(",") if p.strip()]
   ev, ta, nm = (out.get(k) if isinstance(out.get(k), dict) else {}
@@ -180,12 +206,14 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
                        f"{sorted(choices)}.")
   choice("model", full.model, MODELS)
   choice("recipe", full.recipe, _step.RECIPES)
+  choice("objective", full.objective, _step.OBJECTIVES)
   choice("train_attack.name", full.train_attack.name, _step.TRAIN_ATTACKS)
   choice("eps_schedule", full.eps_schedule, _schedules.EPS_SCHEDULES)
   choice("lr_schedule", full.lr_schedule, _schedules.LR_SCHEDULES)
   choice("optimizer", full.optimizer, _schedules.OPTIMIZERS)
   for key in ("train_attack.eps", "eval.eps", "eval.pgd_step_size", "learning_rate",
-              "weight_decay", "eps_warmup_epochs", "warmup_epochs"):
+              "weight_decay", "eps_warmup_epochs", "warmup_epochs", "trades_beta",
+              "mart_lambda", "awp_gamma"):
     node, leaf = (full, key) if "." not in key else (full[key.split(".")[0]],
                                                      key.split(".")[1])
     if node[leaf] < 0:
@@ -201,6 +229,19 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
       raise ValueError(f"config.train_attack.replays must be >= 1; got "
                        f"{full.train_attack.replays}.")
   ta = full.train_attack
+  if full.objective != "ce" and full.recipe == "standard":
+    raise ValueError(f"config.objective={full.objective!r} trains on adversarial examples: set "
+                     "config.recipe='adversarial' (with config.alpha=0.0 the loss is the "
+                     "paper's) or 'hybrid'.")
+  if full.objective == "trades" and ta.name != "pgd":
+    raise ValueError("config.objective='trades' finds its adversarial examples with its own "
+                     "PGD on the KL term (attacks.trades_attack): config.train_attack.name "
+                     f"must be 'pgd'; got {ta.name!r}.")
+  if full.recipe != "standard" and ta.name == "free" and (full.objective != "ce" or
+                                                          full.awp_gamma > 0):
+    raise ValueError("config.train_attack.name='free' (free adversarial training) has a step "
+                     "of its own with the CE loss: it takes neither config.objective="
+                     f"{full.objective!r} nor config.awp_gamma > 0.")
   choice("train_attack.curriculum", ta.curriculum, CURRICULA)
   if ta.curriculum == "steps" and ta.name != "pgd":
     raise ValueError("config.train_attack.curriculum='steps' grows the PGD steps: it needs "
@@ -227,6 +268,7 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   if full.init_workdir and not os.path.exists(os.path.join(full.init_workdir, "config.json")):
     raise ValueError(f"config.init_workdir: {full.init_workdir!r} is not an advjax run (no "
                      "config.json).")
+  _stall.check_stall_config(full.stall_check)
   if not 0.0 <= full.alpha <= 1.0:
     raise ValueError(f"config.alpha must be in [0, 1]; got {full.alpha}.")
   for key, _, _ in _NAME_TUPLES:

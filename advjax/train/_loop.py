@@ -14,14 +14,16 @@ from advjax import data, models
 from advjax.losses import adaptive_alpha
 from advjax.eval import atomic_write_text
 from advjax.train import _config
+from advjax.train import _events
 from advjax.train import _schedules
+from advjax.train import _stall
 from advjax.train import _step
 from advjax.train import _views
 from advjax.train._checkpoint import Checkpointer
 from advjax.train._state import TrainState, create_train_state
 
 # Keys that may change between a run and its continuation (more epochs, other eval).
-_RESUMABLE_KEYS = ("num_epochs", "eval", "progress", "keep_checkpoints")
+_RESUMABLE_KEYS = ("num_epochs", "eval", "progress", "keep_checkpoints", "stall_check")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -97,7 +99,8 @@ class Run:
     if name in _views.ATTACK_SOURCES:
       attack_fn = _step.make_attack_fn(
           name, num_steps=num_steps, num_restarts=ta.num_restarts,
-          step_size_factor=ta.step_size_factor)
+          step_size_factor=ta.step_size_factor,
+          objective="ce" if self.free else self.config.objective)
     return _views.make_source(
         name, attack_fn=attack_fn, hp_type=ta.hp_type, hp_scale=ta.hp_scale,
         num_steps=ta.num_steps, policy=ta.policy, severity=ta.severity,
@@ -132,7 +135,8 @@ class Run:
             if self.adversarial else None,
             maxup=int(c.train_attack.maxup), noisymix=self.noisymix,
             skip_clean=(c.recipe == "adversarial" and c.alpha == 0.0 and
-                        self.noisymix is None))
+                        self.noisymix is None),
+            objective=c.objective, beta=_config.objective_weight(c), awp_gamma=c.awp_gamma)
       self._steps[k] = fn
     return self._steps[k]
 
@@ -208,6 +212,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   Raises:
     ValueError: for a bad config, or a workdir that holds a run of another config.
     NonFiniteLossError: when the loss becomes NaN/inf (nothing is overwritten).
+    TrainingStalledError: when the training loss stays within `stall_check.tolerance`
+      of log K (chance) for `stall_check.epochs` epochs (and at least
+      `stall_check.min_steps` steps); the stalled epoch is neither logged nor
+      checkpointed, and the message says what to change.
   """
   run = Run(config)   # validates config and data before anything is written
   c = run.config
@@ -228,22 +236,36 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   records = _read_records(metrics_path, start)
   atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
+  stall = _stall.make_stall_check(c, run.num_classes, run.steps_per_epoch)
+  at_chance = stall.run_length(_stall.chance_losses(   # steps at chance before `start`
+      [r for r in records if r.get("kind") == "train"])) if stall else 0
 
   train_time = float(meta.get("train_time_s", 0.0))
   spe = run.steps_per_epoch
+  rates, postfix = _events.Throughput(), {}
   with open(metrics_path, "a", encoding="utf-8") as log, tqdm(
       total=run.total_steps, initial=start, desc=c.name, disable=not c.progress,
-      unit="step") as bar:
+      unit="step") as bar, _events.EventWriter(os.path.join(workdir, "tensorboard"),
+                                              start_step=start) as events:
     step = start
     while step < run.total_steps:
       epoch_end = min((step // spe + 1) * spe, run.total_steps)
       t0 = time.perf_counter()
       epoch_metrics = []
-      for _, batch in data.iterate_train(run.splits["train"], c.batch_size, c.seed, step,
-                                         epoch_end):
-        state, m = run.train_step_at(step)(state, data.shard_batch(batch, run.mesh))
+      batches = (data.shard_batch(batch, run.mesh) for _, batch in data.iterate_train(
+          run.splits["train"], c.batch_size, c.seed, step, epoch_end))
+      while True:
+        try:
+          batch = rates.wait(batches)   # the time spent here is the data wait
+        except StopIteration:
+          break
+        state, m = run.train_step_at(step)(state, batch)
         epoch_metrics.append(m)
+        rates.step(c.batch_size)
         bar.update(1)
+        if bar.n % _PROGRESS_EVERY == 0:
+          postfix.update(_rate_postfix(rates))
+          bar.set_postfix(postfix, refresh=False)
       epoch_metrics = jax.device_get(epoch_metrics)
       dt = time.perf_counter() - t0
       for i, m in enumerate(epoch_metrics):
@@ -251,12 +273,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
           raise NonFiniteLossError(
               f"non-finite loss {m['loss']} at step {step + i + 1}; the last good "
               f"checkpoint (step {ckpt.latest_step()}) is kept. Lower the learning rate.")
+      if stall is not None:   # checked before this epoch's records and checkpoint are written
+        at_chance = stall.run_length(_stall.chance_losses(epoch_metrics), at_chance)
+        if stall.stalled(at_chance):
+          message = _stall.stall_message(stall, at_chance, step=epoch_end,
+                                         steps_per_epoch=spe,
+                                         checkpoint_step=ckpt.latest_step(), config=c)
+          ckpt.close()
+          raise _stall.TrainingStalledError(message)
       train_time += dt
       step = epoch_end
       for i, m in enumerate(epoch_metrics):
         rec = {"kind": "train", "step": step - len(epoch_metrics) + i + 1}
         rec.update({k: float(v) for k, v in m.items()})
         log.write(json.dumps(rec) + "\n")
+        events.scalars(rec["step"], m, prefix="train/")
       val = run.validate(state)
       if c.recipe == "hybrid":
         state = state.replace(alpha=jax.device_put(
@@ -267,12 +298,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
              c.batch_size / dt, "epoch_time_s": dt, **val}
       log.write(json.dumps(rec) + "\n")
       log.flush()
-      bar.set_postfix(val_clean=f"{val['val_acc_clean']:.3f}",
-                      val_adv=f"{val['val_acc_adv'] or 0:.3f}", alpha=f"{float(state.alpha):.2f}")
+      events.scalars(step, {k: v for k, v in rec.items() if k not in ("kind", "step")},
+                     prefix="val/")
+      events.flush()
+      postfix.update(_rate_postfix(rates), val_clean=f"{val['val_acc_clean']:.3f}",
+                     val_adv=f"{val['val_acc_adv'] or 0:.3f}",
+                     alpha=f"{float(state.alpha):.2f}")
+      bar.set_postfix(postfix)
       if (step // spe) % c.checkpoint_every_epochs == 0 or step == run.total_steps:
         ckpt.save(state, {"train_time_s": train_time, "epoch": step // spe})
   ckpt.close()
   return final_report(run, state, workdir, train_time=train_time)
+
+
+_PROGRESS_EVERY = 20   # steps between updates of the progress bar's rates
+
+
+def _rate_postfix(rates: "_events.Throughput") -> Dict[str, str]:
+  """images/s and the fraction of wall time spent waiting for input, since the last call."""
+  r = rates.rates()
+  return {"img/s": f"{r['images_per_s']:.0f}", "data_wait": f"{r['data_wait']:.0%}"}
 
 
 def read_run_config(workdir: str) -> ml_collections.ConfigDict:

@@ -1,4 +1,5 @@
-"""One jitted update: alpha * L_clean (+ NoisyMix) + (1 - alpha) * L_views (+ L2)."""
+"""One jitted update: alpha * L_clean (+ NoisyMix) + (1 - alpha) * L_views (+ L2), with
+L_views the CE, TRADES or MART objective, optionally under AWP."""
 import functools
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -12,11 +13,13 @@ from advjax.train import _views
 from advjax.train._state import TrainState
 
 RECIPES = ("standard", "adversarial", "hybrid")
+OBJECTIVES = ("ce", "trades", "mart")   # the loss of the adversarial views
 TRAIN_ATTACKS = _views.SOURCES   # the view sources, by name (attacks, augmentations, ...)
 
 
 def make_attack_fn(name: str, *, num_steps: int = 7, step_size_factor: Optional[float] = None,
-                   num_restarts: int = 1, norm: str = "linf") -> Callable:
+                   num_restarts: int = 1, norm: str = "linf",
+                   objective: str = "ce") -> Callable:
   """The training attack `name` from the attack registry, as `(key, logits_fn, images,
   labels, eps) -> images`.
 
@@ -24,13 +27,28 @@ def make_attack_fn(name: str, *, num_steps: int = 7, step_size_factor: Optional[
   the attack takes (the others are ignored): `num_steps`, `num_restarts`, `norm`,
   and `step_size_factor`, the step as a fraction of eps (None: the attack's default;
   1.25 for "fgsm_rs", Wong et al. 2020; 2.5 / num_steps for "pgd", Madry et al. 2018).
+  With objective "trades", "pgd" is TRADES' own PGD on the KL term
+  (`attacks.trades_attack`: Gaussian start, `num_steps` steps, the last iterate).
 
   Args:
     name: one of `attacks.ATTACK_NAMES`.
+    objective: one of `OBJECTIVES`; "trades" needs name "pgd".
 
   Raises:
-    ValueError: for an unknown name, "free" or another view source.
+    ValueError: for an unknown name, "free" or another view source, or an
+      objective "trades" with another attack than "pgd".
   """
+  if objective not in OBJECTIVES:
+    raise ValueError(f"Unknown objective {objective!r}; expected one of {list(OBJECTIVES)}.")
+  if objective == "trades":
+    if name != "pgd":
+      raise ValueError(f"objective 'trades' maximizes its own KL term with PGD "
+                       f"(`attacks.trades_attack`): the attack must be 'pgd'; got {name!r}.")
+    def trades(key, logits_fn, images, labels, eps):
+      step = None if step_size_factor is None else step_size_factor * eps
+      return attacks.trades_attack(key, logits_fn, images, labels, eps=eps, norm=norm,
+                                   num_steps=num_steps, step_size=step)
+    return trades
   if name == "free":
     raise ValueError("free adversarial training is a step of its own: use "
                      "`make_free_train_step`, not an attack_fn.")
@@ -40,6 +58,33 @@ def make_attack_fn(name: str, *, num_steps: int = 7, step_size_factor: Optional[
   options = dict(num_steps=num_steps, step_size=step_size_factor,
                  num_restarts=num_restarts, norm=norm)
   return attacks.build_attack(name, only_accepted=True, **options)
+
+
+def awp_perturbation(params, grads, gamma) -> Any:
+  """The adversarial weight perturbation v of AWP (Wu et al. 2020), a pytree like params.
+
+  Per parameter tensor w with gradient g of the training loss (one ascent step,
+  layer-wise relative size): `v = gamma * ||w|| * g / (||g|| + 1e-20)`, Frobenius
+  norms per tensor, for tensors of more than one dimension (kernels; as the
+  reference code, biases and normalization scales get 0).
+
+  References: Wu, Xia & Wang 2020, "Adversarial Weight Perturbation Helps Robust
+  Generalization", https://arxiv.org/abs/2004.05884; github.com/csdongxian/AWP
+  (`utils_awp.py`; gamma 5e-3 with TRADES, 1e-2 with PGD-AT).
+
+  Args:
+    params: the weights w.
+    grads: the gradient of the training loss at w (same structure).
+    gamma: the relative size (>= 0).
+
+  Returns:
+    v, a pytree of the structure of `params`.
+  """
+  def v(w, g):
+    if jnp.ndim(w) <= 1:
+      return jnp.zeros_like(w)
+    return gamma * jnp.linalg.norm(w) * g / (jnp.linalg.norm(g) + 1e-20)
+  return jax.tree_util.tree_map(v, params, grads)
 
 
 def l2_penalty(params) -> jax.Array:
@@ -54,7 +99,8 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
                     attack_fn: Optional[Callable] = None, eps_fn: Callable,
                     weight_decay: float = 0.0, mesh=None, source: Optional[Callable] = None,
                     maxup: int = 1, noisymix: Optional[_views.NoisyMix] = None,
-                    skip_clean: bool = False) -> Callable:
+                    skip_clean: bool = False, objective: str = "ce", beta: float = 6.0,
+                    awp_gamma: float = 0.0) -> Callable:
   """Builds the jitted update `(state, (images, labels)) -> (state, metrics)`.
 
   loss = alpha * L_clean + (1 - alpha) * L_views + weight_decay * L2, where
@@ -67,6 +113,21 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
   not updated). `state.alpha` is 1 for "standard" (no views are generated),
   fixed for "adversarial", and set by the loop from validation accuracies for
   "hybrid" (adaptive alpha = acc_adv / (acc_adv + acc_clean)).
+
+  The `objective` sets L_views, with x the clean images in training mode and x'
+  their views (the reductions, MaxUp and the PASS weights as above):
+  "ce": CE(f(x'), y); "trades": mean CE(f(x), y) + beta * KL(p(x) || p(x'))
+  (Zhang et al. 2019; the views should come from `attacks.trades_attack`, see
+  `make_attack_fn`); "mart": the MART loss BCE(p(x'), y) + beta * KL(p(x) || p(x'))
+  * (1 - p_y(x)) (Wang et al. 2020; views from PGD on the CE). With alpha = 0 the
+  loss is the paper's. The clean logits are those of the clean branch when it is
+  a plain CE forward, else one more forward of x.
+
+  With `awp_gamma` > 0 (AWP, Wu et al. 2020) the weights are first moved by one
+  ascent step on this loss (without the L2 term), `v = awp_perturbation(w, g,
+  awp_gamma)`; the gradient of the loss at w + v is then given to the optimizer
+  and applied to w (the perturbation is removed). Batch statistics are those of
+  the forward passes at w + v.
 
   Args:
     model: a Flax module `apply(variables, x, train, block_hook=...)`.
@@ -84,14 +145,22 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
     skip_clean: alpha is fixed at 0 (plain adversarial training): the clean branch,
       whose gradient is multiplied by 0, is not computed at all (one forward and
       backward pass less per step; the loss and update are the same).
+    objective: "ce", "trades" or "mart" (`OBJECTIVES`), the loss of the views.
+    beta: the weight of the KL term: TRADES' beta, MART's lambda (6 in both papers).
+    awp_gamma: AWP's relative weight perturbation (0 = off; 5e-3 with TRADES,
+      1e-2 with PGD-AT in the reference code).
 
   Returns:
     The jitted step. Metrics: loss, loss_clean, loss_adv, acc_clean, acc_adv,
     alpha, eps (scalars, means over the batch), plus pass_kept (fraction of
-    views kept) for weighted sources and loss_ce, loss_jsd with NoisyMix.
+    views kept) for weighted sources, loss_ce, loss_jsd with NoisyMix and loss_kl
+    (the mean KL(p(x) || p(x')) of the views) with "trades" and "mart". With AWP
+    they are measured at w + v.
 
   Raises:
-    ValueError: for an unknown recipe, a missing attack or maxup < 1.
+    ValueError: for an unknown recipe or objective, a missing attack, maxup < 1,
+      an objective other than "ce" without adversarial views, or beta or
+      awp_gamma < 0.
   """
   if recipe not in RECIPES:
     raise ValueError(f"Unknown recipe {recipe!r}; expected one of {list(RECIPES)}.")
@@ -108,6 +177,13 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
     noisymix.check()
   if skip_clean and (not adversarial or noisymix is not None):
     raise ValueError("`skip_clean` needs an adversarial recipe without NoisyMix.")
+  if objective not in OBJECTIVES:
+    raise ValueError(f"Unknown objective {objective!r}; expected one of {list(OBJECTIVES)}.")
+  if objective != "ce" and not adversarial:
+    raise ValueError(f"objective {objective!r} trains on adversarial views: it needs the "
+                     f"recipe 'adversarial' or 'hybrid', not {recipe!r}.")
+  if beta < 0 or awp_gamma < 0:
+    raise ValueError(f"`beta` and `awp_gamma` must be >= 0; got {beta} and {awp_gamma}.")
   num_classes = getattr(model, "num_classes", None)
 
   def step(state: TrainState, batch: Tuple[jax.Array, jax.Array]):
@@ -124,7 +200,8 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
       x3 = _views.noisymix_inputs(k_aug, images, noisymix)
       hook, targets = _views.noisymix_hook(k_hook, labels, noisymix, num_classes)
 
-    def loss_fn(params):
+    def loss_fn(params, with_l2=True):
+      logits = None
       if skip_clean:
         new_stats, aux, total = state.batch_stats, {}, 0.0
       elif noisymix is None:
@@ -139,19 +216,34 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
         aux = {"loss_clean": l_clean, "acc_clean": acc, "loss_ce": ce, "loss_jsd": jsd}
       if not skip_clean:
         total = alpha * l_clean
+      if adversarial and objective != "ce" and logits is None:
+        logits, new_stats = _train_forward(model, params, new_stats, images,
+                                           jax.random.fold_in(key, 2))
       if adversarial:
         logits_adv, new_stats = _train_forward(model, params, new_stats, views.images, k_adv)
-        l_adv, acc_adv, kept = _views.view_loss(logits_adv, views, maxup)
+        if objective == "ce":
+          l_adv, acc_adv, kept = _views.view_loss(logits_adv, views, maxup)
+        else:
+          l_adv, acc_adv, kept, kl = _objective_loss(objective, beta, logits, labels,
+                                                     logits_adv, views, maxup)
+          aux["loss_kl"] = kl
         total = total + (1.0 - alpha) * l_adv
         aux.update(loss_adv=l_adv, acc_adv=acc_adv)
         if kept is not None:
           aux["pass_kept"] = kept
-      if weight_decay:
+      if weight_decay and with_l2:
         total = total + weight_decay * l2_penalty(params)
       aux["loss"] = total
       return total, (aux, new_stats)
 
-    (_, (metrics, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    at = state.params
+    if awp_gamma:
+      # AWP's ascent step on the weights (the reference code's proxy model: its
+      # batch statistics are discarded, it has no weight decay)
+      g_awp = jax.grad(lambda p: loss_fn(p, with_l2=False)[0])(state.params)
+      at = jax.tree_util.tree_map(jnp.add, state.params,
+                                  awp_perturbation(state.params, g_awp, awp_gamma))
+    (_, (metrics, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(at)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
@@ -161,6 +253,20 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
     return new_state, metrics
 
   return _jit_step(step, mesh)
+
+
+def _objective_loss(objective, beta, logits_clean, labels, logits_adv, views, maxup):
+  """(L_views, acc_adv, kept, mean KL) of the "trades" or "mart" objective."""
+  lc = _views.clean_logits_of_views(logits_clean, logits_adv.shape[0], maxup)
+  kl = losses.trades_kl(lc, logits_adv)
+  if objective == "trades":
+    l_kl, acc_adv, kept = _views.view_loss(logits_adv, views, maxup, per_view=kl)
+    l_adv = losses.cross_entropy(logits_clean, labels).mean() + beta * l_kl
+  else:
+    l_adv, acc_adv, kept = _views.view_loss(
+        logits_adv, views, maxup,
+        per_view=losses.mart_loss(lc, logits_adv, views.labels, lam=beta))
+  return l_adv, acc_adv, kept, kl.mean()
 
 
 def _train_forward(model, params, batch_stats, x, key, block_hook=None):

@@ -135,7 +135,8 @@ def maxup_views(source: Callable, m: int) -> Callable:
   return draw
 
 
-def view_loss(logits: jax.Array, views: Views, m: int = 1):
+def view_loss(logits: jax.Array, views: Views, m: int = 1, *,
+              per_view: Optional[jax.Array] = None):
   """Mean cross-entropy of the views, the worst of `m` copies per view (MaxUp),
   weight-0 views excluded.
 
@@ -143,11 +144,13 @@ def view_loss(logits: jax.Array, views: Views, m: int = 1):
     logits: [m * N, K] logits of `views.images`.
     views: the Views (copy-major when m > 1, see `maxup_views`).
     m: MaxUp copies.
+    per_view: [m * N] loss values of the views to reduce instead of their
+      cross-entropy (the TRADES KL, the MART loss), or None.
 
   Returns:
     (loss scalar, accuracy scalar, kept fraction scalar or None).
   """
-  ce = losses.cross_entropy(logits, views.labels)
+  ce = losses.cross_entropy(logits, views.labels) if per_view is None else per_view
   correct = losses.accuracy(logits, views.labels)
   if views.weight is None and m == 1:
     return ce.mean(), correct.mean(), None
@@ -160,6 +163,20 @@ def view_loss(logits: jax.Array, views: Views, m: int = 1):
   loss = jnp.sum(jnp.where(keep > 0, pick(ce), 0.0)) / n
   acc = jnp.sum(keep * pick(correct)) / n
   return loss, acc, (None if views.weight is None else keep.mean())
+
+
+def clean_logits_of_views(logits_clean: jax.Array, num_views: int, m: int = 1) -> jax.Array:
+  """[num_views, K]: the clean logits of each view's image, in the views' layout
+  (`m` MaxUp copies, copy-major; within a copy view j of image i is row i * per + j).
+
+  Raises:
+    ValueError: if `num_views` is not a multiple of m * B.
+  """
+  b = logits_clean.shape[0]
+  if num_views % (m * b):
+    raise ValueError(f"{num_views} views are not {m} copies of views of {b} images.")
+  per = num_views // (m * b)
+  return jnp.tile(jnp.repeat(logits_clean, per, axis=0), (m, 1))
 
 
 def per_example_correct(logits: jax.Array, views: Views, batch_size: int) -> jax.Array:

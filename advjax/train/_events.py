@@ -1,0 +1,96 @@
+"""What a long run shows while it runs: TensorBoard event files and the progress bar's rates.
+
+The event files are written with tensorboardX (a maintained writer that needs no
+TensorFlow), beside `metrics.jsonl`, by process 0 only: on several hosts every
+process runs the same loop, and one of them writes.
+"""
+import os
+import time
+from typing import Dict, Mapping, Optional
+
+import jax
+
+
+class EventWriter:
+  """Scalars to TensorBoard event files under `logdir` (process 0 only; a no-op elsewhere).
+
+  A resumed run starts writing at its restored step with `purge_step`, so
+  TensorBoard drops the points a killed run wrote after its last checkpoint and
+  the curves show each step once.
+
+  Args:
+    logdir: the folder of the event files (`<workdir>/tensorboard`).
+    start_step: the step the run starts (or resumes) at.
+    enabled: False writes nothing (e.g. a process other than 0).
+  """
+
+  def __init__(self, logdir: str, *, start_step: int = 0, enabled: Optional[bool] = None):
+    if enabled is None:
+      enabled = jax.process_index() == 0
+    self._writer = None
+    if enabled:
+      from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+      os.makedirs(logdir, exist_ok=True)
+      self._writer = SummaryWriter(logdir, purge_step=start_step or None, flush_secs=30)
+
+  def scalars(self, step: int, values: Mapping[str, Optional[float]], *,
+              prefix: str = "") -> None:
+    """Writes each number of `values` as `prefix + name` at `step` (None, strings and
+    other non-numbers are skipped)."""
+    if self._writer is None:
+      return
+    for name, value in values.items():
+      if isinstance(value, (bool, str)) or value is None:
+        continue
+      try:
+        value = float(value)
+      except (TypeError, ValueError):
+        continue
+      self._writer.add_scalar(prefix + name, value, global_step=int(step))
+
+  def flush(self) -> None:
+    if self._writer is not None:
+      self._writer.flush()
+
+  def close(self) -> None:
+    if self._writer is not None:
+      self._writer.close()
+      self._writer = None
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
+
+
+class Throughput:
+  """Images/s and the fraction of wall time spent waiting for input, for the progress bar.
+
+  `wait()` times the fetch of a batch (the data-wait part); `step()` counts its
+  images. Both rates cover the time since the last `rates()` call.
+  """
+
+  def __init__(self):
+    self._start = time.perf_counter()
+    self._waiting = 0.0
+    self._images = 0
+
+  def wait(self, iterator):
+    """`next(iterator)`, timing how long the loop waited for it (StopIteration passes)."""
+    t = time.perf_counter()
+    try:
+      return next(iterator)
+    finally:
+      self._waiting += time.perf_counter() - t
+
+  def step(self, num_images: int) -> None:
+    self._images += int(num_images)
+
+  def rates(self) -> Dict[str, float]:
+    """{'images_per_s', 'data_wait'} since the last call, and restarts the window."""
+    now = time.perf_counter()
+    elapsed = max(now - self._start, 1e-9)
+    out = {"images_per_s": self._images / elapsed, "data_wait": self._waiting / elapsed}
+    self._start, self._waiting, self._images = now, 0.0, 0
+    return out

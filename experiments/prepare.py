@@ -1,0 +1,65 @@
+"""Writes an image folder as ArrayRecord shards for the Grain pipeline.
+
+Flags only; the logic is `advjax.data.prepare_array_record`.
+
+  python -m experiments.prepare --source=folder:/data/imagenet --output=/data/imagenet_ar \
+      --num_shards=64
+
+`PATH/<class>/<image>` becomes split "train"; `PATH/{train,val,validation,test}/<class>/...`
+becomes one split per folder. Records keep each file's encoded bytes and its label;
+`DIR/metadata.json` holds the class names, counts and shard names. DIR appears only when
+complete (written under a temporary name, then renamed). Read it back with
+`advjax.data.open_source("array_record:DIR", split="train")`. A wrong flag is one line and
+exit 2; a folder it cannot read (or a corrupt image, without --skip_corrupt) is one line
+and exit 1 (experiments/_cli.py).
+"""
+import json
+import os
+
+from absl import flags
+
+from experiments import _cli
+
+_SOURCE = flags.DEFINE_string("source", None, "What to prepare: folder:PATH.")
+_OUTPUT = flags.DEFINE_string("output", None, "The folder to create (must not exist).")
+_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "ArrayRecord files per split (>= 1).")
+_SKIP_CORRUPT = flags.DEFINE_bool("skip_corrupt", False,
+                                  "Leave out images that do not decode (listed in the "
+                                  "metadata) instead of stopping at the first.")
+_CHANNELS = flags.DEFINE_enum("channels", None, ["1", "3"],
+                              "1 (grayscale) or 3 (RGB); default: from the first image.")
+flags.mark_flags_as_required(["source", "output"])
+
+
+def _check_flags() -> str:
+  """The folder to read; raises _cli.UsageError for a wrong flag."""
+  kind, _, path = _SOURCE.value.partition(":")
+  if kind != "folder" or not path:
+    raise _cli.UsageError(f"--source={_SOURCE.value!r} is not folder:PATH; pass the image "
+                          f"folder as --source=folder:PATH")
+  if not os.path.isdir(path):
+    raise _cli.UsageError(f"--source folder {path!r} is not a directory")
+  if _NUM_SHARDS.value < 1:
+    raise _cli.UsageError(f"--num_shards must be >= 1; got {_NUM_SHARDS.value}")
+  if os.path.exists(_OUTPUT.value):
+    raise _cli.UsageError(f"--output {_OUTPUT.value!r} exists; pass a new folder")
+  return path
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise _cli.UsageError(f"unexpected arguments {argv[1:]}; every setting is a flag, "
+                          f"see --helpshort")
+  folder = _check_flags()
+  from advjax import data  # pylint: disable=import-outside-toplevel
+  meta = data.prepare_array_record(
+      folder, _OUTPUT.value, num_shards=_NUM_SHARDS.value, skip_corrupt=_SKIP_CORRUPT.value,
+      channels=int(_CHANNELS.value) if _CHANNELS.value else None)
+  summary = {split: {"num_examples": s["num_examples"], "shards": len(s["shards"]),
+                     "skipped": len(s["skipped"])} for split, s in meta["splits"].items()}
+  print(json.dumps({"output": _OUTPUT.value, "classes": len(meta["class_names"]),
+                    "splits": summary}))
+
+
+if __name__ == "__main__":
+  _cli.run(main)
