@@ -10,16 +10,17 @@ import os
 
 import numpy as np
 
+import _images  # the same folder (benchmarks/ is on sys.path)
+
 
 def robustbench_module(name: str):
   """`robustbench/model_zoo/architectures/<name>.py` as a module, without robustbench's
   package `__init__` (see the module docstring)."""
-  spec = importlib.util.find_spec("robustbench")
-  if spec is None or not spec.submodule_search_locations:
+  root = _images.package_dir("robustbench")
+  if not root:
     raise ModuleNotFoundError("robustbench is not installed: pip install --no-deps "
                               "robustbench==1.1.1", name="robustbench")
-  path = os.path.join(spec.submodule_search_locations[0], "model_zoo", "architectures",
-                      name + ".py")
+  path = os.path.join(root, "model_zoo", "architectures", name + ".py")
   module_spec = importlib.util.spec_from_file_location(f"_robustbench_{name}", path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)

@@ -84,24 +84,23 @@ def _optional(name: str):
     return None
 
 
-class _Autocast:
-  """A torch module evaluated under `torch.autocast(dtype)`, returning float32 logits."""
+def _autocast(net, dtype: str):
+  """`net` evaluated under `torch.autocast` to `dtype` (unchanged for float32), returning
+  float32 logits."""
+  import torch  # pylint: disable=import-outside-toplevel
+  if dtype == "float32":
+    return net
 
-  def __new__(cls, net, dtype):
-    import torch  # pylint: disable=import-outside-toplevel
+  class Autocast(torch.nn.Module):
 
-    class Wrapped(torch.nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.net = net
 
-      def __init__(self):
-        super().__init__()
-        self.net = net
-
-      def forward(self, x):
-        if dtype == "float32":
-          return self.net(x)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16):
-          return self.net(x).float()
-    return Wrapped().eval()
+    def forward(self, x):
+      with torch.autocast(x.device.type, dtype=torch.bfloat16):
+        return self.net(x).float()
+  return Autocast().eval()
 
 
 def _torch_batches(fn, x: np.ndarray, y: np.ndarray, *, batch: int, device) -> np.ndarray:
@@ -145,7 +144,7 @@ def attack_rows(args, archs) -> List[Dict]:
           .argmax(1).cpu().numpy() for i in range(0, len(x), args.batch)])
     for dtype in args.dtypes:
       logits_fn = models.make_logits_fn(module.clone(dtype=DTYPES[dtype]), variables)
-      ref_net = _Autocast(net, dtype)
+      ref_net = _autocast(net, dtype)
       budgets = {
           "PGD-10": dict(
               advjax=lambda k, xb, yb: attacks.pgd(k, logits_fn, xb, yb, eps=EPS,
@@ -223,11 +222,11 @@ def train_rows(args, archs) -> List[Dict]:
   y = jnp.asarray(np.arange(args.train_batch) % 10, jnp.int32)
   tx = optax.sgd(0.1, momentum=0.9)
   eps_fn = train.eps_schedule("constant", EPS, 0)
-  for arch_name, (_, import_arch) in archs.items():
+  for arch_name, (torch_kwargs, import_arch) in archs.items():
+    # the layout's size options (depth, widen_factor) are the torch model's
+    size = {k: v for k, v in torch_kwargs.items() if k != "arch"}
     for dtype in args.dtypes:
-      model = models.get_model(import_arch, num_classes=10, dtype=DTYPES[dtype],
-                               **({"depth": 10, "widen_factor": 1}
-                                  if import_arch == "wide_resnet" else {}))
+      model = models.get_model(import_arch, num_classes=10, dtype=DTYPES[dtype], **size)
       for objective in ("pgd_at", "trades"):
         step = _train_step(model, tx, eps_fn, objective, args.pgd_steps)
         state = train.create_train_state(model, tx, jax.random.PRNGKey(0), (32, 32, 3),

@@ -39,8 +39,12 @@ case "$mode" in
     ;;
   run)
     shift 2 || shift $#
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-      --target /tmp/advjax-site "$dir"/*.whl
+    # torchattacks' wheel bundles an old copy of the robustbench package (ModelInfo without
+    # the 3D-corruption fields); the real robustbench goes in last, over it.
+    pip_target=(python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir
+                --upgrade --target /tmp/advjax-site)
+    "${pip_target[@]}" $(ls "$dir"/*.whl | grep -v '/robustbench-')
+    "${pip_target[@]}" "$dir"/robustbench-*.whl
     export PYTHONPATH="/tmp/advjax-site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
     export PYTHONUNBUFFERED=1
     exec python3 benchmarks/accelerator.py "$@"

@@ -28,8 +28,6 @@ Run:
 import argparse
 import contextlib
 import fractions
-import glob
-import importlib.util
 import io
 import os
 import re
@@ -44,6 +42,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attacks_vs_torchattacks import torch_lenet  # noqa: E402  pylint: disable=g-import-not-at-top
+import _images  # noqa: E402  pylint: disable=g-import-not-at-top
 
 from advjax import data, models, train  # noqa: E402
 from advjax import eval as ev  # noqa: E402
@@ -52,16 +51,17 @@ MODELS = ("lenet_clean", "lenet_at", "resnet18")
 
 
 def _package_dir(name: str) -> str:
-  spec = importlib.util.find_spec(name)
-  if spec is None or not spec.submodule_search_locations:
+  path = _images.package_dir(name)
+  if not path:
     raise SystemExit(f"{name} is not installed (see this file's setup)")
-  return spec.submodule_search_locations[0]
+  return path
 
 
 def foolbox_cifar(n: int):
   """foolbox's 20 real CIFAR-10 test images and their mirror images (up to 40): float32
   [n, 32, 32, 3] in [0, 1] and the labels of the file names."""
-  paths = sorted(glob.glob(os.path.join(_package_dir("foolbox"), "data", "cifar10_*.png")))
+  _package_dir("foolbox")
+  paths = _images.foolbox_paths("cifar10_*.png")
   x = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in paths])
   y = np.asarray([int(re.search(r"_(\d+)\.png$", p).group(1)) for p in paths])
   x, y = np.concatenate([x, x[:, :, ::-1]]), np.concatenate([y, y])

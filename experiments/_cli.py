@@ -39,6 +39,13 @@ class UsageError(app.UsageError):
     super().__init__(message, exitcode=USAGE)
 
 
+def no_arguments(argv: Sequence[str], hint: str = "every setting is a flag, see --helpshort"
+                 ) -> None:
+  """Raises UsageError if the command line holds positional arguments (`argv[1:]`)."""
+  if len(argv) > 1:
+    raise UsageError(f"unexpected arguments {list(argv[1:])}; {hint}")
+
+
 def one_line(message) -> str:
   """`message` with every run of whitespace (newlines included) made one space."""
   return " ".join(str(message).split())

@@ -42,45 +42,49 @@ import numpy as np
 
 from experiments import _cli
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Folder for model_info.json and the rest.")
-_RUN = flags.DEFINE_string("run", None, "An advjax training run's workdir (its latest "
-                           "checkpoint is evaluated).")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "A PyTorch .pt / .pth / .safetensors "
-                                  "file (with --arch).")
-_ARCH = flags.DEFINE_string("arch", None, "The checkpoint's architecture "
-                            "(advjax.models.from_torch's names).")
-_DATASET = flags.DEFINE_enum("dataset", "cifar10", ["cifar10", "cifar100", "imagenet", "mnist"],
-                             "The benchmark's dataset.")
-_DATA = flags.DEFINE_string("data", None, "Where its test split is: tfds:<name> (prepared "
-                            "array_record data), npz:<path>, folder:<ImageNet val root>, "
-                            "mnist5k. Default: tfds:<dataset>, or mnist5k for mnist.")
-_THREAT = flags.DEFINE_enum("threat_model", "Linf", ["Linf", "L2"], "The norm.")
-_N = flags.DEFINE_integer("n_examples", None, "The first n test points (RobustBench: "
-                          "10000 for CIFAR, 5000 for ImageNet).")
-_BATCH = flags.DEFINE_integer("batch_size", 500, "Examples per compiled call.")
-_SEED = flags.DEFINE_integer("seed", 0, "AutoAttack's random seed.")
-_STEPS = flags.DEFINE_integer("num_steps", 100, "APGD / FAB iterations (100: standard).")
-_QUERIES = flags.DEFINE_integer("num_queries", 5000, "Square's queries (5000: standard).")
-_VERSION = flags.DEFINE_enum("version", "standard", ["standard", "plus"],
-                             "AutoAttack's version (advjax.attacks.AUTOATTACK_VERSIONS).")
-_RESUME = flags.DEFINE_bool("resume", False, "Continue the evaluation saved in "
-                            "<workdir>/autoattack_state (same settings) instead of refusing "
-                            "to overwrite it.")
-_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
-                           "The model's compute dtype.")
-_CORRUPTIONS = flags.DEFINE_bool("corruptions", False, "Also write corruptions.csv.")
-_NAME = flags.DEFINE_string("name", None, "model_info: the model's name.")
-_ARCHITECTURE = flags.DEFINE_string("architecture", None, "model_info: architecture "
-                                    "(default: the advjax model name).")
-_LINK = flags.DEFINE_string("link", None, "model_info: the paper's link.")
-_AUTHORS = flags.DEFINE_string("authors", None, "model_info: authors.")
-_VENUE = flags.DEFINE_string("venue", None, "model_info: venue.")
-_EXTRA_DATA = flags.DEFINE_bool("additional_data", False, "model_info: trained with data "
-                                "beyond the training set.")
-_PASSES = flags.DEFINE_integer("number_forward_passes", 1, "model_info: forward passes per "
-                               "prediction (1 for a deterministic model).")
-_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
-flags.mark_flags_as_required(["workdir", "n_examples"])
+
+def _define_flags():
+  # Defined only when run as a program: absl flags are process-wide, and tests and
+  # users import several experiments/ modules into one process.
+  flags.DEFINE_string("workdir", None, "Folder for model_info.json and the rest.")
+  flags.DEFINE_string("run", None, "An advjax training run's workdir (its latest "
+                      "checkpoint is evaluated).")
+  flags.DEFINE_string("checkpoint", None, "A PyTorch .pt / .pth / .safetensors "
+                      "file (with --arch).")
+  flags.DEFINE_string("arch", None, "The checkpoint's architecture "
+                      "(advjax.models.from_torch's names).")
+  flags.DEFINE_enum("dataset", "cifar10", ["cifar10", "cifar100", "imagenet", "mnist"],
+                    "The benchmark's dataset.")
+  flags.DEFINE_string("data", None, "Where its test split is: tfds:<name> (prepared "
+                      "array_record data), npz:<path>, folder:<ImageNet val root>, "
+                      "mnist5k. Default: tfds:<dataset>, or mnist5k for mnist.")
+  flags.DEFINE_enum("threat_model", "Linf", ["Linf", "L2"], "The norm.")
+  flags.DEFINE_integer("n_examples", None, "The first n test points (RobustBench: "
+                       "10000 for CIFAR, 5000 for ImageNet).")
+  flags.DEFINE_integer("batch_size", 500, "Examples per compiled call.")
+  flags.DEFINE_integer("seed", 0, "AutoAttack's random seed.")
+  flags.DEFINE_integer("num_steps", 100, "APGD / FAB iterations (100: standard).")
+  flags.DEFINE_integer("num_queries", 5000, "Square's queries (5000: standard).")
+  flags.DEFINE_enum("version", "standard", ["standard", "plus"],
+                    "AutoAttack's version (advjax.attacks.AUTOATTACK_VERSIONS).")
+  flags.DEFINE_bool("resume", False, "Continue the evaluation saved in "
+                    "<workdir>/autoattack_state (same settings) instead of refusing "
+                    "to overwrite it.")
+  flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
+                    "The model's compute dtype.")
+  flags.DEFINE_bool("corruptions", False, "Also write corruptions.csv.")
+  flags.DEFINE_string("name", None, "model_info: the model's name.")
+  flags.DEFINE_string("architecture", None, "model_info: architecture "
+                      "(default: the advjax model name).")
+  flags.DEFINE_string("link", None, "model_info: the paper's link.")
+  flags.DEFINE_string("authors", None, "model_info: authors.")
+  flags.DEFINE_string("venue", None, "model_info: venue.")
+  flags.DEFINE_bool("additional_data", False, "model_info: trained with data "
+                    "beyond the training set.")
+  flags.DEFINE_integer("number_forward_passes", 1, "model_info: forward passes per "
+                       "prediction (1 for a deterministic model).")
+  flags.DEFINE_bool("progress", True, "Show a progress bar.")
+  flags.mark_flags_as_required(["workdir", "n_examples"])
 
 
 def load_model(*, run: Optional[str], checkpoint: Optional[str], arch: Optional[str],
@@ -163,14 +167,13 @@ def benchmark(workdir: str, *, run: Optional[str] = None, checkpoint: Optional[s
       jax.random.PRNGKey(seed + 1), logits_fn, images, labels, dataset=dataset,
       batch_size=batch_size) if corruptions else None)
 
-  footnote = info.pop("footnote", None)
+  notes = [info.pop("footnote", None)]
   if not standard:
-    footnote = ((footnote + " ") if footnote else "") + (
-        f"Custom AutoAttack budget ({num_steps} iterations, {num_queries} Square queries), "
-        f"not the {version} version.")
+    notes.append(f"Custom AutoAttack budget ({num_steps} iterations, {num_queries} Square "
+                 f"queries), not the {version} version.")
   if dataset not in ev.LEADERBOARD_DATASETS:
-    footnote = ((footnote + " ") if footnote else "") + f"{dataset} is not a RobustBench " \
-        "leaderboard dataset."
+    notes.append(f"{dataset} is not a RobustBench leaderboard dataset.")
+  footnote = " ".join(n for n in notes if n) or None
   corr_acc = (None if corruption_rows is None else
               float(np.mean([r["accuracy"] for r in corruption_rows])))
   entry = ev.model_info(
@@ -198,24 +201,22 @@ def benchmark(workdir: str, *, run: Optional[str] = None, checkpoint: Optional[s
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise _cli.UsageError(f"unexpected arguments {argv[1:]}")
+  _cli.no_arguments(argv)
+  f = flags.FLAGS
   details = benchmark(
-      _WORKDIR.value, run=_RUN.value, checkpoint=_CHECKPOINT.value, arch=_ARCH.value,
-      dataset=_DATASET.value, data_spec=_DATA.value, norm=_THREAT.value,
-      n_examples=_N.value, batch_size=_BATCH.value, seed=_SEED.value,
-      num_steps=_STEPS.value, num_queries=_QUERIES.value, dtype=_DTYPE.value,
-      corruptions=_CORRUPTIONS.value, progress=_PROGRESS.value, version=_VERSION.value,
-      resume=_RESUME.value, name=_NAME.value,
-      architecture=_ARCHITECTURE.value, link=_LINK.value, authors=_AUTHORS.value,
-      venue=_VENUE.value, additional_data=_EXTRA_DATA.value,
-      number_forward_passes=_PASSES.value)
+      f.workdir, data_spec=f.data, norm=f.threat_model,
+      **{k: getattr(f, k) for k in (
+          "run", "checkpoint", "arch", "dataset", "n_examples", "batch_size", "seed",
+          "num_steps", "num_queries", "dtype", "corruptions", "progress", "version",
+          "resume", "name", "architecture", "link", "authors", "venue",
+          "additional_data", "number_forward_passes")})
   print(f"{details['dataset']} {details['threat_model']} eps {details['eps']}, "
         f"{details['n_examples']} points: clean {details['clean_accuracy']:.4f}, "
         f"AutoAttack ({details['autoattack']['version']}) "
         f"{details['robust_accuracy']:.4f} in {details['seconds']:.1f} s")
-  print(f"entry: {os.path.join(_WORKDIR.value, 'model_info.json')}")
+  print(f"entry: {os.path.join(f.workdir, 'model_info.json')}")
 
 
 if __name__ == "__main__":
+  _define_flags()
   _cli.run(main)

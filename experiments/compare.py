@@ -15,7 +15,11 @@ from absl import flags
 
 from experiments import _cli
 
-_OUT = flags.DEFINE_string("out", ".", "Folder for compare.md and accuracy_vs_eps.png.")
+
+def _define_flags():
+  # Defined only when run as a program: absl flags are process-wide, and tests and
+  # users import several experiments/ modules into one process.
+  flags.DEFINE_string("out", ".", "Folder for compare.md and accuracy_vs_eps.png.")
 
 
 def load_reports(workdirs):
@@ -93,20 +97,21 @@ def main(argv):
   if not dirs:
     raise _cli.UsageError("no run folders given; usage: python -m experiments.compare "
                           "RUN_DIR [RUN_DIR ...] [--out=DIR]")
-  if os.path.exists(_OUT.value) and not os.path.isdir(_OUT.value):
-    raise _cli.UsageError(f"--out={_OUT.value} is a file; pass a folder for compare.md")
+  if os.path.exists(flags.FLAGS.out) and not os.path.isdir(flags.FLAGS.out):
+    raise _cli.UsageError(f"--out={flags.FLAGS.out} is a file; pass a folder for compare.md")
   try:
     reports = load_reports(dirs)
   except (FileNotFoundError, ValueError) as err:
     raise _cli.UsageError(str(err)) from err
-  os.makedirs(_OUT.value, exist_ok=True)
+  os.makedirs(flags.FLAGS.out, exist_ok=True)
   png = plots.save_figure(plots.accuracy_vs_eps(reports),
-                          os.path.join(_OUT.value, "accuracy_vs_eps.png"))
+                          os.path.join(flags.FLAGS.out, "accuracy_vs_eps.png"))
   text = ("# Comparison\n\n" + comparison_table(reports) + "\n\nRuns: " +
           ", ".join(f"`{d}`" for d in dirs) + f"\n\n![accuracy vs eps]({os.path.basename(png)})\n")
-  atomic_write_text(os.path.join(_OUT.value, "compare.md"), text)
+  atomic_write_text(os.path.join(flags.FLAGS.out, "compare.md"), text)
   print(text)
 
 
 if __name__ == "__main__":
+  _define_flags()
   _cli.run(main)

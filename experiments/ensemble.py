@@ -23,20 +23,24 @@ from absl import logging
 
 from experiments import _cli
 
-_WORKDIRS = flags.DEFINE_list("workdirs", None, "Comma-separated workdirs of the members.")
-_OUTPUT = flags.DEFINE_string("output", None, "Folder for the ensemble's report and figures.")
-_NAME = flags.DEFINE_string("name", "ensemble", "The ensemble's name in its report.")
-_ATTACKS = flags.DEFINE_list("attacks", None, "Override eval.attacks (comma-separated "
-                             "names).")
-_EPS = flags.DEFINE_float("eps", None, "Override eval.eps.")
-_NUM_EXAMPLES = flags.DEFINE_string("num_examples", None,
-                                    "Override eval.num_examples: a number >= 1, or 'all' "
-                                    "(the whole test set).")
-_CORRUPTIONS = flags.DEFINE_list("corruptions", None,
-                                 "Override eval.corruptions (comma-separated corruption "
-                                 "names or 'common'; empty: none).")
-_PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
-flags.mark_flags_as_required(["workdirs", "output"])
+
+def _define_flags():
+  # Defined only when run as a program: absl flags are process-wide, and tests and
+  # users import several experiments/ modules into one process.
+  flags.DEFINE_list("workdirs", None, "Comma-separated workdirs of the members.")
+  flags.DEFINE_string("output", None, "Folder for the ensemble's report and figures.")
+  flags.DEFINE_string("name", "ensemble", "The ensemble's name in its report.")
+  flags.DEFINE_list("attacks", None, "Override eval.attacks (comma-separated "
+                    "names).")
+  flags.DEFINE_float("eps", None, "Override eval.eps.")
+  flags.DEFINE_string("num_examples", None,
+                      "Override eval.num_examples: a number >= 1, or 'all' "
+                      "(the whole test set).")
+  flags.DEFINE_list("corruptions", None,
+                    "Override eval.corruptions (comma-separated corruption "
+                    "names or 'common'; empty: none).")
+  flags.DEFINE_bool("progress", True, "Show progress bars.")
+  flags.mark_flags_as_required(["workdirs", "output"])
 
 
 def _member_report(workdir: str) -> Optional[Dict[str, Any]]:
@@ -191,24 +195,22 @@ def _num_examples(text: str) -> Optional[int]:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise _cli.UsageError(f"unexpected arguments {argv[1:]}; members go in "
-                          f"--workdirs=RUN_A,RUN_B, see --helpshort")
-  if not _WORKDIRS.value:
+  _cli.no_arguments(argv, "members go in --workdirs=RUN_A,RUN_B, see --helpshort")
+  if not flags.FLAGS.workdirs:
     raise _cli.UsageError("--workdirs is empty; give the members' run folders, e.g. "
                           "--workdirs=runs/a,runs/b")
-  if os.path.exists(_OUTPUT.value) and not os.path.isdir(_OUTPUT.value):
-    raise _cli.UsageError(f"--output={_OUTPUT.value} is a file; pass a folder for the "
+  if os.path.exists(flags.FLAGS.output) and not os.path.isdir(flags.FLAGS.output):
+    raise _cli.UsageError(f"--output={flags.FLAGS.output} is a file; pass a folder for the "
                           f"ensemble's report")
   logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
-  overrides = {k: tuple(v) for k, v in [("attacks", _ATTACKS.value),
-                                        ("corruptions", _CORRUPTIONS.value)] if v is not None}
-  if _EPS.value is not None:
-    overrides["eps"] = _EPS.value
-  if _NUM_EXAMPLES.value is not None:
-    overrides["num_examples"] = _num_examples(_NUM_EXAMPLES.value)
-  report = evaluate_ensemble(_WORKDIRS.value, _OUTPUT.value, name=_NAME.value,
-                             eval_overrides=overrides, progress=_PROGRESS.value)
+  overrides = {k: tuple(v) for k, v in [("attacks", flags.FLAGS.attacks),
+                                        ("corruptions", flags.FLAGS.corruptions)] if v is not None}
+  if flags.FLAGS.eps is not None:
+    overrides["eps"] = flags.FLAGS.eps
+  if flags.FLAGS.num_examples is not None:
+    overrides["num_examples"] = _num_examples(flags.FLAGS.num_examples)
+  report = evaluate_ensemble(flags.FLAGS.workdirs, flags.FLAGS.output, name=flags.FLAGS.name,
+                             eval_overrides=overrides, progress=flags.FLAGS.progress)
   members = "; ".join(
       f"{m['workdir']}: -" if m["clean_accuracy"] is None else
       f"{m['workdir']}: {m['clean_accuracy']:.4f} ({m['num_test_examples']} images)"
@@ -218,8 +220,9 @@ def main(argv):
         f"({report['num_test_examples']} images); " + "; ".join(
       f"{a['label']} @ eps {a['eps']:g}: {a['accuracy']:.4f}" if a["eps"] is not None
       else f"{a['label']}: {a['accuracy']:.4f}" for a in report["attacks"].values()))
-  print(f"report: {_OUTPUT.value}/report.md")
+  print(f"report: {flags.FLAGS.output}/report.md")
 
 
 if __name__ == "__main__":
+  _define_flags()
   _cli.run(main)

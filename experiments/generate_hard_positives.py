@@ -19,21 +19,25 @@ import numpy as np
 
 from experiments import _cli
 
-_OUTPUT = flags.DEFINE_string("output", None, "Where to write the .npz set.")
-_TYPES = flags.DEFINE_list("types", ["FGS", "FGV", "HC-D-9"],
-                           "Generation types: FGS, FGV, HC-D-k, HC-S-k.")
-_SCALES = flags.DEFINE_list("scales", ["1.0", "1.05", "1.10"],
-                            "Factors of the minimal perturbation (1.0 = minimal adversarial).")
-_TAU = flags.DEFINE_float("tau", 0.0, "Keep rows with PASS >= tau (in [0, 1]).")
-_SPLIT = flags.DEFINE_enum("split", "train", ["train", "validation", "test"],
-                           "Which embedded-MNIST split to perturb.")
-_NUM_IMAGES = flags.DEFINE_integer("num_images", None, "Use the first N images of the split.")
-_EPOCHS = flags.DEFINE_integer("epochs", 4, "LeNet-5 training epochs when not loaded.")
-_SEED = flags.DEFINE_integer("seed", 0, "Training seed.")
-_BATCH = flags.DEFINE_integer("batch_size", 128, "Images per jitted call.")
-_MODEL_PATH = flags.DEFINE_string("model_path", None,
-                                  "Flax msgpack of the LeNet-5 variables to load or write.")
-flags.mark_flags_as_required(["output"])
+
+def _define_flags():
+  # Defined only when run as a program: absl flags are process-wide, and tests and
+  # users import several experiments/ modules into one process.
+  flags.DEFINE_string("output", None, "Where to write the .npz set.")
+  flags.DEFINE_list("types", ["FGS", "FGV", "HC-D-9"],
+                    "Generation types: FGS, FGV, HC-D-k, HC-S-k.")
+  flags.DEFINE_list("scales", ["1.0", "1.05", "1.10"],
+                    "Factors of the minimal perturbation (1.0 = minimal adversarial).")
+  flags.DEFINE_float("tau", 0.0, "Keep rows with PASS >= tau (in [0, 1]).")
+  flags.DEFINE_enum("split", "train", ["train", "validation", "test"],
+                    "Which embedded-MNIST split to perturb.")
+  flags.DEFINE_integer("num_images", None, "Use the first N images of the split.")
+  flags.DEFINE_integer("epochs", 4, "LeNet-5 training epochs when not loaded.")
+  flags.DEFINE_integer("seed", 0, "Training seed.")
+  flags.DEFINE_integer("batch_size", 128, "Images per jitted call.")
+  flags.DEFINE_string("model_path", None,
+                      "Flax msgpack of the LeNet-5 variables to load or write.")
+  flags.mark_flags_as_required(["output"])
 
 
 def _save_bytes_atomically(path, payload):
@@ -48,39 +52,37 @@ def _save_bytes_atomically(path, payload):
 def _check_flags():
   """The flags' values, checked before any training; raises _cli.UsageError."""
   from advjax import attacks  # pylint: disable=import-outside-toplevel
-  if not _TYPES.value:
+  if not flags.FLAGS.types:
     raise _cli.UsageError("--types is empty; give some of FGS, FGV, HC-D-k, HC-S-k")
-  for spec in _TYPES.value:
+  for spec in flags.FLAGS.types:
     try:
       attacks.parse_hard_positive_type(spec)
     except ValueError as err:
       raise _cli.UsageError(f"--types: {err}") from None
   try:
-    scales = tuple(float(s) for s in _SCALES.value)
+    scales = tuple(float(s) for s in flags.FLAGS.scales)
   except ValueError:
     scales = ()
   if not scales or min(scales) <= 0:
-    raise _cli.UsageError(f"--scales={','.join(_SCALES.value)}: give positive factors of "
+    raise _cli.UsageError(f"--scales={','.join(flags.FLAGS.scales)}: give positive factors of "
                           f"the minimal perturbation, e.g. --scales=1.0,1.05,1.10")
-  if not 0.0 <= _TAU.value <= 1.0:
-    raise _cli.UsageError(f"--tau={_TAU.value:g}: PASS thresholds are in [0, 1]")
-  for flag, value in (("num_images", _NUM_IMAGES.value), ("epochs", _EPOCHS.value),
-                      ("batch_size", _BATCH.value)):
+  if not 0.0 <= flags.FLAGS.tau <= 1.0:
+    raise _cli.UsageError(f"--tau={flags.FLAGS.tau:g}: PASS thresholds are in [0, 1]")
+  for flag, value in (("num_images", flags.FLAGS.num_images), ("epochs", flags.FLAGS.epochs),
+                      ("batch_size", flags.FLAGS.batch_size)):
     if value is not None and value < 1:
       raise _cli.UsageError(f"--{flag}={value}: give a positive integer")
-  if os.path.isdir(_OUTPUT.value):
-    raise _cli.UsageError(f"--output={_OUTPUT.value} is a folder; pass the .npz file to "
-                          f"write, e.g. --output={os.path.join(_OUTPUT.value, 'set.npz')}")
-  path = _MODEL_PATH.value
+  if os.path.isdir(flags.FLAGS.output):
+    raise _cli.UsageError(f"--output={flags.FLAGS.output} is a folder; pass the .npz file to "
+                          f"write, e.g. --output={os.path.join(flags.FLAGS.output, 'set.npz')}")
+  path = flags.FLAGS.model_path
   if path and os.path.exists(path) and not os.path.isfile(path):
     raise _cli.UsageError(f"--model_path={path} is not a file; pass a .msgpack file path")
   return scales
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise _cli.UsageError(f"unexpected arguments {argv[1:]}; every setting is a flag, "
-                          f"see --helpshort")
+  _cli.no_arguments(argv)
   logging.set_verbosity(logging.WARNING)
   scales = _check_flags()
   import flax.serialization  # pylint: disable=import-outside-toplevel
@@ -88,7 +90,7 @@ def main(argv):
   from advjax import attacks, data, models, train  # pylint: disable=import-outside-toplevel
   splits = data.load_mnist5k()
   model = models.get_model("lenet5", num_classes=10)
-  path = _MODEL_PATH.value
+  path = flags.FLAGS.model_path
   if path and os.path.exists(path):
     template = models.init_variables(model, jax.random.key(0), (28, 28, 1))
     with open(path, "rb") as f:
@@ -99,19 +101,20 @@ def main(argv):
                               f"by this command ({err}); pass another path, or delete it to "
                               f"train and write one") from None
   else:
-    variables = train.fit(model, splits["train"], epochs=_EPOCHS.value, seed=_SEED.value)
+    variables = train.fit(model, splits["train"], epochs=flags.FLAGS.epochs, seed=flags.FLAGS.seed)
     if path:
       _save_bytes_atomically(path, flax.serialization.to_bytes(variables))
   logits_fn = models.make_logits_fn(model, variables)
-  ds = splits[_SPLIT.value].take(_NUM_IMAGES.value)
+  ds = splits[flags.FLAGS.split].take(flags.FLAGS.num_images)
   columns = attacks.generate_hard_positive_set(
-      logits_fn, ds.images, ds.labels, tau=_TAU.value, types=tuple(_TYPES.value),
-      scales=scales, batch_size=_BATCH.value)
-  attacks.save_hard_positive_set(_OUTPUT.value, columns)
+      logits_fn, ds.images, ds.labels, tau=flags.FLAGS.tau, types=tuple(flags.FLAGS.types),
+      scales=scales, batch_size=flags.FLAGS.batch_size)
+  attacks.save_hard_positive_set(flags.FLAGS.output, columns)
   types, counts = np.unique(columns["type"], return_counts=True)
-  print(f"wrote {len(columns['label'])} rows from {len(ds)} {_SPLIT.value} images to "
-        f"{_OUTPUT.value}: " + ", ".join(f"{t} {c}" for t, c in zip(types, counts)))
+  print(f"wrote {len(columns['label'])} rows from {len(ds)} {flags.FLAGS.split} images to "
+        f"{flags.FLAGS.output}: " + ", ".join(f"{t} {c}" for t, c in zip(types, counts)))
 
 
 if __name__ == "__main__":
+  _define_flags()
   _cli.run(main)

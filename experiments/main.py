@@ -20,17 +20,21 @@ from ml_collections import config_flags
 
 from experiments import _cli
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "A config file, e.g. "
-                                          "experiments/configs/mnist_hybrid.py[:quick].",
-                                          lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics, report.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"],
-                          "train (resumes if the workdir has a checkpoint) or eval "
-                          "(latest checkpoint only).")
-_EVAL_NAME = flags.DEFINE_string("eval_name", None,
-                                 "--mode=eval writes to <workdir>/eval/<eval_name>/ "
-                                 "(default step_<checkpoint step>).")
-flags.mark_flags_as_required(["config", "workdir"])
+
+def _define_flags():
+  # Defined only when run as a program: absl flags are process-wide, and tests and
+  # users import several experiments/ modules into one process.
+  config_flags.DEFINE_config_file("config", None, "A config file, e.g. "
+                                  "experiments/configs/mnist_hybrid.py[:quick].",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics, report.")
+  flags.DEFINE_enum("mode", "train", ["train", "eval"],
+                    "train (resumes if the workdir has a checkpoint) or eval "
+                    "(latest checkpoint only).")
+  flags.DEFINE_string("eval_name", None,
+                      "--mode=eval writes to <workdir>/eval/<eval_name>/ "
+                      "(default step_<checkpoint step>).")
+  flags.mark_flags_as_required(["config", "workdir"])
 
 
 def summary(report) -> str:
@@ -42,21 +46,20 @@ def summary(report) -> str:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise _cli.UsageError(f"unexpected arguments {argv[1:]}; every setting is a flag "
-                          f"(--config.key=value), see --helpshort")
-  if _EVAL_NAME.value is not None and _MODE.value != "eval":
+  _cli.no_arguments(argv, "every setting is a flag (--config.key=value), see --helpshort")
+  if flags.FLAGS.eval_name is not None and flags.FLAGS.mode != "eval":
     raise _cli.UsageError("--eval_name names an evaluation; use it with --mode=eval")
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   from advjax import train  # pylint: disable=import-outside-toplevel
-  config = _CONFIG.value
-  if _MODE.value == "train":
-    report = train.train_and_evaluate(config, _WORKDIR.value)
+  config = flags.FLAGS.config
+  if flags.FLAGS.mode == "train":
+    report = train.train_and_evaluate(config, flags.FLAGS.workdir)
   else:
-    report = train.evaluate_checkpoint(config, _WORKDIR.value, name=_EVAL_NAME.value)
+    report = train.evaluate_checkpoint(config, flags.FLAGS.workdir, name=flags.FLAGS.eval_name)
   print(summary(report))
-  print(f"report: {report.get('output_dir', _WORKDIR.value)}/report.md")
+  print(f"report: {report.get('output_dir', flags.FLAGS.workdir)}/report.md")
 
 
 if __name__ == "__main__":
+  _define_flags()
   _cli.run(main, config="config")

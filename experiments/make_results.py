@@ -561,8 +561,8 @@ def make_results(root: str, output: str, figures_dir: Optional[str] = None) -> s
 
 
 def _define_flags():
-  # Defined only when run as a script: experiments.ensemble defines --output too, and
-  # tests import both modules into one process.
+  # Defined only when run as a program: absl flags are process-wide, and tests and
+  # users import several experiments/ modules into one process.
   flags.DEFINE_string("root", "runs/repro", "The --root of experiments.reproduce.")
   flags.DEFINE_string("output", "RESULTS.md", "The markdown file to write.")
   flags.DEFINE_string("figures_dir", None,
@@ -586,9 +586,7 @@ def check_paths(root: str, output: str, figures_dir: Optional[str]) -> None:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise _cli.UsageError(f"unexpected arguments {argv[1:]}; every setting is a flag, "
-                          f"see --helpshort")
+  _cli.no_arguments(argv)
   f = flags.FLAGS
   check_paths(f.root, f.output, f.figures_dir)
   text = make_results(f.root, f.output, f.figures_dir)

@@ -20,46 +20,50 @@ from absl import flags
 
 from experiments import _cli
 
-_SOURCE = flags.DEFINE_string("source", None, "What to prepare: folder:PATH.")
-_OUTPUT = flags.DEFINE_string("output", None, "The folder to create (must not exist).")
-_NUM_SHARDS = flags.DEFINE_integer("num_shards", 1, "ArrayRecord files per split (>= 1).")
-_SKIP_CORRUPT = flags.DEFINE_bool("skip_corrupt", False,
-                                  "Leave out images that do not decode (listed in the "
-                                  "metadata) instead of stopping at the first.")
-_CHANNELS = flags.DEFINE_enum("channels", None, ["1", "3"],
-                              "1 (grayscale) or 3 (RGB); default: from the first image.")
-flags.mark_flags_as_required(["source", "output"])
+
+def _define_flags():
+  # Defined only when run as a program: absl flags are process-wide, and tests and
+  # users import several experiments/ modules into one process.
+  flags.DEFINE_string("source", None, "What to prepare: folder:PATH.")
+  flags.DEFINE_string("output", None, "The folder to create (must not exist).")
+  flags.DEFINE_integer("num_shards", 1, "ArrayRecord files per split (>= 1).")
+  flags.DEFINE_bool("skip_corrupt", False,
+                    "Leave out images that do not decode (listed in the "
+                    "metadata) instead of stopping at the first.")
+  flags.DEFINE_enum("channels", None, ["1", "3"],
+                    "1 (grayscale) or 3 (RGB); default: from the first image.")
+  flags.mark_flags_as_required(["source", "output"])
 
 
 def _check_flags() -> str:
   """The folder to read; raises _cli.UsageError for a wrong flag."""
-  kind, _, path = _SOURCE.value.partition(":")
+  kind, _, path = flags.FLAGS.source.partition(":")
   if kind != "folder" or not path:
-    raise _cli.UsageError(f"--source={_SOURCE.value!r} is not folder:PATH; pass the image "
+    raise _cli.UsageError(f"--source={flags.FLAGS.source!r} is not folder:PATH; pass the image "
                           f"folder as --source=folder:PATH")
   if not os.path.isdir(path):
     raise _cli.UsageError(f"--source folder {path!r} is not a directory")
-  if _NUM_SHARDS.value < 1:
-    raise _cli.UsageError(f"--num_shards must be >= 1; got {_NUM_SHARDS.value}")
-  if os.path.exists(_OUTPUT.value):
-    raise _cli.UsageError(f"--output {_OUTPUT.value!r} exists; pass a new folder")
+  if flags.FLAGS.num_shards < 1:
+    raise _cli.UsageError(f"--num_shards must be >= 1; got {flags.FLAGS.num_shards}")
+  if os.path.exists(flags.FLAGS.output):
+    raise _cli.UsageError(f"--output {flags.FLAGS.output!r} exists; pass a new folder")
   return path
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise _cli.UsageError(f"unexpected arguments {argv[1:]}; every setting is a flag, "
-                          f"see --helpshort")
+  _cli.no_arguments(argv)
   folder = _check_flags()
   from advjax import data  # pylint: disable=import-outside-toplevel
+  f = flags.FLAGS
   meta = data.prepare_array_record(
-      folder, _OUTPUT.value, num_shards=_NUM_SHARDS.value, skip_corrupt=_SKIP_CORRUPT.value,
-      channels=int(_CHANNELS.value) if _CHANNELS.value else None)
+      folder, f.output, num_shards=f.num_shards, skip_corrupt=f.skip_corrupt,
+      channels=int(f.channels) if f.channels else None)
   summary = {split: {"num_examples": s["num_examples"], "shards": len(s["shards"]),
                      "skipped": len(s["skipped"])} for split, s in meta["splits"].items()}
-  print(json.dumps({"output": _OUTPUT.value, "classes": len(meta["class_names"]),
+  print(json.dumps({"output": f.output, "classes": len(meta["class_names"]),
                     "splits": summary}))
 
 
 if __name__ == "__main__":
+  _define_flags()
   _cli.run(main)

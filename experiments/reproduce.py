@@ -18,13 +18,17 @@ from absl import logging
 
 from experiments import _cli
 
-_EXPERIMENTS = flags.DEFINE_list("experiments", ["a", "b", "c", "d", "e"],
-                                 "Which experiments to run (keys of EXPERIMENTS).")
-_SEEDS = flags.DEFINE_list("seeds", None, "Seeds to run (default: each experiment's own).")
-_ROOT = flags.DEFINE_string("root", "runs/repro", "Folder of all runs.")
-_DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "cifar10"],
-                             "mnist: LeNet-5 on the embedded MNIST; cifar10: ResNet-18 on "
-                             "TFDS cifar10 (prepared beforehand).")
+
+def _define_flags():
+  # Defined only when run as a program: absl flags are process-wide, and tests and
+  # users import several experiments/ modules into one process.
+  flags.DEFINE_list("experiments", ["a", "b", "c", "d", "e"],
+                    "Which experiments to run (keys of EXPERIMENTS).")
+  flags.DEFINE_list("seeds", None, "Seeds to run (default: each experiment's own).")
+  flags.DEFINE_string("root", "runs/repro", "Folder of all runs.")
+  flags.DEFINE_enum("dataset", "mnist", ["mnist", "cifar10"],
+                    "mnist: LeNet-5 on the embedded MNIST; cifar10: ResNet-18 on "
+                    "TFDS cifar10 (prepared beforehand).")
 
 
 def run_experiment(exp, root, seeds, log=print, dataset="mnist"):
@@ -55,28 +59,27 @@ def run_experiment(exp, root, seeds, log=print, dataset="mnist"):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise _cli.UsageError(f"unexpected arguments {argv[1:]}; every setting is a flag, "
-                          f"see --helpshort")
+  _cli.no_arguments(argv)
   logging.set_verbosity(logging.WARNING)
   from experiments import _experiments as E  # pylint: disable=import-outside-toplevel
-  unknown = [k for k in _EXPERIMENTS.value if k not in E.EXPERIMENTS]
-  if unknown or not _EXPERIMENTS.value:
+  unknown = [k for k in flags.FLAGS.experiments if k not in E.EXPERIMENTS]
+  if unknown or not flags.FLAGS.experiments:
     what = f"unknown {', '.join(map(repr, unknown))}" if unknown else "empty"
-    raise _cli.UsageError(f"--experiments={','.join(_EXPERIMENTS.value)}: {what}; give some "
+    raise _cli.UsageError(f"--experiments={','.join(flags.FLAGS.experiments)}: {what}; give some "
                           f"of {','.join(sorted(E.EXPERIMENTS))}, e.g. --experiments=b,d")
   try:
-    seeds = [int(s) for s in _SEEDS.value] if _SEEDS.value else None
+    seeds = [int(s) for s in flags.FLAGS.seeds] if flags.FLAGS.seeds else None
   except ValueError:
-    raise _cli.UsageError(f"--seeds={','.join(_SEEDS.value)}: seeds are integers, "
+    raise _cli.UsageError(f"--seeds={','.join(flags.FLAGS.seeds)}: seeds are integers, "
                           f"e.g. --seeds=0,1,2") from None
-  if os.path.exists(_ROOT.value) and not os.path.isdir(_ROOT.value):
-    raise _cli.UsageError(f"--root={_ROOT.value} is a file; pass a folder for the runs")
-  for key in _EXPERIMENTS.value:
+  if os.path.exists(flags.FLAGS.root) and not os.path.isdir(flags.FLAGS.root):
+    raise _cli.UsageError(f"--root={flags.FLAGS.root} is a file; pass a folder for the runs")
+  for key in flags.FLAGS.experiments:
     exp = E.EXPERIMENTS[key]
-    run_experiment(exp, _ROOT.value, seeds or exp.seeds, log=lambda s: print(s, flush=True),
-                   dataset=_DATASET.value)
+    run_experiment(exp, flags.FLAGS.root, seeds or exp.seeds, log=lambda s: print(s, flush=True),
+                   dataset=flags.FLAGS.dataset)
 
 
 if __name__ == "__main__":
+  _define_flags()
   _cli.run(main)

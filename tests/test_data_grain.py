@@ -1,7 +1,6 @@
 """The Grain pipeline: random-access uint8 sources (arrays, image folders, ArrayRecord written
 by experiments.prepare, TFDS), sharded training streams whose state restores the exact
 position, evaluation that counts every example once, and errors that name the file."""
-import glob
 import json
 import os
 import subprocess
@@ -22,15 +21,7 @@ CLASSES = ("n01440764_tench", "n02102040_spaniel", "n03000684_chainsaw")
 
 
 def _photos():
-  """Real photos: foolbox's ImageNet samples when installed, else skimage's."""
-  try:
-    import foolbox  # pylint: disable=import-outside-toplevel
-    paths = sorted(glob.glob(os.path.join(os.path.dirname(foolbox.__file__), "data",
-                                          "imagenet_*.png")))
-    if paths:
-      return [np.asarray(Image.open(p).convert("RGB")) for p in paths]
-  except ImportError:
-    pass
+  """Real photos of different sizes (skimage's)."""
   from skimage import data as skdata  # pylint: disable=import-outside-toplevel
   return [skdata.astronaut(), skdata.chelsea(), skdata.coffee(), skdata.rocket()]
 

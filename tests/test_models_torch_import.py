@@ -7,11 +7,10 @@ CIFAR-10 and ImageNet samples, read from its wheel's data/).
 robustbench 1.1.1 (`pip install --no-deps`) cannot be imported as a package here: its
 `__init__` imports `robustbench.data`, which needs timm (and its zoo needs the autoattack git
 dependency). Its architecture files import only torch, so they are loaded from the installed
-wheel by path (`_robustbench_architecture`).
+wheel by path (`benchmarks/_torch_zoo.robustbench_module`).
 """
-import glob
-import importlib.util
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -19,25 +18,17 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from PIL import Image
 
 from advjax import models
 
 from tests import _inputs
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "benchmarks"))
+import _images  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
+import _torch_zoo  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
+
 RTOL = 1e-4  # max |logit difference| / max |logit|
-
-
-def _robustbench_architecture(name):
-  """`robustbench/model_zoo/architectures/<name>.py` as a module, without importing the
-  robustbench package (see the module docstring)."""
-  spec = importlib.util.find_spec("robustbench")
-  path = os.path.join(spec.submodule_search_locations[0], "model_zoo", "architectures",
-                      f"{name}.py")
-  module_spec = importlib.util.spec_from_file_location(f"_rb_{name}", path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module
 
 
 class _Bottleneck(torch.nn.Module):
@@ -176,18 +167,9 @@ def _randomize(model, seed, images, mean=0.0, std=1.0):
 
 
 def _foolbox_images(pattern, size, n):
-  """foolbox's sample images (its wheel's data/, found without importing foolbox, whose
-  `__init__` needs eagerpy), else skimage photos: real images, uint8 [n, size, size, 3]."""
-  spec = importlib.util.find_spec("foolbox")
-  paths = []
-  if spec is not None:
-    paths = sorted(glob.glob(os.path.join(spec.submodule_search_locations[0], "data",
-                                          pattern)))[:n]
-  if len(paths) < n:
-    return _inputs.rgb_crops(n=n, size=size)
-  return np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size),
-                                                                  Image.BILINEAR))
-                   for p in paths])
+  """foolbox's sample images, else skimage photos: real images, uint8 [n, size, size, 3]."""
+  images = _images.foolbox_images(pattern, size, n)
+  return _inputs.rgb_crops(n=n, size=size) if images is None else images
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +222,7 @@ def _check_import(tmp_path, state, arch, torch_forward, images, *, via_files=Tru
 
 def test_resnet18_robustbench_layout(tmp_path, cifar_images):
   torch.manual_seed(0)
-  net = _randomize(_robustbench_architecture("resnet").ResNet18(), 0, cifar_images)
+  net = _randomize(_torch_zoo.robustbench_module("resnet").ResNet18(), 0, cifar_images)
   err, module = _check_import(tmp_path, net.state_dict(), "resnet18", net, cifar_images)
   assert err < RTOL, err
   assert module.num_classes == 10  # read from linear.weight
@@ -259,7 +241,7 @@ def test_resnet18_robustbench_layout(tmp_path, cifar_images):
 def test_preact_resnet18_with_normalization_buffers(tmp_path, cifar_images):
   """RobustBench's Wong2020FastNet is PreActResNet-18 with `mu` / `sigma` buffers: the
   import reads them into the module's normalization."""
-  rb = _robustbench_architecture("resnet")
+  rb = _torch_zoo.robustbench_module("resnet")
   torch.manual_seed(1)
   mu = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
   sigma = torch.tensor([0.2471, 0.2435, 0.2616]).view(1, 3, 1, 1)
@@ -286,7 +268,7 @@ def test_preact_resnet18_with_normalization_buffers(tmp_path, cifar_images):
 
 @pytest.mark.parametrize("depth", [28, pytest.param(34, marks=pytest.mark.slow)])
 def test_wide_resnet(tmp_path, cifar_images, depth):
-  wrn = _robustbench_architecture("wide_resnet")
+  wrn = _torch_zoo.robustbench_module("wide_resnet")
   torch.manual_seed(depth)
   # sub_block1: TRADES checkpoints hold it, the forward pass never calls it
   net = _randomize(wrn.WideResNet(depth=depth, widen_factor=10, sub_block1=True), depth,
@@ -299,7 +281,7 @@ def test_wide_resnet(tmp_path, cifar_images, depth):
 
 
 def test_any_wide_resnet_reads_depth_and_width_from_the_keys(tmp_path, cifar_images):
-  wrn = _robustbench_architecture("wide_resnet")
+  wrn = _torch_zoo.robustbench_module("wide_resnet")
   torch.manual_seed(16)
   net = _randomize(wrn.WideResNet(depth=16, widen_factor=2, bias_last=False), 16,
                    cifar_images)
@@ -332,7 +314,7 @@ def test_torchvision_layouts(tmp_path, imagenet_images, arch, cls):
 
 def test_mismatch_lists_every_problem():
   """One ValueError names the missing key, the extra key and the wrong shape."""
-  rb = _robustbench_architecture("resnet")
+  rb = _torch_zoo.robustbench_module("resnet")
   state = rb.ResNet18().state_dict()
   del state["layer2.1.bn1.running_var"]
   state["layer5.0.conv1.weight"] = torch.zeros(3, 3, 3, 3)

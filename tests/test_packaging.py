@@ -147,11 +147,13 @@ def test_readme_commands_install_their_extra_and_ci_runs_the_test_command():
   # The references the tests and benchmarks compare against, and foolbox's real sample
   # images, without their dependencies: robustbench's (holding the zoo's torch
   # architectures) include a git URL that cannot install, torchattacks' include
-  # torchvision, which pulls a CUDA torch of several GB.
+  # torchvision, which pulls a CUDA torch of several GB. robustbench goes in last:
+  # torchattacks' wheel bundles an old copy of the robustbench package that would
+  # otherwise overwrite the real one's files.
   assert installs(tests) == [["pip", "install", "-q", "-e", ".[test]"],
-                             ["pip", "install", "-q", "--no-deps", "robustbench==1.1.1",
-                              "torchattacks==3.5.1", "pyautoattack==0.2.0",
-                              "foolbox==3.3.4"]]
+                             ["pip", "install", "-q", "--no-deps", "torchattacks==3.5.1",
+                              "pyautoattack==0.2.0", "foolbox==3.3.4"],
+                             ["pip", "install", "-q", "--no-deps", "robustbench==1.1.1"]]
   assert main_job.startswith("python3.11 -m venv") and tests.startswith("python3.11 -m venv")
   with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
     ci = [l for l in f.read().splitlines() if l.strip() and not l.startswith("#")]

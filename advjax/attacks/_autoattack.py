@@ -24,7 +24,6 @@ from advjax.attacks import _parts
 from advjax.attacks import _square
 
 # Stage names are those of the attack registry (`attacks.ATTACK_NAMES`).
-STANDARD_ATTACKS = ("apgd_ce", "apgd_t", "fab_t", "square")
 AUTOATTACK_STAGES = ("apgd_ce", "apgd_dlr", "apgd_t", "fab", "fab_t", "square")
 # version -> ((stage, restarts), ...), as the reference's `_set_version` for Linf and L2
 # (its "plus" gives APGD and untargeted FAB 5 restarts; its FAB-T always runs 1).
@@ -34,6 +33,7 @@ AUTOATTACK_VERSIONS = {
              ("fab_t", 1)),
     "rand": (("apgd_ce", 1), ("apgd_dlr", 1)),
 }
+STANDARD_ATTACKS = tuple(name for name, _ in AUTOATTACK_VERSIONS["standard"])
 # The "rand" version's EOT draws (the reference's `eot_iter`).
 AUTOATTACK_EOT_DRAWS = 20
 _EOT_KEY = 0x7F4A7C15  # folded into `key` for the EOT draws, apart from the stages' keys

@@ -238,39 +238,19 @@ def random_init_each(keys, x, eps, norm: str):
 
 
 def init_linf_uniform(key, x, eps, *, example_ids=None):
-  """A random start uniform in the Linf ball of radius eps around x.
-
-  Args:
-    key: a JAX PRNG key; example b draws from `fold_in(key, example_ids[b])`.
-    x: images [B, ...].
-    eps: radius, a scalar or per-example [B].
-    example_ids: int [B], the examples' identities (default: position in the batch).
-
-  Returns:
-    [B, ...] points `x + U(-eps, eps)` (not clipped to the box).
-  """
-  return _init_linf_each(per_example_keys(key, example_ids, x.shape[0]), x, eps)
+  """A random start uniform in the Linf ball: `random_init(key, x, eps, "linf", ...)`."""
+  return random_init(key, x, eps, "linf", example_ids=example_ids)
 
 
 def init_l2_uniform(key, x, eps, *, example_ids=None):
-  """A random start uniform in the L2 ball of radius eps around x.
-
-  Direction ~ normalized Gaussian, radius ~ eps * U^(1/d) with d the dimension.
-
-  Args:
-    key: a JAX PRNG key; example b draws from `fold_in(key, example_ids[b])`.
-    x: images [B, ...].
-    eps: radius, a scalar or per-example [B].
-    example_ids: int [B], the examples' identities (default: position in the batch).
-
-  Returns:
-    [B, ...] points inside the L2 ball (not clipped to the box).
-  """
-  return _init_l2_each(per_example_keys(key, example_ids, x.shape[0]), x, eps)
+  """A random start uniform in the L2 ball (direction ~ normalized Gaussian, radius ~
+  eps * U^(1/d), d the dimension): `random_init(key, x, eps, "l2", ...)`."""
+  return random_init(key, x, eps, "l2", example_ids=example_ids)
 
 
 def random_init(key, x, eps, norm: str, *, example_ids=None):
-  """Uniform random start in the `norm` ball (see `init_linf_uniform`, `init_l2_uniform`).
+  """Uniform random start in the `norm` ball: Linf uniform per coordinate; L2 with
+  direction ~ normalized Gaussian and radius ~ eps * U^(1/d), d the dimension.
 
   Args:
     key: a JAX PRNG key; example b draws from `fold_in(key, example_ids[b])`.

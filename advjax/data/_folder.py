@@ -108,8 +108,8 @@ def list_image_folder(path: str) -> Tuple[List[str], List[str], np.ndarray]:
     found = sorted(e.name for e in os.scandir(folder)
                    if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS))
     if not found:
-      raise ValueError(f"class folder {folder!r} holds no image "
-                       f"({', '.join(IMAGE_EXTENSIONS)}).")
+      raise ValueError(f"class folder {folder!r} holds no image: image folder {path!r} "
+                       f"has no images ({', '.join(IMAGE_EXTENSIONS)}) of class {name!r}.")
     files.extend(os.path.join(folder, f) for f in found)
     labels.extend([label] * len(found))
   return classes, files, np.asarray(labels, np.int32)

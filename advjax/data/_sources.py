@@ -14,6 +14,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from advjax import _extras
+from advjax.data import _folder
 
 SPLITS = ("train", "validation", "test")
 
@@ -200,40 +201,24 @@ def load_tfds(name: str, split: str, data_dir: Optional[str] = None) -> ArrayDat
 # --------------------------------------------------------------------------- #
 # folder and npz
 # --------------------------------------------------------------------------- #
-_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".bmp")
-
-
 def load_folder(path: str) -> ArrayDataset:
-  """Images in one sub-folder per class (sorted names = class indices 0..K-1).
+  """Images in one sub-folder per class (sorted names = class indices 0..K-1), in memory:
+  the listing and decoding of `FolderSource` (grayscale if the first image is), float32
+  in [0, 1].
 
   Raises:
-    ValueError: if the path is not a folder, has no class folders or no images,
-      or the images differ in size.
+    ValueError: if the path is not a folder, has no class folders, a class folder holds
+      no image, or the images differ in size.
   """
   _extras.require("advjax.data.load_folder", "PIL")
-  from PIL import Image  # pylint: disable=import-outside-toplevel
-  if not os.path.isdir(path):
-    raise ValueError(f"folder dataset: {path!r} is not a directory.")
-  classes = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)))
-  if not classes:
-    raise ValueError(f"folder dataset {path!r} has no class sub-folders; expected "
-                     f"{path}/<class>/<image>.png")
-  images, labels = [], []
-  for c, cls in enumerate(classes):
-    for f in sorted(os.listdir(os.path.join(path, cls))):
-      if f.lower().endswith(_IMAGE_EXT):
-        img = np.asarray(Image.open(os.path.join(path, cls, f)))
-        images.append(img[..., None] if img.ndim == 2 else img[..., :3])
-        labels.append(c)
-  if not images:
-    raise ValueError(f"folder dataset {path!r} has no images ({', '.join(_IMAGE_EXT)}) in "
-                     f"its class folders {classes}.")
+  source = _folder.FolderSource(path)
+  images = [source[i]["image"] for i in range(len(source))]
   shapes = {im.shape for im in images}
   if len(shapes) > 1:
     raise ValueError(f"folder dataset {path!r}: images differ in shape {sorted(shapes)}; "
                      f"resize them to one size first.")
   x = np.stack(images).astype(np.float32) / 255.0
-  return ArrayDataset(x, np.asarray(labels, np.int32), len(classes), f"folder:{path}")
+  return ArrayDataset(x, source.labels, source.num_classes, f"folder:{path}")
 
 
 def load_npz(path: str) -> ArrayDataset:

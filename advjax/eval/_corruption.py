@@ -1,7 +1,55 @@
 """Corruption accuracy (CIFAR-10-C / MNIST-C style) and mCE (Hendrycks & Dietterich 2019)."""
-from typing import Dict, Mapping, Optional
+from typing import Callable, Dict, Mapping, Optional, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
+
+
+def corruption_accuracies(logits_fn: Callable, images, labels, *, names: Sequence[str],
+                          severities: Sequence[int], tables: str, batch_size: int,
+                          key_of: Callable[[int, int], jax.Array],
+                          chunk: Optional[int] = None,
+                          progress: bool = False) -> Dict[str, Dict[int, float]]:
+  """Accuracy of `logits_fn` on each corruption of `images` at each severity.
+
+  Args:
+    logits_fn: `images -> logits`.
+    images: float32 [N, H, W, C] in [0, 1].
+    labels: int [N].
+    names: corruption names (`augment.corruption_names`).
+    severities: severities in 1..5.
+    tables: the severity tables, "imagenet" or "cifar10" (`augment.corrupt_batch`).
+    batch_size: examples per prediction.
+    key_of: `(corruption index, severity) -> key` of that corruption's draws.
+    chunk: corrupt `chunk` images at a time, chunk i from `fold_in(key, i * chunk)`;
+      None corrupts all N in one call from the key itself.
+    progress: a progress bar over the corruptions.
+
+  Returns:
+    {name: {severity: accuracy}}.
+  """
+  from advjax import augment  # pylint: disable=import-outside-toplevel
+  labels = np.asarray(labels)
+  predict = jax.jit(lambda x: jnp.argmax(logits_fn(x), -1))
+  out = {}
+  for c, name in enumerate(tqdm(names, desc="corruptions", disable=not progress,
+                                leave=False)):
+    out[name] = {}
+    for s in severities:
+      k = key_of(c, int(s))
+      correct = 0
+      for start in range(0, len(images), chunk or max(len(images), 1)):
+        stop = start + chunk if chunk else len(images)
+        xc = augment.corrupt_batch(k if chunk is None else jax.random.fold_in(k, start),
+                                   jnp.asarray(images[start:stop]), name=name,
+                                   severity=int(s), tables=tables)
+        preds = np.concatenate([np.asarray(predict(xc[i:i + batch_size]))
+                                for i in range(0, xc.shape[0], batch_size)])
+        correct += int(np.sum(preds == labels[start:stop]))
+      out[name][int(s)] = correct / len(images)
+  return out
 
 
 def mean_corruption_error(errors: Mapping[str, Mapping[int, float]],

@@ -25,7 +25,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from advjax import _files
+from advjax import losses
+from advjax import metrics
 from advjax import attacks as attacks_lib
+from advjax.eval import _corruption
 
 # (dataset, norm) -> eps. MNIST is not on RobustBench's leaderboard; its Linf 0.3 is the
 # budget of the AutoAttack paper and of Madry et al., kept here for the embedded data.
@@ -290,12 +293,9 @@ def _check_manifest(state_dir: str, manifest: Dict) -> None:
 def _point_records(model, images, x_adv, labels, broken_by, batch_size) -> Dict:
   @jax.jit
   def measure(x, x0, y):
-    logits = model(x)
-    true = jnp.take_along_axis(logits, y[:, None], -1)[:, 0]
-    other = jnp.max(jnp.where(jax.nn.one_hot(y, logits.shape[-1], dtype=bool), -jnp.inf,
-                              logits), -1)
-    d = (x - x0).reshape(x.shape[0], -1)
-    return jnp.max(jnp.abs(d), -1), jnp.sqrt(jnp.sum(d * d, -1)), true - other
+    # the margin z_y - max_{j != y} z_j is minus the (uncapped) CW margin
+    margin = -losses.cw_margin(model(x), y, confidence=jnp.inf)
+    return metrics.linf_norm(x, x0), metrics.l2_norm(x, x0), margin
 
   n = len(images)
   out = [np.empty(n, np.float32) for _ in range(3)]
@@ -409,21 +409,13 @@ def corruption_accuracy(key: jax.Array, logits_fn: Callable, images: np.ndarray,
     [{"corruption", "severity", "accuracy"}], RobustBench's corruption table's rows.
   """
   from advjax import augment  # pylint: disable=import-outside-toplevel
-  tables = "imagenet" if dataset == "imagenet" else "cifar10"
-  predict = jax.jit(lambda x: jnp.argmax(logits_fn(x), -1))
-  rows = []
-  for c, name in enumerate(augment.corruption_names("common")):
-    for s in severities:
-      k = jax.random.fold_in(jax.random.fold_in(key, c), int(s))
-      correct = 0
-      for start in range(0, len(images), batch_size):
-        x = jnp.asarray(images[start:start + batch_size])
-        xc = augment.corrupt_batch(jax.random.fold_in(k, start), x, name=name,
-                                   severity=int(s), tables=tables)
-        correct += int(np.sum(np.asarray(predict(xc)) == labels[start:start + batch_size]))
-      rows.append({"corruption": name, "severity": int(s),
-                   "accuracy": correct / len(images)})
-  return rows
+  table = _corruption.corruption_accuracies(
+      logits_fn, images, labels, names=augment.corruption_names("common"),
+      severities=severities, tables="imagenet" if dataset == "imagenet" else "cifar10",
+      batch_size=batch_size, chunk=batch_size,
+      key_of=lambda c, s: jax.random.fold_in(jax.random.fold_in(key, c), s))
+  return [{"corruption": name, "severity": s, "accuracy": a}
+          for name, by_severity in table.items() for s, a in by_severity.items()]
 
 
 def write_benchmark(workdir: str, *, details: Dict, entry: Dict, records: Dict,

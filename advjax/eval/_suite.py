@@ -307,21 +307,13 @@ def _corruptions(logits_fn, ds, cfg, key, progress, baseline_report):
   names = _corruption_types(cfg.corruptions)
   if not names:
     return None
-  from advjax import augment  # pylint: disable=import-outside-toplevel
   sub = ds.take(cfg.corruption_examples)
-  x_all, y_all = jnp.asarray(sub.images), sub.labels
-  predict = jax.jit(lambda x: jnp.argmax(logits_fn(x), -1))
-  acc = {}
-  for c, cname in enumerate(tqdm(names, desc="corruptions", disable=not progress,
-                                 leave=False)):
-    acc[cname] = {}
-    for s in cfg.corruption_severities:
-      k = jax.random.fold_in(jax.random.fold_in(key, 300 + c), int(s))
-      xc = augment.corrupt_batch(k, x_all, name=cname, severity=int(s),
-                                 tables=cfg.corruption_tables)
-      preds = np.concatenate([np.asarray(predict(xc[i:i + cfg.batch_size]))
-                              for i in range(0, len(sub), cfg.batch_size)])
-      acc[cname][str(int(s))] = float((preds == y_all).mean())
+  table = _corruption.corruption_accuracies(
+      logits_fn, sub.images, sub.labels, names=names, severities=cfg.corruption_severities,
+      tables=cfg.corruption_tables, batch_size=cfg.batch_size, progress=progress,
+      key_of=lambda c, s: jax.random.fold_in(jax.random.fold_in(key, 300 + c), s))
+  acc = {name: {str(s): a for s, a in by_severity.items()}
+         for name, by_severity in table.items()}
   out = {"accuracy": acc, "num_examples": len(sub),
          "mean": float(np.mean([a for v in acc.values() for a in v.values()]))}
   if baseline_report and (baseline_report.get("corruptions") or {}).get("accuracy"):
