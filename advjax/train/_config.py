@@ -21,6 +21,8 @@ from advjax.train import _step
 from advjax.train import _views
 
 CURRICULA = ("none", "steps")
+# config.dtype's values.
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 # Config keys that hold a tuple of names: (key, what a name is, the known names; None:
 # any, checked by the function that reads them).
@@ -35,7 +37,7 @@ _NAME_TUPLES = (
 # Top-level keys added after runs were saved without them, with the value those runs
 # trained with.
 _ADDED_KEYS = (("objective", "ce"), ("trades_beta", 6.0), ("mart_lambda", 6.0),
-               ("awp_gamma", 0.0))
+               ("awp_gamma", 0.0), ("dtype", "float32"))
 
 
 def objective_weight(config) -> float:
@@ -77,6 +79,10 @@ def default_config() -> ml_collections.ConfigDict:
   # model
   c.model = "lenet5"
   c.model_kwargs = ml_collections.ConfigDict({"dropout_rate": 0.0})
+  # the model's compute dtype: "bfloat16" for mixed precision on accelerators (parameters,
+  # optimizer state, BatchNorm statistics, logits, losses and the attacks' images and
+  # perturbations stay float32)
+  c.dtype = "float32"
   c.init_workdir = ""             # fine-tune: start from the latest checkpoint of this run
   # optimization
   c.num_epochs = 10
@@ -211,6 +217,10 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   choice("eps_schedule", full.eps_schedule, _schedules.EPS_SCHEDULES)
   choice("lr_schedule", full.lr_schedule, _schedules.LR_SCHEDULES)
   choice("optimizer", full.optimizer, _schedules.OPTIMIZERS)
+  choice("dtype", full.dtype, COMPUTE_DTYPES)
+  if "dtype" in full.model_kwargs:
+    raise ValueError("config.model_kwargs.dtype: set the compute dtype with config.dtype "
+                     f"(one of {list(COMPUTE_DTYPES)}), not in model_kwargs.")
   for key in ("train_attack.eps", "eval.eps", "eval.pgd_step_size", "learning_rate",
               "weight_decay", "eps_warmup_epochs", "warmup_epochs", "trades_beta",
               "mart_lambda", "awp_gamma"):

@@ -68,7 +68,7 @@ class Run:
     train = self.splits["train"]
     self.num_classes = train.num_classes
     self.model = models.get_model(c.model, num_classes=self.num_classes,
-                                  **dict(c.model_kwargs))
+                                  dtype=jnp.dtype(c.dtype), **dict(c.model_kwargs))
     self.steps_per_epoch = data.steps_per_epoch(len(train), c.batch_size)
     self.total_steps = c.num_epochs * self.steps_per_epoch
     ta = c.train_attack
