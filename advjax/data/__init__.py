@@ -14,6 +14,8 @@ from advjax.data._grain import resize_center_crop
 from advjax.data._grain import shard_range
 from advjax.data._grain import TfdsSource
 from advjax.data._grain import TRAIN_AUGMENTS
+from advjax.data._pipeline import ARRAY_AUGMENTS
+from advjax.data._pipeline import augment_batch
 from advjax.data._pipeline import epoch_permutation
 from advjax.data._pipeline import iterate_eval
 from advjax.data._pipeline import iterate_train
@@ -33,7 +35,8 @@ from advjax.data._sources import load_tfds
 from advjax.data._sources import stratified_split
 
 __all__ = [
-    "ArrayDataset", "data_sharding", "epoch_permutation", "iterate_eval",
+    "ARRAY_AUGMENTS", "ArrayDataset", "augment_batch", "data_sharding", "epoch_permutation",
+    "iterate_eval",
     "iterate_train", "load_folder", "load_mnist5k", "load_npz", "load_splits",
     "load_tfds", "make_mesh", "replicate", "replicated", "shard_batch",
     "steps_per_epoch", "stratified_split", "train_batch",

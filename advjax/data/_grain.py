@@ -301,6 +301,32 @@ def resize_center_crop(image: np.ndarray, *, resize: int = 256, crop: int = 224
   return out[top:top + crop, left:left + crop]
 
 
+def train_augment(kind: str, image: np.ndarray, generator: np.random.Generator,
+                  **options) -> np.ndarray:
+  """One image through the training augmentation `kind` (one of TRAIN_AUGMENTS).
+
+  Args:
+    kind: "pad_crop_flip", "random_resized_crop_flip" (needs `size`), "flip" (random
+      horizontal flip) or "none".
+    image: [H, W, C]; uint8, or float for every kind but "random_resized_crop_flip".
+    generator: NumPy generator of the random draws.
+    **options: the kind's keyword arguments (e.g. `pad`, `size`).
+
+  Returns:
+    The augmented image, of image's dtype.
+  """
+  if kind == "pad_crop_flip":
+    return pad_crop_flip(image, generator, **options)
+  if kind == "random_resized_crop_flip":
+    return random_resized_crop_flip(image, generator, **options)
+  if kind == "flip":
+    return image[:, ::-1] if generator.random() < 0.5 else image
+  if kind == "none":
+    return image
+  raise ValueError(f"unknown training augmentation {kind!r}; expected one of "
+                   f"{list(TRAIN_AUGMENTS)}.")
+
+
 class _Transform:
   """One example's transform, picklable for Grain's worker processes.
 
@@ -324,14 +350,10 @@ class _Transform:
   def __call__(self, example: Example, generator: Optional[np.random.Generator] = None
                ) -> Example:
     image = self._check(example)
-    if self.kind == "pad_crop_flip":
-      image = pad_crop_flip(image, generator, **self.options)
-    elif self.kind == "random_resized_crop_flip":
-      image = random_resized_crop_flip(image, generator, **self.options)
-    elif self.kind == "flip":
-      image = image[:, ::-1] if generator.random() < 0.5 else image
-    elif self.kind == "resize_center_crop":
+    if self.kind == "resize_center_crop":
       image = resize_center_crop(image, **self.options)
+    else:
+      image = train_augment(self.kind, image, generator, **self.options)
     return {**example, "image": np.ascontiguousarray(image)}
 
 

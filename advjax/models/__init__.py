@@ -6,6 +6,7 @@ from advjax.models._registry import MODELS
 from advjax.models._registry import get_model
 from advjax.models._registry import init_variables
 from advjax.models._registry import make_logits_fn
+from advjax.models._registry import model_attributes
 from advjax.models._resnet import ResNet18
 from advjax.models._resnet50 import ResNet50
 from advjax.models._torch_import import from_torch
@@ -15,7 +16,7 @@ __all__ = [
     # Models: MNIST, CIFAR, ImageNet
     "LeNet5", "ResNet18", "PreActResNet18", "WideResNet", "ResNet50", "EfficientNetB0",
     # By name
-    "MODELS", "get_model", "init_variables", "make_logits_fn",
+    "MODELS", "get_model", "init_variables", "make_logits_fn", "model_attributes",
     # PyTorch checkpoints
     "from_torch",
 ]

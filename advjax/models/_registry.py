@@ -1,7 +1,8 @@
 """Models by name, and the `logits_fn` view of a model that attacks use."""
+import dataclasses
 import functools
 import inspect
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +29,21 @@ MODELS: Dict[str, Callable[..., Any]] = {
 }
 
 
+def model_attributes(name: str) -> Tuple[str, ...]:
+  """The attributes model `name` takes as keyword arguments (besides `num_classes`).
+
+  Raises:
+    ValueError: for an unknown model name.
+  """
+  if name not in MODELS:
+    raise ValueError(f"Unknown model {name!r}; expected one of {sorted(MODELS)}.")
+  cls = getattr(MODELS[name], "func", MODELS[name])        # functools.partial or class
+  fixed = set(getattr(MODELS[name], "keywords", None) or ())
+  return tuple(f.name for f in dataclasses.fields(cls)
+               if f.init and f.name not in ("parent", "name", "num_classes") and
+               f.name not in fixed)
+
+
 def get_model(name: str, *, num_classes: int, **kwargs):
   """Builds a Flax module by name.
 
@@ -42,10 +58,12 @@ def get_model(name: str, *, num_classes: int, **kwargs):
     The Flax module.
 
   Raises:
-    ValueError: for an unknown model name.
+    ValueError: for an unknown model name, or an attribute the model does not have.
   """
-  if name not in MODELS:
-    raise ValueError(f"Unknown model {name!r}; expected one of {sorted(MODELS)}.")
+  unknown = sorted(set(kwargs) - set(model_attributes(name)))
+  if unknown:
+    raise ValueError(f"model {name!r} has no attribute {', '.join(unknown)}; it takes "
+                     f"{list(model_attributes(name))}.")
   return MODELS[name](num_classes=num_classes, **kwargs)
 
 

@@ -13,6 +13,8 @@ from ml_collections import config_dict
 from advjax import _validate
 from advjax import attacks
 from advjax import augment
+from advjax import data
+from advjax import models
 from advjax.eval import ATTACKS as EVAL_ATTACKS
 from advjax.eval import default_eval_config
 from advjax.train import _schedules
@@ -37,7 +39,8 @@ _NAME_TUPLES = (
 # Top-level keys added after runs were saved without them, with the value those runs
 # trained with.
 _ADDED_KEYS = (("objective", "ce"), ("trades_beta", 6.0), ("mart_lambda", 6.0),
-               ("awp_gamma", 0.0), ("dtype", "float32"))
+               ("awp_gamma", 0.0), ("dtype", "float32"),
+               ("train_augment", "none"))
 
 
 def objective_weight(config) -> float:
@@ -76,6 +79,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.dataset = "mnist5k"
   c.data_dir = ""                 # TFDS data_dir ("" = TFDS default)
   c.validation_size = 500
+  c.train_augment = "none"        # "flip" or "pad_crop_flip" (CIFAR): data.ARRAY_AUGMENTS
   # model
   c.model = "lenet5"
   c.model_kwargs = ml_collections.ConfigDict({"dropout_rate": 0.0})
@@ -183,6 +187,16 @@ def _check_keys(config, reference, prefix=""):
       _check_keys(config[key], reference[key], prefix + key + ".")
 
 
+def model_kwargs(config) -> dict:
+  """config.model_kwargs as keyword arguments of config.model: the default
+  dropout_rate 0.0 (off) is left out for a model without dropout."""
+  kwargs = dict(config.model_kwargs)
+  if (kwargs.get("dropout_rate") == 0.0 and
+      "dropout_rate" not in models.model_attributes(config.model)):
+    del kwargs["dropout_rate"]
+  return kwargs
+
+
 def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Checks keys and values; returns a copy with defaults for missing keys.
 
@@ -205,12 +219,11 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     full.update(given)
   except TypeError as err:
     raise ValueError(f"config: {err}") from None
-  from advjax.models import MODELS  # pylint: disable=import-outside-toplevel
   def choice(key, value, choices):
     if value not in choices:
       raise ValueError(f"config.{key}: unknown value {value!r}; expected one of "
                        f"{sorted(choices)}.")
-  choice("model", full.model, MODELS)
+  choice("model", full.model, models.MODELS)
   choice("recipe", full.recipe, _step.RECIPES)
   choice("objective", full.objective, _step.OBJECTIVES)
   choice("train_attack.name", full.train_attack.name, _step.TRAIN_ATTACKS)
@@ -218,9 +231,14 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   choice("lr_schedule", full.lr_schedule, _schedules.LR_SCHEDULES)
   choice("optimizer", full.optimizer, _schedules.OPTIMIZERS)
   choice("dtype", full.dtype, COMPUTE_DTYPES)
+  choice("train_augment", full.train_augment, data.ARRAY_AUGMENTS)
   if "dtype" in full.model_kwargs:
     raise ValueError("config.model_kwargs.dtype: set the compute dtype with config.dtype "
                      f"(one of {list(COMPUTE_DTYPES)}), not in model_kwargs.")
+  takes = models.model_attributes(full.model)
+  for key in sorted(set(model_kwargs(full)) - set(takes)):
+    raise ValueError(f"config.model_kwargs.{key}: model {full.model!r} has no attribute "
+                     f"{key!r}; it takes {list(takes)}.")
   for key in ("train_attack.eps", "eval.eps", "eval.pgd_step_size", "learning_rate",
               "weight_decay", "eps_warmup_epochs", "warmup_epochs", "trades_beta",
               "mart_lambda", "awp_gamma"):

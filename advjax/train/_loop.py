@@ -68,7 +68,7 @@ class Run:
     train = self.splits["train"]
     self.num_classes = train.num_classes
     self.model = models.get_model(c.model, num_classes=self.num_classes,
-                                  dtype=jnp.dtype(c.dtype), **dict(c.model_kwargs))
+                                  dtype=jnp.dtype(c.dtype), **_config.model_kwargs(c))
     self.steps_per_epoch = data.steps_per_epoch(len(train), c.batch_size)
     self.total_steps = c.num_epochs * self.steps_per_epoch
     ta = c.train_attack
@@ -253,7 +253,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
       t0 = time.perf_counter()
       epoch_metrics = []
       batches = (data.shard_batch(batch, run.mesh) for _, batch in data.iterate_train(
-          run.splits["train"], c.batch_size, c.seed, step, epoch_end))
+          run.splits["train"], c.batch_size, c.seed, step, epoch_end, c.train_augment))
       while True:
         try:
           batch = rates.wait(batches)   # the time spent here is the data wait
@@ -494,7 +494,8 @@ def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float
       step_time / cost["clean_step_time_s"]) if step_time else None)
   steps = int(state.step)
   report.update(
-      setup={"dataset": c.dataset, "model": c.model, "recipe": c.recipe,
+      setup={"dataset": c.dataset, "model": c.model, "dtype": c.dtype,
+             "train augmentation": c.train_augment, "recipe": c.recipe,
              "train attack": _describe_source(c) if run.adversarial else "none",
              "NoisyMix": (f"{c.noisymix.views} views, JSD x{c.noisymix.jsd_weight:g}, mixup "
                           f"alpha {c.noisymix.mixup_alpha:g}, noise {c.noisymix.noise}")

@@ -31,3 +31,31 @@ def quick(c, *, num_examples: int = 200):
   c.eval.flip_examples = 50
   c.eval.gallery_size = 4
   return c
+
+
+def cifar10(c, *, model: str, batch_size: int = 128, learning_rate: float = 0.1,
+            num_epochs: int, lr_schedule: str = "piecewise", weight_decay: float = 5e-4):
+  """Sets config `c` in place to CIFAR-10 from TFDS (prepared as array_record on a machine
+  with internet: `tfds build cifar10 --file_format=array_record`) with pad-4 crop + flip
+  augmentation, SGD with momentum 0.9, PGD training at eps 8/255, and the evaluation at
+  RobustBench's Linf eps 8/255 (PGD step 2/255, the CIFAR-10-C severity tables);
+  returns `c`."""
+  c.dataset = "tfds:cifar10"
+  c.validation_size = 1000
+  c.train_augment = "pad_crop_flip"
+  c.model = model
+  c.num_epochs = num_epochs
+  c.batch_size = batch_size
+  c.optimizer = "sgd"
+  c.learning_rate = learning_rate
+  c.momentum = 0.9
+  c.lr_schedule = lr_schedule
+  c.weight_decay = weight_decay
+  c.train_attack.name = "pgd"
+  c.train_attack.eps = 8 / 255
+  c.eval.eps = 8 / 255
+  c.eval.eps_grid = (0.0, 2 / 255, 4 / 255, 8 / 255, 12 / 255, 16 / 255)
+  c.eval.pgd_step_size = 2 / 255
+  c.eval.batch_size = 250
+  c.eval.corruption_tables = "cifar10"   # the CIFAR-10-C severity tables
+  return c

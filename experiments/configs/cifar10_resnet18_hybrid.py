@@ -5,8 +5,9 @@ Prepare once (needs internet and TensorFlow, on any machine):
 then
   python -m experiments.main --config=experiments/configs/cifar10_resnet18_hybrid.py \
       --workdir=runs/cifar10_hybrid --config.data_dir=$HOME/tensorflow_datasets
-Hybrid preprint settings: lr 0.01 (SGD, momentum 0.9), batch 128, 50 epochs, eps 8/255
-(~0.03) Linf, PGD-7 adversarial examples, eps from eps/10 to eps.
+Hybrid preprint settings: lr 0.01 (SGD, momentum 0.9, cosine), batch 128, 50 epochs, eps
+8/255 (~0.03) Linf, PGD-7 adversarial examples, eps from eps/10 to eps over 15 epochs;
+pad-4 crop + flip.
 """
 from advjax.train import default_config
 from experiments import configs
@@ -14,29 +15,13 @@ from experiments import configs
 
 def get_config(arg=None):
   configs.check_arg(arg)
-  c = default_config()
+  c = configs.cifar10(default_config(), model="resnet18", num_epochs=50, learning_rate=0.01,
+                      lr_schedule="cosine")
   c.name = "cifar10_resnet18_hybrid"
-  c.dataset = "tfds:cifar10"
-  c.validation_size = 1000
-  c.model = "resnet18"
   c.recipe = "hybrid"
-  c.num_epochs = 50
-  c.batch_size = 128
-  c.optimizer = "sgd"
-  c.learning_rate = 0.01
-  c.momentum = 0.9
-  c.lr_schedule = "cosine"
-  c.weight_decay = 5e-4
-  c.train_attack.name = "pgd"
-  c.train_attack.eps = 8 / 255
   c.train_attack.num_steps = 7
   c.eps_schedule = "linear"
   c.eps_warmup_epochs = 15
-  c.eval.eps = 8 / 255
-  c.eval.eps_grid = (0.0, 2 / 255, 4 / 255, 8 / 255, 12 / 255, 16 / 255)
-  c.eval.pgd_step_size = 2 / 255
-  c.eval.batch_size = 250
-  c.eval.corruption_tables = "cifar10"   # the CIFAR-10-C severity tables
   if arg == "quick":
     configs.quick(c, num_examples=250)
   return c
