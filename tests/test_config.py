@@ -13,19 +13,13 @@ import pytest
 from advjax import augment, train
 from advjax import eval as ev
 from advjax.train import _config
+from tests._inputs import set_keys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _validated(**flat):
-  c = train.default_config()
-  for key, value in flat.items():
-    node = c
-    *path, leaf = key.split(".")
-    for p in path:
-      node = node[p]
-    node[leaf] = value
-  return train.validate_config(c)
+  return train.validate_config(set_keys(train.default_config(), **flat))
 
 
 def test_defaults_are_tuples_and_none():

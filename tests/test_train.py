@@ -15,6 +15,7 @@ import optax
 import pytest
 
 from advjax import data, losses, models, train
+from tests._inputs import set_keys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = ["--config.num_epochs=3", "--config.train_attack.num_steps=2",
@@ -31,13 +32,7 @@ def quick_config(**overrides):
   c.num_epochs, c.eps_warmup_epochs, c.progress = 3, 2, False
   c.train_attack.num_steps = 2
   c.eval.num_examples, c.eval.pgd_steps, c.eval.pgd_step_size = 100, 3, 0.04
-  for k, v in overrides.items():
-    node = c
-    *path, leaf = k.split(".")
-    for p in path:
-      node = node[p]
-    node[leaf] = v
-  return c
+  return set_keys(c, **overrides)
 
 
 def _batch(mnist, n=64):

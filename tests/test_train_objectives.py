@@ -13,6 +13,7 @@ import optax
 import pytest
 
 from advjax import attacks, losses, models, train
+from tests._inputs import set_keys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EPS = 0.1
@@ -202,14 +203,7 @@ def test_step_and_attack_argument_errors():
 # The config
 # --------------------------------------------------------------------------- #
 def _config(**flat):
-  c = train.default_config()
-  for k, v in flat.items():
-    node = c
-    *path, leaf = k.split(".")
-    for p in path:
-      node = node[p]
-    node[leaf] = v
-  return c
+  return set_keys(train.default_config(), **flat)
 
 
 @pytest.mark.parametrize("flat, match", [
