@@ -223,8 +223,9 @@ def train_rows(args, archs) -> List[Dict]:
   tx = optax.sgd(0.1, momentum=0.9)
   eps_fn = train.eps_schedule("constant", EPS, 0)
   for arch_name, (torch_kwargs, import_arch) in archs.items():
-    # the layout's size options (depth, widen_factor) are the torch model's
-    size = {k: v for k, v in torch_kwargs.items() if k != "arch"}
+    # the torch model's size options (depth, widen_factor) that the advjax name does not
+    # fix already (wrn34_10 does, wide_resnet does not)
+    size = {k: v for k, v in torch_kwargs.items() if k in models.model_attributes(import_arch)}
     for dtype in args.dtypes:
       model = models.get_model(import_arch, num_classes=10, dtype=DTYPES[dtype], **size)
       for objective in ("pgd_at", "trades"):
