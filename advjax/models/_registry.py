@@ -60,10 +60,11 @@ def get_model(name: str, *, num_classes: int, **kwargs):
   Raises:
     ValueError: for an unknown model name, or an attribute the model does not have.
   """
-  unknown = sorted(set(kwargs) - set(model_attributes(name)))
+  takes = model_attributes(name)
+  unknown = sorted(set(kwargs) - set(takes))
   if unknown:
     raise ValueError(f"model {name!r} has no attribute {', '.join(unknown)}; it takes "
-                     f"{list(model_attributes(name))}.")
+                     f"{list(takes)}.")
   return MODELS[name](num_classes=num_classes, **kwargs)
 
 

@@ -236,9 +236,10 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     raise ValueError("config.model_kwargs.dtype: set the compute dtype with config.dtype "
                      f"(one of {list(COMPUTE_DTYPES)}), not in model_kwargs.")
   takes = models.model_attributes(full.model)
-  for key in sorted(set(model_kwargs(full)) - set(takes)):
-    raise ValueError(f"config.model_kwargs.{key}: model {full.model!r} has no attribute "
-                     f"{key!r}; it takes {list(takes)}.")
+  unknown = sorted(set(model_kwargs(full)) - set(takes))
+  if unknown:
+    raise ValueError(f"config.model_kwargs.{unknown[0]}: model {full.model!r} has no "
+                     f"attribute {unknown[0]!r}; it takes {list(takes)}.")
   for key in ("train_attack.eps", "eval.eps", "eval.pgd_step_size", "learning_rate",
               "weight_decay", "eps_warmup_epochs", "warmup_epochs", "trades_beta",
               "mart_lambda", "awp_gamma"):

@@ -34,10 +34,12 @@ def quick(c, *, num_examples: int = 200):
 
 
 def cifar10(c, *, model: str, batch_size: int = 128, learning_rate: float = 0.1,
-            num_epochs: int, lr_schedule: str = "piecewise", weight_decay: float = 5e-4):
+            num_epochs: int, lr_schedule: str = "piecewise", weight_decay: float = 5e-4,
+            num_steps: int = 10):
   """Sets config `c` in place to CIFAR-10 from TFDS (prepared as array_record on a machine
   with internet: `tfds build cifar10 --file_format=array_record`) with pad-4 crop + flip
-  augmentation, SGD with momentum 0.9, PGD training at eps 8/255, and the evaluation at
+  augmentation, SGD with momentum 0.9, PGD-`num_steps` training at eps 8/255 (step
+  2.5 * eps / num_steps: 2/255 for PGD-10), and the evaluation at
   RobustBench's Linf eps 8/255 (PGD step 2/255, the CIFAR-10-C severity tables);
   returns `c`."""
   c.dataset = "tfds:cifar10"
@@ -53,6 +55,7 @@ def cifar10(c, *, model: str, batch_size: int = 128, learning_rate: float = 0.1,
   c.weight_decay = weight_decay
   c.train_attack.name = "pgd"
   c.train_attack.eps = 8 / 255
+  c.train_attack.num_steps = num_steps
   c.eval.eps = 8 / 255
   c.eval.eps_grid = (0.0, 2 / 255, 4 / 255, 8 / 255, 12 / 255, 16 / 255)
   c.eval.pgd_step_size = 2 / 255

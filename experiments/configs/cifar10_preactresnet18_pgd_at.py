@@ -21,7 +21,6 @@ def get_config(arg=None):
   c.name = "cifar10_preactresnet18_pgd_at"
   c.recipe = "adversarial"
   c.alpha = 0.0
-  c.train_attack.num_steps = 10   # step 2.5 * eps / 10 = 2/255 (the attack's default)
   if arg == "quick":
     configs.quick(c, num_examples=250)
   return c

@@ -16,10 +16,9 @@ from experiments import configs
 def get_config(arg=None):
   configs.check_arg(arg)
   c = configs.cifar10(default_config(), model="resnet18", num_epochs=50, learning_rate=0.01,
-                      lr_schedule="cosine")
+                      lr_schedule="cosine", num_steps=7)
   c.name = "cifar10_resnet18_hybrid"
   c.recipe = "hybrid"
-  c.train_attack.num_steps = 7
   c.eps_schedule = "linear"
   c.eps_warmup_epochs = 15
   if arg == "quick":

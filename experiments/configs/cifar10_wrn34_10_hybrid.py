@@ -21,7 +21,6 @@ def get_config(arg=None):
   c.name = "cifar10_wrn34_10_hybrid"
   c.recipe = "hybrid"
   c.alpha = 0.5
-  c.train_attack.num_steps = 10
   c.eps_schedule = "linear"
   c.eps_warmup_epochs = 30
   if arg == "quick":
