@@ -26,6 +26,9 @@ from advjax.data._sharding import make_mesh
 from advjax.data._sharding import replicate
 from advjax.data._sharding import replicated
 from advjax.data._sharding import shard_batch
+from advjax.data._streams import open_splits
+from advjax.data._streams import read_eval_split
+from advjax.data._streams import SubsetSource
 from advjax.data._sources import ArrayDataset
 from advjax.data._sources import load_folder
 from advjax.data._sources import load_mnist5k
@@ -44,6 +47,8 @@ __all__ = [
     "ArrayRecordSource", "ArraySource", "EVAL_TRANSFORMS", "FolderSource", "TfdsSource",
     "TRAIN_AUGMENTS", "grain_eval_iterator", "grain_train_iterator", "num_eval_batches",
     "open_source", "prepare_array_record", "shard_range",
+    # a dataset's splits as sources (training on the Grain pipeline)
+    "open_splits", "read_eval_split", "SubsetSource",
     # one image: decoding and RobustBench's ImageNet evaluation preprocessing
     "decode_image", "resize_center_crop",
 ]

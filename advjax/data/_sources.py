@@ -86,26 +86,40 @@ def stratified_split(labels: np.ndarray, fractions: Sequence[int], seed: int):
   return [rng.permutation(np.concatenate(p)) for p in parts]
 
 
-def _split_holdout(ds: ArrayDataset, n_holdout: int, seed: int):
-  """Carves a held-out slice of n_holdout examples from ds: stratified (the same
-  count per class) when every class is large enough, else uniformly at random."""
-  if not 0 < n_holdout < len(ds):
-    raise ValueError(f"dataset `{ds.name}` has {len(ds)} examples; cannot hold out "
+def holdout_indices(num_examples: int, n_holdout: int, seed: int, *,
+                    labels: Optional[np.ndarray] = None, num_classes: int = 0,
+                    name: str = "") -> Tuple[np.ndarray, np.ndarray]:
+  """(keep, hold): a held-out slice of `n_holdout` of `num_examples` indices, each part
+  shuffled. Stratified (the same count per class) when `labels` are given and every
+  class is large enough, else uniformly at random.
+
+  Raises:
+    ValueError: naming the dataset when `n_holdout` is not in (0, num_examples).
+  """
+  if not 0 < n_holdout < num_examples:
+    raise ValueError(f"dataset `{name}` has {num_examples} examples; cannot hold out "
                      f"{n_holdout} for validation.")
   rng = np.random.default_rng(seed)
-  counts = np.bincount(ds.labels, minlength=ds.num_classes)
-  per_class = n_holdout // ds.num_classes
-  if per_class >= 1 and counts.min() > per_class and per_class * ds.num_classes == n_holdout:
+  per_class = n_holdout // num_classes if labels is not None and num_classes else 0
+  counts = np.bincount(labels, minlength=num_classes) if per_class else None
+  if per_class >= 1 and counts.min() > per_class and per_class * num_classes == n_holdout:
     hold, keep = [], []
-    for c in range(ds.num_classes):
-      idx = rng.permutation(np.flatnonzero(ds.labels == c))
+    for c in range(num_classes):
+      idx = rng.permutation(np.flatnonzero(labels == c))
       hold.append(idx[:per_class])
       keep.append(idx[per_class:])
     hold, keep = np.concatenate(hold), np.concatenate(keep)
   else:
-    perm = rng.permutation(len(ds))
+    perm = rng.permutation(num_examples)
     hold, keep = perm[:n_holdout], perm[n_holdout:]
-  hold, keep = rng.permutation(hold), rng.permutation(keep)
+  hold = rng.permutation(hold)
+  return rng.permutation(keep), hold
+
+
+def _split_holdout(ds: ArrayDataset, n_holdout: int, seed: int):
+  """Carves a held-out slice of n_holdout examples from ds (see `holdout_indices`)."""
+  keep, hold = holdout_indices(len(ds), n_holdout, seed, labels=ds.labels,
+                               num_classes=ds.num_classes, name=ds.name)
   mk = lambda i: ArrayDataset(ds.images[i], ds.labels[i], ds.num_classes, ds.name)
   return mk(keep), mk(hold)
 

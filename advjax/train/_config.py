@@ -40,7 +40,12 @@ _NAME_TUPLES = (
 # trained with.
 _ADDED_KEYS = (("objective", "ce"), ("trades_beta", 6.0), ("mart_lambda", 6.0),
                ("awp_gamma", 0.0), ("dtype", "float32"),
-               ("train_augment", "none"))
+               ("train_augment", "none"), ("nesterov", False),
+               ("input", {"pipeline": "memory", "workers": 0, "image_size": 0,
+                          "eval_transform": "none", "eval_resize": 256,
+                          "skip_corrupt": False}))
+# config.input.pipeline's values: in-memory float32 arrays, or the Grain pipeline.
+INPUT_PIPELINES = ("memory", "grain")
 
 
 def objective_weight(config) -> float:
@@ -79,7 +84,19 @@ def default_config() -> ml_collections.ConfigDict:
   c.dataset = "mnist5k"
   c.data_dir = ""                 # TFDS data_dir ("" = TFDS default)
   c.validation_size = 500
-  c.train_augment = "none"        # "flip" or "pad_crop_flip" (CIFAR): data.ARRAY_AUGMENTS
+  # "flip", "pad_crop_flip" (CIFAR), or with the Grain pipeline "random_resized_crop_flip"
+  # (ImageNet, to input.image_size): data.ARRAY_AUGMENTS / data.TRAIN_AUGMENTS
+  c.train_augment = "none"
+  # How examples reach the train step. "memory": the splits are loaded into RAM as float32
+  # (MNIST, CIFAR). "grain": the Grain pipeline (advjax.data): the training split is
+  # streamed as uint8 from its source (folder, array_record, TFDS), shuffled from the seed,
+  # decoded and augmented in `workers` processes, and its iterator state is checkpointed;
+  # the validation slice and the evaluation's test examples are read into memory through
+  # `eval_transform` ("resize_center_crop": shorter side to eval_resize, central
+  # image_size crop; RobustBench's Res256Crop224 for ImageNet).
+  c.input = ml_collections.ConfigDict({
+      "pipeline": "memory", "workers": 0, "image_size": 0, "eval_transform": "none",
+      "eval_resize": 256, "skip_corrupt": False})
   # model
   c.model = "lenet5"
   c.model_kwargs = ml_collections.ConfigDict({"dropout_rate": 0.0})
@@ -96,6 +113,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.lr_schedule = "cosine"
   c.warmup_epochs = 0
   c.momentum = 0.9
+  c.nesterov = False              # "sgd": Nesterov momentum
   c.weight_decay = 0.0
   # recipe: standard (alpha = 1), adversarial (fixed alpha), hybrid (adaptive alpha)
   c.recipe = "standard"
@@ -155,7 +173,7 @@ def from_saved(saved: dict) -> dict:
   out = json.loads(json.dumps(saved))   # a deep copy
   for key, value in _ADDED_KEYS:   # runs saved before these keys existed trained with them
     if isinstance(out, dict):
-      out.setdefault(key, value)
+      out.setdefault(key, json.loads(json.dumps(value)))
   def names(text):
     return [p.strip() for p in text.split(",") if p.strip()]
   ev, ta, nm = (out.get(k) if isinstance(out.get(k), dict) else {}
@@ -197,6 +215,41 @@ def model_kwargs(config) -> dict:
   return kwargs
 
 
+def _check_input(full) -> None:
+  """Checks config.input and the augmentation it allows."""
+  inp = full.input
+  if inp.pipeline not in INPUT_PIPELINES:
+    raise ValueError(f"config.input.pipeline: unknown value {inp.pipeline!r}; expected one of "
+                     f"{list(INPUT_PIPELINES)}.")
+  grain = inp.pipeline == "grain"
+  augments = data.TRAIN_AUGMENTS if grain else data.ARRAY_AUGMENTS
+  if full.train_augment not in augments:
+    more = (" ('random_resized_crop_flip' needs config.input.pipeline='grain')"
+            if full.train_augment in data.TRAIN_AUGMENTS else "")
+    raise ValueError(f"config.train_augment: unknown value {full.train_augment!r}; expected "
+                     f"one of {sorted(augments)}{more}.")
+  for key in ("workers", "image_size", "eval_resize"):
+    value = inp[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+      raise ValueError(f"config.input.{key} must be an integer >= 0; got {value!r}.")
+  if inp.eval_transform not in data.EVAL_TRANSFORMS:
+    raise ValueError(f"config.input.eval_transform: unknown value {inp.eval_transform!r}; "
+                     f"expected one of {list(data.EVAL_TRANSFORMS)}.")
+  if not grain and (inp.eval_transform != "none" or inp.workers or
+                    full.dataset.startswith("array_record:")):
+    raise ValueError("config.input.eval_transform, config.input.workers and 'array_record:' "
+                     "datasets need config.input.pipeline='grain'.")
+  sized = full.train_augment == "random_resized_crop_flip" or (
+      inp.eval_transform == "resize_center_crop")
+  if sized and not inp.image_size:
+    raise ValueError("config.input.image_size (the side of the crops, e.g. 224) is required "
+                     "with train_augment='random_resized_crop_flip' or "
+                     "input.eval_transform='resize_center_crop'.")
+  if inp.eval_transform == "resize_center_crop" and inp.eval_resize < inp.image_size:
+    raise ValueError(f"config.input.eval_resize ({inp.eval_resize}) must be >= "
+                     f"config.input.image_size ({inp.image_size}).")
+
+
 def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Checks keys and values; returns a copy with defaults for missing keys.
 
@@ -231,7 +284,7 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   choice("lr_schedule", full.lr_schedule, _schedules.LR_SCHEDULES)
   choice("optimizer", full.optimizer, _schedules.OPTIMIZERS)
   choice("dtype", full.dtype, COMPUTE_DTYPES)
-  choice("train_augment", full.train_augment, data.ARRAY_AUGMENTS)
+  _check_input(full)
   if "dtype" in full.model_kwargs:
     raise ValueError("config.model_kwargs.dtype: set the compute dtype with config.dtype "
                      f"(one of {list(COMPUTE_DTYPES)}), not in model_kwargs.")

@@ -1,4 +1,6 @@
 """`train_and_evaluate(config, workdir)`: the whole run, resumable, with a report."""
+import functools
+import itertools
 import json
 import os
 import time
@@ -23,7 +25,8 @@ from advjax.train._checkpoint import Checkpointer
 from advjax.train._state import TrainState, create_train_state
 
 # Keys that may change between a run and its continuation (more epochs, other eval).
-_RESUMABLE_KEYS = ("num_epochs", "eval", "progress", "keep_checkpoints", "stall_check")
+_RESUMABLE_KEYS = ("num_epochs", "eval", "progress", "keep_checkpoints", "stall_check",
+                   "input.workers")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -34,7 +37,7 @@ def _config_diff(a: Dict, b: Dict, prefix="") -> List[str]:
   keys = sorted(set(a) | set(b))
   out = []
   for k in keys:
-    if k in _RESUMABLE_KEYS and not prefix:
+    if prefix + k in _RESUMABLE_KEYS:
       continue
     va, vb = a.get(k), b.get(k)
     if isinstance(va, dict) and isinstance(vb, dict):
@@ -63,13 +66,19 @@ class Run:
 
   def __init__(self, config: ml_collections.ConfigDict, mesh=None):
     self.config = c = _config.validate_config(config)
-    self.splits = data.load_splits(c.dataset, validation_size=c.validation_size,
-                                   data_dir=c.data_dir or None, seed=c.seed)
-    train = self.splits["train"]
-    self.num_classes = train.num_classes
+    self.grain = c.input.pipeline == "grain"
+    if self.grain:
+      self._open_sources()
+    else:
+      self.sources = None
+      self.splits = data.load_splits(c.dataset, validation_size=c.validation_size,
+                                     data_dir=c.data_dir or None, seed=c.seed)
+      train = self.splits["train"]
+      self.num_train, self.num_classes = len(train), train.num_classes
+      self.image_shape = train.image_shape
     self.model = models.get_model(c.model, num_classes=self.num_classes,
                                   dtype=jnp.dtype(c.dtype), **_config.model_kwargs(c))
-    self.steps_per_epoch = data.steps_per_epoch(len(train), c.batch_size)
+    self.steps_per_epoch = data.steps_per_epoch(self.num_train, c.batch_size)
     self.total_steps = c.num_epochs * self.steps_per_epoch
     ta = c.train_attack
     self.adversarial = c.recipe != "standard"
@@ -79,7 +88,7 @@ class Run:
         c.lr_schedule, c.learning_rate, self.total_steps * updates_per_step,
         warmup_steps=c.warmup_epochs * self.steps_per_epoch * updates_per_step)
     self.tx = _schedules.make_optimizer(c.optimizer, self.lr, momentum=c.momentum,
-                                        weight_decay=c.weight_decay)
+                                        weight_decay=c.weight_decay, nesterov=c.nesterov)
     self.eps_fn = _schedules.eps_schedule(
         c.eps_schedule if self.adversarial else "constant",
         ta.eps if self.adversarial else 0.0, c.eps_warmup_epochs * self.steps_per_epoch)
@@ -89,6 +98,65 @@ class Run:
     self.source = self.make_source(ta.num_steps) if self.adversarial else None
     self.eval_step = _step.make_eval_step(self.model, source=self.source, mesh=self.mesh)
     self.train_step = self.train_step_at(self.total_steps - 1)
+
+  def _open_sources(self) -> None:
+    """The Grain pipeline's sources; the validation slice and the evaluation's test
+    examples are read into memory through the evaluation transform."""
+    c = self.config
+    self.sources = data.open_splits(c.dataset, validation_size=c.validation_size,
+                                    seed=c.seed, data_dir=c.data_dir or None,
+                                    skip_corrupt=c.input.skip_corrupt)
+    train = self.sources["train"]
+    self.num_train, self.num_classes = len(train), train.num_classes
+    channels = train[0]["image"].shape[-1]
+    if c.train_augment == "random_resized_crop_flip":
+      self.image_shape = (c.input.image_size, c.input.image_size, channels)
+    else:
+      self.image_shape = tuple(train[0]["image"].shape)
+    read = functools.partial(
+        data.read_eval_split, transform=c.input.eval_transform, resize=c.input.eval_resize,
+        crop=c.input.image_size, worker_count=c.input.workers, name=c.dataset)
+    self.splits = {"validation": read(self.sources["validation"]),
+                   "test": read(self.sources["test"], num_examples=c.eval.num_examples)}
+    for split, ds in self.splits.items():
+      if ds.image_shape != self.image_shape:
+        raise ValueError(
+            f"the {split} images are {ds.image_shape} after config.input.eval_transform="
+            f"{c.input.eval_transform!r}, the training images {self.image_shape}: set "
+            f"config.input.eval_transform='resize_center_crop' and config.input.image_size, "
+            f"or use data of one size.")
+
+  def train_stream(self, start_step: int, data_state: Optional[Dict] = None) -> "TrainStream":
+    """The host batches (images, labels) of steps start_step, start_step + 1, ...
+
+    Args:
+      start_step: the first step.
+      data_state: the Grain iterator's state saved with the checkpoint of `start_step`
+        (required there, for the Grain pipeline, when start_step > 0).
+
+    Raises:
+      ValueError: when a Grain run resumes without the pipeline's state.
+    """
+    c = self.config
+    if not self.grain:
+      return TrainStream((batch for _, batch in data.iterate_train(
+          self.splits["train"], c.batch_size, c.seed, start_step, self.total_steps,
+          c.train_augment)), None)
+    it = data.grain_train_iterator(
+        self.sources["train"], batch_size=c.batch_size, seed=c.seed,
+        augment=c.train_augment, image_size=c.input.image_size or None,
+        worker_count=c.input.workers)
+    if start_step:
+      if data_state is None:
+        raise ValueError(f"the checkpoint at step {start_step} holds no input-pipeline "
+                         "state (config.input.pipeline='grain'): it cannot be resumed "
+                         "exactly; start a new workdir.")
+      it.set_state(data_state)
+    return TrainStream(((b["image"], b["label"]) for b in it), it)
+
+  def example_batch(self):
+    """The host batch (images, labels) of step 0."""
+    return next(iter(self.train_stream(0)))
 
   def make_source(self, num_steps: int):
     """The view source of the config, with `num_steps` PGD steps (free AT validates
@@ -144,7 +212,7 @@ class Run:
     c = self.config
     alpha = c.alpha if self.adversarial else 1.0
     state = create_train_state(self.model, self.tx, jax.random.PRNGKey(c.seed),
-                               self.splits["train"].image_shape, alpha=alpha,
+                               self.image_shape, alpha=alpha,
                                eps=float(self.eps_fn(0)),
                                delta_batch=c.batch_size if self.free else 0)
     if c.init_workdir:
@@ -167,6 +235,21 @@ class Run:
       tot += [np.sum(clean * m), np.sum(adv * m)]
     adv = tot[1] / len(ds) if self.adversarial else None
     return {"val_acc_clean": tot[0] / len(ds), "val_acc_adv": adv}
+
+
+class TrainStream:
+  """An iterator of host training batches (images, labels) with the state that resumes
+  it (`state()`: the Grain iterator's JSON state, or None for in-memory data, whose
+  position is the step)."""
+
+  def __init__(self, batches, grain_iterator=None):
+    self._batches, self._iterator = batches, grain_iterator
+
+  def __iter__(self):
+    return self._batches
+
+  def state(self) -> Optional[Dict]:
+    return None if self._iterator is None else self._iterator.get_state()
 
 
 def _init_from(state: TrainState, workdir: str) -> TrainState:
@@ -243,6 +326,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   train_time = float(meta.get("train_time_s", 0.0))
   spe = run.steps_per_epoch
   rates, postfix = _events.Throughput(), {}
+  stream = run.train_stream(start, meta.get("data_state"))
+  host_batches = iter(stream)
   with open(metrics_path, "a", encoding="utf-8") as log, tqdm(
       total=run.total_steps, initial=start, desc=c.name, disable=not c.progress,
       unit="step") as bar, _events.EventWriter(os.path.join(workdir, "tensorboard"),
@@ -252,8 +337,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
       epoch_end = min((step // spe + 1) * spe, run.total_steps)
       t0 = time.perf_counter()
       epoch_metrics = []
-      batches = (data.shard_batch(batch, run.mesh) for _, batch in data.iterate_train(
-          run.splits["train"], c.batch_size, c.seed, step, epoch_end, c.train_augment))
+      batches = (data.shard_batch(batch, run.mesh)
+                 for batch in itertools.islice(host_batches, epoch_end - step))
       while True:
         try:
           batch = rates.wait(batches)   # the time spent here is the data wait
@@ -306,7 +391,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
                      alpha=f"{float(state.alpha):.2f}")
       bar.set_postfix(postfix)
       if (step // spe) % c.checkpoint_every_epochs == 0 or step == run.total_steps:
-        ckpt.save(state, {"train_time_s": train_time, "epoch": step // spe})
+        meta = {"train_time_s": train_time, "epoch": step // spe}
+        if stream.state() is not None:
+          meta["data_state"] = stream.state()
+        ckpt.save(state, meta)
   ckpt.close()
   return final_report(run, state, workdir, train_time=train_time)
 
@@ -408,9 +496,7 @@ def measure_cost(run: Run, state: TrainState) -> Dict:
   step); the clean step is timed here on one batch. Memory is XLA's compiled
   estimate (arguments + temporaries) of each step, comparable on any device.
   """
-  c = run.config
-  batch = data.shard_batch(data.train_batch(run.splits["train"], c.batch_size, c.seed, 0),
-                           run.mesh)
+  batch = data.shard_batch(run.example_batch(), run.mesh)
   clean_step = _step.make_train_step(run.model, run.tx, recipe="standard", eps_fn=run.eps_fn,
                                      mesh=run.mesh)
   def memory(fn):
@@ -504,6 +590,7 @@ def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float
              "eps schedule": c.eps_schedule if run.adversarial else "-",
              "epochs": c.num_epochs, "batch size": c.batch_size,
              "optimizer": f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
+             "input": (f"grain, {c.input.workers} workers" if run.grain else "in memory"),
              "weight decay": c.weight_decay, "dropout": c.model_kwargs.get("dropout_rate", 0.0),
              "devices": run.mesh.devices.size, "seed": c.seed,
              **({"evaluation": f"{eval_name} (checkpoint at step {steps})"}

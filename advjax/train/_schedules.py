@@ -63,8 +63,10 @@ def lr_schedule(kind: str, base_lr: float, total_steps: int, *, warmup_steps: in
 
 
 def make_optimizer(name: str, learning_rate, *, momentum: float = 0.9,
-                   weight_decay: float = 0.0) -> optax.GradientTransformation:
-  """An optax optimizer by name: "sgd" (momentum), "adam", "adamw" (decoupled decay).
+                   weight_decay: float = 0.0, nesterov: bool = False
+                   ) -> optax.GradientTransformation:
+  """An optax optimizer by name: "sgd" (momentum, Nesterov's with `nesterov`), "adam",
+  "adamw" (decoupled decay).
 
   For "sgd" and "adam", `weight_decay` is not applied here: the train step adds it
   as an L2 term to the loss (the classical regularization baseline).
@@ -72,7 +74,8 @@ def make_optimizer(name: str, learning_rate, *, momentum: float = 0.9,
   if name not in OPTIMIZERS:
     raise ValueError(f"Unknown optimizer {name!r}; expected one of {list(OPTIMIZERS)}.")
   if name == "sgd":
-    return optax.sgd(learning_rate, momentum=momentum or None, nesterov=False)
+    return optax.sgd(learning_rate, momentum=momentum or None,
+                     nesterov=bool(nesterov) and bool(momentum))
   if name == "adam":
     return optax.adam(learning_rate)
   return optax.adamw(learning_rate, weight_decay=weight_decay)

@@ -62,3 +62,48 @@ def cifar10(c, *, model: str, batch_size: int = 128, learning_rate: float = 0.1,
   c.eval.batch_size = 250
   c.eval.corruption_tables = "cifar10"   # the CIFAR-10-C severity tables
   return c
+
+
+def imagenet(c, *, model: str, num_epochs: int, batch_size: int = 256,
+             learning_rate: float = 0.1, lr_schedule: str = "cosine",
+             weight_decay: float = 1e-4, num_steps: int = 3,
+             dataset: str = "array_record:data/imagenet"):
+  """Sets config `c` in place to ImageNet on the Grain pipeline; returns `c`.
+
+  Data: `dataset` (default: the ArrayRecord shards that
+  `python -m experiments.prepare --source=folder:/data/imagenet --output=data/imagenet`
+  writes from an ImageNet folder, `train/<wnid>/*.JPEG` and `val/<wnid>/*.JPEG`), streamed
+  as uint8, decoded and augmented in 8 worker processes per host: random-resized crop to
+  224 + flip for training, resize 256 + center crop 224 (RobustBench's Res256Crop224) for
+  the validation slice (2 images per class) and the evaluation. SGD with Nesterov
+  momentum 0.9, PGD-`num_steps` training at eps 4/255 (step 2.5 * eps / num_steps), and
+  RobustBench's ImageNet evaluation: Linf eps 4/255 on 5,000 validation images (a seeded
+  random choice), PGD step 1/255, the ImageNet-C severity tables.
+  """
+  c.dataset = dataset
+  c.validation_size = 2000
+  c.input.pipeline = "grain"
+  c.input.workers = 8
+  c.input.image_size = 224
+  c.input.eval_transform = "resize_center_crop"
+  c.input.eval_resize = 256
+  c.train_augment = "random_resized_crop_flip"
+  c.model = model
+  c.num_epochs = num_epochs
+  c.batch_size = batch_size
+  c.optimizer = "sgd"
+  c.learning_rate = learning_rate
+  c.momentum = 0.9
+  c.nesterov = True
+  c.lr_schedule = lr_schedule
+  c.weight_decay = weight_decay
+  c.train_attack.name = "pgd"
+  c.train_attack.eps = 4 / 255
+  c.train_attack.num_steps = num_steps
+  c.eval.eps = 4 / 255
+  c.eval.eps_grid = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
+  c.eval.pgd_step_size = 1 / 255
+  c.eval.num_examples = 5000
+  c.eval.batch_size = 250
+  c.eval.corruption_tables = "imagenet"
+  return c
