@@ -8,6 +8,10 @@ Override any key with --config.key=value (unknown keys are errors); a tuple of n
 quoted Python tuple, --config.eval.attacks="('fgsm','pgd')" (one name: --config.eval.attacks=fgsm).
 An evaluation writes to <workdir>/eval/<eval_name>/ and leaves the training report alone.
 
+Several hosts: the same command on every host. Under SLURM (srun) or Open MPI (mpirun)
+the processes find each other; on a TPU pod slice add --distributed=on; anywhere else give
+--coordinator_address=HOST0:PORT --num_processes=N --process_id=I (see the README).
+
 A mistake prints one line `error: ...` on stderr (experiments/_cli.py). Exit code 2: the
 command line is wrong (an unknown, missing or malformed flag, an unknown config key, a
 value of the wrong type, a config file or `:arg` that does not exist); nothing ran. Exit
@@ -34,6 +38,15 @@ def _define_flags():
   flags.DEFINE_string("eval_name", None,
                       "--mode=eval writes to <workdir>/eval/<eval_name>/ "
                       "(default step_<checkpoint step>).")
+  flags.DEFINE_enum("distributed", "auto", ["auto", "on", "off"],
+                    "Multi-process runtime (jax.distributed.initialize): auto starts it "
+                    "under a multi-task SLURM job, a multi-rank mpirun or with the three "
+                    "flags below; on always (e.g. a TPU pod slice, JAX detects it); off "
+                    "never.")
+  flags.DEFINE_string("coordinator_address", "", "host:port of process 0 (explicit "
+                      "multi-process launch).")
+  flags.DEFINE_integer("num_processes", 0, "The number of processes (explicit launch).")
+  flags.DEFINE_integer("process_id", -1, "This process's id (explicit launch).")
   flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -51,6 +64,12 @@ def main(argv):
     raise _cli.UsageError("--eval_name names an evaluation; use it with --mode=eval")
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   from advjax import train  # pylint: disable=import-outside-toplevel
+  f = flags.FLAGS
+  where = train.initialize_distributed(
+      f.distributed, coordinator_address=f.coordinator_address,
+      num_processes=f.num_processes, process_id=f.process_id)
+  if where != "single process":
+    print(where, flush=True)
   config = flags.FLAGS.config
   if flags.FLAGS.mode == "train":
     report = train.train_and_evaluate(config, flags.FLAGS.workdir)

@@ -22,6 +22,7 @@ from advjax.data._pipeline import iterate_train
 from advjax.data._pipeline import steps_per_epoch
 from advjax.data._pipeline import train_batch
 from advjax.data._sharding import data_sharding
+from advjax.data._sharding import gather
 from advjax.data._sharding import make_mesh
 from advjax.data._sharding import replicate
 from advjax.data._sharding import replicated
@@ -41,7 +42,7 @@ __all__ = [
     "ARRAY_AUGMENTS", "ArrayDataset", "augment_batch", "data_sharding", "epoch_permutation",
     "iterate_eval",
     "iterate_train", "load_folder", "load_mnist5k", "load_npz", "load_splits",
-    "load_tfds", "make_mesh", "replicate", "replicated", "shard_batch",
+    "load_tfds", "gather", "make_mesh", "replicate", "replicated", "shard_batch",
     "steps_per_epoch", "stratified_split", "train_batch",
     # Grain pipeline: random-access uint8 sources, sharded iterators with a state
     "ArrayRecordSource", "ArraySource", "EVAL_TRANSFORMS", "FolderSource", "TfdsSource",

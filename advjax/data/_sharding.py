@@ -21,27 +21,41 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def shard_batch(batch: Any, mesh: Mesh) -> Any:
+def shard_batch(batch: Any, mesh: Mesh, *, process_local: bool = False) -> Any:
   """Places a host batch (pytree of arrays [B, ...]) split over the 'data' axis.
 
-  Single-process: `jax.device_put`. Multi-process (after
-  `jax.distributed.initialize`), each process passes its own slice of the
-  global batch and gets a global array.
+  Single process: `jax.device_put`. Several processes (after
+  `jax.distributed.initialize`): with `process_local`, each process passes its own
+  slice of the global batch (a Grain shard: `jax.make_array_from_process_local_data`);
+  without, every process holds the same global batch and each places the rows of its
+  own devices (`jax.make_array_from_callback`).
 
   Raises:
-    ValueError: if the batch size is not divisible by the number of devices.
+    ValueError: if the (global) batch size is not divisible by the number of devices.
   """
   sharding = data_sharding(mesh)
   n = mesh.devices.size
+  multi = jax.process_count() > 1
   def put(x):
     x = np.asarray(x)
-    if jax.process_count() > 1:
+    if multi and process_local:
       return jax.make_array_from_process_local_data(sharding, x)
     if x.shape[0] % n:
       raise ValueError(f"batch size {x.shape[0]} is not divisible by the {n} devices of "
                        f"the mesh; choose a multiple of {n}.")
+    if multi:
+      return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
     return jax.device_put(x, sharding)
   return jax.tree_util.tree_map(put, batch)
+
+
+def gather(tree: Any) -> Any:
+  """A pytree of (possibly multi-process sharded) arrays as host NumPy arrays, whole in
+  every process (`multihost_utils.process_allgather` when several processes run)."""
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+    return multihost_utils.process_allgather(tree, tiled=True)
+  return jax.device_get(tree)
 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:

@@ -7,6 +7,10 @@ _extras.require("advjax.train", "ml_collections", "orbax.checkpoint", "tensorboa
 from advjax.train._checkpoint import Checkpointer
 from advjax.train._config import default_config
 from advjax.train._config import validate_config
+from advjax.train._distributed import DISTRIBUTED_MODES
+from advjax.train._distributed import detect_cluster
+from advjax.train._distributed import initialize_distributed
+from advjax.train._distributed import is_primary
 from advjax.train._fit import fit
 from advjax.train._loop import NonFiniteLossError
 from advjax.train._loop import Run
@@ -49,4 +53,6 @@ __all__ = [
     "make_eval_step", "make_free_train_step", "make_optimizer", "make_source",
     "make_train_step", "read_run_config", "train_and_evaluate", "validate_config",
     "view_loss",
+    # multi-host runs
+    "DISTRIBUTED_MODES", "detect_cluster", "initialize_distributed", "is_primary",
 ]

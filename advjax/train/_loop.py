@@ -16,6 +16,7 @@ from advjax import data, models
 from advjax.losses import adaptive_alpha
 from advjax.eval import atomic_write_text
 from advjax.train import _config
+from advjax.train import _distributed
 from advjax.train import _events
 from advjax.train import _schedules
 from advjax.train import _stall
@@ -126,33 +127,33 @@ class Run:
             f"config.input.eval_transform='resize_center_crop' and config.input.image_size, "
             f"or use data of one size.")
 
-  def train_stream(self, start_step: int, data_state: Optional[Dict] = None) -> "TrainStream":
+  def grain_iterator(self):
+    """A fresh Grain iterator over this process's shard of the training split (its
+    position is restored in place by `Checkpointer.restore`)."""
+    c = self.config
+    return data.grain_train_iterator(
+        self.sources["train"], batch_size=c.batch_size, seed=c.seed,
+        augment=c.train_augment, image_size=c.input.image_size or None,
+        worker_count=c.input.workers)
+
+  def train_stream(self, start_step: int, grain_iterator=None) -> "TrainStream":
     """The host batches (images, labels) of steps start_step, start_step + 1, ...
 
-    Args:
-      start_step: the first step.
-      data_state: the Grain iterator's state saved with the checkpoint of `start_step`
-        (required there, for the Grain pipeline, when start_step > 0).
-
-    Raises:
-      ValueError: when a Grain run resumes without the pipeline's state.
+    In-memory data: the global batch of each step (every process holds it). Grain: this
+    process's part of it, from `grain_iterator` (restored to `start_step`'s position by
+    `Checkpointer.restore`), or from a fresh iterator.
     """
     c = self.config
     if not self.grain:
       return TrainStream((batch for _, batch in data.iterate_train(
           self.splits["train"], c.batch_size, c.seed, start_step, self.total_steps,
           c.train_augment)), None)
-    it = data.grain_train_iterator(
-        self.sources["train"], batch_size=c.batch_size, seed=c.seed,
-        augment=c.train_augment, image_size=c.input.image_size or None,
-        worker_count=c.input.workers)
-    if start_step:
-      if data_state is None:
-        raise ValueError(f"the checkpoint at step {start_step} holds no input-pipeline "
-                         "state (config.input.pipeline='grain'): it cannot be resumed "
-                         "exactly; start a new workdir.")
-      it.set_state(data_state)
+    it = grain_iterator if grain_iterator is not None else self.grain_iterator()
     return TrainStream(((b["image"], b["label"]) for b in it), it)
+
+  def place(self, batch):
+    """A host batch of `train_stream` as global arrays split over the mesh."""
+    return data.shard_batch(batch, self.mesh, process_local=self.grain)
 
   def example_batch(self):
     """The host batch (images, labels) of step 0."""
@@ -229,27 +230,28 @@ class Run:
     variables = state.variables()
     tot = np.zeros(2)
     for i, (x, y, m) in enumerate(data.iterate_eval(ds, bs)):
-      xs, ys = data.shard_batch((x, y), self.mesh)
-      clean, adv = jax.device_get(self.eval_step(variables, xs, ys,
-                                                 jax.random.fold_in(key, i), eps))
+      xs, ys = data.shard_batch((x, y), self.mesh)   # every process holds the slice
+      clean, adv = data.gather(self.eval_step(variables, xs, ys,
+                                              jax.random.fold_in(key, i), eps))
       tot += [np.sum(clean * m), np.sum(adv * m)]
     adv = tot[1] / len(ds) if self.adversarial else None
     return {"val_acc_clean": tot[0] / len(ds), "val_acc_adv": adv}
 
 
 class TrainStream:
-  """An iterator of host training batches (images, labels) with the state that resumes
-  it (`state()`: the Grain iterator's JSON state, or None for in-memory data, whose
-  position is the step)."""
+  """An iterator of host training batches (images, labels); `iterator` is the Grain
+  iterator behind it, whose position the checkpoints save (None for in-memory data,
+  whose position is the step)."""
 
   def __init__(self, batches, grain_iterator=None):
-    self._batches, self._iterator = batches, grain_iterator
+    self._batches, self.iterator = batches, grain_iterator
 
   def __iter__(self):
     return self._batches
 
   def state(self) -> Optional[Dict]:
-    return None if self._iterator is None else self._iterator.get_state()
+    """The Grain iterator's JSON state (None for in-memory data)."""
+    return None if self.iterator is None else self.iterator.get_state()
 
 
 def _init_from(state: TrainState, workdir: str) -> TrainState:
@@ -302,23 +304,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   """
   run = Run(config)   # validates config and data before anything is written
   c = run.config
+  primary = _distributed.is_primary()   # the process that writes files
   os.makedirs(workdir, exist_ok=True)
   cfg_path = os.path.join(workdir, "config.json")
   if os.path.exists(cfg_path):
     _check_same_config(workdir, c)
-  atomic_write_text(cfg_path, json.dumps(_jsonable_config(c), indent=2,
-                                                 sort_keys=True))
+  if primary:
+    atomic_write_text(cfg_path, json.dumps(_jsonable_config(c), indent=2, sort_keys=True))
 
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=c.keep_checkpoints)
   state = run.init_state()
   meta = {"train_time_s": 0.0}
+  iterator = run.grain_iterator() if run.grain else None
   if ckpt.latest_step() is not None:
-    state, meta = ckpt.restore(state)
+    state, meta = ckpt.restore(state, data_iterator=iterator)
     state = data.replicate(state, run.mesh)
   start = int(state.step)
+  stream = run.train_stream(start, iterator)
+  host_batches = iter(stream)
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   records = _read_records(metrics_path, start)
-  atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
+  if primary:
+    atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
   stall = _stall.make_stall_check(c, run.num_classes, run.steps_per_epoch)
   at_chance = stall.run_length(_stall.chance_losses(   # steps at chance before `start`
       [r for r in records if r.get("kind") == "train"])) if stall else 0
@@ -326,10 +333,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   train_time = float(meta.get("train_time_s", 0.0))
   spe = run.steps_per_epoch
   rates, postfix = _events.Throughput(), {}
-  stream = run.train_stream(start, meta.get("data_state"))
-  host_batches = iter(stream)
-  with open(metrics_path, "a", encoding="utf-8") as log, tqdm(
-      total=run.total_steps, initial=start, desc=c.name, disable=not c.progress,
+  with open(metrics_path if primary else os.devnull, "a", encoding="utf-8") as log, tqdm(
+      total=run.total_steps, initial=start, desc=c.name, disable=not (c.progress and primary),
       unit="step") as bar, _events.EventWriter(os.path.join(workdir, "tensorboard"),
                                               start_step=start) as events:
     step = start
@@ -337,8 +342,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
       epoch_end = min((step // spe + 1) * spe, run.total_steps)
       t0 = time.perf_counter()
       epoch_metrics = []
-      batches = (data.shard_batch(batch, run.mesh)
-                 for batch in itertools.islice(host_batches, epoch_end - step))
+      batches = (run.place(batch) for batch in itertools.islice(host_batches,
+                                                                 epoch_end - step))
       while True:
         try:
           batch = rates.wait(batches)   # the time spent here is the data wait
@@ -391,10 +396,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
                      alpha=f"{float(state.alpha):.2f}")
       bar.set_postfix(postfix)
       if (step // spe) % c.checkpoint_every_epochs == 0 or step == run.total_steps:
-        meta = {"train_time_s": train_time, "epoch": step // spe}
-        if stream.state() is not None:
-          meta["data_state"] = stream.state()
-        ckpt.save(state, meta)
+        ckpt.save(state, {"train_time_s": train_time, "epoch": step // spe},
+                  data_iterator=stream.iterator)
   ckpt.close()
   return final_report(run, state, workdir, train_time=train_time)
 
@@ -496,7 +499,7 @@ def measure_cost(run: Run, state: TrainState) -> Dict:
   step); the clean step is timed here on one batch. Memory is XLA's compiled
   estimate (arguments + temporaries) of each step, comparable on any device.
   """
-  batch = data.shard_batch(run.example_batch(), run.mesh)
+  batch = run.place(run.example_batch())
   clean_step = _step.make_train_step(run.model, run.tx, recipe="standard", eps_fn=run.eps_fn,
                                      mesh=run.mesh)
   def memory(fn):
@@ -602,6 +605,10 @@ def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float
       cost=cost)
   out = workdir if eval_name is None else os.path.join(workdir, "eval",
                                                         _check_eval_name(eval_name))
-  written = ev_lib.write_evaluation(out, report, training_records=records,
-                                    replace=eval_name is not None)
+  if _distributed.is_primary():
+    written = ev_lib.write_evaluation(out, report, training_records=records,
+                                      replace=eval_name is not None)
+  else:   # every process evaluated the same examples; process 0 writes
+    written = {k: v for k, v in report.items() if not k.startswith("_")}
+  _distributed.sync("advjax: report written")
   return dict(written, output_dir=out)

@@ -12,6 +12,11 @@ Prepare once (a folder train/<wnid>/*.JPEG, val/<wnid>/*.JPEG):
 One host (every local device):
   python -m experiments.main --config=experiments/configs/imagenet_efficientnet_b0_hybrid.py \\
       --workdir=runs/imagenet_efficientnet_b0_hybrid --config.dtype=bfloat16
+Several hosts, e.g. SLURM with 4 nodes x 8 GPUs (the README's multi-host section):
+  srun --nodes=4 --ntasks-per-node=1 --gpus-per-node=8 python -m experiments.main \\
+      --config=experiments/configs/imagenet_efficientnet_b0_hybrid.py \\
+      --workdir=/shared/runs/imagenet_efficientnet_b0_hybrid --config.dtype=bfloat16
+(a TPU pod slice: the one-host command on every worker, with --distributed=on).
 `--config=...:quick` shrinks it to a smoke run.
 """
 from advjax.train import default_config

@@ -6,8 +6,8 @@ with Nesterov momentum 0.9, weight decay 1e-4, cosine decay, random-resized crop
 flip. Standard training otherwise (alpha = 1: no adversarial term); evaluated clean, under
 attack at RobustBench's ImageNet eps 4/255 and on the 15 common corruptions.
 
-Departures from NoisyMix's `imagenet.py`: batch 256 (its 166 does not split over 8 or 16
-devices) and 180 epochs (its script's default is 200; the paper reports 180).
+200 epochs as NoisyMix's `imagenet.py`; one departure from it: batch 256 (its 166 does not
+split over 8 or 16 devices).
 
 Prepare once (an ImageNet folder train/<wnid>/*.JPEG, val/<wnid>/*.JPEG):
   python -m experiments.prepare --source=folder:/data/imagenet --output=data/imagenet \\
@@ -15,6 +15,11 @@ Prepare once (an ImageNet folder train/<wnid>/*.JPEG, val/<wnid>/*.JPEG):
 One host (every local device):
   python -m experiments.main --config=experiments/configs/imagenet_resnet50_noisymix.py \\
       --workdir=runs/imagenet_resnet50_noisymix --config.dtype=bfloat16
+Several hosts, e.g. SLURM with 4 nodes x 8 GPUs (the README's multi-host section):
+  srun --nodes=4 --ntasks-per-node=1 --gpus-per-node=8 python -m experiments.main \\
+      --config=experiments/configs/imagenet_resnet50_noisymix.py \\
+      --workdir=/shared/runs/imagenet_resnet50_noisymix --config.dtype=bfloat16
+(a TPU pod slice: the one-host command on every worker, with --distributed=on).
 `--config=...:quick` shrinks it to a smoke run.
 """
 from advjax.train import default_config
@@ -23,7 +28,7 @@ from experiments import configs
 
 def get_config(arg=None):
   configs.check_arg(arg)
-  c = configs.imagenet(default_config(), model="resnet50", num_epochs=180)
+  c = configs.imagenet(default_config(), model="resnet50", num_epochs=200)
   c.name = "imagenet_resnet50_noisymix"
   c.recipe = "standard"
   c.noisymix.views = "augmix"
