@@ -254,25 +254,27 @@ def _indices(it, n):
   return np.concatenate([next(it)["index"] for _ in range(n)])
 
 
-def test_train_shards_are_disjoint_and_reshuffled_each_epoch(array_source):
+def test_global_batches_do_not_depend_on_the_process_count(array_source):
   n = len(array_source)
-  per_process = []
-  for p in range(2):
-    shard = grain.sharding.ShardOptions(p, 2, drop_remainder=True)
-    it = data.grain_train_iterator(array_source, batch_size=8, seed=7, augment="none",
-                                   shard_options=shard, float_images=False)
-    ids = _indices(it, 10)  # 4 examples per batch and process: 2 epochs of 20
-    start, end = data.shard_range(n, shard)
-    for epoch in (ids[:20], ids[20:]):
-      np.testing.assert_array_equal(np.sort(epoch), np.arange(start, end))
-    assert not np.array_equal(ids[:20], ids[20:])  # a new order each epoch
-    per_process.append(ids)
-  assert not set(per_process[0]) & set(per_process[1])
-  assert set(per_process[0]) | set(per_process[1]) == set(range(n))
-  again = data.grain_train_iterator(array_source, batch_size=8, seed=7, augment="none",
-                                    shard_options=grain.sharding.ShardOptions(1, 2, True),
-                                    float_images=False)
-  np.testing.assert_array_equal(_indices(again, 10), per_process[1])
+  def batches(p, processes, count=10):
+    it = data.grain_train_iterator(array_source, batch_size=8, seed=7,
+                                   shard_options=grain.sharding.ShardOptions(p, processes, True),
+                                   float_images=False)
+    return [next(it) for _ in range(count)]
+  one = batches(0, 1)   # 5 batches of 8 per epoch of 40: two epochs
+  ids = np.concatenate([b["index"] for b in one])
+  for epoch in (ids[:n], ids[n:]):
+    np.testing.assert_array_equal(np.sort(epoch), np.arange(n))   # each example once
+  assert not np.array_equal(ids[:n], ids[n:])   # a new order each epoch
+  two = [batches(p, 2) for p in range(2)]
+  for k, whole in enumerate(one):
+    # process p holds block p of the global batch, its images augmented alike
+    for p in range(2):
+      np.testing.assert_array_equal(two[p][k]["index"], whole["index"][4 * p:4 * p + 4])
+      np.testing.assert_array_equal(two[p][k]["image"], whole["image"][4 * p:4 * p + 4])
+  finite = data.grain_train_iterator(array_source, batch_size=8, seed=7, num_epochs=2,
+                                     shard_options=grain.sharding.ShardOptions(1, 2, True))
+  assert len(list(finite)) == 10   # as many batches in every process
 
 
 def test_train_batches_are_uint8_until_the_end(array_source):

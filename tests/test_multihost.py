@@ -131,13 +131,14 @@ def test_two_processes_killed_and_resumed_match_one_process_of_eight_devices(tmp
 
 
 @pytest.mark.slow
-def test_two_processes_on_grain_read_their_shards_and_resume_exactly(tmp_path, mnist):
+def test_two_processes_on_grain_resume_and_match_one_process(tmp_path, mnist):
   npz = str(tmp_path / "digits.npz")
   ds = mnist["train"]
   np.savez(npz, images=ds.images[:1000], labels=ds.labels[:1000])
   grain = ("--config.input.pipeline=grain", "--config.train_augment=flip")
-  ref, killed = str(tmp_path / "uninterrupted"), str(tmp_path / "killed")
-  _finish(_launch(ref, npz, *grain, processes=2, devices=4))
+  ref, killed = str(tmp_path / "one_x8"), str(tmp_path / "two_x4_killed")
+  # the global batches, and their augmentation, do not depend on the process count
+  _finish(_launch(ref, npz, *grain, processes=1, devices=8))
   _kill_after_first_checkpoint(_launch(killed, npz, *grain, processes=2, devices=4), killed)
   # each process saved its own iterator position
   step_dir = glob.glob(os.path.join(killed, "checkpoints", "[0-9]*"))[0]
@@ -145,6 +146,6 @@ def test_two_processes_on_grain_read_their_shards_and_resume_exactly(tmp_path, m
       "commit_success.txt", "process_0-of-2.json", "process_1-of-2.json"]
   _finish(_launch(killed, npz, *grain, processes=2, devices=4))
   for x, y in zip(_params(ref), _params(killed)):
-    np.testing.assert_array_equal(x, y)
+    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
   with open(os.path.join(killed, "report.json")) as f:
     assert json.load(f)["setup"]["input"] == "grain, 0 workers"

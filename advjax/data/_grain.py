@@ -7,12 +7,14 @@ TFDS data (`TfdsSource`, through `tfds.data_source`); `open_source` picks one by
 
 Pipelines: images stay uint8 through reading, decoding and the per-example transforms,
 which run in Grain's worker processes (`worker_count`); the batch becomes float32 in
-[0, 1] only at the end, in the consuming process. Each process reads only its shard
-(`grain.sharding.ShardOptions`, by default `ShardByJaxProcess`): a contiguous range of
-the source, as Grain's `IndexSampler` splits it. The training stream shuffles its shard
-from a seed, again each epoch, and its iterator state (`get_state` / `set_state`, a JSON
-dict) restores the exact position; evaluation pads and masks so that every example
-counts exactly once, with the same number of batches in every process.
+[0, 1] only at the end, in the consuming process. Each process reads only its part
+(`grain.sharding.ShardOptions`, by default `ShardByJaxProcess`). The training stream
+shuffles the whole source from a seed, again each epoch, and each process reads its
+block of every global batch, so the global batches do not depend on the process count; its
+iterator state (`get_state` / `set_state`, a JSON dict) restores the exact position.
+Evaluation gives each process a contiguous range of the source (as Grain's `IndexSampler`
+splits it) and pads and masks so that every example counts exactly once, with the same
+number of batches in every process.
 
 Grain has no image transforms (dm-pix works on float arrays in JAX, on the device); the
 uint8 crops and flips here are NumPy and PIL, written by hand, following torchvision's
@@ -426,14 +428,17 @@ def grain_train_iterator(source, *, batch_size: int, seed: int,
                          num_epochs: Optional[int] = None, shard_options=None,
                          worker_count: int = 0, worker_buffer_size: int = 1,
                          read_options=None, float_images: bool = True):
-  """The training stream: this process's shard, shuffled each epoch, augmented, batched.
+  """The training stream: the whole source shuffled from `seed` each epoch, augmented,
+  batched; each process reads only its part of every global batch.
 
-  The shard (`shard_range`) is shuffled with Grain's `MapDataset.shuffle` from `seed`,
-  with a new order every epoch, and repeated `num_epochs` times (forever if None);
-  batch k holds elements [k * b, (k + 1) * b) of that stream (b = the local batch), so
-  an epoch is about `len(shard) / b` batches and a batch may straddle two epochs.
-  Augmentation draws come from Grain's per-example generator (seeded by `seed`, the
-  shard and the position), so they do not depend on `worker_count`.
+  The global stream is the source in a new order every epoch (Grain's
+  `MapDataset.shuffle` from `seed`), repeated `num_epochs` times (forever if None); global
+  batch k is its elements [k * B, (k + 1) * B), and process p of P reads block p of it,
+  elements [k * B + p * b, k * B + (p + 1) * b) (its local batch of b = B / P). So the
+  global batches, in order, and each example's augmentation (drawn from Grain's
+  per-example generator, seeded by `seed` and the element's position in the global
+  stream), do not depend on the process count or on `worker_count`; a batch may
+  straddle two epochs.
 
   Args:
     source: a random-access source (`ArraySource`, `FolderSource`, ...).
@@ -445,7 +450,7 @@ def grain_train_iterator(source, *, batch_size: int, seed: int,
     image_size: output side for "random_resized_crop_flip" (required there).
     num_epochs: epochs before the iterator ends; None repeats forever.
     shard_options: a `grain.sharding.ShardOptions`; default `ShardByJaxProcess` (this
-      JAX process's shard), remainder dropped so every process has as many examples.
+      JAX process's index and the process count); every process yields as many batches.
     worker_count: Grain worker processes that read, decode and augment (0 = in this
       process, with `read_options`' threads).
     worker_buffer_size: batches each worker prepares ahead.
@@ -462,7 +467,7 @@ def grain_train_iterator(source, *, batch_size: int, seed: int,
 
   Raises:
     ValueError: for an unknown augmentation, a bad batch size, seed or worker count, a
-      shard smaller than one batch, or (when a batch is read) images of different sizes
+      source smaller than one batch, or (when a batch is read) images of different sizes
       with an augmentation that keeps the size.
   """
   grain = _grain()
@@ -476,19 +481,20 @@ def grain_train_iterator(source, *, batch_size: int, seed: int,
     raise ValueError(f"`num_epochs` must be >= 1 or None; got {num_epochs!r}.")
   shard = _shard(shard_options, drop_remainder=True)
   local = _local_batch(batch_size, shard)
-  start, end = shard_range(len(source), shard)
-  if end - start < local:
-    raise ValueError(f"shard {shard.shard_index} of {shard.shard_count} holds "
-                     f"{end - start} examples, fewer than one batch of {local}.")
+  if len(source) < batch_size:
+    raise ValueError(f"the source holds {len(source)} examples, fewer than one batch of "
+                     f"{batch_size}.")
   if augment == "random_resized_crop_flip":
     transform = _Transform(augment, source, None, size=int(image_size))
   else:
-    transform = _Transform(augment, source, tuple(source[start]["image"].shape))
-  # Seeds differ per shard so that processes do not draw the same augmentations.
-  shard_seed = int(np.random.SeedSequence([int(seed), shard.shard_index]).generate_state(1)[0])
-  ds = grain.MapDataset.source(source)[start:end].seed(shard_seed)
-  ds = ds.shuffle().repeat(num_epochs).random_map(transform)
-  ds = ds.batch(local, drop_remainder=True)
+    transform = _Transform(augment, source, tuple(source[0]["image"].shape))
+  ds = grain.MapDataset.source(source).seed(int(seed)).shuffle().repeat(num_epochs)
+  if num_epochs is not None:   # whole global batches only: every process as many batches
+    ds = ds[:num_epochs * len(source) // batch_size * batch_size]
+  # chunks of B / P consecutive elements; process p reads chunks p, p + P, ...: the local
+  # batches of a global batch are its consecutive blocks, in process order
+  ds = ds.random_map(transform).batch(local, drop_remainder=True)
+  ds = ds[shard.shard_index::shard.shard_count]
   return iter(_finish(grain, ds, worker_count=worker_count,
                       worker_buffer_size=worker_buffer_size, read_options=read_options,
                       float_images=float_images))
