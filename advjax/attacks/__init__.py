@@ -41,6 +41,7 @@ from advjax.attacks._fab import within_eps
 # The worst case over an ensemble
 from advjax.attacks._autoattack import AUTOATTACK_EOT_DRAWS
 from advjax.attacks._autoattack import AUTOATTACK_STAGES
+from advjax.attacks._autoattack import AUTOATTACK_TARGETED_STAGES
 from advjax.attacks._autoattack import AUTOATTACK_VERSIONS
 from advjax.attacks._autoattack import STANDARD_ATTACKS
 from advjax.attacks._autoattack import AutoAttackResult
@@ -105,7 +106,8 @@ __all__ = [
     # minimum-norm attacks
     "cw_l2", "fab", "fab_t", "within_eps",
     # AutoAttack
-    "AUTOATTACK_EOT_DRAWS", "AUTOATTACK_STAGES", "AUTOATTACK_VERSIONS", "STANDARD_ATTACKS",
+    "AUTOATTACK_EOT_DRAWS", "AUTOATTACK_STAGES", "AUTOATTACK_TARGETED_STAGES",
+    "AUTOATTACK_VERSIONS", "STANDARD_ATTACKS",
     "AutoAttackResult", "autoattack", "autoattack_model", "autoattack_stage",
     "autoattack_stages",
     # adaptive attacks (Athalye et al. 2018)

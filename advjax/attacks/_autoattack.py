@@ -25,6 +25,8 @@ from advjax.attacks import _square
 
 # Stage names are those of the attack registry (`attacks.ATTACK_NAMES`).
 AUTOATTACK_STAGES = ("apgd_ce", "apgd_dlr", "apgd_t", "fab", "fab_t", "square")
+# The stages that run one target class after another (`autoattack_stage(target=...)`).
+AUTOATTACK_TARGETED_STAGES = ("apgd_t", "fab_t")
 # version -> ((stage, restarts), ...), as the reference's `_set_version` for Linf and L2
 # (its "plus" gives APGD and untargeted FAB 5 restarts; its FAB-T always runs 1).
 AUTOATTACK_VERSIONS = {
@@ -214,10 +216,10 @@ def autoattack_stage(key: jax.Array, logits_fn, images: jax.Array, labels: jax.A
       deterministic: `autoattack_model` turns a randomized one into it).
     stage: `(name, restarts)`, an item of `autoattack_stages(...)`.
     index: the stage's position in the stage list.
-    target: APGD-T only: run its `target`-th target class alone (0 = the most
-      likely other class; an int or a traced int scalar, so one compiled program
-      serves every target), with the keys it has in the whole stage; None runs all.
-      A point broken by target t is not attacked by later targets in `autoattack`
+    target: APGD-T and FAB-T only: run the stage's `target`-th target class alone (0 =
+      the most likely other class; an int or a traced int scalar, so one compiled
+      program serves every target), with the keys it has in the whole stage; None runs
+      all. A point broken by target t is not attacked by later targets in `autoattack`
       either, so running the targets in turn on the still-robust points gives the
       stage's result.
 
@@ -232,10 +234,10 @@ def autoattack_stage(key: jax.Array, logits_fn, images: jax.Array, labels: jax.A
   stage = autoattack_stages("custom", attacks=[tuple(stage)])[0]
   _check_stages((stage,), num_classes, num_target_classes, num_queries)
   num_target_classes = min(num_target_classes, num_classes - 1)
-  if target is not None and (stage[0] != "apgd_t" or (
+  if target is not None and (stage[0] not in AUTOATTACK_TARGETED_STAGES or (
       _validate.is_concrete(target) and not 0 <= int(target) < num_target_classes)):
-    raise ValueError(f"`target` must be None, or for the 'apgd_t' stage an int in [0, "
-                     f"{num_target_classes}); got {target!r} for {stage[0]!r}.")
+    raise ValueError(f"`target` must be None, or for the {list(AUTOATTACK_TARGETED_STAGES)} stages an "
+                     f"int in [0, {num_target_classes}); got {target!r} for {stage[0]!r}.")
   keys = _parts.per_example_keys(key, example_ids, images.shape[0])
   x = _stage(_parts.fold_in_each(keys, int(index)), images, labels, eps,
              jnp.zeros(images.shape[0], bool), logits_fn=logits_fn, norm=norm,
@@ -275,7 +277,8 @@ def _stage(k, images, labels, eps, done, *, logits_fn, norm, stage, num_steps,
         k, logits_fn, images, labels, norm=norm, num_steps=num_steps,
         num_restarts=restarts, eps=eps, targeted=name == "fab_t",
         num_target_classes=num_target_classes, alpha_max=0.1, eta=1.05, beta=0.9,
-        bounds=bounds, stop_norm=jnp.where(done, jnp.inf, eps)), images, eps)
+        bounds=bounds, stop_norm=jnp.where(done, jnp.inf, eps),
+        target_range=target_range if name == "fab_t" else None), images, eps)
   return _square._square_core(k, logits_fn, images, labels, None,
                               _parts.get_objective("margin"), eps=eps, norm=norm,
                               num_queries=num_queries, p_init=p_init, bounds=bounds,

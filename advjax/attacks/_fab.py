@@ -186,10 +186,17 @@ def _fab_run(keys, logits_fn, images, labels, targets, *, norm, num_steps, alpha
 
 
 def _fab_core(keys, logits_fn, images, labels, *, norm, num_steps, num_restarts, eps,
-              targeted, num_target_classes, alpha_max, eta, beta, bounds, stop_norm):
-  """FAB / FAB-T over restarts (and target classes) from per-example keys [B]: a
-  `MinNormResult` without `success` (None). Points the model already misclassifies
-  get norm 0 and their own image."""
+              targeted, num_target_classes, alpha_max, eta, beta, bounds, stop_norm,
+              target_range=None):
+  """FAB / FAB-T over restarts (and target classes `range(*target_range)`, default all
+  `num_target_classes`) from per-example keys [B]: a `MinNormResult` without `success`
+  (None). Points the model already misclassifies get norm 0 and their own image.
+
+  Target t, restart r of example b draws from `fold_in(fold_in(keys[b], t), r)`. For a
+  point that earlier targets left without an adversarial within `eps` (= `stop_norm` in
+  AutoAttack), what they found beyond `eps` changes neither its random starts (radius
+  min(best, eps) = eps) nor the first adversarial within `eps`, at which it stops; so a
+  host driver can run the targets one at a time on the points not yet broken."""
   batch = images.shape[0]
   logits = logits_fn(images)
   wrong = jnp.argmax(logits, -1) != labels
@@ -222,7 +229,8 @@ def _fab_core(keys, logits_fn, images, labels, *, norm, num_steps, num_restarts,
       zg = jnp.where((ti == 0) & (r == 0), zg_r, zg)
     return best, zg
 
-  best, zg = jax.lax.fori_loop(0, num_target_classes, per_target,
+  start, stop_target = (0, num_target_classes) if target_range is None else target_range
+  best, zg = jax.lax.fori_loop(start, stop_target, per_target,
                                (best, jnp.zeros(batch, bool)))
   return _parts.MinNormResult(best[0], best[1], None, zg)
 

@@ -135,8 +135,8 @@ def run_autoattack(key: jax.Array, logits_fn: Callable, images: np.ndarray,
   per-point records; resumable.
 
   Like the reference code, each stage runs only on the points still robust after the
-  earlier ones, and so does each target class of APGD-T after the earlier targets:
-  they are gathered (on the host, by index) into batches of `batch_size`, the last one
+  earlier ones, and so does each target class of APGD-T and FAB-T after the earlier
+  targets: they are gathered (on the host, by index) into batches of `batch_size`, the last one
   padded to a power of two (copies of its last point under that point's id), so a
   stage compiles for at most log2(batch_size) + 2 sizes. Each example's randomness
   comes from its index in `images` (`example_ids`), the stage index and the target
@@ -150,7 +150,7 @@ def run_autoattack(key: jax.Array, logits_fn: Callable, images: np.ndarray,
   `manifest.json` of the settings; a later call with the same settings replays the
   saved batches and computes only the rest, ending with the same result as an
   uninterrupted run (the batches of a pass are a function of the saved earlier
-  passes; `<pass>` counts the clean pass, the stages and APGD-T's targets).
+  passes; `<pass>` counts the clean pass, the stages and APGD-T's and FAB-T's targets).
 
   Args:
     key: a JAX PRNG key.
@@ -196,18 +196,21 @@ def run_autoattack(key: jax.Array, logits_fn: Callable, images: np.ndarray,
         version=version, stages=[list(s) for s in stages], eps=eps, norm=norm,
         batch_size=int(batch_size), num_steps=int(num_steps), num_queries=int(num_queries),
         key=np.asarray(jax.random.key_data(key)).ravel().tolist(), n=n,
-        fingerprint=_fingerprint(images, labels)))
+        fingerprint=_fingerprint(images, labels),
+        # the stages whose targets are passes of their own (the layout of the saved files)
+        targets_in_turn=list(attacks_lib.AUTOATTACK_TARGETED_STAGES)))
 
   @jax.jit
   def wrong(x, y):
     return jnp.argmax(model(x), -1) != y
 
   # Pass 0 predicts the clean points; then one pass per stage, and one per target class
-  # for APGD-T (its targets run in turn on the points still robust).
+  # for APGD-T and FAB-T (their targets run in turn on the points still robust).
   num_targets = min(9, int(jax.eval_shape(model, jnp.asarray(images[:1])).shape[-1]) - 1)
   passes = [(-1, None)]
   for i, (name, _) in enumerate(stages):
-    passes += [(i, t) for t in range(num_targets)] if name == "apgd_t" else [(i, None)]
+    passes += ([(i, t) for t in range(num_targets)]
+               if name in attacks_lib.AUTOATTACK_TARGETED_STAGES else [(i, None)])
   stage_fns = [jax.jit(functools.partial(   # the target is traced: one program a size
       lambda x, y, ids, target, stage, index: attacks_lib.autoattack_stage(
           key, model, x, y, stage=stage, index=index, eps=eps, norm=norm,
