@@ -25,7 +25,7 @@ Setup (never part of requirements.txt; see DESIGN.md, "Known traps"):
 
 Run:
   python benchmarks/autoattack_vs_original.py [--points 1000] [--cifar_points 40] \
-      [--steps 100] [--queries 5000] [--batch 250] [--models lenet_clean,lenet_at,resnet18]
+      [--steps 100] [--queries 5000] [--batch 250] [--models lenet_clean,lenet_at,lenet_at_eps0.1,resnet18]
   python benchmarks/autoattack_vs_original.py --tiny     # a smoke run of a few minutes
 """
 import argparse
@@ -85,7 +85,7 @@ def torch_resnet18(path: str):
 def setups(args) -> Dict:
   """name -> (logits_fn, torch net, images, labels, eps, dataset)."""
   out = {}
-  if {"lenet_clean", "lenet_at"} & set(args.models):
+  if {"lenet_clean", "lenet_at", "lenet_at_eps0.1"} & set(args.models):
     splits = data.load_mnist5k()
     test = splits["test"]
     x, y = test.images[:args.points].astype(np.float32), test.labels[:args.points]

@@ -80,10 +80,16 @@ def _records(workdir):
     return [json.loads(line) for line in f]
 
 
+def _finished_checkpoints(workdir):
+  """Step directories orbax has finalized (renamed from `<step>.orbax-checkpoint-tmp*`)."""
+  root = os.path.join(workdir, "checkpoints")
+  names = os.listdir(root) if os.path.isdir(root) else []
+  return [os.path.join(root, n) for n in names if n.isdigit()]
+
+
 def _kill_after_first_checkpoint(procs, workdir):
   deadline = time.time() + 900
-  while time.time() < deadline and not glob.glob(os.path.join(workdir, "checkpoints",
-                                                              "[0-9]*")):
+  while time.time() < deadline and not _finished_checkpoints(workdir):
     assert all(p.poll() is None for p in procs), procs[0].stdout.read()[-3000:]
     time.sleep(0.2)
   for p in procs:   # kill -9 every process
@@ -141,7 +147,7 @@ def test_two_processes_on_grain_resume_and_match_one_process(tmp_path, mnist):
   _finish(_launch(ref, npz, *grain, processes=1, devices=8))
   _kill_after_first_checkpoint(_launch(killed, npz, *grain, processes=2, devices=4), killed)
   # each process saved its own iterator position
-  step_dir = glob.glob(os.path.join(killed, "checkpoints", "[0-9]*"))[0]
+  step_dir = _finished_checkpoints(killed)[0]
   assert sorted(os.listdir(os.path.join(step_dir, "data"))) == [
       "commit_success.txt", "process_0-of-2.json", "process_1-of-2.json"]
   _finish(_launch(killed, npz, *grain, processes=2, devices=4))
