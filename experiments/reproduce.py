@@ -46,6 +46,8 @@ def run_experiment(exp, root, seeds, log=print, dataset="mnist"):
       config = row.config(seed, dataset)
       if row.init_from:
         config.init_workdir = E.run_dir(root, exp.key, row.init_from, seed)
+      if row.generate:
+        config.train_extra = E.generate_offline_set(root, exp.key, row, seed, log)
       if row.baseline:
         config.eval.baseline_workdir = E.run_dir(root, exp.key, row.baseline, seed)
       config.eval.update(exp.eval_overrides(root) if exp.eval_overrides else {})

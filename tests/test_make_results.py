@@ -37,6 +37,9 @@ def _section(text, key):
   return re.search(rf"^## \({key}\).*?(?=^## |\Z)", text, re.S | re.M).group(0)
 
 
+E_FGSM_LABEL = next(r.label for r in mr.E.EXPERIMENTS["e"].rows if r.name == "fgsm_rs")
+
+
 def _line(section, label):
   return next(l for l in section.splitlines() if l.startswith(f"| {label} |"))
 
@@ -102,7 +105,7 @@ def test_verdict_rules_on_constructed_numbers(results):
   assert "**Verdict: partly.**" in e
   assert "fgsm_rs: time x1.15, PGD accuracy x0.95 of PGD-AT's, met" in e
   assert "free: time x2.30, PGD accuracy x1.00 of PGD-AT's, not met" in e
-  assert "1.15 ± 0.07" in _line(e, "FGSM-RS (step 1.25 eps)")   # per-seed time ratio
+  assert "1.15 ± 0.07" in _line(e, E_FGSM_LABEL)   # per-seed time ratio
   # (a), (c): no usable reports, so no verdict is invented.
   assert "**Verdict" not in _section(text, "a")
   assert "**Verdict" not in _section(text, "c")
@@ -155,3 +158,23 @@ def test_collapsed_runs_are_named_and_not_used_as_ratio_references():
   assert ratio(runs, "free", 1) is None   # 0.87 / 0.10 would mean nothing
   st = mr.stat(runs, "free", ratio)
   assert st.n == 1 and st.mean == pytest.approx(1.0)
+
+
+def test_a_verdict_is_the_published_protocols_and_names_the_online_one():
+  def rep(clean, heldout_error):
+    return {"clean_accuracy": clean, "hard_positive_set": {"error": heldout_error}}
+  runs = {"base": {0: rep(0.96, 0.10)}, "basic": {0: rep(0.965, 0.09)}}
+  # online: HC rows beat basic, FGS and FGV on held-out error at base's clean error
+  for prefix, hc_err in (("", 0.05), ("offline_", 0.08)):
+    runs.update({f"{prefix}fgs": {0: rep(0.96, 0.07)}, f"{prefix}fgv": {0: rep(0.96, 0.075)},
+                 f"{prefix}hc_d_9": {0: rep(0.958, hc_err)},
+                 f"{prefix}hc_d_9_105": {0: rep(0.957, hc_err)}})
+  v = mr.verdict_a(runs)
+  # published: HC 0.08 is not below FGS 0.07 -> the clean condition alone holds
+  assert v.status == "partly"
+  assert v.evidence.startswith("as published: held-out error offline_hc_d_9 0.080")
+  assert "online variant (held): held-out error hc_d_9 0.050" in v.evidence
+  del runs["offline_fgv"]
+  v = mr.verdict_a(runs)
+  assert v.status == "cannot be decided yet"
+  assert "no reports for offline_fgv held-out" in v.evidence

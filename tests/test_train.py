@@ -95,6 +95,17 @@ def test_eps_schedules_grow_from_a_tenth_to_eps(kind):
     train.eps_schedule("exp", 0.3, 10)
 
 
+def test_cyclic_lr_is_wong_et_als_one_cycle():
+  fn = train.lr_schedule("cyclic", 0.2, 100)
+  # Wong et al. 2020: np.interp(t, [0, 2/5 T, T], [0, lr_max, 0])
+  for t in (0, 10, 39, 40, 41, 70, 99, 100):
+    np.testing.assert_allclose(float(fn(t)), np.interp(t, [0, 40, 100], [0, 0.2, 0]),
+                               rtol=1e-5, atol=1e-7)
+  assert float(train.lr_schedule("cyclic", 0.2, 1)(0)) == 0.0   # one step: no crash
+  with pytest.raises(ValueError, match="Unknown lr_schedule 'cycle'.*'cyclic'"):
+    train.lr_schedule("cycle", 0.1, 10)
+
+
 def test_config_errors_name_the_problem(tmp_path):
   c = quick_config()
   with c.unlocked():

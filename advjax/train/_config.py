@@ -40,7 +40,7 @@ _NAME_TUPLES = (
 # trained with.
 _ADDED_KEYS = (("objective", "ce"), ("trades_beta", 6.0), ("mart_lambda", 6.0),
                ("awp_gamma", 0.0), ("dtype", "float32"),
-               ("train_augment", "none"), ("nesterov", False),
+               ("train_augment", "none"), ("nesterov", False), ("train_extra", ""),
                ("input", {"pipeline": "memory", "workers": 0, "image_size": 0,
                           "eval_transform": "none", "eval_resize": 256,
                           "skip_corrupt": False}))
@@ -105,6 +105,10 @@ def default_config() -> ml_collections.ConfigDict:
   # perturbations stay float32)
   c.dtype = "float32"
   c.init_workdir = ""             # fine-tune: start from the latest checkpoint of this run
+  # generated training images appended to the training split (in-memory pipeline): an .npz
+  # with "image" [R, H, W, C] in [0, 1] and "label" [R] columns, e.g. the hard-positive set
+  # `attacks.generate_hard_positive_set` made once from a base network (Rozsa et al. 2016)
+  c.train_extra = ""
   # optimization
   c.num_epochs = 10
   c.batch_size = 128
@@ -347,6 +351,14 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
       raise ValueError(f"config.noisymix: {err}") from None
   if full.eval.hard_positive_set and not os.path.exists(full.eval.hard_positive_set):
     raise ValueError(f"config.eval.hard_positive_set: no file {full.eval.hard_positive_set!r}.")
+  if full.train_extra:
+    if not os.path.isfile(full.train_extra):
+      raise ValueError(f"config.train_extra: no file {full.train_extra!r}; expected an .npz "
+                       "with 'image' [R, H, W, C] and 'label' [R] columns.")
+    if full.input.pipeline != "memory":
+      raise ValueError("config.train_extra appends images to the in-memory training split: "
+                       "it needs config.input.pipeline='memory'; got "
+                       f"{full.input.pipeline!r}.")
   if full.init_workdir and not os.path.exists(os.path.join(full.init_workdir, "config.json")):
     raise ValueError(f"config.init_workdir: {full.init_workdir!r} is not an advjax run (no "
                      "config.json).")

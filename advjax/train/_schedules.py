@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import optax
 
 EPS_SCHEDULES = ("constant", "linear", "cosine", "step")
-LR_SCHEDULES = ("constant", "cosine", "warmup_cosine", "piecewise")
+LR_SCHEDULES = ("constant", "cosine", "warmup_cosine", "piecewise", "cyclic")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
@@ -47,7 +47,8 @@ def lr_schedule(kind: str, base_lr: float, total_steps: int, *, warmup_steps: in
   """An optax learning-rate schedule by name.
 
   Kinds: "constant", "cosine" (decay to 0), "warmup_cosine", "piecewise" (x0.1 at
-  50% and 75% of training).
+  50% and 75% of training), "cyclic" (Wong et al. 2020's one cycle: linear from 0 up to
+  `base_lr` at 2/5 of training, then linear down to 0 at the end).
   """
   if kind not in LR_SCHEDULES:
     raise ValueError(f"Unknown lr_schedule {kind!r}; expected one of {list(LR_SCHEDULES)}.")
@@ -58,6 +59,12 @@ def lr_schedule(kind: str, base_lr: float, total_steps: int, *, warmup_steps: in
   if kind == "warmup_cosine":
     return optax.warmup_cosine_decay_schedule(0.0, base_lr, max(warmup_steps, 1),
                                               max(total_steps, warmup_steps + 1))
+  if kind == "cyclic":
+    total = max(total_steps, 2)
+    peak = max(1, min(total - 1, round(total * 2 / 5)))
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, base_lr, peak),
+         optax.linear_schedule(base_lr, 0.0, total - peak)], [peak])
   return optax.piecewise_constant_schedule(
       base_lr, {int(total_steps * 0.5): 0.1, int(total_steps * 0.75): 0.1})
 
