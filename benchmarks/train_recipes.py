@@ -105,10 +105,11 @@ def epoch_pgd_accuracies(workdir: str):
     return jnp.argmax(logits_fn(x_adv), -1) == y
 
   ckpt = train.Checkpointer(os.path.join(workdir, "checkpoints"), keep=run.config.num_epochs)
+  template = run.init_state()
   out = []
   try:
     for epoch in range(1, run.config.num_epochs + 1):
-      state, _ = ckpt.restore(run.init_state(), step=epoch * run.steps_per_epoch)
+      state, _ = ckpt.restore(template, step=epoch * run.steps_per_epoch)
       hits = 0
       for i in range(0, len(test), 500):
         x, y = test.images[i:i + 500], test.labels[i:i + 500]

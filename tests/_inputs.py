@@ -1,4 +1,8 @@
-"""Inputs shared by several test files: real test images, and configs with dotted keys set."""
+"""Inputs shared by several test files: real test images, configs with dotted keys set, and
+the scripts of benchmarks/ as modules."""
+import importlib.util
+import os
+
 import numpy as np
 from PIL import Image
 
@@ -27,3 +31,13 @@ def set_keys(config, **flat):
       node = node[part]
     node[leaf] = value
   return config
+
+
+def benchmark_module(name: str):
+  """benchmarks/<name>.py imported as a module (benchmarks/ is not a package)."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  spec = importlib.util.spec_from_file_location(
+      name, os.path.join(root, "benchmarks", f"{name}.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module

@@ -1,22 +1,15 @@
 """benchmarks/input_pipeline.py: the Grain pipeline's images/s per worker against a bare
 PIL/NumPy loop, and the peak RSS of an epoch's process tree against the folder's size."""
-import importlib.util
-import os
 import re
 import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
+from tests._inputs import benchmark_module
 
 @pytest.fixture(scope="module")
 def bench():
-  spec = importlib.util.spec_from_file_location(
-      "input_pipeline", os.path.join(ROOT, "benchmarks", "input_pipeline.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return benchmark_module("input_pipeline")
 
 
 def _table(text, header_start):

@@ -1,20 +1,17 @@
 """benchmarks/model_steps.py: the clean train step of each scale model per compute dtype."""
-import importlib.util
 import os
 import sys
 
 import pytest
+
+from tests._inputs import benchmark_module
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _bench():
   sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-  spec = importlib.util.spec_from_file_location(
-      "model_steps", os.path.join(ROOT, "benchmarks", "model_steps.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return benchmark_module("model_steps")
 
 
 def test_tiny_table_times_both_dtypes_and_counts_flops(capsys):

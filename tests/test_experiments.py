@@ -8,6 +8,7 @@ import pytest
 from advjax import data, train
 from experiments import _experiments as E
 from experiments import reproduce
+from tests._inputs import benchmark_module
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
@@ -125,12 +126,7 @@ def test_every_config_file_validates():
 
 
 def test_time_to_target_counts_train_seconds_until_the_first_epoch_that_reaches_it():
-  import importlib.util  # pylint: disable=import-outside-toplevel
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  spec = importlib.util.spec_from_file_location(
-      "train_recipes", os.path.join(root, "benchmarks", "train_recipes.py"))
-  bench = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(bench)
+  bench = benchmark_module("train_recipes")
   times, accs = [10.0, 5.0, 5.0, 5.0], [0.2, 0.79, 0.81, 0.9]
   assert bench.time_to_target(times, accs, 0.8, compile_s=3.0) == (17.0, 3)
   assert bench.time_to_target(times, accs, 0.2) == (10.0, 1)

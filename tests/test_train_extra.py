@@ -20,7 +20,7 @@ def test_extra_rows_follow_the_training_split(tmp_path):
   np.savez(path, image=images.astype(np.float32), label=np.arange(7), type=np.array(["FGS"] * 7))
   plain, run = train.Run(_config("")), train.Run(_config(path))
   a, b = plain.splits["train"], run.splits["train"]
-  assert len(b) == len(a) + 7 and run.num_train == 3507 and run.num_train_base == 3500
+  assert len(b) == len(a) + 7 and run.num_train == 3507 and run.num_extra == 7
   np.testing.assert_array_equal(b.images[:len(a)], a.images)
   np.testing.assert_array_equal(b.images[len(a):], images.astype(np.float32))
   np.testing.assert_array_equal(b.labels[len(a):], np.arange(7))
@@ -37,12 +37,14 @@ def test_bad_extra_sets_name_the_key_and_the_expected_form(tmp_path):
   with pytest.raises(ValueError, match="needs config.input.pipeline='memory'; got 'grain'"):
     train.validate_config(_config(good, **{"input.pipeline": "grain"}))
   cases = {
-      "no_label": (dict(image=np.zeros((2, 28, 28, 1))), r"no column\(s\) \['label'\]"),
+      "no_label": (dict(image=np.zeros((2, 28, 28, 1))),
+                   r"must hold `images` \(or `x`, `image`\) and `labels` \(or `y`, "
+                   r"`label`\); found \['image'\]"),
       "shape": (dict(image=np.zeros((2, 32, 32, 3)), label=np.zeros(2)),
                 r"images of shape \(2, 32, 32, 3\); the training images are \[N, 28, 28, 1\]"),
       "count": (dict(image=np.zeros((2, 28, 28, 1)), label=np.zeros(3)), "2 images but 3 labels"),
       "range": (dict(image=np.full((2, 28, 28, 1), 255.0), label=np.zeros(2)),
-                r"images must be in \[0, 1\]; got range \[255, 255\]"),
+                r"images must be in \[0, 1\]; got \[255, 255\]"),
       "labels": (dict(image=np.zeros((2, 28, 28, 1)), label=np.array([0, 10])),
                  r"labels must be in \[0, 9\]; got \[0, 10\]"),
   }

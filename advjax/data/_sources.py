@@ -236,17 +236,18 @@ def load_folder(path: str) -> ArrayDataset:
 
 
 def load_npz(path: str) -> ArrayDataset:
-  """A .npz with `images`/`x` ([N, H, W, C] or [N, H, W]; uint8 or float in [0, 1])
-  and `labels`/`y` ([N] int)."""
+  """A .npz with `images`/`x`/`image` ([N, H, W, C] or [N, H, W]; uint8 or float in
+  [0, 1]) and `labels`/`y`/`label` ([N] int); `image`/`label` are the columns of a
+  hard-positive set (`attacks.save_hard_positive_set`)."""
   if not os.path.isfile(path):
     raise ValueError(f"npz dataset: no file {path!r}.")
-  with np.load(path) as f:
+  with np.load(path, allow_pickle=False) as f:
     keys = set(f.files)
-    ik = "images" if "images" in keys else "x" if "x" in keys else None
-    lk = "labels" if "labels" in keys else "y" if "y" in keys else None
+    ik = next((k for k in ("images", "x", "image") if k in keys), None)
+    lk = next((k for k in ("labels", "y", "label") if k in keys), None)
     if ik is None or lk is None:
-      raise ValueError(f"npz dataset {path!r} must hold `images` (or `x`) and `labels` "
-                       f"(or `y`); found {sorted(keys)}.")
+      raise ValueError(f"npz dataset {path!r} must hold `images` (or `x`, `image`) and "
+                       f"`labels` (or `y`, `label`); found {sorted(keys)}.")
     x, y = f[ik], f[lk]
   if x.ndim == 3:
     x = x[..., None]

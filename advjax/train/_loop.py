@@ -63,32 +63,26 @@ def _check_same_config(workdir: str, config) -> None:
 
 
 def _with_extra(train: data.ArrayDataset, path: str) -> data.ArrayDataset:
-  """`train` followed by the rows of the .npz at `path` (config.train_extra).
+  """`train` followed by the images and labels of the .npz at `path` (config.train_extra,
+  read by `data.load_npz`).
 
   Raises:
-    ValueError: when the file lacks the "image" / "label" columns, or its images or labels
-      do not fit the training split.
+    ValueError: naming config.train_extra, when the file lacks the columns, or its images
+      or labels do not fit the training split.
   """
-  with np.load(path, allow_pickle=False) as f:
-    missing = {"image", "label"} - set(f.files)
-    if missing:
-      raise ValueError(f"config.train_extra={path!r} has no column(s) {sorted(missing)}; "
-                       f"expected 'image' [R, H, W, C] and 'label' [R] (it has {f.files}).")
-    images, labels = f["image"], f["label"]
-  if images.ndim != 4 or tuple(images.shape[1:]) != train.image_shape:
-    raise ValueError(f"config.train_extra={path!r}: images of shape {images.shape}; the "
-                     f"training images are [N, {', '.join(map(str, train.image_shape))}].")
-  if len(images) != len(labels):
-    raise ValueError(f"config.train_extra={path!r}: {len(images)} images but {len(labels)} "
-                     "labels.")
-  if len(images) and (images.min() < 0 or images.max() > 1):
-    raise ValueError(f"config.train_extra={path!r}: images must be in [0, 1]; got range "
-                     f"[{images.min():g}, {images.max():g}].")
-  if len(labels) and (labels.min() < 0 or labels.max() >= train.num_classes):
+  try:
+    extra = data.load_npz(path)
+  except ValueError as err:
+    raise ValueError(f"config.train_extra={path!r}: {err}") from None
+  if extra.image_shape != train.image_shape:
+    raise ValueError(f"config.train_extra={path!r}: images of shape {extra.images.shape}; "
+                     f"the training images are [N, {', '.join(map(str, train.image_shape))}].")
+  if len(extra) and (extra.labels.min() < 0 or extra.labels.max() >= train.num_classes):
     raise ValueError(f"config.train_extra={path!r}: labels must be in [0, "
-                     f"{train.num_classes - 1}]; got [{labels.min()}, {labels.max()}].")
-  return data.ArrayDataset(np.concatenate([train.images, images.astype(np.float32)]),
-                           np.concatenate([train.labels, labels.astype(np.int32)]),
+                     f"{train.num_classes - 1}]; got [{extra.labels.min()}, "
+                     f"{extra.labels.max()}].")
+  return data.ArrayDataset(np.concatenate([train.images, extra.images]),
+                           np.concatenate([train.labels, extra.labels]),
                            train.num_classes, train.name)
 
 
@@ -104,9 +98,10 @@ class Run:
       self.sources = None
       self.splits = data.load_splits(c.dataset, validation_size=c.validation_size,
                                      data_dir=c.data_dir or None, seed=c.seed)
-      self.num_train_base = len(self.splits["train"])
       if c.train_extra:
+        base = len(self.splits["train"])
         self.splits["train"] = _with_extra(self.splits["train"], c.train_extra)
+        self.num_extra = len(self.splits["train"]) - base
       train = self.splits["train"]
       self.num_train, self.num_classes = len(train), train.num_classes
       self.image_shape = train.image_shape
@@ -623,7 +618,7 @@ def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float
                           f"alpha {c.noisymix.mixup_alpha:g}, noise {c.noisymix.noise}")
              if run.noisymix else "off",
              "init from": c.init_workdir or "scratch",
-             "train extra": (f"{c.train_extra} ({run.num_train - run.num_train_base} images)"
+             "train extra": (f"{c.train_extra} ({run.num_extra} images)"
                              if c.train_extra else "none"),
              "eps schedule": c.eps_schedule if run.adversarial else "-",
              "epochs": c.num_epochs, "batch size": c.batch_size,
