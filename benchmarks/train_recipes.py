@@ -25,7 +25,8 @@ is the train time (without compilation) of the first epoch whose checkpoint reac
 gradients + the train step on both batches), from `benchmarks/train_step.py`.
 
 Prints the tables; writes nothing else unless --output is given (all runs live in a
-temporary folder).
+temporary folder). `python -m experiments.reproduce --experiments=e` runs this script with
+`--output <root>/e/time_to_accuracy.md`, and RESULTS.md shows that file under (e)'s table.
 """
 import argparse
 import json
@@ -245,8 +246,7 @@ def main():
   text = format_tables(rows, costs, args, load_before, load_after)
   print(text)
   if args.output:
-    with open(args.output, "w", encoding="utf-8") as f:
-      f.write(text + "\n")
+    ev.atomic_write_text(args.output, text + "\n")
 
 
 if __name__ == "__main__":

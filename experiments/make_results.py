@@ -72,8 +72,24 @@ def _seed_dirs(folder: str) -> List[int]:
           if m]
 
 
+# Key under which `load_runs` adds each run's epoch times (metrics.jsonl) to its report.
+EPOCH_TIMES = "_epoch_times_s"
+
+
+def _epoch_times(workdir: str) -> List[float]:
+  """`epoch_time_s` of each epoch in the run's metrics.jsonl; [] without that file."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path, encoding="utf-8") as f:
+    recs = [json.loads(line) for line in f if line.strip()]
+  return [float(r["epoch_time_s"]) for r in recs
+          if r.get("kind") == "val" and isinstance(r.get("epoch_time_s"), (int, float))]
+
+
 def load_runs(root: str, exp: E.Experiment) -> Loaded:
-  """Reads every report.json of `exp` under `root` (its seeds and any other seed_<s>)."""
+  """Reads every report.json of `exp` under `root` (its seeds and any other seed_<s>),
+  each with its epoch times under `EPOCH_TIMES`."""
   runs, expected, missing, unreadable = {}, [], [], []
   for name in row_names(exp):
     runs[name] = {}
@@ -89,6 +105,7 @@ def load_runs(root: str, exp: E.Experiment) -> Loaded:
       try:
         with open(path, encoding="utf-8") as f:
           runs[name][s] = json.load(f)
+        runs[name][s][EPOCH_TIMES] = _epoch_times(E.run_dir(root, exp.key, name, s))
       except (OSError, ValueError) as err:
         unreadable.append((path, str(err)))
         if s in exp.seeds:
@@ -154,6 +171,20 @@ def _hc_d_accuracy(runs, row, seed) -> Optional[float]:
   return sum(vals) / len(vals) if vals else None
 
 
+def _train_time_without_compile(runs, row, seed) -> Optional[float]:
+  """report.train.time_s less the compilation paid in the first epoch, estimated as that
+  epoch's excess over the median of the later epochs; None with fewer than two epoch
+  times. On MNIST a clean epoch takes about 0.2 s and compiling a step 1.5-4 s, so the
+  compilation, which does not grow with the data, would otherwise decide the ratios."""
+  report = runs.get(row, {}).get(seed) or {}
+  total, times = _get(report, "train", "time_s"), report.get(EPOCH_TIMES) or []
+  if total is None or len(times) < 2:
+    return None
+  later = sorted(times[1:])
+  median = (later[(len(later) - 1) // 2] + later[len(later) // 2]) / 2
+  return total - max(times[0] - median, 0.0)
+
+
 def stat(runs: Runs, row: str, metric: Metric) -> Optional[Stat]:
   """The metric over the row's seeds with a report; None if no seed has it."""
   vals = [v for v in (metric(runs, row, s) for s in sorted(runs.get(row, {}))) if v is not None]
@@ -213,8 +244,10 @@ TABLES: Dict[str, List[Column]] = {
     "e": [Column("clean", "clean acc.", CLEAN),
           Column("pgd", "PGD-20", PGD),
           Column("time", "train time (s)", TIME, ".1f"),
-          Column("time_ratio", "train time / clean (same seed)", relative_to(TIME, "clean"),
-                 ".2f"),
+          Column("time_nc", "train time without compilation (s, est.)",
+                 _train_time_without_compile, ".1f"),
+          Column("time_ratio", "time without compilation / clean (same seed)",
+                 relative_to(_train_time_without_compile, "clean"), ".2f"),
           Column("pgd_ratio", "PGD acc. / PGD-AT (same seed)", relative_to(PGD, "pgd_at"),
                  ".2f")],
 }
@@ -368,10 +401,11 @@ def verdict_d(runs: Runs) -> Verdict:
 
 
 def verdict_e(runs: Runs) -> Verdict:
-  rule = ("per fast recipe (FGSM-RS, free AT): met if its mean per-seed train time / clean "
-          "<= 1.3 and its mean per-seed PGD accuracy / PGD-AT's >= 0.9; held if both "
-          "recipes meet it, partly if one does")
-  t_ratio, p_ratio = relative_to(TIME, "clean"), relative_to(PGD, "pgd_at")
+  rule = ("per fast recipe (FGSM-RS, free AT): met if its mean per-seed train time without "
+          "compilation / clean's <= 1.3 and its mean per-seed PGD accuracy / PGD-AT's >= 0.9; "
+          "held if both recipes meet it, partly if one does")
+  t_ratio = relative_to(_train_time_without_compile, "clean")
+  p_ratio = relative_to(PGD, "pgd_at")
   s, lacking = _need(runs, {f"{r} {m}": (r, metric) for r in ("fgsm_rs", "free")
                             for m, metric in (("time", t_ratio), ("pgd", p_ratio))})
   if lacking:
@@ -458,6 +492,19 @@ def _missing_text(exp: E.Experiment, loaded: Loaded) -> str:
   return "\n\n".join(lines)
 
 
+def _supplement_text(exp: E.Experiment, root: str) -> str:
+  """The experiment's supplement: its command and the markdown it wrote, verbatim."""
+  out = [f"### {exp.supplement.title}", "", "```", E.supplement_command(root, exp), "```", ""]
+  path = E.supplement_path(root, exp)
+  try:
+    with open(path, encoding="utf-8") as f:
+      out.append(f.read().strip())
+  except FileNotFoundError:
+    out.append(f"Not measured yet: `{path}` does not exist. The command above writes it "
+               f"(`experiments.reproduce --experiments={exp.key}` runs it after the rows).")
+  return "\n".join(out)
+
+
 def _section(exp: E.Experiment, loaded: Loaded, root: str, output: str,
              fig_dir: str) -> str:
   out = [f"## {exp.title}", "", f"Claim tested: {exp.claim}.", "",
@@ -472,6 +519,8 @@ def _section(exp: E.Experiment, loaded: Loaded, root: str, output: str,
   out += [results_table(exp, loaded.runs), ""]
   if exp.note:
     out += [exp.note, ""]
+  if exp.supplement is not None:
+    out += [_supplement_text(exp, root), ""]
   attacks = _attack_labels(loaded.runs)
   if attacks:
     out += ["Attacks (from the reports): " + "; ".join(attacks) + ".", ""]

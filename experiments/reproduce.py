@@ -58,6 +58,8 @@ def run_experiment(exp, root, seeds, log=print, dataset="mnist"):
           + f" ({time.perf_counter() - t0:.0f} s)")
     if exp.ensemble_of:
       E.evaluate_ensemble(root, exp, seed, log)
+  if exp.supplement is not None:
+    E.measure_supplement(root, exp, dataset, log)
 
 
 def main(argv):

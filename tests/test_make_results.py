@@ -25,11 +25,23 @@ def _report(clean, pgd=None, fgsm=None, time_s=100.0, **extra):
   return r
 
 
-def _write(root, exp, row, seed, report):
+def _write(root, exp, row, seed, report, epoch_times=()):
   d = os.path.join(root, exp, row, f"seed_{seed}")
   os.makedirs(d, exist_ok=True)
   with open(os.path.join(d, "report.json"), "w", encoding="utf-8") as f:
     json.dump(report, f)
+  if epoch_times:
+    with open(os.path.join(d, "metrics.jsonl"), "w", encoding="utf-8") as f:
+      for e, t in enumerate(epoch_times, 1):
+        f.write(json.dumps({"kind": "train", "epoch": e, "loss": 1.0}) + "\n")
+        f.write(json.dumps({"kind": "val", "epoch": e, "epoch_time_s": t}) + "\n")
+
+
+def _timed(time_s, compile_s=0.0, epochs=10, **kw):
+  """An (e) report of `time_s` train seconds whose first epoch also pays `compile_s`."""
+  steady = (time_s - compile_s) / epochs
+  return dict(report=_report(time_s=time_s, **kw),
+              epoch_times=[steady + compile_s] + [steady] * (epochs - 1))
 
 
 def _section(text, key):
@@ -60,13 +72,14 @@ def _results(tmp_path):
     _write(root, "d", "wd_dropout", s, _report(0.99, pgd=0.30, fgsm=0.4))
     _write(root, "d", "at", s, _report(0.98, pgd=0.35, fgsm=0.7))
   _write(root, "d", "at_wd_dropout", 0, _report(0.97, pgd=0.36, fgsm=0.7))
-  # (e): per-seed ratios. clean 100 s / 200 s; fgsm_rs 120 s / 220 s -> 1.2, 1.1;
-  # free 260 s / 400 s -> 2.6, 2.0 (too slow); PGD: fgsm_rs 0.45/0.5, 0.5/0.5 -> 0.9, 1.0.
+  # (e): per-seed ratios of the train time without compilation. clean 100 s / 200 s
+  # (+ 50 s of compilation each); fgsm_rs 120 s / 220 s -> 1.2, 1.1; free 260 s / 400 s ->
+  # 2.6, 2.0 (too slow); PGD: fgsm_rs 0.45/0.5, 0.5/0.5 -> 0.9, 1.0.
   for s, (tc, tf, tfree) in enumerate([(100, 120, 260), (200, 220, 400)]):
-    _write(root, "e", "clean", s, _report(0.99, pgd=0.0, time_s=tc))
-    _write(root, "e", "fgsm_rs", s, _report(0.97, pgd=0.45 + 0.05 * s, time_s=tf))
-    _write(root, "e", "free", s, _report(0.97, pgd=0.5, time_s=tfree))
-    _write(root, "e", "pgd_at", s, _report(0.97, pgd=0.5, time_s=700))
+    _write(root, "e", "clean", s, **_timed(tc + 50, 50, clean=0.99, pgd=0.0))
+    _write(root, "e", "fgsm_rs", s, **_timed(tf, clean=0.97, pgd=0.45 + 0.05 * s, epochs=5))
+    _write(root, "e", "free", s, **_timed(tfree + 9, 9, clean=0.97, pgd=0.5, epochs=3))
+    _write(root, "e", "pgd_at", s, **_timed(700, clean=0.97, pgd=0.5))
   # (c): one unreadable report (a run being written by hand, say).
   os.makedirs(os.path.join(root, "c", "baseline", "seed_0"))
   with open(os.path.join(root, "c", "baseline", "seed_0", "report.json"), "w") as f:
@@ -106,6 +119,7 @@ def test_verdict_rules_on_constructed_numbers(results):
   assert "fgsm_rs: time x1.15, PGD accuracy x0.95 of PGD-AT's, met" in e
   assert "free: time x2.30, PGD accuracy x1.00 of PGD-AT's, not met" in e
   assert "1.15 ± 0.07" in _line(e, E_FGSM_LABEL)   # per-seed time ratio
+  assert "| 200.0 ± 70.7 | 150.0 ± 70.7 | 1.00 ± 0.00 |" in _line(e, "standard (time reference)")
   # (a), (c): no usable reports, so no verdict is invented.
   assert "**Verdict" not in _section(text, "a")
   assert "**Verdict" not in _section(text, "c")
@@ -178,3 +192,50 @@ def test_a_verdict_is_the_published_protocols_and_names_the_online_one():
   v = mr.verdict_a(runs)
   assert v.status == "cannot be decided yet"
   assert "no reports for offline_fgv held-out" in v.evidence
+
+
+def test_e_shows_the_time_to_accuracy_file_or_says_it_is_missing(results):
+  text, output, root = results
+  exp = mr.E.EXPERIMENTS["e"]
+  cmd = f"python benchmarks/train_recipes.py --output {root}/e/time_to_accuracy.md"
+  assert mr.E.supplement_command(root, exp) == cmd
+  section = _section(text, "e")
+  assert "### Time to accuracy" in section and cmd in section
+  assert f"Not measured yet: `{root}/e/time_to_accuracy.md` does not exist" in section
+  table = "| recipe | seconds to target |\n|---|---:|\n| FGSM-RS (cyclic lr) | 4.2 |"
+  with open(mr.E.supplement_path(root, exp), "w", encoding="utf-8") as f:
+    f.write(table + "\n")
+  section = _section(mr.make_results(root, output), "e")
+  assert table in section and "Not measured yet" not in section
+  # under (e)'s table, before its verdict
+  assert section.index("| PGD-7 AT") < section.index(table) < section.index("**Verdict")
+
+
+def test_supplement_runs_its_script_once_and_skips_other_datasets(tmp_path):
+  script = tmp_path / "measure.py"
+  script.write_text("import sys, os\n"
+                    "with open(sys.argv[sys.argv.index('--output') + 1], 'a') as f:\n"
+                    "  f.write('| measured |\\n')\n")
+  exp = mr.E.EXPERIMENTS["e"]._replace(
+      supplement=mr.E.Supplement("Measure", "m.md", str(script), datasets=("mnist",)))
+  logs, root = [], str(tmp_path / "runs")
+  mr.E.measure_supplement(root, exp, "cifar10", logs.append)
+  assert not os.path.exists(mr.E.supplement_path(root, exp))
+  assert logs == ["[e] Measure: measured on mnist only, skipped"]
+  for _ in range(2):   # the second call finds the file and does not append to it
+    mr.E.measure_supplement(root, exp, "mnist", logs.append)
+  with open(mr.E.supplement_path(root, exp), encoding="utf-8") as f:
+    assert f.read() == "| measured |\n"
+  assert logs[-1] == "[e] Measure: done, skipped"
+
+
+def test_train_time_without_compile_subtracts_the_first_epochs_excess(tmp_path):
+  root = str(tmp_path)
+  _write(root, "e", "clean", 0, _report(0.99, time_s=8.2), epoch_times=[5.0, 1.0, 1.2, 1.0])
+  _write(root, "e", "clean", 1, _report(0.99, time_s=8.2))   # no metrics.jsonl
+  _write(root, "e", "free", 0, _report(0.99, time_s=3.0), epoch_times=[3.0])
+  runs = mr.load_runs(root, mr.E.EXPERIMENTS["e"]).runs
+  # the median later epoch is 1.0, so 4.0 of the first epoch's 5.0 s was compilation
+  assert mr._train_time_without_compile(runs, "clean", 0) == pytest.approx(4.2)
+  assert mr._train_time_without_compile(runs, "clean", 1) is None
+  assert mr._train_time_without_compile(runs, "free", 0) is None   # one epoch: unknown
