@@ -129,7 +129,10 @@ def _pgd_at(name, **kw):
   return _adversarial(name, eps_schedule="linear", warmup_fraction=1 / 3, **kw)
 
 
-_B_EVAL = {"eval.attacks": ("fgsm", "pgd", "cw"), "eval.cw_steps": 50,
+# AutoAttack with the eval defaults (APGD-CE, APGD-T and FAB-T with 3 target classes, Square
+# with 1,000 queries): the standard version's 9 targets and 5,000 queries cost 2.4x the time,
+# and on the first 200 test images of a PGD-AT LeNet both left 0.855.
+_B_EVAL = {"eval.attacks": ("fgsm", "pgd", "cw", "autoattack"), "eval.cw_steps": 50,
            "eval.cw_binary_steps": 4}
 # (b) seed 002: plain PGD-AT vs the hybrid, same epochs, attack (PGD-7, eps 0.15) and eps
 # ramp; the recipes differ in alpha (0 vs adaptive).
@@ -157,7 +160,9 @@ _B = Experiment(
           "three (the training stops with an error when the loss stays at log 10 for an "
           "epoch: `stall_check` in the config). TRADES, MART and AWP (Zhang et al. 2019, "
           "Wang et al. 2020, Wu et al. 2020; the papers' default weights) are the field's "
-          "baselines beside the two recipes the claim compares."))
+          "baselines beside the two recipes the claim compares. AutoAttack runs with 3 "
+          "target classes and 1,000 Square queries (the standard version: 9 and 5,000, "
+          "at 2.4x the time; on 200 test images of a PGD-AT LeNet both left 0.855)."))
 
 # (d) seed 003: classical regularization vs adversarial training vs both.
 _REG = {"weight_decay": 5e-4, "model_kwargs.dropout_rate": 0.5}  # ResNet-18: dropout before the head
@@ -313,6 +318,9 @@ _A = Experiment(
     ] + [Row(n, f"{label}, generated online", _finetune(n, t, f), init_from="base")
          for n, label, t, f in _A_GENERATED],
     prepare=_prepare_heldout,
+    # two seeds left HC-D-9's held-out error (0.027 ± 0.007) within two stds of FGV's
+    # (0.042 ± 0.010); a third seed decides
+    seeds=(0, 1, 2),
     note=("Two protocols. As published (rows 'generated once'): the images are generated "
           "once, from the training images, by the base network, and fine-tuning sees the "
           "training split plus them. Online (rows 'generated online', our variant): they are "

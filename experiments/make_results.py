@@ -227,6 +227,7 @@ TABLES: Dict[str, List[Column]] = {
           Column("fgsm", "FGSM", FGSM),
           Column("pgd", "PGD-20", PGD),
           Column("cw", "CW-L2", field("attacks", "cw", "accuracy")),
+          Column("aa", "AutoAttack", field("attacks", "autoattack", "accuracy")),
           Column("gap", "gap (clean - PGD)", GAP),
           Column("conf", "mean clean confidence", field("clean_confidence")),
           Column("ece", "ECE clean", field("calibration", "ece_clean")),
@@ -256,7 +257,7 @@ TABLES: Dict[str, List[Column]] = {
 FIGURES: Dict[str, List[Tuple[str, str, Tuple[str, ...]]]] = {
     "a": [("errors", "error", ("test_error", "heldout_error")),
           ("held-out accuracy by type", "accuracy", ("fgs", "fgv", "hcd"))],
-    "b": [("accuracy", "accuracy", ("clean", "fgsm", "pgd", "cw")),
+    "b": [("accuracy", "accuracy", ("clean", "fgsm", "pgd", "cw", "aa")),
           ("training time", "seconds", ("time",))],
     "c": [("accuracy", "accuracy", ("clean", "corr", "fgsm"))],
     "d": [("accuracy", "accuracy", ("clean", "fgsm", "pgd"))],
@@ -265,7 +266,7 @@ FIGURES: Dict[str, List[Tuple[str, str, Tuple[str, ...]]]] = {
            ("time_ratio", "pgd_ratio"))],
 }
 
-_ATTACK_COLUMNS = {"fgsm": "fgsm", "pgd": "pgd", "cw": "cw"}
+_ATTACK_COLUMNS = {"fgsm": "fgsm", "pgd": "pgd", "cw": "cw", "aa": "autoattack"}
 
 
 def _attack_header(column: Column, runs: Runs) -> str:

@@ -74,6 +74,8 @@ def _tiny(name, recipe="standard", **kw):
 @pytest.mark.slow
 def test_driver_runs_fine_tunes_ensembles_and_skips_finished_runs(tmp_path, monkeypatch):
   monkeypatch.setattr(E, "OFFLINE_MAX_IMAGES", 64)
+  script = tmp_path / "measure.py"   # the supplement: a whole-experiment measurement
+  script.write_text("import sys\nopen(sys.argv[2], 'w').write('| measured |\\n')\n")
   exp = E.Experiment(
       key="t", title="tiny", claim="-",
       rows=[E.Row("base", "base", _tiny("base")),
@@ -84,9 +86,12 @@ def test_driver_runs_fine_tunes_ensembles_and_skips_finished_runs(tmp_path, monk
                   generate=("FGS", 1.0)),
             E.Row("aug", "DiffAugment", _tiny("aug", "adversarial", alpha=0.5,
                                               **{"train_attack.name": "diffaugment"}))],
-      seeds=(0,), ensemble_of=("ft", "aug"))
+      seeds=(0,), ensemble_of=("ft", "aug"),
+      supplement=E.Supplement("Measured", "m.md", str(script)))
   logs = []
   reproduce.run_experiment(exp, str(tmp_path), [0], log=logs.append)
+  with open(E.supplement_path(str(tmp_path), exp), encoding="utf-8") as f:
+    assert f.read() == "| measured |\n"
   for row in ("base", "ft", "aug", "ensemble"):
     with open(E.run_dir(str(tmp_path), "t", row, 0) + "/report.json") as f:
       report = json.load(f)
@@ -108,7 +113,7 @@ def test_driver_runs_fine_tunes_ensembles_and_skips_finished_runs(tmp_path, monk
   assert base["setup"]["train extra"] == "none"
   logs.clear()
   reproduce.run_experiment(exp, str(tmp_path), [0], log=logs.append)  # all done: skipped
-  assert len(logs) == 5 and all("skipped" in line for line in logs), logs
+  assert len(logs) == 6 and all("skipped" in line for line in logs), logs
   assert os.path.exists(E.run_dir(str(tmp_path), "t", "ensemble", 0) + "/report.md")
 
 

@@ -119,6 +119,9 @@ def _label(name, cfg):
     return f"{A.get_attack(name).label}-{cfg.apgd_steps}"
   if name == "square":
     return f"Square ({cfg.square_queries} queries)"
+  if name == "autoattack":   # the standard version: 100 steps, 9 targets, 5,000 queries
+    return (f"AutoAttack ({cfg.apgd_steps} steps, {cfg.apgd_targets} target classes, "
+            f"Square {cfg.square_queries} queries)")
   return A.get_attack(name).label
 
 
