@@ -328,7 +328,11 @@ _A = Experiment(
           "0.5 generated. Both fine-tune briefly (2 epochs at a quarter of the learning "
           "rate), and LeNet-5 is trained on 3,500 MNIST images, not 60,000. The held-out set "
           "is generated from the first 300 test images by two LeNets of other seeds (FGS, "
-          "FGV, HC-D-9 at 1.0x and 1.05x the minimal perturbation)."),
+          "FGV, HC-D-9 at 1.0x and 1.05x the minimal perturbation). Hot/cold makes up to "
+          "nine images per training image where FGS and FGV make one, so the HC rows "
+          "fine-tune on about eight times as many generated images (column 'images generated "
+          "once'), and so for more steps in their 2 epochs, as in the paper; the comparison "
+          "does not hold the count equal."),
     eval_overrides=lambda root: {"hard_positive_set": heldout_path(root)})
 
 

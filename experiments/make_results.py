@@ -185,6 +185,14 @@ def _train_time_without_compile(runs, row, seed) -> Optional[float]:
   return total - max(times[0] - median, 0.0)
 
 
+def _generated_images(runs, row, seed) -> Optional[float]:
+  """How many generated images the run appended to its training split (`train extra` of
+  the report's setup, "<path> (N images)"); None for a run without any."""
+  extra = ((runs.get(row, {}).get(seed) or {}).get("setup") or {}).get("train extra")
+  m = re.search(r"\((\d+) images\)$", extra) if isinstance(extra, str) else None
+  return float(m.group(1)) if m else None
+
+
 def stat(runs: Runs, row: str, metric: Metric) -> Optional[Stat]:
   """The metric over the row's seeds with a report; None if no seed has it."""
   vals = [v for v in (metric(runs, row, s) for s in sorted(runs.get(row, {}))) if v is not None]
@@ -222,6 +230,7 @@ TABLES: Dict[str, List[Column]] = {
           Column("fgv", "held-out acc. FGV",
                  field("hard_positive_set", "accuracy_by_type", "FGV")),
           Column("hcd", "held-out acc. HC-D (1-9 mean)", _hc_d_accuracy),
+          Column("extra", "images generated once", _generated_images, ".0f"),
           Column("time", "train time (s)", TIME, ".1f")],
     "b": [Column("clean", "clean acc.", CLEAN),
           Column("fgsm", "FGSM", FGSM),

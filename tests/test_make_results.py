@@ -239,3 +239,11 @@ def test_train_time_without_compile_subtracts_the_first_epochs_excess(tmp_path):
   assert mr._train_time_without_compile(runs, "clean", 0) == pytest.approx(4.2)
   assert mr._train_time_without_compile(runs, "clean", 1) is None
   assert mr._train_time_without_compile(runs, "free", 0) is None   # one epoch: unknown
+
+
+def test_a_counts_the_images_generated_once_from_the_report():
+  runs = {"offline_fgs": {0: _report(0.96, setup={"train extra": "/r/a/gen.npz (3468 images)"})},
+          "fgs": {0: _report(0.96, setup={"train extra": "none"})}}
+  assert mr._generated_images(runs, "offline_fgs", 0) == 3468
+  assert mr._generated_images(runs, "fgs", 0) is None
+  assert mr._generated_images(runs, "basic", 0) is None
