@@ -331,7 +331,7 @@ _A = Experiment(
           "FGV, HC-D-9 at 1.0x and 1.05x the minimal perturbation). Hot/cold makes up to "
           "nine images per training image where FGS and FGV make one, so the HC rows "
           "fine-tune on about eight times as many generated images (column 'images generated "
-          "once'), and so for more steps in their 2 epochs, as in the paper; the comparison "
+          "once'), and so for more steps in their 2 epochs; the comparison "
           "does not hold the count equal."),
     eval_overrides=lambda root: {"hard_positive_set": heldout_path(root)})
 
