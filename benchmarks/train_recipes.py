@@ -29,7 +29,6 @@ temporary folder). `python -m experiments.reproduce --experiments=e` runs this s
 `--output <root>/e/time_to_accuracy.md`, and RESULTS.md shows that file under (e)'s table.
 """
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -43,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_step import step_costs  # noqa: E402  pylint: disable=g-import-not-at-top
 
 from advjax import data, eval as ev, models, train  # noqa: E402
-from experiments._experiments import EPOCHS, EXPERIMENTS  # noqa: E402
+from experiments._experiments import EPOCHS, EXPERIMENTS, epoch_times  # noqa: E402
 
 _EVAL_EPS = 0.1
 _MOONSHOT_TIME = 1.3      # time / clean at most
@@ -119,13 +118,6 @@ def epoch_pgd_accuracies(workdir: str):
   finally:
     ckpt.close()
   return out
-
-
-def epoch_times(workdir: str):
-  """Train seconds of each epoch (`epoch_time_s` of metrics.jsonl), in epoch order."""
-  with open(os.path.join(workdir, "metrics.jsonl"), encoding="utf-8") as f:
-    recs = [json.loads(line) for line in f]
-  return [r["epoch_time_s"] for r in recs if r.get("kind") == "val"]
 
 
 def time_to_target(times, accuracies, target: float, compile_s: float = 0.0):

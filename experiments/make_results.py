@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import statistics
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from absl import flags
@@ -76,17 +77,6 @@ def _seed_dirs(folder: str) -> List[int]:
 EPOCH_TIMES = "_epoch_times_s"
 
 
-def _epoch_times(workdir: str) -> List[float]:
-  """`epoch_time_s` of each epoch in the run's metrics.jsonl; [] without that file."""
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    return []
-  with open(path, encoding="utf-8") as f:
-    recs = [json.loads(line) for line in f if line.strip()]
-  return [float(r["epoch_time_s"]) for r in recs
-          if r.get("kind") == "val" and isinstance(r.get("epoch_time_s"), (int, float))]
-
-
 def load_runs(root: str, exp: E.Experiment) -> Loaded:
   """Reads every report.json of `exp` under `root` (its seeds and any other seed_<s>),
   each with its epoch times under `EPOCH_TIMES`."""
@@ -105,7 +95,7 @@ def load_runs(root: str, exp: E.Experiment) -> Loaded:
       try:
         with open(path, encoding="utf-8") as f:
           runs[name][s] = json.load(f)
-        runs[name][s][EPOCH_TIMES] = _epoch_times(E.run_dir(root, exp.key, name, s))
+        runs[name][s][EPOCH_TIMES] = E.epoch_times(E.run_dir(root, exp.key, name, s))
       except (OSError, ValueError) as err:
         unreadable.append((path, str(err)))
         if s in exp.seeds:
@@ -174,15 +164,14 @@ def _hc_d_accuracy(runs, row, seed) -> Optional[float]:
 def _train_time_without_compile(runs, row, seed) -> Optional[float]:
   """report.train.time_s less the compilation paid in the first epoch, estimated as that
   epoch's excess over the median of the later epochs; None with fewer than two epoch
-  times. On MNIST a clean epoch takes about 0.2 s and compiling a step 1.5-4 s, so the
-  compilation, which does not grow with the data, would otherwise decide the ratios."""
+  times. On MNIST compiling a step takes longer than a clean epoch (the "compile s" column of
+  benchmarks/train_recipes.py), so the compilation, which does not grow with the data, would
+  otherwise decide the ratios."""
   report = runs.get(row, {}).get(seed) or {}
   total, times = _get(report, "train", "time_s"), report.get(EPOCH_TIMES) or []
   if total is None or len(times) < 2:
     return None
-  later = sorted(times[1:])
-  median = (later[(len(later) - 1) // 2] + later[len(later) // 2]) / 2
-  return total - max(times[0] - median, 0.0)
+  return total - max(times[0] - statistics.median(times[1:]), 0.0)
 
 
 def _generated_images(runs, row, seed) -> Optional[float]:
