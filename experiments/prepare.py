@@ -11,10 +11,12 @@ becomes one split per folder. Records keep each file's encoded bytes and its lab
 complete (written under a temporary name, then renamed). Read it back with
 `advjax.data.open_source("array_record:DIR", split="train")`. A wrong flag is one line and
 exit 2; a folder it cannot read (or a corrupt image, without --skip_corrupt) is one line
-and exit 1 (experiments/_cli.py).
+and exit 1 (experiments/_cli.py). With --skip_corrupt every image that does not decode,
+the first included, is left out, and each is named on stderr with the reason.
 """
 import json
 import os
+import sys
 
 from absl import flags
 
@@ -31,7 +33,8 @@ def _define_flags():
                     "Leave out images that do not decode (listed in the "
                     "metadata) instead of stopping at the first.")
   flags.DEFINE_enum("channels", None, ["1", "3"],
-                    "1 (grayscale) or 3 (RGB); default: from the first image.")
+                    "1 (grayscale) or 3 (RGB); default: from the first image that "
+                    "decodes.")
   flags.mark_flags_as_required(["source", "output"])
 
 
@@ -58,6 +61,9 @@ def main(argv):
   meta = data.prepare_array_record(
       folder, f.output, num_shards=f.num_shards, skip_corrupt=f.skip_corrupt,
       channels=int(f.channels) if f.channels else None)
+  for s in meta["splits"].values():
+    for rel, reason in zip(s["skipped"], s["skipped_reasons"]):
+      print(f"skipped corrupt image {os.path.join(folder, rel)}: {reason}", file=sys.stderr)
   summary = {split: {"num_examples": s["num_examples"], "shards": len(s["shards"]),
                      "skipped": len(s["skipped"])} for split, s in meta["splits"].items()}
   print(json.dumps({"output": f.output, "classes": len(meta["class_names"]),

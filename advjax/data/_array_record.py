@@ -3,7 +3,8 @@
 A prepared folder (`python -m experiments.prepare --source=folder:PATH --output=DIR`):
 
   DIR/metadata.json                               class names, channels, per split: counts,
-                                                  shard files, skipped corrupt images
+                                                  shard files, skipped corrupt images and
+                                                  why each was skipped
   DIR/<split>.array_record-00000-of-00004, ...    one record per image
 
 A record is the image file's own encoded bytes (PNG/JPEG, not re-encoded) behind a small
@@ -77,9 +78,9 @@ def prepare_array_record(folder: str, output: str, *, num_shards: int = 1,
       val or test (each written as that split; they must share the class names).
     output: the folder to create; it must not exist. It appears only when complete.
     num_shards: ArrayRecord files per split (>= 1; at most the split's image count).
-    skip_corrupt: leave out images that do not decode, listing them in the metadata;
-      without it the first such image raises a ValueError naming it.
-    channels: 1 or 3; None reads it from the first image.
+    skip_corrupt: leave out images that do not decode, listing them (and why) in the
+      metadata; without it the first such image raises a ValueError naming it.
+    channels: 1 or 3; None reads it from the first image that decodes.
 
   Returns:
     The metadata written (also `output/metadata.json`).
@@ -124,17 +125,17 @@ def _write_split(root, split, tmp, num_shards, skip_corrupt, meta) -> Dict:
   elif classes != meta["class_names"]:
     raise ValueError(f"split folder {path!r} has classes {classes}, unlike the other "
                      f"splits' {meta['class_names']}.")
-  if meta["channels"] is None:
-    meta["channels"] = _folder.channels_of(files[0])
-  bad = _folder.find_corrupt(files, meta["channels"])
-  skipped = [os.path.relpath(f, root) for f, b in zip(files, bad) if b]
-  if skipped and not skip_corrupt:
-    first = files[bad.index(True)]
-    with open(first, "rb") as f:
-      _folder.decode_image(f.read(), meta["channels"], first)  # raises, naming the file
-  keep = [i for i, b in enumerate(bad) if not b]
+  # Every image is decoded before the channel count is read, so that a corrupt first
+  # image is skipped (or named) like any other.
+  reasons = _folder.corrupt_reasons(files, meta["channels"] or 3)
+  bad = [i for i, r in enumerate(reasons) if r is not None]
+  if bad and not skip_corrupt:
+    raise ValueError(f"cannot decode image {files[bad[0]]}: {reasons[bad[0]]}")
+  keep = [i for i, r in enumerate(reasons) if r is None]
   if not keep:
     raise ValueError(f"image folder {path!r}: all {len(files)} images are corrupt.")
+  if meta["channels"] is None:
+    meta["channels"] = _folder.channels_of(files[keep[0]])
   if num_shards > len(keep):
     raise ValueError(f"`num_shards` {num_shards} exceeds the {len(keep)} images of "
                      f"{path!r}.")
@@ -150,7 +151,8 @@ def _write_split(root, split, tmp, num_shards, skip_corrupt, meta) -> Dict:
       writer.close()
   counts = np.bincount(labels[keep], minlength=len(classes))
   return {"num_examples": len(keep), "counts": [int(c) for c in counts],
-          "shards": names, "skipped": skipped}
+          "shards": names, "skipped": [os.path.relpath(files[i], root) for i in bad],
+          "skipped_reasons": [reasons[i] for i in bad]}
 
 
 def read_metadata(directory: str) -> Dict:

@@ -7,6 +7,7 @@ worker that reads them; the listing is made once, in the process that builds the
 import concurrent.futures
 import io
 import os
+import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -16,6 +17,8 @@ from advjax import _extras
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 SPLIT_NAMES = ("train", "validation", "val", "test")
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+# How PIL names an in-memory file in its messages ("<_io.BytesIO object at 0x7f...>").
+_FILE_OBJECT = re.compile(r"\s*<[^<>]*\bobject at 0x[0-9a-fA-F]+>")
 
 
 def _pil():
@@ -29,6 +32,19 @@ def image_mode(channels: int) -> str:
   if channels not in (1, 3):
     raise ValueError(f"`channels` must be 1 or 3; got {channels!r}.")
   return "L" if channels == 1 else "RGB"
+
+
+def _reason(err: Exception, path: Optional[str] = None) -> str:
+  """Why an image could not be read, in words: no file object's repr, no path (the
+  caller's message names the file once)."""
+  if isinstance(err, _pil().UnidentifiedImageError):
+    return "not an image format PIL recognises (empty, damaged or not an image)"
+  if isinstance(err, OSError) and err.strerror:
+    return err.strerror  # "No such file or directory", without the path again
+  text = _FILE_OBJECT.sub("", str(err))
+  if path:
+    text = text.replace(repr(path), "").replace(path, "")
+  return " ".join(text.split()).strip(" :") or type(err).__name__
 
 
 def decode_image(data: bytes, channels: int, name: str) -> np.ndarray:
@@ -51,18 +67,22 @@ def decode_image(data: bytes, channels: int, name: str) -> np.ndarray:
       img.load()  # decodes fully: a truncated file fails here, not later
       arr = np.asarray(img.convert(image_mode(channels)), np.uint8)
   except (OSError, SyntaxError, ValueError, pil.DecompressionBombError) as err:
-    raise ValueError(f"cannot decode image {name}: {err}") from err
+    raise ValueError(f"cannot decode image {name}: {_reason(err)}") from err
   return arr[..., None] if arr.ndim == 2 else arr
 
 
 def channels_of(path: str) -> int:
-  """1 if the image at `path` is grayscale, else 3 (read from the header only)."""
+  """1 if the image at `path` is grayscale, else 3 (read from the header only).
+
+  Raises:
+    ValueError: naming `path` and the reason when it cannot be read.
+  """
   pil = _pil()
   try:
     with pil.open(path) as img:
       return 1 if img.mode in _GRAY_MODES else 3
   except (OSError, SyntaxError, ValueError) as err:
-    raise ValueError(f"cannot read image {path}: {err}") from err
+    raise ValueError(f"cannot read image {path}: {_reason(err, path)}") from err
 
 
 def split_folder(path: str, split: Optional[str]) -> str:
@@ -115,19 +135,31 @@ def list_image_folder(path: str) -> Tuple[List[str], List[str], np.ndarray]:
   return classes, files, np.asarray(labels, np.int32)
 
 
-def _readable(path: str, channels: int) -> bool:
+def _why_unreadable(path: str, channels: int) -> Optional[str]:
   try:
     with open(path, "rb") as f:
-      decode_image(f.read(), channels, path)
-    return True
-  except (OSError, ValueError):
-    return False
+      data = f.read()
+  except OSError as err:
+    return _reason(err, path)
+  try:
+    decode_image(data, channels, path)
+  except ValueError as err:
+    return _reason(err.__cause__ or err, path)
+  return None
+
+
+def corrupt_reasons(paths: Sequence[str], channels: int, *, num_threads: int = 8
+                    ) -> List[Optional[str]]:
+  """Why each image fails to decode, or None where it decodes (each decoded fully, PIL in
+  a thread pool). Whether an image decodes does not depend on `channels` (PIL converts
+  any mode to L and RGB), so a guess serves before the channel count is known."""
+  with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
+    return list(pool.map(lambda p: _why_unreadable(p, channels), paths))
 
 
 def find_corrupt(paths: Sequence[str], channels: int, *, num_threads: int = 8) -> List[bool]:
-  """Whether each image fails to decode (each decoded fully, PIL in a thread pool)."""
-  with concurrent.futures.ThreadPoolExecutor(num_threads) as pool:
-    return [not ok for ok in pool.map(lambda p: _readable(p, channels), paths)]
+  """Whether each image fails to decode (`corrupt_reasons` is not None)."""
+  return [r is not None for r in corrupt_reasons(paths, channels, num_threads=num_threads)]
 
 
 class FolderSource:
@@ -144,6 +176,7 @@ class FolderSource:
     files: the image paths, in index order.
     labels: int32 [N].
     skipped: paths of corrupt images left out (with `skip_corrupt=True`).
+    skipped_reasons: why each of `skipped` was left out, in the same order.
   """
 
   def __init__(self, path: str, *, split: Optional[str] = None,
@@ -154,7 +187,8 @@ class FolderSource:
       path: the dataset folder: `path/<class>/<image>`, or `path/<split>/<class>/<image>`
         with `split`.
       split: a sub-folder of `path` ("train", "val", ...), or None.
-      channels: 1 or 3; None reads it from the first image (1 if grayscale).
+      channels: 1 or 3; None reads it from the first image (1 if grayscale); with
+        `skip_corrupt`, from the first image that decodes.
       skip_corrupt: decode every image now and leave out (and count in `skipped`) those
         that fail; without it a corrupt image raises a ValueError naming it when read.
 
@@ -166,11 +200,12 @@ class FolderSource:
     self.class_names, files, labels = list_image_folder(self.path)
     self.num_classes = len(self.class_names)
     self.skipped: List[str] = []
+    self.skipped_reasons: List[str] = []
     if skip_corrupt:
-      probe = channels or 3
-      bad = find_corrupt(files, probe)
-      self.skipped = [f for f, b in zip(files, bad) if b]
-      keep = [not b for b in bad]
+      reasons = corrupt_reasons(files, channels or 3)
+      self.skipped = [f for f, r in zip(files, reasons) if r is not None]
+      self.skipped_reasons = [r for r in reasons if r is not None]
+      keep = [r is None for r in reasons]
       files = [f for f, k in zip(files, keep) if k]
       labels = labels[np.asarray(keep, bool)]
       if not files:
