@@ -5,8 +5,10 @@ figure and one rule-based verdict per experiment (a)-(e).
   python -m experiments.make_results --root=runs/repro --output=RESULTS.md
 
 Every number comes from a `<root>/<experiment>/<row>/seed_<s>/report.json`; cells are
-mean ± sample std over the seeds whose report exists. Missing runs are listed, never
-filled in, so the command can be re-run while `reproduce` is still going. Figures go
+mean ± sample std over the seeds whose report exists. A root with missing (or
+unreadable) reports is refused, writing nothing (exit 2), unless --allow_partial: then
+the missing runs are listed, never filled in, so the command can be re-run while
+`reproduce` is still going (write such a draft to another --output than RESULTS.md). Figures go
 to `<output dir>/docs/results/` unless --figures_dir says otherwise. The logic is
 `make_results(root, output)`. A --root without any experiment folder, or an --output
 that is a folder, is one line and exit 2 (experiments/_cli.py).
@@ -574,21 +576,52 @@ def _setup_summary(all_runs: Sequence[Runs]) -> Tuple[str, str]:
   return what, machine
 
 
-def make_results(root: str, output: str, figures_dir: Optional[str] = None) -> str:
+class PartialResultsError(ValueError):
+  """Some expected reports are missing or unreadable, and partial results were not
+  allowed."""
+
+
+def _partial_message(root: str, loaded: Dict[str, Loaded]) -> Optional[str]:
+  """Says how many expected reports under root each experiment lacks (and which are
+  unreadable), or None when all are there."""
+  if not any(l.missing for l in loaded.values()):
+    return None
+  expected = sum(len(l.expected) for l in loaded.values())
+  present = expected - sum(len(l.missing) for l in loaded.values())
+  per_exp = ", ".join(f"({k}) {len(l.missing)} of {len(l.expected)}"
+                      for k, l in sorted(loaded.items()) if l.missing)
+  bad = [path for l in loaded.values() for path, _ in l.unreadable]
+  unreadable = f"; unreadable: {', '.join(bad[:3])}" if bad else ""
+  return (f"--root={root} has {present} of {expected} expected reports (missing: "
+          f"{per_exp}{unreadable}); nothing was written. Finish the runs "
+          f"(experiments.reproduce --root={root}), or pass --allow_partial to write "
+          f"results from the reports present")
+
+
+def make_results(root: str, output: str, figures_dir: Optional[str] = None, *,
+                 allow_partial: bool = False) -> str:
   """Writes `output` (markdown) and one PNG per experiment from the reports under root.
 
   Args:
     root: the `--root` of `experiments.reproduce` (`<root>/<exp>/<row>/seed_<s>`).
     output: the markdown file to write, e.g. RESULTS.md.
     figures_dir: folder for `<experiment>.png`; default `<output dir>/docs/results`.
+    allow_partial: write even when expected reports are missing (they are listed).
 
   Returns:
     The markdown written to `output`.
+
+  Raises:
+    PartialResultsError: (before writing anything) when expected reports are missing
+      or unreadable and not `allow_partial`.
   """
   from advjax.eval import atomic_write_text  # pylint: disable=import-outside-toplevel
   out_dir = os.path.dirname(os.path.abspath(output))
   fig_dir = figures_dir or os.path.join(out_dir, "docs", "results")
   loaded = {k: load_runs(root, E.EXPERIMENTS[k]) for k in sorted(E.EXPERIMENTS)}
+  message = _partial_message(root, loaded)
+  if message and not allow_partial:
+    raise PartialResultsError(message)
   present = sum(len(l.expected) - len(l.missing) for l in loaded.values())
   expected = sum(len(l.expected) for l in loaded.values())
   what, machine = _setup_summary([l.runs for l in loaded.values()])
@@ -627,6 +660,9 @@ def _define_flags():
   flags.DEFINE_string("output", "RESULTS.md", "The markdown file to write.")
   flags.DEFINE_string("figures_dir", None,
                       "Folder for the figures (default: <output dir>/docs/results).")
+  flags.DEFINE_bool("allow_partial", False,
+                    "Write results even when expected reports are missing (they are "
+                    "listed); without it such a --root is refused and nothing is written.")
 
 
 def check_paths(root: str, output: str, figures_dir: Optional[str]) -> None:
@@ -649,7 +685,10 @@ def main(argv):
   _cli.no_arguments(argv)
   f = flags.FLAGS
   check_paths(f.root, f.output, f.figures_dir)
-  text = make_results(f.root, f.output, f.figures_dir)
+  try:
+    text = make_results(f.root, f.output, f.figures_dir, allow_partial=f.allow_partial)
+  except PartialResultsError as err:
+    raise _cli.UsageError(str(err)) from None
   print(text)
 
 

@@ -3,6 +3,7 @@ verdict rules on constructed numbers, per-seed ratios, and missing runs."""
 import json
 import os
 import re
+import subprocess
 import sys
 
 import pytest
@@ -85,7 +86,7 @@ def _results(tmp_path):
   with open(os.path.join(root, "c", "baseline", "seed_0", "report.json"), "w") as f:
     f.write("{not json")
   output = str(tmp_path / "out" / "RESULTS.md")
-  text = mr.make_results(root, output)
+  text = mr.make_results(root, output, allow_partial=True)
   return text, output, root
 
 
@@ -205,7 +206,7 @@ def test_e_shows_the_time_to_accuracy_file_or_says_it_is_missing(results):
   table = "| recipe | seconds to target |\n|---|---:|\n| FGSM-RS (cyclic lr) | 4.2 |"
   with open(mr.E.supplement_path(root, exp), "w", encoding="utf-8") as f:
     f.write(table + "\n")
-  section = _section(mr.make_results(root, output), "e")
+  section = _section(mr.make_results(root, output, allow_partial=True), "e")
   assert table in section and "Not measured yet" not in section
   # under (e)'s table, before its verdict
   assert section.index("| PGD-7 AT") < section.index(table) < section.index("**Verdict")
@@ -247,3 +248,44 @@ def test_a_counts_the_images_generated_once_from_the_report():
   assert mr._generated_images(runs, "offline_fgs", 0) == 3468
   assert mr._generated_images(runs, "fgs", 0) is None
   assert mr._generated_images(runs, "basic", 0) is None
+
+
+def test_a_partial_root_is_refused_and_nothing_is_written(results, tmp_path):
+  _, _, root = results   # 19 of the expected reports, one unreadable
+  out = tmp_path / "fresh" / "RESULTS.md"
+  with pytest.raises(mr.PartialResultsError, match=r"has 19 of \d+ expected reports"):
+    mr.make_results(root, str(out))
+  assert not os.path.exists(tmp_path / "fresh")   # neither the file nor its figures
+  # the command: exit 2, one line naming the missing runs and --allow_partial; an
+  # existing RESULTS.md and its figures stay as they were
+  out.parent.mkdir()
+  out.write_text("committed results\n")
+  proc = subprocess.run([sys.executable, "-m", "experiments.make_results", f"--root={root}",
+                         f"--output={out}"], cwd=ROOT, capture_output=True, text=True,
+                        timeout=120, check=False)
+  assert proc.returncode == 2, proc.stderr
+  lines = proc.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: ")
+  assert "expected reports" in lines[0] and "--allow_partial" in lines[0]
+  n_a = len(mr.E.EXPERIMENTS["a"].seeds) * len(mr.row_names(mr.E.EXPERIMENTS["a"]))
+  assert f"(a) {n_a} of {n_a}" in lines[0] and "(d) 1 of 8" in lines[0]   # what is missing
+  assert "unreadable: " in lines[0] and "c/baseline/seed_0/report.json" in lines[0]
+  assert out.read_text() == "committed results\n"
+  assert sorted(os.listdir(out.parent)) == ["RESULTS.md"]
+  proc = subprocess.run([sys.executable, "-m", "experiments.make_results", f"--root={root}",
+                         f"--output={out}", "--allow_partial"], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120, check=False)
+  assert proc.returncode == 0, proc.stderr
+  assert "Runs: 19 of" in out.read_text()
+
+
+def test_a_complete_root_needs_no_flag(tmp_path, monkeypatch):
+  exp = mr.E.EXPERIMENTS["b"]
+  monkeypatch.setattr(mr.E, "EXPERIMENTS", {"b": exp})
+  root = str(tmp_path / "runs")
+  for row in mr.row_names(exp):
+    for s in exp.seeds:
+      _write(root, "b", row, s, _report(0.9, pgd=0.5, fgsm=0.6))
+  text = mr.make_results(root, str(tmp_path / "R.md"))
+  n = len(mr.row_names(exp)) * len(exp.seeds)
+  assert f"Runs: {n} of {n} expected reports present" in text
