@@ -1,15 +1,15 @@
 """Packaging: `pip install advjax` (jax, flax, optax, dm-pix, chex, numpy) is enough for the
 transforms; the training and experiment stack needs `advjax[train]` and says so when missing;
-setup.py's lists, the requirements files, the README's two commands and .ci/run agree."""
+pyproject.toml's lists, the setup.py shim, the requirements files, the README's two commands and
+.ci/run agree."""
 import ast
 import os
 import re
-import runpy
 import shlex
 import subprocess
 import sys
 import textwrap
-from unittest import mock
+import tomllib
 
 from advjax import _extras
 
@@ -112,28 +112,65 @@ def test_core_packages_never_import_the_training_stack_at_module_level():
   assert not bad, "core modules import the training stack:\n" + "\n".join(bad)
 
 
-def _setup_kwargs():
-  with mock.patch("setuptools.setup") as setup:
-    runpy.run_path(os.path.join(ROOT, "setup.py"), run_name="__main__")
-  return setup.call_args.kwargs
+def _pyproject():
+  with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+    return tomllib.load(f)
 
 
 def _names(requirements):
   return {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower() for r in requirements}
 
 
-def test_setup_core_is_the_transforms_and_extras_nest():
-  kwargs = _setup_kwargs()
-  assert _names(kwargs["install_requires"]) == CORE
-  extras = kwargs["extras_require"]
-  train = set(extras["train"])
-  assert train <= set(extras["test"]) and train <= set(extras["notebooks"])
+def _requirements(name):
+  with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+    return [l.strip() for l in f if l.strip() and not l.startswith("#")]
+
+
+def test_pyproject_core_is_the_transforms_and_extras_nest():
+  project = _pyproject()["project"]
+  assert project["name"] == "advjax" and project["requires-python"] == ">=3.11"
+  assert project["readme"] == "README.md"
+  assert _names(project["dependencies"]) == CORE
+  extras = project["optional-dependencies"]
+  assert set(extras) == {"train", "test", "notebooks"}
+  train = extras["train"]
+  # The test and notebook extras pull the training extra by name, so its list is written once.
+  assert extras["test"][0] == "advjax[train]" and extras["notebooks"][0] == "advjax[train]"
   assert {d.lower() for d in _extras.DISTRIBUTIONS.values()} <= _names(train)
   assert not _names(train) & CORE
   for name, extra in (("requirements.txt", "train"), ("requirements-test.txt", "test")):
-    with open(os.path.join(ROOT, name), encoding="utf-8") as f:
-      lines = [l.strip() for l in f if l.strip() and not l.startswith("#")]
-    assert lines == [f"-e .[{extra}]"], (name, lines)
+    assert _requirements(name) == [f"-e .[{extra}]"], name
+
+
+def test_setup_py_is_a_shim_and_setuptools_finds_the_packages():
+  with open(os.path.join(ROOT, "setup.py"), encoding="utf-8") as f:
+    tree = ast.parse(f.read())
+  calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+  assert [(c.func.id, c.args, c.keywords) for c in calls] == [("setup", [], [])]
+  assert not os.path.exists(os.path.join(ROOT, "pytest.ini"))  # its settings are in pyproject
+  find = _pyproject()["tool"]["setuptools"]["packages"]["find"]
+  from setuptools import find_packages  # pylint: disable=import-outside-toplevel
+  packages = find_packages(ROOT, include=find["include"])
+  assert {"advjax", "advjax.train", "advjax.attacks", "experiments",
+          "experiments.configs"} <= set(packages)
+  assert not {p for p in packages if p.partition(".")[0] not in ("advjax", "experiments")}
+
+
+def test_ruff_is_pinned_once_and_runs_before_the_heavy_install():
+  lint = _requirements("requirements-lint.txt")
+  assert len(lint) == 1 and re.fullmatch(r"ruff==[0-9.]+", lint[0]), lint
+  assert lint[0] in _pyproject()["project"]["optional-dependencies"]["test"]
+  with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
+    ci = f.read()
+  lines = [l for l in ci.splitlines() if l.strip() and not l.startswith("#")]
+  heavy = next(i for i, l in enumerate(lines) if ".[test]" in l)
+  # each on its own line before the heavy install, so that `set -e` stops the run there
+  for step in (r"pip\S* install -q -r requirements-lint\.txt", r"ruff\S* check \.$",
+               r"ruff\S* format --check \.$"):
+    at = [i for i, l in enumerate(lines) if re.search(step, l)]
+    assert len(at) == 1 and at[0] < heavy and "&&" not in lines[at[0]], (step, lines)
+  assert "set -euo pipefail" in lines
+  assert "ruff==" not in ci  # the pin is read from requirements-lint.txt
 
 
 def test_readme_commands_install_their_extra_and_ci_runs_the_test_command():
