@@ -254,14 +254,15 @@ def test_accuracy_vs_eps_gives_every_attack_its_colour_marker_and_label():
   fig = plots.accuracy_vs_eps({"hybrid": r})
   ax = fig.axes[0]
   styles = _styles(ax)
-  points = {a: r["attacks"][a]["label"] for a in ("apgd_ce", "apgd_t", "fab_t", "square",
-                                                  "autoattack")}
-  assert set(styles) == {"PGD (curve)", "FGSM (curve)", *points.values()}
+  points = {a: f"{r['attacks'][a]['label']}: {r['attacks'][a]['accuracy']:.3f}"
+            for a in ("apgd_ce", "apgd_t", "fab_t", "square", "autoattack")}
+  assert set(styles) == {"PGD: 0.470 at 0.1", "FGSM: 0.500 at 0.1", *points.values()}
   assert len(set(styles.values())) == len(styles)                 # (colour, marker) pairs
   assert len({c for c, _ in styles.values()}) == len(styles)     # and colours alone
   assert len({m for _, m in styles.values()}) == len(styles)     # and markers alone
-  assert [t.get_text() for t in ax.get_legend().get_texts()] == list(styles)
-  assert any("CW: accuracy 0.440 (no eps: not plotted)" in t.get_text() for t in ax.texts)
+  assert [t.get_text() for t in fig.legends[0].get_texts()] == list(styles)
+  assert any(t.get_text().startswith("CW: ") and "(no eps: not plotted)" in t.get_text()
+             for t in fig.texts)
 
 
 def test_accuracy_vs_eps_of_several_runs_keeps_one_marker_per_attack():
@@ -271,9 +272,10 @@ def test_accuracy_vs_eps_of_several_runs_keeps_one_marker_per_attack():
   fig = plots.accuracy_vs_eps(reports)
   styles = _styles(fig.axes[0])
   assert len(styles) == 7 and len(set(styles.values())) == 7
-  marker = lambda run, attack: styles[f"{run}: {attack}"][1]
+  style = lambda run, attack: next(v for k, v in styles.items()   # label: "... : accuracy"
+                                   if k.startswith(f"{run}: {attack}:"))
+  marker = lambda run, attack: style(run, attack)[1]
   assert marker("std", "SQUARE") == marker("hyb", "SQUARE") != marker("hyb", "APGD_CE")
-  assert marker("std", "PGD (curve)") == marker("hyb", "PGD (curve)")
-  assert len({marker("hyb", a) for a in ("PGD (curve)", "FGSM (curve)", "APGD_CE",
-                                         "SQUARE")}) == 4
-  assert styles["std: SQUARE"][0] != styles["hyb: SQUARE"][0]     # colour is the run's
+  assert marker("std", "PGD") == marker("hyb", "PGD")
+  assert len({marker("hyb", a) for a in ("PGD", "FGSM", "APGD_CE", "SQUARE")}) == 4
+  assert style("std", "SQUARE")[0] != style("hyb", "SQUARE")[0]   # colour is the run's

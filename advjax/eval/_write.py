@@ -55,7 +55,7 @@ def _write_into(workdir: str, report: Dict, training_records) -> Dict:
   def save(fig, name):
     figs.append(plots.save_figure(fig, os.path.join(fig_dir, name)))
   if training_records:
-    save(plots.training_curves(training_records), "training_curves.png")
+    save(plots.training_curves(training_records, report=report), "training_curves.png")
   save(plots.accuracy_vs_eps({report.get("name") or "model": report}), "accuracy_vs_eps.png")
   save(plots.confidence_histograms(report), "confidence.png")
   if report.get("corruptions"):
@@ -65,9 +65,7 @@ def _write_into(workdir: str, report: Dict, training_records) -> Dict:
   if strongest and gallery.get(strongest) is not None:
     clean, adv, labels, pred_clean, pred_adv = gallery[strongest]
     pas = np.asarray(metrics.pass_score(adv, clean))
-    l2 = np.asarray(metrics.l2_per_pixel(adv, clean))
-    linf = np.asarray(metrics.linf_norm(adv, clean))
-    caps = [f"PASS {p:.3f} L2/px {a:.4f}\nLinf {b:.3f}" for p, a, b in zip(pas, l2, linf)]
+    caps = plots.gallery_captions(clean, adv, pass_scores=pas)  # the report's L2
     entry = report["attacks"][strongest]
     budget = ("unbounded" if entry.get("eps") is None else
               f"eps {entry['eps']:g}")

@@ -11,6 +11,7 @@ _extras.require("advjax.plots", "matplotlib")
 from advjax.plots._figure import save_figure
 # Training and evaluation reports.
 from advjax.plots._training import adversarial_gallery
+from advjax.plots._training import gallery_captions
 from advjax.plots._training import training_curves
 from advjax.plots._eval import accuracy_vs_eps
 from advjax.plots._eval import confidence_histograms
@@ -27,7 +28,7 @@ from advjax.plots._pass import perturbation_examples
 __all__ = [
     "save_figure",
     "accuracy_vs_eps", "adversarial_gallery", "confidence_histograms", "corruption_bars",
-    "training_curves",
+    "gallery_captions", "training_curves",
     "augmentation_examples", "augmentation_grid", "corruption_grid",
     "pass_distribution_figure", "pass_examples_figure", "perturbation_examples",
 ]
