@@ -16,7 +16,8 @@ def _show(ax, img, title=None, fontsize=7):
     ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
   else:
     ax.imshow(img, interpolation="nearest")
-  ax.set_xticks([]); ax.set_yticks([])
+  ax.set_xticks([])
+  ax.set_yticks([])
   if title:
     ax.set_title(title, fontsize=fontsize)
 

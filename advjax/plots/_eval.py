@@ -133,7 +133,9 @@ def accuracy_vs_eps(reports: Dict[str, Dict], *, title: str = "",
     ax.annotate(text, (e, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
                 color="0.25", ha="center", va="bottom", xytext=(0, 2 + 9 * (k % 2) * near),
                 textcoords="offset points")
-  ax.set_xlabel("eps (Linf)"); ax.set_ylabel("accuracy"); ax.set_ylim(0, 1.02)
+  ax.set_xlabel("eps (Linf)")
+  ax.set_ylabel("accuracy")
+  ax.set_ylim(0, 1.02)
   ax.set_xlim(-0.03 * max(spans), 1.06 * max(max(spans), 1e-3))
   ax.grid(alpha=0.3)
   if title or single:
@@ -199,7 +201,8 @@ def corruption_bars(report: Dict) -> Figure:
     ax.axhline(mean, color="C1", linestyle=":", linewidth=1.2, zorder=1,
                label=f"mean over corruptions {mean:.3f}")
   ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
-  ax.set_ylabel("accuracy (mean over severities)"); ax.set_ylim(0, 1.05)
+  ax.set_ylabel("accuracy (mean over severities)")
+  ax.set_ylim(0, 1.05)
   ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2,
             frameon=False)   # above the bars, under the title
   sev = (f"severity {severities[0]}" if len(severities) == 1 else
@@ -241,7 +244,8 @@ def confidence_histograms(report: Dict) -> Figure:
     ax.stairs(cal["hist_adv"], edges, color="C3", linewidth=1.8,   # an outline: both stay visible
               label=f"{label.split(' (')[0]}{at} (ECE {cal['ece_adv']:.3f})")
     what = f"clean and under {label}{at}"
-  ax.set_xlabel("max softmax confidence"); ax.set_ylabel("examples (log scale)")
+  ax.set_xlabel("max softmax confidence")
+  ax.set_ylabel("examples (log scale)")
   ax.set_yscale("log")
   plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
   ax.yaxis.set_major_formatter(plain)

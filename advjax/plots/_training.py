@@ -55,10 +55,12 @@ def training_curves(records: List[Dict], *, report: Optional[Dict] = None,
   plot(axes[0], train, "loss", "total")
   plot(axes[0], train, "loss_clean", "clean CE")
   plot(axes[0], train, "loss_adv", "adversarial CE")
-  axes[0].set_title("training loss (per batch)"); axes[0].set_yscale("log")
+  axes[0].set_title("training loss (per batch)")
+  axes[0].set_yscale("log")
   axes[0].set_ylabel("cross-entropy (log scale)")
   plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
-  axes[0].yaxis.set_major_formatter(plain); axes[0].yaxis.set_minor_formatter(plain)
+  axes[0].yaxis.set_major_formatter(plain)
+  axes[0].yaxis.set_minor_formatter(plain)
   axes[0].tick_params(axis="y", which="minor", labelsize=7)
   val_eps = [r["eps"] for r in val if r.get("val_acc_adv") is not None and "eps" in r]
   train_eps = [r["eps"] for r in train if r.get("eps") is not None]
@@ -84,10 +86,12 @@ def training_curves(records: List[Dict], *, report: Optional[Dict] = None,
       axes[1].plot([end], [entry["accuracy"]], "*", ms=11, color="C3", mec="k",
                    label=f"test {entry.get('label', chosen).split(' (')[0]} at "
                          f"evaluation eps {eval_eps:g}: {entry['accuracy']:.3f}")
-  axes[1].set_title("accuracy"); axes[1].set_ylim(0, 1.02)
+  axes[1].set_title("accuracy")
+  axes[1].set_ylim(0, 1.02)
   axes[1].set_ylabel("accuracy")
   plot(axes[2], train, "alpha", "alpha")
-  axes[2].set_title("alpha (weight of clean loss)"); axes[2].set_ylim(0, 1.05)
+  axes[2].set_title("alpha (weight of clean loss)")
+  axes[2].set_ylim(0, 1.05)
   axes[2].set_ylabel("alpha")
   plot(axes[3], train, "eps", "training eps (per step)")
   if val_eps:
@@ -99,7 +103,8 @@ def training_curves(records: List[Dict], *, report: Optional[Dict] = None,
                     label=f"evaluation eps {eval_eps:g}")
   schedule = _eps_range(train_eps[:1] + (val_eps or train_eps)[-1:])
   axes[3].set_title(f"training attack eps{' (' + schedule + ')' if schedule else ''}")
-  axes[3].set_ylabel("eps (Linf)"); axes[3].set_ylim(bottom=0)
+  axes[3].set_ylabel("eps (Linf)")
+  axes[3].set_ylim(bottom=0)
   for ax in axes:
     ax.set_xlabel("epoch" if spe else "step")
     ax.grid(alpha=0.3)
@@ -192,7 +197,8 @@ def adversarial_gallery(clean: np.ndarray, adv: np.ndarray, labels: Sequence[int
     axes[2, col].set_xlabel(f"adv pred={pred_adv[i]}\n{status}{extra}", fontsize=7,
                             color="red" if succeeded[i] else "black")
     for r in range(3):
-      axes[r, col].set_xticks([]); axes[r, col].set_yticks([])
+      axes[r, col].set_xticks([])
+      axes[r, col].set_yticks([])
       for spine in axes[r, col].spines.values():
         spine.set_visible(False)
   for r, name in enumerate(["clean", "perturbation" + (" (channel mean)" if
