@@ -13,7 +13,10 @@ first n test points, written as RobustBench's `model_info.json`.
       --n_examples=5000 --workdir=runs/r50_bench
 
 Threat models (eps as exact fractions): cifar10 / cifar100 Linf 8/255 and L2 0.5,
-imagenet Linf 4/255 (and mnist Linf 3/10, not on RobustBench's leaderboard). The points are
+imagenet Linf 4/255 (and mnist Linf 3/10, not on RobustBench's leaderboard). --eps=0.1
+(or a fraction, 2/255) evaluates at a custom budget instead, e.g. a model trained for
+mnist Linf 0.1; model_info.json's footnote and benchmark.json's "standard_threat_model"
+then say it is not the leaderboard's threat model. The points are
 the first --n_examples of the test split in dataset order (ImageNet: RobustBench's list of
 5,000 validation images, from the installed robustbench package, preprocessed as its
 Res256Crop224); clean accuracy is measured on the same points. The attack is AutoAttack's
@@ -22,7 +25,9 @@ iterations) or plus (the reference's plus stages and restarts); each stage runs 
 points still robust. --num_steps / --num_queries make a cheaper, custom version, and the
 entry's footnote then says so. Every finished batch of every stage is saved in
 <workdir>/autoattack_state; after an interruption, the same command with --resume continues
-from there and ends with the same result (without --resume an existing state is an error).
+from there and ends with the same result (without --resume an existing state is an error);
+benchmark.json's "seconds" is then the time of every invocation's finished batches. An
+advjax run's checkpoints are opened read-only (its training may still be running).
 
 Writes into --workdir: `model_info.json` (RobustBench's ModelInfo fields: clean_acc,
 autoattack_acc, eps such as "8/255", architecture, dataset, number_forward_passes, ...),
@@ -59,6 +64,9 @@ def _define_flags():
                       "array_record data), npz:<path>, folder:<ImageNet val root>, "
                       "mnist5k. Default: tfds:<dataset>, or mnist5k for mnist.")
   flags.DEFINE_enum("threat_model", "Linf", ["Linf", "L2"], "The norm.")
+  flags.DEFINE_string("eps", None, "A custom budget (e.g. 0.1 or 8/255) instead of the "
+                      "protocol's eps for --dataset and --threat_model; the entry's "
+                      "footnote then says it is not the leaderboard's threat model.")
   flags.DEFINE_integer("n_examples", None, "The first n test points (RobustBench: "
                        "10000 for CIFAR, 5000 for ImageNet).")
   flags.DEFINE_integer("batch_size", 500, "Examples per compiled call.")
@@ -139,15 +147,21 @@ def benchmark(workdir: str, *, run: Optional[str] = None, checkpoint: Optional[s
               batch_size: int = 500, seed: int = 0, num_steps: int = 100,
               num_queries: int = 5000, dtype: str = "float32", corruptions: bool = False,
               progress: bool = True, version: str = "standard", resume: bool = False,
-              **info) -> Dict:
+              eps: Optional[str] = None, **info) -> Dict:
   """Evaluates a model under RobustBench's protocol and writes the entry (see the module
-  docstring). Returns the contents of benchmark.json."""
+  docstring); `eps` (e.g. "0.1", "8/255") is a custom budget in place of the protocol's.
+  Returns the contents of benchmark.json."""
   import jax  # pylint: disable=import-outside-toplevel
   from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
   from advjax import models  # pylint: disable=import-outside-toplevel
   from advjax import eval as ev  # pylint: disable=import-outside-toplevel
 
-  threat = ev.threat_model(dataset, norm)
+  try:
+    threat = ev.threat_model(dataset, norm, eps)
+  except ValueError as err:
+    if eps is not None:
+      raise _cli.UsageError(f"--eps={eps}: {err}") from None
+    raise
   state_dir = os.path.join(workdir, "autoattack_state")
   if os.path.exists(state_dir) and not resume:
     raise _cli.UsageError(f"{state_dir} holds an earlier evaluation: pass --resume to "
@@ -168,6 +182,14 @@ def benchmark(workdir: str, *, run: Optional[str] = None, checkpoint: Optional[s
       batch_size=batch_size) if corruptions else None)
 
   notes = [info.pop("footnote", None)]
+  if not threat.standard:
+    try:
+      usual = ev.threat_model(threat.dataset, threat.norm)
+      usual = f" ({usual.dataset} {usual.norm} {usual.eps_string})"
+    except ValueError:   # no protocol threat model for this dataset and norm
+      usual = ""
+    notes.append(f"Custom threat model {threat.norm} eps {threat.eps_string}, not the "
+                 f"leaderboard's{usual}.")
   if not standard:
     notes.append(f"Custom AutoAttack budget ({num_steps} iterations, {num_queries} Square "
                  f"queries), not the {version} version.")
@@ -184,6 +206,7 @@ def benchmark(workdir: str, *, run: Optional[str] = None, checkpoint: Optional[s
   details = {
       "protocol": "RobustBench", "dataset": dataset, "threat_model": threat.norm,
       "eps": threat.eps_string, "eps_float": float(threat.eps),
+      "standard_threat_model": threat.standard,
       "n_examples": result["num_examples"], "data": data_spec,
       "model": {"run": run, "checkpoint": checkpoint, "arch": arch_name, "dtype": dtype},
       "autoattack": {"version": version if standard else "custom",
@@ -192,7 +215,9 @@ def benchmark(workdir: str, *, run: Optional[str] = None, checkpoint: Optional[s
       "clean_accuracy": result["clean_accuracy"],
       "robust_accuracy": result["robust_accuracy"],
       "robust_accuracy_by_stage": result["robust_accuracy_by_stage"],
-      "seconds": result["seconds"], "device": jax.devices()[0].device_kind,
+      "seconds": result["seconds"],
+      "seconds_this_invocation": result["seconds_this_invocation"],
+      "device": jax.devices()[0].device_kind,
       "corruptions": corruption_rows,
   }
   ev.write_benchmark(workdir, details=details, entry=entry, records=result["records"],
@@ -204,7 +229,7 @@ def main(argv):
   _cli.no_arguments(argv)
   f = flags.FLAGS
   details = benchmark(
-      f.workdir, data_spec=f.data, norm=f.threat_model,
+      f.workdir, data_spec=f.data, norm=f.threat_model, eps=f.eps,
       **{k: getattr(f, k) for k in (
           "run", "checkpoint", "arch", "dataset", "n_examples", "batch_size", "seed",
           "num_steps", "num_queries", "dtype", "corruptions", "progress", "version",

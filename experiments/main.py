@@ -2,11 +2,13 @@
 
   python -m experiments.main --config=experiments/configs/mnist_hybrid.py --workdir=runs/h
   python -m experiments.main --config=experiments/configs/mnist_hybrid.py --workdir=runs/h \
-      --mode=eval [--eval_name=NAME]
+      --mode=eval [--eval_name=NAME] [--time_steps]
   python -m experiments.main --config=experiments/configs/mnist_hybrid.py:quick ...  # smoke run
 Override any key with --config.key=value (unknown keys are errors); a tuple of names is a
 quoted Python tuple, --config.eval.attacks="('fgsm','pgd')" (one name: --config.eval.attacks=fgsm).
-An evaluation writes to <workdir>/eval/<eval_name>/ and leaves the training report alone.
+An evaluation writes to <workdir>/eval/<eval_name>/ and leaves the training report alone; it
+opens the checkpoints read-only (a training may still be running there) and carries the
+training report's step times unless --time_steps times the steps again.
 
 Several hosts: the same command on every host. Under SLURM (srun) or Open MPI (mpirun)
 the processes find each other; on a TPU pod slice add --distributed=on; anywhere else give
@@ -38,6 +40,10 @@ def _define_flags():
   flags.DEFINE_string("eval_name", None,
                       "--mode=eval writes to <workdir>/eval/<eval_name>/ "
                       "(default step_<checkpoint step>).")
+  flags.DEFINE_bool("time_steps", False,
+                    "--mode=eval: compile and time the clean and the recipe's train step "
+                    "again for the report's cost section (default: the training report's "
+                    "numbers, marked 'not measured in this evaluation').")
   flags.DEFINE_enum("distributed", "auto", ["auto", "on", "off"],
                     "Multi-process runtime (jax.distributed.initialize): auto starts it "
                     "under a multi-task SLURM job, a multi-rank mpirun or with the three "
@@ -51,17 +57,26 @@ def _define_flags():
 
 
 def summary(report) -> str:
-  """One line: clean accuracy, then each attack's accuracy (with its eps when bounded)."""
+  """One line: clean accuracy, then each attack's accuracy (with its eps when bounded;
+  a minimum-norm attack's success rate and median L2 norm)."""
+  def one(a):
+    if a.get("kind") == "min_norm":
+      median = "-" if a["median_l2"] is None else f"{a['median_l2']:.4f}"
+      return f"{a['label']}: success rate {a['success_rate']:.4f}, median L2 {median}"
+    if a["eps"] is not None:
+      return f"{a['label']} @ eps {a['eps']:g}: {a['accuracy']:.4f}"
+    return f"{a['label']} (unbounded): {a['accuracy']:.4f}"
   return f"clean accuracy {report['clean_accuracy']:.4f}; " + "; ".join(
-      f"{a['label']} @ eps {a['eps']:g}: {a['accuracy']:.4f}" if a["eps"] is not None
-      else f"{a['label']} (unbounded): {a['accuracy']:.4f}"
-      for a in report["attacks"].values())
+      one(a) for a in report["attacks"].values())
 
 
 def main(argv):
   _cli.no_arguments(argv, "every setting is a flag (--config.key=value), see --helpshort")
   if flags.FLAGS.eval_name is not None and flags.FLAGS.mode != "eval":
     raise _cli.UsageError("--eval_name names an evaluation; use it with --mode=eval")
+  if flags.FLAGS.time_steps and flags.FLAGS.mode != "eval":
+    raise _cli.UsageError("--time_steps re-times the steps in an evaluation; use it with "
+                          "--mode=eval (a training always times them)")
   logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
   from advjax import train  # pylint: disable=import-outside-toplevel
   f = flags.FLAGS
@@ -74,7 +89,9 @@ def main(argv):
   if flags.FLAGS.mode == "train":
     report = train.train_and_evaluate(config, flags.FLAGS.workdir)
   else:
-    report = train.evaluate_checkpoint(config, flags.FLAGS.workdir, name=flags.FLAGS.eval_name)
+    timing = {"time_steps": True} if flags.FLAGS.time_steps else {}
+    report = train.evaluate_checkpoint(config, flags.FLAGS.workdir, name=flags.FLAGS.eval_name,
+                                       **timing)
   print(summary(report))
   print(f"report: {report.get('output_dir', flags.FLAGS.workdir)}/report.md")
 

@@ -152,3 +152,75 @@ def test_benchmark_cli_rejects_two_model_sources(tmp_path):
   assert proc.returncode == 2, proc.stderr
   assert "exactly one of --run" in proc.stderr
   assert not os.path.exists(tmp_path / "w")
+
+
+def test_threat_model_takes_a_custom_eps():
+  custom = ev.threat_model("mnist", "Linf", "0.1")
+  assert custom.eps == ev.THREAT_MODELS[("mnist", "Linf")] / 3 and custom.eps_string == "0.1"
+  assert not custom.standard and ev.threat_model("mnist", "Linf").standard
+  assert ev.threat_model("cifar10", "Linf", "8/255").standard          # the same as none
+  assert ev.threat_model("cifar10", "linf", "2/255").eps_string == "2/255"
+  assert ev.threat_model("cifar10", "Linf", 0.03).eps_string == "0.03"
+  assert ev.threat_model("mnist", "L2", "1.5").eps_string == "1.5"     # no protocol one
+  for bad in ("abc", "-0.1", "0", "1/0"):
+    with pytest.raises(ValueError, match="eps"):
+      ev.threat_model("mnist", "Linf", bad)
+  with pytest.raises(ValueError, match="dataset"):
+    ev.threat_model("svhn", "Linf", "0.1")
+
+
+def _linear_model(num_classes=3, size=4, seed=0):
+  w = np.random.default_rng(seed).normal(size=(size * size, num_classes)).astype(np.float32)
+  return lambda x: jnp.reshape(x, (x.shape[0], -1)) @ jnp.asarray(w)
+
+
+@pytest.mark.slow
+def test_autoattack_seconds_add_up_the_invocations_of_a_resumed_evaluation(tmp_path):
+  import jax  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(1)
+  images = rng.uniform(size=(24, 4, 4, 1)).astype(np.float32)
+  logits_fn = _linear_model()
+  labels = np.asarray(jnp.argmax(logits_fn(jnp.asarray(images)), -1))
+  state = tmp_path / "state"
+  kw = dict(version="custom", attacks=("apgd_ce",), batch_size=8, num_steps=3,
+            state_dir=str(state))
+  threat = ev.threat_model("mnist", "Linf", "0.05")
+  run = lambda: ev.run_autoattack(jax.random.PRNGKey(0), logits_fn, images, labels,
+                                  threat, **kw)
+  first = run()
+  seconds = lambda paths: sum(float(np.load(p)["seconds"]) for p in paths)
+  files = sorted(state.glob("*.npz"))
+  assert [p.name[:2] for p in files] == ["00"] * 3 + ["01"] * 3   # clean pass, APGD-CE
+  assert first["seconds"] == pytest.approx(seconds(files))
+  # killed during APGD-CE's last batch: that batch is lost, the others are kept
+  files[-1].unlink()
+  kept = seconds(files[:-1])
+  second = run()
+  assert second["robust_accuracy"] == first["robust_accuracy"]
+  # the first invocation's finished batches count with the time they took
+  assert second["seconds"] == pytest.approx(kept + seconds(files[-1:]))
+  assert second["seconds"] > second["seconds_this_invocation"] + 0.5 * kept
+
+
+@pytest.mark.slow
+def test_benchmark_at_a_custom_eps_says_it_is_not_the_leaderboards(quick_runs, tmp_path):
+  details = benchmark.benchmark(str(tmp_path / "b"), run=quick_runs["std"], dataset="mnist",
+                                eps="0.1", n_examples=8, batch_size=8, num_steps=2,
+                                num_queries=5, progress=False)
+  entry = json.loads((tmp_path / "b" / "model_info.json").read_text())
+  assert entry["eps"] == "0.1" and details["eps_float"] == pytest.approx(0.1)
+  assert details["standard_threat_model"] is False
+  assert ("Custom threat model Linf eps 0.1, not the leaderboard's (mnist Linf 0.3)."
+          in entry["footnote"])
+  points = np.load(tmp_path / "b" / "points.npz")
+  assert np.all(points["linf"] <= 0.1 + 1e-6)
+
+
+def test_benchmark_cli_rejects_a_bad_eps(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, "-m", "experiments.benchmark", f"--workdir={tmp_path}/w",
+       "--run=a", "--dataset=mnist", "--eps=big", "--n_examples=4"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert proc.returncode == 2, proc.stderr
+  assert "--eps=big" in proc.stderr and "8/255" in proc.stderr
+  assert not os.path.exists(tmp_path / "w")

@@ -1,5 +1,6 @@
 """What a long run shows while it runs: TensorBoard event files beside metrics.jsonl (the
-same numbers), and the progress bar's images/s and data-wait fraction."""
+same numbers) and the final evaluation's numbers at the last step, and the progress bar's
+images/s and data-wait fraction."""
 import glob
 import json
 import os
@@ -43,8 +44,46 @@ def test_quick_run_writes_the_metrics_to_tensorboard(quick_runs):
     assert scalars["train/loss"][r["step"]] == pytest.approx(r["loss"], rel=1e-6)
     assert scalars["train/acc_adv"][r["step"]] == pytest.approx(r["acc_adv"], rel=1e-6)
   for r in val:
-    assert scalars["val/val_acc_clean"][r["step"]] == pytest.approx(r["val_acc_clean"])
+    assert scalars["val/acc_clean"][r["step"]] == pytest.approx(r["val_acc_clean"])
+    assert scalars["val/acc_adv"][r["step"]] == pytest.approx(r["val_acc_adv"])
     assert scalars["val/alpha"][r["step"]] == pytest.approx(r["alpha"])
+  assert not [t for t in scalars if t.startswith("val/val_")]   # the prefix once
+
+
+def test_the_final_evaluation_reaches_tensorboard_at_the_last_step(quick_runs):
+  workdir = quick_runs["hyb"]
+  with open(os.path.join(workdir, "report.json"), encoding="utf-8") as f:
+    report = json.load(f)
+  last = report["train"]["steps"]
+  scalars = _read_scalars(os.path.join(workdir, "tensorboard"))
+  test = {t: v for t, v in scalars.items() if t.startswith("test/")}
+  assert all(list(v) == [last] for v in test.values()), test
+  assert test["test/clean_accuracy"][last] == pytest.approx(report["clean_accuracy"])
+  attacks = report["attacks"]
+  assert attacks
+  for name, a in attacks.items():
+    tag = f"test/{name}" + (f"_eps{a['eps']:g}" if a["eps"] is not None else "")
+    assert test[tag][last] == pytest.approx(a["accuracy"]), tag
+  curve = report["accuracy_vs_eps"]
+  assert len(curve["eps"]) >= 2
+  for name in ("fgsm", "pgd"):
+    for e, acc in zip(curve["eps"], curve[name]):
+      assert test[f"test/{name}_eps{e:g}"][last] == pytest.approx(acc)
+
+
+def test_report_scalars_name_every_attack_eps_and_the_corruption_mean():
+  from advjax.train import _loop  # pylint: disable=import-outside-toplevel
+  report = {"clean_accuracy": 0.98,
+            "attacks": {"pgd": {"eps": 0.1, "accuracy": 0.9},
+                        "cw": {"eps": None, "accuracy": 0.2},
+                        "broken": {"eps": 0.1, "accuracy": None}},
+            "accuracy_vs_eps": {"eps": [0.05, 0.1, 0.2], "fgsm": [0.95, 0.93, 0.5],
+                                "pgd": [0.94, 0.9, 0.3]},
+            "corruptions": {"mean": 0.8, "accuracy": {}}}
+  assert _loop.report_scalars(report) == {
+      "clean_accuracy": 0.98, "pgd_eps0.1": 0.9, "cw": 0.2, "fgsm_eps0.05": 0.95,
+      "fgsm_eps0.1": 0.93, "fgsm_eps0.2": 0.5, "pgd_eps0.05": 0.94, "pgd_eps0.2": 0.3,
+      "corruption_mean": 0.8}
 
 
 def test_event_writer_skips_non_numbers_and_writes_nothing_when_disabled(tmp_path):
@@ -58,10 +97,13 @@ def test_event_writer_skips_non_numbers_and_writes_nothing_when_disabled(tmp_pat
 
 def test_throughput_counts_images_and_the_time_spent_waiting_for_data():
   def slow_batches():
-    for _ in range(3):
+    for _ in range(4):
       time.sleep(0.05)
       yield "batch"
   rates, batches = _events.Throughput(), slow_batches()
+  rates.wait(batches)
+  time.sleep(0.3)             # the first step compiles: neither counted nor timed
+  rates.step(32)
   for _ in range(3):
     rates.wait(batches)
     time.sleep(0.05)          # the "step"
@@ -71,4 +113,28 @@ def test_throughput_counts_images_and_the_time_spent_waiting_for_data():
   r = rates.rates()
   assert 0.35 < r["data_wait"] < 0.65                # half the time fetching
   assert 32 * 3 / 0.5 < r["images_per_s"] < 32 * 3 / 0.25
-  assert rates.rates()["images_per_s"] == 0.0       # a new window: nothing counted yet
+  assert rates.rates() == r       # an empty window keeps the rate (no drop to 0)
+
+
+def test_throughput_is_a_moving_average_that_skips_the_compiling_step(monkeypatch):
+  clock = [0.0]
+  monkeypatch.setattr(_events.time, "perf_counter", lambda: clock[0])
+  rates = _events.Throughput(smoothing=0.5)
+  assert rates.rates()["images_per_s"] == 0.0     # nothing counted yet
+  clock[0] += 30.0          # compiling the first step
+  rates.step(100)
+  for _ in range(10):
+    clock[0] += 1.0
+    rates.step(100)         # 100 images/s
+  assert rates.rates()["images_per_s"] == pytest.approx(100.0)
+  rates.step(1000)          # a window of 1000 images/s (async dispatch, say) ...
+  clock[0] += 1.0
+  assert rates.rates()["images_per_s"] == pytest.approx(550.0)   # ... is averaged in
+  clock[0] += 60.0          # validation and a checkpoint
+  rates.restart()
+  clock[0] += 1.0
+  rates.step(550)
+  assert rates.rates()["images_per_s"] == pytest.approx(550.0)   # not diluted by them
+  monkeypatch.undo()
+  with pytest.raises(ValueError, match="smoothing"):
+    _events.Throughput(smoothing=0.0)

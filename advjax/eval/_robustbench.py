@@ -59,10 +59,18 @@ class ThreatModel:
 
   @property
   def eps_string(self) -> str:
-    """eps as RobustBench writes it: "8/255", "4/255", "0.5"."""
-    if self.eps.denominator in (1, 2, 4, 5, 10):
-      return str(float(self.eps))
+    """eps as RobustBench writes it: "8/255", "4/255", "0.5" (a decimal when one is
+    exact, else the fraction)."""
+    decimal = str(float(self.eps))
+    if fractions.Fraction(decimal) == self.eps:
+      return decimal
     return f"{self.eps.numerator}/{self.eps.denominator}"
+
+  @property
+  def standard(self) -> bool:
+    """Whether this is the protocol's own threat model (`THREAT_MODELS`) of its
+    dataset and norm."""
+    return THREAT_MODELS.get((self.dataset, self.norm)) == self.eps
 
   @property
   def attack_norm(self) -> str:
@@ -70,14 +78,44 @@ class ThreatModel:
     return self.norm.lower()
 
 
-def threat_model(dataset: str, norm: str) -> ThreatModel:
-  """The threat model of `dataset` ("cifar10", "cifar100", "imagenet", "mnist") and `norm`
-  ("Linf" or "L2").
+def parse_eps(text) -> fractions.Fraction:
+  """eps given as a decimal or a fraction ("0.1", "8/255", 0.25) as an exact Fraction.
 
   Raises:
-    ValueError: for a pair RobustBench does not define, listing the ones it does.
+    ValueError: if `text` is not a positive number or fraction.
+  """
+  try:
+    eps = fractions.Fraction(str(text).strip())
+  except (ValueError, ZeroDivisionError):
+    raise ValueError(f"eps={text!r} is not a number; give a decimal or a fraction, "
+                     f"e.g. 0.1 or 8/255.") from None
+  if eps <= 0:
+    raise ValueError(f"eps={text!r}: must be positive.")
+  return eps
+
+
+def threat_model(dataset: str, norm: str, eps=None) -> ThreatModel:
+  """The threat model of `dataset` ("cifar10", "cifar100", "imagenet", "mnist") and `norm`
+  ("Linf" or "L2"), at the protocol's eps or at a custom `eps`.
+
+  Args:
+    dataset: the dataset's name.
+    norm: "Linf" or "L2" (any case).
+    eps: None for the protocol's eps (`THREAT_MODELS`); else a custom budget, a number
+      or a string such as "0.1" or "8/255" (`parse_eps`): the result is then not the
+      leaderboard's threat model (`ThreatModel.standard` says whether it is).
+
+  Raises:
+    ValueError: for a pair RobustBench does not define (without `eps`), an unknown
+      dataset or norm, or a bad `eps`.
   """
   key = (str(dataset).lower(), {"linf": "Linf", "l2": "L2"}.get(str(norm).lower(), norm))
+  if eps is not None:
+    datasets = sorted({d for d, _ in THREAT_MODELS})
+    if key[0] not in datasets or key[1] not in ("Linf", "L2"):
+      raise ValueError(f"threat_model: dataset={dataset!r}, norm={norm!r}; expected a "
+                       f"dataset of {datasets} and norm Linf or L2.")
+    return ThreatModel(key[0], key[1], parse_eps(eps))
   if key not in THREAT_MODELS:
     known = ", ".join(f"{d}/{n} (eps {e})" for (d, n), e in THREAT_MODELS.items())
     raise ValueError(f"threat_model: no threat model for dataset={dataset!r}, "
@@ -175,7 +213,10 @@ def run_autoattack(key: jax.Array, logits_fn: Callable, images: np.ndarray,
     i the stage that broke the point, len(stages) robust), "records" (per point:
     "id", "label", "broken_by", "linf" and "l2" (norms of x_adv - x), "margin" (logit of
     the label minus the largest other at x_adv; < 0 exactly where broken)), "images"
-    ([N, H, W, C] x_adv, the clean image where robust), "seconds", "num_examples"}.
+    ([N, H, W, C] x_adv, the clean image where robust), "seconds" (the time of every
+    batch, summed over the invocations that computed them: after a resume, the earlier
+    invocations' saved batches count with the time they took), "seconds_this_invocation",
+    "num_examples"}.
 
   Raises:
     ValueError: for a bad `batch_size`, mismatched `images` and `labels`, an unknown
@@ -221,6 +262,7 @@ def run_autoattack(key: jax.Array, logits_fn: Callable, images: np.ndarray,
   broken_by = np.full(n, robust_code, np.int32)
   x_adv = images.copy()
   t0 = time.perf_counter()
+  seconds = 0.0
   for p, (stage_index, target) in enumerate(passes):
     todo = np.arange(n) if p == 0 else np.flatnonzero(broken_by == robust_code)
     for j, start in enumerate(range(0, len(todo), batch_size)):
@@ -232,7 +274,10 @@ def run_autoattack(key: jax.Array, logits_fn: Callable, images: np.ndarray,
             raise ValueError(f"state_dir: {path} holds other points than this run's; "
                              f"remove {state_dir} to start afresh.")
           hit, x_new = saved["broken"], saved["images"]
+          # the time this batch took in the invocation that computed it
+          batch_seconds = float(saved["seconds"]) if "seconds" in saved else 0.0
       else:
+        t_batch = time.perf_counter()
         padded = _pad_to_bucket(ids, batch_size)
         xb, yb = jnp.asarray(images[padded]), jnp.asarray(labels[padded])
         if p == 0:
@@ -243,22 +288,25 @@ def run_autoattack(key: jax.Array, logits_fn: Callable, images: np.ndarray,
                                        None if target is None else jnp.int32(target))
           hit = np.asarray(wrong(out, yb))[:len(ids)]
           x_new = np.asarray(out)[:len(ids)][hit]
+        batch_seconds = time.perf_counter() - t_batch
         if path is not None:
           _files.atomic_write(path, functools.partial(
-              _save_npz, ids=ids, broken=hit, images=x_new))
+              _save_npz, ids=ids, broken=hit, images=x_new, seconds=batch_seconds))
+      seconds += batch_seconds
       broken_by[ids[hit]] = stage_index
       if p:
         x_adv[ids[hit]] = x_new
       if progress is not None:
         progress(len(ids))
-  seconds = time.perf_counter() - t0
+  this_invocation = time.perf_counter() - t0
   records = _point_records(model, images, x_adv, labels, broken_by, batch_size)
   by_stage = {s: float(np.mean(broken_by > i)) for i, (s, _) in enumerate(stages)}
   return {"clean_accuracy": float(np.mean(broken_by >= 0)),
           "robust_accuracy": float(np.mean(broken_by == robust_code)),
           "robust_accuracy_by_stage": by_stage, "stages": [s for s, _ in stages],
           "broken_by": broken_by, "records": records, "images": x_adv,
-          "seconds": seconds, "num_examples": n}
+          "seconds": seconds, "seconds_this_invocation": this_invocation,
+          "num_examples": n}
 
 
 def _pad_to_bucket(ids: np.ndarray, batch_size: int) -> np.ndarray:

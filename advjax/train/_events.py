@@ -68,10 +68,27 @@ class Throughput:
   """Images/s and the fraction of wall time spent waiting for input, for the progress bar.
 
   `wait()` times the fetch of a batch (the data-wait part); `step()` counts its
-  images. Both rates cover the time since the last `rates()` call.
+  images. `rates()` measures the window since its last call (or since `restart()`) and
+  folds it into an exponential moving average, so the shown rate moves smoothly from
+  one window to the next. The first `skip` steps (the first step compiles the train
+  step) are not counted, nor is their time; `restart()` starts a new window without
+  counting the time before it (validation, checkpointing).
+
+  Args:
+    smoothing: weight of the newest window in the average (1: no smoothing).
+    skip: steps left out at the start (their time too).
   """
 
-  def __init__(self):
+  def __init__(self, *, smoothing: float = 0.3, skip: int = 1):
+    if not 0.0 < smoothing <= 1.0:
+      raise ValueError(f"smoothing must be in (0, 1]; got {smoothing!r}.")
+    self._smoothing = smoothing
+    self._skip = int(skip)
+    self._ema = {"images_per_s": None, "data_wait": None}
+    self.restart()
+
+  def restart(self) -> None:
+    """Starts a new window now; the time since the last window is not counted."""
     self._start = time.perf_counter()
     self._waiting = 0.0
     self._images = 0
@@ -85,12 +102,24 @@ class Throughput:
       self._waiting += time.perf_counter() - t
 
   def step(self, num_images: int) -> None:
+    """Counts a finished step of `num_images` images (a skipped step restarts the
+    window after it)."""
+    if self._skip > 0:
+      self._skip -= 1
+      self.restart()
+      return
     self._images += int(num_images)
 
   def rates(self) -> Dict[str, float]:
-    """{'images_per_s', 'data_wait'} since the last call, and restarts the window."""
-    now = time.perf_counter()
-    elapsed = max(now - self._start, 1e-9)
-    out = {"images_per_s": self._images / elapsed, "data_wait": self._waiting / elapsed}
-    self._start, self._waiting, self._images = now, 0.0, 0
-    return out
+    """{'images_per_s', 'data_wait'}: the moving averages, with the window since the
+    last call folded in (an empty window changes nothing and is kept open); 0.0 before
+    any step is counted."""
+    if self._images:
+      now = time.perf_counter()
+      elapsed = max(now - self._start, 1e-9)
+      window = {"images_per_s": self._images / elapsed, "data_wait": self._waiting / elapsed}
+      for k, v in window.items():
+        old = self._ema[k]
+        self._ema[k] = v if old is None else (1 - self._smoothing) * old + self._smoothing * v
+      self.restart()
+    return {k: (0.0 if v is None else v) for k, v in self._ema.items()}

@@ -369,6 +369,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
     while step < run.total_steps:
       epoch_end = min((step // spe + 1) * spe, run.total_steps)
       t0 = time.perf_counter()
+      rates.restart()   # the rates leave out validation and checkpointing
       epoch_metrics = []
       batches = (run.place(batch) for batch in itertools.islice(host_batches,
                                                                  epoch_end - step))
@@ -386,6 +387,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
           bar.set_postfix(postfix, refresh=False)
       epoch_metrics = jax.device_get(epoch_metrics)
       dt = time.perf_counter() - t0
+      rates_now = _rate_postfix(rates)   # this epoch's last steps, finished
       for i, m in enumerate(epoch_metrics):
         if not np.isfinite(m["loss"]):
           raise NonFiniteLossError(
@@ -416,10 +418,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
              c.batch_size / dt, "epoch_time_s": dt, **val}
       log.write(json.dumps(rec) + "\n")
       log.flush()
-      events.scalars(step, {k: v for k, v in rec.items() if k not in ("kind", "step")},
+      events.scalars(step, {k[len("val_"):] if k.startswith("val_") else k: v
+                            for k, v in rec.items() if k not in ("kind", "step")},
                      prefix="val/")
       events.flush()
-      postfix.update(_rate_postfix(rates), val_clean=f"{val['val_acc_clean']:.3f}",
+      postfix.update(rates_now, val_clean=f"{val['val_acc_clean']:.3f}",
                      val_adv=f"{val['val_acc_adv'] or 0:.3f}",
                      alpha=f"{float(state.alpha):.2f}")
       bar.set_postfix(postfix)
@@ -434,7 +437,8 @@ _PROGRESS_EVERY = 20   # steps between updates of the progress bar's rates
 
 
 def _rate_postfix(rates: "_events.Throughput") -> Dict[str, str]:
-  """images/s and the fraction of wall time spent waiting for input, since the last call."""
+  """images/s and the fraction of wall time spent waiting for input (moving averages
+  that leave out the compiling first step)."""
   r = rates.rates()
   return {"img/s": f"{r['images_per_s']:.0f}", "data_wait": f"{r['data_wait']:.0%}"}
 
@@ -457,7 +461,8 @@ def load_run(workdir: str, mesh=None):
   """The `Run` and latest `TrainState` of a run, rebuilt from its folder.
 
   For fine-tuning (`config.init_workdir`), ensembles and notebooks:
-  `models.make_logits_fn(run.model, state.variables())` is the trained model.
+  `models.make_logits_fn(run.model, state.variables())` is the trained model. The
+  checkpoints are opened read-only (a training may still be writing them).
 
   Returns:
     (run, state).
@@ -466,7 +471,7 @@ def load_run(workdir: str, mesh=None):
     FileNotFoundError: if `workdir` has no config.json or no checkpoint.
   """
   run = Run(read_run_config(workdir), mesh=mesh)
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=run.config.keep_checkpoints)
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
   try:
     state, _ = ckpt.restore(run.init_state())
   finally:
@@ -486,17 +491,22 @@ def _check_eval_name(name: str) -> str:
 
 
 def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, *,
-                        name: Optional[str] = None) -> Dict:
+                        name: Optional[str] = None, time_steps: bool = False) -> Dict:
   """Evaluates the latest checkpoint of a finished or interrupted run.
 
   The training report in `workdir` is never touched: report.json, report.md and
   figures/ go to `workdir/eval/<name>`. Evaluating again under the same name replaces
-  that folder whole (written beside it, then swapped in; never half-written).
+  that folder whole (written beside it, then swapped in; never half-written). The
+  checkpoints are opened read-only, so a training still running in `workdir` may be
+  evaluated (see `Checkpointer`).
 
   Args:
     config: the run's config; only `eval` (and `num_epochs`, `progress`, ...) may differ.
     workdir: the run's folder.
     name: the evaluation's folder name; default `step_<checkpoint step>`.
+    time_steps: compile and time the train steps again (`measure_cost`); by default
+      the report's cost section carries the training report's numbers, marked "not
+      measured in this evaluation".
 
   Returns:
     The report dict, with `output_dir` the folder holding its report.md.
@@ -512,51 +522,120 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, *,
   if not os.path.exists(os.path.join(workdir, "config.json")):
     raise FileNotFoundError(f"{workdir!r} is not an advjax run (no config.json).")
   _check_same_config(workdir, run.config)
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=run.config.keep_checkpoints)
-  state, meta = ckpt.restore(run.init_state())
-  ckpt.close()
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True)
+  try:
+    state, meta = ckpt.restore(run.init_state())
+  finally:
+    ckpt.close()
   name = f"step_{int(state.step)}" if name is None else name
   return final_report(run, state, workdir, train_time=float(meta.get("train_time_s", 0.0)),
-                      eval_name=name)
+                      eval_name=name, time_steps=time_steps)
 
 
-def measure_cost(run: Run, state: TrainState) -> Dict:
-  """Step time and compiled memory of the recipe's step relative to a clean step.
+# Timed (clean, recipe) step pairs of `measure_cost`, after its warm-up calls; the
+# timing stops early (at `_MIN_PAIRS` pairs or more) once it has run `_TIMING_BUDGET_S`.
+_TIMED_PAIRS = 21
+_WARMUP_CALLS = 2
+_MIN_PAIRS = 7
+_TIMING_BUDGET_S = 10.0
 
-  The recipe's step time is the training loop's own (last epoch, wall clock per
-  step); the clean step is timed here on one batch. Memory is XLA's compiled
-  estimate (arguments + temporaries) of each step, comparable on any device.
+
+def measure_cost(run: Run, state: TrainState, *, pairs: int = _TIMED_PAIRS,
+                 warmup: int = _WARMUP_CALLS, min_pairs: int = _MIN_PAIRS,
+                 budget_s: float = _TIMING_BUDGET_S) -> Dict:
+  """Step time and compiled memory of the recipe's train step relative to a clean step.
+
+  Both steps are compiled once, called `warmup` times each, then timed alternately
+  (clean, recipe, clean, recipe, ...) on the same batch, so that a change of machine
+  load falls on both alike; each time is one call up to its finished result. The step
+  times are medians; `relative_step_time` is the median over the pairs of the recipe's
+  time over the clean time beside it (a change of load between pairs cancels out; on a
+  quiet machine it equals the ratio of the medians), and `relative_step_time_range`
+  the interquartile range of those ratios (its width says how much the load moved
+  while timing). Memory is XLA's compiled estimate (arguments + temporaries + outputs)
+  of each step, comparable on any device.
+
+  Args:
+    run: the run (its model, optimizer, recipe step and first batch).
+    state: the state to step from (copied: the steps donate their state).
+    pairs: timed (clean, recipe) pairs.
+    warmup: untimed calls of each step first.
+    min_pairs: pairs timed at least, even past `budget_s`.
+    budget_s: seconds of timing after which no new pair starts (past `min_pairs`).
+
+  Returns:
+    {"step_time_s", "clean_step_time_s" (medians), "relative_step_time" (the median
+    per-pair ratio), "relative_step_time_range" ([q25, q75] of the per-pair ratios),
+    "step_time_iqr_s", "clean_step_time_iqr_s" ([q25, q75] of each step's times),
+    "timed_pairs", "timing" (how it was timed), "peak_memory_bytes",
+    "clean_peak_memory_bytes", "relative_memory"}.
   """
   batch = run.place(run.example_batch())
   clean_step = _step.make_train_step(run.model, run.tx, recipe="standard", eps_fn=run.eps_fn,
                                      mesh=run.mesh)
+  compiled = {"clean": clean_step.lower(state, batch).compile(),
+              "recipe": run.train_step.lower(state, batch).compile()}
+
   def memory(fn):
-    m = fn.lower(state, batch).compile().memory_analysis()
+    m = fn.memory_analysis()
     if m is None:
       return None
     return int(m.argument_size_in_bytes + m.temp_size_in_bytes + m.output_size_in_bytes)
-  s = jax.tree_util.tree_map(jnp.copy, state)  # the step donates its state
-  s, m = clean_step(s, batch)
-  jax.block_until_ready(m)
-  times = []
-  for _ in range(5):
+
+  states = {k: jax.tree_util.tree_map(jnp.copy, state) for k in compiled}  # donated
+
+  def call(kind):
     t0 = time.perf_counter()
-    s, m = clean_step(s, batch)
-    jax.block_until_ready(m)
-    times.append(time.perf_counter() - t0)
-  clean_time = float(np.median(times))
-  mem, clean_mem = memory(run.train_step), memory(clean_step)
-  return {"clean_step_time_s": clean_time, "peak_memory_bytes": mem,
-          "clean_peak_memory_bytes": clean_mem,
+    states[kind], m = compiled[kind](states[kind], batch)
+    jax.block_until_ready((states[kind], m))
+    return time.perf_counter() - t0
+
+  for _ in range(warmup):
+    for kind in compiled:
+      call(kind)
+  times = {k: [] for k in compiled}
+  start = time.perf_counter()
+  for i in range(max(pairs, 1)):
+    if i >= min_pairs and time.perf_counter() - start > budget_s:
+      break
+    order = ("clean", "recipe") if i % 2 == 0 else ("recipe", "clean")
+    for kind in order:
+      times[kind].append(call(kind))
+  clean, adv = (np.asarray(times[k]) for k in ("clean", "recipe"))
+  q = lambda a: [float(v) for v in np.percentile(a, [25, 75])]
+  ratios = adv / clean   # each recipe call over the clean call beside it
+  mem, clean_mem = memory(compiled["recipe"]), memory(compiled["clean"])
+  return {"step_time_s": float(np.median(adv)), "clean_step_time_s": float(np.median(clean)),
+          "relative_step_time": float(np.median(ratios)),
+          "relative_step_time_range": q(ratios),
+          "step_time_iqr_s": q(adv), "clean_step_time_iqr_s": q(clean),
+          "timed_pairs": len(adv),
+          "timing": (f"{len(adv)} interleaved calls of each step after {warmup} warm-up "
+                     f"calls, batch {run.config.batch_size}; times are medians, the "
+                     f"relative time the median ratio of neighbouring calls"),
+          "peak_memory_bytes": mem, "clean_peak_memory_bytes": clean_mem,
           "relative_memory": (mem / clean_mem) if mem and clean_mem else None}
 
 
-def _loop_step_time(records: List[Dict], steps_per_epoch: int) -> Optional[float]:
-  """Seconds per step of the last epoch, from the loop's own measurements."""
-  vals = [r for r in records if r.get("kind") == "val" and r.get("epoch_time_s")]
-  if not vals:
-    return None
-  return vals[-1]["epoch_time_s"] / steps_per_epoch
+NOT_TIMED = "not measured in this evaluation"
+
+
+def _training_cost(workdir: str) -> Dict:
+  """The cost section of the training run's own report.json, marked as such, or a note
+  that the steps were not timed."""
+  path = os.path.join(workdir, "report.json")
+  cost = None
+  if os.path.exists(path):
+    try:
+      with open(path, encoding="utf-8") as f:
+        cost = json.load(f).get("cost")
+    except (OSError, ValueError):
+      cost = None
+  if not cost:
+    return {"measured": f"{NOT_TIMED} (no training report to carry; "
+                        "evaluate with time_steps=True / --time_steps to time the steps)"}
+  return dict(cost, measured=f"{NOT_TIMED}: the training run's own numbers (its "
+                             "report.json); time_steps=True / --time_steps re-times them")
 
 
 def _describe_source(c) -> str:
@@ -585,10 +664,14 @@ def _mean_last_epoch(records: List[Dict], key: str, steps_per_epoch: int) -> Opt
 
 
 def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float,
-                 eval_name: Optional[str] = None) -> Dict:
+                 eval_name: Optional[str] = None, time_steps: bool = True) -> Dict:
   """The evaluation suite on the test set; report.json/.md and figures in the workdir,
   or, for a named evaluation of a checkpoint, in `workdir/eval/<eval_name>` (replaced
   whole). Returns the report with `output_dir`, the folder written (not in report.json).
+
+  The cost section is `measure_cost` when `time_steps`, else the training report's own
+  (marked "not measured in this evaluation"). The training's report (no `eval_name`)
+  also goes to TensorBoard at the last step (`test/...`, see `report_scalars`).
   """
   from advjax import eval as ev_lib  # pylint: disable=import-outside-toplevel
   c = run.config
@@ -605,10 +688,7 @@ def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float
   report = ev_lib.evaluate(logits_fn, run.splits["test"], c.eval, progress=c.progress,
                            baseline_report=baseline, name=c.name)
   records = _read_records(os.path.join(workdir, "metrics.jsonl"), int(state.step))
-  cost = measure_cost(run, state)
-  step_time = _loop_step_time(records, run.steps_per_epoch)
-  cost.update(step_time_s=step_time, relative_step_time=(
-      step_time / cost["clean_step_time_s"]) if step_time else None)
+  cost = measure_cost(run, state) if time_steps else _training_cost(workdir)
   steps = int(state.step)
   report.update(
       setup={"dataset": c.dataset, "model": c.model, "dtype": c.dtype,
@@ -640,5 +720,43 @@ def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float
                                       replace=eval_name is not None)
   else:   # every process evaluated the same examples; process 0 writes
     written = {k: v for k, v in report.items() if not k.startswith("_")}
+  if eval_name is None:
+    with _events.EventWriter(os.path.join(workdir, "tensorboard")) as events:
+      events.scalars(steps, report_scalars(report), prefix="test/")
   _distributed.sync("advjax: report written")
   return dict(written, output_dir=out)
+
+
+def _number(value) -> Optional[float]:
+  if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+    return None
+  value = float(value)
+  return value if np.isfinite(value) else None
+
+
+def report_scalars(report: Dict) -> Dict[str, float]:
+  """The final evaluation's numbers as TensorBoard scalars (names without a prefix):
+  `clean_accuracy`; `<attack>_eps<eps>` for each attack of the battery at its eps and
+  each point of the accuracy-vs-eps curves; `<attack>` for an attack without eps;
+  `corruption_mean` (mean accuracy over the corruptions) when they were evaluated."""
+  out = {}
+  clean = _number(report.get("clean_accuracy"))
+  if clean is not None:
+    out["clean_accuracy"] = clean
+  for name, a in (report.get("attacks") or {}).items():
+    if not isinstance(a, dict) or _number(a.get("accuracy")) is None:
+      continue
+    eps = _number(a.get("eps"))
+    out[name if eps is None else f"{name}_eps{eps:g}"] = _number(a["accuracy"])
+  curve = report.get("accuracy_vs_eps") or {}
+  grid = curve.get("eps") or []
+  for name, accs in curve.items():
+    if name == "eps" or not isinstance(accs, (list, tuple)):
+      continue
+    for e, acc in zip(grid, accs):
+      if _number(e) is not None and _number(acc) is not None:
+        out[f"{name}_eps{float(e):g}"] = _number(acc)
+  mean = _number((report.get("corruptions") or {}).get("mean"))
+  if mean is not None:
+    out["corruption_mean"] = mean
+  return out
