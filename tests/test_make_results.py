@@ -10,7 +10,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from experiments import make_results as mr  # pylint: disable=wrong-import-position
+from experiments import make_results as mr  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def _report(clean, pgd=None, fgsm=None, time_s=100.0, **extra):
