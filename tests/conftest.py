@@ -15,7 +15,8 @@ so are the numbers. `JAX_COMPILATION_CACHE_DIR` set by the caller is used as is 
 `ADVJAX_TEST_COMPILATION_CACHE=0` turns this off.
 
 Trained runs: `quick_runs` trains two one-epoch runs once per session, shared by all xdist
-workers (the first worker that needs them trains them under a file lock).
+workers (the first worker that needs them trains them under a file lock); `build_once` does
+the same for any folder a test module builds (tests/test_readme.py: the README's runs).
 """
 import ctypes
 import fcntl
@@ -131,26 +132,42 @@ def mnist_test_batch(mnist):
 
 
 @pytest.fixture(scope="session")
-def quick_runs(tmp_path_factory):
+def build_once(tmp_path_factory):
+  """`build_once(name, build) -> folder`: the folder `<shared>/<name>`, filled by
+  `build(folder)` once per session and shared by every xdist worker: the first caller
+  builds it under a file lock, later callers (in any worker) wait for the lock and get
+  the finished folder. A build that raised leaves no mark: the next caller starts it
+  again in an emptied folder."""
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    root = root.parent  # the folder every worker's basetemp lives in
+
+  def once(name, build):
+    folder, done = root / name, root / (name + ".done")
+    with open(root / (name + ".lock"), "w", encoding="utf-8") as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+      if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)   # what a failed attempt left
+        folder.mkdir()
+        build(folder)
+        done.touch()
+    return folder
+
+  return once
+
+
+@pytest.fixture(scope="session")
+def quick_runs(build_once):
   """{"std": workdir, "hyb": workdir}: finished one-epoch runs of `quick_config` with
   recipe "standard" (name "std") and "hybrid" (name "hyb"), trained once per session and
   shared by every xdist worker. Read-only: a test that writes into a run copies it first
   (`shutil.copytree`)."""
   from tests.test_train import quick_config  # pylint: disable=import-outside-toplevel
-  root = tmp_path_factory.getbasetemp()
-  if os.environ.get("PYTEST_XDIST_WORKER"):
-    root = root.parent  # the folder every worker's basetemp lives in
-  root = root / "quick_runs"
-  root.mkdir(exist_ok=True)
-  runs = {}
-  with open(root / "lock", "w", encoding="utf-8") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    for name, recipe in (("std", "standard"), ("hyb", "hybrid")):
-      wd, done = root / name, root / (name + ".done")
-      if not done.exists():
-        shutil.rmtree(wd, ignore_errors=True)   # what a failed attempt left
-        train.train_and_evaluate(quick_config(num_epochs=1, recipe=recipe, name=name), str(wd))
-        done.touch()
-      runs[name] = str(wd)
-  return runs
 
+  def build(root):
+    for name, recipe in (("std", "standard"), ("hyb", "hybrid")):
+      train.train_and_evaluate(quick_config(num_epochs=1, recipe=recipe, name=name),
+                               str(root / name))
+
+  root = build_once("quick_runs", build)
+  return {name: str(root / name) for name in ("std", "hyb")}

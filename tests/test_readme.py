@@ -1,5 +1,15 @@
 """The README's code runs as written: the Python snippet on a user's own Flax CNN, and the
-"Other commands" top to bottom from a fresh clone (each config's `:quick` variant)."""
+main job and "Other commands" top to bottom from a fresh clone (each config's `:quick`
+variant), whose numbers are the README's "Quick variants" table.
+
+The commands that train run once per session (`readme_runs`, shared by the xdist workers;
+the smoke run is the main job's command, so it is that run), two at a time; the commands
+that only read a run (evaluations, compare) run side by side after them.
+
+`ADVJAX_PRINT_README_TABLE=1 python -m pytest -q -n 0 tests/test_readme.py -k quick_table`
+prints the "Quick variants" table the runs give, to paste into README.md.
+"""
+import concurrent.futures
 import json
 import os
 import re
@@ -134,34 +144,176 @@ def _commands(block: str):
   return [shlex.split(l) for l in lines if l.strip() and not l.strip().startswith("#")]
 
 
-@pytest.mark.slow
-def test_readme_commands_run_top_to_bottom_from_a_fresh_clone(tmp_path):
+def _readme_commands():
+  """The main job's argv and the "Other commands" argvs, as the README writes them."""
   main_job = _code_blocks(_readme_section("## Two commands"), "bash")[0]
   main_job = shlex.split(main_job.split("&&")[-1])
   other = _commands(_code_blocks(_readme_section("## Other commands"), "bash")[0])
-  tmp = str(tmp_path)
-  env = dict(os.environ, PYTHONPATH=ROOT)
-  outputs = []
   for argv in [main_job] + other:
     assert argv[0] == "python", argv
-    cmd = [sys.executable] + _quick(argv[1:], tmp)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=1200, check=False)
+  return main_job, other
+
+
+def _flag(argv, name):
+  values = [a.split("=", 1)[1] for a in argv if a.startswith(f"--{name}=")]
+  return values[0] if values else None
+
+
+def _trains(argv) -> bool:
+  """Whether a README command trains a run (the others only read runs)."""
+  return argv[1:3] == ["-m", "experiments.main"] and _flag(argv, "mode") in (None, "train")
+
+
+def _same_run(argv):
+  """A training command without its --workdir: two commands equal in this train the
+  same run."""
+  return tuple(a for a in argv if not a.startswith("--workdir="))
+
+
+_SIDE_BY_SIDE = 2   # README commands run at a time
+
+
+def _run_side_by_side(commands, tmp):
+  """Runs each README argv (with `_quick`, from the repository root) as a subprocess,
+  `_SIDE_BY_SIDE` at a time; returns their stdouts in order. Each must exit 0."""
+  env = dict(os.environ, PYTHONPATH=ROOT)
+
+  def run(argv):
+    proc = subprocess.run([sys.executable] + _quick(argv[1:], tmp), cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1200, check=False)
+    return argv, proc
+
+  with concurrent.futures.ThreadPoolExecutor(_SIDE_BY_SIDE) as pool:
+    done = list(pool.map(run, commands))
+  for argv, proc in done:
     assert proc.returncode == 0, f"{' '.join(argv)}\n{proc.stderr[-3000:]}"
-    outputs.append(proc.stdout)
+  return [proc.stdout for _, proc in done]
+
+
+@pytest.fixture(scope="session")
+def readme_runs(build_once):
+  """The folder in which the README's training commands (the main job and those of "Other
+  commands", `:quick`) ran from the repository root, once per session for every xdist
+  worker; a command that repeats an earlier one but for --workdir (the smoke run) is not
+  run again: its workdir is a link to the earlier run's. `stdout.json` maps each command
+  (joined by spaces) to its output."""
+  main_job, other = _readme_commands()
+
+  def build(folder):
+    first, trains = {}, []
+    for argv in [main_job] + [a for a in other if _trains(a)]:
+      if _same_run(_quick(argv, "")) in first:
+        earlier = _quick(first[_same_run(_quick(argv, ""))], str(folder))
+        os.makedirs(os.path.dirname(_flag(_quick(argv, str(folder)), "workdir")),
+                    exist_ok=True)
+        os.symlink(_flag(earlier, "workdir"), _flag(_quick(argv, str(folder)), "workdir"))
+      else:
+        first[_same_run(_quick(argv, ""))] = argv
+        trains.append(argv)
+    outputs = _run_side_by_side(trains, str(folder))
+    stdout = {" ".join(a): out for a, out in zip(trains, outputs)}
+    for argv in [main_job] + other:   # the repeated command's output is its first's
+      if _trains(argv) and " ".join(argv) not in stdout:
+        stdout[" ".join(argv)] = stdout[" ".join(first[_same_run(_quick(argv, ""))])]
+    with open(os.path.join(folder, "stdout.json"), "w", encoding="utf-8") as f:
+      json.dump(stdout, f)
+
+  return str(build_once("readme_runs", build))
+
+
+def _report(path):
+  with open(os.path.join(path, "report.json"), encoding="utf-8") as f:
+    return json.load(f)
+
+
+@pytest.mark.slow
+def test_readme_main_job_and_training_commands_run_from_a_fresh_clone(readme_runs):
+  main_job, other = _readme_commands()
+  with open(os.path.join(readme_runs, "stdout.json"), encoding="utf-8") as f:
+    stdout = json.load(f)
+  workdir = _flag(_quick(main_job, readme_runs), "workdir")
+  assert f"report: {workdir}/report.md" in stdout[" ".join(main_job)]
+  runs = os.path.join(readme_runs, "runs")
+  for name in ("mnist_hybrid", "mnist_standard", "mnist_pgd_at"):
+    assert 0.0 <= _report(os.path.join(runs, name))["clean_accuracy"] <= 1.0
+  # the smoke run is the main job's command with another workdir: the same run
+  (smoke,) = [a for a in other if _trains(a) and _same_run(_quick(a, "")) == _same_run(
+      _quick(main_job, ""))]
+  assert os.path.exists(os.path.join(_flag(_quick(smoke, readme_runs), "workdir"),
+                                     "report.md"))
+
+
+@pytest.mark.slow
+def test_readme_other_commands_run_top_to_bottom_from_a_fresh_clone(readme_runs):
+  _, other = _readme_commands()
+  reads = [a for a in other if not _trains(a)]   # evaluations and compare, after training
+  outputs = dict(zip((" ".join(a) for a in reads), _run_side_by_side(reads, readme_runs)))
+  tmp = readme_runs
   runs = os.path.join(tmp, "runs")
   for name in ("mnist_hybrid", "mnist_standard", "mnist_pgd_at"):
-    with open(os.path.join(runs, name, "report.json"), encoding="utf-8") as f:
-      assert 0.0 <= json.load(f)["clean_accuracy"] <= 1.0
+    assert 0.0 <= _report(os.path.join(runs, name))["clean_accuracy"] <= 1.0
   # evaluations are written beside the training report, under their own names
-  with open(os.path.join(runs, "mnist_standard", "eval", "eps_0.3", "report.json"),
-            encoding="utf-8") as f:
-    assert json.load(f)["attacks"]["pgd"]["eps"] == pytest.approx(0.3)
-  with open(os.path.join(runs, "mnist_standard", "report.json"), encoding="utf-8") as f:
-    assert json.load(f)["attacks"]["pgd"]["eps"] == pytest.approx(0.1)  # training report kept
+  report = _report(os.path.join(runs, "mnist_standard", "eval", "eps_0.3"))
+  assert report["attacks"]["pgd"]["eps"] == pytest.approx(0.3)
+  # training report kept
+  assert _report(os.path.join(runs, "mnist_standard"))["attacks"]["pgd"]["eps"] == (
+      pytest.approx(0.1))
   evaluation = os.path.join(runs, "mnist_hybrid", "eval", "all_attacks")
-  with open(os.path.join(evaluation, "report.json"), encoding="utf-8") as f:
-    assert {"cw", "autoattack", "square"} <= set(json.load(f)["attacks"])
-  assert f"report: {evaluation}/report.md" in outputs[4]
+  assert {"cw", "autoattack", "square"} <= set(_report(evaluation)["attacks"])
+  (all_attacks,) = [out for a, out in outputs.items() if "--eval_name=all_attacks" in a]
+  assert f"report: {evaluation}/report.md" in all_attacks
   assert os.listdir(os.path.join(runs, "compare"))
   assert os.path.exists(os.path.join(tmp, "smoke", "report.md"))
+
+
+_QUICK_TABLE = "### Quick variants (checked by tests/test_readme.py)"
+
+
+def _quick_table(readme_runs):
+  """The lines of the "Quick variants" table that the README's training runs give."""
+  main_job, other = _readme_commands()
+  seen, lines = set(), []
+  for argv in [main_job] + [a for a in other if _trains(a)]:
+    config = os.path.basename(_flag(argv, "config").split(":")[0])[:-len(".py")]
+    if config in seen:
+      continue
+    seen.add(config)
+    report = _report(_flag(_quick(argv, readme_runs), "workdir"))
+    attacks = [report["attacks"][k] for k in ("fgsm", "pgd")]
+    if not lines:
+      lines.append("| config (`:quick`) | clean | " + " | ".join(
+          f"{a['label'].split(' (')[0]} eps {a['eps']:g}" for a in attacks) + " |")
+      lines.append("|---" * (2 + len(attacks)) + "|")
+    lines.append(f"| `{config}` | " + " | ".join(
+        f"{v:.3f}" for v in [report["clean_accuracy"]] + [a["accuracy"] for a in attacks])
+                 + " |")
+  return lines
+
+
+def _readme_quick_table():
+  """The "Quick variants" table's lines as README.md has them."""
+  section = _readme_section(_QUICK_TABLE).split("\n#", 1)[0]
+  return [l.strip() for l in section.splitlines() if l.startswith("|")]
+
+
+def _cells(line):
+  return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+@pytest.mark.slow
+def test_readme_quick_table_matches_the_quick_runs(readme_runs, capsys):
+  want = _quick_table(readme_runs)
+  if os.environ.get("ADVJAX_PRINT_README_TABLE") == "1":
+    with capsys.disabled():
+      print("\n" + _QUICK_TABLE + " table rows:\n" + "\n".join(want))
+  have = _readme_quick_table()
+  assert have[:2] == want[:2], "the table's columns are not the runs' attacks"
+  have_rows = {_cells(l)[0]: _cells(l)[1:] for l in have[2:]}
+  want_rows = {_cells(l)[0]: _cells(l)[1:] for l in want[2:]}
+  assert sorted(have_rows) == sorted(want_rows)
+  for config, values in want_rows.items():
+    # the printed 3 decimals, +-0.001
+    np.testing.assert_allclose([float(v) for v in have_rows[config]],
+                               [float(v) for v in values], rtol=0, atol=0.001 + 1e-9,
+                               err_msg=f"README's Quick variants row {config} (regenerate: "
+                                       f"ADVJAX_PRINT_README_TABLE=1, see this module)")
