@@ -69,6 +69,8 @@ def test_each_check_can_flag():
   assert ev.check_black_box_weaker(0.5, 0.45).passed
   assert not ev.check_zero_gradients(0.5).passed and ev.check_zero_gradients(0.0).passed
   assert not ev.check_deterministic(0.3).passed and ev.check_deterministic(0.0).passed
+  assert not ev.check_min_norm_budget("CW-L2", 3, 10).passed
+  assert ev.check_min_norm_budget("CW-L2", 2, 10).passed
 
 
 def _small_config(**kw):
@@ -151,6 +153,8 @@ def test_bad_eval_input(trained_lenet, mnist):
     ev.evaluate(logits_fn, mnist["test"], ml_collections.ConfigDict({"num_examples": -1}))
   with pytest.raises(ValueError, match=r"Unknown corruption 'none' .*\(\) is none"):
     ev.evaluate(logits_fn, mnist["test"], ml_collections.ConfigDict({"corruptions": ("none",)}))
+  with pytest.raises(ValueError, match="config.eval.l2_thresholds must be >= 0"):
+    ev.evaluate(logits_fn, mnist["test"], ml_collections.ConfigDict({"l2_thresholds": (-1.0,)}))
   with pytest.raises(ValueError, match="Unknown eval config key 'foo'"):
     ev.evaluate(logits_fn, mnist["test"], ml_collections.ConfigDict({"foo": 1}))
   with pytest.raises(ValueError, match="Unknown attack"):
@@ -228,6 +232,8 @@ def test_the_whole_attack_battery_runs_and_is_ordered(trained_lenet, mnist):
                                  acc["square"]) + 2 / 64 + 1e-9
   assert acc["pgd"] <= acc["fgsm"] + 0.02
   assert r["attacks"]["cw"]["eps"] is None and r["attacks"]["cw"]["median_l2"] > 0
+  assert r["attacks"]["cw"]["kind"] == "min_norm" and "cw" not in r["robustness_gap"]
+  assert set(r["robustness_gap"]) == set(ev.ATTACKS) - {"cw"}
   for n, a in r["attacks"].items():
     if a["eps"] is not None and a["median_linf"] is not None:
       assert a["median_linf"] <= 0.1 + 1e-5, n

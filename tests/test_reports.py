@@ -21,10 +21,15 @@ def _report(attacks=("fgsm", "pgd"), name="r", **extra):
   for i, a in enumerate(attacks):
     entries[a] = {"label": a.upper(), "eps": None if a == "cw" else 0.1,
                   "norm": "l2" if a == "cw" else "linf", "accuracy": 0.5 - 0.03 * i,
+                  "kind": "min_norm" if a == "cw" else "bounded",
                   "confidence": 0.8, "median_l2": 1.0, "median_linf": 0.1, "time_s": 1.0}
+    if a == "cw":
+      entries[a].update(success_rate=0.5 + 0.03 * i, num_unbroken=round(100 * (0.5 - 0.03 * i)),
+                        mean_l2=1.1, l2_thresholds=[0.5, 1.0], accuracy_at_l2=[0.9, 0.6])
   r = {"schema_version": ev.SCHEMA_VERSION, "name": name, "num_test_examples": 100,
        "clean_accuracy": 0.97, "clean_confidence": 0.95, "attacks": entries,
-       "robustness_gap": {a: 0.97 - e["accuracy"] for a, e in entries.items()},
+       "robustness_gap": {a: 0.97 - e["accuracy"] for a, e in entries.items()
+                          if e["kind"] == "bounded"},
        "accuracy_vs_eps": {"eps": [0.0, 0.1, 0.2], "fgsm": [0.97, 0.6, 0.3],
                            "pgd": [0.97, 0.4, 0.05]},
        "calibration": {"num_bins": 15, "ece_clean": 0.01, "hist_clean": [1] * 15},
@@ -131,7 +136,7 @@ def test_evaluations_never_overwrite_the_training_report(tmp_path, monkeypatch):
 def test_markdown_prints_a_dash_for_every_absent_value():
   r = _report(("fgsm", "pgd", "cw"))
   r["attacks"]["pgd"]["median_l2"] = float("nan")
-  r["attacks"]["cw"]["median_linf"] = None
+  r["attacks"]["cw"]["mean_l2"] = None
   r["accuracy_vs_eps"]["fgsm"][2] = float("nan")
   r["calibration"].update(attack="pgd", ece_adv=None)
   r["masking_checks"] = {"passed": True, "checks": [
@@ -146,7 +151,7 @@ def test_markdown_prints_a_dash_for_every_absent_value():
   for row in ("| pass_kept | - |", "| final_eps | - |", "| peak_memory_bytes | - |",
               "| relative_memory | - |", "| init from | - |", "| dropout | - |",
               "| members | 0.9, - |", "| steps | 10 |",
-              "| CW | - | 0.4400 | 0.5300 | 0.8000 | 1.0000 | - |",
+              "| CW | 0.5600 | 44 | 1.0000 | - | 0.9000 | 0.6000 |",
               "| PGD | 0.1 (linf) | 0.4700 | 0.5000 | 0.8000 | - | 0.1000 |",
               "| fgsm | 0.970 | 0.600 | - |", "| c | pass | - | - | d |",
               "| fog | 0.500 | - | 0.500 |"):

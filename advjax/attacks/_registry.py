@@ -88,13 +88,14 @@ def pgd(*, num_steps: int = 10, step_size: Optional[float] = None,
   return attack
 
 
-def cw(*, num_steps: int = 1000, binary_search_steps: int = 9):
+def cw(*, num_steps: int = 1000, binary_search_steps: int = 9,
+       initial_const: float = 1e-3, learning_rate: float = 1e-2):
   """Carlini-Wagner L2 (2017), unbounded: eps is ignored."""
   def attack(k, f, x, y, eps, *, example_ids=None):
     del eps
     return _cw.cw_l2(k, f, x, y, num_steps=num_steps,
-                     binary_search_steps=binary_search_steps,
-                     example_ids=example_ids).images
+                     binary_search_steps=binary_search_steps, initial_const=initial_const,
+                     learning_rate=learning_rate, example_ids=example_ids).images
   return attack
 
 

@@ -17,6 +17,7 @@ from advjax.eval._masking import Check
 from advjax.eval._masking import check_black_box_weaker
 from advjax.eval._masking import check_deterministic
 from advjax.eval._masking import check_iterative_stronger
+from advjax.eval._masking import check_min_norm_budget
 from advjax.eval._masking import check_monotone_in_eps
 from advjax.eval._masking import check_unbounded
 from advjax.eval._masking import check_zero_gradients
@@ -26,18 +27,21 @@ from advjax.eval._report import render_markdown
 from advjax.eval._report import validate_report
 from advjax.eval._report import write_report
 from advjax.eval._suite import ATTACKS
+from advjax.eval._suite import attack_key
 from advjax.eval._suite import default_eval_config
 from advjax.eval._suite import evaluate
 from advjax.eval._suite import make_eval_attack
+from advjax.eval._suite import min_norm_summary
 from advjax.eval._write import write_evaluation
 from advjax.eval._ensemble import ensemble_logits_fn
 
 __all__ = [
-    "ATTACKS", "Check", "PERTURBATIONS", "SCHEMA_VERSION", "atomic_write_text", "check_black_box_weaker",
-    "check_deterministic", "check_iterative_stronger", "check_monotone_in_eps",
+    "ATTACKS", "Check", "PERTURBATIONS", "SCHEMA_VERSION", "atomic_write_text", "attack_key",
+    "check_black_box_weaker", "check_deterministic", "check_iterative_stronger",
+    "check_min_norm_budget", "check_monotone_in_eps",
     "check_unbounded", "check_zero_gradients", "confidence_histogram", "default_eval_config",
     "ensemble_logits_fn", "errors_from_accuracy", "evaluate", "expected_calibration_error",
-    "flip_probability", "make_eval_attack", "max_softmax",
+    "flip_probability", "make_eval_attack", "max_softmax", "min_norm_summary",
     "mean_corruption_error", "perturbation_sequence", "relative_mce", "render_markdown",
     "validate_report", "write_evaluation", "write_report",
 ]

@@ -62,6 +62,40 @@ def check_deterministic(max_abs_diff: float, tol: float = 1e-5) -> Check:
                f"max |logits_1 - logits_2| over two passes: {max_abs_diff:.3g}")
 
 
+def min_norm_tolerance(num_points: int) -> int:
+  """How many points a minimum-norm attack may leave unbroken before it is flagged:
+  2, or 1% of the points where that is more (a handful of points can sit on a
+  plateau of the model; more means the search stopped short)."""
+  return max(2, int(0.01 * num_points))
+
+
+def check_min_norm_budget(label: str, num_unbroken: int, num_points: int, *,
+                          raise_hint: str = "its budget") -> Check:
+  """An unbounded minimum-norm attack (CW-L2) must break (nearly) every point.
+
+  It has no eps: a point it leaves correctly classified is one its search gave up on,
+  so its norms and its accuracy at L2 thresholds would flatter the model. Fails when
+  more than `min_norm_tolerance(num_points)` points stay unbroken.
+
+  Args:
+    label: the attack's label in the report.
+    num_unbroken: points still correctly classified after the attack.
+    num_points: points attacked.
+    raise_hint: which settings to raise, for the message.
+
+  Returns:
+    A `Check` whose value is `num_unbroken` and threshold the tolerance.
+  """
+  tol = min_norm_tolerance(num_points)
+  passed = num_unbroken <= tol
+  detail = (f"{label} left {num_unbroken} of {num_points} points correctly classified "
+            f"(at most {tol} allowed)")
+  if not passed:
+    detail += f": budget too small: raise {raise_hint}"
+  return Check(f"minimum-norm attack breaks every point ({label.split(' (')[0]})", passed,
+               float(num_unbroken), float(tol), detail)
+
+
 def on_subset(check: Check, num_examples: int, num_total: int) -> Check:
   """`check` with "on the first N of M test points" added to its detail when its
   numbers come from fewer points (N) than the report's table (M)."""

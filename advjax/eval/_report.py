@@ -5,7 +5,9 @@ from typing import Any, Dict
 
 from advjax import _files
 
-SCHEMA_VERSION = 1
+# 2: attack entries have a "kind": "bounded" (eps-ball: accuracy, robustness gap) or
+# "min_norm" (no eps: success rate, minimal L2 norms, accuracy at L2 thresholds).
+SCHEMA_VERSION = 2
 
 # key -> allowed types (None allowed where the section is optional)
 _SCHEMA = {
@@ -19,7 +21,13 @@ _SCHEMA = {
 _ATTACK_KEYS = {"label": (str,), "eps": (float, int, type(None)), "norm": (str,),
                 "accuracy": (float, int), "confidence": (float, int),
                 "median_l2": (float, int, type(None)), "median_linf": (float, int, type(None)),
-                "time_s": (float, int)}
+                "time_s": (float, int), "kind": (str,)}
+# the entries of a minimum-norm attack (kind "min_norm"), besides _ATTACK_KEYS; its
+# "accuracy" is the fraction of points it did not break (1 - success_rate)
+_MIN_NORM_KEYS = {"success_rate": (float, int), "num_unbroken": (int,),
+                  "mean_l2": (float, int, type(None)), "l2_thresholds": (list,),
+                  "accuracy_at_l2": (list,)}
+ATTACK_KINDS = ("bounded", "min_norm")
 
 
 def validate_report(report: Dict[str, Any]) -> None:
@@ -42,6 +50,21 @@ def validate_report(report: Dict[str, Any]) -> None:
         raise ValueError(f"report['attacks'][{name!r}][{key!r}] missing or not {types}.")
     if not 0.0 <= a["accuracy"] <= 1.0:
       raise ValueError(f"report['attacks'][{name!r}]['accuracy'] outside [0, 1].")
+    if a["kind"] not in ATTACK_KINDS:
+      raise ValueError(f"report['attacks'][{name!r}]['kind'] must be one of "
+                       f"{ATTACK_KINDS}; got {a['kind']!r}.")
+    if a["kind"] == "min_norm":
+      for key, types in _MIN_NORM_KEYS.items():
+        if not isinstance(a.get(key, KeyError), types):
+          raise ValueError(f"report['attacks'][{name!r}][{key!r}] missing or not {types} "
+                           f"(a minimum-norm attack).")
+      if len(a["accuracy_at_l2"]) != len(a["l2_thresholds"]):
+        raise ValueError(f"report['attacks'][{name!r}]['accuracy_at_l2'] has "
+                         f"{len(a['accuracy_at_l2'])} values for "
+                         f"{len(a['l2_thresholds'])} thresholds.")
+      if name in report["robustness_gap"]:
+        raise ValueError(f"report['robustness_gap'] has {name!r}, a minimum-norm attack "
+                         f"(no eps: it has no robustness gap).")
   curve = report["accuracy_vs_eps"]
   for k, v in curve.items():
     if len(v) != len(curve.get("eps", [])):
@@ -123,12 +146,31 @@ def render_markdown(r: Dict[str, Any]) -> str:
             "| evaluation | eps | accuracy | robustness gap | mean confidence | median L2 | "
             "median Linf |", "|---|---|---|---|---|---|---|",
             f"| clean | - | {_f(clean)} | - | {_f(r.get('clean_confidence'))} | - | - |"]
-  for name, a in r.get("attacks", {}).items():
+  attacks = r.get("attacks", {})
+  min_norm = {n: a for n, a in attacks.items() if a.get("kind") == "min_norm"}
+  for name, a in attacks.items():
+    if name in min_norm:
+      continue
     eps = "-" if _absent(a.get("eps")) else f"{a['eps']:g} ({a.get('norm', 'linf')})"
     lines.append(f"| {a.get('label', name)} | {eps} | {_f(a.get('accuracy'))} | "
                  f"{_diff(clean, a.get('accuracy'))} | {_f(a.get('confidence'))} | "
                  f"{_f(a.get('median_l2'))} | {_f(a.get('median_linf'))} |")
   lines.append("")
+  if min_norm:
+    ts = sorted({t for a in min_norm.values() for t in a.get("l2_thresholds", [])})
+    lines += ["### Minimum-norm attacks (no eps)", "",
+              "A point is broken when its adversarial example is misclassified (points "
+              "misclassified clean count at L2 0); norms are over the broken points; "
+              "accuracy at L2 t counts the points correct or broken only beyond t.", "",
+              "| " + " | ".join(["attack", "success rate", "unbroken", "median L2",
+                                  "mean L2"] + [f"accuracy at L2 {t:g}" for t in ts]) + " |",
+              "|---|---|---|---|---|" + "---|" * len(ts)]
+    for name, a in min_norm.items():
+      at = dict(zip(a.get("l2_thresholds", []), a.get("accuracy_at_l2", [])))
+      cells = [a.get("label", name), _f(a.get("success_rate")), _cell(a.get("num_unbroken")),
+               _f(a.get("median_l2")), _f(a.get("mean_l2"))] + [_f(at.get(t)) for t in ts]
+      lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
   curve = r.get("accuracy_vs_eps") or {}
   if curve.get("eps"):
     lines += ["### Accuracy vs eps (Linf)", "",

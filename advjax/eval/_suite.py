@@ -1,11 +1,18 @@
 """`evaluate(logits_fn, dataset, config)`: the evaluation a reviewer trusts.
 
 Clean accuracy; robust accuracy, confidence and median perturbation norms per
-attack; robustness gap; calibration (ECE, histograms); corruption accuracy and
-mCE; ImageNet-P style flip rates; gradient-masking checks (always run).
+eps-bounded attack and its robustness gap; success rate, minimal L2 norms and
+accuracy at L2 thresholds per minimum-norm attack; calibration (ECE,
+histograms); corruption accuracy and mCE; ImageNet-P style flip rates;
+gradient-masking checks (always run).
+
+Every random draw has a key derived from what it is (the attack's name and eps,
+the corruption's name), never from its position in a list, so an attack's result
+does not depend on which others run beside it.
 """
 import os
 import time
+import zlib
 from typing import Callable, Dict, Optional
 
 import jax
@@ -23,6 +30,38 @@ from advjax.eval import _calibration, _corruption, _flip, _masking
 
 ATTACKS = A.ATTACK_NAMES   # the attack registry: every attack runs in the battery
 
+# The default CW-L2 budget of the evaluation: it breaks every test point of the MNIST
+# configs that ship (an unbroken point is flagged by the masking checks).
+CW_STEPS = 100
+CW_BINARY_STEPS = 6
+CW_INITIAL_CONST = 0.1
+CW_LEARNING_RATE = 0.1
+
+
+def _name_key(key: jax.Array, *parts) -> jax.Array:
+  """`key` folded with a stable hash (CRC-32, 31 bits) of each part's text: the same
+  name (and eps) gives the same key in every run, whatever else runs beside it."""
+  for p in parts:
+    text = f"{float(p)!r}" if isinstance(p, (int, float)) else str(p)
+    key = jax.random.fold_in(key, zlib.crc32(text.encode("utf-8")) & 0x7FFFFFFF)
+  return key
+
+
+def attack_key(key: jax.Array, name: str, eps: float) -> jax.Array:
+  """The key of attack `name` at `eps` in `evaluate` (battery, eps grid and masking
+  checks alike): a function of the name and eps only, not of the attack's position
+  in `config.eval.attacks`.
+
+  Args:
+    key: the evaluation's key (`PRNGKey(config.eval.seed)`).
+    name: an attack name (`ATTACKS`).
+    eps: the budget it runs at.
+
+  Returns:
+    A PRNG key.
+  """
+  return _name_key(key, "attack", name, float(eps))
+
 
 def default_eval_config() -> ml_collections.ConfigDict:
   """Every evaluation key with its default (sized for a laptop on MNIST)."""
@@ -33,8 +72,15 @@ def default_eval_config() -> ml_collections.ConfigDict:
       "pgd_steps": 20,
       "pgd_step_size": 0.01,      # at `eps`; scaled with eps on the grid
       "pgd_restarts": 1,
-      "cw_steps": 100,
-      "cw_binary_steps": 5,
+      # CW-L2 (unbounded, minimum-norm): Adam steps per search over c, searches over c
+      # (c grows 10x per search until one succeeds, then bisects), the first c
+      "cw_steps": CW_STEPS,
+      "cw_binary_steps": CW_BINARY_STEPS,
+      "cw_initial_const": CW_INITIAL_CONST,
+      "cw_learning_rate": CW_LEARNING_RATE,   # Adam's, in tanh space
+      # minimum-norm attacks: accuracy at these L2 radii (correct, or broken only
+      # beyond the radius)
+      "l2_thresholds": (0.5, 1.0, 1.5, 2.0),
       "apgd_steps": 100,
       "apgd_targets": 3,          # target classes of APGD-T and FAB-T (9 in AutoAttack)
       "square_queries": 1000,
@@ -82,7 +128,8 @@ def _eval_attack_options(name: str, cfg) -> Dict:
     opts.update(num_steps=cfg.pgd_steps, step_size=cfg.pgd_step_size,
                 step_size_eps=cfg.eps if cfg.eps > 0 else 1.0, num_restarts=cfg.pgd_restarts)
   if name == "cw":
-    opts.update(num_steps=cfg.cw_steps, binary_search_steps=cfg.cw_binary_steps)
+    opts.update(num_steps=cfg.cw_steps, binary_search_steps=cfg.cw_binary_steps,
+                initial_const=cfg.cw_initial_const, learning_rate=cfg.cw_learning_rate)
   return opts
 
 
@@ -122,7 +169,55 @@ def _label(name, cfg):
   if name == "autoattack":   # the standard version: 100 steps, 9 targets, 5,000 queries
     return (f"AutoAttack ({cfg.apgd_steps} steps, {cfg.apgd_targets} target classes, "
             f"Square {cfg.square_queries} queries)")
+  if name == "cw":   # its budget, not "(unbounded)": the report says it is minimum-norm
+    return (f"CW-L2 ({cfg.cw_steps} steps x {cfg.cw_binary_steps} binary-search steps, "
+            f"initial c {cfg.cw_initial_const:g}, lr {cfg.cw_learning_rate:g})")
   return A.get_attack(name).label
+
+
+def _l2_thresholds(cfg) -> list:
+  """`config.eval.l2_thresholds` as sorted floats.
+
+  Raises:
+    ValueError: for a negative or non-numeric threshold.
+  """
+  try:
+    ts = sorted(float(t) for t in cfg.l2_thresholds)
+  except (TypeError, ValueError) as err:
+    raise ValueError(f"config.eval.l2_thresholds must be numbers (L2 radii); got "
+                     f"{cfg.l2_thresholds!r}.") from err
+  if any(t < 0 for t in ts):
+    raise ValueError(f"config.eval.l2_thresholds must be >= 0; got {cfg.l2_thresholds!r}.")
+  return ts
+
+
+def min_norm_summary(correct, l2, thresholds) -> Dict:
+  """What a minimum-norm attack measures, over all N points.
+
+  A point is broken when the prediction on its adversarial example is not its label
+  (points misclassified clean count as broken at L2 0). Success rate: the fraction
+  broken. Median and mean L2: over the broken points (None when none is). Accuracy at
+  radius t: the fraction of points that are correct or broken only beyond t (L2 > t),
+  i.e. what an L2 attack of budget t that is as good as this one leaves.
+
+  Args:
+    correct: bool [N], the prediction on the adversarial example is the label.
+    l2: float [N], the L2 norm of each adversarial perturbation.
+    thresholds: L2 radii.
+
+  Returns:
+    {"accuracy", "success_rate", "num_unbroken", "median_l2", "mean_l2",
+    "l2_thresholds", "accuracy_at_l2"} (the last two lists of the same length).
+  """
+  correct, l2 = np.asarray(correct, bool), np.asarray(l2, np.float64)
+  broken = ~correct
+  norms = l2[broken & np.isfinite(l2)]
+  return {"accuracy": float(correct.mean()), "success_rate": float(broken.mean()),
+          "num_unbroken": int(correct.sum()),
+          "median_l2": float(np.median(norms)) if norms.size else None,
+          "mean_l2": float(np.mean(norms)) if norms.size else None,
+          "l2_thresholds": [float(t) for t in thresholds],
+          "accuracy_at_l2": [float(np.mean(correct | (l2 > t))) for t in thresholds]}
 
 
 def _gallery_indices(labels, pred_clean, pred_adv, k: int) -> np.ndarray:
@@ -204,6 +299,7 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
   _corruption_types(cfg.corruptions)   # checked before any attack runs
   if cfg.eps < 0:
     raise ValueError(f"config.eps must be >= 0; got {cfg.eps}.")
+  thresholds = _l2_thresholds(cfg)
   if not isinstance(dataset, ArrayDataset):
     images, labels = dataset
     dataset = ArrayDataset(np.asarray(images), np.asarray(labels),
@@ -233,36 +329,39 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
     if n not in jitted:
       jitted[n] = _jit_attack(logits_fn, make_eval_attack(n, cfg))
     return jitted[n]
-  for a, n in enumerate(names):
+  for n in names:
     t0 = time.perf_counter()
-    res, kept = _run_attack(get(n), cfg.eps, ds,
-                            jax.random.fold_in(key, 100 + a), bs, progress, f"eval {n}",
-                            keep=cfg.gallery_size, clean_pred=logits.argmax(-1))
+    res, kept = _run_attack(get(n), cfg.eps, ds, attack_key(key, n, cfg.eps), bs, progress,
+                            f"eval {n}", keep=cfg.gallery_size, clean_pred=logits.argmax(-1))
     per_attack[n] = res
     if kept is not None:
       gallery[n] = kept
     succ = ~res["correct"]
-    bounded = A.get_attack(n).bounded   # "cw" is unbounded L2
-    report["attacks"][n] = {
+    bounded = A.get_attack(n).bounded   # "cw" is a minimum-norm L2 attack
+    entry = {
         "label": _label(n, cfg), "eps": float(cfg.eps) if bounded else None,
-        "norm": "linf" if bounded else "l2",
+        "norm": "linf" if bounded else "l2", "kind": "bounded" if bounded else "min_norm",
         "accuracy": float(res["correct"].mean()), "confidence": float(res["conf"].mean()),
         "median_l2": _median(np.where(succ, res["l2"], np.nan)),
-        "median_linf": _median(np.where(succ, res["linf"], np.nan)),
-        "time_s": time.perf_counter() - t0}
-    report["robustness_gap"][n] = clean_acc - report["attacks"][n]["accuracy"]
+        "median_linf": _median(np.where(succ, res["linf"], np.nan))}
+    if not bounded:   # no eps: a success rate and norms, not an accuracy with a gap
+      entry.update(min_norm_summary(res["correct"], res["l2"], thresholds))
+    else:
+      report["robustness_gap"][n] = clean_acc - entry["accuracy"]
+    entry["time_s"] = time.perf_counter() - t0
+    report["attacks"][n] = entry
 
   # accuracy vs eps (FGSM and PGD), also the first masking check
   grid = sorted(set(float(e) for e in cfg.eps_grid))
   curve = {"eps": grid}
   for n in ("fgsm", "pgd"):
     curve[n] = []
-    for j, e in enumerate(grid):
+    for e in grid:
       if n in per_attack and e == float(cfg.eps):  # the battery already ran this point
         curve[n].append(report["attacks"][n]["accuracy"])
         continue
-      res, _ = _run_attack(get(n), e, ds,
-                           jax.random.fold_in(key, 200 + j), bs, progress, f"{n} eps {e:g}")
+      res, _ = _run_attack(get(n), e, ds, attack_key(key, n, e), bs, progress,
+                           f"{n} eps {e:g}")
       curve[n].append(float(res["correct"].mean()))
   report["accuracy_vs_eps"] = curve
 
@@ -314,7 +413,7 @@ def _corruptions(logits_fn, ds, cfg, key, progress, baseline_report):
   table = _corruption.corruption_accuracies(
       logits_fn, sub.images, sub.labels, names=names, severities=cfg.corruption_severities,
       tables=cfg.corruption_tables, batch_size=cfg.batch_size, progress=progress,
-      key_of=lambda c, s: jax.random.fold_in(jax.random.fold_in(key, 300 + c), s))
+      key_of=lambda c, s: _name_key(key, "corruption", names[c], int(s)))
   acc = {name: {str(s): a for s, a in by_severity.items()}
          for name, by_severity in table.items()}
   out = {"accuracy": acc, "num_examples": len(sub),
@@ -331,8 +430,8 @@ def _flip_rates(logits_fn, ds, cfg, key):
   sub = ds.take(cfg.flip_examples)
   x = jnp.asarray(sub.images)
   out = {}
-  for j, kind in enumerate(_flip.PERTURBATIONS):
-    keys = jax.random.split(jax.random.fold_in(key, 400 + j), len(sub))
+  for kind in _flip.PERTURBATIONS:
+    keys = jax.random.split(_name_key(key, "flip", kind), len(sub))
     @jax.jit
     def preds(keys, x, kind=kind):
       frames = jax.vmap(lambda k, im: _flip.perturbation_sequence(
@@ -359,12 +458,13 @@ def _masking_checks(logits_fn, ds, cfg, key, report, get):
   checks = [_masking.check_monotone_in_eps(curve["eps"], curve["pgd"])]
   unbounded_pgd = _jit_attack(logits_fn, lambda k, f, x, y, e, example_ids: A.pgd(
       k, f, x, y, eps=e, num_steps=20, step_size=0.05, example_ids=example_ids))
-  unbounded = _accuracy_under(unbounded_pgd, jax.random.fold_in(key, 500), x, y, 1.0)
+  unbounded = _accuracy_under(unbounded_pgd, _name_key(key, "masking", "pgd eps 1"), x, y,
+                              1.0)
   checks.append(on_subset(_masking.check_unbounded(unbounded)))
   i = int(np.argmin(np.abs(np.asarray(curve["eps"]) - cfg.eps)))
   checks.append(_masking.check_iterative_stronger(curve["fgsm"][i], curve["pgd"][i]))
-  white = _accuracy_under(get("pgd"), jax.random.fold_in(key, 501), x, y, cfg.eps)
-  black = _accuracy_under(get("square"), jax.random.fold_in(key, 502), x, y, cfg.eps)
+  white = _accuracy_under(get("pgd"), attack_key(key, "pgd", cfg.eps), x, y, cfg.eps)
+  black = _accuracy_under(get("square"), attack_key(key, "square", cfg.eps), x, y, cfg.eps)
   checks.append(on_subset(_masking.check_black_box_weaker(black, white)))
   obj = A.get_objective("ce")
   g = jax.jit(lambda x, y: jax.grad(lambda z: obj.ascent_value(logits_fn(z), y).sum())(x))(x, y)
@@ -372,4 +472,14 @@ def _masking_checks(logits_fn, ds, cfg, key, report, get):
   checks.append(on_subset(_masking.check_zero_gradients(zero)))
   l1, l2 = np.asarray(logits_fn(x)), np.asarray(logits_fn(x))
   checks.append(on_subset(_masking.check_deterministic(float(np.max(np.abs(l1 - l2))))))
+  for n, a in report["attacks"].items():   # on the table's points
+    if a.get("kind") == "min_norm":
+      checks.append(_masking.check_min_norm_budget(
+          a["label"], a["num_unbroken"], report["num_test_examples"],
+          raise_hint=_MIN_NORM_BUDGET_KEYS.get(n, f"the budget of {n!r}")))
   return _masking.summarize(checks)
+
+
+# What to raise when a minimum-norm attack leaves points unbroken.
+_MIN_NORM_BUDGET_KEYS = {
+    "cw": "config.eval.cw_steps / cw_binary_steps (or the initial c, cw_initial_const)"}
