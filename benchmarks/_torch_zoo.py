@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-import _images  # the same folder (benchmarks/ is on sys.path)
+from benchmarks import _images
 
 
 def robustbench_module(name: str):

@@ -17,8 +17,8 @@
 Times exclude compilation (one warm-up call; the compile time is printed apart).
 
 Run on a GPU machine (see benchmarks/accelerator_setup.sh for one without internet):
-  python benchmarks/accelerator.py                 # the full suite (~8 min on one H200)
-  python benchmarks/accelerator.py --tiny          # seconds-scale version of every column (CPU)
+  python -m benchmarks.accelerator                 # the full suite (~8 min on one H200)
+  python -m benchmarks.accelerator --tiny          # seconds-scale version of every column (CPU)
 
 Needs torch, torchattacks, pyautoattack and robustbench (`pip install --no-deps ...`); a
 missing reference leaves its columns empty and says so.
@@ -27,8 +27,6 @@ import argparse
 import contextlib
 import functools
 import io
-import os
-import sys
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -37,11 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _images import cifar_like  # noqa: E402  pylint: disable=g-import-not-at-top
-import _torch_zoo  # noqa: E402  pylint: disable=g-import-not-at-top
-
-from advjax import attacks, models, train  # noqa: E402
+from advjax import attacks, models, train
+from benchmarks import _torch_zoo
+from benchmarks._images import cifar_like
+from benchmarks._timing import time_calls
 
 EPS = 8 / 255
 # Dense peak FLOP/s by device kind and compute dtype (vendor data sheets, no sparsity).
@@ -65,16 +62,6 @@ FULL_ARCHS = {
 TINY_ARCHS = {
     "WRN-10-1": (dict(arch="wide_resnet", depth=10, widen_factor=1), "wide_resnet"),
 }
-
-
-def _median_time(fn: Callable[[], object], repeats: int) -> float:
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    out = fn()
-    jax.block_until_ready(out)
-    times.append(time.perf_counter() - t0)
-  return float(np.median(times))
 
 
 def _optional(name: str):
@@ -245,7 +232,7 @@ def train_rows(args, archs) -> List[Dict]:
           nonlocal state
           state, metrics = compiled(state, (x, y))
           return metrics
-        sec = _median_time(one, args.repeats)
+        sec = time_calls(one, args.repeats).median()
         peak = PEAK_FLOPS.get(device_kind, {}).get(dtype)
         row = dict(arch=arch_name, dtype=dtype, objective=objective, compile_s=compile_s,
                    img_s=args.train_batch / sec, tflops=flops / sec / 1e12,

@@ -11,7 +11,7 @@
 # `download` fetches binary wheels for manylinux x86-64 and the given Python, without their
 # dependencies (the list below is complete for such a machine). `run` installs them into
 # /tmp/advjax-site (nothing in the machine's own environment changes), puts that and this
-# checkout on PYTHONPATH and runs `python3 benchmarks/accelerator.py` with the flags given.
+# checkout on PYTHONPATH and runs `python3 -m benchmarks.accelerator` with the flags given.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,7 +47,7 @@ case "$mode" in
     "${pip_target[@]}" "$dir"/robustbench-*.whl
     export PYTHONPATH="/tmp/advjax-site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
     export PYTHONUNBUFFERED=1
-    exec python3 benchmarks/accelerator.py "$@"
+    exec python3 -m benchmarks.accelerator "$@"
     ;;
   *)
     echo "usage: $0 download DIR [PYTHON_VERSION] | run DIR [accelerator.py flags]" >&2

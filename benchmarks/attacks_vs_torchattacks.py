@@ -10,20 +10,18 @@ Setup (never part of requirements.txt; see DESIGN.md, "Known traps"):
   pip install --no-deps torchattacks && pip install scipy tqdm requests
 
 Run:
-  python benchmarks/attacks_vs_torchattacks.py [--batch 256] [--batches 3] [--eps 0.1]
+  python -m benchmarks.attacks_vs_torchattacks [--batch 256] [--batches 3] [--eps 0.1]
 """
 import argparse
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _lenet_setup import best_times, train_lenet  # noqa: E402  pylint: disable=g-import-not-at-top
-
-from advjax import attacks  # noqa: E402
+from advjax import attacks
+from benchmarks._lenet_setup import train_lenet
+from benchmarks._timing import time_calls
 
 
 def torch_lenet(variables):
@@ -134,9 +132,8 @@ def main():
     ta(xt, yt)  # warm up
     t_jax, t_torch = np.array([np.inf, np.inf]), np.array([np.inf, np.inf])
     for _ in range(args.repeats):  # interleaved, so both see the same machine load
-      t_jax = np.minimum(t_jax, best_times(
-          lambda: ja(jax.random.key(0), x, y).block_until_ready(), 1))
-      t_torch = np.minimum(t_torch, best_times(lambda: ta(xt, yt), 1))
+      t_jax = np.minimum(t_jax, time_calls(lambda: ja(jax.random.key(0), x, y), 1).best())
+      t_torch = np.minimum(t_torch, time_calls(lambda: ta(xt, yt), 1).best())
     rows.append((name, args.batch / t_jax[0], args.batch / t_torch[0],
                  t_torch[0] / t_jax[0], t_torch[1] / t_jax[1], jax_correct / n,
                  torch_correct / n))

@@ -4,24 +4,20 @@ The reference below is the AugMix authors' implementation
 (google-research/augmix: augmentations.py and augment_and_mix in augmix.py),
 rewritten here faithfully: PIL operations on uint8 images, one image at a time.
 
-Run:  python benchmarks/augmix_vs_reference.py [--n 256] [--repeats 3]
+Run:  python -m benchmarks.augmix_vs_reference [--n 256] [--repeats 3]
 """
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
 from PIL import Image, ImageOps
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import jax  # pylint: disable=g-import-not-at-top
+import jax
 import jax.numpy as jnp
 
 from advjax import augment
-from _images import cifar_like
+from benchmarks._images import cifar_like
 
 IMAGE_SIZE = 32
 

@@ -24,17 +24,17 @@ Setup (never part of requirements.txt; see DESIGN.md, "Known traps"):
   pip install --no-deps pyautoattack
 
 Run:
-  python benchmarks/autoattack_vs_original.py [--points 1000] [--cifar_points 40] \
+  python -m benchmarks.autoattack_vs_original [--points 1000] [--cifar_points 40] \
       [--steps 100] [--queries 5000] [--batch 250] [--models lenet_clean,lenet_at,lenet_at_eps0.1,resnet18]
-  python benchmarks/autoattack_vs_original.py --tiny     # a smoke run of a few minutes
+  python -m benchmarks.autoattack_vs_original --tiny     # a smoke run of a few minutes
 """
 import argparse
 import contextlib
 import fractions
+import importlib.util
 import io
 import os
 import re
-import sys
 import time
 from typing import Dict, List, Optional
 
@@ -43,12 +43,10 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from attacks_vs_torchattacks import torch_lenet  # noqa: E402  pylint: disable=g-import-not-at-top
-import _images  # noqa: E402  pylint: disable=g-import-not-at-top
-
-from advjax import data, models, train  # noqa: E402
-from advjax import eval as ev  # noqa: E402
+from advjax import data, models, train
+from advjax import eval as ev
+from benchmarks import _images
+from benchmarks.attacks_vs_torchattacks import torch_lenet
 
 MODELS = ("lenet_clean", "lenet_at", "lenet_at_eps0.1", "resnet18")
 
@@ -75,9 +73,12 @@ def foolbox_cifar(n: int):
 
 def torch_resnet18(path: str):
   import torch  # pylint: disable=import-outside-toplevel
-  sys.path.insert(0, os.path.dirname(path))
-  from resnet import ResNet18  # pylint: disable=import-outside-toplevel,import-error
-  net = ResNet18()
+  # the architecture file saved beside the weights, loaded by path
+  spec = importlib.util.spec_from_file_location(
+      "resnet", os.path.join(os.path.dirname(path), "resnet.py"))
+  resnet = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(resnet)
+  net = resnet.ResNet18()
   net.load_state_dict(torch.load(path, map_location="cpu"))
   return net.eval()
 

@@ -5,24 +5,20 @@ one compile per type); imagecorruptions runs per image on NumPy/OpenCV/PIL.
 Types that imagecorruptions cannot run any more (glass_blur, fog with NumPy 2 /
 new scikit-image) are timed for advjax only and left out of the ratio.
 
-Run:  python benchmarks/corruptions_vs_imagecorruptions.py [--n 256] [--severity 3]
+Run:  python -m benchmarks.corruptions_vs_imagecorruptions [--n 256] [--severity 3]
 """
 import argparse
 import os
-import sys
 import time
 import warnings
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import jax  # pylint: disable=g-import-not-at-top
+import jax
 import jax.numpy as jnp
 
 from advjax import augment
-from _images import cifar_like
+from benchmarks._images import cifar_like
 
 
 def main():

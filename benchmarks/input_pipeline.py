@@ -21,10 +21,10 @@ photos (skimage.data: astronaut, chelsea, coffee, rocket, ...) cut at random and
 ImageNet's typical 500 x 375 (a quarter portrait), saved as JPEG quality 90; each folder's
 files are hard links into that pool, spread over --classes class sub-folders.
 
-  python benchmarks/input_pipeline.py    # --images 2048 --batch 64 --max_workers <cores>
+  python -m benchmarks.input_pipeline    # --images 2048 --batch 64 --max_workers <cores>
                                          # --sizes 2000,8000 --epoch_workers <max_workers>
                                          # --read_threads 1
-  python benchmarks/input_pipeline.py --tiny    # seconds: 64 images, workers 0..1 (table 1),
+  python -m benchmarks.input_pipeline --tiny    # seconds: 64 images, workers 0..1 (table 1),
                                                 # sizes 50,100 with 0 workers (table 2)
 """
 import argparse

@@ -1,6 +1,6 @@
 """config.dtype: the same short hybrid run in float32 and in bfloat16, side by side.
 
-  python benchmarks/mixed_precision.py [--epochs 6] [--test_points 500] [--workdir DIR]
+  python -m benchmarks.mixed_precision [--epochs 6] [--test_points 500] [--workdir DIR]
 
 Trains LeNet-5 on the embedded MNIST with the hybrid recipe (mnist_hybrid's quick form:
 PGD-2 at eps 0.15 grown from eps/10 over 2 epochs, `--epochs` epochs), once per compute
@@ -12,13 +12,10 @@ row shows that a bf16 run learns as well as a float32 one. Runs are written unde
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from advjax import train  # noqa: E402  pylint: disable=wrong-import-position
-from experiments.configs import mnist_hybrid  # noqa: E402  pylint: disable=wrong-import-position
+from advjax import train
+from experiments.configs import mnist_hybrid
 
 
 def run_config(dtype: str, epochs: int, test_points: int):

@@ -1,8 +1,8 @@
 """The clean train step of every scale model, float32 and bfloat16, in one table.
 
-  python benchmarks/model_steps.py                     # batch 8 (a CPU); 3 timed calls
-  python benchmarks/model_steps.py --batch 256 --repeats 10    # an accelerator
-  python benchmarks/model_steps.py --tiny              # seconds: WRN-10-1 only (the test)
+  python -m benchmarks.model_steps                     # batch 8 (a CPU); 3 timed calls
+  python -m benchmarks.model_steps --batch 256 --repeats 10    # an accelerator
+  python -m benchmarks.model_steps --tiny              # seconds: WRN-10-1 only (the test)
 
 For PreActResNet-18, WRN-28-10 and WRN-34-10 (32 x 32, 10 classes) and ResNet-50 and
 EfficientNet-B0 (224 x 224, 1000 classes): one SGD step (momentum 0.9, weight decay as an
@@ -14,8 +14,6 @@ fraction of peak. The step is the library's whole train step as the training loo
 (donated state, BatchNorm statistics updated).
 """
 import argparse
-import os
-import sys
 import time
 from typing import Dict, List, Optional
 
@@ -24,11 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _images import cifar_like  # noqa: E402  pylint: disable=g-import-not-at-top
-from accelerator import DTYPES, PEAK_FLOPS, _median_time  # noqa: E402  pylint: disable=g-import-not-at-top
-
-from advjax import models, train  # noqa: E402
+from advjax import models, train
+from benchmarks._images import cifar_like
+from benchmarks._timing import time_calls
+from benchmarks.accelerator import DTYPES, PEAK_FLOPS
 
 # name -> (advjax model, its options, image side, classes)
 MODELS = {
@@ -68,7 +65,7 @@ def step_row(name: str, arch: str, options: Dict, side: int, classes: int, dtype
     nonlocal state
     state, metrics = compiled(state, (x, y))
     return metrics
-  sec = _median_time(one, repeats)
+  sec = time_calls(one, repeats).median()
   peak = PEAK_FLOPS.get(jax.devices()[0].device_kind, {}).get(dtype)
   return dict(model=name, dtype=dtype, params_m=params / 1e6, batch=batch,
               compile_s=compile_s, sec=sec, img_s=batch / sec, gflop=flops / 1e9,

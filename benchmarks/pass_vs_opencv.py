@@ -7,7 +7,7 @@ The reference is Rozsa et al.'s pipeline, image by image on the host:
 use_sample_covariance=False, data_range=1)`. The pairs are the minimal hot/cold
 (HC-D-1) adversarials of a LeNet-5 trained on the embedded MNIST.
 
-  python benchmarks/pass_vs_opencv.py            # --n 1000 --epochs 3 --repeats 5
+  python -m benchmarks.pass_vs_opencv            # --n 1000 --epochs 3 --repeats 5
 
 Both sides are timed --repeats times (advjax after compiling) and the best run is reported.
 """
@@ -15,7 +15,6 @@ import argparse
 import functools
 import os
 import platform
-import sys
 import time
 
 import cv2
@@ -24,10 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from skimage.metrics import structural_similarity
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _lenet_setup import best_time  # noqa: E402  pylint: disable=g-import-not-at-top
-
-from advjax import attacks, data, metrics, models, train  # noqa: E402
+from advjax import attacks, data, metrics, models, train
+from benchmarks._timing import time_calls
 
 
 def make_pairs(n: int, epochs: int):
@@ -78,8 +75,8 @@ def main():
   ours, info = jax.block_until_ready(
       metrics.pass_score_with_info(jnp.asarray(adv), jnp.asarray(orig)))
   compile_s = time.perf_counter() - t0
-  best_ours = best_time(lambda: jax.block_until_ready(
-      metrics.pass_score(jnp.asarray(adv), jnp.asarray(orig))), args.repeats)
+  best_ours = min(time_calls(lambda: metrics.pass_score(jnp.asarray(adv), jnp.asarray(orig)),
+                             args.repeats).wall)
   ours = np.asarray(ours)
 
   ref = np.full(n, np.nan)
@@ -91,7 +88,7 @@ def main():
       except cv2.error:
         ref[i] = np.nan
 
-  cv_s = best_time(reference_loop, args.repeats)  # the whole loop, best of as many runs
+  cv_s = min(time_calls(reference_loop, args.repeats).wall)  # the whole loop, best of as many
   failures = int(np.sum(np.isnan(ref)))
 
   ok = ~np.isnan(ref)

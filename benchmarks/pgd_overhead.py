@@ -14,20 +14,18 @@ in a `lax.fori_loop`, nothing else) shows what XLA's loop itself costs on each m
 PGD-K / minimal loop is the part advjax owns.
 
 Run:
-  python benchmarks/pgd_overhead.py [--batch 256] [--steps 10 20 40] [--repeats 7]
+  python -m benchmarks.pgd_overhead [--batch 256] [--steps 10 20 40] [--repeats 7]
 """
 import argparse
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _lenet_setup import best_times, train_lenet  # noqa: E402  pylint: disable=g-import-not-at-top
-
-from advjax import attacks, losses  # noqa: E402
+from advjax import attacks, losses
+from benchmarks._lenet_setup import train_lenet
+from benchmarks._timing import time_calls
 
 
 def plain_lenet(key):
@@ -91,12 +89,11 @@ def overhead(logits_fn, x, y, *, eps, steps, repeats):
   inf = np.array([np.inf, np.inf])
   t_grad, t_pgd, t_min = inf, {k: inf for k in steps}, {k: inf for k in steps}
   for _ in range(repeats):  # interleaved, so all see the same machine load
-    t_grad = np.minimum(t_grad, best_times(lambda: input_grad(x).block_until_ready(), 3))
+    t_grad = np.minimum(t_grad, time_calls(lambda: input_grad(x), 3).best())
     for k in steps:
-      t_pgd[k] = np.minimum(t_pgd[k], best_times(
-          lambda k=k: pgds[k](jax.random.key(0), x, y).block_until_ready(), 1))
-      t_min[k] = np.minimum(t_min[k], best_times(
-          lambda k=k: floors[k](x, y).block_until_ready(), 1))
+      t_pgd[k] = np.minimum(t_pgd[k], time_calls(
+          lambda k=k: pgds[k](jax.random.key(0), x, y), 1).best())
+      t_min[k] = np.minimum(t_min[k], time_calls(lambda k=k: floors[k](x, y), 1).best())
   return t_grad, {k: (t_pgd[k], t_min[k]) for k in steps}
 
 

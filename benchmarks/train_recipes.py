@@ -1,7 +1,7 @@
 """Wall time to a robust model for each training recipe: time to a stated PGD accuracy,
 and the train time relative to clean training.
 
-  python benchmarks/train_recipes.py [--epochs 10] [--replays 4] [--seed 0] [--target 0.8] \
+  python -m benchmarks.train_recipes [--epochs 10] [--replays 4] [--seed 0] [--target 0.8] \
       [--output FILE.md]
 
 Trains LeNet-5 on the embedded MNIST (mnist5k) with the rows of experiment (e) in
@@ -38,11 +38,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train_step import step_costs  # noqa: E402  pylint: disable=g-import-not-at-top
-
-from advjax import data, eval as ev, models, train  # noqa: E402
-from experiments._experiments import EPOCHS, EXPERIMENTS, epoch_times  # noqa: E402
+from advjax import data, eval as ev, models, train
+from benchmarks.train_step import step_costs
+from experiments._experiments import EPOCHS, EXPERIMENTS, epoch_times
 
 _EVAL_EPS = 0.1
 _MOONSHOT_TIME = 1.3      # time / clean at most

@@ -1,6 +1,6 @@
 """Cost of one PGD-K adversarial train step against the sum of its parts.
 
-  python benchmarks/train_step.py [--batch 128] [--steps 7] [--repeats 30]
+  python -m benchmarks.train_step [--batch 128] [--steps 7] [--repeats 30]
 
 Prints, for LeNet-5 on MNIST-shaped data: one clean train step, one jitted input
 gradient, one train step on the clean and the adversarial batch (the loss of the
@@ -8,25 +8,14 @@ adversarial recipe without the attack), and the PGD-K adversarial train step;
 then the ratio of the adversarial step to K input gradients + that step.
 """
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from advjax import attacks, data, losses, models, train
-
-
-def timeit(fn, *args, repeats):
-  out = fn(*args)
-  jax.block_until_ready(out)
-  times = []
-  for _ in range(repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t0)
-  return float(np.median(times))
+from advjax import attacks, data, models, train
+from benchmarks._timing import time_calls
 
 
 def step_costs(batch: int = 128, steps: int = 7, repeats: int = 30) -> dict:
@@ -72,10 +61,11 @@ def step_costs(batch: int = 128, steps: int = 7, repeats: int = 30) -> dict:
       state, m = step(state, (x, y))
       return m["loss"]
     return go
-  t = {"clean": timeit(run_step(clean_step), repeats=repeats),
-       "grad": timeit(input_grad, variables, x, y, repeats=repeats),
-       "both": timeit(run_step(both_step), repeats=repeats),
-       "adv": timeit(run_step(adv_step), repeats=repeats)}
+  median = lambda fn: time_calls(fn, repeats, warmup=1).median()
+  t = {"clean": median(run_step(clean_step)),
+       "grad": median(lambda: input_grad(variables, x, y)),
+       "both": median(run_step(both_step)),
+       "adv": median(run_step(adv_step))}
   t["parts"] = steps * t["grad"] + t["both"]
   return t
 

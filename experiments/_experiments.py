@@ -36,8 +36,8 @@ class Supplement(NamedTuple):
   the experiment's table (see `supplement_path`, `supplement_command`)."""
   title: str
   filename: str
-  script: str                   # path under the repository root, run with `--output FILE`
-  datasets: tuple = ("mnist",)  # the datasets the script measures
+  module: str                   # run as `python -m <module> --output FILE` from the repo root
+  datasets: tuple = ("mnist",)  # the datasets the module measures
 
 
 class Experiment(NamedTuple):
@@ -208,7 +208,7 @@ _E = Experiment(
           "checkpoint evaluated with PGD-20."),
     supplement=Supplement(
         title="Time to accuracy", filename="time_to_accuracy.md",
-        script="benchmarks/train_recipes.py"))
+        module="benchmarks.train_recipes"))
 
 
 # (a) seed 004, Rozsa et al. 2016 Table 1: fine-tuning base LeNets on clean images
@@ -416,15 +416,15 @@ def supplement_path(root: str, exp: Experiment) -> str:
 
 def supplement_command(root: str, exp: Experiment) -> str:
   """The shell command that (re)measures `exp.supplement`, from the repository root."""
-  return f"python {exp.supplement.script} --output {supplement_path(root, exp)}"
+  return f"python -m {exp.supplement.module} --output {supplement_path(root, exp)}"
 
 
 def measure_supplement(root: str, exp: Experiment, dataset: str, log=print) -> None:
-  """Runs `exp.supplement`'s script once (in its own process, as its command does) unless
-  its file exists; logs and does nothing for a dataset the script does not measure.
+  """Runs `exp.supplement`'s module once (in its own process, as its command does) unless
+  its file exists; logs and does nothing for a dataset the module does not measure.
 
   Raises:
-    subprocess.CalledProcessError: the script failed (its file is not written then).
+    subprocess.CalledProcessError: the module failed (its file is not written then).
   """
   import os  # pylint: disable=import-outside-toplevel
   import subprocess  # pylint: disable=import-outside-toplevel
@@ -441,5 +441,5 @@ def measure_supplement(root: str, exp: Experiment, dataset: str, log=print) -> N
       p for p in (repo, os.environ.get("PYTHONPATH")) if p))
   os.makedirs(os.path.dirname(path), exist_ok=True)
   log(f"[{exp.key}] {sup.title}: {supplement_command(root, exp)}")
-  subprocess.run([sys.executable, os.path.join(repo, sup.script), "--output",
+  subprocess.run([sys.executable, "-m", sup.module, "--output",
                   os.path.abspath(path)], check=True, cwd=repo, env=env)

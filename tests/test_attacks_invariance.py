@@ -17,59 +17,32 @@ asserted identical and its images equal within 1e-6 (measured: 6e-8 on the two p
 FAB-T breaks, every other point bit for bit); the single attacks on the tiny model agree
 bit for bit.
 """
-import os
-import subprocess
-import sys
-import textwrap
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-from advjax import attacks, losses
+from advjax import attacks
+from tests._inputs import MLP_POINTS, mlp_logits, run_on_host_devices, trained_mlp
 
-N, EPS = 64, 0.05
+N, EPS = MLP_POINTS, 0.05
 # The standard suite (APGD-CE, APGD-T, FAB-T, Square) at small budgets; at eps 0.05
 # APGD-CE and FAB-T both break points of the MLP below.
 AA = dict(num_steps=2, num_target_classes=2, num_queries=100)
 
 
-def _mlp(p, x):
-  h = jax.nn.relu(x.reshape(x.shape[0], -1) @ p["w1"] + p["b1"])
-  return h @ p["w2"] + p["b2"]
-
-
 @pytest.fixture(scope="module")
 def mlp(mnist):
-  """A 784-32-10 MLP trained for 60 full-batch Adam steps on the embedded MNIST
-  (about 94% on the 64 test points), and those points."""
-  xt, yt = mnist["train"].get(np.arange(len(mnist["train"])))
-  k1, k2 = jax.random.split(jax.random.key(0))
-  p = dict(w1=jax.random.normal(k1, (784, 32)) / 28.0, b1=jnp.zeros(32),
-           w2=jax.random.normal(k2, (32, 10)) / 6.0, b2=jnp.zeros(10))
-  tx = optax.adam(1e-2)
-
-  @jax.jit
-  def fit(p):
-    def step(c, _):
-      p, s = c
-      g = jax.grad(lambda p: losses.cross_entropy(_mlp(p, xt), yt).mean())(p)
-      u, s = tx.update(g, s)
-      return (optax.apply_updates(p, u), s), None
-    return jax.lax.scan(step, (p, tx.init(p)), None, length=60)[0][0]
-
-  p = jax.device_get(fit(p))
-  x, y = mnist["test"].get(np.arange(N))
-  return p, jnp.asarray(x), jnp.asarray(y)
+  """A 784-32-10 MLP trained on the embedded MNIST and 64 test points (`trained_mlp`)."""
+  return trained_mlp(mnist)
 
 
 @pytest.fixture(scope="module")
 def autoattack_runs(mlp):  # ~40 s of CPU
   """AutoAttack on the 64 points in one batch and in four batches of 16."""
   p, x, y = mlp
-  f = lambda z: _mlp(p, z)  # noqa: E731
+  f = lambda z: mlp_logits(p, z)  # noqa: E731
   run = jax.jit(lambda k, x, y, ids: attacks.autoattack(k, f, x, y, eps=EPS,
                                                         example_ids=ids, **AA))
   key, ids = jax.random.key(7), jnp.arange(N, dtype=jnp.int32)
@@ -100,19 +73,17 @@ def test_autoattack_same_on_one_and_eight_devices(mlp, autoattack_runs, tmp_path
   whole, _, _ = autoattack_runs
   np.savez(tmp_path / "in.npz", x=np.asarray(x), y=np.asarray(y),
            **{k: np.asarray(v) for k, v in p.items()})
-  code = textwrap.dedent(f"""
-      import os
-      os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+  run_on_host_devices(f"""
       import jax, jax.numpy as jnp, numpy as np
       from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
       from advjax import attacks
-      from tests.test_attacks_invariance import AA, EPS, _mlp
+      from tests._inputs import mlp_logits
       d = dict(np.load({str(tmp_path / "in.npz")!r}))
       x, y = jnp.asarray(d.pop("x")), jnp.asarray(d.pop("y"))
       p = {{k: jnp.asarray(v) for k, v in d.items()}}
-      f = lambda z: _mlp(p, z)
-      run = jax.jit(lambda k, x, y, ids: attacks.autoattack(k, f, x, y, eps=EPS,
-                                                            example_ids=ids, **AA))
+      f = lambda z: mlp_logits(p, z)
+      run = jax.jit(lambda k, x, y, ids: attacks.autoattack(k, f, x, y, eps={EPS!r},
+                                                            example_ids=ids, **{AA!r}))
       key, ids = jax.random.key(7), jnp.arange(x.shape[0], dtype=jnp.int32)
       one = run(key, x, y, ids)
       mesh = Mesh(np.array(jax.devices()), ("data",))
@@ -121,11 +92,7 @@ def test_autoattack_same_on_one_and_eight_devices(mlp, autoattack_runs, tmp_path
       assert len(eight.images.sharding.device_set) == 8, eight.images.sharding
       np.savez({str(tmp_path / "out.npz")!r}, one=one.images, one_s=one.success,
                eight=eight.images, eight_s=eight.success)
-  """)
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       timeout=600, env=dict(os.environ), cwd=root)
-  assert out.returncode == 0, out.stderr[-2000:]
+  """, n=8, timeout=600)
   r = np.load(tmp_path / "out.npz")
   for images, success in ((r["one"], r["one_s"]), (r["eight"], r["eight_s"])):
     np.testing.assert_array_equal(success, np.asarray(whole.success))

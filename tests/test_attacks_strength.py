@@ -1,12 +1,8 @@
-"""Attack strength on a LeNet-5 trained on the embedded MNIST (issue 3).
+"""Attack strength on a LeNet-5 trained on the embedded MNIST.
 
 The fixture model has ~96% clean test accuracy. Budgets are small (64-128
 images, 10-20 steps) so that the file runs in about a minute on two CPU cores.
 """
-import os
-import subprocess
-import sys
-import textwrap
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +10,7 @@ import numpy as np
 import pytest
 
 from advjax import attacks
+from tests._inputs import run_on_host_devices
 
 N = 128
 
@@ -129,9 +126,7 @@ def test_fgv_and_l2_attacks_hurt(lenet):
 def test_attacks_on_a_batch_sharded_over_devices():
   """PGD, APGD and FAB-T on a batch sharded over 4 (fake CPU) devices equal the
   single-device result."""
-  code = textwrap.dedent("""
-      import os
-      os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+  out = run_on_host_devices("""
       import jax, jax.numpy as jnp, numpy as np
       from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
       from advjax import attacks
@@ -153,13 +148,8 @@ def test_attacks_on_a_batch_sharded_over_devices():
         assert len(b.sharding.device_set) == 4, b.sharding
         np.testing.assert_allclose(a, b, atol=1e-5)
       print("ok")
-  """)
-  env = dict(os.environ)
-  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       timeout=300, env=env,
-                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  assert out.returncode == 0, out.stderr[-2000:]
-  assert "ok" in out.stdout
+  """, n=4, timeout=300)
+  assert "ok" in out
 
 
 def test_fab_t_minimal_adversarials(lenet):

@@ -15,11 +15,17 @@ import pytest
 
 from advjax import attacks
 from advjax import eval as ev
-from tests.test_attacks_invariance import _mlp, mlp  # noqa: F401  (module fixture)
+from tests._inputs import mlp_logits, trained_mlp
 
 EPS = 0.05
 BUDGET = dict(num_steps=2, num_queries=100)
 THREAT = ev.ThreatModel("mnist", "Linf", fractions.Fraction(1, 20))
+
+
+@pytest.fixture(scope="module")
+def mlp(mnist):
+  """A 784-32-10 MLP trained on the embedded MNIST and 64 test points (`trained_mlp`)."""
+  return trained_mlp(mnist)
 
 
 def test_versions_are_the_reference_codes():
@@ -53,16 +59,16 @@ def test_versions_fix_their_stages_and_custom_takes_pairs():
 
 
 @pytest.fixture(scope="module")
-def whole_batch(mlp):  # noqa: F811
+def whole_batch(mlp):
   p, x, y = mlp
-  f = lambda z: _mlp(p, z)  # noqa: E731
+  f = lambda z: mlp_logits(p, z)  # noqa: E731
   res = jax.jit(lambda k, x, y: attacks.autoattack(k, f, x, y, eps=EPS, version="standard",
                                                    **BUDGET))(jax.random.key(7), x, y)
   return f, res
 
 
 @pytest.fixture(scope="module")
-def compacted(mlp, whole_batch):  # noqa: F811
+def compacted(mlp, whole_batch):
   _, x, y = mlp
   f, _ = whole_batch
   counts = []
@@ -73,7 +79,7 @@ def compacted(mlp, whole_batch):  # noqa: F811
 
 
 @pytest.mark.slow
-def test_compacted_driver_equals_the_whole_batch_autoattack(mlp, whole_batch, compacted):  # noqa: F811
+def test_compacted_driver_equals_the_whole_batch_autoattack(mlp, whole_batch, compacted):
   _, x, y = mlp
   _, whole = whole_batch
   r = compacted
@@ -100,7 +106,7 @@ def test_compacted_driver_equals_the_whole_batch_autoattack(mlp, whole_batch, co
   d = (r["images"] - np.asarray(x)).reshape(len(x), -1)
   np.testing.assert_allclose(rec["linf"], np.abs(d).max(1), rtol=1e-6, atol=1e-7)
   np.testing.assert_array_equal(rec["linf"][(rec["broken_by"] < 0) | robust], 0.0)  # kept
-  logits = np.asarray(_mlp(mlp[0], jnp.asarray(r["images"])))
+  logits = np.asarray(mlp_logits(mlp[0], jnp.asarray(r["images"])))
   yy = np.asarray(y)
   other = np.where(np.eye(10, dtype=bool)[yy], -np.inf, logits).max(1)
   np.testing.assert_allclose(rec["margin"], logits[np.arange(len(yy)), yy] - other,
@@ -118,7 +124,7 @@ class _Interrupt(Exception):
 
 
 @pytest.mark.slow
-def test_interrupted_evaluation_resumes_to_the_same_records(mlp, whole_batch, compacted,  # noqa: F811
+def test_interrupted_evaluation_resumes_to_the_same_records(mlp, whole_batch, compacted,
                                                             tmp_path):
   _, x, y = mlp
   f, _ = whole_batch
@@ -154,9 +160,9 @@ def test_interrupted_evaluation_resumes_to_the_same_records(mlp, whole_batch, co
 
 
 @pytest.mark.slow
-def test_rand_version_attacks_the_eot_model(mlp):  # noqa: F811
+def test_rand_version_attacks_the_eot_model(mlp):
   p, x, y = mlp
-  noisy = lambda k, z: _mlp(p, z + 0.05 * jax.random.normal(k, z.shape))  # noqa: E731
+  noisy = lambda k, z: mlp_logits(p, z + 0.05 * jax.random.normal(k, z.shape))  # noqa: E731
   key = jax.random.key(3)
   res = attacks.autoattack(key, noisy, x[:16], y[:16], eps=EPS, version="rand", num_steps=5)
   assert set(res.robust_accuracy) == {"clean", "apgd_ce", "apgd_dlr"}
@@ -173,7 +179,7 @@ def test_benchmark_against_the_original_runs_tiny():
   pytest.importorskip("torch")
   pytest.importorskip("pyautoattack")
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  out = subprocess.run([sys.executable, "benchmarks/autoattack_vs_original.py", "--tiny"],
+  out = subprocess.run([sys.executable, "-m", "benchmarks.autoattack_vs_original", "--tiny"],
                        cwd=root, capture_output=True, text=True, timeout=600, check=False)
   assert out.returncode == 0, out.stderr[-2000:]
   row = [line for line in out.stdout.splitlines() if line.startswith("| lenet_clean")]

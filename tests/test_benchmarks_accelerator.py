@@ -1,13 +1,8 @@
-"""benchmarks/accelerator.py in its tiny CPU form: every column of the GPU suite's tables,
+"""benchmarks.accelerator in its tiny CPU form: every column of the GPU suite's tables,
 with the references (torchattacks, the original AutoAttack) on the same weights."""
-import os
-import sys
-
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "benchmarks"))
-import accelerator  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
+from benchmarks import accelerator
 
 
 @pytest.mark.slow

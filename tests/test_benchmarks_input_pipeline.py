@@ -1,4 +1,4 @@
-"""benchmarks/input_pipeline.py: the Grain pipeline's images/s per worker against a bare
+"""benchmarks.input_pipeline: the Grain pipeline's images/s per worker against a bare
 PIL/NumPy loop, and the peak RSS of an epoch's process tree against the folder's size."""
 import re
 import sys

@@ -1,16 +1,10 @@
-"""benchmarks/model_steps.py: the clean train step of each scale model per compute dtype."""
-import os
-import sys
-
+"""benchmarks.model_steps: the clean train step of each scale model per compute dtype."""
 import pytest
 
 from tests._inputs import benchmark_module
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def _bench():
-  sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
   return benchmark_module("model_steps")
 
 

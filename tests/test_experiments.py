@@ -74,8 +74,10 @@ def _tiny(name, recipe="standard", **kw):
 @pytest.mark.slow
 def test_driver_runs_fine_tunes_ensembles_and_skips_finished_runs(tmp_path, monkeypatch):
   monkeypatch.setattr(E, "OFFLINE_MAX_IMAGES", 64)
-  script = tmp_path / "measure.py"   # the supplement: a whole-experiment measurement
-  script.write_text("import sys\nopen(sys.argv[2], 'w').write('| measured |\\n')\n")
+  # the supplement, a whole-experiment measurement: a module on the path
+  (tmp_path / "advjax_test_measure.py").write_text(
+      "import sys\nopen(sys.argv[2], 'w').write('| measured |\\n')\n")
+  monkeypatch.setenv("PYTHONPATH", str(tmp_path), prepend=os.pathsep)
   exp = E.Experiment(
       key="t", title="tiny", claim="-",
       rows=[E.Row("base", "base", _tiny("base")),
@@ -87,7 +89,7 @@ def test_driver_runs_fine_tunes_ensembles_and_skips_finished_runs(tmp_path, monk
             E.Row("aug", "DiffAugment", _tiny("aug", "adversarial", alpha=0.5,
                                               **{"train_attack.name": "diffaugment"}))],
       seeds=(0,), ensemble_of=("ft", "aug"),
-      supplement=E.Supplement("Measured", "m.md", str(script)))
+      supplement=E.Supplement("Measured", "m.md", "advjax_test_measure"))
   logs = []
   reproduce.run_experiment(exp, str(tmp_path), [0], log=logs.append)
   with open(E.supplement_path(str(tmp_path), exp), encoding="utf-8") as f:
@@ -128,6 +130,13 @@ def test_every_config_file_validates():
     for arg in (None, "quick"):
       c = train.validate_config(mod.get_config(arg))
       assert c.name, path
+
+
+def test_e_supplement_is_the_train_recipes_benchmark_run_as_a_module():
+  exp = E.EXPERIMENTS["e"]
+  assert E.supplement_command("runs/repro", exp) == (
+      "python -m benchmarks.train_recipes --output runs/repro/e/time_to_accuracy.md")
+  assert benchmark_module("train_recipes").__name__ == exp.supplement.module
 
 
 def test_time_to_target_counts_train_seconds_until_the_first_epoch_that_reaches_it():

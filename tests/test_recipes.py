@@ -1,6 +1,5 @@
-"""The composable train step of issue 7: each recipe component changes the loss as
+"""The composable train step: each recipe component changes the loss as
 defined (JSD term, PASS mask, MaxUp maximum, hard positives, curriculum, fine-tuning)."""
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -8,9 +7,9 @@ import numpy as np
 import optax
 import pytest
 
-from advjax import augment, losses, models, train
+from advjax import losses, models, train
 from advjax.train import _views
-from tests.test_train import quick_config
+from tests._inputs import quick_config
 
 EPS = train.eps_schedule("constant", 0.1, 0)
 

@@ -9,30 +9,14 @@ import time
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 import pytest
 
-from advjax import data, losses, models, train
-from tests._inputs import set_keys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-QUICK = ["--config.num_epochs=3", "--config.train_attack.num_steps=2",
-         "--config.eval.num_examples=100", "--config.eval.pgd_steps=3",
-         "--config.eval.pgd_step_size=0.04",
-         "--config.progress=False", "--config.eps_warmup_epochs=2"]
-
-
-def quick_config(**overrides):
-  """The config the QUICK command line flags describe."""
-  sys.path.insert(0, ROOT)
-  from experiments.configs import mnist_hybrid  # pylint: disable=import-outside-toplevel
-  c = mnist_hybrid.get_config("quick")
-  c.num_epochs, c.eps_warmup_epochs, c.progress = 3, 2, False
-  c.train_attack.num_steps = 2
-  c.eval.num_examples, c.eval.pgd_steps, c.eval.pgd_step_size = 100, 3, 0.04
-  return set_keys(c, **overrides)
+from advjax import losses, models, train
+# QUICK and quick_config live in tests/_inputs.py; conftest, test_eval and test_reports still
+# import them from this module.
+from tests._inputs import QUICK, ROOT, quick_config, run_on_host_devices
 
 
 def _batch(mnist, n=64):
@@ -230,13 +214,9 @@ def test_workdir_of_another_config_is_refused(quick_runs, tmp_path):
 
 
 _MULTI_DEVICE = r"""
-import os, sys
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 import jax, numpy as np
-sys.path.insert(0, sys.argv[1])
 from advjax import data, train
-from tests.test_train import quick_config
-assert jax.device_count() == 8, jax.devices()
+from tests._inputs import quick_config
 # the hybrid recipe, and hybrid + NoisyMix (three views, manifold mixup, noise, JSD)
 recipes = {"hybrid": {}, "hybrid+noisymix": {"noisymix.views": "augmix"}}
 for recipe, overrides in recipes.items():
@@ -270,10 +250,8 @@ for recipe, overrides in recipes.items():
 def test_train_step_on_8_host_devices_matches_one_device():
   """Hybrid and hybrid + NoisyMix through the same train step, sharded over 8 host
   devices, give the losses and parameters of one device."""
-  r = subprocess.run([sys.executable, "-c", _MULTI_DEVICE, ROOT], cwd=ROOT,
-                     capture_output=True, text=True, timeout=1200)
-  assert r.returncode == 0, r.stdout + r.stderr[-3000:]
-  assert "OK hybrid " in r.stdout and "OK hybrid+noisymix" in r.stdout
+  out = run_on_host_devices(_MULTI_DEVICE, n=8, timeout=1200)
+  assert "OK hybrid " in out and "OK hybrid+noisymix" in out
 
 
 def test_free_adversarial_training_replays_each_batch_m_times(mnist):

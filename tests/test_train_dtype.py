@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from advjax import attacks, data, models, train
-from tests.test_train import quick_config
+from tests._inputs import quick_config
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "benchmarks"))

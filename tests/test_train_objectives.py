@@ -1,11 +1,7 @@
 """TRADES, MART and AWP: the losses, TRADES' attack, the train step and the config."""
 import json
 import math
-import os
-import subprocess
-import sys
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,33 +9,9 @@ import optax
 import pytest
 
 from advjax import attacks, losses, models, train
-from tests._inputs import set_keys
+from tests._inputs import TINY_EPS, run_on_host_devices, set_keys, tiny_train_setup
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EPS = 0.1
-
-
-class TinyNet(nn.Module):
-  """One Dense layer on 4x4x1 images: a kernel (perturbed by AWP) and a bias (not)."""
-  num_classes: int = 3
-
-  @nn.compact
-  def __call__(self, x, train=False, block_hook=None):
-    del train, block_hook
-    return nn.Dense(self.num_classes)(x.reshape(x.shape[0], -1))
-
-
-def _setup(n=12, seed=0, tx=None):
-  model = TinyNet()
-  k_x, k_state = jax.random.split(jax.random.PRNGKey(seed))
-  x = jax.random.uniform(k_x, (n, 4, 4, 1))
-  y = jnp.arange(n) % 3
-  tx = tx or optax.adam(0.05)
-  state = train.create_train_state(model, tx, k_state, (4, 4, 1), alpha=0.0, eps=EPS)
-  # larger weights than the default init, so that the softmax is far from uniform
-  state = state.replace(params=jax.tree_util.tree_map(lambda p: 8.0 * p, state.params))
-  state = state.replace(opt_state=tx.init(state.params))
-  return model, tx, state, x, y
+EPS = TINY_EPS
 
 
 # --------------------------------------------------------------------------- #
@@ -83,7 +55,7 @@ def test_mart_loss_is_bce_plus_weighted_kl():
 # TRADES' inner maximization
 # --------------------------------------------------------------------------- #
 def test_trades_attack_stays_in_the_ball_and_increases_the_kl():
-  model, _, state, x, y = _setup(n=16)
+  model, _, state, x, y = tiny_train_setup(n=16)
   logits_fn = models.make_logits_fn(model, state.variables())
 
   @jax.jit
@@ -142,7 +114,7 @@ def _step_views(state, model, attack, x, y):
 
 @pytest.mark.parametrize("objective", ["trades", "mart"])
 def test_step_loss_is_alpha_clean_plus_the_objective(objective):
-  model, tx, state, x, y = _setup()
+  model, tx, state, x, y = tiny_train_setup()
   attack = train.make_attack_fn("pgd", num_steps=3, objective=objective)
   step = train.make_train_step(model, tx, recipe="adversarial", attack_fn=attack,
                                eps_fn=lambda s: EPS, objective=objective)
@@ -158,7 +130,7 @@ def test_step_loss_is_alpha_clean_plus_the_objective(objective):
 def test_awp_applies_the_gradient_at_w_plus_v_to_w(objective):
   gamma = 0.02
   # SGD: the update is proportional to the gradient, so the one at w + v shows
-  model, tx, state, x, y = _setup(tx=optax.sgd(0.1, momentum=0.9))
+  model, tx, state, x, y = tiny_train_setup(tx=optax.sgd(0.1, momentum=0.9))
   attack = train.make_attack_fn("pgd", num_steps=3, objective=objective)
   step = train.make_train_step(model, tx, recipe="adversarial", attack_fn=attack,
                                eps_fn=lambda s: EPS, objective=objective, skip_clean=True,
@@ -186,7 +158,7 @@ def test_awp_applies_the_gradient_at_w_plus_v_to_w(objective):
 
 
 def test_step_and_attack_argument_errors():
-  model, tx, _, _, _ = _setup()
+  model, tx, _, _, _ = tiny_train_setup()
   with pytest.raises(ValueError, match="recipe 'adversarial' or 'hybrid'"):
     train.make_train_step(model, tx, recipe="standard", eps_fn=lambda s: EPS,
                           objective="trades")
@@ -246,19 +218,15 @@ def test_config_spelling_and_old_runs(tmp_path):
 # Every objective, with and without AWP, sharded over 8 host devices
 # --------------------------------------------------------------------------- #
 _MULTI_DEVICE = r"""
-import os, sys
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 import jax, jax.numpy as jnp, numpy as np
-sys.path.insert(0, sys.argv[1])
 from advjax import data, train
-from tests.test_train_objectives import EPS, _setup
-assert jax.device_count() == 8, jax.devices()
+from tests._inputs import TINY_EPS as EPS, tiny_train_setup
 for objective in ("ce", "trades", "mart"):
   for gamma in (0.0, 0.01):
     out = {}
     for name, devices in (("one", jax.devices()[:1]), ("eight", jax.devices())):
       mesh = data.make_mesh(devices)
-      model, tx, state, x, y = _setup(n=16)
+      model, tx, state, x, y = tiny_train_setup(n=16)
       attack = train.make_attack_fn("pgd", num_steps=2, objective=objective)
       step = train.make_train_step(model, tx, recipe="hybrid", attack_fn=attack,
                                    eps_fn=lambda s: EPS, objective=objective,
@@ -282,7 +250,5 @@ for objective in ("ce", "trades", "mart"):
 def test_objectives_on_8_host_devices_match_one_device():
   """ce / trades / mart, each with and without AWP, in the hybrid recipe: the step
   sharded over 8 host devices gives the losses and parameters of one device."""
-  r = subprocess.run([sys.executable, "-c", _MULTI_DEVICE, ROOT], cwd=ROOT,
-                     capture_output=True, text=True, timeout=600)
-  assert r.returncode == 0, r.stdout + r.stderr[-3000:]
-  assert r.stdout.count("OK ") == 6, r.stdout
+  out = run_on_host_devices(_MULTI_DEVICE, n=8, timeout=600)
+  assert out.count("OK ") == 6, out
