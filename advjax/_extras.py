@@ -3,15 +3,15 @@
 `pip install advjax` installs the transforms (attacks, augment, losses, metrics, models, data's
 in-memory pipeline) with jax, flax, optax, dm-pix, chex and numpy. The training and experiment
 stack (`advjax.train`, `advjax.eval`, `advjax.plots`, the dataset loaders of `advjax.data` and
-`experiments/`) also needs the packages below: `pip install 'advjax[train]'`. setup.py's
-`TRAIN` list is the same set, with versions.
+`experiments/`) also needs the packages below: `pip install 'advjax[train]'`. pyproject.toml's
+`train` extra is the same set, with versions.
 """
 import importlib
 
 EXTRA = "train"
 INSTALL = f"pip install 'advjax[{EXTRA}]'"
 
-# import name -> the distribution that provides it (as setup.py's TRAIN list spells it).
+# import name -> the distribution that provides it (as pyproject.toml's train extra spells it).
 DISTRIBUTIONS = {
     "absl": "absl-py",
     "matplotlib": "matplotlib",

@@ -15,8 +15,7 @@ from advjax import attacks, models, train
 from advjax import eval as ev
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from experiments import ensemble as ensemble_cli  # pylint: disable=wrong-import-position
+from experiments import ensemble as ensemble_cli
 
 _SHAPE = (4, 6, 6, 1)
 _K = 5

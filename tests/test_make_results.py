@@ -198,7 +198,7 @@ def test_a_verdict_is_the_published_protocols_and_names_the_online_one():
 def test_e_shows_the_time_to_accuracy_file_or_says_it_is_missing(results):
   text, output, root = results
   exp = mr.E.EXPERIMENTS["e"]
-  cmd = f"python benchmarks/train_recipes.py --output {root}/e/time_to_accuracy.md"
+  cmd = f"python -m benchmarks.train_recipes --output {root}/e/time_to_accuracy.md"
   assert mr.E.supplement_command(root, exp) == cmd
   section = _section(text, "e")
   assert "### Time to accuracy" in section and cmd in section
@@ -212,13 +212,15 @@ def test_e_shows_the_time_to_accuracy_file_or_says_it_is_missing(results):
   assert section.index("| PGD-7 AT") < section.index(table) < section.index("**Verdict")
 
 
-def test_supplement_runs_its_script_once_and_skips_other_datasets(tmp_path):
-  script = tmp_path / "measure.py"
+def test_supplement_runs_its_script_once_and_skips_other_datasets(tmp_path, monkeypatch):
+  script = tmp_path / "advjax_test_measure_once.py"
   script.write_text("import sys, os\n"
                     "with open(sys.argv[sys.argv.index('--output') + 1], 'a') as f:\n"
                     "  f.write('| measured |\\n')\n")
   exp = mr.E.EXPERIMENTS["e"]._replace(
-      supplement=mr.E.Supplement("Measure", "m.md", str(script), datasets=("mnist",)))
+      supplement=mr.E.Supplement("Measure", "m.md", "advjax_test_measure_once",
+                                 datasets=("mnist",)))
+  monkeypatch.setenv("PYTHONPATH", str(tmp_path), prepend=os.pathsep)
   logs, root = [], str(tmp_path / "runs")
   mr.E.measure_supplement(root, exp, "cifar10", logs.append)
   assert not os.path.exists(mr.E.supplement_path(root, exp))

@@ -9,7 +9,6 @@ Also the building blocks every model of this package shares: convolutions padded
 like torch's (explicit integers) and BatchNorm with torch's defaults, in a
 compute `dtype` with float32 parameters and statistics.
 """
-import functools
 from typing import Any, Optional, Sequence
 
 import flax.linen as nn

@@ -1,7 +1,6 @@
 """One jitted update: alpha * L_clean (+ NoisyMix) + (1 - alpha) * L_views (+ L2), with
 L_views the CE, TRADES or MART objective, optionally under AWP."""
-import functools
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
