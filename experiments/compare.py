@@ -72,8 +72,11 @@ def comparison_table(reports) -> str:
   for r in reports.values():
     for a, entry in r["attacks"].items():
       first.setdefault(a, entry)
+  # an eps-bounded attack's cell is its accuracy; a minimum-norm attack's (eps None: CW-L2)
+  # the median L2 it needs over the points it broke
   head = ["method", "clean"] + [
-      e["label"] + (f" @ {e['eps']:g}" if e["eps"] is not None else "") for e in first.values()
+      e["label"] + (f" @ {e['eps']:g}" if e["eps"] is not None else ": median L2")
+      for e in first.values()
   ] + ["robustness gap", "corruption acc.", "step time x clean", "masking checks"]
   fmt = lambda v, f=".4f": "-" if v is None else format(v, f)
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -81,7 +84,9 @@ def comparison_table(reports) -> str:
     bounded = [e["accuracy"] for e in r["attacks"].values() if e["eps"] is not None]
     mc = r.get("masking_checks")
     cells = [name, fmt(r["clean_accuracy"])] + [
-        fmt(r["attacks"][a]["accuracy"] if a in r["attacks"] else None) for a in first] + [
+        fmt(None if a not in r["attacks"] else r["attacks"][a]["accuracy"]
+            if first[a]["eps"] is not None else r["attacks"][a].get("median_l2"))
+        for a in first] + [
             fmt(r["clean_accuracy"] - min(bounded) if bounded else None),
             fmt((r.get("corruptions") or {}).get("mean")),
             fmt((r.get("cost") or {}).get("relative_step_time"), ".2f"),

@@ -45,6 +45,25 @@ def set_keys(config, **flat):
   return config
 
 
+def readme_table_row(heading: str, first_cell: str) -> list:
+  """The cells after the first of the README.md table row under `heading` (a line such as
+  "### Measured ...") whose first cell starts with `first_cell`.
+
+  Raises:
+    AssertionError: no such heading or row.
+  """
+  with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+    text = f.read()
+  assert heading in text, f"README.md has no {heading!r}"
+  section = text[text.index(heading):]
+  section = section[:section.find("\n#", 1) if section.find("\n#", 1) > 0 else len(section)]
+  for line in section.splitlines():
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    if line.startswith("|") and cells[0].startswith(first_cell):
+      return cells[1:]
+  raise AssertionError(f"README.md {heading!r}: no row starting {first_cell!r}")
+
+
 def benchmark_module(name: str):
   """The module `benchmarks.<name>` (a script of benchmarks/, run as `python -m
   benchmarks.<name>`)."""

@@ -162,7 +162,7 @@ def quick_runs(build_once):
   recipe "standard" (name "std") and "hybrid" (name "hyb"), trained once per session and
   shared by every xdist worker. Read-only: a test that writes into a run copies it first
   (`shutil.copytree`)."""
-  from tests.test_train import quick_config  # pylint: disable=import-outside-toplevel
+  from tests._inputs import quick_config  # pylint: disable=import-outside-toplevel
 
   def build(root):
     for name, recipe in (("std", "standard"), ("hyb", "hybrid")):

@@ -41,6 +41,20 @@ def test_main_summary_prints_unbounded_attacks_without_eps():
                              "CW-L2 (unbounded): 0.1234")
 
 
+def test_compare_shows_a_minimum_norm_attack_as_its_median_l2_not_an_accuracy():
+  from experiments.compare import comparison_table  # pylint: disable=import-outside-toplevel
+  cw = {"label": "CW-L2 (100 steps x 6 binary-search steps)", "eps": None, "kind": "min_norm",
+        "accuracy": 0.0, "success_rate": 1.0, "median_l2": 2.1553}
+  report = {"clean_accuracy": 0.98, "attacks": {
+      "pgd": {"label": "PGD-20", "eps": 0.1, "accuracy": 0.9}, "cw": cw}}
+  head, _, row = comparison_table({"hyb": report}).splitlines()
+  cells = dict(zip(head.strip("|").split(" | "), row.strip("|").split(" | ")))
+  cells = {k.strip(): v.strip() for k, v in cells.items()}
+  assert cells["CW-L2 (100 steps x 6 binary-search steps): median L2"] == "2.1553"
+  assert cells["PGD-20 @ 0.1"] == "0.9000"
+  assert cells["robustness gap"] == "0.0800"   # from the bounded attacks only
+
+
 _FAKE_EVAL = """
 import runpy, sys
 from advjax import train

@@ -13,9 +13,9 @@ import pytest
 
 from advjax import attacks, models, train
 from advjax import eval as ev
+from experiments import ensemble as ensemble_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from experiments import ensemble as ensemble_cli
 
 _SHAPE = (4, 6, 6, 1)
 _K = 5

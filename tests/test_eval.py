@@ -14,9 +14,7 @@ import pytest
 from advjax import eval as ev
 from advjax import train
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from tests.test_train import quick_config  # pylint: disable=wrong-import-position
+from tests._inputs import QUICK, ROOT, quick_config
 
 
 def test_ece_on_constructed_probabilities():
@@ -212,7 +210,6 @@ def test_eval_cli_errors_and_nothing_is_overwritten(two_runs, tmp_path):
   for root, _, files in os.walk(bad / "checkpoints" / step):
     for f in files:
       open(os.path.join(root, f), "wb").close()
-  from tests.test_train import QUICK  # pylint: disable=import-outside-toplevel
   r = cli(f"--workdir={bad}", "--mode=eval", *QUICK, "--config.num_epochs=1",
           "--config.name=hyb")
   assert r.returncode != 0 and "cannot read checkpoint" in r.stderr

@@ -103,7 +103,7 @@ def test_table_cells_are_mean_and_sample_std(results):
   assert row["gap (clean - PGD)"] == "0.350 ± 0.071"
   assert row["train time (s)"] == "110.0 ± 14.1"
   assert row["final alpha"] == "0.400 ± 0.000"
-  assert row["CW-L2"] == "-"                # no report has it
+  assert row["CW-L2 median L2 (broken points)"] == "-"   # no report has it
   assert "0.740 ± 0.014" in _line(b, "PGD-AT (alpha = 0, linear eps)")
 
 

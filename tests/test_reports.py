@@ -10,7 +10,7 @@ import pytest
 from advjax import eval as ev
 from advjax import plots, train
 from advjax.eval import _masking
-from tests.test_train import quick_config  # pylint: disable=wrong-import-position
+from tests._inputs import quick_config
 
 ATTACK_NAMES = ("fgsm", "pgd", "cw", "apgd_ce", "apgd_t", "fab_t", "square", "autoattack")
 

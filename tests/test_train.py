@@ -14,8 +14,6 @@ import optax
 import pytest
 
 from advjax import losses, models, train
-# QUICK and quick_config live in tests/_inputs.py; conftest, test_eval and test_reports still
-# import them from this module.
 from tests._inputs import QUICK, ROOT, quick_config, run_on_host_devices
 
 

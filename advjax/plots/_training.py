@@ -60,7 +60,9 @@ def training_curves(records: List[Dict], *, report: Optional[Dict] = None,
   axes[0].set_ylabel("cross-entropy (log scale)")
   plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")
   axes[0].yaxis.set_major_formatter(plain)
-  axes[0].yaxis.set_minor_formatter(plain)
+  # minor ticks labelled only when the curve spans at most one decade (else they overlap)
+  axes[0].yaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False,
+                                                        minor_thresholds=(1, 0.4)))
   axes[0].tick_params(axis="y", which="minor", labelsize=7)
   val_eps = [r["eps"] for r in val if r.get("val_acc_adv") is not None and "eps" in r]
   train_eps = [r["eps"] for r in train if r.get("eps") is not None]
