@@ -9,6 +9,7 @@ checks kept. Training (`advjax.train`), evaluation (`advjax.eval`), figures
 (`pip install 'advjax[train]'`): they are imported on first use (`advjax.train`
 after `import advjax`), and without the extra that import says what to install.
 """
+
 import importlib
 
 from advjax import attacks
@@ -21,7 +22,16 @@ from advjax._checked import checked_jit
 
 __version__ = "0.1.0"
 
-__all__ = ["attacks", "augment", "data", "losses", "metrics", "models", "checked_jit", "__version__"]
+__all__ = [
+  "attacks",
+  "augment",
+  "data",
+  "losses",
+  "metrics",
+  "models",
+  "checked_jit",
+  "__version__",
+]
 
 # Packages that need the training extra: imported on first attribute access.
 _TRAINING_PACKAGES = ("eval", "plots", "train")

@@ -8,6 +8,7 @@ under a plain jit and become real checks under `checkify.checkify`.
 `checked_jit` is that composition, raising the first failed check as a
 `ValueError` after the call.
 """
+
 import functools
 from typing import Any, Callable
 
@@ -59,7 +60,7 @@ def checked_jit(fun: Callable[..., Any], **jit_kwargs) -> Callable[..., Any]:
     message = err.get()
     if message is not None:
       message = message.split("\n")[0]
-      raise ValueError(message[:-len(_SUFFIX)] if message.endswith(_SUFFIX) else message)
+      raise ValueError(message[: -len(_SUFFIX)] if message.endswith(_SUFFIX) else message)
     return out
 
   return wrapper

@@ -6,6 +6,7 @@ stack (`advjax.train`, `advjax.eval`, `advjax.plots`, the dataset loaders of `ad
 `experiments/`) also needs the packages below: `pip install 'advjax[train]'`. pyproject.toml's
 `train` extra is the same set, with versions.
 """
+
 import importlib
 
 EXTRA = "train"
@@ -13,15 +14,15 @@ INSTALL = f"pip install 'advjax[{EXTRA}]'"
 
 # import name -> the distribution that provides it (as pyproject.toml's train extra spells it).
 DISTRIBUTIONS = {
-    "absl": "absl-py",
-    "matplotlib": "matplotlib",
-    "ml_collections": "ml-collections",
-    "mlxtend": "mlxtend",
-    "orbax": "orbax-checkpoint",
-    "PIL": "Pillow",
-    "tensorflow_datasets": "tensorflow-datasets",
-    "tensorboardX": "tensorboardX",
-    "tqdm": "tqdm",
+  "absl": "absl-py",
+  "matplotlib": "matplotlib",
+  "ml_collections": "ml-collections",
+  "mlxtend": "mlxtend",
+  "orbax": "orbax-checkpoint",
+  "PIL": "Pillow",
+  "tensorflow_datasets": "tensorflow-datasets",
+  "tensorboardX": "tensorboardX",
+  "tqdm": "tqdm",
 }
 
 
@@ -53,5 +54,6 @@ def require(feature: str, *modules: str) -> None:
       first = first or err
   if missing:
     raise ModuleNotFoundError(
-        f"{feature} needs the training extra: {INSTALL} (missing: {', '.join(missing)})",
-        name=first.name) from first
+      f"{feature} needs the training extra: {INSTALL} (missing: {', '.join(missing)})",
+      name=first.name,
+    ) from first

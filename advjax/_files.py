@@ -3,6 +3,7 @@
 Written by hand: the standard library has `os.replace` (atomic on POSIX within one
 folder) but no write-to-a-temporary-then-rename helper.
 """
+
 import os
 import uuid
 from typing import Callable, IO

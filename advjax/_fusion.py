@@ -8,6 +8,7 @@ as is and leave fusion to their compiler. Used for ECC's bilinear samples and
 Jacobian factors (read once per gathered corner and moment), PASS's aligned
 images (read three times by SSIM) and AugMix's equalize tables (read per pixel).
 """
+
 import functools
 
 from advjax import _backends

@@ -32,6 +32,7 @@ It comes in two forms of one computation:
   (tests/test_augment_sampling.py): with "edge", a point beyond the last pixel
   centre reads that pixel with weight 1 instead of twice with weights summing to 1.
 """
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -63,8 +64,9 @@ def fold_index(i, n: int, border: str):
   raise ValueError(f"`border` must be one of {list(BORDERS)}; got {border!r}.")
 
 
-def bilinear_sample(image: jax.Array, rows: jax.Array, cols: jax.Array, *,
-                    border: str = "edge") -> jax.Array:
+def bilinear_sample(
+  image: jax.Array, rows: jax.Array, cols: jax.Array, *, border: str = "edge"
+) -> jax.Array:
   """Bilinear interpolation of one image at fractional pixel indices.
 
   Args:
@@ -84,8 +86,14 @@ def bilinear_sample(image: jax.Array, rows: jax.Array, cols: jax.Array, *,
   if border == "constant":
     inside = lambda r, c, n, m: ((r >= 0) & (r < n))[..., None] & ((c >= 0) & (c < m))[..., None]
     tap = lambda r, c, ri, ci: jnp.where(inside(ri, ci, h, w), image[r, c], 0)
-    return interpolate(tap(ra, ca, r0, c0), tap(ra, cb, r0, c0 + 1),
-                       tap(rb, ca, r0 + 1, c0), tap(rb, cb, r0 + 1, c0 + 1), fr, fc)
+    return interpolate(
+      tap(ra, ca, r0, c0),
+      tap(ra, cb, r0, c0 + 1),
+      tap(rb, ca, r0 + 1, c0),
+      tap(rb, cb, r0 + 1, c0 + 1),
+      fr,
+      fc,
+    )
   return interpolate(image[ra, ca], image[ra, cb], image[rb, ca], image[rb, cb], fr, fc)
 
 
@@ -99,8 +107,14 @@ def bordered_table(images: jax.Array, border: str = "constant") -> jax.Array:
   return jnp.pad(images, ((0, 0), (1, 1), (1, 1)), mode=mode).reshape(-1)
 
 
-def bordered_taps(rows: jax.Array, cols: jax.Array, ids: jax.Array, height: int, width: int,
-                  border: str = "constant"):
+def bordered_taps(
+  rows: jax.Array,
+  cols: jax.Array,
+  ids: jax.Array,
+  height: int,
+  width: int,
+  border: str = "constant",
+):
   """Where `sample_bordered` reads: image `ids[k]` of a `bordered_table` at rows[k], cols[k].
 
   Coordinates are clipped onto the region the one-pixel border covers
@@ -128,8 +142,9 @@ def bordered_taps(rows: jax.Array, cols: jax.Array, ids: jax.Array, height: int,
   return idx, rc - r0, cc - c0
 
 
-def sample_bordered(table: jax.Array, idx: jax.Array, fr: jax.Array, fc: jax.Array,
-                    width: int) -> jax.Array:
+def sample_bordered(
+  table: jax.Array, idx: jax.Array, fr: jax.Array, fc: jax.Array, width: int
+) -> jax.Array:
   """`bilinear_sample` of a `bordered_table` (any dtype, complex too) at the taps of
   `bordered_taps`: four scalar gathers (cheap on XLA:CPU, unlike one gather of a
   [..., C] row)."""

@@ -10,6 +10,7 @@ What is checked where:
   ConcretizationTypeError), real checks when the function is run through
   `checkify.checkify` -- which is what `advjax.checked_jit` does.
 """
+
 from typing import Optional, Sequence
 
 import jax
@@ -28,8 +29,9 @@ def _traced_check(pred, message: str, *fmt_args) -> None:
   checkify.debug_check(pred, message, *fmt_args)
 
 
-def check_images(images, name: str = "images", *, rank: Optional[int] = 4,
-                 ranks: Optional[Sequence[int]] = None) -> None:
+def check_images(
+  images, name: str = "images", *, rank: Optional[int] = 4, ranks: Optional[Sequence[int]] = None
+) -> None:
   """Raises ValueError unless `images` is a float array in [0, 1] of the rank.
 
   Args:
@@ -47,8 +49,9 @@ def check_images(images, name: str = "images", *, rank: Optional[int] = 4,
   dtype = jnp.result_type(images)
   if not jnp.issubdtype(dtype, jnp.floating):
     raise ValueError(
-        f"`{name}` must be a floating-point array with values in [0, 1] "
-        f"(convert uint8 with x / 255.); got dtype {dtype}.")
+      f"`{name}` must be a floating-point array with values in [0, 1] "
+      f"(convert uint8 with x / 255.); got dtype {dtype}."
+    )
   if not np.size(images):
     return
   if is_concrete(images):
@@ -66,27 +69,39 @@ def check_images(images, name: str = "images", *, rank: Optional[int] = 4,
 
 
 def _range_message(name, lo, hi):
-  return (f"`{name}` must have values in [0, 1] (normalization lives inside the model; "
-          f"convert uint8 with x / 255.); got range [{lo}, {hi}].")
+  return (
+    f"`{name}` must have values in [0, 1] (normalization lives inside the model; "
+    f"convert uint8 with x / 255.); got range [{lo}, {hi}]."
+  )
 
 
-def check_labels(labels, name: str = "labels", *, batch_size: Optional[int] = None,
-                 num_classes: Optional[int] = None) -> None:
+def check_labels(
+  labels,
+  name: str = "labels",
+  *,
+  batch_size: Optional[int] = None,
+  num_classes: Optional[int] = None,
+) -> None:
   """Raises ValueError unless `labels` is an integer vector [B] of valid classes."""
   shape = jnp.shape(labels)
   if len(shape) != 1:
-    raise ValueError(f"`{name}` must be a vector of class indices [batch]; got shape "
-                     f"{tuple(shape)}.")
+    raise ValueError(
+      f"`{name}` must be a vector of class indices [batch]; got shape {tuple(shape)}."
+    )
   if not jnp.issubdtype(jnp.result_type(labels), jnp.integer):
-    raise ValueError(f"`{name}` must hold integer class indices; got dtype "
-                     f"{jnp.result_type(labels)}.")
+    raise ValueError(
+      f"`{name}` must hold integer class indices; got dtype {jnp.result_type(labels)}."
+    )
   if batch_size is not None and shape[0] != batch_size:
-    raise ValueError(f"`{name}` has batch size {shape[0]} but the images have batch "
-                     f"size {batch_size}.")
+    raise ValueError(
+      f"`{name}` has batch size {shape[0]} but the images have batch size {batch_size}."
+    )
   if num_classes is None or not np.size(labels):
     return
-  message = (f"`{name}` must be in [0, {num_classes - 1}] for a model with {num_classes} "
-             "classes; got range [{}, {}].")
+  message = (
+    f"`{name}` must be in [0, {num_classes - 1}] for a model with {num_classes} "
+    "classes; got range [{}, {}]."
+  )
   if is_concrete(labels):
     arr = np.asarray(labels)
     if arr.min() < 0 or arr.max() >= num_classes:
@@ -117,8 +132,15 @@ def check_choice(value, name: str, choices: Sequence[str]) -> None:
     raise ValueError(f"Unknown {name} {value!r}; expected one of {sorted(choices)}.")
 
 
-def parse_names(spec, name: str, choices: Optional[Sequence[str]], what: str = "name", *,
-                comma_string: bool = False, distinct: bool = True) -> tuple:
+def parse_names(
+  spec,
+  name: str,
+  choices: Optional[Sequence[str]],
+  what: str = "name",
+  *,
+  comma_string: bool = False,
+  distinct: bool = True,
+) -> tuple:
   """Checks that `spec` is a sequence of names from `choices`; returns a tuple.
 
   Args:
@@ -135,16 +157,18 @@ def parse_names(spec, name: str, choices: Optional[Sequence[str]], what: str = "
   """
   if isinstance(spec, str) and comma_string:
     spec = tuple(p.strip() for p in spec.split(",") if p.strip())
-  if isinstance(spec, str) or (isinstance(spec, (tuple, list)) and
-                               any(isinstance(n, str) and "," in n for n in spec)):
+  if isinstance(spec, str) or (
+    isinstance(spec, (tuple, list)) and any(isinstance(n, str) and "," in n for n in spec)
+  ):
     # a string, or ("fgsm,pgd",): what `--config.eval.attacks=fgsm,pgd` parses to
     text = spec if isinstance(spec, str) else ",".join(str(n) for n in spec)
     names = tuple(p.strip() for p in text.split(",") if p.strip())
     cli = "(" + ",".join(repr(n) for n in names) + ("," if len(names) == 1 else "") + ")"
-    hint = f" (on the command line: --{name}=\"{cli}\")" if name.startswith("config.") else ""
+    hint = f' (on the command line: --{name}="{cli}")' if name.startswith("config.") else ""
     kind = "a string" if isinstance(spec, str) else "names joined by commas"
-    raise ValueError(f"`{name}` must be a tuple of {what} names such as {names!r}{hint}, "
-                     f"not {kind}; got {spec!r}.")
+    raise ValueError(
+      f"`{name}` must be a tuple of {what} names such as {names!r}{hint}, not {kind}; got {spec!r}."
+    )
   if not isinstance(spec, (tuple, list)):
     known = f" from {list(choices)}" if choices is not None else ""
     raise ValueError(f"`{name}` must be a tuple of {what} names{known}; got {spec!r}.")
@@ -154,8 +178,10 @@ def parse_names(spec, name: str, choices: Optional[Sequence[str]], what: str = "
       raise ValueError(f"`{name}`={names!r}: {n!r} is not a {what} name (a string).")
     if choices is not None and n not in choices:
       none = " (the empty tuple () is none)" if n in ("none", "") else ""
-      raise ValueError(f"Unknown {what} {n!r} in `{name}`={names!r}{none}; expected a tuple "
-                       f"of names from {list(choices)}.")
+      raise ValueError(
+        f"Unknown {what} {n!r} in `{name}`={names!r}{none}; expected a tuple "
+        f"of names from {list(choices)}."
+      )
     if distinct and n in names[:i]:
       raise ValueError(f"`{name}`={names!r} lists the {what} {n!r} twice.")
   return names
@@ -172,8 +198,10 @@ def check_classifier(logits_fn, images, labels, *, targets=None) -> int:
   check_labels(labels, "labels", batch_size=images.shape[0])
   out = jax.eval_shape(logits_fn, images)
   if len(out.shape) != 2 or out.shape[0] != images.shape[0]:
-    raise ValueError(f"`logits_fn` must map images [B, H, W, C] to logits [B, classes]; "
-                     f"got output shape {out.shape} for a batch of {images.shape[0]}.")
+    raise ValueError(
+      f"`logits_fn` must map images [B, H, W, C] to logits [B, classes]; "
+      f"got output shape {out.shape} for a batch of {images.shape[0]}."
+    )
   num_classes = out.shape[1]
   check_labels(labels, "labels", num_classes=num_classes)
   if targets is not None:

@@ -3,6 +3,7 @@
 Images are float32 arrays in NHWC layout with values in [0, 1]; normalization lives
 inside models.
 """
+
 from typing import Callable
 
 import jax

@@ -4,6 +4,7 @@ foolbox's wheel carries 20 real samples each of MNIST, CIFAR-10, CIFAR-100 and I
 under `foolbox/data/`; they are found without importing foolbox, whose `__init__` needs
 eagerpy (the test command installs foolbox with --no-deps).
 """
+
 import glob
 import importlib.util
 import os
@@ -34,18 +35,21 @@ def foolbox_images(pattern: str, size: int, n: int) -> Optional[np.ndarray]:
   paths = foolbox_paths(pattern)[:n]
   if len(paths) < n:
     return None
-  return np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size),
-                                                                  Image.BILINEAR))
-                   for p in paths])
+  return np.stack(
+    [np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR)) for p in paths]
+  )
 
 
 def cifar_like(n: int = 256, size: int = 32) -> np.ndarray:
   """n uint8 images [n, size, size, 3], tiled from real photos (foolbox's CIFAR-10
   samples, else skimage photos)."""
-  imgs = [np.asarray(Image.open(p).convert("RGB").resize((size, size)))
-          for p in foolbox_paths("cifar10_*.png")]
+  imgs = [
+    np.asarray(Image.open(p).convert("RGB").resize((size, size)))
+    for p in foolbox_paths("cifar10_*.png")
+  ]
   if not imgs:
     from skimage import data as skdata  # pylint: disable=import-outside-toplevel
+
     for p in (skdata.astronaut(), skdata.chelsea(), skdata.coffee(), skdata.rocket()):
       imgs.append(np.asarray(Image.fromarray(p).resize((size, size), Image.BILINEAR)))
   rng = np.random.default_rng(0)

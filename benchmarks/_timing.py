@@ -1,4 +1,5 @@
 """The benchmarks' one way to time a call: wall-clock and CPU seconds of each of a few calls."""
+
 import time
 from typing import Callable, NamedTuple, Tuple
 
@@ -12,6 +13,7 @@ class Times(NamedTuple):
   On a machine shared with other jobs the CPU time (summed over this process's threads) is
   the steadier measure of the work done; the wall time is what a user waits.
   """
+
   wall: Tuple[float, ...]
   cpu: Tuple[float, ...]
 

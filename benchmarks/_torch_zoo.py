@@ -5,6 +5,7 @@ architecture sources, but its package `__init__` imports its evaluation code, wh
 its git-only `autoattack` dependency and more: the architecture files are loaded by path,
 which needs only torch.
 """
+
 import importlib.util
 import os
 
@@ -18,8 +19,9 @@ def robustbench_module(name: str):
   package `__init__` (see the module docstring)."""
   root = _images.package_dir("robustbench")
   if not root:
-    raise ModuleNotFoundError("robustbench is not installed: pip install --no-deps "
-                              "robustbench==1.1.1", name="robustbench")
+    raise ModuleNotFoundError(
+      "robustbench is not installed: pip install --no-deps robustbench==1.1.1", name="robustbench"
+    )
   path = os.path.join(root, "model_zoo", "architectures", name + ".py")
   module_spec = importlib.util.spec_from_file_location(f"_robustbench_{name}", path)
   module = importlib.util.module_from_spec(module_spec)
@@ -38,12 +40,15 @@ def random_model(arch: str, *, num_classes: int = 10, seed: int = 0, **kwargs):
     seed: torch's seed for the weights.
   """
   import torch  # pylint: disable=import-outside-toplevel
+
   torch.manual_seed(seed)
   if arch in ("resnet18", "preact_resnet18"):
     zoo = robustbench_module("resnet")
-    net = (zoo.ResNet(zoo.BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
-           if arch == "resnet18" else
-           zoo.PreActResNet(zoo.PreActBlock, [2, 2, 2, 2], num_classes=num_classes))
+    net = (
+      zoo.ResNet(zoo.BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
+      if arch == "resnet18"
+      else zoo.PreActResNet(zoo.PreActBlock, [2, 2, 2, 2], num_classes=num_classes)
+    )
   elif arch == "wide_resnet":
     net = robustbench_module("wide_resnet").WideResNet(num_classes=num_classes, **kwargs)
   else:

@@ -23,6 +23,7 @@ Run on a GPU machine (see benchmarks/accelerator_setup.sh for one without intern
 Needs torch, torchattacks, pyautoattack and robustbench (`pip install --no-deps ...`); a
 missing reference leaves its columns empty and says so.
 """
+
 import argparse
 import contextlib
 import functools
@@ -43,24 +44,24 @@ from benchmarks._timing import time_calls
 EPS = 8 / 255
 # Dense peak FLOP/s by device kind and compute dtype (vendor data sheets, no sparsity).
 PEAK_FLOPS = {
-    "NVIDIA H200": {"float32": 67e12, "bfloat16": 989e12},
-    "NVIDIA H100 80GB HBM3": {"float32": 67e12, "bfloat16": 989e12},
-    "NVIDIA A100-SXM4-80GB": {"float32": 19.5e12, "bfloat16": 312e12},
-    "NVIDIA A100-SXM4-40GB": {"float32": 19.5e12, "bfloat16": 312e12},
-    "TPU v4": {"float32": 275e12, "bfloat16": 275e12},
-    "TPU v5 lite": {"float32": 197e12, "bfloat16": 197e12},
+  "NVIDIA H200": {"float32": 67e12, "bfloat16": 989e12},
+  "NVIDIA H100 80GB HBM3": {"float32": 67e12, "bfloat16": 989e12},
+  "NVIDIA A100-SXM4-80GB": {"float32": 19.5e12, "bfloat16": 312e12},
+  "NVIDIA A100-SXM4-40GB": {"float32": 19.5e12, "bfloat16": 312e12},
+  "TPU v4": {"float32": 275e12, "bfloat16": 275e12},
+  "TPU v5 lite": {"float32": 197e12, "bfloat16": 197e12},
 }
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 # name -> (torch builder kwargs, advjax import arch)
 FULL_ARCHS = {
-    "PreActResNet-18": (dict(arch="preact_resnet18"), "preact_resnet18"),
-    "WRN-34-10": (dict(arch="wide_resnet", depth=34, widen_factor=10), "wrn34_10"),
+  "PreActResNet-18": (dict(arch="preact_resnet18"), "preact_resnet18"),
+  "WRN-34-10": (dict(arch="wide_resnet", depth=34, widen_factor=10), "wrn34_10"),
 }
 # --tiny: the same layout at the smallest depth and width (compiling AutoAttack for a
 # PreActResNet-18 alone takes minutes on a CPU)
 TINY_ARCHS = {
-    "WRN-10-1": (dict(arch="wide_resnet", depth=10, widen_factor=1), "wide_resnet"),
+  "WRN-10-1": (dict(arch="wide_resnet", depth=10, widen_factor=1), "wide_resnet"),
 }
 
 
@@ -75,11 +76,11 @@ def _autocast(net, dtype: str):
   """`net` evaluated under `torch.autocast` to `dtype` (unchanged for float32), returning
   float32 logits."""
   import torch  # pylint: disable=import-outside-toplevel
+
   if dtype == "float32":
     return net
 
   class Autocast(torch.nn.Module):
-
     def __init__(self):
       super().__init__()
       self.net = net
@@ -87,16 +88,18 @@ def _autocast(net, dtype: str):
     def forward(self, x):
       with torch.autocast(x.device.type, dtype=torch.bfloat16):
         return self.net(x).float()
+
   return Autocast().eval()
 
 
 def _torch_batches(fn, x: np.ndarray, y: np.ndarray, *, batch: int, device) -> np.ndarray:
   """`fn(images NCHW, labels) -> images` of a torch attack over numpy NHWC batches."""
   import torch  # pylint: disable=import-outside-toplevel
+
   out = []
   for i in range(0, len(x), batch):
-    xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch].transpose(0, 3, 1, 2))).to(device)
-    yb = torch.from_numpy(np.asarray(y[i:i + batch])).to(device)
+    xb = torch.from_numpy(np.ascontiguousarray(x[i : i + batch].transpose(0, 3, 1, 2))).to(device)
+    yb = torch.from_numpy(np.asarray(y[i : i + batch])).to(device)
     out.append(fn(xb, yb).detach().float().cpu().numpy().transpose(0, 2, 3, 1))
   if device != "cpu":
     torch.cuda.synchronize()
@@ -105,17 +108,19 @@ def _torch_batches(fn, x: np.ndarray, y: np.ndarray, *, batch: int, device) -> n
 
 def _torch_accuracy(net, x: np.ndarray, y: np.ndarray, batch: int, device) -> float:
   import torch  # pylint: disable=import-outside-toplevel
+
   hits = 0
   with torch.no_grad():
     for i in range(0, len(x), batch):
-      xb = torch.tensor(x[i:i + batch].transpose(0, 3, 1, 2)).to(device)
-      hits += int((net(xb).argmax(1).cpu().numpy() == y[i:i + batch]).sum())
+      xb = torch.tensor(x[i : i + batch].transpose(0, 3, 1, 2)).to(device)
+      hits += int((net(xb).argmax(1).cpu().numpy() == y[i : i + batch]).sum())
   return hits / len(x)
 
 
 def attack_rows(args, archs) -> List[Dict]:
   """One row per (architecture, dtype, attack): advjax and the reference, side by side."""
   import torch  # pylint: disable=import-outside-toplevel
+
   torchattacks = _optional("torchattacks")
   pyautoattack = _optional("pyautoattack")
   device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -126,49 +131,84 @@ def attack_rows(args, archs) -> List[Dict]:
     state_dict = {k: v.detach().cpu() for k, v in net.state_dict().items()}
     module, variables = models.from_torch(state_dict, import_arch)
     with torch.no_grad():
-      y = np.concatenate([
-          net(torch.tensor(x[i:i + args.batch].transpose(0, 3, 1, 2)).to(device))
-          .argmax(1).cpu().numpy() for i in range(0, len(x), args.batch)])
+      y = np.concatenate(
+        [
+          net(torch.tensor(x[i : i + args.batch].transpose(0, 3, 1, 2)).to(device))
+          .argmax(1)
+          .cpu()
+          .numpy()
+          for i in range(0, len(x), args.batch)
+        ]
+      )
     for dtype in args.dtypes:
       logits_fn = models.make_logits_fn(module.clone(dtype=DTYPES[dtype]), variables)
       ref_net = _autocast(net, dtype)
       budgets = {
-          "PGD-10": dict(
-              advjax=lambda k, xb, yb: attacks.pgd(k, logits_fn, xb, yb, eps=EPS,
-                                                   num_steps=args.pgd_steps,
-                                                   step_size=2 / 255),
-              reference=(None if torchattacks is None else functools.partial(
-                  _torch_batches, torchattacks.PGD(ref_net, eps=EPS, alpha=2 / 255,
-                                                   steps=args.pgd_steps, random_start=True),
-                  batch=args.batch, device=device)),
-              reference_name="torchattacks"),
-          "AutoAttack-standard": dict(
-              advjax=lambda k, xb, yb: attacks.autoattack(
-                  k, logits_fn, xb, yb, eps=EPS, num_steps=args.aa_steps,
-                  num_queries=args.aa_queries).images,
-              reference=(None if pyautoattack is None else
-                         _original_autoattack(pyautoattack, ref_net, device, args)),
-              reference_name="pyautoattack"),
+        "PGD-10": dict(
+          advjax=lambda k, xb, yb: attacks.pgd(
+            k, logits_fn, xb, yb, eps=EPS, num_steps=args.pgd_steps, step_size=2 / 255
+          ),
+          reference=(
+            None
+            if torchattacks is None
+            else functools.partial(
+              _torch_batches,
+              torchattacks.PGD(
+                ref_net, eps=EPS, alpha=2 / 255, steps=args.pgd_steps, random_start=True
+              ),
+              batch=args.batch,
+              device=device,
+            )
+          ),
+          reference_name="torchattacks",
+        ),
+        "AutoAttack-standard": dict(
+          advjax=lambda k, xb, yb: (
+            attacks.autoattack(
+              k, logits_fn, xb, yb, eps=EPS, num_steps=args.aa_steps, num_queries=args.aa_queries
+            ).images
+          ),
+          reference=(
+            None
+            if pyautoattack is None
+            else _original_autoattack(pyautoattack, ref_net, device, args)
+          ),
+          reference_name="pyautoattack",
+        ),
       }
       for attack_name, b in budgets.items():
         fn = jax.jit(b["advjax"])
-        xb, yb = jnp.asarray(x[:args.batch]), jnp.asarray(y[:args.batch])
+        xb, yb = jnp.asarray(x[: args.batch]), jnp.asarray(y[: args.batch])
         t0 = time.perf_counter()
         jax.block_until_ready(fn(jax.random.PRNGKey(0), xb, yb))
         compile_s = time.perf_counter() - t0
 
         def run_all():
-          outs = [fn(jax.random.PRNGKey(1), jnp.asarray(x[i:i + args.batch]),
-                     jnp.asarray(y[i:i + args.batch])) for i in range(0, len(x), args.batch)]
+          outs = [
+            fn(
+              jax.random.PRNGKey(1),
+              jnp.asarray(x[i : i + args.batch]),
+              jnp.asarray(y[i : i + args.batch]),
+            )
+            for i in range(0, len(x), args.batch)
+          ]
           return jax.block_until_ready(outs)
+
         t0 = time.perf_counter()
         adv = np.concatenate([np.asarray(o) for o in run_all()])
         ours_s = time.perf_counter() - t0
-        ours_acc = float(np.mean(np.asarray(
-            jnp.argmax(logits_fn(jnp.asarray(adv)), -1)) == y))
-        row = dict(arch=arch_name, dtype=dtype, attack=attack_name, compile_s=compile_s,
-                   advjax_img_s=len(x) / ours_s, advjax_acc=ours_acc,
-                   reference=b["reference_name"], reference_img_s=None, reference_acc=None)
+        ours_acc = float(np.mean(np.asarray(jnp.argmax(logits_fn(jnp.asarray(adv)), -1)) == y))
+        row = dict(
+          arch=arch_name,
+          dtype=dtype,
+          attack=attack_name,
+          compile_s=compile_s,
+          advjax_img_s=len(x) / ours_s,
+          advjax_acc=ours_acc,
+          reference=b["reference_name"],
+          reference_img_s=None,
+          reference_acc=None,
+        )
         if b["reference"] is not None:
           t0 = time.perf_counter()
           ref_adv = b["reference"](x, y)
@@ -183,8 +223,10 @@ def attack_rows(args, archs) -> List[Dict]:
 def _original_autoattack(pyautoattack, net, device, args) -> Callable:
   """The original AutoAttack, standard version, at the suite's budgets, as (x, y) -> adv."""
   import torch  # pylint: disable=import-outside-toplevel
-  adversary = pyautoattack.AutoAttack(net, norm="Linf", eps=EPS, version="standard",
-                                      device=device, seed=0)
+
+  adversary = pyautoattack.AutoAttack(
+    net, norm="Linf", eps=EPS, version="standard", device=device, seed=0
+  )
   adversary.verbose = False
   for attack in (adversary.apgd, adversary.apgd_targeted, adversary.fab):
     attack.n_iter = args.aa_steps
@@ -192,12 +234,15 @@ def _original_autoattack(pyautoattack, net, device, args) -> Callable:
 
   def run(x, y):
     with contextlib.redirect_stdout(io.StringIO()):
-      adv, _ = adversary.run_standard_evaluation(   # pyautoattack returns (x_adv, y_adv)
-          torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device),
-          torch.from_numpy(np.asarray(y)).to(device), batch_size=args.batch)
+      adv, _ = adversary.run_standard_evaluation(  # pyautoattack returns (x_adv, y_adv)
+        torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device),
+        torch.from_numpy(np.asarray(y)).to(device),
+        batch_size=args.batch,
+      )
     if device != "cpu":
       torch.cuda.synchronize()
     return adv.detach().float().cpu().numpy().transpose(0, 2, 3, 1)
+
   return run
 
 
@@ -217,8 +262,9 @@ def train_rows(args, archs) -> List[Dict]:
       model = models.get_model(import_arch, num_classes=10, dtype=DTYPES[dtype], **size)
       for objective in ("pgd_at", "trades"):
         step = _train_step(model, tx, eps_fn, objective, args.pgd_steps)
-        state = train.create_train_state(model, tx, jax.random.PRNGKey(0), (32, 32, 3),
-                                         alpha=0.0, eps=EPS)
+        state = train.create_train_state(
+          model, tx, jax.random.PRNGKey(0), (32, 32, 3), alpha=0.0, eps=EPS
+        )
         t0 = time.perf_counter()
         compiled = step.lower(state, (x, y)).compile()
         compile_s = time.perf_counter() - t0
@@ -232,11 +278,18 @@ def train_rows(args, archs) -> List[Dict]:
           nonlocal state
           state, metrics = compiled(state, (x, y))
           return metrics
+
         sec = time_calls(one, args.repeats).median()
         peak = PEAK_FLOPS.get(device_kind, {}).get(dtype)
-        row = dict(arch=arch_name, dtype=dtype, objective=objective, compile_s=compile_s,
-                   img_s=args.train_batch / sec, tflops=flops / sec / 1e12,
-                   peak_fraction=None if peak is None else flops / sec / peak)
+        row = dict(
+          arch=arch_name,
+          dtype=dtype,
+          objective=objective,
+          compile_s=compile_s,
+          img_s=args.train_batch / sec,
+          tflops=flops / sec / 1e12,
+          peak_fraction=None if peak is None else flops / sec / peak,
+        )
         rows.append(row)
         print(_format_train_row(row), flush=True)
   return rows
@@ -248,15 +301,21 @@ def _train_step(model, tx, eps_fn, objective: str, steps: int):
   # CE(x) + 6 KL(p(x) || p(x')) for TRADES (Zhang et al. 2019)
   name = "ce" if objective == "pgd_at" else "trades"
   return train.make_train_step(
-      model, tx, recipe="adversarial", eps_fn=eps_fn, objective=name,
-      attack_fn=train.make_attack_fn("pgd", num_steps=steps, objective=name),
-      skip_clean=objective == "pgd_at")
+    model,
+    tx,
+    recipe="adversarial",
+    eps_fn=eps_fn,
+    objective=name,
+    attack_fn=train.make_attack_fn("pgd", num_steps=steps, objective=name),
+    skip_clean=objective == "pgd_at",
+  )
 
 
-ATTACK_HEADER = ("| model | dtype | attack | advjax img/s | reference | reference img/s | "
-                 "speed-up | advjax robust acc | reference robust acc | advjax compile s |")
-TRAIN_HEADER = ("| model | dtype | train step | img/s | TFLOP/s | fraction of peak | "
-                "compile s |")
+ATTACK_HEADER = (
+  "| model | dtype | attack | advjax img/s | reference | reference img/s | "
+  "speed-up | advjax robust acc | reference robust acc | advjax compile s |"
+)
+TRAIN_HEADER = "| model | dtype | train step | img/s | TFLOP/s | fraction of peak | compile s |"
 
 
 def _f(v, fmt):
@@ -264,22 +323,28 @@ def _f(v, fmt):
 
 
 def _format_attack_row(r: Dict) -> str:
-  speed = (None if r["reference_img_s"] is None
-           else r["advjax_img_s"] / r["reference_img_s"])
-  return (f"| {r['arch']} | {r['dtype']} | {r['attack']} | {r['advjax_img_s']:.1f} | "
-          f"{r['reference']} | {_f(r['reference_img_s'], '.1f')} | {_f(speed, '.2f')} | "
-          f"{r['advjax_acc']:.3f} | {_f(r['reference_acc'], '.3f')} | {r['compile_s']:.1f} |")
+  speed = None if r["reference_img_s"] is None else r["advjax_img_s"] / r["reference_img_s"]
+  return (
+    f"| {r['arch']} | {r['dtype']} | {r['attack']} | {r['advjax_img_s']:.1f} | "
+    f"{r['reference']} | {_f(r['reference_img_s'], '.1f')} | {_f(speed, '.2f')} | "
+    f"{r['advjax_acc']:.3f} | {_f(r['reference_acc'], '.3f')} | {r['compile_s']:.1f} |"
+  )
 
 
 def _format_train_row(r: Dict) -> str:
-  return (f"| {r['arch']} | {r['dtype']} | {r['objective']} | {r['img_s']:.1f} | "
-          f"{r['tflops']:.2f} | {_f(r['peak_fraction'], '.3f')} | {r['compile_s']:.1f} |")
+  return (
+    f"| {r['arch']} | {r['dtype']} | {r['objective']} | {r['img_s']:.1f} | "
+    f"{r['tflops']:.2f} | {_f(r['peak_fraction'], '.3f')} | {r['compile_s']:.1f} |"
+  )
 
 
 def parse_args(argv: Optional[List[str]] = None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--tiny", action="store_true",
-                 help="every column at toy sizes (CPU, seconds): a smoke run of the suite")
+  p.add_argument(
+    "--tiny",
+    action="store_true",
+    help="every column at toy sizes (CPU, seconds): a smoke run of the suite",
+  )
   p.add_argument("--n_images", type=int, default=1000)
   p.add_argument("--batch", type=int, default=500)
   p.add_argument("--train_batch", type=int, default=128)
@@ -304,8 +369,10 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[Dict]]:
   args = parse_args(argv)
   archs = TINY_ARCHS if args.tiny else FULL_ARCHS
   dev = jax.devices()[0]
-  print(f"advjax accelerator suite on {dev.device_kind} ({dev.platform} x{jax.device_count()}), "
-        f"jax {jax.__version__}; {args.n_images} images, batch {args.batch}, Linf {EPS:.5f}")
+  print(
+    f"advjax accelerator suite on {dev.device_kind} ({dev.platform} x{jax.device_count()}), "
+    f"jax {jax.__version__}; {args.n_images} images, batch {args.batch}, Linf {EPS:.5f}"
+  )
   missing = [n for n in ("torchattacks", "pyautoattack") if _optional(n) is None]
   if missing:
     print(f"not installed (their columns stay empty): {', '.join(missing)}")

@@ -12,6 +12,7 @@ Setup (never part of requirements.txt; see DESIGN.md, "Known traps"):
 Run:
   python -m benchmarks.attacks_vs_torchattacks [--batch 256] [--batches 3] [--eps 0.1]
 """
+
 import argparse
 import os
 
@@ -32,7 +33,6 @@ def torch_lenet(variables):
   p = jax.tree_util.tree_map(np.asarray, variables["params"])
 
   class LeNet5(nn.Module):
-
     def __init__(self):
       super().__init__()
       self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
@@ -67,8 +67,9 @@ def torch_lenet(variables):
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--batch", type=int, default=256)
-  parser.add_argument("--batches", type=int, default=3,
-                      help="test batches for the robust accuracies")
+  parser.add_argument(
+    "--batches", type=int, default=3, help="test batches for the robust accuracies"
+  )
   parser.add_argument("--eps", type=float, default=0.1)
   parser.add_argument("--pgd_steps", type=int, default=10)
   parser.add_argument("--apgd_steps", type=int, default=20)
@@ -92,24 +93,52 @@ def main():
 
   eps, alpha = args.eps, 2.5 * args.eps / args.pgd_steps
   jax_attacks = {
-      f"PGD-{args.pgd_steps} Linf": jax.jit(lambda k, x, y: attacks.pgd(
-          k, logits_fn, x, y, eps=eps, num_steps=args.pgd_steps, step_size=alpha)),
-      f"APGD-CE-{args.apgd_steps} Linf": jax.jit(lambda k, x, y: attacks.apgd(
-          k, logits_fn, x, y, eps=eps, num_steps=args.apgd_steps, loss="ce")),
-      # FAB-T as an eps-bounded attack (AutoAttack's stage: accepted within eps).
-      f"FAB-T-{args.fab_steps} Linf (9 targets)": jax.jit(lambda k, x, y: attacks.autoattack(
-          k, logits_fn, x, y, eps=eps, attacks=("fab_t",), num_steps=args.fab_steps,
-          num_target_classes=9).images),
+    f"PGD-{args.pgd_steps} Linf": jax.jit(
+      lambda k, x, y: attacks.pgd(
+        k, logits_fn, x, y, eps=eps, num_steps=args.pgd_steps, step_size=alpha
+      )
+    ),
+    f"APGD-CE-{args.apgd_steps} Linf": jax.jit(
+      lambda k, x, y: attacks.apgd(
+        k, logits_fn, x, y, eps=eps, num_steps=args.apgd_steps, loss="ce"
+      )
+    ),
+    # FAB-T as an eps-bounded attack (AutoAttack's stage: accepted within eps).
+    f"FAB-T-{args.fab_steps} Linf (9 targets)": jax.jit(
+      lambda k, x, y: (
+        attacks.autoattack(
+          k,
+          logits_fn,
+          x,
+          y,
+          eps=eps,
+          attacks=("fab_t",),
+          num_steps=args.fab_steps,
+          num_target_classes=9,
+        ).images
+      )
+    ),
   }
   torch_attacks = {
-      f"PGD-{args.pgd_steps} Linf": torchattacks.PGD(
-          net, eps=eps, alpha=alpha, steps=args.pgd_steps, random_start=True),
-      f"APGD-CE-{args.apgd_steps} Linf": torchattacks.APGD(
-          net, norm="Linf", eps=eps, steps=args.apgd_steps, n_restarts=1, loss="ce",
-          seed=0),
-      f"FAB-T-{args.fab_steps} Linf (9 targets)": torchattacks.FAB(
-          net, norm="Linf", eps=eps, steps=args.fab_steps, n_restarts=1, alpha_max=0.1,
-          eta=1.05, beta=0.9, multi_targeted=True, n_classes=10, seed=0),
+    f"PGD-{args.pgd_steps} Linf": torchattacks.PGD(
+      net, eps=eps, alpha=alpha, steps=args.pgd_steps, random_start=True
+    ),
+    f"APGD-CE-{args.apgd_steps} Linf": torchattacks.APGD(
+      net, norm="Linf", eps=eps, steps=args.apgd_steps, n_restarts=1, loss="ce", seed=0
+    ),
+    f"FAB-T-{args.fab_steps} Linf (9 targets)": torchattacks.FAB(
+      net,
+      norm="Linf",
+      eps=eps,
+      steps=args.fab_steps,
+      n_restarts=1,
+      alpha_max=0.1,
+      eta=1.05,
+      beta=0.9,
+      multi_targeted=True,
+      n_classes=10,
+      seed=0,
+    ),
   }
 
   rows = []
@@ -126,7 +155,7 @@ def main():
       adv_t = ta(xt, yt)
       with torch.no_grad():
         torch_correct += int((net(adv_t).argmax(-1) == yt).sum())
-    x, y = jnp.asarray(x_all[:args.batch]), jnp.asarray(y_all[:args.batch])
+    x, y = jnp.asarray(x_all[: args.batch]), jnp.asarray(y_all[: args.batch])
     xt, yt = to_torch(x), torch.tensor(np.asarray(y), dtype=torch.long)
     ja(jax.random.key(0), x, y).block_until_ready()  # compile
     ta(xt, yt)  # warm up
@@ -134,21 +163,35 @@ def main():
     for _ in range(args.repeats):  # interleaved, so both see the same machine load
       t_jax = np.minimum(t_jax, time_calls(lambda: ja(jax.random.key(0), x, y), 1).best())
       t_torch = np.minimum(t_torch, time_calls(lambda: ta(xt, yt), 1).best())
-    rows.append((name, args.batch / t_jax[0], args.batch / t_torch[0],
-                 t_torch[0] / t_jax[0], t_torch[1] / t_jax[1], jax_correct / n,
-                 torch_correct / n))
+    rows.append(
+      (
+        name,
+        args.batch / t_jax[0],
+        args.batch / t_torch[0],
+        t_torch[0] / t_jax[0],
+        t_torch[1] / t_jax[1],
+        jax_correct / n,
+        torch_correct / n,
+      )
+    )
 
-  print(f"\nLeNet-5 / embedded MNIST, eps={eps}, batch {args.batch}, robust accuracy "
-        f"over {n} test images; CPU: {os.cpu_count()} cores, torch threads "
-        f"{torch.get_num_threads()}, jax {jax.__version__}, torch {torch.__version__}, "
-        f"torchattacks {torchattacks.__version__}")
-  print("| attack | advjax img/s | torchattacks img/s | speed ratio (wall) "
-        "| speed ratio (CPU time) | advjax robust acc | torchattacks robust acc "
-        "| diff (pp) |")
+  print(
+    f"\nLeNet-5 / embedded MNIST, eps={eps}, batch {args.batch}, robust accuracy "
+    f"over {n} test images; CPU: {os.cpu_count()} cores, torch threads "
+    f"{torch.get_num_threads()}, jax {jax.__version__}, torch {torch.__version__}, "
+    f"torchattacks {torchattacks.__version__}"
+  )
+  print(
+    "| attack | advjax img/s | torchattacks img/s | speed ratio (wall) "
+    "| speed ratio (CPU time) | advjax robust acc | torchattacks robust acc "
+    "| diff (pp) |"
+  )
   print("|---|---:|---:|---:|---:|---:|---:|---:|")
   for name, ij, it, ratio, ratio_cpu, aj, at in rows:
-    print(f"| {name} | {ij:.0f} | {it:.0f} | {ratio:.2f}x | {ratio_cpu:.2f}x | "
-          f"{100 * aj:.2f}% | {100 * at:.2f}% | {100 * (aj - at):+.2f} |")
+    print(
+      f"| {name} | {ij:.0f} | {it:.0f} | {ratio:.2f}x | {ratio_cpu:.2f}x | "
+      f"{100 * aj:.2f}% | {100 * at:.2f}% | {100 * (aj - at):+.2f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ rewritten here faithfully: PIL operations on uint8 images, one image at a time.
 
 Run:  python -m benchmarks.augmix_vs_reference [--n 256] [--repeats 3]
 """
+
 import argparse
 import os
 import time
@@ -28,7 +29,7 @@ def int_parameter(level, maxval):
 
 
 def float_parameter(level, maxval):
-  return float(level) * maxval / 10.
+  return float(level) * maxval / 10.0
 
 
 def sample_level(n):
@@ -61,8 +62,7 @@ def solarize(pil_img, level):
 
 
 def _affine(pil_img, params):
-  return pil_img.transform((IMAGE_SIZE, IMAGE_SIZE), Image.AFFINE, params,
-                           resample=Image.BILINEAR)
+  return pil_img.transform((IMAGE_SIZE, IMAGE_SIZE), Image.AFFINE, params, resample=Image.BILINEAR)
 
 
 def shear_x(pil_img, level):
@@ -93,18 +93,27 @@ def translate_y(pil_img, level):
   return _affine(pil_img, (1, 0, 0, 0, 1, level))
 
 
-AUGMENTATIONS = [autocontrast, equalize, posterize, rotate, solarize, shear_x, shear_y,
-                 translate_x, translate_y]
+AUGMENTATIONS = [
+  autocontrast,
+  equalize,
+  posterize,
+  rotate,
+  solarize,
+  shear_x,
+  shear_y,
+  translate_x,
+  translate_y,
+]
 
 
 def apply_op(image, op, severity):
-  image = np.clip(image * 255., 0, 255).astype(np.uint8)
+  image = np.clip(image * 255.0, 0, 255).astype(np.uint8)
   pil_img = Image.fromarray(image)
   pil_img = op(pil_img, severity)
-  return np.asarray(pil_img) / 255.
+  return np.asarray(pil_img) / 255.0
 
 
-def augment_and_mix(image, severity=3, width=3, depth=-1, alpha=1.):
+def augment_and_mix(image, severity=3, width=3, depth=-1, alpha=1.0):
   ws = np.float32(np.random.dirichlet([alpha] * width))
   m = np.float32(np.random.beta(alpha, alpha))
   mix = np.zeros_like(image)
@@ -125,7 +134,7 @@ def main():
   parser.add_argument("--repeats", type=int, default=3)
   args = parser.parse_args()
   images_u8 = cifar_like(args.n)
-  images = images_u8.astype(np.float32) / 255.
+  images = images_u8.astype(np.float32) / 255.0
 
   np.random.seed(0)
   ref_times = []
@@ -150,9 +159,11 @@ def main():
 
   ref_ips = args.n / min(ref_times)
   ours_ips = args.n / min(ours_times)
-  print(f"AugMix, {args.n} images 32x32x3, severity 3, width 3, depth 1-3 "
-        f"(best of {args.repeats}); jax {jax.__version__} on {jax.devices()[0].platform}, "
-        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+  print(
+    f"AugMix, {args.n} images 32x32x3, severity 3, width 3, depth 1-3 "
+    f"(best of {args.repeats}); jax {jax.__version__} on {jax.devices()[0].platform}, "
+    f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+  )
   print("| implementation | images/s | ratio |")
   print("|---|---:|---:|")
   print(f"| reference NumPy/PIL (per image) | {ref_ips:,.0f} | 1.0x |")

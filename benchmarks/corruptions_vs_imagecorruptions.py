@@ -7,6 +7,7 @@ new scikit-image) are timed for advjax only and left out of the ratio.
 
 Run:  python -m benchmarks.corruptions_vs_imagecorruptions [--n 256] [--severity 3]
 """
+
 import argparse
 import os
 import time
@@ -27,7 +28,7 @@ def main():
   parser.add_argument("--severity", type=int, default=3)
   args = parser.parse_args()
   images_u8 = cifar_like(args.n)
-  x = jnp.asarray(images_u8.astype(np.float32) / 255.)
+  x = jnp.asarray(images_u8.astype(np.float32) / 255.0)
   try:
     with warnings.catch_warnings():
       warnings.simplefilter("ignore")
@@ -44,8 +45,9 @@ def main():
     augment.corrupt_batch(key, x, name=name, severity=args.severity).block_until_ready()
     compile_s = time.perf_counter() - t
     t = time.perf_counter()
-    augment.corrupt_batch(jax.random.key(1), x, name=name,
-                          severity=args.severity).block_until_ready()
+    augment.corrupt_batch(
+      jax.random.key(1), x, name=name, severity=args.severity
+    ).block_until_ready()
     ours = time.perf_counter() - t
     ref = None
     if imagecorruptions is not None:
@@ -63,9 +65,11 @@ def main():
       tot_ref += ref
     rows.append((name, args.n / ours, compile_s, ref))
 
-  print(f"Corruptions, {args.n} images 32x32x3, severity {args.severity}; jax "
-        f"{jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.1f}")
+  print(
+    f"Corruptions, {args.n} images 32x32x3, severity {args.severity}; jax "
+    f"{jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs, "
+    f"load average {os.getloadavg()[0]:.1f}"
+  )
   print("| corruption | advjax images/s | advjax compile s | imagecorruptions images/s | ratio |")
   print("|---|---:|---:|---:|---:|")
   for name, ips, comp, ref in rows:
@@ -76,8 +80,10 @@ def main():
       print(f"| {name} | {ips:,.0f} | {comp:.1f} | {ref or 'n/a'} | - |")
   if tot_ref:
     n_types = sum(isinstance(r[3], float) for r in rows)
-    print(f"| **all {n_types} types imagecorruptions runs** | {n_types * args.n / tot_ours:,.0f} "
-          f"| | {n_types * args.n / tot_ref:,.0f} | {tot_ref / tot_ours:.1f}x |")
+    print(
+      f"| **all {n_types} types imagecorruptions runs** | {n_types * args.n / tot_ours:,.0f} "
+      f"| | {n_types * args.n / tot_ref:,.0f} | {tot_ref / tot_ours:.1f}x |"
+    )
 
 
 if __name__ == "__main__":

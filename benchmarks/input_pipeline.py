@@ -27,6 +27,7 @@ files are hard links into that pool, spread over --classes class sub-folders.
   python -m benchmarks.input_pipeline --tiny    # seconds: 64 images, workers 0..1 (table 1),
                                                 # sizes 50,100 with 0 workers (table 2)
 """
+
 import argparse
 import io
 import json
@@ -56,9 +57,19 @@ def photo_pool(n: int, *, seed: int = 0) -> list:
   """n JPEG files' bytes: random crops of skimage's colour photos at 500 x 375 (or
   375 x 500 for a quarter of them), quality 90."""
   from skimage import data as skdata  # pylint: disable=import-outside-toplevel
-  photos = [getattr(skdata, name)() for name in (
-      "astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
-      "immunohistochemistry", "retina")]
+
+  photos = [
+    getattr(skdata, name)()
+    for name in (
+      "astronaut",
+      "chelsea",
+      "coffee",
+      "rocket",
+      "hubble_deep_field",
+      "immunohistochemistry",
+      "retina",
+    )
+  ]
   rng = np.random.default_rng(seed)
   out = []
   for i in range(n):
@@ -70,7 +81,7 @@ def photo_pool(n: int, *, seed: int = 0) -> list:
     ch = int(min(h, w / aspect) * math.sqrt(frac))
     cw = int(ch * aspect)
     top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-    crop = Image.fromarray(photo[top:top + ch, left:left + cw]).resize(size, Image.BILINEAR)
+    crop = Image.fromarray(photo[top : top + ch, left : left + cw]).resize(size, Image.BILINEAR)
     buf = io.BytesIO()
     crop.save(buf, format="JPEG", quality=90)
     out.append(buf.getvalue())
@@ -108,13 +119,15 @@ def _bare_crop_flip(image: np.ndarray, rng: np.random.Generator, size: int) -> n
       break
   else:  # torchvision's fallback is the central crop of the clamped ratio: the whole
     top, left, ch, cw = 0, 0, h, w  # image for these folders' 4:3 and 3:4 images
-  out = np.asarray(Image.fromarray(image[top:top + ch, left:left + cw])
-                   .resize((size, size), Image.BILINEAR))
+  out = np.asarray(
+    Image.fromarray(image[top : top + ch, left : left + cw]).resize((size, size), Image.BILINEAR)
+  )
   return np.ascontiguousarray(out[:, ::-1]) if rng.random() < 0.5 else out
 
 
-def bare_loop_rate(files, *, num_images: int, batch: int, size: int = IMAGE_SIZE,
-                   seed: int = 0) -> float:
+def bare_loop_rate(
+  files, *, num_images: int, batch: int, size: int = IMAGE_SIZE, seed: int = 0
+) -> float:
   """Images/s of one process reading, decoding, cropping, flipping and batching (float32
   in [0, 1]) `num_images` images (whole batches) drawn from `files`."""
   rng = np.random.default_rng(seed)
@@ -135,14 +148,19 @@ def bare_loop_rate(files, *, num_images: int, batch: int, size: int = IMAGE_SIZE
   return num_batches * batch / (time.perf_counter() - start)
 
 
-def _iterator(folder: str, *, workers: int, batch: int, read_threads: int,
-              num_epochs=None):
+def _iterator(folder: str, *, workers: int, batch: int, read_threads: int, num_epochs=None):
   source = data.FolderSource(folder)
   return data.grain_train_iterator(
-      source, batch_size=batch, seed=0, augment="random_resized_crop_flip",
-      image_size=IMAGE_SIZE, num_epochs=num_epochs,
-      shard_options=grain.sharding.ShardOptions(0, 1), worker_count=workers,
-      read_options=grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4))
+    source,
+    batch_size=batch,
+    seed=0,
+    augment="random_resized_crop_flip",
+    image_size=IMAGE_SIZE,
+    num_epochs=num_epochs,
+    shard_options=grain.sharding.ShardOptions(0, 1),
+    worker_count=workers,
+    read_options=grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4),
+  )
 
 
 def _close(iterator):
@@ -151,8 +169,9 @@ def _close(iterator):
     close()
 
 
-def grain_rate(folder: str, *, workers: int, num_images: int, batch: int,
-               read_threads: int) -> float:
+def grain_rate(
+  folder: str, *, workers: int, num_images: int, batch: int, read_threads: int
+) -> float:
   """Images/s of the Grain pipeline in steady state.
 
   Worker start-up and the batches the workers prepared meanwhile (up to 4 read ahead + 1
@@ -171,14 +190,17 @@ def grain_rate(folder: str, *, workers: int, num_images: int, batch: int,
     _close(it)
 
 
-def throughput_table(folder: str, *, max_workers: int, num_images: int, batch: int,
-                     read_threads: int):
+def throughput_table(
+  folder: str, *, max_workers: int, num_images: int, batch: int, read_threads: int
+):
   """Rows (workers, images/s, per worker, x bare, speed-up over 1 worker) and the bare
   loop's images/s."""
   files = data.FolderSource(folder).files
   bare = bare_loop_rate(files, num_images=num_images, batch=batch)
-  rates = {w: grain_rate(folder, workers=w, num_images=num_images, batch=batch,
-                         read_threads=read_threads) for w in range(max_workers + 1)}
+  rates = {
+    w: grain_rate(folder, workers=w, num_images=num_images, batch=batch, read_threads=read_threads)
+    for w in range(max_workers + 1)
+  }
   rows = []
   for w, rate in rates.items():
     per = rate / max(1, w)
@@ -234,8 +256,7 @@ def sample_tree_memory(command, *, period: float = SAMPLE_S, timeout: float = 36
   Raises:
     RuntimeError: with the command's stderr when it fails.
   """
-  proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+  proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   peak, hwm = 0, {}
   deadline = time.monotonic() + timeout
   while proc.poll() is None and time.monotonic() < deadline:
@@ -257,8 +278,7 @@ def sample_tree_memory(command, *, period: float = SAMPLE_S, timeout: float = 36
 def run_epoch(folder: str, *, workers: int, batch: int, read_threads: int) -> dict:
   """One epoch of the pipeline over `folder` (in the calling process): images, seconds."""
   start = time.perf_counter()
-  it = _iterator(folder, workers=workers, batch=batch, read_threads=read_threads,
-                 num_epochs=1)
+  it = _iterator(folder, workers=workers, batch=batch, read_threads=read_threads, num_epochs=1)
   count = sum(len(b["label"]) for b in it)
   _close(it)
   return {"images": count, "seconds": time.perf_counter() - start}
@@ -269,9 +289,14 @@ def memory_table(folders, *, workers: int, batch: int, read_threads: int):
   sum of VmHWM bytes), one fresh subprocess per folder."""
   rows = []
   for size, folder in folders:
-    command = [sys.executable, os.path.abspath(__file__), f"--epoch_of={folder}",
-               f"--epoch_workers={workers}", f"--batch={batch}",
-               f"--read_threads={read_threads}"]
+    command = [
+      sys.executable,
+      os.path.abspath(__file__),
+      f"--epoch_of={folder}",
+      f"--epoch_workers={workers}",
+      f"--batch={batch}",
+      f"--read_threads={read_threads}",
+    ]
     out, peak, hwm, procs = sample_tree_memory(command)
     epoch = json.loads(out.strip().splitlines()[-1])
     rows.append((size, epoch["images"], epoch["seconds"], procs, peak, hwm))
@@ -287,27 +312,46 @@ def _load():
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--images", type=int, default=2048,
-                      help="images timed per row of table 1 (after warm-up)")
-  parser.add_argument("--sizes", default="2000,8000",
-                      help="folder sizes of table 2, comma-separated")
+  parser.add_argument(
+    "--images", type=int, default=2048, help="images timed per row of table 1 (after warm-up)"
+  )
+  parser.add_argument(
+    "--sizes", default="2000,8000", help="folder sizes of table 2, comma-separated"
+  )
   parser.add_argument("--batch", type=int, default=64)
-  parser.add_argument("--max_workers", type=int, default=os.cpu_count() or 1,
-                      help="table 1: worker_count 0..this")
-  parser.add_argument("--epoch_workers", type=int, default=None,
-                      help="table 2's worker_count (default --max_workers)")
-  parser.add_argument("--read_threads", type=int, default=1,
-                      help="Grain read threads per worker (per process with 0 workers)")
+  parser.add_argument(
+    "--max_workers", type=int, default=os.cpu_count() or 1, help="table 1: worker_count 0..this"
+  )
+  parser.add_argument(
+    "--epoch_workers", type=int, default=None, help="table 2's worker_count (default --max_workers)"
+  )
+  parser.add_argument(
+    "--read_threads",
+    type=int,
+    default=1,
+    help="Grain read threads per worker (per process with 0 workers)",
+  )
   parser.add_argument("--classes", type=int, default=10)
   parser.add_argument("--pool", type=int, default=256, help="distinct JPEGs generated")
-  parser.add_argument("--tiny", action="store_true",
-                      help="a seconds-scale run: 64 images, batch 8, workers 0..1, sizes "
-                           "50,100 read in the main process (worker processes start once)")
+  parser.add_argument(
+    "--tiny",
+    action="store_true",
+    help="a seconds-scale run: 64 images, batch 8, workers 0..1, sizes "
+    "50,100 read in the main process (worker processes start once)",
+  )
   parser.add_argument("--epoch_of", help=argparse.SUPPRESS)  # table 2's subprocess
   args = parser.parse_args(argv)
   if args.epoch_of:
-    print(json.dumps(run_epoch(args.epoch_of, workers=args.epoch_workers or 0,
-                               batch=args.batch, read_threads=args.read_threads)))
+    print(
+      json.dumps(
+        run_epoch(
+          args.epoch_of,
+          workers=args.epoch_workers or 0,
+          batch=args.batch,
+          read_threads=args.read_threads,
+        )
+      )
+    )
     return
   if args.tiny:
     args.images, args.batch, args.sizes, args.pool = 64, 8, "50,100", 16
@@ -316,18 +360,25 @@ def main(argv=None):
   if args.epoch_workers is None:
     args.epoch_workers = args.max_workers
   sizes = [int(s) for s in args.sizes.split(",")]
-  for name, value in (("--images", args.images), ("--batch", args.batch),
-                      ("--read_threads", args.read_threads), ("--classes", args.classes),
-                      ("--pool", args.pool), ("--sizes", min(sizes))):
+  for name, value in (
+    ("--images", args.images),
+    ("--batch", args.batch),
+    ("--read_threads", args.read_threads),
+    ("--classes", args.classes),
+    ("--pool", args.pool),
+    ("--sizes", min(sizes)),
+  ):
     if value < 1:
       raise ValueError(f"{name} must be >= 1; got {value}.")
   if min(args.max_workers, args.epoch_workers) < 0:
-    raise ValueError(f"--max_workers and --epoch_workers must be >= 0; got "
-                     f"{args.max_workers}, {args.epoch_workers}.")
+    raise ValueError(
+      f"--max_workers and --epoch_workers must be >= 0; got "
+      f"{args.max_workers}, {args.epoch_workers}."
+    )
   if min(sizes) < args.batch:
-    raise ValueError(f"--sizes must each hold at least one batch of {args.batch}; got "
-                     f"{sizes}.")
+    raise ValueError(f"--sizes must each hold at least one batch of {args.batch}; got {sizes}.")
   import PIL  # pylint: disable=import-outside-toplevel
+
   load_before = _load()
   tmp = tempfile.mkdtemp(prefix="advjax_input_pipeline_")
   try:
@@ -336,42 +387,64 @@ def main(argv=None):
     for i, jpeg in enumerate(photo_pool(args.pool)):
       with open(os.path.join(pool_dir, f"{i:04d}.jpg"), "wb") as f:
         f.write(jpeg)
-    train = write_folder(os.path.join(tmp, "throughput"), max(args.images, args.pool),
-                         pool_dir, num_classes=args.classes)
-    folders = [(n, write_folder(os.path.join(tmp, f"epoch_{n}"), n, pool_dir,
-                                num_classes=args.classes)) for n in sizes]
-    rows, bare = throughput_table(train, max_workers=args.max_workers,
-                                  num_images=args.images, batch=args.batch,
-                                  read_threads=args.read_threads)
-    mem = memory_table(folders, workers=args.epoch_workers, batch=args.batch,
-                       read_threads=args.read_threads)
+    train = write_folder(
+      os.path.join(tmp, "throughput"),
+      max(args.images, args.pool),
+      pool_dir,
+      num_classes=args.classes,
+    )
+    folders = [
+      (n, write_folder(os.path.join(tmp, f"epoch_{n}"), n, pool_dir, num_classes=args.classes))
+      for n in sizes
+    ]
+    rows, bare = throughput_table(
+      train,
+      max_workers=args.max_workers,
+      num_images=args.images,
+      batch=args.batch,
+      read_threads=args.read_threads,
+    )
+    mem = memory_table(
+      folders, workers=args.epoch_workers, batch=args.batch, read_threads=args.read_threads
+    )
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
 
-  print(f"grain {grain.__version__}, Pillow {PIL.__version__}, {os.cpu_count()} CPUs, "
-        f"load average {load_before} -> {_load()}; JPEG 500x375 q90 from a pool of "
-        f"{args.pool} real photos, batch {args.batch}, {args.read_threads} read thread(s) "
-        f"per worker\n")
-  print(f"Table 1: {IMAGE_SIZE} px decode + random-resized crop + flip, {args.images} "
-        f"images per row; bare single-process PIL/NumPy loop: {bare:.1f} images/s\n")
-  print("| workers | images/s | images/s per worker | x bare per worker (target >= 0.9) "
-        "| speed-up over 1 worker |")
+  print(
+    f"grain {grain.__version__}, Pillow {PIL.__version__}, {os.cpu_count()} CPUs, "
+    f"load average {load_before} -> {_load()}; JPEG 500x375 q90 from a pool of "
+    f"{args.pool} real photos, batch {args.batch}, {args.read_threads} read thread(s) "
+    f"per worker\n"
+  )
+  print(
+    f"Table 1: {IMAGE_SIZE} px decode + random-resized crop + flip, {args.images} "
+    f"images per row; bare single-process PIL/NumPy loop: {bare:.1f} images/s\n"
+  )
+  print(
+    "| workers | images/s | images/s per worker | x bare per worker (target >= 0.9) "
+    "| speed-up over 1 worker |"
+  )
   print("|---:|---:|---:|---:|---:|")
   for w, rate, per, frac, speedup in rows:
     print(f"| {w} | {rate:.1f} | {per:.1f} | {frac:.2f} | {speedup:.2f} |")
-  print(f"\nTable 2: one epoch, {args.epoch_workers} worker(s), peak host RSS of the process "
-        f"tree (sampled every {SAMPLE_S * 1000:.0f} ms)\n")
-  print("| images in folder | images read | epoch s | processes | peak tree RSS (MiB) "
-        "| sum of VmHWM (MiB) |")
+  print(
+    f"\nTable 2: one epoch, {args.epoch_workers} worker(s), peak host RSS of the process "
+    f"tree (sampled every {SAMPLE_S * 1000:.0f} ms)\n"
+  )
+  print(
+    "| images in folder | images read | epoch s | processes | peak tree RSS (MiB) "
+    "| sum of VmHWM (MiB) |"
+  )
   print("|---:|---:|---:|---:|---:|---:|")
   for size, read, seconds, procs, peak, hwm in mem:
-    print(f"| {size} | {read} | {seconds:.1f} | {procs} | {peak / MIB:.1f} | "
-          f"{hwm / MIB:.1f} |")
+    print(f"| {size} | {read} | {seconds:.1f} | {procs} | {peak / MIB:.1f} | {hwm / MIB:.1f} |")
   ratio = mem[-1][4] / mem[0][4]
   ratio_hwm = mem[-1][5] / mem[0][5]
   verdict = "met" if abs(ratio - 1) <= 0.10 else "not met"
-  print(f"\npeak RSS ratio {sizes[-1]} / {sizes[0]} images: {ratio:.3f} (sum of VmHWM: "
-        f"{ratio_hwm:.3f}); target flat within 10%: {verdict}")
+  print(
+    f"\npeak RSS ratio {sizes[-1]} / {sizes[0]} images: {ratio:.3f} (sum of VmHWM: "
+    f"{ratio_hwm:.3f}); target flat within 10%: {verdict}"
+  )
 
 
 if __name__ == "__main__":

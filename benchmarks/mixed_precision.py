@@ -9,6 +9,7 @@ points and the training time. On a CPU bfloat16 is emulated, so it is slower the
 row shows that a bf16 run learns as well as a float32 one. Runs are written under
 `--workdir` (default: a temporary folder, removed at the end).
 """
+
 import argparse
 import os
 import shutil
@@ -38,15 +39,23 @@ def main(argv=None):
   rows = []
   try:
     for dtype in ("float32", "bfloat16"):
-      report = train.train_and_evaluate(run_config(dtype, args.epochs, args.test_points),
-                                        os.path.join(root, dtype))
-      rows.append((dtype, report["clean_accuracy"], report["attacks"]["pgd"]["accuracy"],
-                   report["train"]["time_s"]))
+      report = train.train_and_evaluate(
+        run_config(dtype, args.epochs, args.test_points), os.path.join(root, dtype)
+      )
+      rows.append(
+        (
+          dtype,
+          report["clean_accuracy"],
+          report["attacks"]["pgd"]["accuracy"],
+          report["train"]["time_s"],
+        )
+      )
   finally:
     if args.workdir is None:
       shutil.rmtree(root, ignore_errors=True)
-  print(f"LeNet-5, embedded MNIST, hybrid recipe, {args.epochs} epochs; "
-        f"{args.test_points} test points")
+  print(
+    f"LeNet-5, embedded MNIST, hybrid recipe, {args.epochs} epochs; {args.test_points} test points"
+  )
   print("| dtype | clean acc. | PGD-3 acc. (eps 0.1) | train time (s) |")
   print("|---|---|---|---|")
   for dtype, clean, pgd, seconds in rows:

@@ -16,6 +16,7 @@ PGD-K / minimal loop is the part advjax owns.
 Run:
   python -m benchmarks.pgd_overhead [--batch 256] [--steps 10 20 40] [--repeats 7]
 """
+
 import argparse
 import os
 
@@ -31,15 +32,22 @@ from benchmarks._timing import time_calls
 def plain_lenet(key):
   """(params, logits_fn) of a LeNet written with `jax.lax` only: conv 6 5x5 SAME -
   relu - 2x2 max pool - conv 16 5x5 VALID - relu - pool - dense 120 - 84 - 10."""
-  shapes = {"c1": (5, 5, 1, 6), "c2": (5, 5, 6, 16), "d1": (400, 120), "d2": (120, 84),
-            "d3": (84, 10)}
+  shapes = {
+    "c1": (5, 5, 1, 6),
+    "c2": (5, 5, 6, 16),
+    "d1": (400, 120),
+    "d2": (120, 84),
+    "d3": (84, 10),
+  }
   keys = jax.random.split(key, len(shapes))
-  params = {n: jax.random.normal(k, s) / np.sqrt(np.prod(s[:-1]))
-            for (n, s), k in zip(shapes.items(), keys)}
+  params = {
+    n: jax.random.normal(k, s) / np.sqrt(np.prod(s[:-1])) for (n, s), k in zip(shapes.items(), keys)
+  }
 
   def conv(x, w, padding):
-    return jax.lax.conv_general_dilated(x, w, (1, 1), padding,
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return jax.lax.conv_general_dilated(
+      x, w, (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
 
   def pool(x):
     return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
@@ -73,6 +81,7 @@ def minimal_pgd(logits_fn, x, y, *, eps, num_steps):
 def overhead(logits_fn, x, y, *, eps, steps, repeats):
   """Best (wall, CPU) seconds of one jitted input gradient, and {K: (advjax PGD-K,
   minimal PGD-K)} of the same."""
+
   @jax.jit
   def input_grad(x):
     return jax.grad(lambda z: jnp.sum(losses.cross_entropy(logits_fn(z), y)))(x)
@@ -80,8 +89,9 @@ def overhead(logits_fn, x, y, *, eps, steps, repeats):
   input_grad(x).block_until_ready()
   pgds, floors = {}, {}
   for k in steps:
-    pgds[k] = jax.jit(lambda key, x, y, k=k: attacks.pgd(key, logits_fn, x, y, eps=eps,
-                                                         num_steps=k))
+    pgds[k] = jax.jit(
+      lambda key, x, y, k=k: attacks.pgd(key, logits_fn, x, y, eps=eps, num_steps=k)
+    )
     pgds[k](jax.random.key(0), x, y).block_until_ready()
     floors[k] = jax.jit(lambda x, y, k=k: minimal_pgd(logits_fn, x, y, eps=eps, num_steps=k))
     floors[k](x, y).block_until_ready()
@@ -91,8 +101,9 @@ def overhead(logits_fn, x, y, *, eps, steps, repeats):
   for _ in range(repeats):  # interleaved, so all see the same machine load
     t_grad = np.minimum(t_grad, time_calls(lambda: input_grad(x), 3).best())
     for k in steps:
-      t_pgd[k] = np.minimum(t_pgd[k], time_calls(
-          lambda k=k: pgds[k](jax.random.key(0), x, y), 1).best())
+      t_pgd[k] = np.minimum(
+        t_pgd[k], time_calls(lambda k=k: pgds[k](jax.random.key(0), x, y), 1).best()
+      )
       t_min[k] = np.minimum(t_min[k], time_calls(lambda k=k: floors[k](x, y), 1).best())
   return t_grad, {k: (t_pgd[k], t_min[k]) for k in steps}
 
@@ -110,25 +121,35 @@ def main():
   x, y = jnp.asarray(x), jnp.asarray(y)
   _, plain_fn = plain_lenet(jax.random.key(1))
   kw = dict(eps=args.eps, steps=args.steps, repeats=args.repeats)
-  results = {"advjax LeNet-5": overhead(lenet_fn, x, y, **kw),
-             "plain-JAX LeNet (lax.conv)": overhead(plain_fn, x, y, **kw)}
+  results = {
+    "advjax LeNet-5": overhead(lenet_fn, x, y, **kw),
+    "plain-JAX LeNet (lax.conv)": overhead(plain_fn, x, y, **kw),
+  }
 
-  print(f"PGD-K Linf on MNIST, batch {args.batch}, eps={args.eps} "
-        f"(jax {jax.__version__}, {jax.default_backend()}, {os.cpu_count()} CPU cores)")
+  print(
+    f"PGD-K Linf on MNIST, batch {args.batch}, eps={args.eps} "
+    f"(jax {jax.__version__}, {jax.default_backend()}, {os.cpu_count()} CPU cores)"
+  )
   for name, (t_grad, _) in results.items():
-    print(f"{name}: one jitted input gradient {1e3 * t_grad[0]:.2f} ms wall, "
-          f"{1e3 * t_grad[1]:.2f} ms CPU")
-  print("| model | K | PGD-K wall (ms) | K x gradient wall (ms) | ratio (wall) | PGD-K CPU (ms) "
-        "| K x gradient CPU (ms) | ratio (CPU) | minimal loop / K x gradient (CPU) "
-        "| PGD-K / minimal loop (CPU) |")
+    print(
+      f"{name}: one jitted input gradient {1e3 * t_grad[0]:.2f} ms wall, "
+      f"{1e3 * t_grad[1]:.2f} ms CPU"
+    )
+  print(
+    "| model | K | PGD-K wall (ms) | K x gradient wall (ms) | ratio (wall) | PGD-K CPU (ms) "
+    "| K x gradient CPU (ms) | ratio (CPU) | minimal loop / K x gradient (CPU) "
+    "| PGD-K / minimal loop (CPU) |"
+  )
   print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
   for name, (t_grad, times) in results.items():
     for k in args.steps:
       (w, c), (_, c_min) = times[k]
-      print(f"| {name} | {k} | {1e3 * w:.1f} | {1e3 * k * t_grad[0]:.1f} "
-            f"| {w / (k * t_grad[0]):.3f} | {1e3 * c:.1f} | {1e3 * k * t_grad[1]:.1f} "
-            f"| {c / (k * t_grad[1]):.3f} | {c_min / (k * t_grad[1]):.3f} "
-            f"| {c / c_min:.3f} |")
+      print(
+        f"| {name} | {k} | {1e3 * w:.1f} | {1e3 * k * t_grad[0]:.1f} "
+        f"| {w / (k * t_grad[0]):.3f} | {1e3 * c:.1f} | {1e3 * k * t_grad[1]:.1f} "
+        f"| {c / (k * t_grad[1]):.3f} | {c_min / (k * t_grad[1]):.3f} "
+        f"| {c / c_min:.3f} |"
+      )
 
 
 if __name__ == "__main__":

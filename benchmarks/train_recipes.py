@@ -28,6 +28,7 @@ Prints the tables; writes nothing else unless --output is given (all runs live i
 temporary folder). `python -m experiments.reproduce --experiments=e` runs this script with
 `--output <root>/e/time_to_accuracy.md`, and RESULTS.md shows that file under (e)'s table.
 """
+
 import argparse
 import os
 import sys
@@ -43,17 +44,21 @@ from benchmarks.train_step import step_costs
 from experiments._experiments import EPOCHS, EXPERIMENTS, epoch_times
 
 _EVAL_EPS = 0.1
-_MOONSHOT_TIME = 1.3      # time / clean at most
-_MOONSHOT_ROBUST = 0.9    # PGD accuracy / PGD-AT's at least
-_STEP_TARGET = 1.1        # PGD-7 step / sum of its parts at most
-_STEP_REPEATS = 30        # timed calls per quantity in train_step.step_costs
+_MOONSHOT_TIME = 1.3  # time / clean at most
+_MOONSHOT_ROBUST = 0.9  # PGD accuracy / PGD-AT's at least
+_STEP_TARGET = 1.1  # PGD-7 step / sum of its parts at most
+_STEP_REPEATS = 30  # timed calls per quantity in train_step.step_costs
 
 
 def recipe_configs(epochs: int, replays: int, seed: int):
   """(name, label, config) of each row of experiment (e), with `epochs` and `replays`."""
   rows = {r.name: r for r in EXPERIMENTS["e"].rows}
-  labels = {"clean": "clean", "fgsm_rs": "FGSM-RS (cyclic lr)",
-            "free": f"free AT (m = {replays})", "pgd_at": "PGD-7 AT"}
+  labels = {
+    "clean": "clean",
+    "fgsm_rs": "FGSM-RS (cyclic lr)",
+    "free": f"free AT (m = {replays})",
+    "pgd_at": "PGD-7 AT",
+  }
   divisors = {"clean": 1, "fgsm_rs": 2, "free": replays, "pgd_at": 1}
   out = []
   for name in ("clean", "fgsm_rs", "free", "pgd_at"):
@@ -62,7 +67,7 @@ def recipe_configs(epochs: int, replays: int, seed: int):
     c.eps_warmup_epochs = min(c.eps_warmup_epochs, c.num_epochs)
     if name == "free":
       c.train_attack.replays = replays
-    c.keep_checkpoints = c.num_epochs       # every epoch's, for the time to accuracy
+    c.keep_checkpoints = c.num_epochs  # every epoch's, for the time to accuracy
     c.checkpoint_every_epochs = 1
     c.progress = False
     c.eval.eps = _EVAL_EPS
@@ -81,8 +86,9 @@ def compile_time(config) -> float:
   """
   run = train.Run(config)
   state = run.init_state()
-  batch = data.shard_batch(data.train_batch(run.splits["train"], config.batch_size,
-                                            config.seed, 0), run.mesh)
+  batch = data.shard_batch(
+    data.train_batch(run.splits["train"], config.batch_size, config.seed, 0), run.mesh
+  )
   t0 = time.perf_counter()
   run.train_step.lower(state, batch).compile()
   return time.perf_counter() - t0
@@ -110,7 +116,7 @@ def epoch_pgd_accuracies(workdir: str):
       state, _ = ckpt.restore(template, step=epoch * run.steps_per_epoch)
       hits = 0
       for i in range(0, len(test), 500):
-        x, y = test.images[i:i + 500], test.labels[i:i + 500]
+        x, y = test.images[i : i + 500], test.labels[i : i + 500]
         hits += int(np.sum(correct(state.variables(), x, y, np.arange(i, i + len(y)))))
       out.append(hits / len(test))
   finally:
@@ -138,13 +144,21 @@ def run_recipe(config, workdir: str, target: float):
   comp = compile_time(config)
   accs = epoch_pgd_accuracies(workdir)
   to_target, epochs_to_target = time_to_target(epoch_times(workdir), accs, target, comp)
-  return {"epochs": config.num_epochs, "batch": config.batch_size,
-          "train_eps": config.train_attack.eps, "time_total": total, "compile": comp,
-          "time": total - comp, "clean_acc": report["clean_accuracy"],
-          "pgd_acc": report["attacks"]["pgd"]["accuracy"],
-          "pgd_label": report["attacks"]["pgd"]["label"], "epoch_pgd": accs,
-          "to_target": to_target, "epochs_to_target": epochs_to_target,
-          "lr": f"{config.optimizer} {config.learning_rate:g} {config.lr_schedule}"}
+  return {
+    "epochs": config.num_epochs,
+    "batch": config.batch_size,
+    "train_eps": config.train_attack.eps,
+    "time_total": total,
+    "compile": comp,
+    "time": total - comp,
+    "clean_acc": report["clean_accuracy"],
+    "pgd_acc": report["attacks"]["pgd"]["accuracy"],
+    "pgd_label": report["attacks"]["pgd"]["label"],
+    "epoch_pgd": accs,
+    "to_target": to_target,
+    "epochs_to_target": epochs_to_target,
+    "lr": f"{config.optimizer} {config.learning_rate:g} {config.lr_schedule}",
+  }
 
 
 def format_tables(rows, costs, args, load_before, load_after) -> str:
@@ -152,69 +166,87 @@ def format_tables(rows, costs, args, load_before, load_after) -> str:
   res = {name: r for name, _, r in rows}
   clean, pgd_at = res["clean"], res["pgd_at"]
   lines = [
-      f"LeNet-5 / mnist5k, batch {pgd_at['batch']}, E = {args.epochs} epochs, seed "
-      f"{args.seed}, train eps {pgd_at['train_eps']:g}, alpha 0; eval on the test set, "
-      f"{pgd_at['pgd_label']} at eps {_EVAL_EPS:g}; jax {jax.__version__}, "
-      f"{jax.devices()[0].platform} x{jax.device_count()}, {os.cpu_count()} CPUs, "
-      f"load average {load_before:.2f} -> {load_after:.2f}",
-      "",
-      "| recipe | lr | epochs | train s (incl. compile) | compile s | train s (excl. compile) "
-      "| time / clean (excl. compile) | time / clean (incl. compile) | clean acc | PGD-20 acc "
-      "| PGD acc / PGD-AT's |",
-      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    f"LeNet-5 / mnist5k, batch {pgd_at['batch']}, E = {args.epochs} epochs, seed "
+    f"{args.seed}, train eps {pgd_at['train_eps']:g}, alpha 0; eval on the test set, "
+    f"{pgd_at['pgd_label']} at eps {_EVAL_EPS:g}; jax {jax.__version__}, "
+    f"{jax.devices()[0].platform} x{jax.device_count()}, {os.cpu_count()} CPUs, "
+    f"load average {load_before:.2f} -> {load_after:.2f}",
+    "",
+    "| recipe | lr | epochs | train s (incl. compile) | compile s | train s (excl. compile) "
+    "| time / clean (excl. compile) | time / clean (incl. compile) | clean acc | PGD-20 acc "
+    "| PGD acc / PGD-AT's |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ]
   for name, label, r in rows:
     lines.append(
-        f"| {label} | {r['lr']} | {r['epochs']} | {r['time_total']:.1f} | {r['compile']:.1f} "
-        f"| {r['time']:.1f} | {r['time'] / clean['time']:.2f} "
-        f"| {r['time_total'] / clean['time_total']:.2f} "
-        f"| {r['clean_acc']:.4f} | {r['pgd_acc']:.4f} | {r['pgd_acc'] / pgd_at['pgd_acc']:.2f} |")
-  lines += ["", f"Moonshot (time / clean excl. compile <= {_MOONSHOT_TIME:g} and PGD acc >= "
-                f"{_MOONSHOT_ROBUST:g} x PGD-AT's = {_MOONSHOT_ROBUST * pgd_at['pgd_acc']:.4f}):"]
+      f"| {label} | {r['lr']} | {r['epochs']} | {r['time_total']:.1f} | {r['compile']:.1f} "
+      f"| {r['time']:.1f} | {r['time'] / clean['time']:.2f} "
+      f"| {r['time_total'] / clean['time_total']:.2f} "
+      f"| {r['clean_acc']:.4f} | {r['pgd_acc']:.4f} | {r['pgd_acc'] / pgd_at['pgd_acc']:.2f} |"
+    )
+  lines += [
+    "",
+    f"Moonshot (time / clean excl. compile <= {_MOONSHOT_TIME:g} and PGD acc >= "
+    f"{_MOONSHOT_ROBUST:g} x PGD-AT's = {_MOONSHOT_ROBUST * pgd_at['pgd_acc']:.4f}):",
+  ]
   for name, label, r in rows:
     if name in ("clean", "pgd_at"):
       continue
     t_ok = r["time"] / clean["time"] <= _MOONSHOT_TIME
     a_ok = r["pgd_acc"] >= _MOONSHOT_ROBUST * pgd_at["pgd_acc"]
-    lines.append(f"- {label}: time / clean {r['time'] / clean['time']:.2f} "
-                 f"({'yes' if t_ok else 'no'}), PGD acc {r['pgd_acc']:.4f} "
-                 f"({'yes' if a_ok else 'no'}) -> **{'met' if t_ok and a_ok else 'not met'}**")
-  lines += ["", f"Time to PGD-20 accuracy >= {args.target:g} on the test images (each "
-                "epoch's checkpoint evaluated after training; train seconds without "
-                "compilation):", "",
-            "| recipe | PGD-20 acc after each epoch | epochs to target | seconds to target "
-            "| seconds / PGD-AT's |",
-            "|---|---|---:|---:|---:|"]
+    lines.append(
+      f"- {label}: time / clean {r['time'] / clean['time']:.2f} "
+      f"({'yes' if t_ok else 'no'}), PGD acc {r['pgd_acc']:.4f} "
+      f"({'yes' if a_ok else 'no'}) -> **{'met' if t_ok and a_ok else 'not met'}**"
+    )
+  lines += [
+    "",
+    f"Time to PGD-20 accuracy >= {args.target:g} on the test images (each "
+    "epoch's checkpoint evaluated after training; train seconds without "
+    "compilation):",
+    "",
+    "| recipe | PGD-20 acc after each epoch | epochs to target | seconds to target "
+    "| seconds / PGD-AT's |",
+    "|---|---|---:|---:|---:|",
+  ]
   for name, label, r in rows:
     accs = " ".join(f"{a:.3f}" for a in r["epoch_pgd"])
     if r["to_target"] is None:
       lines.append(f"| {label} | {accs} | not reached | - | - |")
       continue
-    rel = (f"{r['to_target'] / pgd_at['to_target']:.2f}"
-           if pgd_at["to_target"] else "-")
-    lines.append(f"| {label} | {accs} | {r['epochs_to_target']} | {r['to_target']:.1f} "
-                 f"| {rel} |")
+    rel = f"{r['to_target'] / pgd_at['to_target']:.2f}" if pgd_at["to_target"] else "-"
+    lines.append(f"| {label} | {accs} | {r['epochs_to_target']} | {r['to_target']:.1f} | {rel} |")
   ratio = costs["adv"] / costs["parts"]
   lines += [
-      "",
-      "PGD-7 AT train step vs the sum of its parts (benchmarks/train_step.py, batch "
-      f"{pgd_at['batch']}, median of {_STEP_REPEATS} calls after compilation):",
-      "",
-      "| recipe | PGD-7 step (ms) | 7 input grads + both-batch step (ms) "
-      "| step / sum of parts (target <= 1.10) | PGD-20 acc |",
-      "|---|---:|---:|---:|---:|",
-      f"| PGD-7 AT | {1e3 * costs['adv']:.1f} | {1e3 * costs['parts']:.1f} | {ratio:.3f} "
-      f"({'met' if ratio <= _STEP_TARGET else 'not met'}) | {pgd_at['pgd_acc']:.4f} |"]
+    "",
+    "PGD-7 AT train step vs the sum of its parts (benchmarks/train_step.py, batch "
+    f"{pgd_at['batch']}, median of {_STEP_REPEATS} calls after compilation):",
+    "",
+    "| recipe | PGD-7 step (ms) | 7 input grads + both-batch step (ms) "
+    "| step / sum of parts (target <= 1.10) | PGD-20 acc |",
+    "|---|---:|---:|---:|---:|",
+    f"| PGD-7 AT | {1e3 * costs['adv']:.1f} | {1e3 * costs['parts']:.1f} | {ratio:.3f} "
+    f"({'met' if ratio <= _STEP_TARGET else 'not met'}) | {pgd_at['pgd_acc']:.4f} |",
+  ]
   return "\n".join(lines)
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--epochs", type=int, default=EPOCHS,
-                      help="E: epochs of clean training (default: experiment (e)'s)")
+  parser.add_argument(
+    "--epochs",
+    type=int,
+    default=EPOCHS,
+    help="E: epochs of clean training (default: experiment (e)'s)",
+  )
   parser.add_argument("--replays", type=int, default=4, help="m of free AT")
   parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--target", type=float, default=0.8,
-                      help="PGD-20 accuracy at eps 0.1 that 'time to accuracy' waits for")
+  parser.add_argument(
+    "--target",
+    type=float,
+    default=0.8,
+    help="PGD-20 accuracy at eps 0.1 that 'time to accuracy' waits for",
+  )
   parser.add_argument("--output", default="", help="also write the tables to this markdown file")
   args = parser.parse_args()
   if args.epochs < 1 or args.replays < 1:
@@ -229,8 +261,12 @@ def main():
       t0 = time.perf_counter()
       r = run_recipe(config, os.path.join(root, name), args.target)
       rows.append((name, label, r))
-      print(f"[{label}] train {r['time_total']:.1f} s, PGD acc {r['pgd_acc']:.4f} "
-            f"({time.perf_counter() - t0:.0f} s with eval)", file=sys.stderr, flush=True)
+      print(
+        f"[{label}] train {r['time_total']:.1f} s, PGD acc {r['pgd_acc']:.4f} "
+        f"({time.perf_counter() - t0:.0f} s with eval)",
+        file=sys.stderr,
+        flush=True,
+      )
   costs = step_costs(batch=rows[-1][2]["batch"], steps=7, repeats=_STEP_REPEATS)
   load_after = os.getloadavg()[0]
   text = format_tables(rows, costs, args, load_before, load_after)

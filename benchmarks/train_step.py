@@ -7,6 +7,7 @@ gradient, one train step on the clean and the adversarial batch (the loss of the
 adversarial recipe without the attack), and the PGD-K adversarial train step;
 then the ratio of the adversarial step to K input gradients + that step.
 """
+
 import argparse
 
 import jax
@@ -36,18 +37,26 @@ def step_costs(batch: int = 128, steps: int = 7, repeats: int = 30) -> dict:
   model = models.get_model("lenet5", num_classes=10)
   tx = optax.adam(1e-3)
   eps = 0.1
-  mk_state = lambda: train.create_train_state(model, tx, jax.random.PRNGKey(0), (28, 28, 1),
-                                              alpha=0.5, eps=eps)
+  mk_state = lambda: train.create_train_state(
+    model, tx, jax.random.PRNGKey(0), (28, 28, 1), alpha=0.5, eps=eps
+  )
   const = train.eps_schedule("constant", eps, 0)
   clean_step = train.make_train_step(model, tx, recipe="standard", eps_fn=const)
-  adv_step = train.make_train_step(model, tx, recipe="adversarial", eps_fn=const,
-                                   attack_fn=train.make_attack_fn("pgd", num_steps=steps))
+  adv_step = train.make_train_step(
+    model,
+    tx,
+    recipe="adversarial",
+    eps_fn=const,
+    attack_fn=train.make_attack_fn("pgd", num_steps=steps),
+  )
   # the adversarial recipe's loss with a precomputed adversarial batch (no attack)
   no_attack = lambda k, f, xx, yy, e: jnp.clip(xx + 0.05, 0, 1)
-  both_step = train.make_train_step(model, tx, recipe="adversarial", eps_fn=const,
-                                    attack_fn=no_attack)
+  both_step = train.make_train_step(
+    model, tx, recipe="adversarial", eps_fn=const, attack_fn=no_attack
+  )
   variables = mk_state().variables()
   objective = attacks.get_objective("ce")
+
   @jax.jit
   def input_grad(v, xx, yy):
     f = models.make_logits_fn(model, v)
@@ -56,16 +65,21 @@ def step_costs(batch: int = 128, steps: int = 7, repeats: int = 30) -> dict:
   # train steps donate their state: give each call a fresh copy
   def run_step(step):
     state = mk_state()
+
     def go():
       nonlocal state
       state, m = step(state, (x, y))
       return m["loss"]
+
     return go
+
   median = lambda fn: time_calls(fn, repeats, warmup=1).median()
-  t = {"clean": median(run_step(clean_step)),
-       "grad": median(lambda: input_grad(variables, x, y)),
-       "both": median(run_step(both_step)),
-       "adv": median(run_step(adv_step))}
+  t = {
+    "clean": median(run_step(clean_step)),
+    "grad": median(lambda: input_grad(variables, x, y)),
+    "both": median(run_step(both_step)),
+    "adv": median(run_step(adv_step)),
+  }
   t["parts"] = steps * t["grad"] + t["both"]
   return t
 
@@ -78,12 +92,17 @@ def main():
   a = p.parse_args()
   t = step_costs(a.batch, a.steps, a.repeats)
   t_clean, t_adv, parts = t["clean"], t["adv"], t["parts"]
-  rows = [("clean train step", t_clean), ("one input gradient (jit)", t["grad"]),
-          ("train step on clean + adversarial batch", t["both"]),
-          (f"sum of parts: {a.steps} input gradients + that step", parts),
-          (f"PGD-{a.steps} adversarial train step", t_adv)]
-  print(f"LeNet-5, batch {a.batch}, {jax.devices()[0].platform} x{jax.device_count()}, "
-        f"median of {a.repeats}")
+  rows = [
+    ("clean train step", t_clean),
+    ("one input gradient (jit)", t["grad"]),
+    ("train step on clean + adversarial batch", t["both"]),
+    (f"sum of parts: {a.steps} input gradients + that step", parts),
+    (f"PGD-{a.steps} adversarial train step", t_adv),
+  ]
+  print(
+    f"LeNet-5, batch {a.batch}, {jax.devices()[0].platform} x{jax.device_count()}, "
+    f"median of {a.repeats}"
+  )
   print(f"| {'quantity':<52} | {'ms':>8} | {'x clean step':>12} |")
   print(f"|{'-' * 54}|{'-' * 10}|{'-' * 14}|")
   for name, sec in rows:

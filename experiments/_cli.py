@@ -14,6 +14,7 @@ A mistake prints `error: <what is wrong>; <what to do>` on stderr and exits with
 Any other exception is a bug and keeps its traceback; set ADVJAX_TRACEBACK=1 to keep the
 traceback of the errors above too (when one of them may be a bug).
 """
+
 import difflib
 import glob
 import importlib.util
@@ -39,8 +40,9 @@ class UsageError(app.UsageError):
     super().__init__(message, exitcode=USAGE)
 
 
-def no_arguments(argv: Sequence[str], hint: str = "every setting is a flag, see --helpshort"
-                 ) -> None:
+def no_arguments(
+  argv: Sequence[str], hint: str = "every setting is a flag, see --helpshort"
+) -> None:
   """Raises UsageError if the command line holds positional arguments (`argv[1:]`)."""
   if len(argv) > 1:
     raise UsageError(f"unexpected arguments {list(argv[1:])}; {hint}")
@@ -58,8 +60,12 @@ def fail(message, code: int) -> None:
   sys.exit(code)
 
 
-def run(main: Callable[[List[str]], None], *, config: Optional[str] = None,
-        keys_hint: str = CONFIG_KEYS_HINT) -> None:
+def run(
+  main: Callable[[List[str]], None],
+  *,
+  config: Optional[str] = None,
+  keys_hint: str = CONFIG_KEYS_HINT,
+) -> None:
   """`absl.app.run(main)` with user errors turned into one line and an exit code.
 
   Args:
@@ -69,6 +75,7 @@ def run(main: Callable[[List[str]], None], *, config: Optional[str] = None,
       and `--<config>.key=value` overrides are then checked with readable messages.
     keys_hint: where the config's keys are listed, said after an unknown key.
   """
+
   def parse(argv):
     return parse_flags(argv, config=config, keys_hint=keys_hint)
 
@@ -85,8 +92,9 @@ def run(main: Callable[[List[str]], None], *, config: Optional[str] = None,
   app.run(guarded_main, flags_parser=parse)
 
 
-def parse_flags(argv: Sequence[str], *, config: Optional[str] = None,
-                keys_hint: str = CONFIG_KEYS_HINT) -> List[str]:
+def parse_flags(
+  argv: Sequence[str], *, config: Optional[str] = None, keys_hint: str = CONFIG_KEYS_HINT
+) -> List[str]:
   """The `flags_parser` of `run`: parses argv or exits 2 with one line."""
   try:
     rest = flags.FLAGS(argv)
@@ -99,10 +107,14 @@ def parse_flags(argv: Sequence[str], *, config: Optional[str] = None,
     fail(message or _flag_problem(err), USAGE)
   if config is not None:
     from ml_collections import ConfigDict  # pylint: disable=import-outside-toplevel
+
     if not isinstance(flags.FLAGS[config].value, ConfigDict):
       # a config file that failed to load is only reported when first read
-      fail(_config_problem(argv, config, keys_hint, None) or
-           f"--{config} could not be loaded; pass --{config}=FILE.py", USAGE)
+      fail(
+        _config_problem(argv, config, keys_hint, None)
+        or f"--{config} could not be loaded; pass --{config}=FILE.py",
+        USAGE,
+      )
     problem = _element_problem(config)
     if problem:
       fail(problem, USAGE)
@@ -143,8 +155,10 @@ def _config_problem(argv, name: str, keys_hint: str, err) -> Optional[str]:
   path, colon, arg = value.partition(":")
   if not os.path.isfile(path) or not path.endswith(".py"):
     why = "does not exist" if not os.path.isfile(path) else "is not a .py file"
-    return (f"config file {path!r} (--{name}) {why}; pass --{name}=FILE.py, e.g. "
-            f"one of {_available_configs()}")
+    return (
+      f"config file {path!r} (--{name}) {why}; pass --{name}=FILE.py, e.g. "
+      f"one of {_available_configs()}"
+    )
   try:
     spec = importlib.util.spec_from_file_location("_checked_config", path)
     module = importlib.util.module_from_spec(spec)
@@ -158,8 +172,10 @@ def _config_problem(argv, name: str, keys_hint: str, err) -> Optional[str]:
     if problem:
       return problem
     if err is not None and not has_value and not isinstance(_lookup(cfg, key), bool):
-      return (f"--{name}.{key} needs a value (--{name}.{key}=VALUE); it is "
-              f"{_lookup(cfg, key)!r} in this config")
+      return (
+        f"--{name}.{key} needs a value (--{name}.{key}=VALUE); it is "
+        f"{_lookup(cfg, key)!r} in this config"
+      )
   if err is None:
     return None
   m = re.match(rf"flag --({re.escape(name)}\.([\w.]+))=(.*?): (.*)", one_line(err))
@@ -167,15 +183,18 @@ def _config_problem(argv, name: str, keys_hint: str, err) -> Optional[str]:
     flag, key, bad, why = m.groups()
     current = _lookup(cfg, key)
     if hasattr(current, "keys"):
-      return (f"--{flag} is a group of keys, not a value; set one of them with "
-              f"--{flag}.KEY=VALUE (keys: {', '.join(sorted(current.keys()))})")
+      return (
+        f"--{flag} is a group of keys, not a value; set one of them with "
+        f"--{flag}.KEY=VALUE (keys: {', '.join(sorted(current.keys()))})"
+      )
     kind = type(current).__name__
     if current is None:  # an unset placeholder: name the type it holds when set
       parent, _, leaf = key.rpartition(".")
       holder = _lookup(cfg, parent) if parent else cfg
       kind = f"{holder.get_ref(leaf).get_type().__name__} (or unset)"
-    return (f"--{flag}={bad} is not a valid {kind} ({why.rstrip('.')}); "
-            f"it is {current!r} in this config")
+    return (
+      f"--{flag}={bad} is not a valid {kind} ({why.rstrip('.')}); it is {current!r} in this config"
+    )
   return None
 
 
@@ -186,18 +205,23 @@ def _element_problem(name: str) -> Optional[str]:
   """
   for flag_name in flags.FLAGS:
     flag = flags.FLAGS[flag_name]
-    if not (flag_name.startswith(name + ".") and flag.present and
-            isinstance(flag.default, (list, tuple)) and flag.default):
+    if not (
+      flag_name.startswith(name + ".")
+      and flag.present
+      and isinstance(flag.default, (list, tuple))
+      and flag.default
+    ):
       continue
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                  for v in flag.default)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flag.default)
     if not numbers:
       continue
     bad = [v for v in flag.value if not isinstance(v, (int, float)) or isinstance(v, bool)]
     if bad:
       kind = "float" if any(isinstance(v, float) for v in flag.default) else "int"
-      return (f"--{flag_name}: {bad[0]!r} is not a number; give {kind}s, e.g. "
-              f"--{flag_name}='{tuple(flag.default)}' (its value in this config)")
+      return (
+        f"--{flag_name}: {bad[0]!r} is not a number; give {kind}s, e.g. "
+        f"--{flag_name}='{tuple(flag.default)}' (its value in this config)"
+      )
   return None
 
 
@@ -220,8 +244,10 @@ def _key_problem(cfg, key: str, keys_hint: str) -> Optional[str]:
   done = []
   for part in key.split("."):
     if not hasattr(cfg, "keys"):
-      return (f"config key {'.'.join(done)!r} is a {type(cfg).__name__}, not a group; "
-              f"it has no key {part!r}")
+      return (
+        f"config key {'.'.join(done)!r} is a {type(cfg).__name__}, not a group; "
+        f"it has no key {part!r}"
+      )
     if part not in cfg.keys():
       close = difflib.get_close_matches(part, list(cfg.keys()), n=1)
       hint = f" (did you mean {'.'.join(done + close)!r}?)" if close else ""

@@ -14,6 +14,7 @@ set). Writes OUTPUT/report.json, OUTPUT/report.md and OUTPUT/figures/. The logic
 `evaluate_ensemble`. A wrong flag is one line and exit 2; a member that is not a finished
 run, or a setting advjax rejects, is one line and exit 1 (experiments/_cli.py).
 """
+
 import json
 import os
 from typing import Any, Dict, Optional, Sequence
@@ -30,15 +31,18 @@ def _define_flags():
   flags.DEFINE_list("workdirs", None, "Comma-separated workdirs of the members.")
   flags.DEFINE_string("output", None, "Folder for the ensemble's report and figures.")
   flags.DEFINE_string("name", "ensemble", "The ensemble's name in its report.")
-  flags.DEFINE_list("attacks", None, "Override eval.attacks (comma-separated "
-                    "names).")
+  flags.DEFINE_list("attacks", None, "Override eval.attacks (comma-separated names).")
   flags.DEFINE_float("eps", None, "Override eval.eps.")
-  flags.DEFINE_string("num_examples", None,
-                      "Override eval.num_examples: a number >= 1, or 'all' "
-                      "(the whole test set).")
-  flags.DEFINE_list("corruptions", None,
-                    "Override eval.corruptions (comma-separated corruption "
-                    "names or 'common'; empty: none).")
+  flags.DEFINE_string(
+    "num_examples",
+    None,
+    "Override eval.num_examples: a number >= 1, or 'all' (the whole test set).",
+  )
+  flags.DEFINE_list(
+    "corruptions",
+    None,
+    "Override eval.corruptions (comma-separated corruption names or 'common'; empty: none).",
+  )
   flags.DEFINE_bool("progress", True, "Show progress bars.")
   flags.mark_flags_as_required(["workdirs", "output"])
 
@@ -53,24 +57,29 @@ def _member_report(workdir: str) -> Optional[Dict[str, Any]]:
 
 def _check_override_keys(overrides: Optional[Dict[str, Any]]) -> None:
   from advjax.eval import default_eval_config  # pylint: disable=import-outside-toplevel
+
   known = default_eval_config()
   for key in overrides or {}:
     if key not in known:
-      raise ValueError(f"eval_overrides: unknown eval config key {key!r}; known: "
-                       f"{sorted(known.keys())}.")
+      raise ValueError(
+        f"eval_overrides: unknown eval config key {key!r}; known: {sorted(known.keys())}."
+      )
 
 
 def _eval_config(base, overrides: Optional[Dict[str, Any]]):
   """A copy of the member's eval config with `overrides` applied."""
   import ml_collections  # pylint: disable=import-outside-toplevel
+
   cfg = ml_collections.ConfigDict(base.to_dict())
   for key, value in (overrides or {}).items():
     if isinstance(cfg[key], tuple) and isinstance(value, list):
       value = tuple(value)
     if isinstance(cfg[key], tuple) and isinstance(value, str):
-      raise ValueError(f"eval_overrides[{key!r}] must be a tuple such as "
-                       f"{tuple(p for p in value.split(',') if p)!r}, not the string "
-                       f"{value!r}.")
+      raise ValueError(
+        f"eval_overrides[{key!r}] must be a tuple such as "
+        f"{tuple(p for p in value.split(',') if p)!r}, not the string "
+        f"{value!r}."
+      )
     try:
       cfg[key] = value
     except TypeError as err:
@@ -78,9 +87,14 @@ def _eval_config(base, overrides: Optional[Dict[str, Any]]):
   return cfg
 
 
-def evaluate_ensemble(workdirs: Sequence[str], output: str, *, name: str = "ensemble",
-                      eval_overrides: Optional[Dict[str, Any]] = None,
-                      progress: bool = True) -> Dict[str, Any]:
+def evaluate_ensemble(
+  workdirs: Sequence[str],
+  output: str,
+  *,
+  name: str = "ensemble",
+  eval_overrides: Optional[Dict[str, Any]] = None,
+  progress: bool = True,
+) -> Dict[str, Any]:
   """Runs the evaluation suite on the mean-softmax ensemble of finished runs.
 
   Each member is the latest checkpoint of its workdir (`advjax.train.load_run`);
@@ -122,16 +136,20 @@ def evaluate_ensemble(workdirs: Sequence[str], output: str, *, name: str = "ense
     if w in norm[:i]:
       raise ValueError(f"workdirs lists {workdirs[i]!r} twice.")
   if os.path.abspath(output) in norm:
-    raise ValueError(f"output {output!r} is a member's workdir; its report would be "
-                     f"overwritten. Choose another folder.")
+    raise ValueError(
+      f"output {output!r} is a member's workdir; its report would be "
+      f"overwritten. Choose another folder."
+    )
 
   _check_override_keys(eval_overrides)
   # cheap checks on every member's config.json before any checkpoint is restored
   configs = [train.read_run_config(w) for w in workdirs]
   for w, c in zip(workdirs[1:], configs[1:]):
     if c.dataset != configs[0].dataset:
-      raise ValueError(f"members differ in dataset: {workdirs[0]!r} has "
-                       f"{configs[0].dataset!r}, {w!r} has {c.dataset!r}.")
+      raise ValueError(
+        f"members differ in dataset: {workdirs[0]!r} has "
+        f"{configs[0].dataset!r}, {w!r} has {c.dataset!r}."
+      )
 
   runs, logits_fns = [], []
   for w in workdirs:
@@ -142,39 +160,56 @@ def evaluate_ensemble(workdirs: Sequence[str], output: str, *, name: str = "ense
   test = first.splits["test"]
   for w, run in zip(workdirs[1:], runs[1:]):
     other = run.splits["test"]
-    if (len(other) != len(test) or other.num_classes != test.num_classes
-        or other.image_shape != test.image_shape
-        or not np.array_equal(other.labels, test.labels)
-        or not np.array_equal(other.images, test.images)):
-      raise ValueError(f"members differ in test set: {workdirs[0]!r} has {len(test)} "
-                       f"images, {w!r} has {len(other)}, or their images or labels differ.")
+    if (
+      len(other) != len(test)
+      or other.num_classes != test.num_classes
+      or other.image_shape != test.image_shape
+      or not np.array_equal(other.labels, test.labels)
+      or not np.array_equal(other.images, test.images)
+    ):
+      raise ValueError(
+        f"members differ in test set: {workdirs[0]!r} has {len(test)} "
+        f"images, {w!r} has {len(other)}, or their images or labels differ."
+      )
 
   cfg = _eval_config(first.config.eval, eval_overrides)
   baseline = None
   if cfg.baseline_workdir:
     baseline = _member_report(cfg.baseline_workdir)
     if baseline is None:
-      raise FileNotFoundError(f"eval baseline_workdir: no report.json in "
-                              f"{cfg.baseline_workdir!r}.")
-  report = ev_lib.evaluate(ev_lib.ensemble_logits_fn(logits_fns), test, cfg,
-                           progress=progress, baseline_report=baseline, name=name)
+      raise FileNotFoundError(f"eval baseline_workdir: no report.json in {cfg.baseline_workdir!r}.")
+  report = ev_lib.evaluate(
+    ev_lib.ensemble_logits_fn(logits_fns),
+    test,
+    cfg,
+    progress=progress,
+    baseline_report=baseline,
+    name=name,
+  )
 
   members = []
   for w, run in zip(workdirs, runs):
     r = _member_report(w) or {}
-    members.append({"workdir": w, "name": run.config.name, "model": run.config.model,
-                    "recipe": run.config.recipe, "clean_accuracy": r.get("clean_accuracy"),
-                    "num_test_examples": r.get("num_test_examples")})
+    members.append(
+      {
+        "workdir": w,
+        "name": run.config.name,
+        "model": run.config.model,
+        "recipe": run.config.recipe,
+        "clean_accuracy": r.get("clean_accuracy"),
+        "num_test_examples": r.get("num_test_examples"),
+      }
+    )
   accs = [m["clean_accuracy"] for m in members]
   report["setup"] = {
-      "ensemble of": list(workdirs), "members": len(workdirs),
-      "combination": "mean of softmax probabilities (attacked white-box)",
-      "dataset": first.config.dataset,
-      "models": sorted({m["model"] for m in members}),
-      "recipes": [m["recipe"] for m in members],
-      "member clean accuracy": ["-" if a is None else round(a, 4) for a in accs],
-      "eval overrides": ", ".join(f"{k}={v}" for k, v in (eval_overrides or {}).items())
-                        or "none",
+    "ensemble of": list(workdirs),
+    "members": len(workdirs),
+    "combination": "mean of softmax probabilities (attacked white-box)",
+    "dataset": first.config.dataset,
+    "models": sorted({m["model"] for m in members}),
+    "recipes": [m["recipe"] for m in members],
+    "member clean accuracy": ["-" if a is None else round(a, 4) for a in accs],
+    "eval overrides": ", ".join(f"{k}={v}" for k, v in (eval_overrides or {}).items()) or "none",
   }
   report["members"] = members
   return ev_lib.write_evaluation(output, report)
@@ -189,37 +224,56 @@ def _num_examples(text: str) -> Optional[int]:
   except ValueError:
     n = 0
   if n < 1:
-    raise _cli.UsageError(f"--num_examples={text} is neither a number >= 1 nor 'all' (the "
-                          f"whole test set)")
+    raise _cli.UsageError(
+      f"--num_examples={text} is neither a number >= 1 nor 'all' (the whole test set)"
+    )
   return n
 
 
 def main(argv):
   _cli.no_arguments(argv, "members go in --workdirs=RUN_A,RUN_B, see --helpshort")
   if not flags.FLAGS.workdirs:
-    raise _cli.UsageError("--workdirs is empty; give the members' run folders, e.g. "
-                          "--workdirs=runs/a,runs/b")
+    raise _cli.UsageError(
+      "--workdirs is empty; give the members' run folders, e.g. --workdirs=runs/a,runs/b"
+    )
   if os.path.exists(flags.FLAGS.output) and not os.path.isdir(flags.FLAGS.output):
-    raise _cli.UsageError(f"--output={flags.FLAGS.output} is a file; pass a folder for the "
-                          f"ensemble's report")
+    raise _cli.UsageError(
+      f"--output={flags.FLAGS.output} is a file; pass a folder for the ensemble's report"
+    )
   logging.set_verbosity(logging.WARNING)  # orbax logs every restore at INFO
-  overrides = {k: tuple(v) for k, v in [("attacks", flags.FLAGS.attacks),
-                                        ("corruptions", flags.FLAGS.corruptions)] if v is not None}
+  overrides = {
+    k: tuple(v)
+    for k, v in [("attacks", flags.FLAGS.attacks), ("corruptions", flags.FLAGS.corruptions)]
+    if v is not None
+  }
   if flags.FLAGS.eps is not None:
     overrides["eps"] = flags.FLAGS.eps
   if flags.FLAGS.num_examples is not None:
     overrides["num_examples"] = _num_examples(flags.FLAGS.num_examples)
-  report = evaluate_ensemble(flags.FLAGS.workdirs, flags.FLAGS.output, name=flags.FLAGS.name,
-                             eval_overrides=overrides, progress=flags.FLAGS.progress)
+  report = evaluate_ensemble(
+    flags.FLAGS.workdirs,
+    flags.FLAGS.output,
+    name=flags.FLAGS.name,
+    eval_overrides=overrides,
+    progress=flags.FLAGS.progress,
+  )
   members = "; ".join(
-      f"{m['workdir']}: -" if m["clean_accuracy"] is None else
-      f"{m['workdir']}: {m['clean_accuracy']:.4f} ({m['num_test_examples']} images)"
-      for m in report["members"])
+    f"{m['workdir']}: -"
+    if m["clean_accuracy"] is None
+    else f"{m['workdir']}: {m['clean_accuracy']:.4f} ({m['num_test_examples']} images)"
+    for m in report["members"]
+  )
   print(f"members clean accuracy {members}")
-  print(f"ensemble clean accuracy {report['clean_accuracy']:.4f} "
-        f"({report['num_test_examples']} images); " + "; ".join(
-      f"{a['label']} @ eps {a['eps']:g}: {a['accuracy']:.4f}" if a["eps"] is not None
-      else f"{a['label']}: {a['accuracy']:.4f}" for a in report["attacks"].values()))
+  print(
+    f"ensemble clean accuracy {report['clean_accuracy']:.4f} "
+    f"({report['num_test_examples']} images); "
+    + "; ".join(
+      f"{a['label']} @ eps {a['eps']:g}: {a['accuracy']:.4f}"
+      if a["eps"] is not None
+      else f"{a['label']}: {a['accuracy']:.4f}"
+      for a in report["attacks"].values()
+    )
+  )
   print(f"report: {flags.FLAGS.output}/report.md")
 
 

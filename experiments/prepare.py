@@ -14,6 +14,7 @@ exit 2; a folder it cannot read (or a corrupt image, without --skip_corrupt) is 
 and exit 1 (experiments/_cli.py). With --skip_corrupt every image that does not decode,
 the first included, is left out, and each is named on stderr with the reason.
 """
+
 import json
 import os
 import sys
@@ -29,12 +30,18 @@ def _define_flags():
   flags.DEFINE_string("source", None, "What to prepare: folder:PATH.")
   flags.DEFINE_string("output", None, "The folder to create (must not exist).")
   flags.DEFINE_integer("num_shards", 1, "ArrayRecord files per split (>= 1).")
-  flags.DEFINE_bool("skip_corrupt", False,
-                    "Leave out images that do not decode (listed in the "
-                    "metadata) instead of stopping at the first.")
-  flags.DEFINE_enum("channels", None, ["1", "3"],
-                    "1 (grayscale) or 3 (RGB); default: from the first image that "
-                    "decodes.")
+  flags.DEFINE_bool(
+    "skip_corrupt",
+    False,
+    "Leave out images that do not decode (listed in the "
+    "metadata) instead of stopping at the first.",
+  )
+  flags.DEFINE_enum(
+    "channels",
+    None,
+    ["1", "3"],
+    "1 (grayscale) or 3 (RGB); default: from the first image that decodes.",
+  )
   flags.mark_flags_as_required(["source", "output"])
 
 
@@ -42,8 +49,10 @@ def _check_flags() -> str:
   """The folder to read; raises _cli.UsageError for a wrong flag."""
   kind, _, path = flags.FLAGS.source.partition(":")
   if kind != "folder" or not path:
-    raise _cli.UsageError(f"--source={flags.FLAGS.source!r} is not folder:PATH; pass the image "
-                          f"folder as --source=folder:PATH")
+    raise _cli.UsageError(
+      f"--source={flags.FLAGS.source!r} is not folder:PATH; pass the image "
+      f"folder as --source=folder:PATH"
+    )
   if not os.path.isdir(path):
     raise _cli.UsageError(f"--source folder {path!r} is not a directory")
   if flags.FLAGS.num_shards < 1:
@@ -57,17 +66,27 @@ def main(argv):
   _cli.no_arguments(argv)
   folder = _check_flags()
   from advjax import data  # pylint: disable=import-outside-toplevel
+
   f = flags.FLAGS
   meta = data.prepare_array_record(
-      folder, f.output, num_shards=f.num_shards, skip_corrupt=f.skip_corrupt,
-      channels=int(f.channels) if f.channels else None)
+    folder,
+    f.output,
+    num_shards=f.num_shards,
+    skip_corrupt=f.skip_corrupt,
+    channels=int(f.channels) if f.channels else None,
+  )
   for s in meta["splits"].values():
     for rel, reason in zip(s["skipped"], s["skipped_reasons"]):
       print(f"skipped corrupt image {os.path.join(folder, rel)}: {reason}", file=sys.stderr)
-  summary = {split: {"num_examples": s["num_examples"], "shards": len(s["shards"]),
-                     "skipped": len(s["skipped"])} for split, s in meta["splits"].items()}
-  print(json.dumps({"output": f.output, "classes": len(meta["class_names"]),
-                    "splits": summary}))
+  summary = {
+    split: {
+      "num_examples": s["num_examples"],
+      "shards": len(s["shards"]),
+      "skipped": len(s["skipped"]),
+    }
+    for split, s in meta["splits"].items()
+  }
+  print(json.dumps({"output": f.output, "classes": len(meta["class_names"]), "splits": summary}))
 
 
 if __name__ == "__main__":

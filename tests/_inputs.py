@@ -1,6 +1,7 @@
 """What several test files share, so that no test module imports another: real test images,
 configs with dotted keys set, the quick training config, a tiny train state, a small trained
 MLP, the one harness that runs code on 8 host (CPU) devices, and the benchmarks' modules."""
+
 import importlib
 import os
 import subprocess
@@ -22,13 +23,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def rgb_crops(n=6, size=32, photos=("astronaut", "chelsea", "coffee")):
   """Real photos (skimage.data) as n centre crops resized to size x size, uint8 [n, s, s, 3]."""
   from skimage import data as skdata  # pylint: disable=import-outside-toplevel
+
   images = [getattr(skdata, p)() for p in photos]
   out = []
   for i in range(n):
     p = images[i % len(images)]
     h, w = p.shape[:2]
     s = min(h, w) // (1 + i // len(images))
-    crop = p[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    crop = p[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
     out.append(np.asarray(Image.fromarray(crop).resize((size, size), Image.BILINEAR)))
   return np.stack(out)
 
@@ -55,8 +57,8 @@ def readme_table_row(heading: str, first_cell: str) -> list:
   with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
     text = f.read()
   assert heading in text, f"README.md has no {heading!r}"
-  section = text[text.index(heading):]
-  section = section[:section.find("\n#", 1) if section.find("\n#", 1) > 0 else len(section)]
+  section = text[text.index(heading) :]
+  section = section[: section.find("\n#", 1) if section.find("\n#", 1) > 0 else len(section)]
   for line in section.splitlines():
     cells = [c.strip() for c in line.strip().strip("|").split("|")]
     if line.startswith("|") and cells[0].startswith(first_cell):
@@ -73,15 +75,21 @@ def benchmark_module(name: str):
 # --------------------------------------------------------------------------- #
 # The quick training config (mnist_hybrid:quick, 3 short epochs)
 # --------------------------------------------------------------------------- #
-QUICK = ["--config.num_epochs=3", "--config.train_attack.num_steps=2",
-         "--config.eval.num_examples=100", "--config.eval.pgd_steps=3",
-         "--config.eval.pgd_step_size=0.04",
-         "--config.progress=False", "--config.eps_warmup_epochs=2"]
+QUICK = [
+  "--config.num_epochs=3",
+  "--config.train_attack.num_steps=2",
+  "--config.eval.num_examples=100",
+  "--config.eval.pgd_steps=3",
+  "--config.eval.pgd_step_size=0.04",
+  "--config.progress=False",
+  "--config.eps_warmup_epochs=2",
+]
 
 
 def quick_config(**overrides):
   """The config the QUICK command line flags describe, with dotted `overrides` set."""
   from experiments.configs import mnist_hybrid  # pylint: disable=import-outside-toplevel
+
   c = mnist_hybrid.get_config("quick")
   c.num_epochs, c.eps_warmup_epochs, c.progress = 3, 2, False
   c.train_attack.num_steps = 2
@@ -97,6 +105,7 @@ TINY_EPS = 0.1
 
 class TinyNet(nn.Module):
   """One Dense layer on 4x4x1 images: a kernel (perturbed by AWP) and a bias (not)."""
+
   num_classes: int = 3
 
   @nn.compact
@@ -110,6 +119,7 @@ def tiny_train_setup(n=12, seed=0, tx=None):
   state (eps TINY_EPS) with weights 8x the default init, so that the softmax is far from
   uniform; Adam(0.05) unless `tx` is given."""
   from advjax import train  # pylint: disable=import-outside-toplevel
+
   model = TinyNet()
   k_x, k_state = jax.random.split(jax.random.PRNGKey(seed))
   x = jax.random.uniform(k_x, (n, 4, 4, 1))
@@ -138,8 +148,12 @@ def trained_mlp(mnist):
   94% on the test points), and the first MLP_POINTS test points."""
   xt, yt = mnist["train"].get(np.arange(len(mnist["train"])))
   k1, k2 = jax.random.split(jax.random.key(0))
-  p = dict(w1=jax.random.normal(k1, (784, 32)) / 28.0, b1=jnp.zeros(32),
-           w2=jax.random.normal(k2, (32, 10)) / 6.0, b2=jnp.zeros(10))
+  p = dict(
+    w1=jax.random.normal(k1, (784, 32)) / 28.0,
+    b1=jnp.zeros(32),
+    w2=jax.random.normal(k2, (32, 10)) / 6.0,
+    b2=jnp.zeros(10),
+  )
   tx = optax.adam(1e-2)
 
   @jax.jit
@@ -149,6 +163,7 @@ def trained_mlp(mnist):
       g = jax.grad(lambda p: losses.cross_entropy(mlp_logits(p, xt), yt).mean())(p)
       u, s = tx.update(g, s)
       return (optax.apply_updates(p, u), s), None
+
     return jax.lax.scan(step, (p, tx.init(p)), None, length=60)[0][0]
 
   p = jax.device_get(fit(p))
@@ -163,8 +178,9 @@ def host_devices_env(n: int) -> dict:
   """This process's environment for a child whose JAX sees `n` CPU devices: XLA's
   `--xla_force_host_platform_device_count=n` added to XLA_FLAGS, JAX_PLATFORMS=cpu and the
   repository root first on PYTHONPATH (the test session's compilation cache is inherited)."""
-  flags = " ".join(f for f in (os.environ.get("XLA_FLAGS", ""),
-                               f"--xla_force_host_platform_device_count={n}") if f)
+  flags = " ".join(
+    f for f in (os.environ.get("XLA_FLAGS", ""), f"--xla_force_host_platform_device_count={n}") if f
+  )
   path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
   return dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu", PYTHONPATH=path)
 
@@ -188,8 +204,14 @@ def run_on_host_devices(code: str, n: int = 8, timeout: float = 600) -> str:
     AssertionError: the child exited with an error (its output's tail is the message).
   """
   check = f"import jax\nassert jax.device_count() == {n}, jax.devices()\n"
-  proc = subprocess.run([sys.executable, "-c", check + textwrap.dedent(code)], cwd=ROOT,
-                        env=host_devices_env(n), capture_output=True, text=True,
-                        timeout=timeout, check=False)
+  proc = subprocess.run(
+    [sys.executable, "-c", check + textwrap.dedent(code)],
+    cwd=ROOT,
+    env=host_devices_env(n),
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+    check=False,
+  )
   assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
   return proc.stdout

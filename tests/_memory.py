@@ -9,6 +9,7 @@ rss_mb is the worker's resident set after the test (VmRSS), hwm_mb its peak so f
 tree_peak_mb the largest sum, sampled every 0.2 s during the test, of the worker's RSS and its
 descendants' (notebook kernels, subprocesses). `python -m tests._memory PATH` summarizes the files.
 """
+
 import glob
 import os
 import sys
@@ -74,8 +75,10 @@ class RssLog:
   def pytest_runtest_logfinish(self, nodeid, location):  # pylint: disable=unused-argument
     now, mem = time.time(), status_mb()
     peak = max(self.peak, tree_rss_mb(os.getpid()))
-    self.file.write(f"{self.worker}\t{nodeid}\t{now - self.start:.1f}\t{mem.get('VmRSS', 0):.0f}\t"
-                    f"{mem.get('VmHWM', 0):.0f}\t{peak:.0f}\n")
+    self.file.write(
+      f"{self.worker}\t{nodeid}\t{now - self.start:.1f}\t{mem.get('VmRSS', 0):.0f}\t"
+      f"{mem.get('VmHWM', 0):.0f}\t{peak:.0f}\n"
+    )
     self.peak, self.start = 0.0, now
 
   def pytest_unconfigure(self, config):  # pylint: disable=unused-argument
@@ -101,9 +104,11 @@ class RssLimit:
     if peak > self.limit_mb:
       self.tripped = True
       report.outcome = "failed"
-      report.longrepr = (f"peak resident memory of this pytest process reached {peak:.0f} MB "
-                         f"during {item.nodeid}, over ADVJAX_TEST_RSS_LIMIT_MB={self.limit_mb}: "
-                         "something keeps memory across tests (see tests/_memory.py to find what)")
+      report.longrepr = (
+        f"peak resident memory of this pytest process reached {peak:.0f} MB "
+        f"during {item.nodeid}, over ADVJAX_TEST_RSS_LIMIT_MB={self.limit_mb}: "
+        "something keeps memory across tests (see tests/_memory.py to find what)"
+      )
     return report
 
 
@@ -114,9 +119,11 @@ def summarize(path):
     rows = [(r[1], float(r[2]), float(r[3]), float(r[4]), float(r[5])) for r in rows if len(r) == 6]
     if not rows:
       continue
-    print(f"{os.path.basename(name)}: {len(rows)} tests, {sum(r[1] for r in rows) / 60:.1f} min, "
-          f"peak RSS {max(r[3] for r in rows):.0f} MB, peak with children "
-          f"{max(r[4] for r in rows):.0f} MB, final RSS {rows[-1][2]:.0f} MB")
+    print(
+      f"{os.path.basename(name)}: {len(rows)} tests, {sum(r[1] for r in rows) / 60:.1f} min, "
+      f"peak RSS {max(r[3] for r in rows):.0f} MB, peak with children "
+      f"{max(r[4] for r in rows):.0f} MB, final RSS {rows[-1][2]:.0f} MB"
+    )
     modules, prev = {}, rows[0][2]  # the first test's own growth is not known
     for nodeid, secs, rss, _, tree in rows:
       m = modules.setdefault(nodeid.split("::")[0], [0.0, 0.0, 0, 0.0, 0.0])

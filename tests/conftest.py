@@ -18,6 +18,7 @@ Trained runs: `quick_runs` trains two one-epoch runs once per session, shared by
 workers (the first worker that needs them trains them under a file lock); `build_once` does
 the same for any folder a test module builds (tests/test_readme.py: the README's runs).
 """
+
 import ctypes
 import fcntl
 import functools
@@ -58,10 +59,14 @@ def _share_compiled_programs(config):
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
   jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
-  jax.config.update("jax_persistent_cache_min_compile_time_secs",
-                    float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
-  jax.config.update("jax_persistent_cache_min_entry_size_bytes",
-                    int(os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"]))
+  jax.config.update(
+    "jax_persistent_cache_min_compile_time_secs",
+    float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]),
+  )
+  jax.config.update(
+    "jax_persistent_cache_min_entry_size_bytes",
+    int(os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"]),
+  )
 
 
 def pytest_unconfigure(config):
@@ -111,8 +116,9 @@ def mnist():
 @functools.lru_cache(maxsize=None)
 def _train_lenet(epochs: int = 4, seed: int = 0):
   model = models.get_model("lenet5", num_classes=10)
-  variables = train.fit(model, data.load_mnist5k()["train"], epochs=epochs, batch_size=64,
-                        learning_rate=3e-3, seed=seed)
+  variables = train.fit(
+    model, data.load_mnist5k()["train"], epochs=epochs, batch_size=64, learning_rate=3e-3, seed=seed
+  )
   return model, variables
 
 
@@ -147,7 +153,7 @@ def build_once(tmp_path_factory):
     with open(root / (name + ".lock"), "w", encoding="utf-8") as lock:
       fcntl.flock(lock, fcntl.LOCK_EX)
       if not done.exists():
-        shutil.rmtree(folder, ignore_errors=True)   # what a failed attempt left
+        shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
         folder.mkdir()
         build(folder)
         done.touch()
@@ -166,8 +172,9 @@ def quick_runs(build_once):
 
   def build(root):
     for name, recipe in (("std", "standard"), ("hyb", "hybrid")):
-      train.train_and_evaluate(quick_config(num_epochs=1, recipe=recipe, name=name),
-                               str(root / name))
+      train.train_and_evaluate(
+        quick_config(num_epochs=1, recipe=recipe, name=name), str(root / name)
+      )
 
   root = build_once("quick_runs", build)
   return {name: str(root / name) for name in ("std", "hyb")}

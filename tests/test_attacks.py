@@ -3,6 +3,7 @@
 Each attack is run with small budgets so that the whole file stays fast; the
 strength of the attacks on a trained LeNet is in test_attacks_strength.py.
 """
+
 import functools
 import inspect
 import warnings
@@ -25,9 +26,11 @@ def _tiny_cnn(seed=0, num_classes=K, channels=C):
   w2 = jax.random.normal(k2, (H * W * 4, num_classes)) * 0.1
 
   def logits_fn(x):
-    h = jax.lax.conv_general_dilated(x - 0.5, w1, (1, 1), "SAME",
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    h = jax.lax.conv_general_dilated(
+      x - 0.5, w1, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     return jnp.tanh(h).reshape(x.shape[0], -1) @ w2 * 4.0
+
   return logits_fn
 
 
@@ -50,33 +53,58 @@ CW_KW = dict(binary_search_steps=2, num_steps=8, learning_rate=0.1)
 
 # name -> (attack(key, logits_fn, images, labels, eps) -> a result with `.images`, norm).
 ATTACKS = {
-    "fgsm": (lambda k, f, x, y, e: attacks.fgsm_with_info(k, f, x, y, eps=e), "linf"),
-    "fgsm_rs": (lambda k, f, x, y, e: attacks.fgsm_with_info(k, f, x, y, eps=e,
-                                                             random_start=True), "linf"),
-    "fgv": (lambda k, f, x, y, e: attacks.fgv_with_info(k, f, x, y, eps=e), "linf"),
-    "fgv_l2": (lambda k, f, x, y, e: attacks.fgv_with_info(k, f, x, y, eps=e * 5,
-                                                           norm="l2"), "l2"),
-    "pgd": (lambda k, f, x, y, e: attacks.pgd_with_info(k, f, x, y, eps=e, num_steps=3,
-                                                        num_restarts=2), "linf"),
-    "pgd_l2": (lambda k, f, x, y, e: attacks.pgd_with_info(
-        k, f, x, y, eps=e * 5, norm="l2", num_steps=3, loss="dlr"), "l2"),
-    "apgd": (lambda k, f, x, y, e: attacks.apgd_with_info(k, f, x, y, eps=e, num_steps=5,
-                                                          num_restarts=2), "linf"),
-    "apgd_l2": (lambda k, f, x, y, e: attacks.apgd_with_info(
-        k, f, x, y, eps=e * 5, norm="l2", num_steps=5, loss="dlr"), "l2"),
-    "apgd_t": (lambda k, f, x, y, e: attacks.apgd_t_with_info(
-        k, f, x, y, eps=e, num_steps=4, num_target_classes=2), "linf"),
-    "square": (lambda k, f, x, y, e: attacks.square_with_info(k, f, x, y, eps=e,
-                                                              num_queries=20), "linf"),
-    "square_l2": (lambda k, f, x, y, e: attacks.square_with_info(
-        k, f, x, y, eps=e * 5, norm="l2", num_queries=20), "l2"),
-    "autoattack": (lambda k, f, x, y, e: attacks.autoattack(k, f, x, y, eps=e, **AA_KW),
-                   "linf"),
-    "cw_l2": (lambda k, f, x, y, e: attacks.cw_l2(k, f, x, y, **CW_KW), None),
-    "fab": (lambda k, f, x, y, e: attacks.fab(k, f, x, y, num_steps=10), None),
-    "fab_t_l2": (lambda k, f, x, y, e: attacks.fab_t(
-        k, f, x, y, norm="l2", num_steps=10, num_target_classes=2, num_restarts=2,
-        eps=e * 5), None),
+  "fgsm": (lambda k, f, x, y, e: attacks.fgsm_with_info(k, f, x, y, eps=e), "linf"),
+  "fgsm_rs": (
+    lambda k, f, x, y, e: attacks.fgsm_with_info(k, f, x, y, eps=e, random_start=True),
+    "linf",
+  ),
+  "fgv": (lambda k, f, x, y, e: attacks.fgv_with_info(k, f, x, y, eps=e), "linf"),
+  "fgv_l2": (lambda k, f, x, y, e: attacks.fgv_with_info(k, f, x, y, eps=e * 5, norm="l2"), "l2"),
+  "pgd": (
+    lambda k, f, x, y, e: attacks.pgd_with_info(k, f, x, y, eps=e, num_steps=3, num_restarts=2),
+    "linf",
+  ),
+  "pgd_l2": (
+    lambda k, f, x, y, e: attacks.pgd_with_info(
+      k, f, x, y, eps=e * 5, norm="l2", num_steps=3, loss="dlr"
+    ),
+    "l2",
+  ),
+  "apgd": (
+    lambda k, f, x, y, e: attacks.apgd_with_info(k, f, x, y, eps=e, num_steps=5, num_restarts=2),
+    "linf",
+  ),
+  "apgd_l2": (
+    lambda k, f, x, y, e: attacks.apgd_with_info(
+      k, f, x, y, eps=e * 5, norm="l2", num_steps=5, loss="dlr"
+    ),
+    "l2",
+  ),
+  "apgd_t": (
+    lambda k, f, x, y, e: attacks.apgd_t_with_info(
+      k, f, x, y, eps=e, num_steps=4, num_target_classes=2
+    ),
+    "linf",
+  ),
+  "square": (
+    lambda k, f, x, y, e: attacks.square_with_info(k, f, x, y, eps=e, num_queries=20),
+    "linf",
+  ),
+  "square_l2": (
+    lambda k, f, x, y, e: attacks.square_with_info(
+      k, f, x, y, eps=e * 5, norm="l2", num_queries=20
+    ),
+    "l2",
+  ),
+  "autoattack": (lambda k, f, x, y, e: attacks.autoattack(k, f, x, y, eps=e, **AA_KW), "linf"),
+  "cw_l2": (lambda k, f, x, y, e: attacks.cw_l2(k, f, x, y, **CW_KW), None),
+  "fab": (lambda k, f, x, y, e: attacks.fab(k, f, x, y, num_steps=10), None),
+  "fab_t_l2": (
+    lambda k, f, x, y, e: attacks.fab_t(
+      k, f, x, y, norm="l2", num_steps=10, num_target_classes=2, num_restarts=2, eps=e * 5
+    ),
+    None,
+  ),
 }
 MIN_NORM = ("cw_l2", "fab", "fab_t_l2")
 RADIUS_SCALE = {"linf": 1.0, "l2": 5.0}
@@ -88,7 +116,7 @@ def _radius(name, eps):
 
 def _dist(a, b, norm):
   d = np.asarray(a - b).reshape(a.shape[0], -1)
-  return np.abs(d).max(-1) if norm == "linf" else np.sqrt((d ** 2).sum(-1))
+  return np.abs(d).max(-1) if norm == "linf" else np.sqrt((d**2).sum(-1))
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))
@@ -137,8 +165,12 @@ BOUNDED = ("fgsm", "fgv", "pgd", "apgd", "apgd_t", "square")
 
 
 def test_every_attack_has_key_first_and_keyword_only_options():
-  for fn in [getattr(attacks, n) for n in BOUNDED + tuple(n + "_with_info" for n in BOUNDED)
-             ] + [attacks.cw_l2, attacks.fab, attacks.fab_t, attacks.autoattack]:
+  for fn in [getattr(attacks, n) for n in BOUNDED + tuple(n + "_with_info" for n in BOUNDED)] + [
+    attacks.cw_l2,
+    attacks.fab,
+    attacks.fab_t,
+    attacks.autoattack,
+  ]:
     params = list(inspect.signature(fn).parameters.values())
     assert [p.name for p in params[:4]] == ["key", "logits_fn", "images", "labels"]
     assert all(p.kind == p.KEYWORD_ONLY for p in params[4:]), fn.__name__
@@ -153,10 +185,17 @@ def test_one_return_type_per_attack(setup):
     plain, with_info = getattr(attacks, name), getattr(attacks, name + "_with_info")
     assert "return_info" not in inspect.signature(with_info).parameters
     assert inspect.signature(plain).parameters == inspect.signature(with_info).parameters
-    kw = {"num_queries": 5} if name == "square" else (
-        {"num_steps": 2} if name in ("pgd", "apgd", "apgd_t") else {})
-    out, res = jax.jit(lambda k, x, y: (plain(k, f, x, y, eps=EPS, **kw),  # pylint: disable=cell-var-from-loop
-                                        with_info(k, f, x, y, eps=EPS, **kw)))(key, x, y)
+    kw = (
+      {"num_queries": 5}
+      if name == "square"
+      else ({"num_steps": 2} if name in ("pgd", "apgd", "apgd_t") else {})
+    )
+    out, res = jax.jit(
+      lambda k, x, y: (
+        plain(k, f, x, y, eps=EPS, **kw),  # pylint: disable=cell-var-from-loop
+        with_info(k, f, x, y, eps=EPS, **kw),
+      )
+    )(key, x, y)
     assert isinstance(res, attacks.AttackResult), name
     assert isinstance(res.info, attacks.AttackInfo), name
     assert isinstance(out, jax.Array), name
@@ -167,13 +206,15 @@ def test_one_return_type_per_attack(setup):
 # Bad input raises ValueError naming the argument
 # --------------------------------------------------------------------------- #
 EPS_ATTACKS = {
-    "fgsm": attacks.fgsm, "fgv": attacks.fgv,
-    "pgd": functools.partial(attacks.pgd, num_steps=2),
-    "apgd": functools.partial(attacks.apgd, num_steps=2),
-    "apgd_t": functools.partial(attacks.apgd_t, num_steps=2, num_target_classes=2),
-    "square": functools.partial(attacks.square, num_queries=3),
-    "autoattack": functools.partial(attacks.autoattack, num_steps=2, num_queries=3,
-                                    num_target_classes=2),
+  "fgsm": attacks.fgsm,
+  "fgv": attacks.fgv,
+  "pgd": functools.partial(attacks.pgd, num_steps=2),
+  "apgd": functools.partial(attacks.apgd, num_steps=2),
+  "apgd_t": functools.partial(attacks.apgd_t, num_steps=2, num_target_classes=2),
+  "square": functools.partial(attacks.square, num_queries=3),
+  "autoattack": functools.partial(
+    attacks.autoattack, num_steps=2, num_queries=3, num_target_classes=2
+  ),
 }
 
 
@@ -253,8 +294,7 @@ def test_bad_options_name_the_argument(setup):
 def test_value_checks_are_skipped_under_jit(setup):
   """Negative traced eps cannot be checked; it must not raise a concretization error."""
   f, x, y = setup
-  out = jax.jit(lambda x, y: attacks.apgd(jax.random.key(0), f, x, y, eps=EPS,
-                                          num_steps=2))(x, y)
+  out = jax.jit(lambda x, y: attacks.apgd(jax.random.key(0), f, x, y, eps=EPS, num_steps=2))(x, y)
   assert out.shape == x.shape
 
 
@@ -270,15 +310,21 @@ def test_zero_gradient_model_is_flagged(setup):
   _, x, y = setup
   f = _flat_model(y)
   key = jax.random.key(0)
-  for fn, kw in [(attacks.fgsm_with_info, {}), (attacks.fgv_with_info, {}),
-                 (attacks.pgd_with_info, {"num_steps": 3}),
-                 (attacks.apgd_with_info, {"num_steps": 3}),
-                 (attacks.square_with_info, {"num_queries": 5})]:
+  for fn, kw in [
+    (attacks.fgsm_with_info, {}),
+    (attacks.fgv_with_info, {}),
+    (attacks.pgd_with_info, {"num_steps": 3}),
+    (attacks.apgd_with_info, {"num_steps": 3}),
+    (attacks.square_with_info, {"num_queries": 5}),
+  ]:
     _, info = fn(key, f, x, y, eps=EPS, **kw)
     assert np.all(info.zero_grad), fn.__name__
     assert not np.any(info.success), fn.__name__
-  for res in [attacks.cw_l2(key, f, x, y, binary_search_steps=1, num_steps=3),
-              attacks.fab(key, f, x, y, num_steps=3), attacks.fab_t(key, f, x, y, num_steps=3)]:
+  for res in [
+    attacks.cw_l2(key, f, x, y, binary_search_steps=1, num_steps=3),
+    attacks.fab(key, f, x, y, num_steps=3),
+    attacks.fab_t(key, f, x, y, num_steps=3),
+  ]:
     assert np.all(res.zero_grad) and not np.any(res.success)
     assert np.all(np.isinf(res.norms)) and np.all(np.isfinite(res.images))
   with pytest.warns(RuntimeWarning, match="zero"):
@@ -318,36 +364,58 @@ def test_autoattack_result(setup):
 
 def test_cw_result_norms_and_success(setup):
   f, x, y = setup
-  res = attacks.cw_l2(jax.random.key(0), f, x, y, binary_search_steps=3, num_steps=30,
-                      learning_rate=0.1, initial_const=1.0)
+  res = attacks.cw_l2(
+    jax.random.key(0),
+    f,
+    x,
+    y,
+    binary_search_steps=3,
+    num_steps=30,
+    learning_rate=0.1,
+    initial_const=1.0,
+  )
   np.testing.assert_array_equal(res.success, jnp.argmax(f(res.images), -1) != y)
   assert res.success.any()
   ok = np.asarray(res.success)
-  np.testing.assert_allclose(np.asarray(res.norms)[ok], _dist(res.images, x, "l2")[ok],
-                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(
+    np.asarray(res.norms)[ok], _dist(res.images, x, "l2")[ok], rtol=1e-5, atol=1e-6
+  )
   assert np.all(np.isinf(np.asarray(res.norms)[~ok]))
 
 
 def test_cw_targeted_and_confidence(setup):
   f, x, y = setup
   t = (y + 1) % K
-  res = attacks.cw_l2(jax.random.key(0), f, x, y, targeted=True, targets=t,
-                      binary_search_steps=3, num_steps=30, learning_rate=0.1,
-                      initial_const=1.0, confidence=1.0)
+  res = attacks.cw_l2(
+    jax.random.key(0),
+    f,
+    x,
+    y,
+    targeted=True,
+    targets=t,
+    binary_search_steps=3,
+    num_steps=30,
+    learning_rate=0.1,
+    initial_const=1.0,
+    confidence=1.0,
+  )
   np.testing.assert_array_equal(res.success, jnp.argmax(f(res.images), -1) == t)
   logits = f(res.images)
   ok = np.asarray(res.success)
   assert ok.any()
-  margin = (jnp.take_along_axis(logits, t[:, None], 1)[:, 0]
-            - jnp.max(jnp.where(jax.nn.one_hot(t, K, dtype=bool), -jnp.inf, logits), -1))
+  margin = jnp.take_along_axis(logits, t[:, None], 1)[:, 0] - jnp.max(
+    jnp.where(jax.nn.one_hot(t, K, dtype=bool), -jnp.inf, logits), -1
+  )
   assert np.all(np.asarray(margin)[ok] >= 1.0 - 1e-4)
 
 
 def test_targeted_apgd_and_square_reach_the_target(setup):
   f, x, y = setup
   t = (y + 1) % K
-  for fn in [functools.partial(attacks.apgd_with_info, num_steps=20, loss="dlr"),
-             functools.partial(attacks.square_with_info, num_queries=200)]:
+  for fn in [
+    functools.partial(attacks.apgd_with_info, num_steps=20, loss="dlr"),
+    functools.partial(attacks.square_with_info, num_queries=200),
+  ]:
     adv, info = fn(jax.random.key(0), f, x, y, eps=0.5, targeted=True, targets=t)
     np.testing.assert_array_equal(info.success, jnp.argmax(f(adv), -1) == t)
     assert info.success.mean() >= 0.5
@@ -405,12 +473,13 @@ def test_linear_binary_margin_drop_is_optimal():
   f = lambda z: jnp.stack([jnp.zeros(z.shape[0]), z.reshape(z.shape[0], -1) @ w], -1)  # noqa: E731
   y = jnp.zeros(B, jnp.int32)
   eps = 0.02
-  for norm, dual in [("linf", np.abs(w).sum()), ("l2", np.sqrt((w ** 2).sum()))]:
+  for norm, dual in [("linf", np.abs(w).sum()), ("l2", np.sqrt((w**2).sum()))]:
     e = eps if norm == "linf" else eps * 10
     advs = [attacks.fgsm(jax.random.key(0), f, x, y, eps=e, norm=norm)]
     if norm == "linf":
-      advs.append(attacks.pgd(jax.random.key(0), f, x, y, eps=e, norm=norm, num_steps=20,
-                              step_size=e / 4))
+      advs.append(
+        attacks.pgd(jax.random.key(0), f, x, y, eps=e, norm=norm, num_steps=20, step_size=e / 4)
+      )
     for adv in advs:
       drop = np.asarray(f(adv)[:, 1] - f(x)[:, 1])
       np.testing.assert_allclose(drop, e * dual, rtol=2e-3)
@@ -445,8 +514,7 @@ def test_apgd_first_step_is_two_eps_sign_step():
   out = attacks.apgd(jax.random.key(0), f, x, y, eps=eps, num_steps=1)
   start = attacks._apgd.init_apgd(jax.random.key(0), x, eps, "linf")  # pylint: disable=protected-access
   # A linear model's CE gradient sign is the same near x: the step saturates the ball.
-  np.testing.assert_allclose(out, np.clip(np.asarray(x) + eps * np.sign(grad), 0, 1),
-                             atol=1e-6)
+  np.testing.assert_allclose(out, np.clip(np.asarray(x) + eps * np.sign(grad), 0, 1), atol=1e-6)
   assert not np.allclose(start, out)
 
 
@@ -470,14 +538,16 @@ def test_fab_projection_matches_a_solver(norm):
   """The hyperplane-and-box projection equals scipy's optimum (linprog for Linf,
   SLSQP for L2) where the box reaches the plane, and lands on the plane."""
   from scipy import optimize  # pylint: disable=g-import-not-at-top
+
   rng = np.random.default_rng(0)
   n, d = 30, 12
   t = rng.uniform(0, 1, (n, d)).astype(np.float32)
   w = rng.normal(size=(n, d)).astype(np.float32)
   w[:4, :3] = 0.0  # zero weights do not move
   b = (np.sum(w * t, 1) + rng.normal(size=n) * rng.choice([0.3, 3.0], n)).astype(np.float32)
-  step = np.asarray(attacks.project_hyperplane_box(jnp.asarray(t), jnp.asarray(w),
-                                                   jnp.asarray(b), norm))
+  step = np.asarray(
+    attacks.project_hyperplane_box(jnp.asarray(t), jnp.asarray(w), jnp.asarray(b), norm)
+  )
   assert np.all(t + step >= -1e-6) and np.all(t + step <= 1 + 1e-6)
   assert np.all(step[:4, :3] == 0)
   checked = 0
@@ -492,15 +562,27 @@ def test_fab_projection_matches_a_solver(norm):
     np.testing.assert_allclose(w[i] @ step[i], need, atol=1e-4 * max(1.0, abs(need)))
     if norm == "linf":
       a_ub = np.vstack([np.c_[np.eye(d), -np.ones(d)], np.c_[-np.eye(d), -np.ones(d)]])
-      opt = optimize.linprog(np.r_[np.zeros(d), 1.0], A_ub=a_ub, b_ub=np.zeros(2 * d),
-                             A_eq=np.r_[w[i], 0.0][None], b_eq=[need],
-                             bounds=box + [(0, None)]).fun
+      opt = optimize.linprog(
+        np.r_[np.zeros(d), 1.0],
+        A_ub=a_ub,
+        b_ub=np.zeros(2 * d),
+        A_eq=np.r_[w[i], 0.0][None],
+        b_eq=[need],
+        bounds=box + [(0, None)],
+      ).fun
       got = np.abs(step[i]).max()
     else:
-      opt = np.sqrt(optimize.minimize(
-          lambda z: z @ z, np.zeros(d), jac=lambda z: 2 * z, method="SLSQP", bounds=box,
+      opt = np.sqrt(
+        optimize.minimize(
+          lambda z: z @ z,
+          np.zeros(d),
+          jac=lambda z: 2 * z,
+          method="SLSQP",
+          bounds=box,
           constraints=[{"type": "eq", "fun": lambda z, i=i: w[i] @ z - need}],
-          options={"ftol": 1e-12, "maxiter": 500}).fun)
+          options={"ftol": 1e-12, "maxiter": 500},
+        ).fun
+      )
       got = np.linalg.norm(step[i])
     assert abs(got - opt) < 1e-5, (i, got, opt)
   assert checked >= 10
@@ -527,9 +609,10 @@ def test_fab_finds_the_minimal_adversarial_of_a_linear_model(norm):
         dual = np.abs(dw).sum() if norm == "linf" else np.linalg.norm(dw)
         dist.append((logits[i, yy[i]] - logits[i, j]) / dual)
     exact.append(min(dist))
-  for res in [attacks.fab(jax.random.key(0), f, x, y, norm=norm, num_steps=50),
-              attacks.fab_t(jax.random.key(0), f, x, y, norm=norm, num_steps=50,
-                            num_target_classes=k - 1)]:
+  for res in [
+    attacks.fab(jax.random.key(0), f, x, y, norm=norm, num_steps=50),
+    attacks.fab_t(jax.random.key(0), f, x, y, norm=norm, num_steps=50, num_target_classes=k - 1),
+  ]:
     assert np.all(res.success)
     ratio = np.asarray(res.norms) / np.asarray(exact)
     assert ratio.min() >= 1.0 - 1e-4 and ratio.max() <= 1.02, ratio

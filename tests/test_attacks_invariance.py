@@ -43,11 +43,10 @@ def autoattack_runs(mlp):  # ~40 s of CPU
   """AutoAttack on the 64 points in one batch and in four batches of 16."""
   p, x, y = mlp
   f = lambda z: mlp_logits(p, z)  # noqa: E731
-  run = jax.jit(lambda k, x, y, ids: attacks.autoattack(k, f, x, y, eps=EPS,
-                                                        example_ids=ids, **AA))
+  run = jax.jit(lambda k, x, y, ids: attacks.autoattack(k, f, x, y, eps=EPS, example_ids=ids, **AA))
   key, ids = jax.random.key(7), jnp.arange(N, dtype=jnp.int32)
   whole = run(key, x, y, ids)
-  parts = [run(key, x[i:i + 16], y[i:i + 16], ids[i:i + 16]) for i in range(0, N, 16)]
+  parts = [run(key, x[i : i + 16], y[i : i + 16], ids[i : i + 16]) for i in range(0, N, 16)]
   cat = lambda name: np.concatenate([np.asarray(getattr(r, name)) for r in parts])  # noqa: E731
   return whole, cat("images"), cat("success")
 
@@ -71,9 +70,14 @@ def test_autoattack_same_on_one_and_eight_devices(mlp, autoattack_runs, tmp_path
   module docstring)."""
   p, x, y = mlp
   whole, _, _ = autoattack_runs
-  np.savez(tmp_path / "in.npz", x=np.asarray(x), y=np.asarray(y),
-           **{k: np.asarray(v) for k, v in p.items()})
-  run_on_host_devices(f"""
+  np.savez(
+    tmp_path / "in.npz",
+    x=np.asarray(x),
+    y=np.asarray(y),
+    **{k: np.asarray(v) for k, v in p.items()},
+  )
+  run_on_host_devices(
+    f"""
       import jax, jax.numpy as jnp, numpy as np
       from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
       from advjax import attacks
@@ -92,7 +96,10 @@ def test_autoattack_same_on_one_and_eight_devices(mlp, autoattack_runs, tmp_path
       assert len(eight.images.sharding.device_set) == 8, eight.images.sharding
       np.savez({str(tmp_path / "out.npz")!r}, one=one.images, one_s=one.success,
                eight=eight.images, eight_s=eight.success)
-  """, n=8, timeout=600)
+  """,
+    n=8,
+    timeout=600,
+  )
   r = np.load(tmp_path / "out.npz")
   for images, success in ((r["one"], r["one_s"]), (r["eight"], r["eight_s"])):
     np.testing.assert_array_equal(success, np.asarray(whole.success))
@@ -113,13 +120,16 @@ def tiny():
 def test_pgd_example_alone_equals_example_in_batch(tiny):
   f, x, y = tiny
   norm, eps = "linf", 0.1
-  run = jax.jit(lambda x, y, ids: attacks.pgd(jax.random.key(3), f, x, y, eps=eps,
-                                              norm=norm, num_steps=3, num_restarts=2,
-                                              example_ids=ids))
+  run = jax.jit(
+    lambda x, y, ids: attacks.pgd(
+      jax.random.key(3), f, x, y, eps=eps, norm=norm, num_steps=3, num_restarts=2, example_ids=ids
+    )
+  )
   ids = jnp.arange(10, 16, dtype=jnp.int32)
   batch = np.asarray(run(x, y, ids))
-  alone = np.concatenate([np.asarray(run(x[i:i + 1], y[i:i + 1], ids[i:i + 1]))
-                          for i in range(6)])
+  alone = np.concatenate(
+    [np.asarray(run(x[i : i + 1], y[i : i + 1], ids[i : i + 1])) for i in range(6)]
+  )
   np.testing.assert_array_equal(alone, batch)
   # the start is random (another id gives another result), inside the ball
   other = np.asarray(run(x, y, ids + 100))
@@ -127,12 +137,15 @@ def test_pgd_example_alone_equals_example_in_batch(tiny):
   assert np.all(np.asarray(attacks.norm_per_example(batch - x, norm)) <= eps + 1e-5)
 
 
-@pytest.mark.parametrize("name,kw", [
+@pytest.mark.parametrize(
+  "name,kw",
+  [
     ("square", dict(num_queries=30)),
     ("square_l2", dict(num_queries=30, norm="l2")),
     ("fab_t", dict(num_steps=3, num_restarts=2, num_target_classes=2)),
     ("pgd_l2", dict(num_steps=3, num_restarts=2, norm="l2")),
-])
+  ],
+)
 def test_random_search_and_restarts_independent_of_batch_order(tiny, name, kw):
   """Square's windows, signs and stripes, FAB's random restarts and PGD-L2's starts:
   the batch in another order (ids permuted alike) gives every example the same result.
@@ -158,12 +171,15 @@ def test_default_example_ids_are_positions_and_bad_ids_are_rejected(tiny):
   f, x, y = tiny
   k = jax.random.key(5)
   np.testing.assert_array_equal(
-      attacks.fgsm(k, f, x, y, eps=0.1, random_start=True),
-      attacks.fgsm(k, f, x, y, eps=0.1, random_start=True,
-                   example_ids=jnp.arange(6, dtype=jnp.int32)))
+    attacks.fgsm(k, f, x, y, eps=0.1, random_start=True),
+    attacks.fgsm(
+      k, f, x, y, eps=0.1, random_start=True, example_ids=jnp.arange(6, dtype=jnp.int32)
+    ),
+  )
   start = attacks.random_init(k, x, 0.1, "linf", example_ids=jnp.arange(3, 9))
-  np.testing.assert_array_equal(start[1:], attacks.random_init(
-      k, x[1:], 0.1, "linf", example_ids=jnp.arange(4, 9)))
+  np.testing.assert_array_equal(
+    start[1:], attacks.random_init(k, x[1:], 0.1, "linf", example_ids=jnp.arange(4, 9))
+  )
   with pytest.raises(ValueError, match="example_ids"):
     attacks.pgd(k, f, x, y, eps=0.1, example_ids=jnp.arange(5))
   with pytest.raises(ValueError, match="example_ids"):

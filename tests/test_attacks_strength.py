@@ -43,8 +43,9 @@ def test_clean_ge_fgsm_ge_pgd_ge_apgd_ge_autoattack(lenet):
   assert fgsm <= clean - 0.2  # FGSM at 0.1 hurts an undefended LeNet a lot
   assert pgd <= fgsm - 0.1
   assert apgd <= pgd + noise
-  aa = attacks.autoattack(jax.random.key(0), f, x, y, eps=eps, num_steps=20,
-                          num_target_classes=3, num_queries=50)
+  aa = attacks.autoattack(
+    jax.random.key(0), f, x, y, eps=eps, num_steps=20, num_target_classes=3, num_queries=50
+  )
   robust = float(aa.robust_accuracy["square"])
   assert robust <= apgd + noise, (clean, fgsm, pgd, apgd, aa.robust_accuracy)
   assert robust == pytest.approx(1.0 - float(aa.success.mean()))
@@ -78,8 +79,9 @@ def test_per_example_eps_matches_separate_runs(lenet):
 def test_targeted_pgd_hits_the_target(lenet):
   f, x, y = lenet
   t = (y + 1) % 10
-  adv, info = attacks.pgd_with_info(jax.random.key(0), f, x, y, eps=0.3, num_steps=20,
-                                    targeted=True, targets=t)
+  adv, info = attacks.pgd_with_info(
+    jax.random.key(0), f, x, y, eps=0.3, num_steps=20, targeted=True, targets=t
+  )
   hit = jnp.argmax(f(adv), -1) == t
   assert float(hit.mean()) >= 0.9
   np.testing.assert_array_equal(info.success, hit)
@@ -88,11 +90,18 @@ def test_targeted_pgd_hits_the_target(lenet):
 def test_cw_succeeds_with_smaller_l2_than_pgd(lenet):
   f, x, y = lenet
   x, y = x[:64], y[:64]
-  res = attacks.cw_l2(jax.random.key(0), f, x, y, binary_search_steps=3, num_steps=50,
-                      learning_rate=0.1, initial_const=1.0)
+  res = attacks.cw_l2(
+    jax.random.key(0),
+    f,
+    x,
+    y,
+    binary_search_steps=3,
+    num_steps=50,
+    learning_rate=0.1,
+    initial_const=1.0,
+  )
   assert float(res.success.mean()) >= 0.99
-  adv, info = attacks.pgd_with_info(jax.random.key(0), f, x, y, eps=2.0, norm="l2",
-                                    num_steps=10)
+  adv, info = attacks.pgd_with_info(jax.random.key(0), f, x, y, eps=2.0, norm="l2", num_steps=10)
   pgd_norms = np.asarray(attacks.norm_per_example(adv - x, "l2"))[np.asarray(info.success)]
   assert len(pgd_norms) >= 32
   assert np.median(np.asarray(res.norms)) < np.median(pgd_norms)
@@ -102,8 +111,7 @@ def test_cw_succeeds_with_smaller_l2_than_pgd(lenet):
 def test_apgd_t_and_square_break_most_points_at_mnist_budget(lenet):
   f, x, y = lenet
   x, y = x[:64], y[:64]
-  adv = attacks.apgd_t(jax.random.key(0), f, x, y, eps=0.3, num_steps=10,
-                       num_target_classes=3)
+  adv = attacks.apgd_t(jax.random.key(0), f, x, y, eps=0.3, num_steps=10, num_target_classes=3)
   assert _acc(f, adv, y) <= 0.05
   adv = attacks.square(jax.random.key(0), f, x, y, eps=0.3, num_queries=300)
   assert _acc(f, adv, y) <= 0.3
@@ -114,10 +122,8 @@ def test_fgv_and_l2_attacks_hurt(lenet):
   clean = _acc(f, x, y)
   assert _acc(f, attacks.fgv(jax.random.key(0), f, x, y, eps=0.2), y) <= clean - 0.1
   x, y = x[:64], y[:64]  # the PGD-L2 program is shared with the CW test
-  apgd_l2 = _acc(f, attacks.apgd(jax.random.key(0), f, x, y, eps=1.5, norm="l2",
-                                 num_steps=10), y)
-  pgd_l2 = _acc(f, attacks.pgd(jax.random.key(0), f, x, y, eps=1.5, norm="l2",
-                               num_steps=10), y)
+  apgd_l2 = _acc(f, attacks.apgd(jax.random.key(0), f, x, y, eps=1.5, norm="l2", num_steps=10), y)
+  pgd_l2 = _acc(f, attacks.pgd(jax.random.key(0), f, x, y, eps=1.5, norm="l2", num_steps=10), y)
   assert apgd_l2 <= pgd_l2 + 2.0 / 64
   assert pgd_l2 <= 0.4
 
@@ -126,7 +132,8 @@ def test_fgv_and_l2_attacks_hurt(lenet):
 def test_attacks_on_a_batch_sharded_over_devices():
   """PGD, APGD and FAB-T on a batch sharded over 4 (fake CPU) devices equal the
   single-device result."""
-  out = run_on_host_devices("""
+  out = run_on_host_devices(
+    """
       import jax, jax.numpy as jnp, numpy as np
       from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
       from advjax import attacks
@@ -148,7 +155,10 @@ def test_attacks_on_a_batch_sharded_over_devices():
         assert len(b.sharding.device_set) == 4, b.sharding
         np.testing.assert_allclose(a, b, atol=1e-5)
       print("ok")
-  """, n=4, timeout=300)
+  """,
+    n=4,
+    timeout=300,
+  )
   assert "ok" in out
 
 
@@ -168,5 +178,3 @@ def test_fab_t_minimal_adversarials(lenet):
     fab_acc = float(np.mean(correct & (norms > eps)))
     apgd_acc = _acc(f, attacks.apgd(jax.random.key(0), f, x, y, eps=eps, num_steps=20), y)
     assert abs(fab_acc - apgd_acc) <= 0.05, (eps, fab_acc, apgd_acc)
-
-

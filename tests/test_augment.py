@@ -1,4 +1,5 @@
 """Tests of advjax.augment (except corruptions) and losses.jsd_consistency (issue 5)."""
+
 import functools
 import inspect
 
@@ -32,10 +33,10 @@ def gray(mnist_test_batch):
 
 
 PER_EXAMPLE = {
-    "diffaugment": augment.diffaugment,
-    "augmix": augment.augmix,
-    "augmix_all_ops_depth2": functools.partial(augment.augmix, all_ops=True, depth=2),
-    "random_color_filter": augment.random_color_filter,
+  "diffaugment": augment.diffaugment,
+  "augmix": augment.augmix,
+  "augmix_all_ops_depth2": functools.partial(augment.augmix, all_ops=True, depth=2),
+  "random_color_filter": augment.random_color_filter,
 }
 
 
@@ -74,8 +75,7 @@ def _check_contract(fn, x, eager_examples=1):
   assert float(jnp.max(jnp.abs(other - batched))) > 1e-3
   # jit + vmap == eager, per example.
   for i in range(eager_examples):
-    np.testing.assert_allclose(np.asarray(fn(keys[i], x[i])), np.asarray(batched[i]),
-                               atol=2e-5)
+    np.testing.assert_allclose(np.asarray(fn(keys[i], x[i])), np.asarray(batched[i]), atol=2e-5)
 
 
 @pytest.mark.parametrize("name", ["diffaugment", "random_color_filter"])
@@ -116,31 +116,45 @@ def _pil_affine(params):
 
 
 PIL_CASES = [
-    ("autocontrast", ImageOps.autocontrast, _augmix.autocontrast),
-    ("equalize", ImageOps.equalize, _augmix.equalize),
-    ("posterize3", lambda p: ImageOps.posterize(p, 3), lambda x: _augmix.posterize(x, 3)),
-    ("posterize4", lambda p: ImageOps.posterize(p, 4), lambda x: _augmix.posterize(x, 4)),
-    ("solarize100", lambda p: ImageOps.solarize(p, 100), lambda x: _augmix.solarize(x, 100)),
-    ("solarize230", lambda p: ImageOps.solarize(p, 230), lambda x: _augmix.solarize(x, 230)),
-    ("rotate7", lambda p: p.rotate(7, resample=Image.BILINEAR), lambda x: _augmix.rotate(x, 7.0)),
-    ("rotate-9", lambda p: p.rotate(-9, resample=Image.BILINEAR),
-     lambda x: _augmix.rotate(x, -9.0)),
-    ("shear_x", _pil_affine((1, 0.2, 0, 0, 1, 0)), lambda x: _augmix.shear_x(x, 0.2)),
-    ("shear_y", _pil_affine((1, 0, 0, -0.25, 1, 0)), lambda x: _augmix.shear_y(x, -0.25)),
-    ("translate_x", _pil_affine((1, 0, 5, 0, 1, 0)), lambda x: _augmix.translate_x(x, 5.0)),
-    ("translate_y", _pil_affine((1, 0, 0, 0, 1, -3)), lambda x: _augmix.translate_y(x, -3.0)),
-    ("color1.6", lambda p: ImageEnhance.Color(p).enhance(1.6), lambda x: _augmix.color(x, 1.6)),
-    ("color0.3", lambda p: ImageEnhance.Color(p).enhance(0.3), lambda x: _augmix.color(x, 0.3)),
-    ("contrast1.7", lambda p: ImageEnhance.Contrast(p).enhance(1.7),
-     lambda x: _augmix.contrast(x, 1.7)),
-    ("contrast0.3", lambda p: ImageEnhance.Contrast(p).enhance(0.3),
-     lambda x: _augmix.contrast(x, 0.3)),
-    ("brightness1.6", lambda p: ImageEnhance.Brightness(p).enhance(1.6),
-     lambda x: _augmix.brightness(x, 1.6)),
-    ("sharpness1.8", lambda p: ImageEnhance.Sharpness(p).enhance(1.8),
-     lambda x: _augmix.sharpness(x, 1.8)),
-    ("sharpness0.2", lambda p: ImageEnhance.Sharpness(p).enhance(0.2),
-     lambda x: _augmix.sharpness(x, 0.2)),
+  ("autocontrast", ImageOps.autocontrast, _augmix.autocontrast),
+  ("equalize", ImageOps.equalize, _augmix.equalize),
+  ("posterize3", lambda p: ImageOps.posterize(p, 3), lambda x: _augmix.posterize(x, 3)),
+  ("posterize4", lambda p: ImageOps.posterize(p, 4), lambda x: _augmix.posterize(x, 4)),
+  ("solarize100", lambda p: ImageOps.solarize(p, 100), lambda x: _augmix.solarize(x, 100)),
+  ("solarize230", lambda p: ImageOps.solarize(p, 230), lambda x: _augmix.solarize(x, 230)),
+  ("rotate7", lambda p: p.rotate(7, resample=Image.BILINEAR), lambda x: _augmix.rotate(x, 7.0)),
+  ("rotate-9", lambda p: p.rotate(-9, resample=Image.BILINEAR), lambda x: _augmix.rotate(x, -9.0)),
+  ("shear_x", _pil_affine((1, 0.2, 0, 0, 1, 0)), lambda x: _augmix.shear_x(x, 0.2)),
+  ("shear_y", _pil_affine((1, 0, 0, -0.25, 1, 0)), lambda x: _augmix.shear_y(x, -0.25)),
+  ("translate_x", _pil_affine((1, 0, 5, 0, 1, 0)), lambda x: _augmix.translate_x(x, 5.0)),
+  ("translate_y", _pil_affine((1, 0, 0, 0, 1, -3)), lambda x: _augmix.translate_y(x, -3.0)),
+  ("color1.6", lambda p: ImageEnhance.Color(p).enhance(1.6), lambda x: _augmix.color(x, 1.6)),
+  ("color0.3", lambda p: ImageEnhance.Color(p).enhance(0.3), lambda x: _augmix.color(x, 0.3)),
+  (
+    "contrast1.7",
+    lambda p: ImageEnhance.Contrast(p).enhance(1.7),
+    lambda x: _augmix.contrast(x, 1.7),
+  ),
+  (
+    "contrast0.3",
+    lambda p: ImageEnhance.Contrast(p).enhance(0.3),
+    lambda x: _augmix.contrast(x, 0.3),
+  ),
+  (
+    "brightness1.6",
+    lambda p: ImageEnhance.Brightness(p).enhance(1.6),
+    lambda x: _augmix.brightness(x, 1.6),
+  ),
+  (
+    "sharpness1.8",
+    lambda p: ImageEnhance.Sharpness(p).enhance(1.8),
+    lambda x: _augmix.sharpness(x, 1.8),
+  ),
+  (
+    "sharpness0.2",
+    lambda p: ImageEnhance.Sharpness(p).enhance(0.2),
+    lambda x: _augmix.sharpness(x, 0.2),
+  ),
 ]
 
 
@@ -162,8 +176,10 @@ def test_augmix_ops_match_pil(case):
 
 def test_augmix_ops_exact_on_levels():
   imgs = jnp.asarray(_rgb_uint8(2) / 255.0, jnp.float32)
-  for fn, pil in [(_augmix.equalize, ImageOps.equalize),
-                  (lambda x: _augmix.posterize(x, 4), lambda p: ImageOps.posterize(p, 4))]:
+  for fn, pil in [
+    (_augmix.equalize, ImageOps.equalize),
+    (lambda x: _augmix.posterize(x, 4), lambda p: ImageOps.posterize(p, 4)),
+  ]:
     out = np.round(np.asarray(jax.vmap(fn)(imgs)) * 255)
     ref = np.stack([np.asarray(pil(Image.fromarray(i))) for i in _rgb_uint8(2)])
     np.testing.assert_array_equal(out, ref)
@@ -171,15 +187,26 @@ def test_augmix_ops_exact_on_levels():
 
 def test_augmix_op_names_and_magnitudes(rgb):
   assert augment.augmix_op_names() == [
-      "autocontrast", "equalize", "posterize", "rotate", "solarize", "shear_x", "shear_y",
-      "translate_x", "translate_y"]
+    "autocontrast",
+    "equalize",
+    "posterize",
+    "rotate",
+    "solarize",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
+  ]
   assert len(augment.augmix_op_names(all_ops=True)) == 13
   x = rgb[0]
   # translate at severity 3 moves by at most int(3 * (32 / 3) / 10) = 3 pixels.
   for k in range(8):
     out = augment.augmix_op(jax.random.key(k), x, name="translate_x", severity=3.0)
-    shifts = [s for s in range(-4, 5)
-              if np.allclose(np.asarray(_augmix.translate_x(x, float(s))), np.asarray(out))]
+    shifts = [
+      s
+      for s in range(-4, 5)
+      if np.allclose(np.asarray(_augmix.translate_x(x, float(s))), np.asarray(out))
+    ]
     assert shifts and all(abs(s) <= 3 for s in shifts)
   with pytest.raises(ValueError, match="AugMix operation"):
     augment.augmix_op(jax.random.key(0), x, name="blur")
@@ -209,8 +236,12 @@ def test_diffaugment_translation_range(rgb):
       for tx in range(-s, s + 1):
         ref = np.zeros_like(out)
         src = np.asarray(x)
-        ys, yd = (slice(0, 32 - ty), slice(ty, 32)) if ty >= 0 else (slice(-ty, 32), slice(0, 32 + ty))
-        xs, xd = (slice(0, 32 - tx), slice(tx, 32)) if tx >= 0 else (slice(-tx, 32), slice(0, 32 + tx))
+        ys, yd = (
+          (slice(0, 32 - ty), slice(ty, 32)) if ty >= 0 else (slice(-ty, 32), slice(0, 32 + ty))
+        )
+        xs, xd = (
+          (slice(0, 32 - tx), slice(tx, 32)) if tx >= 0 else (slice(-tx, 32), slice(0, 32 + tx))
+        )
         ref[yd, xd] = src[ys, xs]
         if np.array_equal(ref, out):
           found = (ty, tx)
@@ -228,9 +259,12 @@ def test_diffaugment_cutout_is_half_size_square(rgb):
     assert 1 <= rows.max() - rows.min() + 1 <= 16 and 1 <= cols.max() - cols.min() + 1 <= 16
     untouched = ~np.all(out == 0, axis=-1)
     np.testing.assert_array_equal(out[untouched], x[untouched])
-  full = [np.sum(np.all(np.asarray(augment.diffaugment(jax.random.key(k), rgb[1],
-                                                       policy="cutout")) == 0, -1))
-          for k in range(30)]
+  full = [
+    np.sum(
+      np.all(np.asarray(augment.diffaugment(jax.random.key(k), rgb[1], policy="cutout")) == 0, -1)
+    )
+    for k in range(30)
+  ]
   assert max(full) == 16 * 16
 
 
@@ -251,8 +285,9 @@ def test_diffaugment_color_ranges(gray):
 def test_diffaugment_bad_policy(rgb):
   with pytest.raises(ValueError, match="policy"):
     augment.diffaugment(jax.random.key(0), rgb[0], policy="color,rotation")
-  np.testing.assert_array_equal(np.asarray(augment.diffaugment(jax.random.key(0), rgb[0],
-                                                               policy="")), np.asarray(rgb[0]))
+  np.testing.assert_array_equal(
+    np.asarray(augment.diffaugment(jax.random.key(0), rgb[0], policy="")), np.asarray(rgb[0])
+  )
 
 
 # --------------------------------------------------------------------------- #
@@ -269,8 +304,9 @@ def test_mixing_targets_match_images(fn):
     assert mixed.shape == images.shape and targets.shape == (b, b)
     np.testing.assert_allclose(np.asarray(targets.sum(-1)), 1.0, atol=1e-6)
     # The mean of each mixed image is the target-weighted mean of the sources.
-    np.testing.assert_allclose(np.asarray(mixed.mean(axis=(1, 2, 3))),
-                               np.asarray(targets @ values), atol=1e-5)
+    np.testing.assert_allclose(
+      np.asarray(mixed.mean(axis=(1, 2, 3))), np.asarray(targets @ values), atol=1e-5
+    )
     assert float(mixed.min()) >= 0 and float(mixed.max()) <= 1
 
 
@@ -294,8 +330,9 @@ def test_manifold_mixup_hook_at_input_equals_input_mixup(trained_lenet, mnist_te
   expected = model.apply(variables, augment.mix_views(x, plan))
   got = model.apply(variables, x, block_hook=hook)
   np.testing.assert_allclose(np.asarray(got), np.asarray(expected), atol=1e-4)
-  np.testing.assert_allclose(np.asarray(targets),
-                             np.asarray(augment.mixup_targets(y, plan, num_classes=10)))
+  np.testing.assert_allclose(
+    np.asarray(targets), np.asarray(augment.mixup_targets(y, plan, num_classes=10))
+  )
 
 
 def test_manifold_mixup_hook_jits_and_mixes_one_block(trained_lenet, mnist_test_batch):
@@ -337,8 +374,9 @@ def test_sparse_noise_fractions_and_levels():
   assert float(jnp.max(jnp.abs(mult - 1))) <= 0.5
   both = augment.sparse_noise(key, x)
   assert both.shape == x.shape and not bool(jnp.all(both == x))
-  np.testing.assert_array_equal(np.asarray(augment.sparse_noise(key, x, add=0.0, mult=0.0)),
-                                np.asarray(x))
+  np.testing.assert_array_equal(
+    np.asarray(augment.sparse_noise(key, x, add=0.0, mult=0.0)), np.asarray(x)
+  )
 
 
 def test_noise_views_scale_additive_level_with_view():
@@ -381,8 +419,7 @@ def test_jsd_consistency_values():
   np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-6)
   assert out.shape == (5,) and np.all(out >= 0) and np.all(out <= np.log(3) + 1e-6)
   np.testing.assert_allclose(np.asarray(losses.jsd_consistency(a, a, a)), 0.0, atol=1e-6)
-  np.testing.assert_allclose(np.asarray(jax.jit(losses.jsd_consistency)(a, b, c)), out,
-                             rtol=1e-5)
+  np.testing.assert_allclose(np.asarray(jax.jit(losses.jsd_consistency)(a, b, c)), out, rtol=1e-5)
   with pytest.raises(ValueError, match="logits_aug1"):
     losses.jsd_consistency(a, b[:3], c)
 
@@ -423,17 +460,20 @@ def test_ace_identity_at_init_and_lowers_accuracy(trained_lenet, mnist_test_batc
   np.testing.assert_allclose(np.asarray(init), np.asarray(x), atol=1e-6)
   acc = lambda z: float(jnp.mean(jnp.argmax(logits_fn(z), -1) == y))
   adv = jax.jit(functools.partial(augment.ace, logits_fn=logits_fn, num_steps=20))(
-      key, images=x, labels=y)
+    key, images=x, labels=y
+  )
   assert adv.shape == x.shape and float(adv.min()) >= 0 and float(adv.max()) <= 1
   # MNIST is nearly binary, so a monotone curve fixing 0 and 1 can only do so much:
   # measured 0.97 -> 0.84 on 128 images with these settings.
   assert acc(x) > 0.9
   assert acc(adv) < acc(x) - 0.06, (acc(x), acc(adv))
   # Box on theta for training.
-  filtered, theta = augment.ace_with_info(key, logits_fn, x[:8], y[:8], num_steps=3,
-                                         bounds=(0.5, 1.5))
+  filtered, theta = augment.ace_with_info(
+    key, logits_fn, x[:8], y[:8], num_steps=3, bounds=(0.5, 1.5)
+  )
   np.testing.assert_array_equal(
-      filtered, augment.ace(key, logits_fn, x[:8], y[:8], num_steps=3, bounds=(0.5, 1.5)))
+    filtered, augment.ace(key, logits_fn, x[:8], y[:8], num_steps=3, bounds=(0.5, 1.5))
+  )
   assert float(theta.min()) >= 0.5 / 64 - 1e-7 and float(theta.max()) <= 1.5 / 64 + 1e-7
   with pytest.raises(ValueError, match="labels"):
     augment.ace(key, logits_fn, x, y[:3])
@@ -444,21 +484,27 @@ def test_ace_identity_at_init_and_lowers_accuracy(trained_lenet, mnist_test_batc
 # --------------------------------------------------------------------------- #
 # AugMix: the batched implementation against the per-example one
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize("options", [dict(), dict(all_ops=True, depth=2, width=2)],
-                         ids=["default", "all_ops"])
+@pytest.mark.parametrize(
+  "options", [dict(), dict(all_ops=True, depth=2, width=2)], ids=["default", "all_ops"]
+)
 def test_augmix_batched_equals_per_example_chains(options, rgb):
   """`jit(vmap(augmix))` groups images by operation; `_augmix_one` runs each
   example's chains with `lax.switch`. Same draws, so the same values."""
   x = jnp.concatenate([rgb, rgb[:, ::-1]])  # 12 images
   keys = jax.random.split(jax.random.key(7), x.shape[0])
-  args = (3.0, options.get("width", 3), options.get("depth", -1), 1.0,
-          options.get("all_ops", False))
+  args = (
+    3.0,
+    options.get("width", 3),
+    options.get("depth", -1),
+    1.0,
+    options.get("all_ops", False),
+  )
   per_example = jax.jit(jax.vmap(lambda k, a: _augmix._augmix_one(k, a, *args)))(keys, x)
   batched = jax.jit(jax.vmap(functools.partial(augment.augmix, **options)))(keys, x)
   np.testing.assert_allclose(np.asarray(batched), np.asarray(per_example), atol=1e-5)
   assert float(jnp.max(jnp.abs(batched - x))) > 0.05  # the chains did something
   # vmap of vmap runs the flattened batch: the same values as one vmap.
   nested = jax.vmap(jax.vmap(functools.partial(augment.augmix, **options)))(
-      keys.reshape(2, 6), x.reshape((2, 6) + x.shape[1:]))
-  np.testing.assert_allclose(np.asarray(nested).reshape(x.shape), np.asarray(batched),
-                             atol=1e-6)
+    keys.reshape(2, 6), x.reshape((2, 6) + x.shape[1:])
+  )
+  np.testing.assert_allclose(np.asarray(nested).reshape(x.shape), np.asarray(batched), atol=1e-6)

@@ -1,6 +1,7 @@
 """The one bilinear sampler (advjax._sampling) that AugMix's affine warps, the
 corruptions' zoom and elastic warps and ECC's homography warps share: its border
 modes against scipy.ndimage, and its bordered-table form (ECC's) against it."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,8 +12,12 @@ from advjax import _sampling
 from tests._inputs import rgb_crops
 
 # advjax border -> scipy.ndimage.map_coordinates mode with the same extension.
-SCIPY_MODE = {"constant": "grid-constant", "edge": "nearest", "symmetric": "reflect",
-              "reflect": "mirror"}
+SCIPY_MODE = {
+  "constant": "grid-constant",
+  "edge": "nearest",
+  "symmetric": "reflect",
+  "reflect": "mirror",
+}
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +27,10 @@ def image():
 
 def _points(shape, lo, hi, seed=0):
   rng = np.random.default_rng(seed)
-  return (rng.uniform(lo, hi, shape).astype(np.float32),
-          rng.uniform(lo, hi, shape).astype(np.float32))
+  return (
+    rng.uniform(lo, hi, shape).astype(np.float32),
+    rng.uniform(lo, hi, shape).astype(np.float32),
+  )
 
 
 @pytest.mark.parametrize("border", _sampling.BORDERS)
@@ -31,11 +38,20 @@ def test_bilinear_sample_matches_scipy_map_coordinates(border, image):
   # Points inside, near and far outside (several periods of the reflections).
   rows, cols = _points((40, 50), -70.0, 100.0)
   rows[:, :3] = np.arange(-1.0, 33.0, 0.25)[:40, None]  # tap boundaries, exactly
-  ours = np.asarray(jax.jit(lambda *a: _sampling.bilinear_sample(*a, border=border))(
-      jnp.asarray(image), jnp.asarray(rows), jnp.asarray(cols)))
-  ref = np.stack([ndimage.map_coordinates(image[..., k].astype(np.float64), [rows, cols],
-                                          order=1, mode=SCIPY_MODE[border])
-                  for k in range(3)], -1)
+  ours = np.asarray(
+    jax.jit(lambda *a: _sampling.bilinear_sample(*a, border=border))(
+      jnp.asarray(image), jnp.asarray(rows), jnp.asarray(cols)
+    )
+  )
+  ref = np.stack(
+    [
+      ndimage.map_coordinates(
+        image[..., k].astype(np.float64), [rows, cols], order=1, mode=SCIPY_MODE[border]
+      )
+      for k in range(3)
+    ],
+    -1,
+  )
   np.testing.assert_allclose(ours, ref, atol=2e-6)
   assert ours.shape == (40, 50, 3)
 
@@ -51,14 +67,17 @@ def test_bordered_table_form_equals_bilinear_sample(border, image):
   table = _sampling.bordered_table(jnp.asarray(batch), border)
   taps = _sampling.bordered_taps(jnp.asarray(rows), jnp.asarray(cols), ids, 32, 32, border)
   flat = np.asarray(_sampling.sample_bordered(table, *taps, 32))
-  general = np.asarray(jax.vmap(lambda im, r, c: _sampling.bilinear_sample(
-      im[..., None], r, c, border=border)[..., 0])(jnp.asarray(batch), jnp.asarray(rows),
-                                                    jnp.asarray(cols)))
+  general = np.asarray(
+    jax.vmap(
+      lambda im, r, c: _sampling.bilinear_sample(im[..., None], r, c, border=border)[..., 0]
+    )(jnp.asarray(batch), jnp.asarray(rows), jnp.asarray(cols))
+  )
   np.testing.assert_allclose(flat, general, atol=1e-6)
   np.testing.assert_array_equal(flat[inside], general[inside])
   # Complex tables (ECC packs the two gradient images in one) sample each part.
-  both = _sampling.bordered_table(jax.lax.complex(jnp.asarray(batch), 2 * jnp.asarray(batch)),
-                                  border)
+  both = _sampling.bordered_table(
+    jax.lax.complex(jnp.asarray(batch), 2 * jnp.asarray(batch)), border
+  )
   out = np.asarray(_sampling.sample_bordered(both, *taps, 32))
   np.testing.assert_array_equal(out.real, flat)
   np.testing.assert_allclose(out.imag, 2 * flat, rtol=1e-6)

@@ -10,6 +10,7 @@ filter, chunked loops), so values agree to 1e-4 absolute on N(0, 1) data
 over the batch, to 2e-4 of their largest entry); integer-valued results
 (equalize's tables) agree exactly.
 """
+
 import functools
 
 import chex
@@ -36,15 +37,18 @@ def _stablehlo(fn, *args, platform):
   return jax.export.export(jax.jit(fn), platforms=(platform,))(*args).mlir_module()
 
 
-@pytest.mark.parametrize("x_shape,k_shape,padding", [
+@pytest.mark.parametrize(
+  "x_shape,k_shape,padding",
+  [
     ((3, 28, 28, 1), (5, 5, 1, 6), "SAME"),  # LeNet's conv1: polyphase shifted sums
     ((3, 14, 14, 6), (5, 5, 6, 16), "VALID"),  # conv2: XLA forward, banded-matmul gradient
     ((2, 6, 70, 1), (3, 3, 1, 2), "SAME"),  # wider than 64: im2col gradient
-])
+  ],
+)
 def test_lenet_conv_pool_cpu_equals_portable(x_shape, k_shape, padding):
   kx, kk, kg = jax.random.split(jax.random.key(0), 3)
   x = jax.random.normal(kx, x_shape)
-  x = x.at[:, :k_shape[0] + 1].set(0.5)  # flat rows: pooling windows with tied maxima
+  x = x.at[:, : k_shape[0] + 1].set(0.5)  # flat rows: pooling windows with tied maxima
   kernel = jax.random.normal(kk, k_shape)
   cpu = lambda x, k: cpu_lenet.conv_pool_2x2(x, k, padding)
   portable = lambda x, k: _lenet.conv_pool_portable(x, k, padding)
@@ -82,8 +86,7 @@ def test_lenet_portable_path_equals_cpu_path():
   v = m.init(jax.random.key(0), x)
 
   def logits_and_grads(x):
-    loss = lambda p, z: jnp.sum(
-        models.make_logits_fn(m, {"params": p})(z)[jnp.arange(8), y])
+    loss = lambda p, z: jnp.sum(models.make_logits_fn(m, {"params": p})(z)[jnp.arange(8), y])
     return m.apply(v, x), *jax.grad(loss, argnums=(0, 1))(v["params"], x)
 
   cpu = jax.jit(logits_and_grads)(x)
@@ -143,15 +146,18 @@ def test_equalize_portable_path_equals_cpu_path():
   assert float(jnp.max(cpu[..., 1])) == 1.0  # the narrow channel was stretched
 
 
-@pytest.mark.parametrize("tables,severity,size", [
-    ("cifar10", 1, 32), ("cifar10", 5, 32), ("imagenet", 3, 20), ("imagenet", 5, 9)])
+@pytest.mark.parametrize(
+  "tables,severity,size",
+  [("cifar10", 1, 32), ("cifar10", 5, 32), ("imagenet", 3, 20), ("imagenet", 5, 9)],
+)
 def test_defocus_blur_dense_matrix_equals_filter2d(tables, severity, size):
   radius, alias = _corruptions._DEFOCUS_BLUR[tables][severity - 1]
   kernel = _corruptions._disk(radius, alias)
   mode = "reflect" if kernel.shape[0] // 2 < size else "edge"  # as defocus_blur
   x = jax.random.uniform(jax.random.key(4), (size, size, 3))
-  np.testing.assert_allclose(cpu_blur.filter2d(x, kernel, mode),
-                             _ops.filter2d(x, kernel, mode=mode), atol=1e-5)
+  np.testing.assert_allclose(
+    cpu_blur.filter2d(x, kernel, mode), _ops.filter2d(x, kernel, mode=mode), atol=1e-5
+  )
   cpu = _corruptions.defocus_blur(None, x, (radius, alias))
   with _backends.portable_only():
     portable = jax.jit(lambda x: _corruptions.defocus_blur(None, x, (radius, alias)))(x)

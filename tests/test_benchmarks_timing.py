@@ -1,5 +1,6 @@
 """benchmarks._timing: the benchmarks' one timer waits for each call's result and reports the
 wall and CPU seconds of each timed call."""
+
 import time
 
 import jax
@@ -18,7 +19,7 @@ def test_each_call_is_timed_until_its_result_is_ready():
 
   times = _timing.time_calls(fn, 3, warmup=2)
   assert len(calls) == 5 and len(times.wall) == len(times.cpu) == 3
-  assert min(times.wall) >= 0.02 and max(times.cpu) < 0.02   # sleeping takes no CPU
+  assert min(times.wall) >= 0.02 and max(times.cpu) < 0.02  # sleeping takes no CPU
   assert times.best() == (min(times.wall), min(times.cpu))
   assert times.median() == sorted(times.wall)[1]
 

@@ -1,6 +1,7 @@
 """Package boundaries (docs/architecture.md): no module reaches into another package's
 private modules, nothing uses private JAX, augment never imports attacks, and every public
 package lists its API in `__all__`."""
+
 import ast
 import importlib
 import os
@@ -8,8 +9,7 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGES = ("attacks", "augment", "data", "eval", "losses", "metrics", "models", "plots",
-            "train")
+PACKAGES = ("attacks", "augment", "data", "eval", "losses", "metrics", "models", "plots", "train")
 
 
 def _modules(top):
@@ -65,6 +65,9 @@ def test_every_public_name_is_listed_and_importable(package):
   assert len(names) == len(set(names)), "duplicates in __all__"
   for name in names:
     assert hasattr(module, name), f"advjax.{package}.{name} is listed but missing"
-  public = {n for n in vars(module) if not n.startswith("_") and
-            getattr(getattr(module, n), "__module__", "").startswith("advjax.")}
+  public = {
+    n
+    for n in vars(module)
+    if not n.startswith("_") and getattr(getattr(module, n), "__module__", "").startswith("advjax.")
+  }
   assert public <= set(names), f"not in advjax.{package}.__all__: {sorted(public - set(names))}"

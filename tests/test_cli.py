@@ -3,6 +3,7 @@ traceback (experiments/_cli.py: 2 for a wrong command line, 1 for work that stop
 
 Every error here is raised before any training starts.
 """
+
 import os
 import subprocess
 import sys
@@ -14,8 +15,13 @@ HYBRID = "--config=experiments/configs/mnist_hybrid.py"
 
 
 def _run(module, *args, code=None):
-  return subprocess.run([sys.executable, "-m", f"experiments.{module}", *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=180 if code is None else code)
+  return subprocess.run(
+    [sys.executable, "-m", f"experiments.{module}", *args],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=180 if code is None else code,
+  )
 
 
 def _assert_one_line_error(r, exit_code, *needles):
@@ -34,25 +40,40 @@ def _assert_one_line_error(r, exit_code, *needles):
 
 def test_main_summary_prints_unbounded_attacks_without_eps():
   from experiments.main import summary  # pylint: disable=import-outside-toplevel
-  report = {"clean_accuracy": 0.98, "attacks": {
+
+  report = {
+    "clean_accuracy": 0.98,
+    "attacks": {
       "fgsm": {"label": "FGSM", "eps": 0.1, "accuracy": 0.9},
-      "cw": {"label": "CW-L2", "eps": None, "accuracy": 0.1234}}}
-  assert summary(report) == ("clean accuracy 0.9800; FGSM @ eps 0.1: 0.9000; "
-                             "CW-L2 (unbounded): 0.1234")
+      "cw": {"label": "CW-L2", "eps": None, "accuracy": 0.1234},
+    },
+  }
+  assert summary(report) == (
+    "clean accuracy 0.9800; FGSM @ eps 0.1: 0.9000; CW-L2 (unbounded): 0.1234"
+  )
 
 
 def test_compare_shows_a_minimum_norm_attack_as_its_median_l2_not_an_accuracy():
   from experiments.compare import comparison_table  # pylint: disable=import-outside-toplevel
-  cw = {"label": "CW-L2 (100 steps x 6 binary-search steps)", "eps": None, "kind": "min_norm",
-        "accuracy": 0.0, "success_rate": 1.0, "median_l2": 2.1553}
-  report = {"clean_accuracy": 0.98, "attacks": {
-      "pgd": {"label": "PGD-20", "eps": 0.1, "accuracy": 0.9}, "cw": cw}}
+
+  cw = {
+    "label": "CW-L2 (100 steps x 6 binary-search steps)",
+    "eps": None,
+    "kind": "min_norm",
+    "accuracy": 0.0,
+    "success_rate": 1.0,
+    "median_l2": 2.1553,
+  }
+  report = {
+    "clean_accuracy": 0.98,
+    "attacks": {"pgd": {"label": "PGD-20", "eps": 0.1, "accuracy": 0.9}, "cw": cw},
+  }
   head, _, row = comparison_table({"hyb": report}).splitlines()
   cells = dict(zip(head.strip("|").split(" | "), row.strip("|").split(" | ")))
   cells = {k.strip(): v.strip() for k, v in cells.items()}
   assert cells["CW-L2 (100 steps x 6 binary-search steps): median L2"] == "2.1553"
   assert cells["PGD-20 @ 0.1"] == "0.9000"
-  assert cells["robustness gap"] == "0.0800"   # from the bounded attacks only
+  assert cells["robustness gap"] == "0.0800"  # from the bounded attacks only
 
 
 _FAKE_EVAL = """
@@ -69,46 +90,70 @@ runpy.run_module("experiments.main", run_name="__main__")
 
 
 def test_main_eval_name_reaches_evaluate_checkpoint_and_report_path_is_its_folder():
-  r = subprocess.run([sys.executable, "-c", _FAKE_EVAL, HYBRID], cwd=ROOT,
-                     capture_output=True, text=True, timeout=180)
+  r = subprocess.run(
+    [sys.executable, "-c", _FAKE_EVAL, HYBRID],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=180,
+  )
   assert r.returncode == 0, r.stderr[-3000:]
   assert r.stdout.splitlines() == [
-      "evaluated mnist_hybrid in runs/w as mine",
-      "clean accuracy 0.5000; CW-L2 (unbounded): 0.2500",
-      "report: runs/w/eval/mine/report.md"]
+    "evaluated mnist_hybrid in runs/w as mine",
+    "clean accuracy 0.5000; CW-L2 (unbounded): 0.2500",
+    "report: runs/w/eval/mine/report.md",
+  ]
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["--config.nonexistent=1"],
-     ["unknown config key 'nonexistent'", "advjax.train.default_config() lists every key"]),
-    (["--config.num_epoch=3"],
-     ["unknown config key 'num_epoch' (did you mean 'num_epochs'?)", "default_config()"]),
-    (["--config.eval.atacks=fgsm"],
-     ["unknown config key 'eval.atacks' (did you mean 'eval.attacks'?)"]),
+@pytest.mark.parametrize(
+  "args, needles",
+  [
+    (
+      ["--config.nonexistent=1"],
+      ["unknown config key 'nonexistent'", "advjax.train.default_config() lists every key"],
+    ),
+    (
+      ["--config.num_epoch=3"],
+      ["unknown config key 'num_epoch' (did you mean 'num_epochs'?)", "default_config()"],
+    ),
+    (
+      ["--config.eval.atacks=fgsm"],
+      ["unknown config key 'eval.atacks' (did you mean 'eval.attacks'?)"],
+    ),
     (["--config.num_epochs=abc"], ["--config.num_epochs=abc", "int", "30"]),
-    (["--config.eval.num_examples=abc"],  # an unset placeholder names the type it takes
-     ["--config.eval.num_examples=abc is not a valid int (or unset)", "None in this config"]),
+    (
+      ["--config.eval.num_examples=abc"],  # an unset placeholder names the type it takes
+      ["--config.eval.num_examples=abc is not a valid int (or unset)", "None in this config"],
+    ),
     (["--config.eval.eps_grid=abc"], ["--config.eval.eps_grid", "'abc' is not a number"]),
     (["--mode=fit"], ["--mode=fit", "train|eval"]),
     (["--no_such_flag=1"], ["no_such_flag", "--helpshort"]),
     (["extra"], ["unexpected arguments ['extra']"]),
     (["--eval_name=x"], ["--eval_name", "--mode=eval"]),
-])
+  ],
+)
 def test_main_wrong_flags_are_one_line_exit_2(tmp_path, args, needles):
   r = _run("main", HYBRID, f"--workdir={tmp_path / 'w'}", *args)
   _assert_one_line_error(r, 2, *needles)
   assert not os.path.exists(tmp_path / "w")
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["--config=experiments/configs/nope.py"],
-     ["config file 'experiments/configs/nope.py'", "does not exist",
-      "experiments/configs/mnist_hybrid.py"]),
+@pytest.mark.parametrize(
+  "args, needles",
+  [
+    (
+      ["--config=experiments/configs/nope.py"],
+      [
+        "config file 'experiments/configs/nope.py'",
+        "does not exist",
+        "experiments/configs/mnist_hybrid.py",
+      ],
+    ),
     (["--config=experiments/configs/nope.py", "--config.num_epochs=2"], ["does not exist"]),
-    ([HYBRID + ":bogus"], ["mnist_hybrid.py:bogus", "unknown config argument 'bogus'",
-                           "':quick'"]),
+    ([HYBRID + ":bogus"], ["mnist_hybrid.py:bogus", "unknown config argument 'bogus'", "':quick'"]),
     ([], ["missing required flag --config", "experiments/configs/mnist_hybrid.py"]),
-])
+  ],
+)
 def test_main_config_file_errors_are_one_line_exit_2(tmp_path, args, needles):
   r = _run("main", *args, f"--workdir={tmp_path / 'w'}")
   _assert_one_line_error(r, 2, *needles)
@@ -124,8 +169,9 @@ def test_main_missing_workdir_is_one_line_exit_2():
 
 def test_compare_missing_report_is_one_line_exit_2(tmp_path):
   r = _run("compare", "runs/does_not_exist", f"--out={tmp_path / 'out'}")
-  _assert_one_line_error(r, 2, "'runs/does_not_exist'", "no report.json", "does not exist",
-                         "--workdir")
+  _assert_one_line_error(
+    r, 2, "'runs/does_not_exist'", "no report.json", "does not exist", "--workdir"
+  )
   empty = tmp_path / "empty"
   empty.mkdir()
   r = _run("compare", str(empty), f"--out={tmp_path / 'out'}")
@@ -147,11 +193,14 @@ def test_compare_no_folders_and_bad_json_are_one_line_exit_2(tmp_path):
 # -------------------------------------------------------------------- the other commands
 
 
-@pytest.mark.parametrize("args, needles", [
+@pytest.mark.parametrize(
+  "args, needles",
+  [
     (["--experiments=b,z"], ["--experiments=b,z", "unknown 'z'", "a,b,c,d,e"]),
     (["--experiments=b", "--seeds=one"], ["--seeds=one", "integers"]),
     (["--dataset=imagenet"], ["--dataset=imagenet", "mnist|cifar10"]),
-])
+  ],
+)
 def test_reproduce_wrong_flags_are_one_line_exit_2(tmp_path, args, needles):
   r = _run("reproduce", f"--root={tmp_path / 'r'}", *args)
   _assert_one_line_error(r, 2, *needles)
@@ -161,8 +210,9 @@ def test_reproduce_wrong_flags_are_one_line_exit_2(tmp_path, args, needles):
 def test_make_results_wrong_root_or_output_is_one_line_exit_2(tmp_path):
   out = tmp_path / "R.md"
   r = _run("make_results", f"--root={tmp_path / 'nope'}", f"--output={out}")
-  _assert_one_line_error(r, 2, f"--root={tmp_path / 'nope'} is not a folder",
-                         "experiments.reproduce")
+  _assert_one_line_error(
+    r, 2, f"--root={tmp_path / 'nope'} is not a folder", "experiments.reproduce"
+  )
   r = _run("make_results", f"--root={tmp_path}", f"--output={out}")
   _assert_one_line_error(r, 2, "holds none of the experiment folders a, b, c, d, e")
   (tmp_path / "b").mkdir()
@@ -171,26 +221,32 @@ def test_make_results_wrong_root_or_output_is_one_line_exit_2(tmp_path):
   assert not os.path.exists(out)
 
 
-@pytest.mark.parametrize("args, needles", [
+@pytest.mark.parametrize(
+  "args, needles",
+  [
     ([], ["missing required flag --workdirs"]),
     (["--workdirs="], ["--workdirs is empty", "--workdirs=runs/a,runs/b"]),
     (["--workdirs=runs/a", "--eps=big"], ["--eps=big", "float"]),
     (["--workdirs=runs/a", "--num_examples=-1"], ["--num_examples=-1", "'all'"]),
     (["--workdirs=runs/a", "runs/b"], ["unexpected arguments ['runs/b']", "--workdirs="]),
-])
+  ],
+)
 def test_ensemble_wrong_flags_are_one_line_exit_2(tmp_path, args, needles):
   r = _run("ensemble", f"--output={tmp_path / 'e'}", *args)
   _assert_one_line_error(r, 2, *needles)
   assert not os.path.exists(tmp_path / "e")
 
 
-@pytest.mark.parametrize("args, needles", [
+@pytest.mark.parametrize(
+  "args, needles",
+  [
     (["--types=FGS,FOO"], ["--types", "'FOO'", "HC-D-k"]),
     (["--scales=1.0,big"], ["--scales=1.0,big", "positive factors"]),
     (["--tau=2"], ["--tau=2", "[0, 1]"]),
     (["--num_images=0"], ["--num_images=0", "positive integer"]),
     (["--model_path=BAD"], ["--model_path=", "does not hold LeNet-5 variables"]),
-])
+  ],
+)
 def test_generate_hard_positives_wrong_flags_fail_before_training(tmp_path, args, needles):
   (tmp_path / "bad.msgpack").write_text('{"not": "variables"}')
   args = [a.replace("BAD", str(tmp_path / "bad.msgpack")) for a in args]

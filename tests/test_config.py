@@ -1,5 +1,6 @@
 """Config fields that hold sequences are tuples of names, "unset" is None: their checks,
 their command-line syntax, and configs saved by older runs."""
+
 import json
 import os
 import subprocess
@@ -37,22 +38,33 @@ def test_defaults_are_tuples_and_none():
     c.eval.num_examples = "all"
 
 
-@pytest.mark.parametrize("key, value, needles", [
+@pytest.mark.parametrize(
+  "key, value, needles",
+  [
     ("eval.attacks", ("fgsm", "nope"), ["Unknown attack 'nope'", "config.eval.attacks"]),
     ("eval.attacks", ("fgsm", "fgsm"), ["config.eval.attacks", "'fgsm' twice"]),
     # what `--config.eval.attacks=fgsm,pgd` parses to
-    ("eval.attacks", ("fgsm,pgd",), ["config.eval.attacks", "must be a tuple",
-                                     """--config.eval.attacks="('fgsm','pgd')\""""]),
-    ("eval.corruptions", ("fog", "rain"), ["Unknown corruption 'rain'",
-                                           "config.eval.corruptions"]),
+    (
+      "eval.attacks",
+      ("fgsm,pgd",),
+      ["config.eval.attacks", "must be a tuple", """--config.eval.attacks="('fgsm','pgd')\""""],
+    ),
+    ("eval.corruptions", ("fog", "rain"), ["Unknown corruption 'rain'", "config.eval.corruptions"]),
     ("eval.corruptions", ("none",), ["config.eval.corruptions", "() is none"]),
-    ("train_attack.policy", ("color", "rotation"),
-     ["Unknown DiffAugment policy 'rotation'", "config.train_attack.policy"]),
+    (
+      "train_attack.policy",
+      ("color", "rotation"),
+      ["Unknown DiffAugment policy 'rotation'", "config.train_attack.policy"],
+    ),
     ("eval.num_examples", -1, ["config.eval.num_examples", "None (the whole test set)"]),
     ("eval.num_examples", 0, ["config.eval.num_examples", ">= 1"]),
-    ("train_attack.step_size_factor", -1.0, ["config.train_attack.step_size_factor",
-                                             "None (the attack's default)"]),
-])
+    (
+      "train_attack.step_size_factor",
+      -1.0,
+      ["config.train_attack.step_size_factor", "None (the attack's default)"],
+    ),
+  ],
+)
 def test_bad_tuple_entries_and_sentinels_name_the_key(key, value, needles):
   with pytest.raises(ValueError) as err:
     _validated(**{key: value})
@@ -65,15 +77,18 @@ def test_blocks_must_be_hook_indices():
     _validated(**{"noisymix.views": "augmix", "noisymix.blocks": ("a", "b")})
   with pytest.raises(ValueError, match="blocks"):
     _validated(**{"noisymix.views": "augmix", "noisymix.blocks": (0, -1)})
-  assert _config.noisymix_spec(_validated(**{"noisymix.views": "augmix",
-                                             "noisymix.blocks": (1, 2)})).blocks == (1, 2)
+  assert _config.noisymix_spec(
+    _validated(**{"noisymix.views": "augmix", "noisymix.blocks": (1, 2)})
+  ).blocks == (1, 2)
 
 
 def test_comma_strings_are_rejected_with_the_tuple_to_write():
-  for key, value, want in [("eval", {"attacks": "fgsm,pgd"}, "('fgsm', 'pgd')"),
-                           ("eval", {"corruptions": "common"}, "('common',)"),
-                           ("train_attack", {"policy": "color,cutout"}, "('color', 'cutout')")]:
-    with pytest.raises(ValueError) as err:   # a plain ConfigDict, not built on the defaults
+  for key, value, want in [
+    ("eval", {"attacks": "fgsm,pgd"}, "('fgsm', 'pgd')"),
+    ("eval", {"corruptions": "common"}, "('common',)"),
+    ("train_attack", {"policy": "color,cutout"}, "('color', 'cutout')"),
+  ]:
+    with pytest.raises(ValueError) as err:  # a plain ConfigDict, not built on the defaults
       train.validate_config(ml_collections.ConfigDict({key: value}))
     assert "must be a tuple of" in str(err.value) and want in str(err.value), str(err.value)
   # a config built on the defaults refuses the string at once (ml_collections' type check)
@@ -82,12 +97,18 @@ def test_comma_strings_are_rejected_with_the_tuple_to_write():
 
 
 def test_valid_tuples_and_lists_pass():
-  c = _validated(**{"eval.attacks": ["fgsm", "cw"], "eval.corruptions": ("common", "fog"),
-                    "eval.num_examples": 1000, "train_attack.step_size_factor": 0.25,
-                    "train_attack.policy": ("cutout", "cutout")})
+  c = _validated(
+    **{
+      "eval.attacks": ["fgsm", "cw"],
+      "eval.corruptions": ("common", "fog"),
+      "eval.num_examples": 1000,
+      "train_attack.step_size_factor": 0.25,
+      "train_attack.policy": ("cutout", "cutout"),
+    }
+  )
   assert c.eval.attacks == ("fgsm", "cw") and c.eval.num_examples == 1000
   assert c.train_attack.step_size_factor == 0.25
-  assert c.train_attack.policy == ("cutout", "cutout")   # DiffAugment may repeat an op
+  assert c.train_attack.policy == ("cutout", "cutout")  # DiffAugment may repeat an op
 
 
 def test_common_corruptions_expand_once():
@@ -95,7 +116,8 @@ def test_common_corruptions_expand_once():
   assert ev._suite._corruption_types(()) == []
   assert ev._suite._corruption_types(("common",)) == augment.corruption_names("common")
   assert ev._suite._corruption_types(("fog", "common", "spatter")) == ["fog"] + [
-      n for n in augment.corruption_names("common") if n != "fog"] + ["spatter"]
+    n for n in augment.corruption_names("common") if n != "fog"
+  ] + ["spatter"]
 
 
 def test_diffaugment_takes_a_tuple_policy_equal_to_the_string():
@@ -134,10 +156,12 @@ def test_old_and_new_saved_configs_read_back(tmp_path):
   same["noisymix"]["blocks"] = "0,1,2"
   (old / "config.json").write_text(json.dumps(same))
   train._loop._check_same_config(  # pylint: disable=protected-access
-      str(old), train.validate_config(train.default_config()))
+    str(old), train.validate_config(train.default_config())
+  )
   with pytest.raises(ValueError, match="another config"):
     train._loop._check_same_config(  # pylint: disable=protected-access
-        str(old), _validated(**{"train_attack.policy": ("color",)}))
+      str(old), _validated(**{"train_attack.policy": ("color",)})
+    )
   # a config saved now (tuples as JSON lists, None as null) reads back equal
   new = tmp_path / "new"
   new.mkdir()
@@ -153,6 +177,7 @@ def test_ensemble_overrides_take_tuples_and_all():
   # pylint: disable=protected-access
   sys.path.insert(0, ROOT)
   from experiments import ensemble  # pylint: disable=import-outside-toplevel
+
   base = train.default_config().eval
   cfg = ensemble._eval_config(base, {"attacks": ["fgsm"], "num_examples": None})
   assert cfg.attacks == ("fgsm",) and cfg.num_examples is None
@@ -178,31 +203,57 @@ runpy.run_module("experiments.main", run_name="__main__")
 
 
 def _main(*args):
-  return subprocess.run([sys.executable, "-c", _PRINT_CONFIG,
-                         "--config=experiments/configs/mnist_hybrid.py", "--workdir=runs/w",
-                         *args], cwd=ROOT, capture_output=True, text=True, timeout=180)
+  return subprocess.run(
+    [
+      sys.executable,
+      "-c",
+      _PRINT_CONFIG,
+      "--config=experiments/configs/mnist_hybrid.py",
+      "--workdir=runs/w",
+      *args,
+    ],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=180,
+  )
 
 
 def test_command_line_overrides_of_tuples_and_placeholders():
-  r = _main("--config.eval.attacks=('fgsm','cw')", "--config.eval.corruptions=common",
-            "--config.eval.num_examples=1000", "--config.train_attack.step_size_factor=0.25",
-            "--config.train_attack.policy=('color','cutout')", "--config.noisymix.blocks=1,2")
+  r = _main(
+    "--config.eval.attacks=('fgsm','cw')",
+    "--config.eval.corruptions=common",
+    "--config.eval.num_examples=1000",
+    "--config.train_attack.step_size_factor=0.25",
+    "--config.train_attack.policy=('color','cutout')",
+    "--config.noisymix.blocks=1,2",
+  )
   assert r.returncode == 0, r.stderr[-3000:]
   assert r.stdout.splitlines()[0] == repr(
-      (("fgsm", "cw"), ("common",), 1000, 0.25, ("color", "cutout"), (1, 2)))
-  r = _main("--config.eval.attacks=apgd_ce", "--config.eval.corruptions=()",
-            "--config.train_attack.step_size_factor=1")
+    (("fgsm", "cw"), ("common",), 1000, 0.25, ("color", "cutout"), (1, 2))
+  )
+  r = _main(
+    "--config.eval.attacks=apgd_ce",
+    "--config.eval.corruptions=()",
+    "--config.train_attack.step_size_factor=1",
+  )
   assert r.returncode == 0, r.stderr[-3000:]
   assert r.stdout.splitlines()[0] == repr(
-      (("apgd_ce",), (), None, 1.0, ("color", "translation", "cutout"), (0, 1, 2)))
+    (("apgd_ce",), (), None, 1.0, ("color", "translation", "cutout"), (0, 1, 2))
+  )
 
 
-@pytest.mark.parametrize("arg, needles", [
-    ("--config.eval.attacks=fgsm,pgd",
-     ["config.eval.attacks", """--config.eval.attacks="('fgsm','pgd')\""""]),
+@pytest.mark.parametrize(
+  "arg, needles",
+  [
+    (
+      "--config.eval.attacks=fgsm,pgd",
+      ["config.eval.attacks", """--config.eval.attacks="('fgsm','pgd')\""""],
+    ),
     ("--config.eval.num_examples=-1", ["config.eval.num_examples must be None"]),
     ("--config.eval.corruptions=none", ["Unknown corruption 'none'", "() is none"]),
-])
+  ],
+)
 def test_command_line_old_forms_are_one_line_errors(arg, needles):
   r = _main(arg)
   assert r.returncode == 1, r.stderr[-3000:]

@@ -1,4 +1,5 @@
 """Tests of the common-corruption suite (advjax.augment corrupt & co., issue 5)."""
+
 import functools
 import warnings
 from unittest import mock
@@ -41,19 +42,27 @@ def _ref_batch(ic, images_u8, name, severity, seed=0):
   skimage's `random_noise` (impulse noise), which draws from an unseeded
   `default_rng()`, gets a seeded generator."""
   import skimage.util  # pylint: disable=import-outside-toplevel
+
   np.random.seed(seed)
   rng = np.random.default_rng(seed)
   original = skimage.util.random_noise
-  with warnings.catch_warnings(), mock.patch.object(
-      skimage.util, "random_noise", lambda *a, **kw: original(*a, **{"rng": rng, **kw})):
+  with (
+    warnings.catch_warnings(),
+    mock.patch.object(
+      skimage.util, "random_noise", lambda *a, **kw: original(*a, **{"rng": rng, **kw})
+    ),
+  ):
     warnings.simplefilter("ignore")
-    return np.stack([ic.corrupt(i, corruption_name=name, severity=severity)
-                     for i in images_u8]).astype(np.float32)
+    return np.stack(
+      [ic.corrupt(i, corruption_name=name, severity=severity) for i in images_u8]
+    ).astype(np.float32)
 
 
 def _ours(images, name, severity, seed=0):
-  return np.asarray(augment.corrupt_batch(jax.random.key(seed), images, name=name,
-                                          severity=severity)) * 255.0
+  return (
+    np.asarray(augment.corrupt_batch(jax.random.key(seed), images, name=name, severity=severity))
+    * 255.0
+  )
 
 
 # --------------------------------------------------------------------------- #
@@ -64,7 +73,11 @@ def test_names():
   assert len(common) == 15 and len(set(common)) == 15
   assert len(augment.corruption_names("all")) == 19
   assert augment.corruption_names("validation") == [
-      "speckle_noise", "gaussian_blur", "spatter", "saturate"]
+    "speckle_noise",
+    "gaussian_blur",
+    "spatter",
+    "saturate",
+  ]
   assert augment.corruption_names("noise") == ["gaussian_noise", "shot_noise", "impulse_noise"]
   with pytest.raises(ValueError, match="subset"):
     augment.corruption_names("weird")
@@ -83,8 +96,9 @@ def test_contract_mnist_28px(name, mnist_test_batch):
   out = augment.corrupt_batch(key, x, name=name, severity=3)
   assert out.shape == x.shape and out.dtype == x.dtype
   assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
-  np.testing.assert_array_equal(np.asarray(out), np.asarray(
-      augment.corrupt_batch(key, x, name=name, severity=3)))
+  np.testing.assert_array_equal(
+    np.asarray(out), np.asarray(augment.corrupt_batch(key, x, name=name, severity=3))
+  )
   if name != "saturate":  # saturation has no effect on greyscale images
     assert float(jnp.mean(jnp.abs(out - x))) > 1e-3  # it does something
   keys = jax.random.split(key, 2)
@@ -107,11 +121,24 @@ def test_contract_rgb_all_severities(severity, rgb):
 
 def test_severity_orders_strength(rgb):
   """Higher severity moves the image further (deterministic types)."""
-  for name in ["contrast", "defocus_blur", "zoom_blur", "pixelate", "jpeg_compression",
-               "gaussian_noise"]:
-    dist = [float(jnp.mean(jnp.abs(augment.corrupt_batch(jax.random.key(0), rgb[:4], name=name,
-                                                         severity=s) - rgb[:4])))
-            for s in (1, 5)]
+  for name in [
+    "contrast",
+    "defocus_blur",
+    "zoom_blur",
+    "pixelate",
+    "jpeg_compression",
+    "gaussian_noise",
+  ]:
+    dist = [
+      float(
+        jnp.mean(
+          jnp.abs(
+            augment.corrupt_batch(jax.random.key(0), rgb[:4], name=name, severity=s) - rgb[:4]
+          )
+        )
+      )
+      for s in (1, 5)
+    ]
     assert dist[1] > dist[0], name
 
 
@@ -169,6 +196,7 @@ def test_jpeg_matches_pil_greyscale_and_other_qualities(mnist_test_batch):
   x = np.asarray(mnist_test_batch[0][:8])
   u8 = np.round(x * 255).astype(np.uint8)
   import io
+
   for quality in (50, 90):
     ref = []
     for img in u8[..., 0]:
@@ -176,8 +204,14 @@ def test_jpeg_matches_pil_greyscale_and_other_qualities(mnist_test_batch):
       Image.fromarray(img).save(buf, "JPEG", quality=quality)
       ref.append(np.asarray(Image.open(buf)))
     ref = np.stack(ref)[..., None].astype(np.float32)
-    out = np.asarray(jax.vmap(functools.partial(augment.jpeg, quality=quality))(
-        jnp.asarray(u8 / 255.0, jnp.float32))) * 255
+    out = (
+      np.asarray(
+        jax.vmap(functools.partial(augment.jpeg, quality=quality))(
+          jnp.asarray(u8 / 255.0, jnp.float32)
+        )
+      )
+      * 255
+    )
     assert np.abs(out - ref).mean() <= 1.0
 
 
@@ -185,15 +219,14 @@ def test_motion_blur_kernel_matches_reference(rgb_u8):
   pytest.importorskip("cv2")
   _reference()
   from imagecorruptions import corruptions as ref_mod
+
   for angle in (-40.0, 10.0, 33.0):
     ref = ref_mod._motion_blur(np.array(rgb_u8[0]), radius=15, sigma=8, angle=angle)
-    out = np.asarray(_corruptions._motion_blur(jnp.asarray(rgb_u8[0], jnp.float32), 15, 8,
-                                               angle))
+    out = np.asarray(_corruptions._motion_blur(jnp.asarray(rgb_u8[0], jnp.float32), 15, 8, angle))
     np.testing.assert_allclose(out, ref, atol=1e-3)
 
 
-@pytest.mark.parametrize("name", ["gaussian_noise", "shot_noise", "impulse_noise",
-                                  "speckle_noise"])
+@pytest.mark.parametrize("name", ["gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise"])
 def test_noise_distribution_matches_reference(name, rgb_u8, rgb):
   """Mean and standard deviation of (corrupted - clean) agree with the reference."""
   ic = _reference()
@@ -204,9 +237,16 @@ def test_noise_distribution_matches_reference(name, rgb_u8, rgb):
     assert 0.92 < d_out.std() / d_ref.std() < 1.08, (severity, d_out.std(), d_ref.std())
 
 
-@pytest.mark.parametrize("name,lo,hi", [
-    ("motion_blur", 0.75, 1.35), ("snow", 0.75, 1.3), ("elastic_transform", 0.8, 1.25),
-    pytest.param("frost", 0.6, 1.4, marks=pytest.mark.slow), ("spatter", 0.6, 1.6)])
+@pytest.mark.parametrize(
+  "name,lo,hi",
+  [
+    ("motion_blur", 0.75, 1.35),
+    ("snow", 0.75, 1.3),
+    ("elastic_transform", 0.8, 1.25),
+    pytest.param("frost", 0.6, 1.4, marks=pytest.mark.slow),
+    ("spatter", 0.6, 1.6),
+  ],
+)
 def test_random_types_match_reference_in_distribution(name, lo, hi, rgb_u8, rgb):
   """Spread of (corrupted - clean) within a factor of the reference's (random draws differ;
   frost uses a procedural texture and spatter's water an approximation)."""
@@ -221,11 +261,13 @@ def test_random_types_match_reference_in_distribution(name, lo, hi, rgb_u8, rgb)
 def test_gaussian_blur_matches_skimage(rgb):
   """imagecorruptions' gaussian_blur fails with current scikit-image; compare directly."""
   from skimage.filters import gaussian
+
   x = np.asarray(rgb[:2], np.float64)
   for severity, sigma in [(1, 1), (3, 3), (5, 6)]:
     ref = np.stack([gaussian(i, sigma=sigma, channel_axis=-1) for i in x])
-    out = np.asarray(augment.corrupt_batch(jax.random.key(0), rgb[:2], name="gaussian_blur",
-                                           severity=severity))
+    out = np.asarray(
+      augment.corrupt_batch(jax.random.key(0), rgb[:2], name="gaussian_blur", severity=severity)
+    )
     np.testing.assert_allclose(out, ref, atol=2e-5)
 
 
@@ -253,17 +295,22 @@ def test_frost_texture_any_size():
 # --------------------------------------------------------------------------- #
 def test_corrupted_test_set(mnist):
   ds = mnist["test"].take(5)
-  out = augment.corrupted_test_set(jax.random.key(0), ds, names=["contrast", "gaussian_noise"],
-                                   severities=(1, 5), batch_size=4)
+  out = augment.corrupted_test_set(
+    jax.random.key(0), ds, names=["contrast", "gaussian_noise"], severities=(1, 5), batch_size=4
+  )
   assert set(out) == {"contrast", "gaussian_noise"}
   assert out["contrast"].shape == (2, 5, 28, 28, 1) and out["contrast"].dtype == np.float32
   assert out["contrast"][1].std() < out["contrast"][0].std()
   np.testing.assert_allclose(
-      out["contrast"][0],
-      np.asarray(augment.corrupt_batch(jax.random.key(0), jnp.asarray(ds.images),
-                                       name="contrast", severity=1)), atol=1e-6)
-  u8 = augment.corrupted_test_set(jax.random.key(0), ds.images, names=["contrast"],
-                                  severities=(3,), dtype=np.uint8)
+    out["contrast"][0],
+    np.asarray(
+      augment.corrupt_batch(jax.random.key(0), jnp.asarray(ds.images), name="contrast", severity=1)
+    ),
+    atol=1e-6,
+  )
+  u8 = augment.corrupted_test_set(
+    jax.random.key(0), ds.images, names=["contrast"], severities=(3,), dtype=np.uint8
+  )
   assert u8["contrast"].dtype == np.uint8 and u8["contrast"].shape == (1, 5, 28, 28, 1)
   with pytest.raises(ValueError, match="severity"):
     augment.corrupted_test_set(jax.random.key(0), ds, severities=(0,))
@@ -287,25 +334,30 @@ def colour():
 
 
 def _cifar(images, name, severity, seed=0):
-  return np.asarray(augment.corrupt_batch(jax.random.key(seed), images, name=name,
-                                          severity=severity, tables="cifar10"))
+  return np.asarray(
+    augment.corrupt_batch(
+      jax.random.key(seed), images, name=name, severity=severity, tables="cifar10"
+    )
+  )
 
 
-@pytest.mark.parametrize("severity,c", [(1, .05), (3, .15), (5, .3)])
+@pytest.mark.parametrize("severity,c", [(1, 0.05), (3, 0.15), (5, 0.3)])
 def test_cifar_brightness_closed_form(severity, c, colour):
   """HSV value + c keeps hue and saturation: each pixel scales by min(V + c, 1) / V."""
   x = np.asarray(colour, np.float64)
   v = x.max(-1, keepdims=True)
-  np.testing.assert_allclose(_cifar(colour, "brightness", severity),
-                             x * np.minimum(v + c, 1) / v, atol=2e-6)
+  np.testing.assert_allclose(
+    _cifar(colour, "brightness", severity), x * np.minimum(v + c, 1) / v, atol=2e-6
+  )
 
 
-@pytest.mark.parametrize("severity,c", [(1, .75), (3, .4), (5, .15)])
+@pytest.mark.parametrize("severity,c", [(1, 0.75), (3, 0.4), (5, 0.15)])
 def test_cifar_contrast_closed_form(severity, c, colour):
   x = np.asarray(colour, np.float64)
   mean = x.mean(axis=(1, 2), keepdims=True)
-  np.testing.assert_allclose(_cifar(colour, "contrast", severity),
-                             np.clip((x - mean) * c + mean, 0, 1), atol=2e-6)
+  np.testing.assert_allclose(
+    _cifar(colour, "contrast", severity), np.clip((x - mean) * c + mean, 0, 1), atol=2e-6
+  )
 
 
 @pytest.mark.parametrize("severity,c", [(1, (0.3, 0)), (3, (1.5, 0)), (5, (2.5, 0.2))])
@@ -315,8 +367,9 @@ def test_cifar_saturate_closed_form(severity, c, colour):
   v, lo = x.max(-1, keepdims=True), x.min(-1, keepdims=True)
   s = (v - lo) / v
   s_new = np.clip(s * c[0] + c[1], 0, 1)
-  np.testing.assert_allclose(_cifar(colour, "saturate", severity),
-                             np.clip(v - (v - x) * s_new / s, 0, 1), atol=2e-6)
+  np.testing.assert_allclose(
+    _cifar(colour, "saturate", severity), np.clip(v - (v - x) * s_new / s, 0, 1), atol=2e-6
+  )
 
 
 @pytest.mark.parametrize("severity,c", [(1, 0.95), (3, 0.85), (5, 0.65)])
@@ -324,8 +377,20 @@ def test_cifar_pixelate_matches_pil_box(severity, c, colour):
   """PIL BOX down to int(32 * c) and back, as the script, on float ('F') planes."""
   x = np.asarray(colour)
   n = int(32 * c)
-  ref = np.stack([np.stack([np.asarray(Image.fromarray(img[..., ch], "F").resize(
-      (n, n), Image.BOX).resize((32, 32), Image.BOX)) for ch in range(3)], -1) for img in x])
+  ref = np.stack(
+    [
+      np.stack(
+        [
+          np.asarray(
+            Image.fromarray(img[..., ch], "F").resize((n, n), Image.BOX).resize((32, 32), Image.BOX)
+          )
+          for ch in range(3)
+        ],
+        -1,
+      )
+      for img in x
+    ]
+  )
   np.testing.assert_allclose(_cifar(colour, "pixelate", severity), ref, atol=2e-6)
 
 
@@ -333,9 +398,11 @@ def test_cifar_pixelate_matches_pil_box(severity, c, colour):
 def test_cifar_jpeg_quality(severity, quality, rgb_u8, rgb):
   """Exactly our JPEG at the script's quality, and within ~1 grey level of PIL's."""
   out = _cifar(rgb, "jpeg_compression", severity)
-  np.testing.assert_array_equal(out, np.asarray(jax.vmap(
-      functools.partial(augment.jpeg, quality=quality))(rgb)))
+  np.testing.assert_array_equal(
+    out, np.asarray(jax.vmap(functools.partial(augment.jpeg, quality=quality))(rgb))
+  )
   import io
+
   ref = []
   for img in rgb_u8:
     buf = io.BytesIO()
@@ -344,9 +411,10 @@ def test_cifar_jpeg_quality(severity, quality, rgb_u8, rgb):
   assert np.abs(out * 255 - np.stack(ref)).mean() <= 1.2
 
 
-@pytest.mark.parametrize("severity,sigma", [(1, .4), (5, 1)])
+@pytest.mark.parametrize("severity,sigma", [(1, 0.4), (5, 1)])
 def test_cifar_gaussian_blur_matches_skimage(severity, sigma, rgb):
   from skimage.filters import gaussian
+
   ref = np.stack([gaussian(i, sigma=sigma, channel_axis=-1) for i in np.asarray(rgb[:2])])
   np.testing.assert_allclose(_cifar(rgb[:2], "gaussian_blur", severity), ref, atol=2e-5)
 
@@ -357,19 +425,28 @@ def test_cifar_defocus_blur_matches_opencv(severity, radius, alias, rgb):
   cv2 = pytest.importorskip("cv2")
   grid = np.arange(-8, 9)
   xx, yy = np.meshgrid(grid, grid)
-  disk = np.array(xx ** 2 + yy ** 2 <= radius ** 2, np.float32)
+  disk = np.array(xx**2 + yy**2 <= radius**2, np.float32)
   kernel = cv2.GaussianBlur(disk / disk.sum(), ksize=(3, 3), sigmaX=alias)
   x = np.asarray(rgb[:2])
-  ref = np.stack([np.stack([cv2.filter2D(img[..., ch], -1, kernel) for ch in range(3)], -1)
-                  for img in x])
-  np.testing.assert_allclose(_cifar(rgb[:2], "defocus_blur", severity), np.clip(ref, 0, 1),
-                             atol=1e-5)
+  ref = np.stack(
+    [np.stack([cv2.filter2D(img[..., ch], -1, kernel) for ch in range(3)], -1) for img in x]
+  )
+  np.testing.assert_allclose(
+    _cifar(rgb[:2], "defocus_blur", severity), np.clip(ref, 0, 1), atol=1e-5
+  )
 
 
-@pytest.mark.parametrize("name,severity,std", [
-    ("gaussian_noise", 1, 0.04), ("gaussian_noise", 5, 0.10),
-    ("shot_noise", 1, (0.5 / 500) ** 0.5), ("shot_noise", 5, (0.5 / 50) ** 0.5),
-    ("speckle_noise", 1, 0.5 * .06), ("speckle_noise", 5, 0.5 * .2)])
+@pytest.mark.parametrize(
+  "name,severity,std",
+  [
+    ("gaussian_noise", 1, 0.04),
+    ("gaussian_noise", 5, 0.10),
+    ("shot_noise", 1, (0.5 / 500) ** 0.5),
+    ("shot_noise", 5, (0.5 / 50) ** 0.5),
+    ("speckle_noise", 1, 0.5 * 0.06),
+    ("speckle_noise", 5, 0.5 * 0.2),
+  ],
+)
 def test_cifar_noise_std(name, severity, std):
   """On mid-grey the added noise has the script's spread (Poisson: sqrt(x / c)); the
   ImageNet-C spread at the same severity is 2-7x larger."""
@@ -377,12 +454,13 @@ def test_cifar_noise_std(name, severity, std):
   d = _cifar(grey, name, severity) - 0.5
   assert abs(d.mean()) < 0.01 * std + 2e-3, d.mean()
   assert abs(d.std() / std - 1) < 0.05, (d.std(), std)
-  d_imagenet = np.asarray(augment.corrupt_batch(jax.random.key(0), grey, name=name,
-                                                severity=severity)) - 0.5
+  d_imagenet = (
+    np.asarray(augment.corrupt_batch(jax.random.key(0), grey, name=name, severity=severity)) - 0.5
+  )
   assert d_imagenet.std() > 1.5 * d.std()
 
 
-@pytest.mark.parametrize("severity,amount", [(1, .01), (5, .07)])
+@pytest.mark.parametrize("severity,amount", [(1, 0.01), (5, 0.07)])
 def test_cifar_impulse_noise_amount(severity, amount):
   grey = jnp.full((8, 32, 32, 3), 0.5, jnp.float32)
   out = _cifar(grey, "impulse_noise", severity)
@@ -402,11 +480,14 @@ def test_cifar_contract_and_milder(name, rgb):
     out = augment.corrupt_batch(key, x, name=name, severity=severity, tables="cifar10")
     assert out.shape == x.shape and out.dtype == x.dtype
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
-    np.testing.assert_array_equal(np.asarray(out), np.asarray(augment.corrupt_batch(
-        key, x, name=name, severity=severity, tables="cifar10")))
+    np.testing.assert_array_equal(
+      np.asarray(out),
+      np.asarray(augment.corrupt_batch(key, x, name=name, severity=severity, tables="cifar10")),
+    )
     assert float(jnp.mean(jnp.abs(out - x))) > 1e-3, severity
-    eager = augment.corrupt(jax.random.split(key, 2)[0], x[0], name=name, severity=severity,
-                            tables="cifar10")
+    eager = augment.corrupt(
+      jax.random.split(key, 2)[0], x[0], name=name, severity=severity, tables="cifar10"
+    )
     np.testing.assert_allclose(np.asarray(eager), np.asarray(out[0]), atol=2e-5)
   imagenet = augment.corrupt_batch(key, x, name=name, severity=5)
   assert float(jnp.mean(jnp.abs(out - x))) < float(jnp.mean(jnp.abs(imagenet - x)))
@@ -431,7 +512,8 @@ def test_random_affine_matches_opencv(rgb):
     out = np.asarray(_corruptions._random_affine(key, jnp.asarray(x), jitter))
     src = np.float32([[26, 26], [26, 6], [6, 6]])  # centre 16 +- 32 // 3, as (x, y)
     moved = src + np.asarray(jax.random.uniform(key, (3, 2), jnp.float32, -1.0, 1.0)) * (
-        jitter * 32)
+      jitter * 32
+    )
     m = cv2.getAffineTransform(src, moved.astype(np.float32))
     ref = cv2.warpAffine(x, m, (32, 32), borderMode=cv2.BORDER_REFLECT_101)
     np.testing.assert_allclose(out, ref, atol=2e-5)
@@ -448,13 +530,15 @@ def test_bad_tables(rgb):
   with pytest.raises(ValueError, match="`tables`"):
     augment.corrupted_test_set(key, rgb[:2], names=["contrast"], tables="cifar")
   np.testing.assert_array_equal(
-      np.asarray(augment.corrupt(key, rgb[0], name="contrast", severity=2)),
-      np.asarray(augment.corrupt(key, rgb[0], name="contrast", severity=2, tables="imagenet")))
+    np.asarray(augment.corrupt(key, rgb[0], name="contrast", severity=2)),
+    np.asarray(augment.corrupt(key, rgb[0], name="contrast", severity=2, tables="imagenet")),
+  )
 
 
 def test_cifar_corrupted_test_set(rgb):
-  out = augment.corrupted_test_set(jax.random.key(0), rgb[:3], names=["contrast"],
-                                   severities=(2,), tables="cifar10")
+  out = augment.corrupted_test_set(
+    jax.random.key(0), rgb[:3], names=["contrast"], severities=(2,), tables="cifar10"
+  )
   x = np.asarray(rgb[:3], np.float64)
   mean = x.mean(axis=(1, 2), keepdims=True)
-  np.testing.assert_allclose(out["contrast"][0], (x - mean) * .5 + mean, atol=2e-6)
+  np.testing.assert_allclose(out["contrast"][0], (x - mean) * 0.5 + mean, atol=2e-6)

@@ -1,4 +1,5 @@
 """Data sources: the embedded MNIST split, folder/npz loaders, TFDS (mocked), sharding."""
+
 import os
 
 import jax
@@ -34,7 +35,7 @@ def test_batches_are_deterministic_and_cover_an_epoch(mnist):
   # a resumed iterator at step s yields exactly what the full iterator yields there
   full = list(data.iterate_train(tr, 100, 7, 0, spe + 5))
   resumed = list(data.iterate_train(tr, 100, 7, spe - 2, spe + 5))
-  for (s1, (x1, y1)), (s2, (x2, y2)) in zip(full[spe - 2:], resumed):
+  for (s1, (x1, y1)), (s2, (x2, y2)) in zip(full[spe - 2 :], resumed):
     assert s1 == s2
     np.testing.assert_array_equal(x1, x2)
   x, y = data.train_batch(tr, 100, 7, spe + 1)
@@ -56,7 +57,8 @@ def test_folder_and_npz_sources(tmp_path):
     os.makedirs(tmp_path / "imgs" / c)
     for i in range(30):
       Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
-          tmp_path / "imgs" / c / f"{i}.png")
+        tmp_path / "imgs" / c / f"{i}.png"
+      )
   ds = data.load_folder(str(tmp_path / "imgs"))
   assert ds.images.shape == (60, 8, 8, 3) and ds.num_classes == 2
   assert ds.images.dtype == np.float32 and ds.images.max() <= 1.0

@@ -1,6 +1,7 @@
 """The Grain pipeline: random-access uint8 sources (arrays, image folders, ArrayRecord written
 by experiments.prepare, TFDS), sharded training streams whose state restores the exact
 position, evaluation that counts every example once, and errors that name the file."""
+
 import json
 import os
 import subprocess
@@ -23,6 +24,7 @@ CLASSES = ("n01440764_tench", "n02102040_spaniel", "n03000684_chainsaw")
 def _photos():
   """Real photos of different sizes (skimage's)."""
   from skimage import data as skdata  # pylint: disable=import-outside-toplevel
+
   return [skdata.astronaut(), skdata.chelsea(), skdata.coffee(), skdata.rocket()]
 
 
@@ -67,12 +69,23 @@ def prepared(imagenet_dir, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("prepared") / "ar")
   env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
   proc = subprocess.run(
-      [sys.executable, "-m", "experiments.prepare", f"--source=folder:{imagenet_dir}",
-       f"--output={out}", "--num_shards=3"],
-      cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    [
+      sys.executable,
+      "-m",
+      "experiments.prepare",
+      f"--source=folder:{imagenet_dir}",
+      f"--output={out}",
+      "--num_shards=3",
+    ],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
   assert proc.returncode == 0, proc.stderr[-2000:]
-  assert json.loads(proc.stdout.strip().splitlines()[-1])["splits"]["train"][
-      "num_examples"] == 12
+  assert json.loads(proc.stdout.strip().splitlines()[-1])["splits"]["train"]["num_examples"] == 12
   return out
 
 
@@ -127,8 +140,7 @@ def test_prepared_array_record_matches_the_folder(imagenet_dir, prepared):
   assert not leftovers
 
 
-def test_prepare_splits_and_interrupted_prepare_leaves_nothing(cifar_dir, tmp_path,
-                                                              monkeypatch):
+def test_prepare_splits_and_interrupted_prepare_leaves_nothing(cifar_dir, tmp_path, monkeypatch):
   meta = data.prepare_array_record(cifar_dir, str(tmp_path / "ok"), num_shards=2)
   assert sorted(meta["splits"]) == ["test", "train"]
   assert meta["splits"]["train"]["counts"] == [4, 4]
@@ -142,6 +154,7 @@ def test_prepare_splits_and_interrupted_prepare_leaves_nothing(cifar_dir, tmp_pa
     if len(calls) == 5:
       raise KeyboardInterrupt  # killed in the middle of a shard
     return real(*args)
+
   real = _array_record.encode_record
   monkeypatch.setattr(_array_record, "encode_record", failing)
   with pytest.raises(KeyboardInterrupt):
@@ -152,6 +165,7 @@ def test_prepare_splits_and_interrupted_prepare_leaves_nothing(cifar_dir, tmp_pa
 
 def test_corrupt_image_named_or_skipped_and_counted(cifar_dir, tmp_path):
   import shutil  # pylint: disable=import-outside-toplevel
+
   root = tmp_path / "data"
   shutil.copytree(os.path.join(cifar_dir, "train"), root)
   bad = root / "cat" / "zz_truncated.png"
@@ -219,9 +233,15 @@ def test_pad_crop_flip_is_a_shifted_window_of_the_padded_image(array_source):
   for seed in range(40):
     out = _grain.pad_crop_flip(image, np.random.default_rng(seed))
     assert out.shape == image.shape and out.dtype == np.uint8
-    hits = [(y, x, f) for y in range(9) for x in range(9) for f in (0, 1)
-            if np.array_equal(out, padded[y:y + 32, x:x + 32][:, ::-1] if f else
-                              padded[y:y + 32, x:x + 32])]
+    hits = [
+      (y, x, f)
+      for y in range(9)
+      for x in range(9)
+      for f in (0, 1)
+      if np.array_equal(
+        out, padded[y : y + 32, x : x + 32][:, ::-1] if f else padded[y : y + 32, x : x + 32]
+      )
+    ]
     assert hits
     seen.update(hits)
   assert {f for *_, f in seen} == {0, 1} and len({(y, x) for y, x, _ in seen}) > 10
@@ -239,8 +259,14 @@ def test_resize_center_crop_is_res256crop224():
 
 def test_random_resized_crop_pipeline_gives_fixed_size_batches(imagenet_dir):
   src = data.FolderSource(imagenet_dir)
-  it = data.grain_train_iterator(src, batch_size=6, seed=3, augment="random_resized_crop_flip",
-                                 image_size=24, shard_options=_no_shard())
+  it = data.grain_train_iterator(
+    src,
+    batch_size=6,
+    seed=3,
+    augment="random_resized_crop_flip",
+    image_size=24,
+    shard_options=_no_shard(),
+  )
   batch = next(it)
   assert batch["image"].shape == (6, 24, 24, 3) and batch["image"].dtype == np.float32
   assert 0.0 <= batch["image"].min() and batch["image"].max() <= 1.0
@@ -256,25 +282,36 @@ def _indices(it, n):
 
 def test_global_batches_do_not_depend_on_the_process_count(array_source):
   n = len(array_source)
+
   def batches(p, processes, count=10):
-    it = data.grain_train_iterator(array_source, batch_size=8, seed=7,
-                                   shard_options=grain.sharding.ShardOptions(p, processes, True),
-                                   float_images=False)
+    it = data.grain_train_iterator(
+      array_source,
+      batch_size=8,
+      seed=7,
+      shard_options=grain.sharding.ShardOptions(p, processes, True),
+      float_images=False,
+    )
     return [next(it) for _ in range(count)]
-  one = batches(0, 1)   # 5 batches of 8 per epoch of 40: two epochs
+
+  one = batches(0, 1)  # 5 batches of 8 per epoch of 40: two epochs
   ids = np.concatenate([b["index"] for b in one])
   for epoch in (ids[:n], ids[n:]):
-    np.testing.assert_array_equal(np.sort(epoch), np.arange(n))   # each example once
-  assert not np.array_equal(ids[:n], ids[n:])   # a new order each epoch
+    np.testing.assert_array_equal(np.sort(epoch), np.arange(n))  # each example once
+  assert not np.array_equal(ids[:n], ids[n:])  # a new order each epoch
   two = [batches(p, 2) for p in range(2)]
   for k, whole in enumerate(one):
     # process p holds block p of the global batch, its images augmented alike
     for p in range(2):
-      np.testing.assert_array_equal(two[p][k]["index"], whole["index"][4 * p:4 * p + 4])
-      np.testing.assert_array_equal(two[p][k]["image"], whole["image"][4 * p:4 * p + 4])
-  finite = data.grain_train_iterator(array_source, batch_size=8, seed=7, num_epochs=2,
-                                     shard_options=grain.sharding.ShardOptions(1, 2, True))
-  assert len(list(finite)) == 10   # as many batches in every process
+      np.testing.assert_array_equal(two[p][k]["index"], whole["index"][4 * p : 4 * p + 4])
+      np.testing.assert_array_equal(two[p][k]["image"], whole["image"][4 * p : 4 * p + 4])
+  finite = data.grain_train_iterator(
+    array_source,
+    batch_size=8,
+    seed=7,
+    num_epochs=2,
+    shard_options=grain.sharding.ShardOptions(1, 2, True),
+  )
+  assert len(list(finite)) == 10  # as many batches in every process
 
 
 def test_train_batches_are_uint8_until_the_end(array_source):
@@ -284,8 +321,9 @@ def test_train_batches_are_uint8_until_the_end(array_source):
   assert raw["image"].dtype == np.uint8 and flt["image"].dtype == np.float32
   np.testing.assert_array_equal(flt["image"], raw["image"].astype(np.float32) / 255)
   np.testing.assert_array_equal(raw["label"], array_source.labels[raw["index"]])
-  changed = [not np.array_equal(raw["image"][i], array_source.images[j])
-             for i, j in enumerate(raw["index"])]
+  changed = [
+    not np.array_equal(raw["image"][i], array_source.images[j]) for i, j in enumerate(raw["index"])
+  ]
   assert sum(changed) >= 6  # pad-crop-flip moved most images
 
 
@@ -316,8 +354,7 @@ def test_state_restores_the_exact_next_batches_in_process(array_source):
 @pytest.mark.slow
 def test_state_restores_the_exact_next_batches_with_two_workers(array_source):
   with_workers = _restore_check(array_source, 2)
-  it = data.grain_train_iterator(array_source, batch_size=8, seed=5,
-                                 shard_options=_no_shard())
+  it = data.grain_train_iterator(array_source, batch_size=8, seed=5, shard_options=_no_shard())
   in_process = [next(it) for _ in range(8)][3:]
   for a, b in zip(with_workers, in_process):  # workers do not change the stream
     np.testing.assert_array_equal(a["image"], b["image"])
@@ -334,14 +371,14 @@ def test_eval_visits_every_example_once(array_source, batch_size, processes):
   seen, counts = [], []
   for p in range(processes):
     shard = grain.sharding.ShardOptions(p, processes, drop_remainder=True)  # ignored
-    batches = list(data.grain_eval_iterator(source, batch_size=batch_size,
-                                            shard_options=shard))
+    batches = list(data.grain_eval_iterator(source, batch_size=batch_size, shard_options=shard))
     counts.append(len(batches))
     for b in batches:
       assert b["image"].shape == (batch_size // processes, 32, 32, 3)
       ids = b["index"][b["mask"]]
-      np.testing.assert_array_equal(b["image"][b["mask"]],
-                                    source.images[ids].astype(np.float32) / 255)
+      np.testing.assert_array_equal(
+        b["image"][b["mask"]], source.images[ids].astype(np.float32) / 255
+      )
       np.testing.assert_array_equal(b["label"][b["mask"]], source.labels[ids])
       assert (b["index"][~b["mask"]] == -1).all()
       seen.extend(ids.tolist())
@@ -351,8 +388,16 @@ def test_eval_visits_every_example_once(array_source, batch_size, processes):
 
 def test_eval_resize_center_crop_over_a_prepared_split(prepared):
   src = data.ArrayRecordSource(prepared)
-  batches = list(data.grain_eval_iterator(src, batch_size=5, transform="resize_center_crop",
-                                          resize=40, crop=32, shard_options=_no_shard()))
+  batches = list(
+    data.grain_eval_iterator(
+      src,
+      batch_size=5,
+      transform="resize_center_crop",
+      resize=40,
+      crop=32,
+      shard_options=_no_shard(),
+    )
+  )
   assert [b["mask"].sum() for b in batches] == [5, 5, 2]
   assert batches[0]["image"].shape == (5, 32, 32, 3)
   want = _grain.resize_center_crop(src[7]["image"], resize=40, crop=32)

@@ -1,5 +1,6 @@
 """Mean-softmax ensembles: the formula against a reference, jit/grad/attacks through
 it, bad input, and an ensemble of two real runs evaluated end to end."""
+
 import json
 import os
 import subprocess
@@ -47,8 +48,9 @@ def test_softmax_of_ensemble_is_the_mean_softmax():
   chex.assert_trees_all_close(jnp.exp(out3), mean3, rtol=1e-5, atol=1e-7)
   np.testing.assert_array_equal(out3.argmax(-1), mean3.argmax(-1))
   # one member: its log_softmax
-  chex.assert_trees_all_close(ev.ensemble_logits_fn([f1])(x), jax.nn.log_softmax(f1(x)),
-                              rtol=1e-6, atol=1e-6)
+  chex.assert_trees_all_close(
+    ev.ensemble_logits_fn([f1])(x), jax.nn.log_softmax(f1(x)), rtol=1e-6, atol=1e-6
+  )
 
 
 def test_ensemble_is_stable_for_huge_logits():
@@ -66,28 +68,38 @@ def test_ensemble_under_jit_grad_vmap_and_an_attack():
   ens = ev.ensemble_logits_fn([f1, f2])
   x = _images()
   chex.assert_trees_all_close(jax.jit(ens)(x), ens(x), rtol=1e-5, atol=1e-6)
-  chex.assert_trees_all_close(jax.vmap(lambda xi: ens(xi[None])[0])(x), ens(x),
-                              rtol=1e-5, atol=1e-6)
+  chex.assert_trees_all_close(
+    jax.vmap(lambda xi: ens(xi[None])[0])(x), ens(x), rtol=1e-5, atol=1e-6
+  )
   # the gradient of the mean probability of class 0 is the mean of the members'
   g = jax.grad(lambda z: jnp.exp(ens(z))[:, 0].sum())(x)
-  g_ref = jax.grad(lambda z: (jax.nn.softmax(f1(z))[:, 0] + jax.nn.softmax(f2(z))[:, 0]).sum()
-                   / 2)(x)
+  g_ref = jax.grad(lambda z: (jax.nn.softmax(f1(z))[:, 0] + jax.nn.softmax(f2(z))[:, 0]).sum() / 2)(
+    x
+  )
   chex.assert_trees_all_close(g, g_ref, rtol=1e-4, atol=1e-7)
   assert float(jnp.abs(g).max()) > 0
   # FGSM white-box on the ensemble: in the ball, and it raises the ensemble's loss
   labels = ens(x).argmax(-1)
   adv = jax.jit(lambda k, z, y: attacks.fgsm(k, ens, z, y, eps=0.1))(
-      jax.random.PRNGKey(0), x, labels)
+    jax.random.PRNGKey(0), x, labels
+  )
   chex.assert_shape(adv, x.shape)
   assert float(jnp.abs(adv - x).max()) <= 0.1 + 1e-6
   nll = lambda z: -ens(z)[jnp.arange(len(labels)), labels].mean()
   assert float(nll(adv)) > float(nll(x))
 
 
-@pytest.mark.parametrize("bad,match", [
-    ([], "logits_fns"), ((), "logits_fns"), (None, "logits_fns"),
-    (lambda x: x, "logits_fns"), ("fn", "logits_fns"), ([_linear(0), 3], r"logits_fns\[1\]"),
-])
+@pytest.mark.parametrize(
+  "bad,match",
+  [
+    ([], "logits_fns"),
+    ((), "logits_fns"),
+    (None, "logits_fns"),
+    (lambda x: x, "logits_fns"),
+    ("fn", "logits_fns"),
+    ([_linear(0), 3], r"logits_fns\[1\]"),
+  ],
+)
 def test_bad_members_raise_value_error(bad, match):
   with pytest.raises(ValueError, match=match):
     ev.ensemble_logits_fn(bad)
@@ -104,7 +116,7 @@ def _tiny_config(name, seed, learning_rate):
   c.name, c.seed, c.learning_rate = name, seed, learning_rate
   c.num_epochs, c.progress, c.checkpoint_every_epochs = 1, False, 1
   c.eval.attacks, c.eval.eps, c.eval.eps_grid = ("fgsm",), 0.1, (0.1,)
-  c.eval.pgd_steps, c.eval.pgd_step_size = 2, 0.05   # the eps-grid curve always has PGD
+  c.eval.pgd_steps, c.eval.pgd_step_size = 2, 0.05  # the eps-grid curve always has PGD
   c.eval.num_examples, c.eval.batch_size = 200, 200
   c.eval.masking_checks, c.eval.gallery_size = False, 0
   return c
@@ -125,14 +137,16 @@ def two_members(tmp_path_factory):
 def test_ensemble_of_two_real_runs_writes_a_valid_report(two_members, tmp_path, monkeypatch):
   loaded = {}
   real_load_run = train.load_run
+
   def recording_load_run(wd, mesh=None):
     loaded[wd] = real_load_run(wd, mesh)
     return loaded[wd]
+
   monkeypatch.setattr(train, "load_run", recording_load_run)
   out = str(tmp_path / "ens")
-  report = ensemble_cli.evaluate_ensemble(two_members, out, name="ens",
-                                          eval_overrides={"attacks": ("fgsm", "pgd")},
-                                          progress=False)
+  report = ensemble_cli.evaluate_ensemble(
+    two_members, out, name="ens", eval_overrides={"attacks": ("fgsm", "pgd")}, progress=False
+  )
   on_disk = json.load(open(os.path.join(out, "report.json")))
   ev.validate_report(on_disk)
   assert on_disk == json.loads(json.dumps(report))
@@ -148,11 +162,11 @@ def test_ensemble_of_two_real_runs_writes_a_valid_report(two_members, tmp_path, 
   # its worst member, and the report scores exactly the mean-softmax ensemble
   assert report["clean_accuracy"] >= min(member_acc) - 0.02
   x, y = loaded[two_members[0]][0].splits["test"].get(np.arange(200))
-  fns = [models.make_logits_fn(r.model, s.variables()) for r, s in
-         (loaded[wd] for wd in two_members)]
+  fns = [
+    models.make_logits_fn(r.model, s.variables()) for r, s in (loaded[wd] for wd in two_members)
+  ]
   for fn, acc in zip(fns, member_acc):
-    assert float((np.asarray(fn(jnp.asarray(x))).argmax(-1) == y).mean()) == \
-        pytest.approx(acc)
+    assert float((np.asarray(fn(jnp.asarray(x))).argmax(-1) == y).mean()) == pytest.approx(acc)
   ens_pred = np.asarray(ev.ensemble_logits_fn(fns)(jnp.asarray(x))).argmax(-1)
   assert float((ens_pred == y).mean()) == pytest.approx(report["clean_accuracy"])
   for a in ("fgsm", "pgd"):  # white-box attacks through both members bite
@@ -165,25 +179,41 @@ def test_ensemble_of_two_real_runs_writes_a_valid_report(two_members, tmp_path, 
     run, state = real_load_run(wd, mesh)
     if wd == two_members[1]:
       t = run.splits["test"]
-      run.splits = dict(run.splits, test=type(t)(t.images, np.roll(t.labels, 1),
-                                                 t.num_classes, t.name))
+      run.splits = dict(
+        run.splits, test=type(t)(t.images, np.roll(t.labels, 1), t.num_classes, t.name)
+      )
     return run, state
+
   monkeypatch.setattr(train, "load_run", load_with_other_labels)
   with pytest.raises(ValueError, match="differ in test set"):
     ensemble_cli.evaluate_ensemble(two_members, str(tmp_path / "e1"), progress=False)
   # bad arguments fail before any checkpoint is restored
-  for bad, kwargs, match in [([], {}, "workdirs"), (two_members[:1] * 2, {}, "twice"),
-                             (two_members, {"output": two_members[1]}, "member's workdir"),
-                             (two_members, {"eval_overrides": {"nope": 1}}, "eval_overrides")]:
+  for bad, kwargs, match in [
+    ([], {}, "workdirs"),
+    (two_members[:1] * 2, {}, "twice"),
+    (two_members, {"output": two_members[1]}, "member's workdir"),
+    (two_members, {"eval_overrides": {"nope": 1}}, "eval_overrides"),
+  ]:
     with pytest.raises(ValueError, match=match):
-      ensemble_cli.evaluate_ensemble(bad, kwargs.pop("output", str(tmp_path / "e1")),
-                                     progress=False, **kwargs)
+      ensemble_cli.evaluate_ensemble(
+        bad, kwargs.pop("output", str(tmp_path / "e1")), progress=False, **kwargs
+      )
   assert not os.path.exists(tmp_path / "e1" / "report.json")
   # the CLI: a clean error message and exit status 1
-  r = subprocess.run([sys.executable, "-m", "experiments.ensemble",
-                      f"--workdirs={tmp_path / 'missing'},{two_members[0]}",
-                      f"--output={tmp_path / 'e2'}", "--noprogress"], cwd=ROOT,
-                     capture_output=True, text=True, timeout=300)
+  r = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "experiments.ensemble",
+      f"--workdirs={tmp_path / 'missing'},{two_members[0]}",
+      f"--output={tmp_path / 'e2'}",
+      "--noprogress",
+    ],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert r.returncode == 1, r.stderr[-2000:]
   assert r.stderr.startswith("error: ") and "no config.json" in r.stderr
   assert not os.path.exists(tmp_path / "e2")

@@ -1,5 +1,6 @@
 """Evaluation suite: metrics against hand-computed cases, masking checks on a real and
 a masked model, report schema, compare CLI, and bad input."""
+
 import json
 import os
 import subprocess
@@ -22,8 +23,9 @@ def test_ece_on_constructed_probabilities():
   conf = np.array([0.95, 0.95, 0.55, 0.55])
   correct = np.array([1, 0, 1, 1])
   assert ev.expected_calibration_error(conf, correct) == pytest.approx(0.45)
-  assert ev.expected_calibration_error(np.array([0.8] * 10), np.array([1] * 8 + [0] * 2)) \
-      == pytest.approx(0.0)
+  assert ev.expected_calibration_error(
+    np.array([0.8] * 10), np.array([1] * 8 + [0] * 2)
+  ) == pytest.approx(0.0)
   with pytest.raises(ValueError, match="confidence"):
     ev.expected_calibration_error(conf, correct[:3])
 
@@ -85,14 +87,21 @@ def _by_name(report):
 
 
 @pytest.mark.slow
-def test_masking_checks_pass_on_a_trained_lenet_and_report_is_valid(trained_lenet, mnist,
-                                                                     tmp_path):
+def test_masking_checks_pass_on_a_trained_lenet_and_report_is_valid(trained_lenet, mnist, tmp_path):
   _, _, logits_fn = trained_lenet
-  r = ev.evaluate(logits_fn, mnist["test"], _small_config(flip_rate=True, flip_examples=50,
-                                                          corruptions=("gaussian_noise", "contrast"),
-                                                          corruption_severities=(1, 5),
-                                                          corruption_examples=100),
-                  progress=False, name="lenet")
+  r = ev.evaluate(
+    logits_fn,
+    mnist["test"],
+    _small_config(
+      flip_rate=True,
+      flip_examples=50,
+      corruptions=("gaussian_noise", "contrast"),
+      corruption_severities=(1, 5),
+      corruption_examples=100,
+    ),
+    progress=False,
+    name="lenet",
+  )
   assert r["masking_checks"]["passed"], r["masking_checks"]
   curve = r["accuracy_vs_eps"]
   assert curve["pgd"][0] == pytest.approx(r["clean_accuracy"])
@@ -132,11 +141,19 @@ def test_masking_checks_flag_a_model_with_vanishing_gradients(trained_lenet, mni
 def test_nondeterministic_model_is_flagged(trained_lenet, mnist):
   _, _, logits_fn = trained_lenet
   calls = []
+
   def noisy(x):  # a stateful model: another answer on every eager call
     calls.append(1)
     return logits_fn(x) + 0.1 * len(calls)
-  c = _small_config(attacks=("fgsm",), num_examples=50, masking_examples=20, square_queries=20,
-                    eps_grid=(0.0, 0.1), pgd_steps=2)
+
+  c = _small_config(
+    attacks=("fgsm",),
+    num_examples=50,
+    masking_examples=20,
+    square_queries=20,
+    eps_grid=(0.0, 0.1),
+    pgd_steps=2,
+  )
   r = ev.evaluate(noisy, mnist["test"], c, progress=False)
   assert not _by_name(r)["predictions deterministic"]["passed"]
 
@@ -167,9 +184,13 @@ def two_runs(quick_runs):
 
 @pytest.mark.slow
 def test_compare_writes_a_table_from_real_runs(two_runs, tmp_path):
-  r = subprocess.run([sys.executable, "-m", "experiments.compare", *two_runs,
-                      f"--out={tmp_path}"], cwd=ROOT, capture_output=True, text=True,
-                     timeout=300)
+  r = subprocess.run(
+    [sys.executable, "-m", "experiments.compare", *two_runs, f"--out={tmp_path}"],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert r.returncode == 0, r.stderr[-2000:]
   table = open(tmp_path / "compare.md").read()
   assert "| std |" in table and "| hyb |" in table
@@ -177,8 +198,13 @@ def test_compare_writes_a_table_from_real_runs(two_runs, tmp_path):
   assert (tmp_path / "accuracy_vs_eps.png").stat().st_size > 1000
   std = json.load(open(os.path.join(two_runs[0], "report.json")))
   assert f"{std['clean_accuracy']:.4f}" in table
-  r = subprocess.run([sys.executable, "-m", "experiments.compare", str(tmp_path / "nope")],
-                     cwd=ROOT, capture_output=True, text=True, timeout=300)
+  r = subprocess.run(
+    [sys.executable, "-m", "experiments.compare", str(tmp_path / "nope")],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert r.returncode != 0 and "no report.json" in r.stderr
 
 
@@ -187,9 +213,16 @@ def test_eval_cli_errors_and_nothing_is_overwritten(two_runs, tmp_path):
   std = two_runs[0]
   before = open(os.path.join(std, "report.json")).read()
   cfg = ["--config=experiments/configs/mnist_hybrid.py:quick", "--config.progress=False"]
+
   def cli(*args):
-    return subprocess.run([sys.executable, "-m", "experiments.main", *cfg, *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+      [sys.executable, "-m", "experiments.main", *cfg, *args],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
+    )
+
   # a workdir of another config (std was trained with recipe "standard")
   r = cli(f"--workdir={std}", "--mode=eval")
   assert r.returncode != 0 and "holds a run of another config" in r.stderr
@@ -210,23 +243,32 @@ def test_eval_cli_errors_and_nothing_is_overwritten(two_runs, tmp_path):
   for root, _, files in os.walk(bad / "checkpoints" / step):
     for f in files:
       open(os.path.join(root, f), "wb").close()
-  r = cli(f"--workdir={bad}", "--mode=eval", *QUICK, "--config.num_epochs=1",
-          "--config.name=hyb")
+  r = cli(f"--workdir={bad}", "--mode=eval", *QUICK, "--config.num_epochs=1", "--config.name=hyb")
   assert r.returncode != 0 and "cannot read checkpoint" in r.stderr
 
 
 @pytest.mark.slow
 def test_the_whole_attack_battery_runs_and_is_ordered(trained_lenet, mnist):
   _, _, logits_fn = trained_lenet
-  c = _small_config(attacks=tuple(ev.ATTACKS), num_examples=64, masking_checks=False,
-                    eps_grid=(0.0, 0.1), cw_steps=30, cw_binary_steps=3, apgd_steps=20,
-                    apgd_targets=2, square_queries=200)
+  c = _small_config(
+    attacks=tuple(ev.ATTACKS),
+    num_examples=64,
+    masking_checks=False,
+    eps_grid=(0.0, 0.1),
+    cw_steps=30,
+    cw_binary_steps=3,
+    apgd_steps=20,
+    apgd_targets=2,
+    square_queries=200,
+  )
   r = ev.evaluate(logits_fn, mnist["test"], c, progress=False)
   acc = {n: a["accuracy"] for n, a in r["attacks"].items()}
   assert set(acc) == set(ev.ATTACKS)
   # the worst case over its stages; separate runs use other keys: allow 2 examples of noise
-  assert acc["autoattack"] <= min(acc["apgd_ce"], acc["apgd_t"], acc["fab_t"],
-                                 acc["square"]) + 2 / 64 + 1e-9
+  assert (
+    acc["autoattack"]
+    <= min(acc["apgd_ce"], acc["apgd_t"], acc["fab_t"], acc["square"]) + 2 / 64 + 1e-9
+  )
   assert acc["pgd"] <= acc["fgsm"] + 0.02
   assert r["attacks"]["cw"]["eps"] is None and r["attacks"]["cw"]["median_l2"] > 0
   assert r["attacks"]["cw"]["kind"] == "min_norm" and "cw" not in r["robustness_gap"]

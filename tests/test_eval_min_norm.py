@@ -1,6 +1,7 @@
 """Minimum-norm attacks in the evaluation (success rate, minimal L2 norms, accuracy at L2
 thresholds, a budget flag) and attack keys that follow the attack's name, not its
 position in `config.eval.attacks`."""
+
 import json
 
 import jax
@@ -25,7 +26,7 @@ def test_min_norm_summary_on_constructed_points():
   s = ev.min_norm_summary(correct, l2, (0.5, 1.0, 2.0))
   assert s["success_rate"] == pytest.approx(0.8)
   assert s["accuracy"] == pytest.approx(0.2) and s["num_unbroken"] == 1
-  assert s["median_l2"] == pytest.approx(0.8)         # of 0, 0.4, 1.2, 3.0
+  assert s["median_l2"] == pytest.approx(0.8)  # of 0, 0.4, 1.2, 3.0
   assert s["mean_l2"] == pytest.approx(4.6 / 4)
   assert s["l2_thresholds"] == [0.5, 1.0, 2.0]
   # correct, or broken only beyond t: t=0.5 -> {0, 1.2, 3.0}; 1.0 -> same; 2.0 -> {0, 3.0}
@@ -46,14 +47,22 @@ def test_min_norm_budget_check_tolerates_two_points_or_one_percent():
 
 def test_cw_is_reported_as_a_minimum_norm_attack(trained_lenet, mnist, tmp_path):
   _, _, logits_fn = trained_lenet
-  c = _config(attacks=("fgsm", "cw"), cw_steps=40, cw_binary_steps=3, cw_initial_const=1.0,
-              l2_thresholds=(1.0, 0.5, 3.0), masking_checks=True, masking_examples=12)
+  c = _config(
+    attacks=("fgsm", "cw"),
+    cw_steps=40,
+    cw_binary_steps=3,
+    cw_initial_const=1.0,
+    l2_thresholds=(1.0, 0.5, 3.0),
+    masking_checks=True,
+    masking_examples=12,
+  )
   r = ev.evaluate(logits_fn, mnist["test"], c, progress=False, name="lenet")
   cw = r["attacks"]["cw"]
   assert cw["kind"] == "min_norm" and r["attacks"]["fgsm"]["kind"] == "bounded"
   assert cw["eps"] is None and cw["norm"] == "l2"
-  assert cw["label"] == ("CW-L2 (40 steps x 3 binary-search steps, initial c 1, "
-                         f"lr {c.cw_learning_rate:g})")
+  assert cw["label"] == (
+    f"CW-L2 (40 steps x 3 binary-search steps, initial c 1, lr {c.cw_learning_rate:g})"
+  )
   assert "unbounded" not in cw["label"]
   assert "cw" not in r["robustness_gap"] and "fgsm" in r["robustness_gap"]
   assert r["calibration"]["attack"] == "fgsm"
@@ -79,26 +88,32 @@ def test_cw_is_reported_as_a_minimum_norm_attack(trained_lenet, mnist, tmp_path)
   assert f"| {cw['label']} | {cw['success_rate']:.4f} | {cw['num_unbroken']} |" in md
   assert "accuracy at L2 0.5 | accuracy at L2 1 | accuracy at L2 3 |" in md
   # a minimum-norm entry without its fields, or with a gap, is not a valid report
-  for broken in (dict(cw, kind="unbounded"), {k: v for k, v in cw.items()
-                                              if k != "success_rate"}):
+  for broken in (dict(cw, kind="unbounded"), {k: v for k, v in cw.items() if k != "success_rate"}):
     with pytest.raises(ValueError, match="cw"):
       ev.validate_report(dict(written, attacks=dict(written["attacks"], cw=broken)))
   with pytest.raises(ValueError, match="robustness_gap"):
     ev.validate_report(dict(written, robustness_gap=dict(written["robustness_gap"], cw=0.5)))
 
 
-def test_a_cw_budget_too_small_is_flagged_in_the_masking_checks(trained_lenet, mnist,
-                                                                 tmp_path):
+def test_a_cw_budget_too_small_is_flagged_in_the_masking_checks(trained_lenet, mnist, tmp_path):
   _, _, logits_fn = trained_lenet
-  c = _config(attacks=("cw",), cw_steps=2, cw_binary_steps=1, cw_initial_const=1e-3,
-              masking_checks=True, masking_examples=12)
+  c = _config(
+    attacks=("cw",),
+    cw_steps=2,
+    cw_binary_steps=1,
+    cw_initial_const=1e-3,
+    masking_checks=True,
+    masking_examples=12,
+  )
   r = ev.evaluate(logits_fn, mnist["test"], c, progress=False, name="lenet")
   assert r["attacks"]["cw"]["num_unbroken"] > 2
   assert not r["masking_checks"]["passed"]
   check = [ch for ch in r["masking_checks"]["checks"] if not ch["passed"]]
   assert [ch["name"] for ch in check] == ["minimum-norm attack breaks every point (CW-L2)"]
-  assert ("budget too small: raise config.eval.cw_steps / cw_binary_steps (or the initial "
-          "c, cw_initial_const)") in check[0]["detail"]
+  assert (
+    "budget too small: raise config.eval.cw_steps / cw_binary_steps (or the initial "
+    "c, cw_initial_const)"
+  ) in check[0]["detail"]
   ev.write_evaluation(str(tmp_path), r)
   assert "Gradient-masking checks: FLAGGED" in open(tmp_path / "report.md").read()
 
@@ -109,7 +124,7 @@ def test_the_default_cw_budget_breaks_every_point(trained_lenet, mnist):
   c = _config(attacks=("cw",), num_examples=48)
   r = ev.evaluate(logits_fn, mnist["test"], c, progress=False)
   cw = r["attacks"]["cw"]
-  assert cw["accuracy"] == 0.0   # 100 steps x 5 searches from c 0.001 left about half
+  assert cw["accuracy"] == 0.0  # 100 steps x 5 searches from c 0.001 left about half
   assert cw["num_unbroken"] == 0 and cw["success_rate"] == 1.0
   assert cw["accuracy_at_l2"][-1] < r["clean_accuracy"]
 
@@ -119,9 +134,12 @@ def test_an_attack_result_does_not_depend_on_the_other_attacks(trained_lenet, mn
   n = 16
   runs = {}
   for names in (("fgsm", "pgd", "square"), ("square", "pgd")):
-    runs[names] = ev.evaluate(logits_fn, mnist["test"],
-                              _config(attacks=names, num_examples=n, gallery_size=n),
-                              progress=False)
+    runs[names] = ev.evaluate(
+      logits_fn,
+      mnist["test"],
+      _config(attacks=names, num_examples=n, gallery_size=n),
+      progress=False,
+    )
   a, b = runs.values()
   for name in ("square", "pgd"):
     # the gallery holds every point here: its adversarial images and predictions
@@ -130,8 +148,8 @@ def test_an_attack_result_does_not_depend_on_the_other_attacks(trained_lenet, mn
     assert a["attacks"][name]["accuracy"] == b["attacks"][name]["accuracy"]
   # the key is a stable hash of the name and eps, not Python's hash()
   key = jax.random.PRNGKey(0)
-  np.testing.assert_array_equal(ev.attack_key(key, "square", 0.1),
-                                ev.attack_key(key, "square", 0.1))
-  assert not np.array_equal(ev.attack_key(key, "square", 0.1),
-                            ev.attack_key(key, "pgd", 0.1))
+  np.testing.assert_array_equal(
+    ev.attack_key(key, "square", 0.1), ev.attack_key(key, "square", 0.1)
+  )
+  assert not np.array_equal(ev.attack_key(key, "square", 0.1), ev.attack_key(key, "pgd", 0.1))
   assert not np.array_equal(ev.attack_key(key, "pgd", 0.1), ev.attack_key(key, "pgd", 0.2))

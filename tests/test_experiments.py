@@ -1,4 +1,5 @@
 """The experiment definitions (a)-(e) and the resumable driver."""
+
 import json
 import os
 
@@ -26,11 +27,15 @@ def test_every_row_is_a_valid_config(dataset):
   assert b["pgd_at"].train_attack.to_dict() == b["hybrid"].train_attack.to_dict()
   assert (b["pgd_at"].recipe, b["hybrid"].recipe) == ("adversarial", "hybrid")
   # the field's baselines: same epochs, attack and eps ramp as PGD-AT, their own loss
-  for name, objective, awp in (("trades", "trades", 0.0), ("mart", "mart", 0.0),
-                               ("awp", "ce", 5e-3)):
+  for name, objective, awp in (
+    ("trades", "trades", 0.0),
+    ("mart", "mart", 0.0),
+    ("awp", "ce", 5e-3),
+  ):
     c = b[name]
-    assert (c.objective, c.awp_gamma, c.alpha, c.recipe) == (objective, awp, 0.0,
-                                                             "adversarial"), name
+    assert (c.objective, c.awp_gamma, c.alpha, c.recipe) == (objective, awp, 0.0, "adversarial"), (
+      name
+    )
     assert c.num_epochs == b["pgd_at"].num_epochs, name
     assert c.train_attack.to_dict() == b["pgd_at"].train_attack.to_dict(), name
     assert c.eps_warmup_epochs == b["pgd_at"].eps_warmup_epochs, name
@@ -40,14 +45,17 @@ def test_every_row_is_a_valid_config(dataset):
   for n in ("fgs", "fgv", "hc_d_9", "hc_d_9_105"):
     offline, online = a["offline_" + n], a[n]
     assert offline.init_from == online.init_from == "base"
-    assert offline.generate == (online.config(0, dataset).train_attack.hp_type,
-                                online.config(0, dataset).train_attack.hp_scale)
+    assert offline.generate == (
+      online.config(0, dataset).train_attack.hp_type,
+      online.config(0, dataset).train_attack.hp_scale,
+    )
     assert offline.config(0, dataset).recipe == "standard"  # clean + generated images
   e = {r.name: r.config(0, dataset) for r in E.EXPERIMENTS["e"].rows}
   m = e["free"].train_attack.replays
   assert e["free"].num_epochs == -(-e["clean"].num_epochs // m)  # same gradient count
   assert E.base_config("x", 0, dataset).eval.corruption_tables == (
-      "cifar10" if dataset == "cifar10" else "imagenet")
+    "cifar10" if dataset == "cifar10" else "imagenet"
+  )
   with pytest.raises(ValueError, match="dataset"):
     E.base_config("x", 0, "imagenet")
   bad = E.base_config("x", 0, dataset)
@@ -68,6 +76,7 @@ def _tiny(name, recipe="standard", **kw):
     c.train_attack.num_steps = 2
     c.update_from_flattened_dict(kw)
     return c
+
   return build
 
 
@@ -76,20 +85,34 @@ def test_driver_runs_fine_tunes_ensembles_and_skips_finished_runs(tmp_path, monk
   monkeypatch.setattr(E, "OFFLINE_MAX_IMAGES", 64)
   # the supplement, a whole-experiment measurement: a module on the path
   (tmp_path / "advjax_test_measure.py").write_text(
-      "import sys\nopen(sys.argv[2], 'w').write('| measured |\\n')\n")
+    "import sys\nopen(sys.argv[2], 'w').write('| measured |\\n')\n"
+  )
   monkeypatch.setenv("PYTHONPATH", str(tmp_path), prepend=os.pathsep)
   exp = E.Experiment(
-      key="t", title="tiny", claim="-",
-      rows=[E.Row("base", "base", _tiny("base")),
-            E.Row("ft", "fine-tuned", _tiny("ft", "adversarial", alpha=0.5,
-                                            **{"train_attack.name": "fgsm"}),
-                  init_from="base"),
-            E.Row("gen", "clean + FGS images of base", _tiny("gen"), init_from="base",
-                  generate=("FGS", 1.0)),
-            E.Row("aug", "DiffAugment", _tiny("aug", "adversarial", alpha=0.5,
-                                              **{"train_attack.name": "diffaugment"}))],
-      seeds=(0,), ensemble_of=("ft", "aug"),
-      supplement=E.Supplement("Measured", "m.md", "advjax_test_measure"))
+    key="t",
+    title="tiny",
+    claim="-",
+    rows=[
+      E.Row("base", "base", _tiny("base")),
+      E.Row(
+        "ft",
+        "fine-tuned",
+        _tiny("ft", "adversarial", alpha=0.5, **{"train_attack.name": "fgsm"}),
+        init_from="base",
+      ),
+      E.Row(
+        "gen", "clean + FGS images of base", _tiny("gen"), init_from="base", generate=("FGS", 1.0)
+      ),
+      E.Row(
+        "aug",
+        "DiffAugment",
+        _tiny("aug", "adversarial", alpha=0.5, **{"train_attack.name": "diffaugment"}),
+      ),
+    ],
+    seeds=(0,),
+    ensemble_of=("ft", "aug"),
+    supplement=E.Supplement("Measured", "m.md", "advjax_test_measure"),
+  )
   logs = []
   reproduce.run_experiment(exp, str(tmp_path), [0], log=logs.append)
   with open(E.supplement_path(str(tmp_path), exp), encoding="utf-8") as f:
@@ -122,6 +145,7 @@ def test_driver_runs_fine_tunes_ensembles_and_skips_finished_runs(tmp_path, monk
 def test_every_config_file_validates():
   import glob  # pylint: disable=import-outside-toplevel
   import importlib  # pylint: disable=import-outside-toplevel
+
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   files = sorted(glob.glob(os.path.join(root, "experiments", "configs", "[a-z]*.py")))
   assert len(files) >= 5
@@ -135,7 +159,8 @@ def test_every_config_file_validates():
 def test_e_supplement_is_the_train_recipes_benchmark_run_as_a_module():
   exp = E.EXPERIMENTS["e"]
   assert E.supplement_command("runs/repro", exp) == (
-      "python -m benchmarks.train_recipes --output runs/repro/e/time_to_accuracy.md")
+    "python -m benchmarks.train_recipes --output runs/repro/e/time_to_accuracy.md"
+  )
   assert benchmark_module("train_recipes").__name__ == exp.supplement.module
 
 

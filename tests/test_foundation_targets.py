@@ -6,6 +6,7 @@ commands are the README's "Measured" row for `mnist_standard`: its numbers must 
 they give here (each attack's key comes from its name, so the battery's numbers do not
 depend on the eps grid or on the other attacks).
 """
+
 import numpy as np
 import pytest
 
@@ -16,6 +17,7 @@ from tests._inputs import readme_table_row
 @pytest.mark.slow
 def test_mnist_standard_is_broken_by_pgd(tmp_path):
   from experiments.configs import mnist_standard  # pylint: disable=import-outside-toplevel
+
   c = mnist_standard.get_config()
   c.progress = False
   c.eval.eps_grid = (0.0, 0.1, 0.3)
@@ -33,7 +35,13 @@ def test_mnist_standard_is_broken_by_pgd(tmp_path):
   assert r03["clean_accuracy"] == r01["clean_accuracy"]
   row = readme_table_row("### Measured", "`mnist_standard`")
   np.testing.assert_allclose(
-      [float(v) for v in row[:4]],
-      [r01["clean_accuracy"], r01["attacks"]["fgsm"]["accuracy"],
-       r01["attacks"]["pgd"]["accuracy"], r03["attacks"]["pgd"]["accuracy"]],
-      atol=0.0015, err_msg="README's Measured row for mnist_standard no longer reproduces")
+    [float(v) for v in row[:4]],
+    [
+      r01["clean_accuracy"],
+      r01["attacks"]["fgsm"]["accuracy"],
+      r01["attacks"]["pgd"]["accuracy"],
+      r03["attacks"]["pgd"]["accuracy"],
+    ],
+    atol=0.0015,
+    err_msg="README's Measured row for mnist_standard no longer reproduces",
+  )

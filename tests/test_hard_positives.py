@@ -1,4 +1,5 @@
 """Hot/cold directions, the minimal-adversarial line search, hard positives (issue 4)."""
+
 import functools
 
 import jax
@@ -23,8 +24,7 @@ def batch(mnist_test_batch, trained_lenet):
 def minimal_hc(batch):
   logits_fn, x, y = batch
   d, hot = attacks.hot_cold_directions(logits_fn, x, y, num_hot=3)
-  search = jax.jit(functools.partial(attacks.minimal_adversarial, logits_fn,
-                                     num_binary_steps=8))
+  search = jax.jit(functools.partial(attacks.minimal_adversarial, logits_fn, num_binary_steps=8))
   return d, hot, search(x, y, d)
 
 
@@ -55,8 +55,10 @@ def test_hc1_targets_closest_scoring_class(batch):
   scores = np.take_along_axis(logits, np.asarray(hot), 1)
   assert np.all(np.diff(scores, axis=1) <= 0)
   assert not np.any(np.asarray(hot) == np.asarray(y)[:, None])
-  assert np.all(np.sort(np.asarray(hot), 1).tolist() == [
-      sorted(set(range(10)) - {int(c)}) for c in np.asarray(y)])
+  assert np.all(
+    np.sort(np.asarray(hot), 1).tolist()
+    == [sorted(set(range(10)) - {int(c)}) for c in np.asarray(y)]
+  )
 
 
 def test_fgs_fgv_directions(batch):
@@ -64,8 +66,7 @@ def test_fgs_fgv_directions(batch):
   fgv = attacks.fgv_directions(logits_fn, x, y)
   fgs = attacks.fgs_directions(logits_fn, x, y)
   assert fgv.shape == fgs.shape == (16, 1) + x.shape[1:]
-  ref = jax.grad(lambda z: jnp.sum(
-      -jax.nn.log_softmax(logits_fn(z))[jnp.arange(16), y]))(x)
+  ref = jax.grad(lambda z: jnp.sum(-jax.nn.log_softmax(logits_fn(z))[jnp.arange(16), y]))(x)
   np.testing.assert_allclose(np.asarray(fgv[:, 0]), np.asarray(ref), rtol=1e-4, atol=1e-6)
   np.testing.assert_array_equal(np.asarray(fgs[:, 0]), np.sign(np.asarray(ref)))
 
@@ -90,7 +91,7 @@ def test_line_search_is_minimal(batch, minimal_hc):
   below = predict_at(r.scale - r.tolerance)
   assert np.all(below[s] == np.broadcast_to(yy, s.shape)[s])
   # The tolerance is the last interval of 8 bisections of a doubling step.
-  assert np.all(np.asarray(r.tolerance)[s] <= np.asarray(r.scale)[s] / 2 ** 8 + 1e-7)
+  assert np.all(np.asarray(r.tolerance)[s] <= np.asarray(r.scale)[s] / 2**8 + 1e-7)
 
 
 def test_generated_images_on_grid_and_in_range(minimal_hc, batch):
@@ -108,8 +109,9 @@ def test_norms_and_pass_of_minimal(minimal_hc, batch):
   s = np.asarray(r.success)
   delta = np.asarray(r.images) - np.asarray(x)[:, None]
   np.testing.assert_allclose(np.asarray(r.linf), np.abs(delta).max((2, 3, 4)), atol=1e-6)
-  np.testing.assert_allclose(np.asarray(r.l2), np.sqrt((delta ** 2).sum((2, 3, 4))) / 784,
-                             rtol=1e-5, atol=1e-8)
+  np.testing.assert_allclose(
+    np.asarray(r.l2), np.sqrt((delta**2).sum((2, 3, 4))) / 784, rtol=1e-5, atol=1e-8
+  )
   ps = np.asarray(r.pass_score)
   assert np.all(np.isfinite(ps)) and np.all(ps <= 1.0 + 1e-6)
   assert np.all(ps[s] < 1.0) and np.all(ps[~s] == 1.0)
@@ -120,9 +122,9 @@ def test_hard_positives_scale_the_minimal_perturbation(minimal_hc, batch):
   d, _, r = minimal_hc
   hp = attacks.hard_positives(logits_fn, x, y, d, scales=(1.05, 1.10), minimal=r)
   assert hp.images.shape == (16, 3, 2) + x.shape[1:]
-  np.testing.assert_allclose(np.asarray(hp.scale),
-                             np.asarray(r.scale)[..., None] * np.array([1.05, 1.10]),
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    np.asarray(hp.scale), np.asarray(r.scale)[..., None] * np.array([1.05, 1.10]), rtol=1e-6
+  )
   v = np.asarray(hp.valid)
   linf = np.asarray(hp.linf)
   # Larger factors perturb at least as much (up to one quantization level).
@@ -138,10 +140,13 @@ def test_minimal_adversarial_jits_inside_user_jit(batch):
 
   @jax.jit
   def user(x, y, d):
-    return attacks.minimal_adversarial(logits_fn, x, y, d, compute_pass=False,
-                                       num_binary_steps=4).scale
-  eager = attacks.minimal_adversarial(logits_fn, x[:4], y[:4], d, compute_pass=False,
-                                      num_binary_steps=4).scale
+    return attacks.minimal_adversarial(
+      logits_fn, x, y, d, compute_pass=False, num_binary_steps=4
+    ).scale
+
+  eager = attacks.minimal_adversarial(
+    logits_fn, x[:4], y[:4], d, compute_pass=False, num_binary_steps=4
+  ).scale
   np.testing.assert_allclose(np.asarray(user(x[:4], y[:4], d)), np.asarray(eager))
 
 
@@ -157,8 +162,7 @@ def test_misclassified_inputs_are_not_successes(batch):
 
 def test_hard_positive_set_columns_and_filter(batch, tmp_path):
   logits_fn, x, y = batch
-  kw = dict(types=("FGS", "HC-D-2"), scales=(1.0, 1.05), batch_size=8,
-            num_binary_steps=6)
+  kw = dict(types=("FGS", "HC-D-2"), scales=(1.0, 1.05), batch_size=8, num_binary_steps=6)
   full = attacks.generate_hard_positive_set(logits_fn, x[:8], y[:8], tau=0.0, **kw)
   n = len(full["label"])
   assert n > 0

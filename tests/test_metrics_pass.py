@@ -1,4 +1,5 @@
 """SSIM, ECC homography alignment, PASS and perturbation norms (issue 4)."""
+
 import cv2
 import jax
 import jax.numpy as jnp
@@ -38,14 +39,23 @@ def _cv_pass(adv, orig):
   """PASS with OpenCV ECC + scikit-image SSIM (Rozsa et al.'s pipeline); None on failure."""
   warp = np.eye(3, dtype=np.float32)
   try:
-    cv2.findTransformECC(orig, adv, warp, cv2.MOTION_HOMOGRAPHY,
-                         (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-3), None, 5)
+    cv2.findTransformECC(
+      orig,
+      adv,
+      warp,
+      cv2.MOTION_HOMOGRAPHY,
+      (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-3),
+      None,
+      5,
+    )
   except cv2.error:
     return None
-  aligned = cv2.warpPerspective(adv, warp, (adv.shape[1], adv.shape[0]),
-                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-  return structural_similarity(aligned, orig, gaussian_weights=True, sigma=1.5,
-                               use_sample_covariance=False, data_range=1.0)
+  aligned = cv2.warpPerspective(
+    adv, warp, (adv.shape[1], adv.shape[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+  )
+  return structural_similarity(
+    aligned, orig, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
+  )
 
 
 # --------------------------------------------------------------------------- #
@@ -57,9 +67,18 @@ def test_ssim_matches_skimage(channels):
   a = rng.uniform(size=(4, 32, 40, channels)).astype(np.float32)
   b = np.clip(a + rng.normal(scale=0.1, size=a.shape), 0, 1).astype(np.float32)
   got = np.asarray(metrics.ssim(jnp.asarray(a), jnp.asarray(b)))
-  ref = [structural_similarity(a[i], b[i], gaussian_weights=True, sigma=1.5,
-                               use_sample_covariance=False, data_range=1.0, channel_axis=-1)
-         for i in range(4)]
+  ref = [
+    structural_similarity(
+      a[i],
+      b[i],
+      gaussian_weights=True,
+      sigma=1.5,
+      use_sample_covariance=False,
+      data_range=1.0,
+      channel_axis=-1,
+    )
+    for i in range(4)
+  ]
   np.testing.assert_allclose(got, ref, atol=1e-5)
 
 
@@ -67,8 +86,17 @@ def test_ssim_matches_skimage_on_mnist(mnist_images):
   a = mnist_images[:8]
   b = np.clip(a[::-1] * 0.7 + 0.2, 0, 1).astype(np.float32)
   got = np.asarray(jax.jit(metrics.ssim)(a, b))
-  ref = [structural_similarity(a[i, ..., 0], b[i, ..., 0], gaussian_weights=True, sigma=1.5,
-                               use_sample_covariance=False, data_range=1.0) for i in range(8)]
+  ref = [
+    structural_similarity(
+      a[i, ..., 0],
+      b[i, ..., 0],
+      gaussian_weights=True,
+      sigma=1.5,
+      use_sample_covariance=False,
+      data_range=1.0,
+    )
+    for i in range(8)
+  ]
   np.testing.assert_allclose(got, ref, atol=1e-5)
 
 
@@ -81,8 +109,9 @@ def test_pass_of_identical_images_is_one(mnist_images):
   np.testing.assert_allclose(np.asarray(score), 1.0, atol=1e-6)
   assert info.warp.shape == (8, 3, 3)
   # Nothing to align: the warp stays the identity.
-  np.testing.assert_allclose(np.asarray(info.warp), np.broadcast_to(np.eye(3), (8, 3, 3)),
-                             atol=1e-3)
+  np.testing.assert_allclose(
+    np.asarray(info.warp), np.broadcast_to(np.eye(3), (8, 3, 3)), atol=1e-3
+  )
 
 
 def test_pass_never_nan_and_falls_back_on_flat_images():
@@ -98,8 +127,9 @@ def test_pass_never_nan_and_falls_back_on_flat_images():
   _, info = metrics.pass_score_with_info(blank, gray)
   assert np.all(np.asarray(info.fallback))
   plain = metrics.ssim(blank, gray)
-  np.testing.assert_allclose(np.asarray(metrics.pass_score(blank, gray)), np.asarray(plain),
-                             rtol=1e-4, atol=1e-7)
+  np.testing.assert_allclose(
+    np.asarray(metrics.pass_score(blank, gray)), np.asarray(plain), rtol=1e-4, atol=1e-7
+  )
 
 
 def test_pass_jit_and_vmap_agree(mnist_images):
@@ -123,8 +153,11 @@ def test_norms():
 # --------------------------------------------------------------------------- #
 # Recovering known homographies
 # --------------------------------------------------------------------------- #
-HOMOGRAPHIES = [(4.0, 1.5, -1.0, 2e-4, -1e-4), (-5.0, -2.0, 2.0, -3e-4, 2e-4),
-                (3.0, 2.0, 2.0, 0.0, 3e-4)]
+HOMOGRAPHIES = [
+  (4.0, 1.5, -1.0, 2e-4, -1e-4),
+  (-5.0, -2.0, 2.0, -3e-4, 2e-4),
+  (3.0, 2.0, 2.0, 0.0, 3e-4),
+]
 
 
 @pytest.mark.parametrize("photo", ["camera", "astronaut"])
@@ -140,8 +173,8 @@ def test_recovers_homography_on_photos(photo):
     h_big = _homography(*params, center=63.5)
     # Warp the large image, then crop: the crop has no empty border.
     warped = np.asarray(metrics.warp_homography(jnp.asarray(big[None]), h_big))[0]
-    moving.append(warped[o:o + n, o:o + n])
-    fixed.append(big[o:o + n, o:o + n])
+    moving.append(warped[o : o + n, o : o + n])
+    fixed.append(big[o : o + n, o : o + n])
     truths.append(np.linalg.inv(shift) @ h_big @ shift)
   fixed, moving = jnp.asarray(np.stack(fixed)), jnp.asarray(np.stack(moving))
   res = metrics.ecc_homography(moving, fixed)
@@ -177,8 +210,9 @@ def test_warp_homography_matches_opencv(mnist_images):
   h = _homography(3.0, 1.0, -0.5, 1e-3, 0.0, center=13.5)
   ours = np.asarray(metrics.warp_homography(jnp.asarray(mnist_images[:4]), h))
   for i in range(4):
-    ref = cv2.warpPerspective(mnist_images[i, ..., 0], h, (28, 28),
-                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    ref = cv2.warpPerspective(
+      mnist_images[i, ..., 0], h, (28, 28), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    )
     # OpenCV interpolates with 1/32-pixel fixed-point weights.
     np.testing.assert_allclose(ours[i, ..., 0], ref, atol=0.03)
 

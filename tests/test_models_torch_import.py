@@ -9,6 +9,7 @@ robustbench 1.1.1 (`pip install --no-deps`) cannot be imported as a package here
 dependency). Its architecture files import only torch, so they are loaded from the installed
 wheel by path (`benchmarks/_torch_zoo.robustbench_module`).
 """
+
 import os
 import sys
 
@@ -23,8 +24,9 @@ from advjax import models
 
 from tests import _inputs
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "benchmarks"))
+sys.path.insert(
+  0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+)
 import _images  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
 import _torch_zoo  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -33,6 +35,7 @@ RTOL = 1e-4  # max |logit difference| / max |logit|
 
 class _Bottleneck(torch.nn.Module):
   """torchvision's ResNet-50 bottleneck (v1.5: stride on the 3x3), same attribute names."""
+
   expansion = 4
 
   def __init__(self, inplanes, planes, stride):
@@ -47,8 +50,9 @@ class _Bottleneck(torch.nn.Module):
     self.relu = nn.ReLU(inplace=True)
     self.downsample = None
     if stride != 1 or inplanes != planes * 4:
-      self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes * 4, 1, stride, bias=False),
-                                      nn.BatchNorm2d(planes * 4))
+      self.downsample = nn.Sequential(
+        nn.Conv2d(inplanes, planes * 4, 1, stride, bias=False), nn.BatchNorm2d(planes * 4)
+      )
 
   def forward(self, x):
     out = self.relu(self.bn1(self.conv1(x)))
@@ -87,8 +91,10 @@ class _TorchvisionResNet50(torch.nn.Module):
 def _conv_norm(cin, cout, kernel, stride=1, groups=1, act=True):
   """torchvision's Conv2dNormActivation: Sequential(conv, BatchNorm[, SiLU])."""
   nn = torch.nn
-  layers = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-            nn.BatchNorm2d(cout)]
+  layers = [
+    nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+    nn.BatchNorm2d(cout),
+  ]
   return nn.Sequential(*layers, *([nn.SiLU()] if act else []))
 
 
@@ -110,8 +116,11 @@ class _MBConv(torch.nn.Module):
     super().__init__()
     mid = cin * expand
     layers = [_conv_norm(cin, mid, 1)] if expand != 1 else []
-    layers += [_conv_norm(mid, mid, kernel, stride, groups=mid),  # depthwise
-               _SqueezeExcitation(mid, max(1, cin // 4)), _conv_norm(mid, cout, 1, act=False)]
+    layers += [
+      _conv_norm(mid, mid, kernel, stride, groups=mid),  # depthwise
+      _SqueezeExcitation(mid, max(1, cin // 4)),
+      _conv_norm(mid, cout, 1, act=False),
+    ]
     self.block = torch.nn.Sequential(*layers)
     self.residual = stride == 1 and cin == cout
 
@@ -121,9 +130,15 @@ class _MBConv(torch.nn.Module):
 
 # (expand, kernel, stride, in, out, layers) per stage: Table 1 of Tan & Le 2019, as
 # torchvision's `_efficientnet_conf("efficientnet_b0")` (written out, not read from advjax).
-_B0_STAGES = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2),
-              (6, 3, 2, 40, 80, 3), (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4),
-              (6, 3, 1, 192, 320, 1))
+_B0_STAGES = (
+  (1, 3, 1, 32, 16, 1),
+  (6, 3, 2, 16, 24, 2),
+  (6, 5, 2, 24, 40, 2),
+  (6, 3, 2, 40, 80, 3),
+  (6, 5, 1, 80, 112, 3),
+  (6, 5, 2, 112, 192, 4),
+  (6, 3, 1, 192, 320, 1),
+)
 
 
 class _TorchvisionEfficientNetB0(torch.nn.Module):
@@ -133,13 +148,17 @@ class _TorchvisionEfficientNetB0(torch.nn.Module):
     super().__init__()
     features = [_conv_norm(3, 32, 3, 2)]
     for expand, kernel, stride, cin, cout, layers in _B0_STAGES:
-      features.append(torch.nn.Sequential(*[
-          _MBConv(expand, kernel, stride if i == 0 else 1, cin if i == 0 else cout, cout)
-          for i in range(layers)]))
+      features.append(
+        torch.nn.Sequential(
+          *[
+            _MBConv(expand, kernel, stride if i == 0 else 1, cin if i == 0 else cout, cout)
+            for i in range(layers)
+          ]
+        )
+      )
     features.append(_conv_norm(320, 1280, 1))
     self.features = torch.nn.Sequential(*features)
-    self.classifier = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(1280,
-                                                                                 num_classes))
+    self.classifier = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(1280, num_classes))
 
   def forward(self, x):
     x = torch.nn.functional.adaptive_avg_pool2d(self.features(x), 1)
@@ -229,13 +248,17 @@ def test_resnet18_robustbench_layout(tmp_path, cifar_images):
   assert module.mean == (0.0, 0.0, 0.0) and module.std == (1.0, 1.0, 1.0)
   # RobustBench's ImageNet wrapper: Sequential(normalize=ImageNormalizer, model=network)
   mean, std = torch.tensor([0.5, 0.4, 0.3]), torch.tensor([0.2, 0.25, 0.3])
-  wrapped = {"normalize.mean": mean.view(1, 3, 1, 1), "normalize.std": std.view(1, 3, 1, 1),
-             **{f"model.{k}": v for k, v in net.state_dict().items()}}
+  wrapped = {
+    "normalize.mean": mean.view(1, 3, 1, 1),
+    "normalize.std": std.view(1, 3, 1, 1),
+    **{f"model.{k}": v for k, v in net.state_dict().items()},
+  }
   module, variables = models.from_torch(wrapped, "resnet18")
   np.testing.assert_allclose(module.mean, mean.numpy(), rtol=1e-6)
   np.testing.assert_allclose(module.std, std.numpy(), rtol=1e-6)
-  jax.tree_util.tree_map(np.testing.assert_array_equal, variables,
-                         models.from_torch(net.state_dict(), "resnet18")[1])
+  jax.tree_util.tree_map(
+    np.testing.assert_array_equal, variables, models.from_torch(net.state_dict(), "resnet18")[1]
+  )
 
 
 def test_preact_resnet18_with_normalization_buffers(tmp_path, cifar_images):
@@ -245,12 +268,14 @@ def test_preact_resnet18_with_normalization_buffers(tmp_path, cifar_images):
   torch.manual_seed(1)
   mu = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
   sigma = torch.tensor([0.2471, 0.2435, 0.2616]).view(1, 3, 1, 1)
-  net = _randomize(rb.PreActResNet(rb.PreActBlock, [2, 2, 2, 2], num_classes=7), 1,
-                   cifar_images, mu, sigma)
+  net = _randomize(
+    rb.PreActResNet(rb.PreActBlock, [2, 2, 2, 2], num_classes=7), 1, cifar_images, mu, sigma
+  )
   # Wong2020FastNet subclasses the network: its buffers sit beside the network's keys
   state = {**net.state_dict(), "mu": mu, "sigma": sigma}
-  err, module = _check_import(tmp_path, state, "preact_resnet18",
-                              lambda x: net((x - mu) / sigma), cifar_images)
+  err, module = _check_import(
+    tmp_path, state, "preact_resnet18", lambda x: net((x - mu) / sigma), cifar_images
+  )
   assert err < RTOL, err
   assert module.num_classes == 7 and not module.bn_before_fc
   np.testing.assert_allclose(module.mean, mu.flatten().numpy(), rtol=1e-6)
@@ -271,11 +296,13 @@ def test_wide_resnet(tmp_path, cifar_images, depth):
   wrn = _torch_zoo.robustbench_module("wide_resnet")
   torch.manual_seed(depth)
   # sub_block1: TRADES checkpoints hold it, the forward pass never calls it
-  net = _randomize(wrn.WideResNet(depth=depth, widen_factor=10, sub_block1=True), depth,
-                   cifar_images)
+  net = _randomize(
+    wrn.WideResNet(depth=depth, widen_factor=10, sub_block1=True), depth, cifar_images
+  )
   assert any(k.startswith("sub_block1.") for k in net.state_dict())
-  err, module = _check_import(tmp_path, net.state_dict(), f"wrn{depth}_10", net,
-                              cifar_images[:2], via_files=False)
+  err, module = _check_import(
+    tmp_path, net.state_dict(), f"wrn{depth}_10", net, cifar_images[:2], via_files=False
+  )
   assert err < RTOL, err
   assert (module.depth, module.widen_factor, module.bias_last) == (depth, 10, True)
 
@@ -283,10 +310,10 @@ def test_wide_resnet(tmp_path, cifar_images, depth):
 def test_any_wide_resnet_reads_depth_and_width_from_the_keys(tmp_path, cifar_images):
   wrn = _torch_zoo.robustbench_module("wide_resnet")
   torch.manual_seed(16)
-  net = _randomize(wrn.WideResNet(depth=16, widen_factor=2, bias_last=False), 16,
-                   cifar_images)
-  err, module = _check_import(tmp_path, net.state_dict(), "wide_resnet", net, cifar_images,
-                              via_files=False)
+  net = _randomize(wrn.WideResNet(depth=16, widen_factor=2, bias_last=False), 16, cifar_images)
+  err, module = _check_import(
+    tmp_path, net.state_dict(), "wide_resnet", net, cifar_images, via_files=False
+  )
   assert err < RTOL, err
   assert (module.depth, module.widen_factor, module.bias_last) == (16, 2, False)
 
@@ -295,17 +322,26 @@ _IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 _IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 
-@pytest.mark.parametrize("arch,cls", [
+@pytest.mark.parametrize(
+  "arch,cls",
+  [
     ("resnet50", _TorchvisionResNet50),
     # depthwise convolutions (groups = channels), squeeze-excitation 1x1 convolutions
-    ("efficientnet_b0", _TorchvisionEfficientNetB0)])
+    ("efficientnet_b0", _TorchvisionEfficientNetB0),
+  ],
+)
 def test_torchvision_layouts(tmp_path, imagenet_images, arch, cls):
   torch.manual_seed(3)
   net = _randomize(cls(num_classes=1000), 3, imagenet_images, _IMAGENET_MEAN, _IMAGENET_STD)
   # torchvision models take ImageNet-normalized inputs: the import's default
-  err, module = _check_import(tmp_path, net.state_dict(), arch,
-                              lambda x: net((x - _IMAGENET_MEAN) / _IMAGENET_STD),
-                              imagenet_images, via_files=False)
+  err, module = _check_import(
+    tmp_path,
+    net.state_dict(),
+    arch,
+    lambda x: net((x - _IMAGENET_MEAN) / _IMAGENET_STD),
+    imagenet_images,
+    via_files=False,
+  )
   assert err < RTOL, err
   assert module.num_classes == 1000
   np.testing.assert_allclose(module.mean, _IMAGENET_MEAN.flatten().numpy(), rtol=1e-6)
@@ -328,12 +364,15 @@ def test_mismatch_lists_every_problem():
   assert "[3, 3, 256, 256]" in msg
 
 
-@pytest.mark.parametrize("kwargs,match", [
+@pytest.mark.parametrize(
+  "kwargs,match",
+  [
     ({"arch": "resnet101"}, "`arch` must be one of"),
     ({"arch": "resnet18", "mean": (0.5, 0.5)}, "`mean` must be one finite number or 3"),
     ({"arch": "resnet18", "std": 0.0}, "`std` must be positive"),
     ({"arch": "resnet18", "num_classes": 0}, "`num_classes` must be a positive int"),
-])
+  ],
+)
 def test_bad_arguments(kwargs, match):
   state = {"linear.weight": np.zeros((10, 512), np.float32)}
   with pytest.raises(ValueError, match=match):

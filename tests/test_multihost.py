@@ -2,6 +2,7 @@
 processes x four CPU devices train the hybrid recipe, are killed after a checkpoint,
 resume and evaluate, and end with the parameters and metrics of one process x eight
 devices; only process 0 writes. Also the launcher's detection and flag checks."""
+
 import glob
 import json
 import os
@@ -27,15 +28,15 @@ def test_detect_cluster_and_explicit_settings_are_checked():
   assert train.detect_cluster({"TPU_WORKER_HOSTNAMES": "t0,t1,t2,t3"}) == "tpu"
   assert train.detect_cluster({"TPU_WORKER_HOSTNAMES": "t0"}) is None
   assert train.initialize_distributed("auto", environ={}) == "single process"
-  assert train.initialize_distributed(
-      "off", environ={"OMPI_COMM_WORLD_SIZE": "4"}) == "single process"
+  assert (
+    train.initialize_distributed("off", environ={"OMPI_COMM_WORLD_SIZE": "4"}) == "single process"
+  )
   with pytest.raises(ValueError, match=r"needs all three of --coordinator_address"):
     train.initialize_distributed(coordinator_address="localhost:1234", environ={})
   with pytest.raises(ValueError, match=r"needs all three.*'h:1', 2, 2"):
     train.initialize_distributed(coordinator_address="h:1", num_processes=2, process_id=2)
   with pytest.raises(ValueError, match="--distributed=off contradicts"):
-    train.initialize_distributed("off", coordinator_address="h:1", num_processes=2,
-                                 process_id=0)
+    train.initialize_distributed("off", coordinator_address="h:1", num_processes=2, process_id=0)
   with pytest.raises(ValueError, match=r"`distributed` must be one of \['auto', 'on', 'off'\]"):
     train.initialize_distributed("yes")
 
@@ -48,23 +49,50 @@ def _free_port() -> int:
 
 def _launch(workdir, npz, *extra_flags, processes, devices):
   """Starts `processes` copies of experiments.main, each with `devices` CPU devices."""
-  env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT,
-             XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-  cmd = [sys.executable, "-m", "experiments.main",
-         "--config=experiments/configs/mnist_hybrid.py:quick", f"--workdir={workdir}",
-         f"--config.dataset=npz:{npz}", "--config.validation_size=100",
-         "--config.batch_size=56", "--config.num_epochs=2", "--config.eps_warmup_epochs=1",
-         "--config.train_attack.num_steps=2", "--config.eval.num_examples=100",
-         "--config.eval.attacks=('fgsm','pgd')", "--config.eval.pgd_steps=3",
-         "--config.eval.pgd_step_size=0.04", "--config.eval.masking_checks=False",
-         "--config.progress=False", "--config.stall_check.epochs=0", *extra_flags]
+  env = dict(
+    os.environ,
+    JAX_PLATFORMS="cpu",
+    PYTHONPATH=ROOT,
+    XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+  )
+  cmd = [
+    sys.executable,
+    "-m",
+    "experiments.main",
+    "--config=experiments/configs/mnist_hybrid.py:quick",
+    f"--workdir={workdir}",
+    f"--config.dataset=npz:{npz}",
+    "--config.validation_size=100",
+    "--config.batch_size=56",
+    "--config.num_epochs=2",
+    "--config.eps_warmup_epochs=1",
+    "--config.train_attack.num_steps=2",
+    "--config.eval.num_examples=100",
+    "--config.eval.attacks=('fgsm','pgd')",
+    "--config.eval.pgd_steps=3",
+    "--config.eval.pgd_step_size=0.04",
+    "--config.eval.masking_checks=False",
+    "--config.progress=False",
+    "--config.stall_check.epochs=0",
+    *extra_flags,
+  ]
   port = _free_port()
   procs = []
   for pid in range(processes):
-    extra = ([f"--coordinator_address=localhost:{port}", f"--num_processes={processes}",
-              f"--process_id={pid}"] if processes > 1 else [])
-    procs.append(subprocess.Popen(cmd + extra, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True))
+    extra = (
+      [
+        f"--coordinator_address=localhost:{port}",
+        f"--num_processes={processes}",
+        f"--process_id={pid}",
+      ]
+      if processes > 1
+      else []
+    )
+    procs.append(
+      subprocess.Popen(
+        cmd + extra, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+      )
+    )
   return procs
 
 
@@ -92,7 +120,7 @@ def _kill_after_first_checkpoint(procs, workdir):
   while time.time() < deadline and not _finished_checkpoints(workdir):
     assert all(p.poll() is None for p in procs), procs[0].stdout.read()[-3000:]
     time.sleep(0.2)
-  for p in procs:   # kill -9 every process
+  for p in procs:  # kill -9 every process
     p.send_signal(signal.SIGKILL)
   for p in procs:
     p.communicate()
@@ -131,7 +159,8 @@ def test_two_processes_killed_and_resumed_match_one_process_of_eight_devices(tmp
   assert ja["setup"]["devices"] == jb["setup"]["devices"] == 8
   assert jb["clean_accuracy"] == ja["clean_accuracy"]
   assert {k: v["accuracy"] for k, v in jb["attacks"].items()} == {
-      k: v["accuracy"] for k, v in ja["attacks"].items()}
+    k: v["accuracy"] for k, v in ja["attacks"].items()
+  }
   # one TensorBoard event file per launch of process 0 (two launches), none from process 1
   assert len(glob.glob(os.path.join(multi, "tensorboard", "events.*"))) == 2
 
@@ -149,7 +178,10 @@ def test_two_processes_on_grain_resume_and_match_one_process(tmp_path, mnist):
   # each process saved its own iterator position
   step_dir = _finished_checkpoints(killed)[0]
   assert sorted(os.listdir(os.path.join(step_dir, "data"))) == [
-      "commit_success.txt", "process_0-of-2.json", "process_1-of-2.json"]
+    "commit_success.txt",
+    "process_0-of-2.json",
+    "process_1-of-2.json",
+  ]
   _finish(_launch(killed, npz, *grain, processes=2, devices=4))
   for x, y in zip(_params(ref), _params(killed)):
     np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)

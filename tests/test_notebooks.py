@@ -1,4 +1,5 @@
 """Every notebook in colab/ runs top to bottom (tiny budgets via ADVJAX_QUICK=1)."""
+
 import glob
 import os
 
@@ -16,8 +17,9 @@ def test_notebook_runs(path, monkeypatch):
   monkeypatch.setenv("ADVJAX_QUICK", "1")
   monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   nb = nbformat.read(path, as_version=4)
-  NotebookClient(nb, timeout=600, kernel_name="python3",
-                 resources={"metadata": {"path": ROOT}}).execute()
+  NotebookClient(
+    nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": ROOT}}
+  ).execute()
   outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
   assert not [o for o in outputs if o.get("output_type") == "error"]
   assert any(o.get("output_type") in ("display_data", "execute_result") for o in outputs)

@@ -2,6 +2,7 @@
 transforms; the training and experiment stack needs `advjax[train]` and says so when missing;
 pyproject.toml's lists, the setup.py shim, the requirements files, the README's two commands and
 .ci/run agree."""
+
 import ast
 import os
 import re
@@ -18,8 +19,18 @@ CORE = {"jax", "flax", "optax", "dm-pix", "chex", "numpy"}
 # Import names of what only the training extra installs. absl and etils are not here: optax
 # and chex depend on them, so every install has them (the AST test below still checks that
 # advjax's core packages never import absl themselves).
-BLOCKED = ("orbax", "ml_collections", "tensorflow_datasets", "tensorflow", "matplotlib", "tqdm",
-           "mlxtend", "PIL", "grain", "array_record")
+BLOCKED = (
+  "orbax",
+  "ml_collections",
+  "tensorflow_datasets",
+  "tensorflow",
+  "matplotlib",
+  "tqdm",
+  "mlxtend",
+  "PIL",
+  "grain",
+  "array_record",
+)
 CORE_PACKAGES = ("attacks", "augment", "losses", "metrics", "models", "data", "_backends")
 
 _WITHOUT_EXTRA = textwrap.dedent("""
@@ -73,14 +84,22 @@ _WITHOUT_EXTRA = textwrap.dedent("""
 def test_transforms_work_without_the_training_extra():
   script = _WITHOUT_EXTRA.format(blocked=set(BLOCKED))
   env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
-  proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
-                        text=True, timeout=300, check=False)
+  proc = subprocess.run(
+    [sys.executable, "-c", script],
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   out = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
   assert "CORE OK" in proc.stdout
   install = "needs the training extra: pip install 'advjax[train]'"
-  assert out["TRAIN"] == (f"advjax.train {install} "
-                          "(missing: ml-collections, orbax-checkpoint, tqdm)"), out
+  assert out["TRAIN"] == (
+    f"advjax.train {install} (missing: ml-collections, orbax-checkpoint, tqdm)"
+  ), out
   assert out["EVAL"] == f"advjax.eval {install} (missing: ml-collections, tqdm)", out
   assert out["PLOTS"] == f"advjax.plots {install} (missing: matplotlib)", out
   assert out["MNIST"] == f"advjax.data.load_mnist5k {install} (missing: mlxtend)", out
@@ -88,6 +107,7 @@ def test_transforms_work_without_the_training_extra():
 
 def test_the_training_stack_imports_with_the_extra():
   import advjax  # pylint: disable=import-outside-toplevel
+
   assert advjax.train.fit and advjax.eval.evaluate and advjax.plots.save_figure
   assert {"train", "eval", "plots"} <= set(dir(advjax))
   assert not {"train", "eval", "plots"} & set(advjax.__all__)  # `import *` stays core
@@ -95,8 +115,11 @@ def test_the_training_stack_imports_with_the_extra():
 
 def test_core_packages_never_import_the_training_stack_at_module_level():
   stack = set(BLOCKED) | set(_extras.DISTRIBUTIONS)
-  files = [os.path.join(ROOT, "advjax", f) for f in os.listdir(os.path.join(ROOT, "advjax"))
-           if f.endswith(".py")]
+  files = [
+    os.path.join(ROOT, "advjax", f)
+    for f in os.listdir(os.path.join(ROOT, "advjax"))
+    if f.endswith(".py")
+  ]
   for package in CORE_PACKAGES:
     folder = os.path.join(ROOT, "advjax", package)
     files += [os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".py")]
@@ -105,10 +128,14 @@ def test_core_packages_never_import_the_training_stack_at_module_level():
     with open(path, encoding="utf-8") as f:
       tree = ast.parse(f.read())
     for node in tree.body:  # module level only; imports inside functions are lazy
-      names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-               [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
-      bad += [f"{os.path.relpath(path, ROOT)}: {n}" for n in names
-              if n.partition(".")[0] in stack]
+      names = (
+        [a.name for a in node.names]
+        if isinstance(node, ast.Import)
+        else [node.module]
+        if isinstance(node, ast.ImportFrom) and node.module
+        else []
+      )
+      bad += [f"{os.path.relpath(path, ROOT)}: {n}" for n in names if n.partition(".")[0] in stack]
   assert not bad, "core modules import the training stack:\n" + "\n".join(bad)
 
 
@@ -150,9 +177,11 @@ def test_setup_py_is_a_shim_and_setuptools_finds_the_packages():
   assert not os.path.exists(os.path.join(ROOT, "pytest.ini"))  # its settings are in pyproject
   find = _pyproject()["tool"]["setuptools"]["packages"]["find"]
   from setuptools import find_packages  # pylint: disable=import-outside-toplevel
+
   packages = find_packages(ROOT, include=find["include"])
-  assert {"advjax", "advjax.train", "advjax.attacks", "experiments",
-          "experiments.configs"} <= set(packages)
+  assert {"advjax", "advjax.train", "advjax.attacks", "experiments", "experiments.configs"} <= set(
+    packages
+  )
   assert not {p for p in packages if p.partition(".")[0] not in ("advjax", "experiments")}
 
 
@@ -165,8 +194,11 @@ def test_ruff_is_pinned_once_and_runs_before_the_heavy_install():
   lines = [l for l in ci.splitlines() if l.strip() and not l.startswith("#")]
   heavy = next(i for i, l in enumerate(lines) if ".[test]" in l)
   # each on its own line before the heavy install, so that `set -e` stops the run there
-  for step in (r"pip\S* install -q -r requirements-lint\.txt", r"ruff\S* check \.$",
-               r"ruff\S* format --check \.$"):
+  for step in (
+    r"pip\S* install -q -r requirements-lint\.txt",
+    r"ruff\S* check \.$",
+    r"ruff\S* format --check \.$",
+  ):
     at = [i for i, l in enumerate(lines) if re.search(step, l)]
     assert len(at) == 1 and at[0] < heavy and "&&" not in lines[at[0]], (step, lines)
   assert "set -euo pipefail" in lines
@@ -176,10 +208,11 @@ def test_ruff_is_pinned_once_and_runs_before_the_heavy_install():
 def test_readme_commands_install_their_extra_and_ci_runs_the_test_command():
   with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
     readme = f.read()
-  section = readme[readme.index("## Two commands"):]
+  section = readme[readme.index("## Two commands") :]
   main_job, tests = re.findall(r"```bash\n(.*?)\n```", section, flags=re.S)[:2]
-  installs = lambda cmd: [shlex.split(c) for c in cmd.split("&&") if "pip install" in c
-                          and "--upgrade" not in c]
+  installs = lambda cmd: [
+    shlex.split(c) for c in cmd.split("&&") if "pip install" in c and "--upgrade" not in c
+  ]
   assert installs(main_job) == [["pip", "install", "-q", "-e", ".[train]"]]
   # The references the tests and benchmarks compare against, and foolbox's real sample
   # images, without their dependencies: robustbench's (holding the zoo's torch
@@ -187,10 +220,19 @@ def test_readme_commands_install_their_extra_and_ci_runs_the_test_command():
   # torchvision, which pulls a CUDA torch of several GB. robustbench goes in last:
   # torchattacks' wheel bundles an old copy of the robustbench package that would
   # otherwise overwrite the real one's files.
-  assert installs(tests) == [["pip", "install", "-q", "-e", ".[test]"],
-                             ["pip", "install", "-q", "--no-deps", "torchattacks==3.5.1",
-                              "pyautoattack==0.2.0", "foolbox==3.3.4"],
-                             ["pip", "install", "-q", "--no-deps", "robustbench==1.1.1"]]
+  assert installs(tests) == [
+    ["pip", "install", "-q", "-e", ".[test]"],
+    [
+      "pip",
+      "install",
+      "-q",
+      "--no-deps",
+      "torchattacks==3.5.1",
+      "pyautoattack==0.2.0",
+      "foolbox==3.3.4",
+    ],
+    ["pip", "install", "-q", "--no-deps", "robustbench==1.1.1"],
+  ]
   assert main_job.startswith("python3.11 -m venv") and tests.startswith("python3.11 -m venv")
   with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as f:
     ci = [l for l in f.read().splitlines() if l.strip() and not l.startswith("#")]

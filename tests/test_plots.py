@@ -1,6 +1,7 @@
 """The plots convention: every plotting function returns a Figure built outside pyplot
 (no path argument, nothing left in pyplot's registry); `save_figure` alone writes, a PNG,
 atomically."""
+
 import inspect
 import os
 import subprocess
@@ -21,8 +22,9 @@ def test_every_plotting_function_returns_a_figure_and_takes_no_path():
   for name in plots.__all__:
     params = inspect.signature(getattr(plots, name)).parameters
     if name == "save_figure":
-      assert list(params)[:2] == ["fig", "path"] and params["dpi"].kind == params[
-          "dpi"].KEYWORD_ONLY
+      assert (
+        list(params)[:2] == ["fig", "path"] and params["dpi"].kind == params["dpi"].KEYWORD_ONLY
+      )
       continue
     assert not {"path", "out", "output", "filename"} & set(params), name
     if name not in DATA_HELPERS:
@@ -30,9 +32,20 @@ def test_every_plotting_function_returns_a_figure_and_takes_no_path():
 
 
 def _records():
-  train = [{"kind": "train", "step": s, "loss": 2.0 / s, "loss_clean": 1.0 / s,
-            "loss_adv": 1.5 / s, "acc_clean": 0.5, "acc_adv": 0.3, "alpha": 0.4,
-            "eps": 0.01 * s} for s in range(1, 6)]
+  train = [
+    {
+      "kind": "train",
+      "step": s,
+      "loss": 2.0 / s,
+      "loss_clean": 1.0 / s,
+      "loss_adv": 1.5 / s,
+      "acc_clean": 0.5,
+      "acc_adv": 0.3,
+      "alpha": 0.4,
+      "eps": 0.01 * s,
+    }
+    for s in range(1, 6)
+  ]
   return train + [{"kind": "val", "step": 5, "val_acc_clean": 0.9, "val_acc_adv": 0.6}]
 
 
@@ -42,34 +55,59 @@ def _figures():
   clean = rng.uniform(size=(3, 8, 8, 1)).astype(np.float32)
   adv = np.clip(clean + 0.05, 0, 1)
   report = {
-      "clean_accuracy": 0.9,
-      "attacks": {"fgsm": {"label": "FGSM", "eps": 0.1, "accuracy": 0.5},
-                  "pgd": {"label": "PGD", "eps": 0.1, "accuracy": 0.3},
-                  "square": {"label": "Square", "eps": 0.1, "accuracy": 0.4},
-                  "cw": {"label": "CW", "eps": None, "accuracy": 0.2}},
-      "accuracy_vs_eps": {"eps": [0.0, 0.1], "fgsm": [0.9, 0.5], "pgd": [0.9, 0.3]},
-      "calibration": {"num_bins": 4, "ece_clean": 0.1, "hist_clean": [1, 2, 3, 4],
-                      "attack": "pgd", "ece_adv": 0.3, "hist_adv": [4, 3, 2, 1]},
-      "corruptions": {"accuracy": {"gaussian_noise": {"1": 0.8, "2": 0.6},
-                                   "fog": {"1": 0.7, "2": 0.5}}}}
-  hp = {"type": np.array(["FGS", "FGS", "HC-D-2", "HC-D-1"]),
-        "factor": np.array([1.0, 1.05, 1.0, 1.0]), "pass_score": np.array([.9, .8, .95, .7])}
+    "clean_accuracy": 0.9,
+    "attacks": {
+      "fgsm": {"label": "FGSM", "eps": 0.1, "accuracy": 0.5},
+      "pgd": {"label": "PGD", "eps": 0.1, "accuracy": 0.3},
+      "square": {"label": "Square", "eps": 0.1, "accuracy": 0.4},
+      "cw": {"label": "CW", "eps": None, "accuracy": 0.2},
+    },
+    "accuracy_vs_eps": {"eps": [0.0, 0.1], "fgsm": [0.9, 0.5], "pgd": [0.9, 0.3]},
+    "calibration": {
+      "num_bins": 4,
+      "ece_clean": 0.1,
+      "hist_clean": [1, 2, 3, 4],
+      "attack": "pgd",
+      "ece_adv": 0.3,
+      "hist_adv": [4, 3, 2, 1],
+    },
+    "corruptions": {
+      "accuracy": {"gaussian_noise": {"1": 0.8, "2": 0.6}, "fog": {"1": 0.7, "2": 0.5}}
+    },
+  }
+  hp = {
+    "type": np.array(["FGS", "FGS", "HC-D-2", "HC-D-1"]),
+    "factor": np.array([1.0, 1.05, 1.0, 1.0]),
+    "pass_score": np.array([0.9, 0.8, 0.95, 0.7]),
+  }
   d = lambda v: np.full((3, 1), v)
-  results = {"FGS": attacks.MinimalAdversarial(
-      scale=d(0.1), images=adv[:, None], success=np.array([[True], [False], [True]]),
-      pass_score=d(0.9), l2=d(1e-3), linf=d(0.05), tolerance=d(1e-3), predictions=d(7))}
+  results = {
+    "FGS": attacks.MinimalAdversarial(
+      scale=d(0.1),
+      images=adv[:, None],
+      success=np.array([[True], [False], [True]]),
+      pass_score=d(0.9),
+      l2=d(1e-3),
+      linf=d(0.05),
+      tolerance=d(1e-3),
+      predictions=d(7),
+    )
+  }
   return {
-      "training_curves": lambda: plots.training_curves(_records()),
-      "accuracy_vs_eps": lambda: plots.accuracy_vs_eps({"r": report}, title="t"),
-      "confidence_histograms": lambda: plots.confidence_histograms(report),
-      "corruption_bars": lambda: plots.corruption_bars(report),
-      "adversarial_gallery": lambda: plots.adversarial_gallery(
-          clean, adv, [0, 1, 2], [0, 1, 5], [3, 1, 5], title="x", captions=["a", "b", "c"]),
-      "pass_distribution_figure": lambda: plots.pass_distribution_figure(hp, tau=0.85),
-      "pass_examples_figure": lambda: plots.pass_examples_figure(
-          None, clean, [0, 1, 2], results=results),
-      "corruption_grid": lambda: plots.corruption_grid(
-          clean[0], names=("brightness",), severities=(1, 5)),
+    "training_curves": lambda: plots.training_curves(_records()),
+    "accuracy_vs_eps": lambda: plots.accuracy_vs_eps({"r": report}, title="t"),
+    "confidence_histograms": lambda: plots.confidence_histograms(report),
+    "corruption_bars": lambda: plots.corruption_bars(report),
+    "adversarial_gallery": lambda: plots.adversarial_gallery(
+      clean, adv, [0, 1, 2], [0, 1, 5], [3, 1, 5], title="x", captions=["a", "b", "c"]
+    ),
+    "pass_distribution_figure": lambda: plots.pass_distribution_figure(hp, tau=0.85),
+    "pass_examples_figure": lambda: plots.pass_examples_figure(
+      None, clean, [0, 1, 2], results=results
+    ),
+    "corruption_grid": lambda: plots.corruption_grid(
+      clean[0], names=("brightness",), severities=(1, 5)
+    ),
   }
 
 
@@ -82,12 +120,11 @@ def test_plotting_functions_draw_figures_that_pyplot_never_holds(tmp_path):
     path = plots.save_figure(fig, tmp_path / f"{name}.png", dpi=50)
     with open(path, "rb") as f:
       assert f.read(8) == b"\x89PNG\r\n\x1a\n", name
-  assert plt.get_fignums() == before                     # nothing registered with pyplot
+  assert plt.get_fignums() == before  # nothing registered with pyplot
   assert sorted(os.listdir(tmp_path)) == sorted(f"{n}.png" for n in calls)  # no temp files
   # The rest of the figure functions (augmentation_grid compiles one program per
   # column, minutes on a CPU) run in colab/03_augmentations.ipynb.
-  assert set(plots.__all__) - set(calls) - DATA_HELPERS == {"save_figure",
-                                                           "augmentation_grid"}
+  assert set(plots.__all__) - set(calls) - DATA_HELPERS == {"save_figure", "augmentation_grid"}
 
 
 def test_save_figure_replaces_whole_files_and_leaves_nothing_on_failure(tmp_path):
@@ -106,6 +143,7 @@ def test_save_figure_replaces_whole_files_and_leaves_nothing_on_failure(tmp_path
     def savefig(self, fname, **kwargs):  # pylint: disable=arguments-differ
       fname.write(b"\x89PNG half")
       raise OSError("disk full")
+
   with pytest.raises(OSError, match="disk full"):
     plots.save_figure(Broken(), path)
   assert open(path, "rb").read() == second and os.listdir(tmp_path) == ["f.png"]
@@ -121,52 +159,94 @@ def test_save_figure_closes_figures_that_pyplot_manages(tmp_path):
 
 
 def test_importing_advjax_leaves_pyplot_and_the_backend_alone():
-  code = ("import sys, matplotlib; matplotlib.use('svg'); import advjax, advjax.plots; "
-          "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'; "
-          "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()")
-  r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                     cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                     check=False)
+  code = (
+    "import sys, matplotlib; matplotlib.use('svg'); import advjax, advjax.plots; "
+    "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'; "
+    "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()"
+  )
+  r = subprocess.run(
+    [sys.executable, "-c", code],
+    capture_output=True,
+    text=True,
+    cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    check=False,
+  )
   assert r.returncode == 0, r.stderr[-2000:]
 
 
 # What a reader of a paper needs from each figure: axes that say what they measure, the
 # eps every number was measured at, and no mark hiding another.
 
+
 def _growing_eps_records():
   """Two epochs of 3 steps, the training eps growing from 0.015 to 0.15."""
   eps = np.linspace(0.015, 0.15, 6)
-  train = [{"kind": "train", "step": s + 1, "loss": 1.0, "loss_clean": 0.5, "loss_adv": 1.5,
-            "acc_clean": 0.8, "acc_adv": 0.5, "alpha": 0.5, "eps": float(e)}
-           for s, e in enumerate(eps)]
-  val = [{"kind": "val", "step": 3 * k, "epoch": k, "eps": float(eps[3 * k - 1]),
-          "val_acc_clean": 0.9, "val_acc_adv": 0.6 + 0.1 * k} for k in (1, 2)]
+  train = [
+    {
+      "kind": "train",
+      "step": s + 1,
+      "loss": 1.0,
+      "loss_clean": 0.5,
+      "loss_adv": 1.5,
+      "acc_clean": 0.8,
+      "acc_adv": 0.5,
+      "alpha": 0.5,
+      "eps": float(e),
+    }
+    for s, e in enumerate(eps)
+  ]
+  val = [
+    {
+      "kind": "val",
+      "step": 3 * k,
+      "epoch": k,
+      "eps": float(eps[3 * k - 1]),
+      "val_acc_clean": 0.9,
+      "val_acc_adv": 0.6 + 0.1 * k,
+    }
+    for k in (1, 2)
+  ]
   return train + val
 
 
 def _battery_report():
   """The 8-attack battery at eps 0.1: five attacks share one accuracy."""
-  attacks = {"fgsm": ("FGSM", 0.5), "pgd": ("PGD-20 (step 0.01, 1 restart, random start)", 0.3),
-             "apgd_ce": ("APGD-CE (100 steps)", 0.25), "apgd_t": ("APGD-T (100 steps)", 0.25),
-             "fab_t": ("FAB-T (100 steps)", 0.25), "square": ("Square (5000 queries)", 0.25),
-             "autoattack": ("AutoAttack (standard)", 0.25)}
-  report = {"name": "run", "num_test_examples": 100, "clean_accuracy": 0.97,
-            "attacks": {a: {"label": l, "eps": 0.1, "accuracy": v}
-                        for a, (l, v) in attacks.items()},
-            "accuracy_vs_eps": {"eps": [0.0, 0.05, 0.1], "fgsm": [0.97, 0.7, 0.5],
-                                "pgd": [0.97, 0.6, 0.3]},
-            "setup": {"train attack": "pgd eps 0.15, 7 steps"},
-            "calibration": {"num_bins": 4, "ece_clean": 0.1, "hist_clean": [1, 2, 3, 94],
-                            "attack": "pgd", "ece_adv": 0.3, "hist_adv": [40, 30, 20, 10]},
-            "corruptions": {"num_examples": 50, "mean": 0.9,
-                            "accuracy": {"brightness": {"1": 0.97, "5": 0.97},
-                                         "fog": {"1": 0.8, "5": 0.6}}}}
+  attacks = {
+    "fgsm": ("FGSM", 0.5),
+    "pgd": ("PGD-20 (step 0.01, 1 restart, random start)", 0.3),
+    "apgd_ce": ("APGD-CE (100 steps)", 0.25),
+    "apgd_t": ("APGD-T (100 steps)", 0.25),
+    "fab_t": ("FAB-T (100 steps)", 0.25),
+    "square": ("Square (5000 queries)", 0.25),
+    "autoattack": ("AutoAttack (standard)", 0.25),
+  }
+  report = {
+    "name": "run",
+    "num_test_examples": 100,
+    "clean_accuracy": 0.97,
+    "attacks": {a: {"label": l, "eps": 0.1, "accuracy": v} for a, (l, v) in attacks.items()},
+    "accuracy_vs_eps": {"eps": [0.0, 0.05, 0.1], "fgsm": [0.97, 0.7, 0.5], "pgd": [0.97, 0.6, 0.3]},
+    "setup": {"train attack": "pgd eps 0.15, 7 steps"},
+    "calibration": {
+      "num_bins": 4,
+      "ece_clean": 0.1,
+      "hist_clean": [1, 2, 3, 94],
+      "attack": "pgd",
+      "ece_adv": 0.3,
+      "hist_adv": [40, 30, 20, 10],
+    },
+    "corruptions": {
+      "num_examples": 50,
+      "mean": 0.9,
+      "accuracy": {"brightness": {"1": 0.97, "5": 0.97}, "fog": {"1": 0.8, "5": 0.6}},
+    },
+  }
   report["attacks"]["cw"] = {"label": "CW-L2 (100 steps)", "eps": None, "accuracy": 0.0}
   return report
 
 
 def _drawn(fig):
-  fig.draw_without_rendering()   # lays out text, so extents are final
+  fig.draw_without_rendering()  # lays out text, so extents are final
   return fig
 
 
@@ -210,14 +290,21 @@ def test_accuracy_vs_eps_spreads_piled_points_and_keeps_the_legend_compact():
   centres = np.array([ax.transData.transform((l.get_xdata()[0], 0.25)) for l in piled])
   gaps = np.abs(centres[:, None, 0] - centres[None, :, 0]) + 1e3 * np.eye(5)
   assert gaps.min() > 6, gaps
-  xs = [l.get_xdata()[0] for l in piled]   # slightly right of eps, off the curves' markers
+  xs = [l.get_xdata()[0] for l in piled]  # slightly right of eps, off the curves' markers
   assert all(0.1 < x < 0.1 + 0.1 * 0.15 for x in xs), xs
   assert [t for t in texts if t[:3] in ("APG", "FAB", "Squ", "Aut")] == [
-      "APGD-CE (100 steps): 0.250", "APGD-T (100 steps): 0.250", "FAB-T (100 steps): 0.250",
-      "Square (5000 queries): 0.250", "AutoAttack (standard): 0.250"]
+    "APGD-CE (100 steps): 0.250",
+    "APGD-T (100 steps): 0.250",
+    "FAB-T (100 steps): 0.250",
+    "Square (5000 queries): 0.250",
+    "AutoAttack (standard): 0.250",
+  ]
   # The evaluation and training eps as labelled vertical lines.
-  verticals = {round(l.get_xdata()[0], 6) for l in ax.get_lines()
-               if len(set(l.get_xdata())) == 1 and len(l.get_xdata()) == 2}
+  verticals = {
+    round(l.get_xdata()[0], 6)
+    for l in ax.get_lines()
+    if len(set(l.get_xdata())) == 1 and len(l.get_xdata()) == 2
+  }
   assert verticals == {0.1, 0.15}
   labels = {t.get_text() for t in ax.texts}
   assert {"evaluation eps 0.1", "training eps 0.15"} <= labels
@@ -243,20 +330,25 @@ def test_gallery_caption_is_the_reports_l2_of_the_same_pair():
   import jax  # pylint: disable=import-outside-toplevel
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   from advjax.eval import _suite  # pylint: disable=import-outside-toplevel
+
   rng = np.random.default_rng(1)
   x = jnp.asarray(rng.uniform(size=(3, 8, 8, 1)), jnp.float32)
   y = jnp.array([0, 1, 2])
+
   def attack(key, logits_fn, x, y, eps, example_ids=None):  # pylint: disable=unused-argument
     return jnp.clip(x + eps * jnp.sign(jax.random.normal(key, x.shape)), 0, 1)
+
   logits_fn = lambda im: im.reshape(im.shape[0], -1)[:, :3]
   x_adv, _, _, l2, _, _ = _suite._jit_attack(logits_fn, attack)(  # pylint: disable=protected-access
-      jax.random.key(0), x, y, 0.1, jnp.arange(3))
-  captions = plots.gallery_captions(np.asarray(x), np.asarray(x_adv),
-                                    pass_scores=[0.9, 0.8, 0.7])
-  assert captions == [f"PASS {p:.3f}\nL2 {a:.2f}" for p, a in zip([0.9, 0.8, 0.7],
-                                                                   np.asarray(l2))]
-  assert np.asarray(l2).min() > 0.3   # the plain L2 norm, not per pixel (~0.005 here)
-  fig = _drawn(plots.adversarial_gallery(np.asarray(x), np.asarray(x_adv), [0, 1, 2],
-                                         [0, 1, 2], [1, 1, 2], captions=captions))
+    jax.random.key(0), x, y, 0.1, jnp.arange(3)
+  )
+  captions = plots.gallery_captions(np.asarray(x), np.asarray(x_adv), pass_scores=[0.9, 0.8, 0.7])
+  assert captions == [f"PASS {p:.3f}\nL2 {a:.2f}" for p, a in zip([0.9, 0.8, 0.7], np.asarray(l2))]
+  assert np.asarray(l2).min() > 0.3  # the plain L2 norm, not per pixel (~0.005 here)
+  fig = _drawn(
+    plots.adversarial_gallery(
+      np.asarray(x), np.asarray(x_adv), [0, 1, 2], [0, 1, 2], [1, 1, 2], captions=captions
+    )
+  )
   xlabels = [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()]
   assert any(f"L2 {float(l2[0]):.2f}" in t for t in xlabels), xlabels

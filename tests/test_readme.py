@@ -9,6 +9,7 @@ that only read a run (evaluations, compare) run side by side after them.
 `ADVJAX_PRINT_README_TABLE=1 python -m pytest -q -n 0 tests/test_readme.py -k quick_table`
 prints the "Quick variants" table the runs give, to paste into README.md.
 """
+
 import concurrent.futures
 import json
 import os
@@ -33,7 +34,7 @@ def _readme_section(title: str) -> str:
     text = f.read()
   start = text.index(title)
   nxt = text.find("\n## ", start + len(title))
-  return text[start:nxt if nxt >= 0 else len(text)]
+  return text[start : nxt if nxt >= 0 else len(text)]
 
 
 def _code_blocks(section: str, lang: str):
@@ -70,8 +71,9 @@ def test_readme_pattern_rejects_bad_values_under_jit(snippet):
     pgd20(key, x, y + 3)
   with pytest.raises(ValueError, match="`images` contains NaN"):
     pgd20(key, x.at[0, 0, 0, 0].set(jnp.nan), y)
-  attack = checked_jit(lambda k, x, y, e: attacks.pgd(k, snippet["logits_fn"], x, y, eps=e,
-                                                      num_steps=2))
+  attack = checked_jit(
+    lambda k, x, y, e: attacks.pgd(k, snippet["logits_fn"], x, y, eps=e, num_steps=2)
+  )
   with pytest.raises(ValueError, match=r"`eps` must be >= 0; got min -1"):
     attack(key, x, y, -1.0)
   with pytest.raises(ValueError, match=r"`eps` must be >= 0"):
@@ -85,6 +87,7 @@ def test_readme_pattern_rejects_bad_values_under_jit(snippet):
 
 def test_checked_jit_checks_augmentations_and_metrics_too(snippet):
   from advjax import augment, metrics  # pylint: disable=import-outside-toplevel
+
   x = snippet["x"]
   key = jax.random.key(1)
   noise = checked_jit(lambda k, img: augment.diffaugment(k, img))
@@ -121,8 +124,9 @@ def test_make_logits_fn_finds_the_inference_flag_or_takes_apply_kwargs():
   lenet = models.get_model("lenet5", num_classes=10)
   lv = models.init_variables(lenet, jax.random.key(0), (28, 28, 1))
   img = jax.random.uniform(jax.random.key(3), (2, 28, 28, 1))
-  np.testing.assert_array_equal(models.make_logits_fn(lenet, lv)(img),
-                                lenet.apply(lv, img, train=False))
+  np.testing.assert_array_equal(
+    models.make_logits_fn(lenet, lv)(img), lenet.apply(lv, img, train=False)
+  )
   with pytest.raises(ValueError, match="`model` must be a Flax linen module"):
     models.make_logits_fn(lambda z: z, {})
 
@@ -133,8 +137,9 @@ def _quick(argv, tmp):
   for a in argv:
     if a.startswith("--config=") and a.endswith(".py"):
       a += ":quick"
-    a = a.replace("runs/", os.path.join(tmp, "runs") + "/").replace("/tmp/smoke",
-                                                                    os.path.join(tmp, "smoke"))
+    a = a.replace("runs/", os.path.join(tmp, "runs") + "/").replace(
+      "/tmp/smoke", os.path.join(tmp, "smoke")
+    )
     out.append(a)
   return out
 
@@ -170,7 +175,7 @@ def _same_run(argv):
   return tuple(a for a in argv if not a.startswith("--workdir="))
 
 
-_SIDE_BY_SIDE = 2   # README commands run at a time
+_SIDE_BY_SIDE = 2  # README commands run at a time
 
 
 def _run_side_by_side(commands, tmp):
@@ -179,8 +184,15 @@ def _run_side_by_side(commands, tmp):
   env = dict(os.environ, PYTHONPATH=ROOT)
 
   def run(argv):
-    proc = subprocess.run([sys.executable] + _quick(argv[1:], tmp), cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=1200, check=False)
+    proc = subprocess.run(
+      [sys.executable] + _quick(argv[1:], tmp),
+      cwd=ROOT,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=1200,
+      check=False,
+    )
     return argv, proc
 
   with concurrent.futures.ThreadPoolExecutor(_SIDE_BY_SIDE) as pool:
@@ -204,15 +216,14 @@ def readme_runs(build_once):
     for argv in [main_job] + [a for a in other if _trains(a)]:
       if _same_run(_quick(argv, "")) in first:
         earlier = _quick(first[_same_run(_quick(argv, ""))], str(folder))
-        os.makedirs(os.path.dirname(_flag(_quick(argv, str(folder)), "workdir")),
-                    exist_ok=True)
+        os.makedirs(os.path.dirname(_flag(_quick(argv, str(folder)), "workdir")), exist_ok=True)
         os.symlink(_flag(earlier, "workdir"), _flag(_quick(argv, str(folder)), "workdir"))
       else:
         first[_same_run(_quick(argv, ""))] = argv
         trains.append(argv)
     outputs = _run_side_by_side(trains, str(folder))
     stdout = {" ".join(a): out for a, out in zip(trains, outputs)}
-    for argv in [main_job] + other:   # the repeated command's output is its first's
+    for argv in [main_job] + other:  # the repeated command's output is its first's
       if _trains(argv) and " ".join(argv) not in stdout:
         stdout[" ".join(argv)] = stdout[" ".join(first[_same_run(_quick(argv, ""))])]
     with open(os.path.join(folder, "stdout.json"), "w", encoding="utf-8") as f:
@@ -237,16 +248,16 @@ def test_readme_main_job_and_training_commands_run_from_a_fresh_clone(readme_run
   for name in ("mnist_hybrid", "mnist_standard", "mnist_pgd_at"):
     assert 0.0 <= _report(os.path.join(runs, name))["clean_accuracy"] <= 1.0
   # the smoke run is the main job's command with another workdir: the same run
-  (smoke,) = [a for a in other if _trains(a) and _same_run(_quick(a, "")) == _same_run(
-      _quick(main_job, ""))]
-  assert os.path.exists(os.path.join(_flag(_quick(smoke, readme_runs), "workdir"),
-                                     "report.md"))
+  (smoke,) = [
+    a for a in other if _trains(a) and _same_run(_quick(a, "")) == _same_run(_quick(main_job, ""))
+  ]
+  assert os.path.exists(os.path.join(_flag(_quick(smoke, readme_runs), "workdir"), "report.md"))
 
 
 @pytest.mark.slow
 def test_readme_other_commands_run_top_to_bottom_from_a_fresh_clone(readme_runs):
   _, other = _readme_commands()
-  reads = [a for a in other if not _trains(a)]   # evaluations and compare, after training
+  reads = [a for a in other if not _trains(a)]  # evaluations and compare, after training
   outputs = dict(zip((" ".join(a) for a in reads), _run_side_by_side(reads, readme_runs)))
   tmp = readme_runs
   runs = os.path.join(tmp, "runs")
@@ -257,7 +268,8 @@ def test_readme_other_commands_run_top_to_bottom_from_a_fresh_clone(readme_runs)
   assert report["attacks"]["pgd"]["eps"] == pytest.approx(0.3)
   # training report kept
   assert _report(os.path.join(runs, "mnist_standard"))["attacks"]["pgd"]["eps"] == (
-      pytest.approx(0.1))
+    pytest.approx(0.1)
+  )
   evaluation = os.path.join(runs, "mnist_hybrid", "eval", "all_attacks")
   assert {"cw", "autoattack", "square"} <= set(_report(evaluation)["attacks"])
   (all_attacks,) = [out for a, out in outputs.items() if "--eval_name=all_attacks" in a]
@@ -274,19 +286,26 @@ def _quick_table(readme_runs):
   main_job, other = _readme_commands()
   seen, lines = set(), []
   for argv in [main_job] + [a for a in other if _trains(a)]:
-    config = os.path.basename(_flag(argv, "config").split(":")[0])[:-len(".py")]
+    config = os.path.basename(_flag(argv, "config").split(":")[0])[: -len(".py")]
     if config in seen:
       continue
     seen.add(config)
     report = _report(_flag(_quick(argv, readme_runs), "workdir"))
     attacks = [report["attacks"][k] for k in ("fgsm", "pgd")]
     if not lines:
-      lines.append("| config (`:quick`) | clean | " + " | ".join(
-          f"{a['label'].split(' (')[0]} eps {a['eps']:g}" for a in attacks) + " |")
+      lines.append(
+        "| config (`:quick`) | clean | "
+        + " | ".join(f"{a['label'].split(' (')[0]} eps {a['eps']:g}" for a in attacks)
+        + " |"
+      )
       lines.append("|---" * (2 + len(attacks)) + "|")
-    lines.append(f"| `{config}` | " + " | ".join(
-        f"{v:.3f}" for v in [report["clean_accuracy"]] + [a["accuracy"] for a in attacks])
-                 + " |")
+    lines.append(
+      f"| `{config}` | "
+      + " | ".join(
+        f"{v:.3f}" for v in [report["clean_accuracy"]] + [a["accuracy"] for a in attacks]
+      )
+      + " |"
+    )
   return lines
 
 
@@ -313,7 +332,11 @@ def test_readme_quick_table_matches_the_quick_runs(readme_runs, capsys):
   assert sorted(have_rows) == sorted(want_rows)
   for config, values in want_rows.items():
     # the printed 3 decimals, +-0.001
-    np.testing.assert_allclose([float(v) for v in have_rows[config]],
-                               [float(v) for v in values], rtol=0, atol=0.001 + 1e-9,
-                               err_msg=f"README's Quick variants row {config} (regenerate: "
-                                       f"ADVJAX_PRINT_README_TABLE=1, see this module)")
+    np.testing.assert_allclose(
+      [float(v) for v in have_rows[config]],
+      [float(v) for v in values],
+      rtol=0,
+      atol=0.001 + 1e-9,
+      err_msg=f"README's Quick variants row {config} (regenerate: "
+      f"ADVJAX_PRINT_README_TABLE=1, see this module)",
+    )

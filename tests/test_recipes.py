@@ -22,8 +22,9 @@ def _batch(mnist, n=32):
 def _setup(alpha=0.5, **step_kwargs):
   model = models.get_model("lenet5", num_classes=10)
   tx = optax.sgd(0.05)
-  state = train.create_train_state(model, tx, jax.random.PRNGKey(0), (28, 28, 1),
-                                   alpha=alpha, eps=0.1)
+  state = train.create_train_state(
+    model, tx, jax.random.PRNGKey(0), (28, 28, 1), alpha=alpha, eps=0.1
+  )
   recipe = step_kwargs.pop("recipe", "adversarial")
   jitted = train.make_train_step(model, tx, recipe=recipe, eps_fn=EPS, **step_kwargs)
   # the step donates its state; keep ours to rebuild the step's keys and inputs
@@ -49,8 +50,8 @@ def test_noisymix_adds_the_jsd_term_weighted_12(mnist):
   k_aug, _ = jax.random.split(jax.random.fold_in(key, 1))
   x3 = _views.noisymix_inputs(k_aug, x, spec)
   assert x3.shape == (96, 28, 28, 1)
-  np.testing.assert_array_equal(x3[:32], x)            # view 0 is the clean batch
-  assert float(jnp.abs(x3[32:64] - x).mean()) > 0.01    # views 1, 2 are augmented
+  np.testing.assert_array_equal(x3[:32], x)  # view 0 is the clean batch
+  assert float(jnp.abs(x3[32:64] - x).mean()) > 0.01  # views 1, 2 are augmented
   logits = model.apply({"params": state.params}, x3, train=True, rngs={"dropout": k_clean})
   lc, l1, l2 = jnp.split(logits, 3)
   ce = losses.cross_entropy(lc, y).mean()
@@ -60,8 +61,9 @@ def test_noisymix_adds_the_jsd_term_weighted_12(mnist):
   np.testing.assert_allclose(m["loss"], ce + 12.0 * jsd, rtol=1e-5)
   assert float(m["loss_jsd"]) > 1e-4
   # identical views: the JSD vanishes and the loss is plain cross-entropy
-  _, s2, step2 = _setup(recipe="standard", noisymix=_views.NoisyMix(
-      views="identity", mixup_alpha=0.0, noise=False))
+  _, s2, step2 = _setup(
+    recipe="standard", noisymix=_views.NoisyMix(views="identity", mixup_alpha=0.0, noise=False)
+  )
   _, m2 = step2(s2, (x, y))
   assert abs(float(m2["loss_jsd"])) < 1e-6
   _, s3, step3 = _setup(recipe="standard")
@@ -72,12 +74,12 @@ def test_noisymix_adds_the_jsd_term_weighted_12(mnist):
 def test_noisymix_with_mixup_and_noise_trains_on_mixed_targets(mnist):
   x, y = _batch(mnist)
   spec = _views.NoisyMix(views="diffaugment")
-  model, state, step = _setup(alpha=0.5, recipe="hybrid", noisymix=spec,
-                              attack_fn=train.make_attack_fn("fgsm"))
+  model, state, step = _setup(
+    alpha=0.5, recipe="hybrid", noisymix=spec, attack_fn=train.make_attack_fn("fgsm")
+  )
   new, m = step(state, (x, y))
   np.testing.assert_allclose(m["loss_clean"], m["loss_ce"] + 12 * m["loss_jsd"], rtol=1e-5)
-  np.testing.assert_allclose(m["loss"], 0.5 * m["loss_clean"] + 0.5 * m["loss_adv"],
-                             rtol=1e-5)
+  np.testing.assert_allclose(m["loss"], 0.5 * m["loss_clean"] + 0.5 * m["loss_adv"], rtol=1e-5)
   key, _, _ = _keys(state)
   _, k_hook = jax.random.split(jax.random.fold_in(key, 1))
   hook, targets = _views.noisymix_hook(k_hook, y, spec, 10)
@@ -88,8 +90,10 @@ def test_noisymix_with_mixup_and_noise_trains_on_mixed_targets(mnist):
   outs = [hook(i, h) for i in (0, 1, 2)]
   assert sum(bool(jnp.any(o != h)) for o in outs) == 1  # noise at one block only
   assert all(np.isfinite(float(v)) for v in m.values())
-  assert any(float(jnp.abs(a - b).max()) > 0 for a, b in zip(
-      jax.tree_util.tree_leaves(new.params), jax.tree_util.tree_leaves(state.params)))
+  assert any(
+    float(jnp.abs(a - b).max()) > 0
+    for a, b in zip(jax.tree_util.tree_leaves(new.params), jax.tree_util.tree_leaves(state.params))
+  )
   with pytest.raises(ValueError, match="views"):
     _views.NoisyMix(views="cutmix").check()
 
@@ -100,7 +104,7 @@ def test_pass_filter_gives_views_below_tau_no_weight(mnist):
   views = _views.Views(x, y, jnp.asarray([1.0, 0.0] * 8))
   loss, acc, kept = _views.view_loss(logits, views)
   ce = losses.cross_entropy(logits, y)
-  np.testing.assert_allclose(loss, ce[::2].mean(), rtol=1e-6)   # dropped views count 0
+  np.testing.assert_allclose(loss, ce[::2].mean(), rtol=1e-6)  # dropped views count 0
   np.testing.assert_allclose(acc, losses.accuracy(logits, y)[::2].mean(), rtol=1e-6)
   assert float(kept) == 0.5
   # in the step: a source whose PASS filter keeps some and drops others
@@ -110,6 +114,7 @@ def test_pass_filter_gives_views_below_tau_no_weight(mnist):
   _, k_attack, _ = _keys(state)
   v = src(k_attack, models.make_logits_fn(model, state.variables()), x, y, 0.1)
   from advjax import metrics  # pylint: disable=import-outside-toplevel
+
   ps = metrics.pass_score(v.images, x, num_iterations=10)
   np.testing.assert_array_equal(v.weight, (ps >= 0.9).astype(jnp.float32))
   assert 0.0 < float(m["pass_kept"]) < 1.0, ps
@@ -125,16 +130,23 @@ def test_maxup_trains_on_the_worst_of_m_draws(mnist):
   _, m = step(state, (x, y))
   _, k_attack, _ = _keys(state)
   logits_fn = models.make_logits_fn(model, state.variables())
-  ces = jnp.stack([losses.cross_entropy(logits_fn(src(jax.random.fold_in(k_attack, j),
-                                                      logits_fn, x, y, 0.1).images), y)
-                   for j in range(3)])
+  ces = jnp.stack(
+    [
+      losses.cross_entropy(
+        logits_fn(src(jax.random.fold_in(k_attack, j), logits_fn, x, y, 0.1).images), y
+      )
+      for j in range(3)
+    ]
+  )
   # train mode without dropout equals inference mode for LeNet-5: the worst copy's loss
   np.testing.assert_allclose(m["loss_adv"], ces.max(0).mean(), rtol=1e-5)
   assert float(ces.max(0).mean()) > float(ces.mean()) + 1e-4
   # gradient flows through the worst copy only
   views = _views.Views(jnp.zeros((6, 1)), jnp.zeros(6, jnp.int32))
+
   def loss_of(z):
     return _views.view_loss(z, views, m=2)[0]
+
   z = jnp.asarray([[0.0, 1.0], [2.0, 0.0], [0.0, 0.0], [0.0, 3.0], [1.0, 1.0], [0.0, 0.5]])
   g = jax.grad(loss_of)(z)
   # copy-major: example i is row i (copy 0) and row 3 + i (copy 1)
@@ -180,48 +192,65 @@ def test_every_source_yields_images_in_range(trained_lenet, mnist):
 
 
 def test_curriculum_grows_pgd_steps_and_configs_validate():
-  run = train.Run(quick_config(num_epochs=4, eps_warmup_epochs=3,
-                               **{"train_attack.num_steps": 7,
-                                  "train_attack.curriculum": "steps"}))
+  run = train.Run(
+    quick_config(
+      num_epochs=4,
+      eps_warmup_epochs=3,
+      **{"train_attack.num_steps": 7, "train_attack.curriculum": "steps"},
+    )
+  )
   spe = run.steps_per_epoch
   assert [run.attack_steps_at(e * spe) for e in range(5)] == [1, 3, 5, 7, 7]
   assert run.train_step_at(0) is run.train_step_at(spe - 1)
   assert run.train_step_at(0) is not run.train_step_at(3 * spe)
   with pytest.raises(ValueError, match="curriculum"):
-    train.validate_config(quick_config(**{"train_attack.curriculum": "steps",
-                                          "train_attack.name": "fgsm"}))
+    train.validate_config(
+      quick_config(**{"train_attack.curriculum": "steps", "train_attack.name": "fgsm"})
+    )
   with pytest.raises(ValueError, match="noisymix.views"):
     train.validate_config(quick_config(**{"noisymix.views": "mixup"}))
   with pytest.raises(ValueError, match="blocks"):
-    train.validate_config(quick_config(**{"noisymix.views": "augmix",
-                                          "noisymix.blocks": ("a", "b")}))
+    train.validate_config(
+      quick_config(**{"noisymix.views": "augmix", "noisymix.blocks": ("a", "b")})
+    )
   with pytest.raises(ValueError, match="pass_tau"):
     train.validate_config(quick_config(**{"train_attack.pass_tau": 2.0}))
   with pytest.raises(ValueError, match="hp_type"):
-    train.validate_config(quick_config(**{"train_attack.name": "hard_positives",
-                                          "train_attack.hp_type": "HC-Q-2"}))
+    train.validate_config(
+      quick_config(**{"train_attack.name": "hard_positives", "train_attack.hp_type": "HC-Q-2"})
+    )
   with pytest.raises(ValueError, match="maxup"):
     train.validate_config(quick_config(**{"train_attack.maxup": 0}))
 
 
 @pytest.mark.slow
 def test_fine_tuning_starts_from_the_base_run_and_logs_pass_kept(quick_runs, tmp_path):
-  base = quick_runs["std"]   # one epoch of clean training (conftest)
+  base = quick_runs["std"]  # one epoch of clean training (conftest)
   _, base_state = train.load_run(base)
-  ft = quick_config(num_epochs=1, recipe="adversarial", alpha=0.5, init_workdir=base,
-                    **{"train_attack.name": "hard_positives", "train_attack.hp_type": "FGS",
-                       "train_attack.pass_tau": 0.5, "train_attack.pass_iterations": 5})
+  ft = quick_config(
+    num_epochs=1,
+    recipe="adversarial",
+    alpha=0.5,
+    init_workdir=base,
+    **{
+      "train_attack.name": "hard_positives",
+      "train_attack.hp_type": "FGS",
+      "train_attack.pass_tau": 0.5,
+      "train_attack.pass_iterations": 5,
+    },
+  )
   ft.eval.masking_checks = False
   run = train.Run(ft)
-  for a, b in zip(jax.tree_util.tree_leaves(run.init_state().params),
-                  jax.tree_util.tree_leaves(base_state.params)):
+  for a, b in zip(
+    jax.tree_util.tree_leaves(run.init_state().params), jax.tree_util.tree_leaves(base_state.params)
+  ):
     np.testing.assert_array_equal(a, b)
   r = train.train_and_evaluate(ft, str(tmp_path / "ft"))
   assert 0.0 < r["train"]["pass_kept"] <= 1.0
   assert "hard positives FGS" in r["setup"]["train attack"]
-  assert r["clean_accuracy"] > 0.8   # fine-tuned from a trained base
+  assert r["clean_accuracy"] > 0.8  # fine-tuned from a trained base
   other = quick_config(recipe="standard", init_workdir=str(tmp_path / "nothing"))
-  with pytest.raises(ValueError, match="init_workdir"):   # before anything is written
+  with pytest.raises(ValueError, match="init_workdir"):  # before anything is written
     train.Run(other)
 
 

@@ -1,4 +1,5 @@
 """The train step, schedules, config checks, determinism, resume, non-finite refusal."""
+
 import json
 import os
 import shutil
@@ -25,12 +26,18 @@ def _batch(mnist, n=64):
 def _state_and_step(recipe, alpha, weight_decay=0.0, eps=0.1):
   model = models.get_model("lenet5", num_classes=10)
   tx = optax.sgd(0.1)
-  state = train.create_train_state(model, tx, jax.random.PRNGKey(0), (28, 28, 1),
-                                   alpha=alpha, eps=eps)
+  state = train.create_train_state(
+    model, tx, jax.random.PRNGKey(0), (28, 28, 1), alpha=alpha, eps=eps
+  )
   attack = train.make_attack_fn("pgd", num_steps=3)
-  step = train.make_train_step(model, tx, recipe=recipe, attack_fn=attack,
-                               eps_fn=train.eps_schedule("constant", eps, 0),
-                               weight_decay=weight_decay)
+  step = train.make_train_step(
+    model,
+    tx,
+    recipe=recipe,
+    attack_fn=attack,
+    eps_fn=train.eps_schedule("constant", eps, 0),
+    weight_decay=weight_decay,
+  )
   return state, step
 
 
@@ -38,8 +45,9 @@ def _state_and_step(recipe, alpha, weight_decay=0.0, eps=0.1):
 def test_loss_is_alpha_weighted_clean_plus_adversarial(mnist, alpha):
   state, step = _state_and_step("adversarial", alpha)
   _, m = step(state, _batch(mnist))
-  np.testing.assert_allclose(m["loss"], alpha * m["loss_clean"] + (1 - alpha) * m["loss_adv"],
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+    m["loss"], alpha * m["loss_clean"] + (1 - alpha) * m["loss_adv"], rtol=1e-6
+  )
   assert m["loss_adv"] > m["loss_clean"]  # the attack is real
   assert float(m["alpha"]) == pytest.approx(alpha)
 
@@ -81,9 +89,10 @@ def test_cyclic_lr_is_wong_et_als_one_cycle():
   fn = train.lr_schedule("cyclic", 0.2, 100)
   # Wong et al. 2020: np.interp(t, [0, 2/5 T, T], [0, lr_max, 0])
   for t in (0, 10, 39, 40, 41, 70, 99, 100):
-    np.testing.assert_allclose(float(fn(t)), np.interp(t, [0, 40, 100], [0, 0.2, 0]),
-                               rtol=1e-5, atol=1e-7)
-  assert float(train.lr_schedule("cyclic", 0.2, 1)(0)) == 0.0   # one step: no crash
+    np.testing.assert_allclose(
+      float(fn(t)), np.interp(t, [0, 40, 100], [0, 0.2, 0]), rtol=1e-5, atol=1e-7
+    )
+  assert float(train.lr_schedule("cyclic", 0.2, 1)(0)) == 0.0  # one step: no crash
   with pytest.raises(ValueError, match="Unknown lr_schedule 'cycle'.*'cyclic'"):
     train.lr_schedule("cycle", 0.1, 10)
 
@@ -94,10 +103,12 @@ def test_config_errors_name_the_problem(tmp_path):
     c.foo = 1
   with pytest.raises(ValueError, match="Unknown config key 'foo'"):
     train.validate_config(c)
-  for key, value, match in [("dataset", "mnist6k", "Unknown dataset 'mnist6k'"),
-                            ("model", "lenet6", "lenet6"),
-                            ("train_attack.eps", -0.1, "train_attack.eps must be >= 0"),
-                            ("recipe", "magic", "recipe")]:
+  for key, value, match in [
+    ("dataset", "mnist6k", "Unknown dataset 'mnist6k'"),
+    ("model", "lenet6", "lenet6"),
+    ("train_attack.eps", -0.1, "train_attack.eps must be >= 0"),
+    ("recipe", "magic", "recipe"),
+  ]:
     wd = tmp_path / key
     with pytest.raises(ValueError, match=match):
       train.train_and_evaluate(quick_config(**{key: value}), str(wd))
@@ -105,9 +116,15 @@ def test_config_errors_name_the_problem(tmp_path):
 
 
 def _run_cli(workdir, *extra, wait=True):
-  cmd = [sys.executable, "-m", "experiments.main",
-         "--config=experiments/configs/mnist_hybrid.py:quick", f"--workdir={workdir}",
-         *QUICK, *extra]
+  cmd = [
+    sys.executable,
+    "-m",
+    "experiments.main",
+    "--config=experiments/configs/mnist_hybrid.py:quick",
+    f"--workdir={workdir}",
+    *QUICK,
+    *extra,
+  ]
   if not wait:
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
   return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -138,9 +155,15 @@ def test_killed_run_resumes_to_the_same_parameters_and_same_seed_is_reproducible
   r = _run_cli(ref, two)
   assert r.returncode == 0, r.stdout + r.stderr
   assert "clean accuracy" in r.stdout
-  for f in ("report.json", "report.md", "config.json", "metrics.jsonl",
-            "figures/training_curves.png", "figures/gallery.png",
-            "figures/accuracy_vs_eps.png"):
+  for f in (
+    "report.json",
+    "report.md",
+    "config.json",
+    "metrics.jsonl",
+    "figures/training_curves.png",
+    "figures/gallery.png",
+    "figures/accuracy_vs_eps.png",
+  ):
     assert (ref / f).exists(), f
   # kill -9 after the first checkpoint, then start the same command again
   p = _run_cli(killed, two, wait=False)
@@ -164,7 +187,8 @@ def test_killed_run_resumes_to_the_same_parameters_and_same_seed_is_reproducible
   ja, jb = (json.load(open(d / "report.json")) for d in (ref, killed))
   assert ja["clean_accuracy"] == jb["clean_accuracy"]
   assert {k: v["accuracy"] for k, v in ja["attacks"].items()} == {
-      k: v["accuracy"] for k, v in jb["attacks"].items()}
+    k: v["accuracy"] for k, v in jb["attacks"].items()
+  }
   # evaluation of the finished run from its checkpoint gives the same numbers
   r = _run_cli(ref, two, "--mode=eval")
   assert r.returncode == 0, r.stdout + r.stderr
@@ -180,18 +204,23 @@ def test_cli_rejects_unknown_config_key(tmp_path):
 
 def test_non_finite_loss_keeps_the_last_good_checkpoint(quick_runs, tmp_path, monkeypatch):
   wd = str(tmp_path / "run")
-  shutil.copytree(quick_runs["hyb"], wd)   # one finished epoch of quick_config (conftest)
+  shutil.copytree(quick_runs["hyb"], wd)  # one finished epoch of quick_config (conftest)
   good = _final_params(wd)
   report = open(os.path.join(wd, "report.json")).read()
 
   from advjax.train import _step  # pylint: disable=import-outside-toplevel
+
   real = _step.make_train_step
+
   def poisoned(*args, **kwargs):
     step = real(*args, **kwargs)
+
     def bad(state, batch):
       state, m = step(state, batch)
       return state, dict(m, loss=m["loss"] * jnp.where(state.step > 30, jnp.nan, 1.0))
+
     return bad
+
   monkeypatch.setattr(_step, "make_train_step", poisoned)
   with pytest.raises(train.NonFiniteLossError, match="step 31"):
     train.train_and_evaluate(quick_config(num_epochs=2, name="hyb"), wd)
@@ -204,7 +233,7 @@ def test_non_finite_loss_keeps_the_last_good_checkpoint(quick_runs, tmp_path, mo
 
 def test_workdir_of_another_config_is_refused(quick_runs, tmp_path):
   wd = str(tmp_path / "run")
-  shutil.copytree(quick_runs["hyb"], wd)   # a finished run of quick_config (conftest)
+  shutil.copytree(quick_runs["hyb"], wd)  # a finished run of quick_config (conftest)
   before = open(os.path.join(wd, "config.json")).read()
   with pytest.raises(ValueError, match="another config"):
     train.train_and_evaluate(quick_config(num_epochs=1, name="hyb", learning_rate=0.5), wd)
@@ -257,15 +286,19 @@ def test_free_adversarial_training_replays_each_batch_m_times(mnist):
   model = models.get_model("lenet5", num_classes=10)
   tx = optax.adam(1e-3)
   x, y = _batch(mnist)
-  state = train.create_train_state(model, tx, jax.random.PRNGKey(0), (28, 28, 1), alpha=0.0,
-                                   eps=0.1, delta_batch=x.shape[0])
-  step = train.make_free_train_step(model, tx, replays=3,
-                                    eps_fn=train.eps_schedule("constant", 0.1, 0))
+  state = train.create_train_state(
+    model, tx, jax.random.PRNGKey(0), (28, 28, 1), alpha=0.0, eps=0.1, delta_batch=x.shape[0]
+  )
+  step = train.make_free_train_step(
+    model, tx, replays=3, eps_fn=train.eps_schedule("constant", 0.1, 0)
+  )
   params, opt_state, delta = state.params, state.opt_state, state.delta
   for _ in range(3):  # the definition, written out
+
     def ce(p, d):
       logits = model.apply({"params": p}, jnp.clip(x + d, 0, 1), train=True)
       return losses.cross_entropy(logits, y).mean()
+
     g_p, g_x = jax.grad(ce, argnums=(0, 1))(params, delta)
     updates, opt_state = tx.update(g_p, opt_state, params)
     params = optax.apply_updates(params, updates)
@@ -284,8 +317,12 @@ def test_free_adversarial_training_replays_each_batch_m_times(mnist):
 
 
 def test_free_adversarial_training_runs_from_a_config(tmp_path):
-  c = quick_config(num_epochs=1, recipe="adversarial", alpha=0.0,
-                   **{"train_attack.name": "free", "train_attack.replays": 2})
+  c = quick_config(
+    num_epochs=1,
+    recipe="adversarial",
+    alpha=0.0,
+    **{"train_attack.name": "free", "train_attack.replays": 2},
+  )
   r = train.train_and_evaluate(c, str(tmp_path / "free"))
   assert "m = 2 replays" in r["setup"]["train attack"]
   assert r["clean_accuracy"] > 0.5  # it learns

@@ -1,5 +1,6 @@
 """config.dtype: bfloat16 mixed precision in the train step (compute in bf16; parameters,
 optimizer state, logits, losses and the attacks' images in float32)."""
+
 import json
 import os
 import sys
@@ -12,8 +13,9 @@ import pytest
 from advjax import attacks, data, models, train
 from tests._inputs import quick_config
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                "benchmarks"))
+sys.path.insert(
+  0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+)
 import mixed_precision  # noqa: E402  pylint: disable=wrong-import-position
 
 
@@ -23,11 +25,14 @@ def test_dtype_is_validated_and_old_runs_read_as_float32(tmp_path):
     train.validate_config(quick_config(dtype="float16"))
   c = quick_config()
   c.model_kwargs.dtype = "bfloat16"
-  with pytest.raises(ValueError, match=r"config\.model_kwargs\.dtype: set the compute dtype "
-                                       r"with config\.dtype"):
+  with pytest.raises(
+    ValueError,
+    match=r"config\.model_kwargs\.dtype: set the compute dtype "
+    r"with config\.dtype",
+  ):
     train.validate_config(c)
   saved = quick_config().to_dict()
-  del saved["dtype"]   # a config.json written before the key existed
+  del saved["dtype"]  # a config.json written before the key existed
   with open(tmp_path / "config.json", "w", encoding="utf-8") as f:
     json.dump(saved, f)
   assert train.read_run_config(str(tmp_path)).dtype == "float32"
@@ -44,8 +49,11 @@ def test_bf16_mnist_hybrid_learns_with_float32_state_and_unquantized_attacks(tmp
   run, state = train.load_run(workdir)
   assert run.model.dtype == jnp.bfloat16
   for tree in (state.params, state.opt_state):
-    dtypes = {leaf.dtype for leaf in jax.tree_util.tree_leaves(tree)
-              if jnp.issubdtype(leaf.dtype, jnp.floating)}
+    dtypes = {
+      leaf.dtype
+      for leaf in jax.tree_util.tree_leaves(tree)
+      if jnp.issubdtype(leaf.dtype, jnp.floating)
+    }
     assert dtypes == {jnp.dtype(jnp.float32)}, dtypes
 
   logits_fn = models.make_logits_fn(run.model, state.variables())

@@ -1,6 +1,7 @@
 """What a long run shows while it runs: TensorBoard event files beside metrics.jsonl (the
 same numbers) and the final evaluation's numbers at the last step, and the progress bar's
 images/s and data-wait fraction."""
+
 import glob
 import json
 import os
@@ -17,14 +18,15 @@ def _read_scalars(logdir):
   """{tag: {step: value}} from the TFRecord-framed Event protos in `logdir` (read here by
   hand, so the test does not depend on the writer's own reader)."""
   from tensorboardX.proto import event_pb2  # pylint: disable=import-outside-toplevel
+
   out = {}
   for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
     with open(path, "rb") as f:
       data = f.read()
     i = 0
     while i < len(data):
-      (length,) = struct.unpack("<Q", data[i:i + 8])
-      event = event_pb2.Event.FromString(data[i + 12:i + 12 + length])
+      (length,) = struct.unpack("<Q", data[i : i + 8])
+      event = event_pb2.Event.FromString(data[i + 12 : i + 12 + length])
       i += 12 + length + 4
       for v in event.summary.value:
         out.setdefault(v.tag, {})[event.step] = v.simple_value
@@ -47,7 +49,7 @@ def test_quick_run_writes_the_metrics_to_tensorboard(quick_runs):
     assert scalars["val/acc_clean"][r["step"]] == pytest.approx(r["val_acc_clean"])
     assert scalars["val/acc_adv"][r["step"]] == pytest.approx(r["val_acc_adv"])
     assert scalars["val/alpha"][r["step"]] == pytest.approx(r["alpha"])
-  assert not [t for t in scalars if t.startswith("val/val_")]   # the prefix once
+  assert not [t for t in scalars if t.startswith("val/val_")]  # the prefix once
 
 
 def test_the_final_evaluation_reaches_tensorboard_at_the_last_step(quick_runs):
@@ -73,17 +75,32 @@ def test_the_final_evaluation_reaches_tensorboard_at_the_last_step(quick_runs):
 
 def test_report_scalars_name_every_attack_eps_and_the_corruption_mean():
   from advjax.train import _loop  # pylint: disable=import-outside-toplevel
-  report = {"clean_accuracy": 0.98,
-            "attacks": {"pgd": {"eps": 0.1, "accuracy": 0.9},
-                        "cw": {"eps": None, "accuracy": 0.2},
-                        "broken": {"eps": 0.1, "accuracy": None}},
-            "accuracy_vs_eps": {"eps": [0.05, 0.1, 0.2], "fgsm": [0.95, 0.93, 0.5],
-                                "pgd": [0.94, 0.9, 0.3]},
-            "corruptions": {"mean": 0.8, "accuracy": {}}}
+
+  report = {
+    "clean_accuracy": 0.98,
+    "attacks": {
+      "pgd": {"eps": 0.1, "accuracy": 0.9},
+      "cw": {"eps": None, "accuracy": 0.2},
+      "broken": {"eps": 0.1, "accuracy": None},
+    },
+    "accuracy_vs_eps": {
+      "eps": [0.05, 0.1, 0.2],
+      "fgsm": [0.95, 0.93, 0.5],
+      "pgd": [0.94, 0.9, 0.3],
+    },
+    "corruptions": {"mean": 0.8, "accuracy": {}},
+  }
   assert _loop.report_scalars(report) == {
-      "clean_accuracy": 0.98, "pgd_eps0.1": 0.9, "cw": 0.2, "fgsm_eps0.05": 0.95,
-      "fgsm_eps0.1": 0.93, "fgsm_eps0.2": 0.5, "pgd_eps0.05": 0.94, "pgd_eps0.2": 0.3,
-      "corruption_mean": 0.8}
+    "clean_accuracy": 0.98,
+    "pgd_eps0.1": 0.9,
+    "cw": 0.2,
+    "fgsm_eps0.05": 0.95,
+    "fgsm_eps0.1": 0.93,
+    "fgsm_eps0.2": 0.5,
+    "pgd_eps0.05": 0.94,
+    "pgd_eps0.2": 0.3,
+    "corruption_mean": 0.8,
+  }
 
 
 def test_event_writer_skips_non_numbers_and_writes_nothing_when_disabled(tmp_path):
@@ -100,41 +117,42 @@ def test_throughput_counts_images_and_the_time_spent_waiting_for_data():
     for _ in range(4):
       time.sleep(0.05)
       yield "batch"
+
   rates, batches = _events.Throughput(), slow_batches()
   rates.wait(batches)
-  time.sleep(0.3)             # the first step compiles: neither counted nor timed
+  time.sleep(0.3)  # the first step compiles: neither counted nor timed
   rates.step(32)
   for _ in range(3):
     rates.wait(batches)
-    time.sleep(0.05)          # the "step"
+    time.sleep(0.05)  # the "step"
     rates.step(32)
   with pytest.raises(StopIteration):
     rates.wait(batches)
   r = rates.rates()
-  assert 0.35 < r["data_wait"] < 0.65                # half the time fetching
+  assert 0.35 < r["data_wait"] < 0.65  # half the time fetching
   assert 32 * 3 / 0.5 < r["images_per_s"] < 32 * 3 / 0.25
-  assert rates.rates() == r       # an empty window keeps the rate (no drop to 0)
+  assert rates.rates() == r  # an empty window keeps the rate (no drop to 0)
 
 
 def test_throughput_is_a_moving_average_that_skips_the_compiling_step(monkeypatch):
   clock = [0.0]
   monkeypatch.setattr(_events.time, "perf_counter", lambda: clock[0])
   rates = _events.Throughput(smoothing=0.5)
-  assert rates.rates()["images_per_s"] == 0.0     # nothing counted yet
-  clock[0] += 30.0          # compiling the first step
+  assert rates.rates()["images_per_s"] == 0.0  # nothing counted yet
+  clock[0] += 30.0  # compiling the first step
   rates.step(100)
   for _ in range(10):
     clock[0] += 1.0
-    rates.step(100)         # 100 images/s
+    rates.step(100)  # 100 images/s
   assert rates.rates()["images_per_s"] == pytest.approx(100.0)
-  rates.step(1000)          # a window of 1000 images/s (async dispatch, say) ...
+  rates.step(1000)  # a window of 1000 images/s (async dispatch, say) ...
   clock[0] += 1.0
-  assert rates.rates()["images_per_s"] == pytest.approx(550.0)   # ... is averaged in
-  clock[0] += 60.0          # validation and a checkpoint
+  assert rates.rates()["images_per_s"] == pytest.approx(550.0)  # ... is averaged in
+  clock[0] += 60.0  # validation and a checkpoint
   rates.restart()
   clock[0] += 1.0
   rates.step(550)
-  assert rates.rates()["images_per_s"] == pytest.approx(550.0)   # not diluted by them
+  assert rates.rates()["images_per_s"] == pytest.approx(550.0)  # not diluted by them
   monkeypatch.undo()
   with pytest.raises(ValueError, match="smoothing"):
     _events.Throughput(smoothing=0.0)

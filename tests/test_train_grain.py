@@ -1,6 +1,7 @@
 """Training on the Grain pipeline (config.input.pipeline = "grain"): a dataset's splits as
 sources, the config's checks, exact resume of a run killed mid-epoch (the iterator state
 travels in the checkpoint), and the ImageNet configs' first steps on a generated folder."""
+
 import importlib
 import json
 import os
@@ -17,6 +18,7 @@ from tests import _inputs
 def _folder(root, sizes, *, splits=("train", "val"), per_class=4, classes=("cat", "dog")):
   """Real photos (skimage) as JPEG/PNG of the given (h, w) sizes, one folder per class."""
   from skimage import data as skdata  # pylint: disable=import-outside-toplevel
+
   photos = [skdata.astronaut(), skdata.chelsea(), skdata.coffee()]
   k = 0
   for split in splits:
@@ -27,7 +29,8 @@ def _folder(root, sizes, *, splits=("train", "val"), per_class=4, classes=("cat"
         h, w = sizes[k % len(sizes)]
         ext = "jpg" if k % 2 else "png"
         Image.fromarray(photos[k % 3]).resize((w, h), Image.BILINEAR).save(
-            os.path.join(folder, f"{k:03d}.{ext}"))
+          os.path.join(folder, f"{k:03d}.{ext}")
+        )
         k += 1
   return str(root)
 
@@ -75,25 +78,37 @@ def test_read_eval_split_is_a_seeded_choice_through_the_eval_transform(tmp_path)
   full = data.read_eval_split(source, transform="resize_center_crop", resize=36, crop=32)
   assert full.images.shape == (10, 32, 32, 3) and full.labels.tolist() == [0] * 5 + [1] * 5
   assert 0.0 <= full.images.min() and full.images.max() <= 1.0
-  part = data.read_eval_split(source, num_examples=4, transform="resize_center_crop",
-                              resize=36, crop=32, seed=1)
+  part = data.read_eval_split(
+    source, num_examples=4, transform="resize_center_crop", resize=36, crop=32, seed=1
+  )
   # the chosen examples, in source order, equal to the same examples of the full read
   chosen = np.sort(np.random.default_rng(1).choice(10, 4, replace=False))
   np.testing.assert_array_equal(part.images, full.images[chosen])
   np.testing.assert_array_equal(part.labels, full.labels[chosen])
 
 
-@pytest.mark.parametrize("overrides,match", [
-    ({"input.pipeline": "memory", "train_augment": "random_resized_crop_flip"},
-     "needs config.input.pipeline='grain'"),
+@pytest.mark.parametrize(
+  "overrides,match",
+  [
+    (
+      {"input.pipeline": "memory", "train_augment": "random_resized_crop_flip"},
+      "needs config.input.pipeline='grain'",
+    ),
     ({"train_augment": "random_resized_crop_flip"}, r"config.input.image_size .* required"),
-    ({"input.eval_transform": "resize_center_crop", "input.image_size": 224,
-      "input.eval_resize": 200}, r"eval_resize \(200\) must be >= config.input.image_size"),
+    (
+      {
+        "input.eval_transform": "resize_center_crop",
+        "input.image_size": 224,
+        "input.eval_resize": 200,
+      },
+      r"eval_resize \(200\) must be >= config.input.image_size",
+    ),
     ({"input.workers": -1}, r"config.input.workers must be an integer >= 0; got -1"),
     ({"input.pipeline": "streams"}, r"config.input.pipeline: unknown value 'streams'"),
     ({"input.pipeline": "memory", "input.workers": 2}, "need config.input.pipeline='grain'"),
     ({"input.eval_transform": "crop"}, r"config.input.eval_transform: unknown value 'crop'"),
-])
+  ],
+)
 def test_bad_input_config_names_the_key(overrides, match):
   with pytest.raises(ValueError, match=match):
     train.validate_config(_grain_config(**overrides))
@@ -102,17 +117,28 @@ def test_bad_input_config_names_the_key(overrides, match):
 def test_eval_images_of_another_size_are_refused_before_training(tmp_path):
   # mixed sizes where one size is needed: the error names the file
   mixed = _folder(tmp_path / "mixed", [(40, 50), (60, 45)], per_class=4)
-  c = _grain_config(dataset=f"folder:{mixed}", validation_size=2, model="resnet18",
-                    batch_size=2, train_augment="random_resized_crop_flip",
-                    **{"input.image_size": 32})
-  with pytest.raises(ValueError, match=r"image .*/00\d.(png|jpg) has shape .* transform "
-                                       r"'none' needs one size"):
+  c = _grain_config(
+    dataset=f"folder:{mixed}",
+    validation_size=2,
+    model="resnet18",
+    batch_size=2,
+    train_augment="random_resized_crop_flip",
+    **{"input.image_size": 32},
+  )
+  with pytest.raises(
+    ValueError,
+    match=r"image .*/00\d.(png|jpg) has shape .* transform "
+    r"'none' needs one size",
+  ):
     train.Run(c)
   # one size, but not the training crops' size
   c.dataset = f"folder:{_folder(tmp_path / 'one', [(40, 50)], per_class=4)}"
-  with pytest.raises(ValueError, match=r"the validation images are \(40, 50, 3\) after "
-                                       r"config.input.eval_transform='none', the training "
-                                       r"images \(32, 32, 3\)"):
+  with pytest.raises(
+    ValueError,
+    match=r"the validation images are \(40, 50, 3\) after "
+    r"config.input.eval_transform='none', the training "
+    r"images \(32, 32, 3\)",
+  ):
     train.Run(c)
   c.input.eval_transform, c.input.eval_resize = "resize_center_crop", 36
   assert train.Run(c).splits["test"].images.shape == (8, 32, 32, 3)
@@ -127,26 +153,33 @@ class _Killed(Exception):
 
 def _small_config(npz, workdir_epochs=2):
   return _grain_config(
-      dataset=f"npz:{npz}", validation_size=100, num_epochs=workdir_epochs, batch_size=50,
-      train_augment="flip", progress=False, **{
-          "input.workers": 2, "eval.attacks": ("fgsm",), "eval.num_examples": 100,
-          "eval.masking_checks": False, "stall_check.epochs": 0.0})
+    dataset=f"npz:{npz}",
+    validation_size=100,
+    num_epochs=workdir_epochs,
+    batch_size=50,
+    train_augment="flip",
+    progress=False,
+    **{
+      "input.workers": 2,
+      "eval.attacks": ("fgsm",),
+      "eval.num_examples": 100,
+      "eval.masking_checks": False,
+      "stall_check.epochs": 0.0,
+    },
+  )
 
 
 def _records(workdir):
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     recs = [json.loads(line) for line in f]
-  return [{k: v for k, v in r.items() if k not in ("examples_per_s", "epoch_time_s")}
-          for r in recs]
+  return [{k: v for k, v in r.items() if k not in ("examples_per_s", "epoch_time_s")} for r in recs]
 
 
 @pytest.mark.slow
-def test_grain_run_killed_mid_epoch_resumes_with_the_same_batches(tmp_path, mnist,
-                                                                  monkeypatch):
+def test_grain_run_killed_mid_epoch_resumes_with_the_same_batches(tmp_path, mnist, monkeypatch):
   npz = str(tmp_path / "digits.npz")
   ds = mnist["train"]
-  np.savez(npz, images=np.round(ds.images[:1000] * 255).astype(np.uint8),
-           labels=ds.labels[:1000])
+  np.savez(npz, images=np.round(ds.images[:1000] * 255).astype(np.uint8), labels=ds.labels[:1000])
   ref, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
   report = train.train_and_evaluate(_small_config(npz), ref)
   assert report["setup"]["input"] == "grain, 2 workers"
@@ -155,11 +188,13 @@ def test_grain_run_killed_mid_epoch_resumes_with_the_same_batches(tmp_path, mnis
 
   done = []
   original = train.Run.train_step_at
+
   def dying(run, step):
-    if len(done) == 14 + 5:   # mid-way through the second epoch, after the first checkpoint
+    if len(done) == 14 + 5:  # mid-way through the second epoch, after the first checkpoint
       raise _Killed()
     done.append(step)
     return original(run, step)
+
   with monkeypatch.context() as m:
     m.setattr(train.Run, "train_step_at", dying)
     with pytest.raises(_Killed):
@@ -184,18 +219,28 @@ def test_grain_run_killed_mid_epoch_resumes_with_the_same_batches(tmp_path, mnis
 # The ImageNet configs
 # --------------------------------------------------------------------------- #
 @pytest.mark.slow
-@pytest.mark.parametrize("name,model,recipe", [
+@pytest.mark.parametrize(
+  "name,model,recipe",
+  [
     ("imagenet_resnet50_noisymix", "resnet50", "standard"),
     ("imagenet_efficientnet_b0_hybrid", "efficientnet_b0", "hybrid"),
-])
-def test_imagenet_config_builds_and_trains_two_steps_on_a_generated_folder(tmp_path, name,
-                                                                           model, recipe):
+  ],
+)
+def test_imagenet_config_builds_and_trains_two_steps_on_a_generated_folder(
+  tmp_path, name, model, recipe
+):
   root = _folder(tmp_path / "imagenet", [(70, 90), (96, 80), (81, 81)], per_class=4)
   c = importlib.import_module(f"experiments.configs.{name}").get_config()
-  assert (c.model, c.recipe, c.input.pipeline, c.train_augment, c.input.eval_transform,
-          c.input.image_size, c.input.eval_resize, c.eval.eps) == (
-              model, recipe, "grain", "random_resized_crop_flip", "resize_center_crop", 224,
-              256, 4 / 255)
+  assert (
+    c.model,
+    c.recipe,
+    c.input.pipeline,
+    c.train_augment,
+    c.input.eval_transform,
+    c.input.image_size,
+    c.input.eval_resize,
+    c.eval.eps,
+  ) == (model, recipe, "grain", "random_resized_crop_flip", "resize_center_crop", 224, 256, 4 / 255)
   # the config's program on smaller crops (64 of 73 instead of 224 of 256), in-process
   c.dataset, c.validation_size, c.batch_size, c.progress = f"folder:{root}", 2, 4, False
   c.input.workers, c.input.image_size, c.input.eval_resize = 0, 64, 73
@@ -211,5 +256,4 @@ def test_imagenet_config_builds_and_trains_two_steps_on_a_generated_folder(tmp_p
     state, metrics = run.train_step_at(step)(state, data.shard_batch(batch, run.mesh))
     assert np.isfinite(float(metrics["loss"]))
   assert int(state.step) == 2 and stream.state() is not None
-  assert any(not np.allclose(a, b) for a, b in zip(before, jax.tree_util.tree_leaves(
-      state.params)))
+  assert any(not np.allclose(a, b) for a, b in zip(before, jax.tree_util.tree_leaves(state.params)))

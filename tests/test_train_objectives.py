@@ -1,4 +1,5 @@
 """TRADES, MART and AWP: the losses, TRADES' attack, the train step and the config."""
+
 import json
 import math
 
@@ -23,14 +24,14 @@ LABELS = np.array([0, 1])
 
 
 def test_trades_kl_is_the_kl_of_the_softmaxes():
-  got = losses.trades_kl(jnp.log(jnp.asarray(P_CLEAN, jnp.float32)),
-                         jnp.log(jnp.asarray(P_ADV, jnp.float32)) + 3.0)   # shift-invariant
+  got = losses.trades_kl(
+    jnp.log(jnp.asarray(P_CLEAN, jnp.float32)), jnp.log(jnp.asarray(P_ADV, jnp.float32)) + 3.0
+  )  # shift-invariant
   # by hand: 0.5 ln(0.5/0.25) + 0.25 ln(0.25/0.5) + 0 = 0.25 ln 2
   kl0 = 0.25 * math.log(2.0)
   kl1 = 0.1 * math.log(0.1 / 0.2) + 0.6 * math.log(0.6 / 0.2) + 0.3 * math.log(0.3 / 0.6)
   np.testing.assert_allclose(got, [kl0, kl1], rtol=1e-5)
-  np.testing.assert_allclose(losses.trades_kl(jnp.ones((2, 3)), jnp.zeros((2, 3))), 0.0,
-                             atol=1e-7)
+  np.testing.assert_allclose(losses.trades_kl(jnp.ones((2, 3)), jnp.zeros((2, 3))), 0.0, atol=1e-7)
   with pytest.raises(ValueError, match="same shape"):
     losses.trades_kl(jnp.ones((2, 3)), jnp.ones((2, 4)))
 
@@ -38,11 +39,16 @@ def test_trades_kl_is_the_kl_of_the_softmaxes():
 def test_mart_loss_is_bce_plus_weighted_kl():
   lam = 6.0
   got = jax.jit(lambda a, b, y: losses.mart_loss(a, b, y, lam=lam))(
-      jnp.log(jnp.asarray(P_CLEAN, jnp.float32)), jnp.log(jnp.asarray(P_ADV, jnp.float32)),
-      jnp.asarray(LABELS))
+    jnp.log(jnp.asarray(P_CLEAN, jnp.float32)),
+    jnp.log(jnp.asarray(P_ADV, jnp.float32)),
+    jnp.asarray(LABELS),
+  )
   # example 0, y = 0: -ln p_0(x') = ln 4; max_{k != 0} p_k(x') = 0.5; p_y(x) = 0.5
-  e0 = (math.log(4.0) - math.log(1.0001 - 0.5 + 1e-12)
-        + lam * (0.5 * math.log(0.5 / 0.25) + 0.25 * math.log(0.25 / 0.5)) * (1.0000001 - 0.5))
+  e0 = (
+    math.log(4.0)
+    - math.log(1.0001 - 0.5 + 1e-12)
+    + lam * (0.5 * math.log(0.5 / 0.25) + 0.25 * math.log(0.25 / 0.5)) * (1.0000001 - 0.5)
+  )
   # example 1, y = 1: -ln 0.2; max_{k != 1} p_k(x') = 0.6; p_y(x) = 0.6
   kl1 = 0.1 * math.log(0.1 / 0.2) + 0.6 * math.log(0.6 / 0.2) + 0.3 * math.log(0.3 / 0.6)
   e1 = -math.log(0.2) - math.log(1.0001 - 0.6 + 1e-12) + lam * kl1 * (1.0000001 - 0.6)
@@ -62,8 +68,7 @@ def test_trades_attack_stays_in_the_ball_and_increases_the_kl():
   def run(key, x, y):
     res = attacks.trades_attack_with_info(key, logits_fn, x, y, eps=EPS, num_steps=10)
     kl = lambda z: losses.trades_kl(logits_fn(x), logits_fn(z))
-    corner = jnp.clip(x + EPS * jnp.sign(jax.random.normal(jax.random.PRNGKey(9), x.shape)),
-                      0, 1)
+    corner = jnp.clip(x + EPS * jnp.sign(jax.random.normal(jax.random.PRNGKey(9), x.shape)), 0, 1)
     # the KL at the attack, near the start, at a random corner of the ball
     return res, kl(res.images), kl(x + 0.001 * jnp.sign(res.images - x)), kl(corner)
 
@@ -84,6 +89,7 @@ def test_trades_attack_stays_in_the_ball_and_increases_the_kl():
 # --------------------------------------------------------------------------- #
 def _by_hand_loss(model, objective, alpha, x, y, x_adv, beta=6.0):
   """The step's loss written out (clean branch: plain CE of x)."""
+
   def loss(params):
     f = lambda z: model.apply({"params": params}, z)
     lc, la = f(x), f(x_adv)
@@ -99,9 +105,11 @@ def _by_hand_loss(model, objective, alpha, x, y, x_adv, beta=6.0):
       other = jnp.max(jnp.where(jax.nn.one_hot(y, 3) > 0, -1.0, pa), axis=-1)
       py = jnp.take_along_axis(pc, y[:, None], 1)[:, 0]
       kl = jnp.sum(pc * (jnp.log(pc) - jnp.log(pa + 1e-12)), axis=-1)
-      l_obj = jnp.mean(-jnp.log(py_adv) - jnp.log(1.0001 - other + 1e-12)
-                       + beta * kl * (1.0000001 - py))
+      l_obj = jnp.mean(
+        -jnp.log(py_adv) - jnp.log(1.0001 - other + 1e-12) + beta * kl * (1.0000001 - py)
+      )
     return alpha * ce_clean + (1 - alpha) * l_obj
+
   return loss
 
 
@@ -116,8 +124,9 @@ def _step_views(state, model, attack, x, y):
 def test_step_loss_is_alpha_clean_plus_the_objective(objective):
   model, tx, state, x, y = tiny_train_setup()
   attack = train.make_attack_fn("pgd", num_steps=3, objective=objective)
-  step = train.make_train_step(model, tx, recipe="adversarial", attack_fn=attack,
-                               eps_fn=lambda s: EPS, objective=objective)
+  step = train.make_train_step(
+    model, tx, recipe="adversarial", attack_fn=attack, eps_fn=lambda s: EPS, objective=objective
+  )
   state = state.replace(alpha=jnp.float32(0.25))
   x_adv = _step_views(state, model, attack, x, y)
   want = jax.jit(_by_hand_loss(model, objective, 0.25, x, y, x_adv))(state.params)
@@ -132,9 +141,16 @@ def test_awp_applies_the_gradient_at_w_plus_v_to_w(objective):
   # SGD: the update is proportional to the gradient, so the one at w + v shows
   model, tx, state, x, y = tiny_train_setup(tx=optax.sgd(0.1, momentum=0.9))
   attack = train.make_attack_fn("pgd", num_steps=3, objective=objective)
-  step = train.make_train_step(model, tx, recipe="adversarial", attack_fn=attack,
-                               eps_fn=lambda s: EPS, objective=objective, skip_clean=True,
-                               awp_gamma=gamma)
+  step = train.make_train_step(
+    model,
+    tx,
+    recipe="adversarial",
+    attack_fn=attack,
+    eps_fn=lambda s: EPS,
+    objective=objective,
+    skip_clean=True,
+    awp_gamma=gamma,
+  )
   x_adv = _step_views(state, model, attack, x, y)
   loss = jax.jit(_by_hand_loss(model, objective, 0.0, x, y, x_adv))
   grad = jax.jit(jax.grad(loss))
@@ -160,15 +176,20 @@ def test_awp_applies_the_gradient_at_w_plus_v_to_w(objective):
 def test_step_and_attack_argument_errors():
   model, tx, _, _, _ = tiny_train_setup()
   with pytest.raises(ValueError, match="recipe 'adversarial' or 'hybrid'"):
-    train.make_train_step(model, tx, recipe="standard", eps_fn=lambda s: EPS,
-                          objective="trades")
+    train.make_train_step(model, tx, recipe="standard", eps_fn=lambda s: EPS, objective="trades")
   with pytest.raises(ValueError, match="Unknown objective 'kl'"):
     train.make_attack_fn("pgd", objective="kl")
   with pytest.raises(ValueError, match="must be 'pgd'; got 'fgsm'"):
     train.make_attack_fn("fgsm", objective="trades")
   with pytest.raises(ValueError, match="awp_gamma"):
-    train.make_train_step(model, tx, recipe="adversarial", eps_fn=lambda s: EPS,
-                          attack_fn=train.make_attack_fn("pgd"), awp_gamma=-1.0)
+    train.make_train_step(
+      model,
+      tx,
+      recipe="adversarial",
+      eps_fn=lambda s: EPS,
+      attack_fn=train.make_attack_fn("pgd"),
+      awp_gamma=-1.0,
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -178,28 +199,42 @@ def _config(**flat):
   return set_keys(train.default_config(), **flat)
 
 
-@pytest.mark.parametrize("flat, match", [
+@pytest.mark.parametrize(
+  "flat, match",
+  [
     ({"objective": "trades"}, "config.recipe='adversarial'"),
     ({"objective": "kl", "recipe": "adversarial"}, "config.objective: unknown value 'kl'"),
-    ({"objective": "trades", "recipe": "adversarial", "train_attack.name": "fgsm"},
-     "train_attack.name must be 'pgd'; got 'fgsm'"),
-    ({"objective": "mart", "recipe": "adversarial", "train_attack.name": "free"},
-     "free adversarial training"),
-    ({"awp_gamma": 0.01, "recipe": "adversarial", "train_attack.name": "free"},
-     "config.awp_gamma > 0"),
+    (
+      {"objective": "trades", "recipe": "adversarial", "train_attack.name": "fgsm"},
+      "train_attack.name must be 'pgd'; got 'fgsm'",
+    ),
+    (
+      {"objective": "mart", "recipe": "adversarial", "train_attack.name": "free"},
+      "free adversarial training",
+    ),
+    (
+      {"awp_gamma": 0.01, "recipe": "adversarial", "train_attack.name": "free"},
+      "config.awp_gamma > 0",
+    ),
     ({"awp_gamma": -0.01}, "config.awp_gamma must be >= 0"),
     ({"trades_beta": -1.0}, "config.trades_beta must be >= 0"),
-])
+  ],
+)
 def test_config_errors_name_the_key(flat, match):
   with pytest.raises(ValueError, match=match):
     train.validate_config(_config(**flat))
 
 
 def test_config_spelling_and_old_runs(tmp_path):
-  c = train.validate_config(_config(objective="mart", recipe="hybrid", mart_lambda=5.0,
-                                    awp_gamma=5e-3, **{"noisymix.views": "augmix",
-                                                       "train_attack.pass_tau": 0.5,
-                                                       "eps_schedule": "linear"}))
+  c = train.validate_config(
+    _config(
+      objective="mart",
+      recipe="hybrid",
+      mart_lambda=5.0,
+      awp_gamma=5e-3,
+      **{"noisymix.views": "augmix", "train_attack.pass_tau": 0.5, "eps_schedule": "linear"},
+    )
+  )
   assert train._config.objective_weight(c) == 5.0  # pylint: disable=protected-access
   assert train.default_config().objective == "ce" and train.default_config().awp_gamma == 0
   # a run saved before these keys existed is the same run as the default config now
@@ -208,10 +243,12 @@ def test_config_spelling_and_old_runs(tmp_path):
     del saved[k]
   (tmp_path / "config.json").write_text(json.dumps(saved))
   train._loop._check_same_config(  # pylint: disable=protected-access
-      str(tmp_path), train.validate_config(train.default_config()))
+    str(tmp_path), train.validate_config(train.default_config())
+  )
   with pytest.raises(ValueError, match="another config"):
     train._loop._check_same_config(  # pylint: disable=protected-access
-        str(tmp_path), train.validate_config(_config(recipe="adversarial", objective="mart")))
+      str(tmp_path), train.validate_config(_config(recipe="adversarial", objective="mart"))
+    )
 
 
 # --------------------------------------------------------------------------- #

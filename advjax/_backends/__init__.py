@@ -18,6 +18,7 @@ Tests run the portable code on CPU inside `with portable_only():`.
 
 See docs/architecture.md, "Backend specializations".
 """
+
 import contextlib
 
 import jax

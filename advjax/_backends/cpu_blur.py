@@ -5,6 +5,7 @@ blur's 17x17 - 21x21 disks); on images of at most `MAX_PIXELS` pixels the filter
 border included, is faster as one [HW, HW] matmul. The portable code is
 `advjax.augment._ops.filter2d`.
 """
+
 import functools
 
 import jax
@@ -19,8 +20,9 @@ def filter2d(image, kernel: np.ndarray, mode: str):
   """`_ops.filter2d(image, kernel, mode=mode)` of an [H, W, C] image as one matmul."""
   h, w = image.shape[0], image.shape[1]
   mat = _filter_matrix(h, w, tuple(map(tuple, np.asarray(kernel, np.float32).tolist())), mode)
-  return jnp.einsum("pq,qc->pc", jnp.asarray(mat), image.reshape(h * w, -1),
-                    precision=jax.lax.Precision.HIGHEST).reshape(image.shape)
+  return jnp.einsum(
+    "pq,qc->pc", jnp.asarray(mat), image.reshape(h * w, -1), precision=jax.lax.Precision.HIGHEST
+  ).reshape(image.shape)
 
 
 # One entry per severity of one image size (the corruption benchmarks' loop).
@@ -35,5 +37,5 @@ def _filter_matrix(h: int, w: int, kernel: tuple, mode: str) -> np.ndarray:
   rows = np.arange(h * w).reshape(h, w)
   for dy in range(kernel.shape[0]):
     for dx in range(kernel.shape[1]):
-      np.add.at(mat, (rows.ravel(), idx[dy:dy + h, dx:dx + w].ravel()), kernel[dy, dx])
+      np.add.at(mat, (rows.ravel(), idx[dy : dy + h, dx : dx + w].ravel()), kernel[dy, dx])
   return mat

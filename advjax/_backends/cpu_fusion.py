@@ -4,6 +4,7 @@ XLA fuses cheap elementwise producers into each of their consumers and
 recomputes them there; it drops `optimization_barrier` before fusion. A
 conditional whose branches are not trivial is kept, and is a fusion boundary.
 """
+
 import jax
 import jax.numpy as jnp
 

@@ -15,6 +15,7 @@ what every attack step costs):
 Where a pooling window has several maxima its gradient is shared equally
 among them, as `jnp.max`'s rule (the portable code's).
 """
+
 import functools
 
 import jax
@@ -28,8 +29,11 @@ def _windows(x):
   """[B, H, W, C] (even H, W) -> its 4 pooling phases x[:, a::2, b::2], (a, b) order,
   stacked: [4, B, H / 2, W / 2, C]."""
   b, h, w, c = x.shape
-  return x.reshape(b, h // 2, 2, w // 2, 2, c).transpose(2, 4, 0, 1, 3, 5).reshape(
-      4, b, h // 2, w // 2, c)
+  return (
+    x.reshape(b, h // 2, 2, w // 2, 2, c)
+    .transpose(2, 4, 0, 1, 3, 5)
+    .reshape(4, b, h // 2, w // 2, c)
+  )
 
 
 def _max4(a, b, c, d):
@@ -58,8 +62,9 @@ def _padded(x, kernel, padding: str):
 
 
 def _conv_lax(x, kernel, padding: str):
-  return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding,
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return jax.lax.conv_general_dilated(
+    x, kernel, (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
 
 
 def _conv_pool_phases(x, kernel, padding: str):
@@ -75,10 +80,17 @@ def _conv_pool_phases(x, kernel, padding: str):
   h2, w2 = (hp - kh + 1) // 2, (wp - kw + 1) // 2
   # The polyphase components x[:, u::2, v::2], from x padded to even size.
   comp = _windows(jnp.pad(x, ((0, 0), (0, hp % 2), (0, wp % 2), (0, 0))))
+
   def phase(a, c):
-    return sum(comp[2 * ((a + i) % 2) + (c + j) % 2][:, (a + i) // 2:(a + i) // 2 + h2,
-                                                     (c + j) // 2:(c + j) // 2 + w2]
-               * kernel[i, j, 0] for i in range(kh) for j in range(kw))
+    return sum(
+      comp[2 * ((a + i) % 2) + (c + j) % 2][
+        :, (a + i) // 2 : (a + i) // 2 + h2, (c + j) // 2 : (c + j) // 2 + w2
+      ]
+      * kernel[i, j, 0]
+      for i in range(kh)
+      for j in range(kw)
+    )
+
   return [phase(a, c) for a in (0, 1) for c in (0, 1)]
 
 
@@ -92,7 +104,7 @@ def _conv_rows(x, kernel, padding: str):
   x = _padded(x, kernel, padding)
   b, hp, wp, _ = x.shape
   h, w = hp - kh + 1, wp - kw + 1
-  rows = jnp.concatenate([x[:, i:i + h].reshape(b, h, wp * ci) for i in range(kh)], -1)
+  rows = jnp.concatenate([x[:, i : i + h].reshape(b, h, wp * ci) for i in range(kh)], -1)
   offset = np.arange(wp)[:, None] - np.arange(w)[None, :]  # [Wp, W]: input col - output col
   band = (offset >= 0) & (offset < kw)
   toeplitz = kernel[:, np.clip(offset, 0, kw - 1)]  # [kh, Wp, W, Ci, Co]
@@ -106,7 +118,8 @@ def _conv_im2col(x, kernel, padding: str):
   x = _padded(x, kernel, padding)
   h, w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
   patches = jnp.concatenate(
-      [x[:, i:i + h, j:j + w, :] for i in range(kh) for j in range(kw)], axis=-1)
+    [x[:, i : i + h, j : j + w, :] for i in range(kh) for j in range(kw)], axis=-1
+  )
   return patches @ kernel.reshape(kh * kw * ci, co)
 
 

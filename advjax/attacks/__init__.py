@@ -12,11 +12,13 @@ The registry finds an attack by name for training, evaluation and AutoAttack's
 stages: `build_attack(name, **options)` returns `attack_fn(key, logits_fn,
 images, labels, eps) -> images`; `ATTACK_NAMES` lists the names.
 """
+
 # The registry: attacks by name
 from advjax.attacks._registry import ATTACK_NAMES
 from advjax.attacks._registry import AttackSpec
 from advjax.attacks._registry import build_attack
 from advjax.attacks._registry import get_attack
+
 # Bounded attacks
 from advjax.attacks._apgd import apgd
 from advjax.attacks._apgd import apgd_t
@@ -30,14 +32,17 @@ from advjax.attacks._pgd import pgd
 from advjax.attacks._pgd import pgd_with_info
 from advjax.attacks._square import square
 from advjax.attacks._square import square_with_info
+
 # TRADES' inner maximization (KL to the clean prediction)
 from advjax.attacks._trades import trades_attack
 from advjax.attacks._trades import trades_attack_with_info
+
 # Minimum-norm attacks
 from advjax.attacks._cw import cw_l2
 from advjax.attacks._fab import fab
 from advjax.attacks._fab import fab_t
 from advjax.attacks._fab import within_eps
+
 # The worst case over an ensemble
 from advjax.attacks._autoattack import AUTOATTACK_EOT_DRAWS
 from advjax.attacks._autoattack import AUTOATTACK_STAGES
@@ -49,15 +54,18 @@ from advjax.attacks._autoattack import autoattack
 from advjax.attacks._autoattack import autoattack_model
 from advjax.attacks._autoattack import autoattack_stage
 from advjax.attacks._autoattack import autoattack_stages
+
 # Adaptive attacks (Athalye et al. 2018): EOT and BPDA wrappers of a logits_fn
 from advjax.attacks._adaptive import EOT_AVERAGES
 from advjax.attacks._adaptive import bpda
 from advjax.attacks._adaptive import bpda_logits_fn
 from advjax.attacks._adaptive import eot_logits_fn
+
 # Results
 from advjax.attacks._parts import AttackInfo
 from advjax.attacks._parts import AttackResult
 from advjax.attacks._parts import MinNormResult
+
 # Hot/cold directions, line searches and hard positives (Rozsa et al. 2016)
 from advjax.attacks._hard_positive_set import directions_for as hard_positive_directions
 from advjax.attacks._hard_positive_set import generate_hard_positive_set
@@ -71,6 +79,7 @@ from advjax.attacks._line_search import HardPositives
 from advjax.attacks._line_search import MinimalAdversarial
 from advjax.attacks._line_search import hard_positives
 from advjax.attacks._line_search import minimal_adversarial
+
 # Parts attacks are composed of: objectives, projections, steps, starts
 from advjax.attacks._apgd import checkpoint_schedule
 from advjax.attacks._apgd import top_k_targets
@@ -97,32 +106,86 @@ from advjax.attacks._parts import targeted_dlr
 from advjax.attacks._square import p_selection
 
 __all__ = [
-    # the registry
-    "ATTACK_NAMES", "AttackSpec", "build_attack", "get_attack",
-    # bounded attacks
-    "apgd", "apgd_t", "apgd_t_with_info", "apgd_with_info", "fgsm", "fgsm_with_info",
-    "fgv", "fgv_with_info", "pgd", "pgd_with_info", "square", "square_with_info",
-    "trades_attack", "trades_attack_with_info",
-    # minimum-norm attacks
-    "cw_l2", "fab", "fab_t", "within_eps",
-    # AutoAttack
-    "AUTOATTACK_EOT_DRAWS", "AUTOATTACK_STAGES", "AUTOATTACK_TARGETED_STAGES",
-    "AUTOATTACK_VERSIONS", "STANDARD_ATTACKS",
-    "AutoAttackResult", "autoattack", "autoattack_model", "autoattack_stage",
-    "autoattack_stages",
-    # adaptive attacks (Athalye et al. 2018)
-    "EOT_AVERAGES", "bpda", "bpda_logits_fn", "eot_logits_fn",
-    # results
-    "AttackInfo", "AttackResult", "MinNormResult",
-    # Rozsa et al. 2016
-    "HardPositives", "MinimalAdversarial", "fgs_directions", "fgv_directions",
-    "generate_hard_positive_set", "hard_positive_directions", "hard_positives",
-    "hot_cold_directions", "parse_hard_positive_type",
-    "load_hard_positive_set", "minimal_adversarial", "save_hard_positive_set",
-    # parts
-    "LOSSES", "NORMS", "Objective", "checkpoint_schedule", "clip_box",
-    "cw_margin", "dlr", "fgv_direction", "get_objective", "init_l2_uniform",
-    "init_linf_uniform", "is_successful", "norm_per_example", "p_selection", "project",
-    "project_hyperplane_box", "project_l2", "project_linf", "quantize", "random_init",
-    "steepest_step", "targeted_dlr", "top_k_targets",
+  # the registry
+  "ATTACK_NAMES",
+  "AttackSpec",
+  "build_attack",
+  "get_attack",
+  # bounded attacks
+  "apgd",
+  "apgd_t",
+  "apgd_t_with_info",
+  "apgd_with_info",
+  "fgsm",
+  "fgsm_with_info",
+  "fgv",
+  "fgv_with_info",
+  "pgd",
+  "pgd_with_info",
+  "square",
+  "square_with_info",
+  "trades_attack",
+  "trades_attack_with_info",
+  # minimum-norm attacks
+  "cw_l2",
+  "fab",
+  "fab_t",
+  "within_eps",
+  # AutoAttack
+  "AUTOATTACK_EOT_DRAWS",
+  "AUTOATTACK_STAGES",
+  "AUTOATTACK_TARGETED_STAGES",
+  "AUTOATTACK_VERSIONS",
+  "STANDARD_ATTACKS",
+  "AutoAttackResult",
+  "autoattack",
+  "autoattack_model",
+  "autoattack_stage",
+  "autoattack_stages",
+  # adaptive attacks (Athalye et al. 2018)
+  "EOT_AVERAGES",
+  "bpda",
+  "bpda_logits_fn",
+  "eot_logits_fn",
+  # results
+  "AttackInfo",
+  "AttackResult",
+  "MinNormResult",
+  # Rozsa et al. 2016
+  "HardPositives",
+  "MinimalAdversarial",
+  "fgs_directions",
+  "fgv_directions",
+  "generate_hard_positive_set",
+  "hard_positive_directions",
+  "hard_positives",
+  "hot_cold_directions",
+  "parse_hard_positive_type",
+  "load_hard_positive_set",
+  "minimal_adversarial",
+  "save_hard_positive_set",
+  # parts
+  "LOSSES",
+  "NORMS",
+  "Objective",
+  "checkpoint_schedule",
+  "clip_box",
+  "cw_margin",
+  "dlr",
+  "fgv_direction",
+  "get_objective",
+  "init_l2_uniform",
+  "init_linf_uniform",
+  "is_successful",
+  "norm_per_example",
+  "p_selection",
+  "project",
+  "project_hyperplane_box",
+  "project_l2",
+  "project_linf",
+  "quantize",
+  "random_init",
+  "steepest_step",
+  "targeted_dlr",
+  "top_k_targets",
 ]

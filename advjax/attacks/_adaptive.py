@@ -15,6 +15,7 @@ defence). Reference: A. Athalye, N. Carlini, D. Wagner, "Obfuscated Gradients
 Give a False Sense of Security", ICML 2018, https://arxiv.org/abs/1802.00420
 (sections 4.1 and 4.2).
 """
+
 import math
 from typing import Callable, Optional
 
@@ -28,9 +29,14 @@ RandomizedLogitsFn = Callable[[jax.Array, jax.Array], jax.Array]
 EOT_AVERAGES = ("probs", "logits")
 
 
-def eot_logits_fn(key: jax.Array, randomized_logits_fn: RandomizedLogitsFn, *,
-                  num_draws: int = 20, average: str = "probs",
-                  draws_per_batch: Optional[int] = None) -> types.LogitsFn:
+def eot_logits_fn(
+  key: jax.Array,
+  randomized_logits_fn: RandomizedLogitsFn,
+  *,
+  num_draws: int = 20,
+  average: str = "probs",
+  draws_per_batch: Optional[int] = None,
+) -> types.LogitsFn:
   """A randomized model as a deterministic `logits_fn`: its mean over `num_draws` draws.
 
   EOT (Athalye et al. 2018, sec. 4.2) attacks a randomized classifier through
@@ -93,14 +99,23 @@ def eot_logits_fn(key: jax.Array, randomized_logits_fn: RandomizedLogitsFn, *,
     >>> f(jnp.zeros((2, 1, 1, 3))).shape
     (2, 3)
   """
-  if not (hasattr(key, "dtype") and (jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or (
-      key.dtype == jnp.uint32 and jnp.shape(key) == (2,)))):
-    raise ValueError(f"`key` must be one JAX PRNG key (`jax.random.key(seed)` or "
-                     f"`jax.random.PRNGKey(seed)`); got {type(key).__name__} "
-                     f"{getattr(key, 'dtype', '')}{list(jnp.shape(key))}.")
+  if not (
+    hasattr(key, "dtype")
+    and (
+      jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+      or (key.dtype == jnp.uint32 and jnp.shape(key) == (2,))
+    )
+  ):
+    raise ValueError(
+      f"`key` must be one JAX PRNG key (`jax.random.key(seed)` or "
+      f"`jax.random.PRNGKey(seed)`); got {type(key).__name__} "
+      f"{getattr(key, 'dtype', '')}{list(jnp.shape(key))}."
+    )
   if not callable(randomized_logits_fn):
-    raise ValueError(f"`randomized_logits_fn` must be a callable `f(key, images) -> "
-                     f"logits`; got {type(randomized_logits_fn).__name__}.")
+    raise ValueError(
+      f"`randomized_logits_fn` must be a callable `f(key, images) -> "
+      f"logits`; got {type(randomized_logits_fn).__name__}."
+    )
   _validate.check_positive_int(num_draws, "num_draws")
   _validate.check_choice(average, "average", EOT_AVERAGES)
   if draws_per_batch is not None:
@@ -113,9 +128,11 @@ def eot_logits_fn(key: jax.Array, randomized_logits_fn: RandomizedLogitsFn, *,
     def one_draw(k):
       out = randomized_logits_fn(k, images)
       if out.ndim != 2 or out.shape[0] != images.shape[0]:  # static: holds under jit
-        raise ValueError(f"`randomized_logits_fn` must map (key, images [B, ...]) to logits "
-                         f"[B, classes]; got shape {out.shape} for a batch of "
-                         f"{images.shape[0]}.")
+        raise ValueError(
+          f"`randomized_logits_fn` must map (key, images [B, ...]) to logits "
+          f"[B, classes]; got shape {out.shape} for a batch of "
+          f"{images.shape[0]}."
+        )
       return jax.nn.log_softmax(out, axis=-1) if average == "probs" else out
 
     if draws_per_batch is None or draws_per_batch >= num_draws:
@@ -133,9 +150,11 @@ def _identity(x):
   return x
 
 
-def bpda(preprocess: Callable[[jax.Array], jax.Array], *,
-         approx: Optional[Callable[[jax.Array], jax.Array]] = None
-         ) -> Callable[[jax.Array], jax.Array]:
+def bpda(
+  preprocess: Callable[[jax.Array], jax.Array],
+  *,
+  approx: Optional[Callable[[jax.Array], jax.Array]] = None,
+) -> Callable[[jax.Array], jax.Array]:
   """`preprocess` in the forward pass, the gradient of `approx` in the backward pass.
 
   BPDA (Athalye et al. 2018, sec. 4.1): a defence that preprocesses its input
@@ -172,11 +191,14 @@ def bpda(preprocess: Callable[[jax.Array], jax.Array], *,
     (1.0, 1.0)
   """
   if not callable(preprocess):
-    raise ValueError(f"`preprocess` must be a callable `x -> g(x)`; got "
-                     f"{type(preprocess).__name__}.")
+    raise ValueError(
+      f"`preprocess` must be a callable `x -> g(x)`; got {type(preprocess).__name__}."
+    )
   if approx is not None and not callable(approx):
-    raise ValueError(f"`approx` must be None (the identity) or a callable `x -> g~(x)`; "
-                     f"got {type(approx).__name__}.")
+    raise ValueError(
+      f"`approx` must be None (the identity) or a callable `x -> g~(x)`; "
+      f"got {type(approx).__name__}."
+    )
   backward = _identity if approx is None else approx
 
   # Straight-through form rather than `jax.custom_vjp`: a custom_vjp function cannot close
@@ -190,17 +212,22 @@ def bpda(preprocess: Callable[[jax.Array], jax.Array], *,
     a = backward(x)
     if (jnp.shape(out), jnp.result_type(out)) != (jnp.shape(a), jnp.result_type(a)):
       name = "approx" if approx is not None else "approx (the identity)"
-      raise ValueError(f"`preprocess` and `{name}` must return the same shape and dtype; "
-                       f"got {jnp.shape(out)} {jnp.result_type(out)} and {jnp.shape(a)} "
-                       f"{jnp.result_type(a)}.")
+      raise ValueError(
+        f"`preprocess` and `{name}` must return the same shape and dtype; "
+        f"got {jnp.shape(out)} {jnp.result_type(out)} and {jnp.shape(a)} "
+        f"{jnp.result_type(a)}."
+      )
     return out + (a - jax.lax.stop_gradient(a))
 
   return wrapped
 
 
-def bpda_logits_fn(logits_fn: types.LogitsFn, preprocess: Callable[[jax.Array], jax.Array],
-                   *, approx: Optional[Callable[[jax.Array], jax.Array]] = None
-                   ) -> types.LogitsFn:
+def bpda_logits_fn(
+  logits_fn: types.LogitsFn,
+  preprocess: Callable[[jax.Array], jax.Array],
+  *,
+  approx: Optional[Callable[[jax.Array], jax.Array]] = None,
+) -> types.LogitsFn:
   """A preprocessing defence `logits_fn(preprocess(x))` with BPDA gradients.
 
   `images -> logits_fn(bpda(preprocess, approx=approx)(images))`: the
@@ -228,7 +255,8 @@ def bpda_logits_fn(logits_fn: types.LogitsFn, preprocess: Callable[[jax.Array], 
     [1.0, 3.0, 5.0]
   """
   if not callable(logits_fn):
-    raise ValueError(f"`logits_fn` must be a callable `images -> logits`; got "
-                     f"{type(logits_fn).__name__}.")
+    raise ValueError(
+      f"`logits_fn` must be a callable `images -> logits`; got {type(logits_fn).__name__}."
+    )
   through = bpda(preprocess, approx=approx)
   return lambda images: logits_fn(through(images))

@@ -11,6 +11,7 @@ last checkpoint and the best objective has not improved since. Momentum:
 (x_k - x_{k-1}))`, alpha = 0.75 (1 on the first step).
 APGD-T runs the targeted DLR loss against the top-k other classes in turn.
 """
+
 import functools
 from typing import Optional, Tuple
 
@@ -27,8 +28,11 @@ def checkpoint_schedule(num_steps: int) -> Tuple[int, int, int]:
   The first checkpoint is after `0.22 N` steps; each following period is
   `0.03 N` shorter than the previous one but at least `0.06 N` (each at least 1).
   """
-  return (max(int(0.22 * num_steps), 1), max(int(0.06 * num_steps), 1),
-          max(int(0.03 * num_steps), 1))
+  return (
+    max(int(0.22 * num_steps), 1),
+    max(int(0.06 * num_steps), 1),
+    max(int(0.03 * num_steps), 1),
+  )
 
 
 def init_apgd(key, images, eps, norm: str, bounds=(0.0, 1.0), *, example_ids=None):
@@ -53,8 +57,22 @@ def init_apgd_each(keys, images, eps, norm: str, bounds=(0.0, 1.0)):
   return _parts.clip_box(images + _parts._bcast(eps, images) * t, bounds)
 
 
-def _apgd_run(keys, logits_fn, objective, images, labels, targets, success_fn, eps,
-              norm, num_steps, rho, momentum, bounds, done):
+def _apgd_run(
+  keys,
+  logits_fn,
+  objective,
+  images,
+  labels,
+  targets,
+  success_fn,
+  eps,
+  norm,
+  num_steps,
+  rho,
+  momentum,
+  bounds,
+  done,
+):
   """One APGD run on a batch.
 
   Args:
@@ -84,11 +102,25 @@ def _apgd_run(keys, logits_fn, objective, images, labels, targets, success_fn, e
   eta0 = jnp.broadcast_to(2.0 * jnp.asarray(eps, images.dtype), (batch,))
   b = lambda m, x: _parts._bcast(m, x)  # noqa: E731
 
-  init = dict(i=jnp.int32(0), x=x0, x_prev=x0, g=g0, v_prev=v0, eta=eta0,
-              x_best=x0, v_best=v0, g_best=g0, x_adv=x0, v_adv=v0, found=s0,
-              counter=jnp.int32(0), period=jnp.int32(first),
-              n_incr=jnp.zeros(batch, jnp.int32), v_best_check=v0,
-              reduced_check=jnp.ones(batch, bool))
+  init = dict(
+    i=jnp.int32(0),
+    x=x0,
+    x_prev=x0,
+    g=g0,
+    v_prev=v0,
+    eta=eta0,
+    x_best=x0,
+    v_best=v0,
+    g_best=g0,
+    x_adv=x0,
+    v_adv=v0,
+    found=s0,
+    counter=jnp.int32(0),
+    period=jnp.int32(first),
+    n_incr=jnp.zeros(batch, jnp.int32),
+    v_best_check=v0,
+    reduced_check=jnp.ones(batch, bool),
+  )
 
   def cond(c):
     return (c["i"] < num_steps) & ~jnp.all(c["found"] | done)
@@ -96,8 +128,7 @@ def _apgd_run(keys, logits_fn, objective, images, labels, targets, success_fn, e
   def body(c):
     new = step(c)
     active = ~(c["found"] | done)
-    return {k: (v if k in _SHARED else jnp.where(b(active, v), v, c[k]))
-            for k, v in new.items()}
+    return {k: (v if k in _SHARED else jnp.where(b(active, v), v, c[k])) for k, v in new.items()}
 
   def step(c):
     x, x_prev = c["x"], c["x_prev"]
@@ -120,21 +151,24 @@ def _apgd_run(keys, logits_fn, objective, images, labels, targets, success_fn, e
     no_improvement = ~c["reduced_check"] & (c["v_best_check"] >= v_best)
     reduce = at_check & (oscillating | no_improvement)
     return dict(
-        i=c["i"] + 1,
-        x=jnp.where(b(reduce, x), x_best, x_new),
-        x_prev=x,
-        g=jnp.where(b(reduce, x), g_best, g),
-        v_prev=v,
-        eta=jnp.where(reduce, 0.5 * c["eta"], c["eta"]),
-        x_best=x_best, v_best=v_best, g_best=g_best, x_adv=x_adv, v_adv=v_adv,
-        found=c["found"] | s,
-        counter=jnp.where(at_check, 0, counter),
-        period=jnp.where(at_check, jnp.maximum(c["period"] - decrement, min_period),
-                         c["period"]),
-        n_incr=jnp.where(at_check, 0, n_incr),
-        v_best_check=jnp.where(at_check, v_best, c["v_best_check"]),
-        reduced_check=jnp.where(at_check, oscillating | no_improvement,
-                                c["reduced_check"]))
+      i=c["i"] + 1,
+      x=jnp.where(b(reduce, x), x_best, x_new),
+      x_prev=x,
+      g=jnp.where(b(reduce, x), g_best, g),
+      v_prev=v,
+      eta=jnp.where(reduce, 0.5 * c["eta"], c["eta"]),
+      x_best=x_best,
+      v_best=v_best,
+      g_best=g_best,
+      x_adv=x_adv,
+      v_adv=v_adv,
+      found=c["found"] | s,
+      counter=jnp.where(at_check, 0, counter),
+      period=jnp.where(at_check, jnp.maximum(c["period"] - decrement, min_period), c["period"]),
+      n_incr=jnp.where(at_check, 0, n_incr),
+      v_best_check=jnp.where(at_check, v_best, c["v_best_check"]),
+      reduced_check=jnp.where(at_check, oscillating | no_improvement, c["reduced_check"]),
+    )
 
   c = jax.lax.while_loop(cond, body, init)
   found = c["found"]
@@ -159,8 +193,10 @@ def _keep(best, new):
 def _check_dlr(loss: str, num_classes: int, targeted: bool) -> None:
   need = 4 if targeted else 3
   if loss == "dlr" and num_classes < need:
-    raise ValueError(f"`loss`='dlr'{' (targeted)' if targeted else ''} needs at least "
-                     f"{need} classes; the model has {num_classes}.")
+    raise ValueError(
+      f"`loss`='dlr'{' (targeted)' if targeted else ''} needs at least "
+      f"{need} classes; the model has {num_classes}."
+    )
 
 
 def _check_apgd(num_restarts, rho, momentum):
@@ -172,22 +208,48 @@ def _check_apgd(num_restarts, rho, momentum):
 
 
 def _finish(images, x, v, zero_grad, logits_fn, success_fn) -> _parts.AttackResult:
-  info = _parts.AttackInfo(success=success_fn(logits_fn(x)), objective=v,
-                           zero_grad=zero_grad)
+  info = _parts.AttackInfo(success=success_fn(logits_fn(x)), objective=v, zero_grad=zero_grad)
   return _parts.attack_result(images, x, info)
 
 
-def _apgd_core(keys, logits_fn, images, labels, *, eps, norm, num_steps, num_restarts,
-               loss, targeted, targets, rho, momentum, bounds, done):
+def _apgd_core(
+  keys,
+  logits_fn,
+  images,
+  labels,
+  *,
+  eps,
+  norm,
+  num_steps,
+  num_restarts,
+  loss,
+  targeted,
+  targets,
+  rho,
+  momentum,
+  bounds,
+  done,
+):
   """APGD with restarts from per-example keys [B] (restart r: `fold_in(keys[b], r)`);
   returns (x, found, value, zero_grad, objective, success_fn)."""
   tgt = targets if targeted else None
   objective = _parts.get_objective(loss, targeted=targeted)
   success_fn = functools.partial(_parts.is_successful, labels=labels, targets=tgt)
-  run = functools.partial(_apgd_run, logits_fn=logits_fn, objective=objective,
-                          images=images, labels=labels, targets=tgt,
-                          success_fn=lambda lg: success_fn(lg), eps=eps, norm=norm,
-                          num_steps=num_steps, rho=rho, momentum=momentum, bounds=bounds)
+  run = functools.partial(
+    _apgd_run,
+    logits_fn=logits_fn,
+    objective=objective,
+    images=images,
+    labels=labels,
+    targets=tgt,
+    success_fn=lambda lg: success_fn(lg),
+    eps=eps,
+    norm=norm,
+    num_steps=num_steps,
+    rho=rho,
+    momentum=momentum,
+    bounds=bounds,
+  )
   x, found, v, zero_grad = run(_parts.fold_in_each(keys, 0), done=done)
 
   def restart(r, best):
@@ -198,12 +260,24 @@ def _apgd_core(keys, logits_fn, images, labels, *, eps, norm, num_steps, num_res
   return x, found, v, zero_grad, objective, success_fn
 
 
-def apgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-                   eps, norm: str = "linf", num_steps: int = 100, num_restarts: int = 1,
-                   loss: str = "ce", targeted: bool = False,
-                   targets: Optional[jax.Array] = None, rho: float = 0.75,
-                   momentum: float = 0.75, bounds: Tuple[float, float] = (0.0, 1.0),
-                   example_ids: Optional[jax.Array] = None) -> _parts.AttackResult:
+def apgd_with_info(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  eps,
+  norm: str = "linf",
+  num_steps: int = 100,
+  num_restarts: int = 1,
+  loss: str = "ce",
+  targeted: bool = False,
+  targets: Optional[jax.Array] = None,
+  rho: float = 0.75,
+  momentum: float = 0.75,
+  bounds: Tuple[float, float] = (0.0, 1.0),
+  example_ids: Optional[jax.Array] = None,
+) -> _parts.AttackResult:
   """APGD (Croce & Hein 2020): parameter-free PGD with momentum and step halving.
 
   With `loss="ce"` this is APGD-CE, with `loss="dlr"` APGD-DLR of AutoAttack.
@@ -240,18 +314,31 @@ def apgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arr
   Raises:
     ValueError: for a bad argument, named in the message.
   """
-  num_classes = _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
-                                         num_steps=num_steps, targets=targets, loss=loss)
+  num_classes = _parts.check_attack_args(
+    logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps, targets=targets, loss=loss
+  )
   _check_apgd(num_restarts, rho, momentum)
   if targeted and targets is None:
     raise ValueError("`targets` is required when `targeted=True`.")
   _check_dlr(loss, num_classes, targeted)
   keys = _parts.per_example_keys(key, example_ids, images.shape[0])
   x, _, v, zero_grad, _, success_fn = _apgd_core(
-      keys, logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps,
-      num_restarts=num_restarts, loss=loss, targeted=targeted, targets=targets,
-      rho=float(rho), momentum=float(momentum), bounds=tuple(bounds),
-      done=jnp.zeros(images.shape[0], bool))
+    keys,
+    logits_fn,
+    images,
+    labels,
+    eps=eps,
+    norm=norm,
+    num_steps=num_steps,
+    num_restarts=num_restarts,
+    loss=loss,
+    targeted=targeted,
+    targets=targets,
+    rho=float(rho),
+    momentum=float(momentum),
+    bounds=tuple(bounds),
+    done=jnp.zeros(images.shape[0], bool),
+  )
   return _finish(images, x, v, zero_grad, logits_fn, success_fn)
 
 
@@ -271,8 +358,24 @@ def top_k_targets(logits: jax.Array, labels: jax.Array, k: int) -> jax.Array:
   return jnp.take_along_axis(order, rank, axis=-1)[:, :k]
 
 
-def _apgd_t_core(keys, logits_fn, images, labels, *, eps, norm, num_steps, num_restarts,
-                 num_target_classes, loss, rho, momentum, bounds, done, target_range=None):
+def _apgd_t_core(
+  keys,
+  logits_fn,
+  images,
+  labels,
+  *,
+  eps,
+  norm,
+  num_steps,
+  num_restarts,
+  num_target_classes,
+  loss,
+  rho,
+  momentum,
+  bounds,
+  done,
+  target_range=None,
+):
   """APGD-T over the targets `range(*target_range)` (default all `num_target_classes`);
   target t, restart r of example b draws from `fold_in(keys[b], t * num_restarts + r)`,
   so a host driver can run the targets one at a time on the still-robust points."""
@@ -282,11 +385,21 @@ def _apgd_t_core(keys, logits_fn, images, labels, *, eps, norm, num_steps, num_r
 
   def one_target(t):
     tgt = targets_all[:, t]
-    run = functools.partial(_apgd_run, logits_fn=logits_fn, objective=objective,
-                            images=images, labels=labels, targets=tgt,
-                            success_fn=lambda lg: success_fn(lg), eps=eps, norm=norm,
-                            num_steps=num_steps, rho=rho, momentum=momentum,
-                            bounds=bounds)
+    run = functools.partial(
+      _apgd_run,
+      logits_fn=logits_fn,
+      objective=objective,
+      images=images,
+      labels=labels,
+      targets=tgt,
+      success_fn=lambda lg: success_fn(lg),
+      eps=eps,
+      norm=norm,
+      num_steps=num_steps,
+      rho=rho,
+      momentum=momentum,
+      bounds=bounds,
+    )
 
     def restart(r, carry):
       best, zg = carry
@@ -294,6 +407,7 @@ def _apgd_t_core(keys, logits_fn, images, labels, *, eps, norm, num_steps, num_r
       x, s, v, zero_grad = run(k, done=done | best[1])
       zg = jnp.where((t == 0) & (r == 0), zero_grad, zg)
       return _keep(best, (x, s, v)), zg
+
     return restart
 
   batch = images.shape[0]
@@ -308,11 +422,23 @@ def _apgd_t_core(keys, logits_fn, images, labels, *, eps, norm, num_steps, num_r
   return x, found, v, zg, objective, success_fn, targets_all
 
 
-def apgd_t_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-                     eps, norm: str = "linf", num_steps: int = 100, num_restarts: int = 1,
-                     num_target_classes: int = 9, loss: str = "dlr", rho: float = 0.75,
-                     momentum: float = 0.75, bounds: Tuple[float, float] = (0.0, 1.0),
-                     example_ids: Optional[jax.Array] = None) -> _parts.AttackResult:
+def apgd_t_with_info(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  eps,
+  norm: str = "linf",
+  num_steps: int = 100,
+  num_restarts: int = 1,
+  num_target_classes: int = 9,
+  loss: str = "dlr",
+  rho: float = 0.75,
+  momentum: float = 0.75,
+  bounds: Tuple[float, float] = (0.0, 1.0),
+  example_ids: Optional[jax.Array] = None,
+) -> _parts.AttackResult:
   """APGD-T (Croce & Hein 2020): APGD with the targeted DLR loss, top-k targets.
 
   For each of the `num_target_classes` classes ranked highest by the clean
@@ -348,17 +474,30 @@ def apgd_t_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.A
   Raises:
     ValueError: for a bad argument, named in the message.
   """
-  num_classes = _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
-                                         num_steps=num_steps, loss=loss)
+  num_classes = _parts.check_attack_args(
+    logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps, loss=loss
+  )
   _check_apgd(num_restarts, rho, momentum)
   _validate.check_positive_int(num_target_classes, "num_target_classes")
   _check_dlr(loss, num_classes, True)
   n_t = min(num_target_classes, num_classes - 1)
   keys = _parts.per_example_keys(key, example_ids, images.shape[0])
   x, _, v, zg, _, success_fn, _ = _apgd_t_core(
-      keys, logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps,
-      num_restarts=num_restarts, num_target_classes=n_t, loss=loss, rho=float(rho),
-      momentum=float(momentum), bounds=tuple(bounds), done=jnp.zeros(images.shape[0], bool))
+    keys,
+    logits_fn,
+    images,
+    labels,
+    eps=eps,
+    norm=norm,
+    num_steps=num_steps,
+    num_restarts=num_restarts,
+    num_target_classes=n_t,
+    loss=loss,
+    rho=float(rho),
+    momentum=float(momentum),
+    bounds=tuple(bounds),
+    done=jnp.zeros(images.shape[0], bool),
+  )
   return _finish(images, x, v, zg, logits_fn, success_fn)
 
 

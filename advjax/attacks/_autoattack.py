@@ -10,6 +10,7 @@ runs APGD-CE and APGD-DLR on a randomized model through EOT over 20 draws.
 Each later attack only counts on the points the earlier ones left robust, so the
 result is the worst case per point.
 """
+
 import warnings
 from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -30,10 +31,9 @@ AUTOATTACK_TARGETED_STAGES = ("apgd_t", "fab_t")
 # version -> ((stage, restarts), ...), as the reference's `_set_version` for Linf and L2
 # (its "plus" gives APGD and untargeted FAB 5 restarts; its FAB-T always runs 1).
 AUTOATTACK_VERSIONS = {
-    "standard": (("apgd_ce", 1), ("apgd_t", 1), ("fab_t", 1), ("square", 1)),
-    "plus": (("apgd_ce", 5), ("apgd_dlr", 5), ("fab", 5), ("square", 1), ("apgd_t", 1),
-             ("fab_t", 1)),
-    "rand": (("apgd_ce", 1), ("apgd_dlr", 1)),
+  "standard": (("apgd_ce", 1), ("apgd_t", 1), ("fab_t", 1), ("square", 1)),
+  "plus": (("apgd_ce", 5), ("apgd_dlr", 5), ("fab", 5), ("square", 1), ("apgd_t", 1), ("fab_t", 1)),
+  "rand": (("apgd_ce", 1), ("apgd_dlr", 1)),
 }
 STANDARD_ATTACKS = tuple(name for name, _ in AUTOATTACK_VERSIONS["standard"])
 # The "rand" version's EOT draws (the reference's `eot_iter`).
@@ -60,6 +60,7 @@ class AutoAttackResult(NamedTuple):
       stage i broke it, the number of stages if it is robust to all of them
       (so `broken_by == len(stages)` is exactly `~success`).
   """
+
   images: jax.Array
   success: jax.Array
   robust_accuracy: Dict[str, jax.Array]
@@ -67,9 +68,12 @@ class AutoAttackResult(NamedTuple):
   broken_by: jax.Array
 
 
-def autoattack_stages(version: str = "custom", *,
-                      attacks: Optional[Sequence[Union[str, Tuple[str, int]]]] = None,
-                      num_restarts: Optional[int] = None) -> Stages:
+def autoattack_stages(
+  version: str = "custom",
+  *,
+  attacks: Optional[Sequence[Union[str, Tuple[str, int]]]] = None,
+  num_restarts: Optional[int] = None,
+) -> Stages:
   """The stages of an AutoAttack version, as `((name, restarts), ...)`.
 
   Args:
@@ -90,13 +94,15 @@ def autoattack_stages(version: str = "custom", *,
   _validate.check_choice(version, "version", tuple(AUTOATTACK_VERSIONS) + ("custom",))
   if version != "custom":
     if attacks is not None or num_restarts is not None:
-      raise ValueError(f"version={version!r} fixes the stages and restarts; give "
-                       f"`attacks` / `num_restarts` only with version='custom'.")
+      raise ValueError(
+        f"version={version!r} fixes the stages and restarts; give "
+        f"`attacks` / `num_restarts` only with version='custom'."
+      )
     return AUTOATTACK_VERSIONS[version]
   default_restarts = 1 if num_restarts is None else num_restarts
   _validate.check_positive_int(default_restarts, "num_restarts")
   stages = []
-  for item in (STANDARD_ATTACKS if attacks is None else tuple(attacks)):
+  for item in STANDARD_ATTACKS if attacks is None else tuple(attacks):
     name, restarts = (item, default_restarts) if isinstance(item, str) else tuple(item)
     _validate.check_choice(name, "attack in `attacks`", AUTOATTACK_STAGES)
     _validate.check_positive_int(restarts, f"restarts of {name!r} in `attacks`")
@@ -106,8 +112,7 @@ def autoattack_stages(version: str = "custom", *,
   return tuple(stages)
 
 
-def autoattack_model(key: jax.Array, logits_fn: Callable, *, version: str = "custom"
-                     ) -> Callable:
+def autoattack_model(key: jax.Array, logits_fn: Callable, *, version: str = "custom") -> Callable:
   """The deterministic `logits_fn` that the stages of `version` attack.
 
   For "rand", `logits_fn` is a randomized model `f(key, images) -> logits` and the
@@ -121,17 +126,29 @@ def autoattack_model(key: jax.Array, logits_fn: Callable, *, version: str = "cus
   """
   if version != "rand":
     return logits_fn
-  return _adaptive.eot_logits_fn(jax.random.fold_in(key, _EOT_KEY), logits_fn,
-                                 num_draws=AUTOATTACK_EOT_DRAWS)
+  return _adaptive.eot_logits_fn(
+    jax.random.fold_in(key, _EOT_KEY), logits_fn, num_draws=AUTOATTACK_EOT_DRAWS
+  )
 
 
-def autoattack(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-               eps, norm: str = "linf", version: str = "custom",
-               attacks: Optional[Sequence[Union[str, Tuple[str, int]]]] = None,
-               num_steps: int = 100, num_restarts: Optional[int] = None,
-               num_target_classes: int = 9, num_queries: int = 5000, p_init: float = 0.8,
-               bounds: Tuple[float, float] = (0.0, 1.0),
-               example_ids: Optional[jax.Array] = None) -> AutoAttackResult:
+def autoattack(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  eps,
+  norm: str = "linf",
+  version: str = "custom",
+  attacks: Optional[Sequence[Union[str, Tuple[str, int]]]] = None,
+  num_steps: int = 100,
+  num_restarts: Optional[int] = None,
+  num_target_classes: int = 9,
+  num_queries: int = 5000,
+  p_init: float = 0.8,
+  bounds: Tuple[float, float] = (0.0, 1.0),
+  example_ids: Optional[jax.Array] = None,
+) -> AutoAttackResult:
   """The AutoAttack worst case over an ensemble of parameter-free attacks.
 
   The attacks run in order on the whole batch (one compiled program, so it
@@ -179,30 +196,56 @@ def autoattack(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, 
   """
   stages = autoattack_stages(version, attacks=attacks, num_restarts=num_restarts)
   model = autoattack_model(key, logits_fn, version=version)
-  num_classes = _parts.check_attack_args(model, images, labels, eps=eps, norm=norm,
-                                         num_steps=num_steps)
+  num_classes = _parts.check_attack_args(
+    model, images, labels, eps=eps, norm=norm, num_steps=num_steps
+  )
   _check_stages(stages, num_classes, num_target_classes, num_queries)
   keys = _parts.per_example_keys(key, example_ids, images.shape[0])
   result = _run_stages(
-      keys, images, labels, eps, logits_fn=model, norm=norm, stages=stages,
-      num_steps=num_steps, num_target_classes=min(num_target_classes, num_classes - 1),
-      num_queries=num_queries, p_init=float(p_init), bounds=tuple(bounds))
+    keys,
+    images,
+    labels,
+    eps,
+    logits_fn=model,
+    norm=norm,
+    stages=stages,
+    num_steps=num_steps,
+    num_target_classes=min(num_target_classes, num_classes - 1),
+    num_queries=num_queries,
+    p_init=float(p_init),
+    bounds=tuple(bounds),
+  )
   zero_grad = result.zero_grad
   if _validate.is_concrete(zero_grad) and bool(jnp.any(zero_grad)):
-    warnings.warn(f"autoattack: the input gradient is exactly zero on "
-                  f"{int(jnp.sum(zero_grad))} of {zero_grad.shape[0]} examples; the "
-                  f"model may mask gradients and the robust accuracy may be "
-                  f"overestimated.", RuntimeWarning, stacklevel=2)
+    warnings.warn(
+      f"autoattack: the input gradient is exactly zero on "
+      f"{int(jnp.sum(zero_grad))} of {zero_grad.shape[0]} examples; the "
+      f"model may mask gradients and the robust accuracy may be "
+      f"overestimated.",
+      RuntimeWarning,
+      stacklevel=2,
+    )
   return result
 
 
-def autoattack_stage(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-                     stage: Tuple[str, int], index: int, eps, norm: str = "linf",
-                     num_steps: int = 100, num_target_classes: int = 9,
-                     num_queries: int = 5000, p_init: float = 0.8,
-                     bounds: Tuple[float, float] = (0.0, 1.0),
-                     example_ids: Optional[jax.Array] = None,
-                     target: Optional[int] = None) -> jax.Array:
+def autoattack_stage(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  stage: Tuple[str, int],
+  index: int,
+  eps,
+  norm: str = "linf",
+  num_steps: int = 100,
+  num_target_classes: int = 9,
+  num_queries: int = 5000,
+  p_init: float = 0.8,
+  bounds: Tuple[float, float] = (0.0, 1.0),
+  example_ids: Optional[jax.Array] = None,
+  target: Optional[int] = None,
+) -> jax.Array:
   """Stage `index` of `autoattack` alone, on points that are all still robust.
 
   An example's output equals what `autoattack` computes for it in that stage
@@ -229,21 +272,37 @@ def autoattack_stage(key: jax.Array, logits_fn, images: jax.Array, labels: jax.A
   Raises:
     ValueError: for a bad argument, named in the message.
   """
-  num_classes = _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
-                                         num_steps=num_steps)
+  num_classes = _parts.check_attack_args(
+    logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps
+  )
   stage = autoattack_stages("custom", attacks=[tuple(stage)])[0]
   _check_stages((stage,), num_classes, num_target_classes, num_queries)
   num_target_classes = min(num_target_classes, num_classes - 1)
-  if target is not None and (stage[0] not in AUTOATTACK_TARGETED_STAGES or (
-      _validate.is_concrete(target) and not 0 <= int(target) < num_target_classes)):
-    raise ValueError(f"`target` must be None, or for the {list(AUTOATTACK_TARGETED_STAGES)} stages an "
-                     f"int in [0, {num_target_classes}); got {target!r} for {stage[0]!r}.")
+  if target is not None and (
+    stage[0] not in AUTOATTACK_TARGETED_STAGES
+    or (_validate.is_concrete(target) and not 0 <= int(target) < num_target_classes)
+  ):
+    raise ValueError(
+      f"`target` must be None, or for the {list(AUTOATTACK_TARGETED_STAGES)} stages an "
+      f"int in [0, {num_target_classes}); got {target!r} for {stage[0]!r}."
+    )
   keys = _parts.per_example_keys(key, example_ids, images.shape[0])
-  x = _stage(_parts.fold_in_each(keys, int(index)), images, labels, eps,
-             jnp.zeros(images.shape[0], bool), logits_fn=logits_fn, norm=norm,
-             stage=stage, num_steps=num_steps, num_target_classes=num_target_classes,
-             num_queries=num_queries, p_init=float(p_init), bounds=tuple(bounds),
-             target_range=None if target is None else (target, target + 1))
+  x = _stage(
+    _parts.fold_in_each(keys, int(index)),
+    images,
+    labels,
+    eps,
+    jnp.zeros(images.shape[0], bool),
+    logits_fn=logits_fn,
+    norm=norm,
+    stage=stage,
+    num_steps=num_steps,
+    num_target_classes=num_target_classes,
+    num_queries=num_queries,
+    p_init=float(p_init),
+    bounds=tuple(bounds),
+    target_range=None if target is None else (target, target + 1),
+  )
   return jax.lax.stop_gradient(x.astype(images.dtype))
 
 
@@ -252,41 +311,123 @@ def _check_stages(stages, num_classes, num_target_classes, num_queries):
   _validate.check_positive_int(num_queries, "num_queries")
   names = [name for name, _ in stages]
   if "apgd_t" in names and num_classes < 4:
-    raise ValueError(f"`attacks` contains 'apgd_t', whose targeted DLR loss needs at "
-                     f"least 4 classes; the model has {num_classes}.")
+    raise ValueError(
+      f"`attacks` contains 'apgd_t', whose targeted DLR loss needs at "
+      f"least 4 classes; the model has {num_classes}."
+    )
   if "apgd_dlr" in names and num_classes < 3:
-    raise ValueError(f"`attacks` contains 'apgd_dlr', whose DLR loss needs at least 3 "
-                     f"classes; the model has {num_classes}.")
+    raise ValueError(
+      f"`attacks` contains 'apgd_dlr', whose DLR loss needs at least 3 "
+      f"classes; the model has {num_classes}."
+    )
 
 
-def _stage(k, images, labels, eps, done, *, logits_fn, norm, stage, num_steps,
-           num_target_classes, num_queries, p_init, bounds, target_range=None):
+def _stage(
+  k,
+  images,
+  labels,
+  eps,
+  done,
+  *,
+  logits_fn,
+  norm,
+  stage,
+  num_steps,
+  num_target_classes,
+  num_queries,
+  p_init,
+  bounds,
+  target_range=None,
+):
   name, restarts = stage
-  apgd_kw = dict(eps=eps, norm=norm, num_steps=num_steps, num_restarts=restarts,
-                 rho=0.75, momentum=0.75, bounds=bounds)
+  apgd_kw = dict(
+    eps=eps,
+    norm=norm,
+    num_steps=num_steps,
+    num_restarts=restarts,
+    rho=0.75,
+    momentum=0.75,
+    bounds=bounds,
+  )
   if name in ("apgd_ce", "apgd_dlr"):
-    return _apgd._apgd_core(k, logits_fn, images, labels, loss=name[5:], targeted=False,
-                            targets=None, done=done, **apgd_kw)[0]
+    return _apgd._apgd_core(
+      k,
+      logits_fn,
+      images,
+      labels,
+      loss=name[5:],
+      targeted=False,
+      targets=None,
+      done=done,
+      **apgd_kw,
+    )[0]
   if name == "apgd_t":
-    return _apgd._apgd_t_core(k, logits_fn, images, labels, loss="dlr", done=done,
-                              num_target_classes=num_target_classes,
-                              target_range=target_range, **apgd_kw)[0]
+    return _apgd._apgd_t_core(
+      k,
+      logits_fn,
+      images,
+      labels,
+      loss="dlr",
+      done=done,
+      num_target_classes=num_target_classes,
+      target_range=target_range,
+      **apgd_kw,
+    )[0]
   if name in ("fab", "fab_t"):
     # FAB minimizes the norm; it breaks a point for AutoAttack within eps only.
-    return _fab.within_eps(_fab._fab_core(
-        k, logits_fn, images, labels, norm=norm, num_steps=num_steps,
-        num_restarts=restarts, eps=eps, targeted=name == "fab_t",
-        num_target_classes=num_target_classes, alpha_max=0.1, eta=1.05, beta=0.9,
-        bounds=bounds, stop_norm=jnp.where(done, jnp.inf, eps),
-        target_range=target_range if name == "fab_t" else None), images, eps)
-  return _square._square_core(k, logits_fn, images, labels, None,
-                              _parts.get_objective("margin"), eps=eps, norm=norm,
-                              num_queries=num_queries, p_init=p_init, bounds=bounds,
-                              done=done)[0]
+    return _fab.within_eps(
+      _fab._fab_core(
+        k,
+        logits_fn,
+        images,
+        labels,
+        norm=norm,
+        num_steps=num_steps,
+        num_restarts=restarts,
+        eps=eps,
+        targeted=name == "fab_t",
+        num_target_classes=num_target_classes,
+        alpha_max=0.1,
+        eta=1.05,
+        beta=0.9,
+        bounds=bounds,
+        stop_norm=jnp.where(done, jnp.inf, eps),
+        target_range=target_range if name == "fab_t" else None,
+      ),
+      images,
+      eps,
+    )
+  return _square._square_core(
+    k,
+    logits_fn,
+    images,
+    labels,
+    None,
+    _parts.get_objective("margin"),
+    eps=eps,
+    norm=norm,
+    num_queries=num_queries,
+    p_init=p_init,
+    bounds=bounds,
+    done=done,
+  )[0]
 
 
-def _run_stages(keys, images, labels, eps, *, logits_fn, norm, stages, num_steps,
-                num_target_classes, num_queries, p_init, bounds):
+def _run_stages(
+  keys,
+  images,
+  labels,
+  eps,
+  *,
+  logits_fn,
+  norm,
+  stages,
+  num_steps,
+  num_target_classes,
+  num_queries,
+  p_init,
+  bounds,
+):
   def broken(x):
     return _parts.is_successful(logits_fn(x), labels)
 
@@ -295,10 +436,21 @@ def _run_stages(keys, images, labels, eps, *, logits_fn, norm, stages, num_steps
   accuracy = {"clean": jnp.mean(robust.astype(jnp.float32))}
   broken_by = jnp.where(robust, len(stages), -1).astype(jnp.int32)
   for i, stage in enumerate(stages):
-    x = _stage(_parts.fold_in_each(keys, i), images, labels, eps, ~robust,
-               logits_fn=logits_fn, norm=norm, stage=stage, num_steps=num_steps,
-               num_target_classes=num_target_classes, num_queries=num_queries,
-               p_init=p_init, bounds=bounds)
+    x = _stage(
+      _parts.fold_in_each(keys, i),
+      images,
+      labels,
+      eps,
+      ~robust,
+      logits_fn=logits_fn,
+      norm=norm,
+      stage=stage,
+      num_steps=num_steps,
+      num_target_classes=num_target_classes,
+      num_queries=num_queries,
+      p_init=p_init,
+      bounds=bounds,
+    )
     # Adopt only what re-predicts as broken, so the mask never disagrees.
     newly = robust & broken(x)
     x_adv = jnp.where(_parts._bcast(newly, images), x, x_adv)
@@ -307,10 +459,13 @@ def _run_stages(keys, images, labels, eps, *, logits_fn, norm, stages, num_steps
     accuracy[stage[0]] = jnp.mean(robust.astype(jnp.float32))
 
   x_adv = x_adv.astype(images.dtype)
-  _, _, g = _parts.value_and_input_grad(logits_fn, _parts.get_objective("ce"), images,
-                                        labels)
+  _, _, g = _parts.value_and_input_grad(logits_fn, _parts.get_objective("ce"), images, labels)
   zero_grad = _parts.is_zero(g)
-  result = AutoAttackResult(images=x_adv, success=broken(x_adv),
-                            robust_accuracy=accuracy, zero_grad=zero_grad,
-                            broken_by=broken_by)
+  result = AutoAttackResult(
+    images=x_adv,
+    success=broken(x_adv),
+    robust_accuracy=accuracy,
+    zero_grad=zero_grad,
+    broken_by=broken_by,
+  )
   return jax.tree_util.tree_map(jax.lax.stop_gradient, result)

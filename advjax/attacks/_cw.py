@@ -9,6 +9,7 @@ search over the constant c, per example, finds the smallest c that still
 succeeds; over all iterates of all searches the smallest successful
 perturbation is returned.
 """
+
 from typing import Optional, Tuple
 
 import jax
@@ -33,13 +34,23 @@ def _margin(logits, labels, targets):
   return _parts.cw_margin(logits, labels, targets, confidence=jnp.inf)
 
 
-def cw_l2(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-          targeted: bool = False, targets: Optional[jax.Array] = None,
-          confidence: float = 0.0, initial_const: float = 1e-3,
-          binary_search_steps: int = 9, num_steps: int = 1000,
-          learning_rate: float = 1e-2, abort_early: bool = True,
-          bounds: Tuple[float, float] = (0.0, 1.0),
-          example_ids: Optional[jax.Array] = None) -> _parts.MinNormResult:
+def cw_l2(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  targeted: bool = False,
+  targets: Optional[jax.Array] = None,
+  confidence: float = 0.0,
+  initial_const: float = 1e-3,
+  binary_search_steps: int = 9,
+  num_steps: int = 1000,
+  learning_rate: float = 1e-2,
+  abort_early: bool = True,
+  bounds: Tuple[float, float] = (0.0, 1.0),
+  example_ids: Optional[jax.Array] = None,
+) -> _parts.MinNormResult:
   """Carlini-Wagner L2: the smallest L2 perturbation found per example.
 
   For each of `binary_search_steps` values of the per-example constant c
@@ -131,8 +142,11 @@ def cw_l2(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
       updates, new_state = tx.update(g, opt_state, w)
       # Adam is elementwise: a stopped example keeps its iterate and moments (the
       # step count is shared, and equal for every example still running).
-      keep = lambda new, old: (new if new.ndim == 0  # noqa: E731
-                               else jnp.where(_parts._bcast(active, new), new, old))
+      keep = lambda new, old: (
+        new
+        if new.ndim == 0  # noqa: E731
+        else jnp.where(_parts._bcast(active, new), new, old)
+      )
       w = keep(optax.apply_updates(w, updates), w)
       opt_state = jax.tree_util.tree_map(keep, new_state, opt_state)
       check = abort_early & (i % check_every == 0) & active
@@ -140,16 +154,29 @@ def cw_l2(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
       prev = jnp.where(check, loss, prev)
       return i + 1, w, opt_state, prev, stopped, found, best_l2, best_x
 
-    init = (jnp.int32(0), w0, tx.init(w0), jnp.full((batch,), jnp.inf, dtype),
-            jnp.zeros(batch, bool), jnp.zeros(batch, bool), best_l2, best_x)
+    init = (
+      jnp.int32(0),
+      w0,
+      tx.init(w0),
+      jnp.full((batch,), jnp.inf, dtype),
+      jnp.zeros(batch, bool),
+      jnp.zeros(batch, bool),
+      best_l2,
+      best_x,
+    )
     _, _, _, _, _, found, best_l2, best_x = jax.lax.while_loop(cond, body, init)
     c_hi = jnp.where(found, jnp.minimum(c_hi, const), c_hi)
     c_lo = jnp.where(found, c_lo, jnp.maximum(c_lo, const))
     const = jnp.where(c_hi < _UPPER * 0.1, 0.5 * (c_lo + c_hi), const * 10.0)
     return const, c_lo, c_hi, best_l2, best_x
 
-  carry = (jnp.full((batch,), initial_const, dtype), jnp.zeros(batch, dtype),
-           jnp.full((batch,), _UPPER, dtype), jnp.full((batch,), jnp.inf, dtype), images)
+  carry = (
+    jnp.full((batch,), initial_const, dtype),
+    jnp.zeros(batch, dtype),
+    jnp.full((batch,), _UPPER, dtype),
+    jnp.full((batch,), jnp.inf, dtype),
+    images,
+  )
   _, _, _, best_l2, best_x = jax.lax.fori_loop(0, binary_search_steps, search, carry)
 
   x = jnp.where(_parts._bcast(jnp.isfinite(best_l2), images), best_x, images)
@@ -160,6 +187,7 @@ def cw_l2(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   # is flat wherever the clean image is already misclassified).
   objective = _parts.get_objective("ce", targeted=targeted)
   _, _, g0 = _parts.value_and_input_grad(logits_fn, objective, images, labels, tgt)
-  result = _parts.MinNormResult(images=x, norms=norms.astype(dtype), success=success,
-                                zero_grad=_parts.is_zero(g0))
+  result = _parts.MinNormResult(
+    images=x, norms=norms.astype(dtype), success=success, zero_grad=_parts.is_zero(g0)
+  )
   return jax.tree_util.tree_map(jax.lax.stop_gradient, result)

@@ -22,6 +22,7 @@ The projection onto a hyperplane intersected with a box is solved exactly
 coordinates' break points instead, which is slow on XLA:CPU); no library
 provides it, so it is written here.
 """
+
 from typing import Optional, Tuple
 
 import jax
@@ -62,12 +63,12 @@ def project_hyperplane_box(points, w, b, norm: str, bounds=(0.0, 1.0)):
     d [N, D]: the step; zero where `w` is zero.
   """
   lo, hi = bounds
-  gap = jnp.sum(w * points, axis=-1) - b                 # > 0: <w, z> must decrease
+  gap = jnp.sum(w * points, axis=-1) - b  # > 0: <w, z> must decrease
   sgn = jnp.where(gap >= 0, 1.0, -1.0).astype(points.dtype)
   w = w * sgn[:, None]
-  need = (gap * sgn)[:, None]                            # the decrease needed, >= 0
+  need = (gap * sgn)[:, None]  # the decrease needed, >= 0
   aw = jnp.abs(w)
-  room = jnp.where(w > 0, points - lo, hi - points)      # movement along -sign(w)
+  room = jnp.where(w > 0, points - lo, hi - points)  # movement along -sign(w)
   room = jnp.where(aw > 0, jnp.maximum(room, 0.0), 0.0)
   c = jnp.ones_like(aw) if norm == "linf" else aw
   brk = jnp.where(aw > 0, room / jnp.where(aw > 0, c, 1.0), 0.0)  # where i hits the box
@@ -87,7 +88,7 @@ def project_hyperplane_box(points, w, b, norm: str, bounds=(0.0, 1.0)):
   covered = jnp.sum(jnp.where(at_box, aw * room, 0.0), -1, keepdims=True)
   slope = jnp.sum(jnp.where(at_box, 0.0, aw * c), -1, keepdims=True)
   lam = jnp.clip((need - covered) / jnp.maximum(slope, 1e-30), a, z)
-  lam = jnp.where(feasible, lam, jnp.inf)                # unreachable: the corner
+  lam = jnp.where(feasible, lam, jnp.inf)  # unreachable: the corner
   d = -jnp.sign(w) * jnp.minimum(lam * c, room)
   return jnp.where(aw > 0, d, 0.0)
 
@@ -107,14 +108,30 @@ def _boundary(logits_fn, x, labels, targets):
     df = jnp.sum(logits * cot, -1, keepdims=True)
     return df, g.reshape(g.shape[0], 1, -1)
   eye = jnp.eye(num_classes, dtype=logits.dtype)
-  cots = eye[:, None, :] - y1[None]                      # [K, B, K]
-  g = jax.vmap(lambda ct: vjp(ct)[0])(cots)              # [K, B, ...]
+  cots = eye[:, None, :] - y1[None]  # [K, B, K]
+  g = jax.vmap(lambda ct: vjp(ct)[0])(cots)  # [K, B, ...]
   df = logits - jnp.sum(logits * y1, -1, keepdims=True)
   return df, jnp.moveaxis(g.reshape(num_classes, g.shape[1], -1), 0, 1)
 
 
-def _fab_run(keys, logits_fn, images, labels, targets, *, norm, num_steps, alpha_max,
-             eta, beta, bounds, random_start, start_radius, stop_norm, best):
+def _fab_run(
+  keys,
+  logits_fn,
+  images,
+  labels,
+  targets,
+  *,
+  norm,
+  num_steps,
+  alpha_max,
+  eta,
+  beta,
+  bounds,
+  random_start,
+  start_radius,
+  stop_norm,
+  best,
+):
   """One FAB run from the clean image or a random start; improves `best`.
 
   Args:
@@ -133,8 +150,11 @@ def _fab_run(keys, logits_fn, images, labels, targets, *, norm, num_steps, alpha
   batch = images.shape[0]
   x0 = images.reshape(batch, -1)
   # The random start on the sphere of half the radius (APGD's start, as the reference).
-  x1 = (_apgd.init_apgd_each(keys, images, 0.5 * start_radius, norm, bounds).reshape(batch, -1)
-        if random_start else x0)
+  x1 = (
+    _apgd.init_apgd_each(keys, images, 0.5 * start_radius, norm, bounds).reshape(batch, -1)
+    if random_start
+    else x0
+  )
   shape = images.shape
   f = lambda v: logits_fn(v.reshape(shape))  # noqa: E731
 
@@ -153,8 +173,7 @@ def _fab_run(keys, logits_fn, images, labels, targets, *, norm, num_steps, alpha
     i, x1, adv, res, zg = c
     df, dg = _boundary(f, x1, labels, targets)
     if targets is None:  # the closest linearized boundary among j != y
-      dual = (jnp.sum(jnp.abs(dg), -1) if norm == "linf"
-              else jnp.sqrt(jnp.sum(dg * dg, -1)))
+      dual = jnp.sum(jnp.abs(dg), -1) if norm == "linf" else jnp.sqrt(jnp.sum(dg * dg, -1))
       dist = jnp.abs(df) / (dual + 1e-12)
       dist = jnp.where(jax.nn.one_hot(labels, df.shape[-1], dtype=bool), jnp.inf, dist)
       j = jnp.argmin(dist, -1)
@@ -164,8 +183,9 @@ def _fab_run(keys, logits_fn, images, labels, targets, *, norm, num_steps, alpha
       df, w = df[:, 0], dg[:, 0]
     zg = jnp.where(i == 0, jnp.all(w == 0, -1), zg)
     b = -df + jnp.sum(w * x1, -1)
-    d = project_hyperplane_box(jnp.concatenate([x1, x0]), jnp.concatenate([w, w]),
-                               jnp.concatenate([b, b]), norm, bounds)
+    d = project_hyperplane_box(
+      jnp.concatenate([x1, x0]), jnp.concatenate([w, w]), jnp.concatenate([b, b]), norm, bounds
+    )
     d1, d2 = d[:batch], d[batch:]
     a = jnp.maximum(_parts.norm_per_example(d, norm), 1e-8)
     a1, a2 = a[:batch], a[batch:]
@@ -185,9 +205,25 @@ def _fab_run(keys, logits_fn, images, labels, targets, *, norm, num_steps, alpha
   return adv.reshape(shape), res, zg
 
 
-def _fab_core(keys, logits_fn, images, labels, *, norm, num_steps, num_restarts, eps,
-              targeted, num_target_classes, alpha_max, eta, beta, bounds, stop_norm,
-              target_range=None):
+def _fab_core(
+  keys,
+  logits_fn,
+  images,
+  labels,
+  *,
+  norm,
+  num_steps,
+  num_restarts,
+  eps,
+  targeted,
+  num_target_classes,
+  alpha_max,
+  eta,
+  beta,
+  bounds,
+  stop_norm,
+  target_range=None,
+):
   """FAB / FAB-T over restarts (and target classes `range(*target_range)`, default all
   `num_target_classes`) from per-example keys [B]: a `MinNormResult` without `success`
   (None). Points the model already misclassifies get norm 0 and their own image.
@@ -203,13 +239,21 @@ def _fab_core(keys, logits_fn, images, labels, *, norm, num_steps, num_restarts,
   best = (images, jnp.where(wrong, 0.0, _NOT_FOUND).astype(images.dtype))
   stop = jnp.where(wrong, jnp.inf, stop_norm)
   eps = jnp.broadcast_to(jnp.asarray(eps, images.dtype), (batch,))
-  kw = dict(norm=norm, num_steps=num_steps, alpha_max=alpha_max, eta=eta, beta=beta,
-            bounds=bounds)
+  kw = dict(norm=norm, num_steps=num_steps, alpha_max=alpha_max, eta=eta, beta=beta, bounds=bounds)
 
   def run(k, r, targets, best):
-    x, res, zg_r = _fab_run(k, logits_fn, images, labels, targets, random_start=r > 0,
-                            start_radius=jnp.minimum(best[1], eps), stop_norm=stop,
-                            best=best, **kw)
+    x, res, zg_r = _fab_run(
+      k,
+      logits_fn,
+      images,
+      labels,
+      targets,
+      random_start=r > 0,
+      start_radius=jnp.minimum(best[1], eps),
+      stop_norm=stop,
+      best=best,
+      **kw,
+    )
     return (x, res), zg_r
 
   if not targeted:
@@ -230,8 +274,7 @@ def _fab_core(keys, logits_fn, images, labels, *, norm, num_steps, num_restarts,
     return best, zg
 
   start, stop_target = (0, num_target_classes) if target_range is None else target_range
-  best, zg = jax.lax.fori_loop(start, stop_target, per_target,
-                               (best, jnp.zeros(batch, bool)))
+  best, zg = jax.lax.fori_loop(start, stop_target, per_target, (best, jnp.zeros(batch, bool)))
   return _parts.MinNormResult(best[0], best[1], None, zg)
 
 
@@ -244,8 +287,9 @@ def within_eps(result: _parts.MinNormResult, images: jax.Array, eps) -> jax.Arra
 def _check_fab(num_restarts, eps, alpha_max, eta, beta):
   _validate.check_positive_int(num_restarts, "num_restarts")
   if num_restarts > 1 and eps is None:
-    raise ValueError("`eps` (the radius of the random restarts) is required when "
-                     "`num_restarts` > 1.")
+    raise ValueError(
+      "`eps` (the radius of the random restarts) is required when `num_restarts` > 1."
+    )
   if not 0.0 <= float(alpha_max) <= 1.0:
     raise ValueError(f"`alpha_max` must be in [0, 1]; got {alpha_max}.")
   if float(eta) < 1.0:
@@ -254,12 +298,24 @@ def _check_fab(num_restarts, eps, alpha_max, eta, beta):
     raise ValueError(f"`beta` (backward step) must be in (0, 1]; got {beta}.")
 
 
-def fab(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-        norm: str = "linf", num_steps: int = 100, num_restarts: int = 1,
-        eps=None, targeted: bool = False, num_target_classes: int = 9,
-        alpha_max: float = 0.1, eta: float = 1.05, beta: float = 0.9,
-        bounds: Tuple[float, float] = (0.0, 1.0),
-        example_ids: Optional[jax.Array] = None) -> _parts.MinNormResult:
+def fab(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  norm: str = "linf",
+  num_steps: int = 100,
+  num_restarts: int = 1,
+  eps=None,
+  targeted: bool = False,
+  num_target_classes: int = 9,
+  alpha_max: float = 0.1,
+  eta: float = 1.05,
+  beta: float = 0.9,
+  bounds: Tuple[float, float] = (0.0, 1.0),
+  example_ids: Optional[jax.Array] = None,
+) -> _parts.MinNormResult:
   """FAB (Croce & Hein 2020): the smallest Linf or L2 adversarial found per example.
 
   See the module docstring for the iteration. Untargeted FAB linearizes every
@@ -299,34 +355,71 @@ def fab(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   Raises:
     ValueError: for a bad argument, named in the message.
   """
-  num_classes = _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
-                                         num_steps=num_steps)
+  num_classes = _parts.check_attack_args(
+    logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps
+  )
   _check_fab(num_restarts, eps, alpha_max, eta, beta)
   _validate.check_positive_int(num_target_classes, "num_target_classes")
   if num_classes < 2:
     raise ValueError(f"`logits_fn` must return at least 2 classes; got {num_classes}.")
   keys = _parts.per_example_keys(key, example_ids, images.shape[0])
-  result = _fab_core(keys, logits_fn, images, labels, norm=norm, num_steps=num_steps,
-                     num_restarts=num_restarts, eps=0.0 if eps is None else eps,
-                     targeted=targeted,
-                     num_target_classes=min(num_target_classes, num_classes - 1),
-                     alpha_max=float(alpha_max), eta=float(eta), beta=float(beta),
-                     bounds=tuple(bounds), stop_norm=-jnp.inf)
+  result = _fab_core(
+    keys,
+    logits_fn,
+    images,
+    labels,
+    norm=norm,
+    num_steps=num_steps,
+    num_restarts=num_restarts,
+    eps=0.0 if eps is None else eps,
+    targeted=targeted,
+    num_target_classes=min(num_target_classes, num_classes - 1),
+    alpha_max=float(alpha_max),
+    eta=float(eta),
+    beta=float(beta),
+    bounds=tuple(bounds),
+    stop_norm=-jnp.inf,
+  )
   x = result.images.astype(images.dtype)
   result = result._replace(images=x, success=_parts.is_successful(logits_fn(x), labels))
   return jax.tree_util.tree_map(jax.lax.stop_gradient, result)
 
 
-def fab_t(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-          norm: str = "linf", num_steps: int = 100, num_restarts: int = 1, eps=None,
-          num_target_classes: int = 9, alpha_max: float = 0.1, eta: float = 1.05,
-          beta: float = 0.9, bounds: Tuple[float, float] = (0.0, 1.0),
-          example_ids: Optional[jax.Array] = None) -> _parts.MinNormResult:
+def fab_t(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  norm: str = "linf",
+  num_steps: int = 100,
+  num_restarts: int = 1,
+  eps=None,
+  num_target_classes: int = 9,
+  alpha_max: float = 0.1,
+  eta: float = 1.05,
+  beta: float = 0.9,
+  bounds: Tuple[float, float] = (0.0, 1.0),
+  example_ids: Optional[jax.Array] = None,
+) -> _parts.MinNormResult:
   """FAB-T: `fab(..., targeted=True)`, the variant in AutoAttack's standard suite.
 
   Args, Returns, Raises: as `fab`.
   """
-  return fab(key, logits_fn, images, labels, norm=norm, num_steps=num_steps,
-             num_restarts=num_restarts, eps=eps, targeted=True,
-             num_target_classes=num_target_classes, alpha_max=alpha_max, eta=eta,
-             beta=beta, bounds=bounds, example_ids=example_ids)
+  return fab(
+    key,
+    logits_fn,
+    images,
+    labels,
+    norm=norm,
+    num_steps=num_steps,
+    num_restarts=num_restarts,
+    eps=eps,
+    targeted=True,
+    num_target_classes=num_target_classes,
+    alpha_max=alpha_max,
+    eta=eta,
+    beta=beta,
+    bounds=bounds,
+    example_ids=example_ids,
+  )

@@ -1,5 +1,6 @@
 """Single-step gradient attacks: FGSM (Goodfellow et al. 2015), FGSM with random
 start (Wong et al. 2020, "Fast is better than free")."""
+
 from typing import Optional, Tuple
 
 import jax
@@ -9,11 +10,22 @@ from advjax import _validate
 from advjax.attacks import _parts
 
 
-def fgsm_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-                   eps, norm: str = "linf", loss: str = "ce", targeted: bool = False,
-                   targets: Optional[jax.Array] = None, random_start: bool = False,
-                   step_size=None, bounds: Tuple[float, float] = (0.0, 1.0),
-                   example_ids: Optional[jax.Array] = None) -> _parts.AttackResult:
+def fgsm_with_info(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  eps,
+  norm: str = "linf",
+  loss: str = "ce",
+  targeted: bool = False,
+  targets: Optional[jax.Array] = None,
+  random_start: bool = False,
+  step_size=None,
+  bounds: Tuple[float, float] = (0.0, 1.0),
+  example_ids: Optional[jax.Array] = None,
+) -> _parts.AttackResult:
   """Fast gradient sign method (Linf) or fast gradient L2 step.
 
   `x' = clip(x + eps * sign(grad))` for Linf and `x' = clip(x + eps * g/||g||_2)`
@@ -45,26 +57,53 @@ def fgsm_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arr
   Raises:
     ValueError: for a bad argument, named in the message.
   """
-  return single_step(key, logits_fn, images, labels, _parts.steepest_step, eps=eps,
-                     norm=norm, loss=loss, targeted=targeted, targets=targets,
-                     random_start=random_start, step_size=step_size, bounds=bounds,
-                     example_ids=example_ids)
+  return single_step(
+    key,
+    logits_fn,
+    images,
+    labels,
+    _parts.steepest_step,
+    eps=eps,
+    norm=norm,
+    loss=loss,
+    targeted=targeted,
+    targets=targets,
+    random_start=random_start,
+    step_size=step_size,
+    bounds=bounds,
+    example_ids=example_ids,
+  )
 
 
 fgsm = _parts.images_only(fgsm_with_info)
 
 
-def single_step(key, logits_fn, images, labels, direction, *, eps, norm, loss, targeted,
-                targets, random_start, step_size, bounds,
-                example_ids=None) -> _parts.AttackResult:
+def single_step(
+  key,
+  logits_fn,
+  images,
+  labels,
+  direction,
+  *,
+  eps,
+  norm,
+  loss,
+  targeted,
+  targets,
+  random_start,
+  step_size,
+  bounds,
+  example_ids=None,
+) -> _parts.AttackResult:
   """One projected step `x0 + step_size * direction(grad at x0, norm)`: FGSM and FGV.
 
   `x0` is the image, or a uniform point in the ball with `random_start`; the
   step size defaults to eps (1.25 * eps with a random start). Example b's start
   comes from `fold_in(key, example_ids[b])`.
   """
-  _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
-                           targets=targets, loss=loss)
+  _parts.check_attack_args(
+    logits_fn, images, labels, eps=eps, norm=norm, targets=targets, loss=loss
+  )
   if targeted and targets is None:
     raise ValueError("`targets` is required when `targeted=True`.")
   if step_size is not None:
@@ -75,15 +114,22 @@ def single_step(key, logits_fn, images, labels, direction, *, eps, norm, loss, t
   objective = _parts.get_objective(loss, targeted=targeted)
   x0 = images
   if random_start:
-    x0 = _parts.project(_parts.random_init(key, images, eps, norm, example_ids=example_ids),
-                        images, eps, norm, bounds)
+    x0 = _parts.project(
+      _parts.random_init(key, images, eps, norm, example_ids=example_ids), images, eps, norm, bounds
+    )
   else:
     _parts.check_example_ids(example_ids, images.shape[0])
   _, _, g = _parts.value_and_input_grad(logits_fn, objective, x0, labels, tgt)
-  x = _parts.project(x0 + _parts._bcast(step_size, x0) * direction(g, norm), images, eps,
-                     norm, bounds)
+  x = _parts.project(
+    x0 + _parts._bcast(step_size, x0) * direction(g, norm), images, eps, norm, bounds
+  )
   logits = logits_fn(x)
-  return _parts.attack_result(images, x, _parts.AttackInfo(
+  return _parts.attack_result(
+    images,
+    x,
+    _parts.AttackInfo(
       success=_parts.is_successful(logits, labels, tgt),
       objective=objective.ascent_value(logits, labels, tgt),
-      zero_grad=_parts.is_zero(g)))
+      zero_grad=_parts.is_zero(g),
+    ),
+  )

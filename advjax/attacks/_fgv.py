@@ -1,5 +1,6 @@
 """Fast gradient value (Rozsa, Rudd & Boult 2016, "Adversarial Diversity and
 Hard Positive Generation"): one step along the raw input gradient."""
+
 from typing import Optional, Tuple
 
 import jax
@@ -24,11 +25,20 @@ def fgv_direction(grad: jax.Array, norm: str) -> jax.Array:
   return _parts.normalize_per_example(grad, norm)
 
 
-def fgv_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-                  eps, norm: str = "linf", loss: str = "ce", targeted: bool = False,
-                  targets: Optional[jax.Array] = None,
-                  bounds: Tuple[float, float] = (0.0, 1.0),
-                  example_ids: Optional[jax.Array] = None) -> _parts.AttackResult:
+def fgv_with_info(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  eps,
+  norm: str = "linf",
+  loss: str = "ce",
+  targeted: bool = False,
+  targets: Optional[jax.Array] = None,
+  bounds: Tuple[float, float] = (0.0, 1.0),
+  example_ids: Optional[jax.Array] = None,
+) -> _parts.AttackResult:
   """Fast gradient value attack: `x' = clip(x + eps * g / ||g||_p)`.
 
   FGV (Rozsa et al. 2016) moves along the raw input gradient g of the
@@ -59,10 +69,22 @@ def fgv_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arra
   Raises:
     ValueError: for a bad argument, named in the message.
   """
-  return _fgsm.single_step(key, logits_fn, images, labels, fgv_direction, eps=eps,
-                           norm=norm, loss=loss, targeted=targeted, targets=targets,
-                           random_start=False, step_size=None, bounds=bounds,
-                           example_ids=example_ids)
+  return _fgsm.single_step(
+    key,
+    logits_fn,
+    images,
+    labels,
+    fgv_direction,
+    eps=eps,
+    norm=norm,
+    loss=loss,
+    targeted=targeted,
+    targets=targets,
+    random_start=False,
+    step_size=None,
+    bounds=bounds,
+    example_ids=example_ids,
+  )
 
 
 fgv = _parts.images_only(fgv_with_info)

@@ -6,6 +6,7 @@ scales it (1.0 = the minimal adversarial, 1.05 / 1.10 = hard positives) and
 keeps the rows with PASS >= tau. The result is a dict of NumPy columns that
 `save_hard_positive_set` writes as one .npz.
 """
+
 import functools
 import os
 import re
@@ -21,8 +22,18 @@ from advjax.attacks import _hot_cold
 from advjax.attacks import _line_search
 
 _TYPE_RE = re.compile(r"^(FGS|FGV|HC-([DS])-([1-9][0-9]*))$")
-COLUMNS = ("image", "label", "type", "scale", "factor", "pass_score", "l2", "linf",
-           "predicted", "source_index")
+COLUMNS = (
+  "image",
+  "label",
+  "type",
+  "scale",
+  "factor",
+  "pass_score",
+  "l2",
+  "linf",
+  "predicted",
+  "source_index",
+)
 
 
 def parse_type(spec: str) -> Tuple[str, bool, int]:
@@ -33,8 +44,10 @@ def parse_type(spec: str) -> Tuple[str, bool, int]:
   """
   m = _TYPE_RE.match(spec)
   if not m:
-    raise ValueError(f"Unknown generation type {spec!r}; expected 'FGS', 'FGV', "
-                     f"'HC-D-k' or 'HC-S-k' (k >= 1 hot classes).")
+    raise ValueError(
+      f"Unknown generation type {spec!r}; expected 'FGS', 'FGV', "
+      f"'HC-D-k' or 'HC-S-k' (k >= 1 hot classes)."
+    )
   if m.group(1) in ("FGS", "FGV"):
     return m.group(1), m.group(1) == "FGS", 1
   return "HC", m.group(2) == "S", int(m.group(3))
@@ -55,27 +68,36 @@ def directions_for(logits_fn, images, labels, spec: str) -> jax.Array:
     return _hot_cold.fgs_directions(logits_fn, images, labels)
   if kind == "FGV":
     return _hot_cold.fgv_directions(logits_fn, images, labels)
-  return _hot_cold.hot_cold_directions(logits_fn, images, labels, num_hot=k,
-                                       use_sign=sign)[0]
+  return _hot_cold.hot_cold_directions(logits_fn, images, labels, num_hot=k, use_sign=sign)[0]
 
 
 def _runner(logits_fn, scales, pass_iterations, search_kwargs):
   """One jitted `(images, labels, type) -> HardPositives` for every batch of a call."""
+
   @functools.partial(jax.jit, static_argnums=2)
   def run(x, y, spec):
     d = directions_for(logits_fn, x, y, spec)
-    hp = _line_search.hard_positives(logits_fn, x, y, d, scales=scales,
-                                     pass_iterations=pass_iterations, **search_kwargs)
+    hp = _line_search.hard_positives(
+      logits_fn, x, y, d, scales=scales, pass_iterations=pass_iterations, **search_kwargs
+    )
     return hp._replace(minimal=None)
+
   return run
 
 
-def generate_hard_positive_set(logits_fn, images, labels, *, tau: float,
-                               types: Sequence[str] = ("FGS", "FGV", "HC-D-9"),
-                               scales: Sequence[float] = (1.0, 1.05, 1.10),
-                               batch_size: int = 128, pass_iterations: int = 50,
-                               require_misclassified: bool = False,
-                               **search_kwargs) -> Dict[str, np.ndarray]:
+def generate_hard_positive_set(
+  logits_fn,
+  images,
+  labels,
+  *,
+  tau: float,
+  types: Sequence[str] = ("FGS", "FGV", "HC-D-9"),
+  scales: Sequence[float] = (1.0, 1.05, 1.10),
+  batch_size: int = 128,
+  pass_iterations: int = 50,
+  require_misclassified: bool = False,
+  **search_kwargs,
+) -> Dict[str, np.ndarray]:
   """Adversarial and hard-positive images of a dataset, filtered by PASS >= tau.
 
   For every image and generation type, the minimal adversarial along each
@@ -118,14 +140,13 @@ def generate_hard_positive_set(logits_fn, images, labels, *, tau: float,
   images = np.asarray(images, np.float32)
   labels = np.asarray(labels, np.int32)
 
-  run = _runner(logits_fn, tuple(float(f) for f in scales), int(pass_iterations),
-                search_kwargs)
+  run = _runner(logits_fn, tuple(float(f) for f in scales), int(pass_iterations), search_kwargs)
 
   cols = {c: [] for c in COLUMNS}
   n = images.shape[0]
   for start in range(0, n, batch_size):
-    x = images[start:start + batch_size]
-    y = labels[start:start + batch_size]
+    x = images[start : start + batch_size]
+    y = labels[start : start + batch_size]
     pad = batch_size - x.shape[0]
     if pad:  # one compiled shape for every batch
       x = np.concatenate([x, np.repeat(x[-1:], pad, 0)])
@@ -149,9 +170,18 @@ def generate_hard_positive_set(logits_fn, images, labels, *, tau: float,
       cols["linf"].append(hp.linf[bi, di, si])
       cols["predicted"].append(hp.predictions[bi, di, si])
       cols["source_index"].append(start + bi)
-  dtypes = dict(image=np.float32, label=np.int32, type=str, scale=np.float32,
-                factor=np.float32, pass_score=np.float32, l2=np.float32,
-                linf=np.float32, predicted=np.int32, source_index=np.int64)
+  dtypes = dict(
+    image=np.float32,
+    label=np.int32,
+    type=str,
+    scale=np.float32,
+    factor=np.float32,
+    pass_score=np.float32,
+    l2=np.float32,
+    linf=np.float32,
+    predicted=np.int32,
+    source_index=np.int64,
+  )
   out = {}
   for c in COLUMNS:
     if cols[c]:

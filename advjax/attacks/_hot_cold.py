@@ -5,6 +5,7 @@ Every function returns directions in one form, `[B, D, H, W, C]` (D directions
 per image), ready for `minimal_adversarial`; they are unnormalized input-space
 derivatives (or their signs) and carry no gradient (`lax.stop_gradient`).
 """
+
 from typing import Tuple
 
 import jax
@@ -31,8 +32,10 @@ def hot_cold_weights(logits: jax.Array, labels: jax.Array, hot: jax.Array) -> ja
   k = logits.shape[-1]
   h_hot = jnp.take_along_axis(logits, hot[:, None], axis=-1)
   h_y = jnp.take_along_axis(logits, labels[:, None], axis=-1)
-  w = (jax.nn.one_hot(hot, k, dtype=logits.dtype) * jnp.abs(h_hot)
-       - jax.nn.one_hot(labels, k, dtype=logits.dtype) * h_y)
+  w = (
+    jax.nn.one_hot(hot, k, dtype=logits.dtype) * jnp.abs(h_hot)
+    - jax.nn.one_hot(labels, k, dtype=logits.dtype) * h_y
+  )
   return jax.lax.stop_gradient(w)
 
 
@@ -43,9 +46,9 @@ def closest_classes(logits: jax.Array, labels: jax.Array, num: int) -> jax.Array
   return jax.lax.top_k(masked, num)[1].astype(jnp.int32)
 
 
-def hot_cold_directions(logits_fn, images: jax.Array, labels: jax.Array, *,
-                        num_hot: int, use_sign: bool = False
-                        ) -> Tuple[jax.Array, jax.Array]:
+def hot_cold_directions(
+  logits_fn, images: jax.Array, labels: jax.Array, *, num_hot: int, use_sign: bool = False
+) -> Tuple[jax.Array, jax.Array]:
   """Hot/cold perturbation directions, one per hot class (HC-1 ... HC-num_hot).
 
   For hot class j (the j-th closest-scoring class other than the label y), the
@@ -72,8 +75,10 @@ def hot_cold_directions(logits_fn, images: jax.Array, labels: jax.Array, *,
   num_classes = _parts.check_attack_args(logits_fn, images, labels)
   _validate.check_positive_int(num_hot, "num_hot")
   if num_hot > num_classes - 1:
-    raise ValueError(f"`num_hot` must be at most {num_classes - 1} (the classes other "
-                     f"than the label); got {num_hot}.")
+    raise ValueError(
+      f"`num_hot` must be at most {num_classes - 1} (the classes other "
+      f"than the label); got {num_hot}."
+    )
   logits, vjp = jax.vjp(logits_fn, images)
   hot = closest_classes(logits, labels, num_hot)
   w = jax.vmap(lambda h: hot_cold_weights(logits, labels, h), in_axes=1)(hot)  # [D, B, K]

@@ -10,6 +10,7 @@ minimal perturbation scaled by 1.05 or 1.10.
 Scale convention: each direction is divided by its Linf norm, so a scale s adds
 at most s to any pixel (before clipping to [0, 1] and quantization).
 """
+
 import math
 from typing import NamedTuple, Sequence
 
@@ -37,6 +38,7 @@ class MinimalAdversarial(NamedTuple):
       not change at `scale - tolerance`.
     predictions: [B, D] int32 predicted class of `images`.
   """
+
   scale: jax.Array
   images: jax.Array
   success: jax.Array
@@ -61,6 +63,7 @@ class HardPositives(NamedTuple):
     predictions: [B, D, S] int32.
     minimal: the `MinimalAdversarial` they were scaled from.
   """
+
   images: jax.Array
   factors: jax.Array
   scale: jax.Array
@@ -76,10 +79,12 @@ class HardPositives(NamedTuple):
 def line_scales(init_scale: float, growth: float, max_scale: float) -> Sequence[float]:
   """The increasing step sizes of the line search: init * growth^k, capped at max."""
   if not (init_scale > 0 and growth > 1 and max_scale >= init_scale):
-    raise ValueError(f"need init_scale > 0, growth > 1 and max_scale >= init_scale; got "
-                     f"{init_scale}, {growth}, {max_scale}.")
+    raise ValueError(
+      f"need init_scale > 0, growth > 1 and max_scale >= init_scale; got "
+      f"{init_scale}, {growth}, {max_scale}."
+    )
   n = int(math.ceil(math.log(max_scale / init_scale) / math.log(growth) - 1e-9)) + 1
-  return [min(init_scale * growth ** k, max_scale) for k in range(n)]
+  return [min(init_scale * growth**k, max_scale) for k in range(n)]
 
 
 def _unit_linf(d):
@@ -95,9 +100,11 @@ def _check(logits_fn, images, labels, directions):
   _parts.check_attack_args(logits_fn, images, labels)
   shape = jnp.shape(directions)
   if len(shape) != 5 or shape[0] != images.shape[0] or tuple(shape[2:]) != images.shape[1:]:
-    raise ValueError(f"`directions` must have shape [batch, num_directions, H, W, C] = "
-                     f"[{images.shape[0]}, D, {', '.join(map(str, images.shape[1:]))}]; "
-                     f"got {tuple(shape)}.")
+    raise ValueError(
+      f"`directions` must have shape [batch, num_directions, H, W, C] = "
+      f"[{images.shape[0]}, D, {', '.join(map(str, images.shape[1:]))}]; "
+      f"got {tuple(shape)}."
+    )
   if not jnp.issubdtype(jnp.result_type(directions), jnp.floating):
     raise ValueError(f"`directions` must be floating point; got {jnp.result_type(directions)}.")
 
@@ -111,12 +118,20 @@ def _norms_and_pass(adv, orig, compute_pass, pass_iterations):
   return ps, l2, linf
 
 
-def minimal_adversarial(logits_fn, images: jax.Array, labels: jax.Array,
-                        directions: jax.Array, *, init_scale: float = 1.0 / 255,
-                        growth: float = 2.0, max_scale: float = 1.0,
-                        num_binary_steps: int = 10, levels: int = 255,
-                        compute_pass: bool = True, pass_iterations: int = 50
-                        ) -> MinimalAdversarial:
+def minimal_adversarial(
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  directions: jax.Array,
+  *,
+  init_scale: float = 1.0 / 255,
+  growth: float = 2.0,
+  max_scale: float = 1.0,
+  num_binary_steps: int = 10,
+  levels: int = 255,
+  compute_pass: bool = True,
+  pass_iterations: int = 50,
+) -> MinimalAdversarial:
   """Minimal adversarial example along each direction (line + binary search).
 
   Each direction d is normalized to unit Linf norm; the candidate at scale s is
@@ -184,17 +199,32 @@ def minimal_adversarial(logits_fn, images: jax.Array, labels: jax.Array,
   ps, l2, linf = _norms_and_pass(adv, x0, compute_pass, pass_iterations)
   ps = jnp.where(found, ps, 1.0)
   out = MinimalAdversarial(
-      scale=scale, images=adv, success=found, pass_score=ps, l2=l2, linf=linf,
-      tolerance=jnp.where(found, hi - lo, 0.0), predictions=preds)
+    scale=scale,
+    images=adv,
+    success=found,
+    pass_score=ps,
+    l2=l2,
+    linf=linf,
+    tolerance=jnp.where(found, hi - lo, 0.0),
+    predictions=preds,
+  )
   out = jax.tree_util.tree_map(lambda a: a.reshape((b, nd) + a.shape[1:]), out)
   return jax.tree_util.tree_map(jax.lax.stop_gradient, out)
 
 
-def hard_positives(logits_fn, images: jax.Array, labels: jax.Array, directions: jax.Array,
-                   *, scales: Sequence[float] = (1.05, 1.10),
-                   minimal: MinimalAdversarial = None, levels: int = 255,
-                   compute_pass: bool = True, pass_iterations: int = 50,
-                   **search_kwargs) -> HardPositives:
+def hard_positives(
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  directions: jax.Array,
+  *,
+  scales: Sequence[float] = (1.05, 1.10),
+  minimal: MinimalAdversarial = None,
+  levels: int = 255,
+  compute_pass: bool = True,
+  pass_iterations: int = 50,
+  **search_kwargs,
+) -> HardPositives:
   """Hard positives: minimal adversarial perturbations scaled beyond the boundary.
 
   For each direction, the minimal scale s* from `minimal_adversarial` is
@@ -226,9 +256,16 @@ def hard_positives(logits_fn, images: jax.Array, labels: jax.Array, directions: 
   if not factors or min(factors) <= 0:
     raise ValueError(f"`scales` must be positive factors; got {scales}.")
   if minimal is None:
-    minimal = minimal_adversarial(logits_fn, images, labels, directions, levels=levels,
-                                  compute_pass=compute_pass,
-                                  pass_iterations=pass_iterations, **search_kwargs)
+    minimal = minimal_adversarial(
+      logits_fn,
+      images,
+      labels,
+      directions,
+      levels=levels,
+      compute_pass=compute_pass,
+      pass_iterations=pass_iterations,
+      **search_kwargs,
+    )
   b, nd = directions.shape[:2]
   ns = len(factors)
   f = jnp.asarray(factors, jnp.float32)
@@ -246,7 +283,15 @@ def hard_positives(logits_fn, images: jax.Array, labels: jax.Array, directions: 
   unflat = lambda a: a.reshape((b, nd, ns) + a.shape[1:])
   valid = jnp.broadcast_to(minimal.success[:, :, None], (b, nd, ns))
   out = HardPositives(
-      images=unflat(hp), factors=f, scale=s, valid=valid,
-      misclassified=unflat(preds != y), pass_score=unflat(ps), l2=unflat(l2),
-      linf=unflat(linf), predictions=unflat(preds), minimal=minimal)
+    images=unflat(hp),
+    factors=f,
+    scale=s,
+    valid=valid,
+    misclassified=unflat(preds != y),
+    pass_score=unflat(ps),
+    l2=unflat(l2),
+    linf=unflat(linf),
+    predictions=unflat(preds),
+    minimal=minimal,
+  )
   return jax.tree_util.tree_map(jax.lax.stop_gradient, out)

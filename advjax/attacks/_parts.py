@@ -5,6 +5,7 @@ maximizes them; projections map an iterate back into the threat model;
 initializations draw a random start inside the ball; `quantize` puts images on
 the k/255 grid. Composition follows deepmind-research/adversarial_robustness.
 """
+
 import functools
 import inspect
 from typing import Callable, NamedTuple, Optional, Tuple
@@ -32,6 +33,7 @@ class Objective(NamedTuple):
     maximize: True if the attacker ascends `fn`, False if it descends it.
     name: the name it is registered under.
   """
+
   fn: Callable[..., jax.Array]
   maximize: bool
   name: str
@@ -56,8 +58,7 @@ def targeted_dlr(logits, labels, targets):
 LOSSES = ("ce", "margin", "dlr")
 
 
-def get_objective(name: str, *, targeted: bool = False,
-                  confidence: float = 0.0) -> Objective:
+def get_objective(name: str, *, targeted: bool = False, confidence: float = 0.0) -> Objective:
   """Looks up an attack objective by name.
 
   Args:
@@ -191,10 +192,15 @@ def check_example_ids(example_ids, batch_size: Optional[int]) -> jax.Array:
       raise ValueError("`batch_size` is required when `example_ids` is None.")
     return jnp.arange(batch_size, dtype=jnp.int32)
   example_ids = jnp.asarray(example_ids)
-  if (example_ids.ndim != 1 or not jnp.issubdtype(example_ids.dtype, jnp.integer)
-      or (batch_size is not None and example_ids.shape[0] != batch_size)):
-    raise ValueError(f"`example_ids` must be an int array [B] with B = {batch_size} (the "
-                     f"batch size); got {example_ids.dtype} {example_ids.shape}.")
+  if (
+    example_ids.ndim != 1
+    or not jnp.issubdtype(example_ids.dtype, jnp.integer)
+    or (batch_size is not None and example_ids.shape[0] != batch_size)
+  ):
+    raise ValueError(
+      f"`example_ids` must be an int array [B] with B = {batch_size} (the "
+      f"batch size); got {example_ids.dtype} {example_ids.shape}."
+    )
   return example_ids
 
 
@@ -219,8 +225,7 @@ def draw_each(keys, sampler: Callable[[jax.Array], jax.Array]) -> jax.Array:
 
 def _init_linf_each(keys, x, eps):
   e = _bcast(eps, x)
-  return x + draw_each(keys, lambda k: jax.random.uniform(k, x.shape[1:], x.dtype, -1.0,
-                                                          1.0)) * e
+  return x + draw_each(keys, lambda k: jax.random.uniform(k, x.shape[1:], x.dtype, -1.0, 1.0)) * e
 
 
 def _init_l2_each(keys, x, eps):
@@ -273,8 +278,17 @@ def quantize(x, levels: int = 255):
 # --------------------------------------------------------------------------- #
 # Shared argument checks of the attacks
 # --------------------------------------------------------------------------- #
-def check_attack_args(logits_fn, images, labels, *, eps=None, norm: Optional[str] = None,
-                      num_steps=None, targets=None, loss: Optional[str] = None) -> int:
+def check_attack_args(
+  logits_fn,
+  images,
+  labels,
+  *,
+  eps=None,
+  norm: Optional[str] = None,
+  num_steps=None,
+  targets=None,
+  loss: Optional[str] = None,
+) -> int:
   """Validates the common attack arguments; returns the number of classes.
 
   Raises:
@@ -305,6 +319,7 @@ class AttackInfo(NamedTuple):
     zero_grad: [B] bool, True where the input gradient was exactly zero at the
       start: a warning that the model may mask gradients, not a robust answer.
   """
+
   success: jax.Array
   objective: jax.Array
   zero_grad: jax.Array
@@ -317,14 +332,14 @@ class AttackResult(NamedTuple):
     images: [B, H, W, C] the adversarial images, as the plain attack returns them.
     info: the `AttackInfo` of those images.
   """
+
   images: jax.Array
   info: AttackInfo
 
 
 def attack_result(images, x, info: AttackInfo) -> AttackResult:
   """`AttackResult` of `x` cast to the dtype of the clean `images`, under stop_gradient."""
-  return jax.tree_util.tree_map(jax.lax.stop_gradient,
-                                AttackResult(x.astype(images.dtype), info))
+  return jax.tree_util.tree_map(jax.lax.stop_gradient, AttackResult(x.astype(images.dtype), info))
 
 
 def images_only(attack_with_info: Callable[..., AttackResult]) -> Callable[..., jax.Array]:
@@ -339,13 +354,14 @@ def images_only(attack_with_info: Callable[..., AttackResult]) -> Callable[..., 
     return attack_with_info(*args, **kwargs).images
 
   attack.__name__ = attack.__qualname__ = name
-  attack.__signature__ = inspect.signature(attack_with_info).replace(
-      return_annotation=jax.Array)
+  attack.__signature__ = inspect.signature(attack_with_info).replace(return_annotation=jax.Array)
   head, _, tail = (attack_with_info.__doc__ or "").partition("\n  Returns:\n")
   _, _, raises = tail.partition("\n\n  Raises:")
-  attack.__doc__ = (f"{head}\n  Returns:\n    Adversarial images [B, H, W, C] of the input "
-                    f"dtype inside the eps-ball and the\n    bounds, under `stop_gradient`: "
-                    f"`{attack_with_info.__name__}(...).images`.\n")
+  attack.__doc__ = (
+    f"{head}\n  Returns:\n    Adversarial images [B, H, W, C] of the input "
+    f"dtype inside the eps-ball and the\n    bounds, under `stop_gradient`: "
+    f"`{attack_with_info.__name__}(...).images`.\n"
+  )
   if raises:
     attack.__doc__ += "\n  Raises:" + raises
   return attack
@@ -365,6 +381,7 @@ class MinNormResult(NamedTuple):
     zero_grad: [B] bool, True where the input gradient at the original image
       was exactly zero (a warning that the model may mask gradients).
   """
+
   images: jax.Array
   norms: jax.Array
   success: jax.Array
@@ -378,10 +395,12 @@ def value_and_input_grad(logits_fn, objective: Objective, x, labels, targets=Non
   example its own gradient as long as `logits_fn` treats examples independently
   (true for any model in inference mode).
   """
+
   def total(x):
     logits = logits_fn(x)
     v = objective.ascent_value(logits, labels, targets)
     return jnp.sum(v), (v, logits)
+
   (_, (v, logits)), g = jax.value_and_grad(total, has_aux=True)(x)
   return v, logits, g
 

@@ -1,4 +1,5 @@
 """Projected gradient descent (Madry et al. 2018), Linf and L2, with restarts."""
+
 from typing import Optional, Tuple
 
 import jax
@@ -8,13 +9,26 @@ from advjax import _validate
 from advjax.attacks import _parts
 
 
-def pgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-                  eps, norm: str = "linf", num_steps: int = 10, step_size=None,
-                  num_restarts: int = 1, random_start: bool = True, loss: str = "ce",
-                  targeted: bool = False, targets: Optional[jax.Array] = None,
-                  confidence: float = 0.0, early_stop: bool = False,
-                  bounds: Tuple[float, float] = (0.0, 1.0),
-                  example_ids: Optional[jax.Array] = None) -> _parts.AttackResult:
+def pgd_with_info(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  eps,
+  norm: str = "linf",
+  num_steps: int = 10,
+  step_size=None,
+  num_restarts: int = 1,
+  random_start: bool = True,
+  loss: str = "ce",
+  targeted: bool = False,
+  targets: Optional[jax.Array] = None,
+  confidence: float = 0.0,
+  early_stop: bool = False,
+  bounds: Tuple[float, float] = (0.0, 1.0),
+  example_ids: Optional[jax.Array] = None,
+) -> _parts.AttackResult:
   """Projected gradient attack, keeping the best iterate per example.
 
   Each step moves by `step_size` along the steepest-ascent direction of the
@@ -53,8 +67,9 @@ def pgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arra
   Raises:
     ValueError: for a bad argument, named in the message.
   """
-  _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
-                           num_steps=num_steps, targets=targets, loss=loss)
+  _parts.check_attack_args(
+    logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps, targets=targets, loss=loss
+  )
   _validate.check_positive_int(num_restarts, "num_restarts")
   if targeted and targets is None:
     raise ValueError("`targets` is required when `targeted=True`.")
@@ -63,10 +78,23 @@ def pgd_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arra
   else:
     _validate.check_nonnegative(step_size, "step_size")
   objective = _parts.get_objective(loss, targeted=targeted, confidence=confidence)
-  x_adv, info = _pgd_loop(key, logits_fn, objective, images, labels,
-                          targets if targeted else None, eps, norm, num_steps, step_size,
-                          num_restarts, random_start, early_stop, tuple(bounds),
-                          example_ids=example_ids)
+  x_adv, info = _pgd_loop(
+    key,
+    logits_fn,
+    objective,
+    images,
+    labels,
+    targets if targeted else None,
+    eps,
+    norm,
+    num_steps,
+    step_size,
+    num_restarts,
+    random_start,
+    early_stop,
+    tuple(bounds),
+    example_ids=example_ids,
+  )
   return _parts.attack_result(images, x_adv, info)
 
 
@@ -78,9 +106,24 @@ def _better(v, s, best_v, best_s):
   return (s & ~best_s) | ((s == best_s) & (v > best_v))
 
 
-def _pgd_loop(key, logits_fn, objective, images, labels, targets, eps, norm,
-              num_steps, step_size, num_restarts, random_start, early_stop, bounds, *,
-              example_ids=None):
+def _pgd_loop(
+  key,
+  logits_fn,
+  objective,
+  images,
+  labels,
+  targets,
+  eps,
+  norm,
+  num_steps,
+  step_size,
+  num_restarts,
+  random_start,
+  early_stop,
+  bounds,
+  *,
+  example_ids=None,
+):
   """The restarts-and-steps loop shared by `pgd` and the training recipes.
 
   `key` is one key; example b's start in restart r is drawn from
@@ -99,8 +142,13 @@ def _pgd_loop(key, logits_fn, objective, images, labels, targets, eps, norm,
     best, zero_grad = carry
     x = images
     if random_start:
-      x = _parts.project(_parts.random_init_each(_parts.fold_in_each(keys, r), images, eps,
-                                                 norm), images, eps, norm, bounds)
+      x = _parts.project(
+        _parts.random_init_each(_parts.fold_in_each(keys, r), images, eps, norm),
+        images,
+        eps,
+        norm,
+        bounds,
+      )
 
     def cond(c):
       i, _, _, done, _ = c
@@ -112,8 +160,9 @@ def _pgd_loop(key, logits_fn, objective, images, labels, targets, eps, norm,
       s = _parts.is_successful(logits, labels, targets)
       best = keep_best(x, v, s, best)
       zg = jnp.where(i == 0, _parts.is_zero(g), zg)
-      x_new = _parts.project(x + step_size * _parts.steepest_step(g, norm), images, eps,
-                             norm, bounds)
+      x_new = _parts.project(
+        x + step_size * _parts.steepest_step(g, norm), images, eps, norm, bounds
+      )
       if early_stop:
         x_new = jnp.where(_parts._bcast(s, x), x, x_new)
         done = s
@@ -126,8 +175,12 @@ def _pgd_loop(key, logits_fn, objective, images, labels, targets, eps, norm,
       # standalone input gradient; unrolled, XLA:CPU fused its transposes badly
       _, x, best, _, zg = jax.lax.fori_loop(0, num_steps, lambda i, c: body(c), init)
     logits = logits_fn(x)
-    best = keep_best(x, objective.ascent_value(logits, labels, targets),
-                     _parts.is_successful(logits, labels, targets), best)
+    best = keep_best(
+      x,
+      objective.ascent_value(logits, labels, targets),
+      _parts.is_successful(logits, labels, targets),
+      best,
+    )
     zero_grad = jnp.where(r == 0, zg, zero_grad)
     return best, zero_grad
 

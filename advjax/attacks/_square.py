@@ -9,6 +9,7 @@ keeps it if the loss decreased. L2: the perturbation is a sum of "pseudo-
 Gaussian" square blocks; each query moves mass between two windows while
 keeping the norm at eps (Alg. 3 of the paper). Examples stop once successful.
 """
+
 from typing import Optional, Tuple
 
 import jax
@@ -28,7 +29,7 @@ def p_selection(p_init: float, i, num_queries: int):
   """
   it = jnp.floor(jnp.asarray(i, jnp.float32) / num_queries * 10000.0)
   halvings = sum((it > t).astype(jnp.float32) for t in _P_THRESHOLDS)
-  return p_init / (2.0 ** halvings)
+  return p_init / (2.0**halvings)
 
 
 def _window_side(p, n_features, channels, side_max):
@@ -61,10 +62,12 @@ def _rectangle_pert(height, width, r0, rows, cols, dtype):
   inside = (rr >= 0) & (rr < height) & (cols >= 0) & (cols < width)
   dist = jnp.maximum(jnp.abs(rr - ch), jnp.abs(cols - cw))
   size = rows.shape[0] + cols.shape[1] + 2
-  tail = jnp.concatenate([jnp.zeros(1, dtype),
-                          jnp.cumsum(1.0 / jnp.arange(1, size, dtype=dtype) ** 2)])
-  value = (jnp.take(tail, n_rings.astype(jnp.int32))
-           - jnp.take(tail, jnp.minimum(dist, n_rings).astype(jnp.int32)))
+  tail = jnp.concatenate(
+    [jnp.zeros(1, dtype), jnp.cumsum(1.0 / jnp.arange(1, size, dtype=dtype) ** 2)]
+  )
+  value = jnp.take(tail, n_rings.astype(jnp.int32)) - jnp.take(
+    tail, jnp.minimum(dist, n_rings).astype(jnp.int32)
+  )
   return jnp.where(inside, value, 0.0)
 
 
@@ -78,13 +81,27 @@ def _meta_pseudo_gaussian(h, w, s, dtype):
   cols = jnp.arange(w, dtype=dtype)[None, :]
   sf = jnp.asarray(s, dtype)
   half = jnp.floor(sf / 2.0)
-  block = (_rectangle_pert(half, sf, 0.0, rows, cols, dtype)
-           - _rectangle_pert(sf - half, sf, half, rows, cols, dtype))
-  return block / jnp.maximum(jnp.sqrt(jnp.sum(block ** 2)), _parts._TINY)
+  block = _rectangle_pert(half, sf, 0.0, rows, cols, dtype) - _rectangle_pert(
+    sf - half, sf, half, rows, cols, dtype
+  )
+  return block / jnp.maximum(jnp.sqrt(jnp.sum(block**2)), _parts._TINY)
 
 
-def _square_core(keys, logits_fn, images, labels, targets, objective, *, eps, norm,
-                 num_queries, p_init, bounds, done):
+def _square_core(
+  keys,
+  logits_fn,
+  images,
+  labels,
+  targets,
+  objective,
+  *,
+  eps,
+  norm,
+  num_queries,
+  p_init,
+  bounds,
+  done,
+):
   """Returns (x, success, value) where value is the attacker's ascent value.
 
   Example b's draws come from `keys[b]` alone (per query, folded with its index), the
@@ -98,16 +115,17 @@ def _square_core(keys, logits_fn, images, labels, targets, objective, *, eps, no
 
   def evaluate(x):
     logits = logits_fn(x)
-    return (-objective.ascent_value(logits, labels, targets),
-            _parts.is_successful(logits, labels, targets))
+    return (
+      -objective.ascent_value(logits, labels, targets),
+      _parts.is_successful(logits, labels, targets),
+    )
 
   def proj(x):
     return _parts.project(x, images, eps, norm, bounds)
 
   k_init, k_loop = _parts.split_each(keys)
   if norm == "linf":
-    stripes = _parts.draw_each(k_init, lambda k: jax.random.rademacher(k, (1, w, c),
-                                                                        images.dtype))
+    stripes = _parts.draw_each(k_init, lambda k: jax.random.rademacher(k, (1, w, c), images.dtype))
     x_best = proj(images + eps_b * stripes)
   else:
     x_best = proj(images + _l2_init(k_init, images, eps))
@@ -124,11 +142,9 @@ def _square_core(keys, logits_fn, images, labels, targets, objective, *, eps, no
     s = _window_side(p, n_features, c, side_max)
     if norm == "linf":
       mask = _window(k_win, h, w, s)
-      sign = _parts.draw_each(k_sign, lambda k: jax.random.rademacher(k, (1, 1, c),
-                                                                      images.dtype))
+      sign = _parts.draw_each(k_sign, lambda k: jax.random.rademacher(k, (1, 1, c), images.dtype))
       # Redraw (flip) a window that would not change the image.
-      same = jnp.all(jnp.where(mask, proj(images + eps_b * sign) == x_best, True),
-                     axis=(1, 2, 3))
+      same = jnp.all(jnp.where(mask, proj(images + eps_b * sign) == x_best, True), axis=(1, 2, 3))
       sign = jnp.where(_parts._bcast(same, sign), -sign, sign)
       x_new = proj(jnp.where(mask, images + eps_b * sign, x_best))
     else:
@@ -143,8 +159,7 @@ def _square_core(keys, logits_fn, images, labels, targets, objective, *, eps, no
     succ = succ | (improved & succ_new)
     return i + 1, x_best, loss_min, succ
 
-  _, x_best, loss_min, succ = jax.lax.while_loop(
-      cond, body, (jnp.int32(0), x_best, loss_min, succ))
+  _, x_best, loss_min, succ = jax.lax.while_loop(cond, body, (jnp.int32(0), x_best, loss_min, succ))
   return x_best, succ, -loss_min
 
 
@@ -156,8 +171,7 @@ def _l2_init(keys, images, eps):
   s = max(h // 5, 1)
   block = _meta_pseudo_gaussian(s, s, s, images.dtype)
   nh, nw = -(-h // s), -(-w // s)
-  signs = _parts.draw_each(keys, lambda k: jax.random.rademacher(k, (nh, nw, c),
-                                                                 images.dtype))
+  signs = _parts.draw_each(keys, lambda k: jax.random.rademacher(k, (nh, nw, c), images.dtype))
   tiled = jnp.tile(block, (nh, nw))[None, :, :, None]
   up = jnp.repeat(jnp.repeat(signs, s, axis=1), s, axis=2)
   delta = (tiled * up)[:, :h, :w, :]
@@ -186,7 +200,7 @@ def _l2_step(k_win, k_sign, k_win2, images, x_best, eps, s):
   delta = x_best - images
   w1 = _window(k_win, h, w, s)  # [B, H, W, 1]
   w2 = _window(k_win2, h, w, s)
-  per_channel = lambda a: jnp.sqrt(jnp.sum(a ** 2, axis=(1, 2), keepdims=True))  # noqa: E731
+  per_channel = lambda a: jnp.sqrt(jnp.sum(a**2, axis=(1, 2), keepdims=True))  # noqa: E731
   norm_w1 = per_channel(jnp.where(w1, delta, 0.0))
   norm_w12 = per_channel(jnp.where(w1 | w2, delta, 0.0))
   norm_img = _parts._bcast(_parts.norm_per_example(delta, "l2"), delta)
@@ -200,18 +214,28 @@ def _l2_step(k_win, k_sign, k_win2, images, x_best, eps, s):
   placed = _shift(block[..., None], vh, vw)
   signs = _parts.draw_each(k_sign, lambda k: jax.random.rademacher(k, (1, 1, c), dtype))
   new = jnp.where(w1, placed * signs + delta / (norm_w1 + 1e-12), 0.0)
-  target = jnp.sqrt(jnp.maximum(eps_b ** 2 - norm_img ** 2, 0.0) / c + norm_w12 ** 2)
+  target = jnp.sqrt(jnp.maximum(eps_b**2 - norm_img**2, 0.0) / c + norm_w12**2)
   new = new / jnp.maximum(per_channel(new), _parts._TINY) * target
   delta = jnp.where(w1, new, jnp.where(w2, 0.0, delta))
   return images + _parts.steepest_step(delta, "l2") * eps_b
 
 
-def square_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-                     eps, norm: str = "linf", num_queries: int = 5000, p_init: float = 0.8,
-                     loss: str = "margin", targeted: bool = False,
-                     targets: Optional[jax.Array] = None,
-                     bounds: Tuple[float, float] = (0.0, 1.0),
-                     example_ids: Optional[jax.Array] = None) -> _parts.AttackResult:
+def square_with_info(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  eps,
+  norm: str = "linf",
+  num_queries: int = 5000,
+  p_init: float = 0.8,
+  loss: str = "margin",
+  targeted: bool = False,
+  targets: Optional[jax.Array] = None,
+  bounds: Tuple[float, float] = (0.0, 1.0),
+  example_ids: Optional[jax.Array] = None,
+) -> _parts.AttackResult:
   """Square attack: score-based random search inside the eps-ball.
 
   Linf follows Alg. 1 of Andriushchenko et al. 2020 with per-example windows;
@@ -248,8 +272,9 @@ def square_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.A
   Raises:
     ValueError: for a bad argument, named in the message.
   """
-  _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
-                           targets=targets, loss=loss)
+  _parts.check_attack_args(
+    logits_fn, images, labels, eps=eps, norm=norm, targets=targets, loss=loss
+  )
   _validate.check_positive_int(num_queries, "num_queries")
   if not 0.0 < float(p_init) <= 1.0:
     raise ValueError(f"`p_init` must be in (0, 1]; got {p_init}.")
@@ -258,14 +283,32 @@ def square_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.A
   tgt = targets if targeted else None
   objective = _parts.get_objective(loss, targeted=targeted)
   keys = _parts.per_example_keys(key, example_ids, images.shape[0])
-  x, _, v = _square_core(keys, logits_fn, images, labels, tgt, objective, eps=eps,
-                         norm=norm, num_queries=num_queries, p_init=float(p_init),
-                         bounds=tuple(bounds), done=jnp.zeros(images.shape[0], bool))
+  x, _, v = _square_core(
+    keys,
+    logits_fn,
+    images,
+    labels,
+    tgt,
+    objective,
+    eps=eps,
+    norm=norm,
+    num_queries=num_queries,
+    p_init=float(p_init),
+    bounds=tuple(bounds),
+    done=jnp.zeros(images.shape[0], bool),
+  )
   _, _, g = _parts.value_and_input_grad(
-      logits_fn, _parts.get_objective("ce", targeted=targeted), images, labels, tgt)
-  return _parts.attack_result(images, x, _parts.AttackInfo(
-      success=_parts.is_successful(logits_fn(x), labels, tgt), objective=v,
-      zero_grad=_parts.is_zero(g)))
+    logits_fn, _parts.get_objective("ce", targeted=targeted), images, labels, tgt
+  )
+  return _parts.attack_result(
+    images,
+    x,
+    _parts.AttackInfo(
+      success=_parts.is_successful(logits_fn(x), labels, tgt),
+      objective=v,
+      zero_grad=_parts.is_zero(g),
+    ),
+  )
 
 
 square = _parts.images_only(square_with_info)

@@ -1,4 +1,5 @@
 """TRADES' inner maximization (Zhang et al. 2019): PGD on KL(p(x) || p(x'))."""
+
 from typing import Tuple
 
 import jax
@@ -9,11 +10,20 @@ from advjax import losses
 from advjax.attacks import _parts
 
 
-def trades_attack_with_info(key: jax.Array, logits_fn, images: jax.Array,
-                            labels: jax.Array, *, eps, norm: str = "linf",
-                            num_steps: int = 10, step_size=None, init_std: float = 0.001,
-                            example_ids=None, bounds: Tuple[float, float] = (0.0, 1.0)
-                            ) -> _parts.AttackResult:
+def trades_attack_with_info(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  eps,
+  norm: str = "linf",
+  num_steps: int = 10,
+  step_size=None,
+  init_std: float = 0.001,
+  example_ids=None,
+  bounds: Tuple[float, float] = (0.0, 1.0),
+) -> _parts.AttackResult:
   """The adversarial examples TRADES trains on: x' maximizing KL(p(x) || p(x')).
 
   Starts at `x + init_std * N(0, 1)` (the KL and its gradient vanish at x' = x),
@@ -54,8 +64,7 @@ def trades_attack_with_info(key: jax.Array, logits_fn, images: jax.Array,
   Raises:
     ValueError: for a bad argument, named in the message.
   """
-  _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm,
-                           num_steps=num_steps)
+  _parts.check_attack_args(logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps)
   _validate.check_nonnegative(init_std, "init_std")
   if step_size is None:
     step_size = 2.5 * jnp.asarray(eps, images.dtype) / num_steps
@@ -68,6 +77,7 @@ def trades_attack_with_info(key: jax.Array, logits_fn, images: jax.Array,
     def total(x):
       v = losses.trades_kl(logits_clean, logits_fn(x))
       return jnp.sum(v), v
+
     (_, v), g = jax.value_and_grad(total, has_aux=True)(x)
     return v, g
 
@@ -80,16 +90,16 @@ def trades_attack_with_info(key: jax.Array, logits_fn, images: jax.Array,
     x, zero_grad = carry
     _, g = value_and_grad(x)
     zero_grad = jnp.where(i == 0, _parts.is_zero(g), zero_grad)
-    x = _parts.project(x + step * _parts.steepest_step(g, norm), images, eps, norm,
-                       tuple(bounds))
+    x = _parts.project(x + step * _parts.steepest_step(g, norm), images, eps, norm, tuple(bounds))
     return x, zero_grad
 
-  x, zero_grad = jax.lax.fori_loop(
-      0, num_steps, body, (x0, jnp.zeros(images.shape[0], bool)))
+  x, zero_grad = jax.lax.fori_loop(0, num_steps, body, (x0, jnp.zeros(images.shape[0], bool)))
   logits = logits_fn(x)
-  info = _parts.AttackInfo(success=_parts.is_successful(logits, labels),
-                           objective=losses.trades_kl(logits_clean, logits),
-                           zero_grad=zero_grad)
+  info = _parts.AttackInfo(
+    success=_parts.is_successful(logits, labels),
+    objective=losses.trades_kl(logits_clean, logits),
+    zero_grad=zero_grad,
+  )
   return _parts.attack_result(images, x, info)
 
 

@@ -7,6 +7,7 @@ names (`mixup_batch`, `cutmix_batch`, `corrupt_batch`, `maxup_worst_copy`).
 Model hooks (`manifold_mixup_hook`, `noise_hook`, `noisy_mixup_hook`) plug into
 the `block_hook` argument of the advjax models.
 """
+
 from advjax.augment._ace import AceResult
 from advjax.augment._corruptions import TABLES as CORRUPTION_TABLES
 from advjax.augment._maxup import worst_copy as maxup_worst_copy
@@ -42,11 +43,37 @@ from advjax.augment._noise import noisy_mixup_hook
 from advjax.augment._noise import sparse_noise
 
 __all__ = [
-    "AceResult", "CORRUPTION_TABLES", "MixupPlan", "ace", "ace_with_info", "affine_transform",
-    "maxup_worst_copy", "rotation_matrix", "additive_noise", "apply_color_filter", "augmix", "augmix_op",
-    "augmix_op_names", "corrupt", "corrupt_batch", "corrupted_test_set",
-    "corruption_names", "cutmix_batch", "diffaugment", "DIFFAUGMENT_POLICIES", "frost_texture", "jpeg",
-    "manifold_mixup_hook", "mix_views", "mixup_batch", "mixup_targets",
-    "multiplicative_noise", "noise_hook", "noise_views", "noisy_mixup_hook",
-    "random_color_filter", "sample_mixup_plan", "sparse_noise",
+  "AceResult",
+  "CORRUPTION_TABLES",
+  "MixupPlan",
+  "ace",
+  "ace_with_info",
+  "affine_transform",
+  "maxup_worst_copy",
+  "rotation_matrix",
+  "additive_noise",
+  "apply_color_filter",
+  "augmix",
+  "augmix_op",
+  "augmix_op_names",
+  "corrupt",
+  "corrupt_batch",
+  "corrupted_test_set",
+  "corruption_names",
+  "cutmix_batch",
+  "diffaugment",
+  "DIFFAUGMENT_POLICIES",
+  "frost_texture",
+  "jpeg",
+  "manifold_mixup_hook",
+  "mix_views",
+  "mixup_batch",
+  "mixup_targets",
+  "multiplicative_noise",
+  "noise_hook",
+  "noise_views",
+  "noisy_mixup_hook",
+  "random_color_filter",
+  "sample_mixup_plan",
+  "sparse_noise",
 ]

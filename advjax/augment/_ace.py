@@ -15,6 +15,7 @@ regularizer `reg * sum_k (theta_k / sum(theta) - 1 / K)^2`, which keeps the
 curve close to the identity. For adversarial training, `bounds` confines theta
 to a box around the identity.
 """
+
 from typing import NamedTuple, Optional, Tuple
 
 import jax
@@ -50,8 +51,10 @@ def _check_bounds(bounds):
   if bounds is None:
     return
   if len(bounds) != 2 or not 0 <= bounds[0] <= 1 <= bounds[1]:
-    raise ValueError("`bounds` must be (low, high) slopes in units of 1 / K with "
-                     f"0 <= low <= 1 <= high (the identity inside); got {bounds!r}.")
+    raise ValueError(
+      "`bounds` must be (low, high) slopes in units of 1 / K with "
+      f"0 <= low <= 1 <= high (the identity inside); got {bounds!r}."
+    )
 
 
 def _project(theta, bounds):
@@ -61,8 +64,13 @@ def _project(theta, bounds):
   return jnp.clip(theta, max(bounds[0], _MIN_THETA * k) / k, bounds[1] / k)
 
 
-def random_color_filter(key: jax.Array, image: jax.Array, *, num_pieces: int = 64,
-                        bounds: Tuple[float, float] = (0.5, 1.5)) -> jax.Array:
+def random_color_filter(
+  key: jax.Array,
+  image: jax.Array,
+  *,
+  num_pieces: int = 64,
+  bounds: Tuple[float, float] = (0.5, 1.5),
+) -> jax.Array:
   """A random ACE colour curve per channel: theta_k ~ U(bounds) / K.
 
   Args:
@@ -93,14 +101,25 @@ class AceResult(NamedTuple):
     images: [B, H, W, C] the filtered images, as `ace` returns them.
     theta: [B, C, K] the colour filter applied to each image.
   """
+
   images: jax.Array
   theta: jax.Array
 
 
-def ace_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-                  num_pieces: int = 64, num_steps: int = 50, lr: float = 1e-2,
-                  reg: float = 1.0, bounds: Optional[Tuple[float, float]] = None,
-                  confidence: float = 0.0, random_start: bool = False) -> AceResult:
+def ace_with_info(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  num_pieces: int = 64,
+  num_steps: int = 50,
+  lr: float = 1e-2,
+  reg: float = 1.0,
+  bounds: Optional[Tuple[float, float]] = None,
+  confidence: float = 0.0,
+  random_start: bool = False,
+) -> AceResult:
   """Adversarial colour enhancement of a batch (Zhao, Liu & Larson 2020).
 
   Starts from the identity filter (theta = 1 / K; or a random filter within
@@ -174,14 +193,25 @@ def ace_with_info(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Arra
   theta, _, best_theta, best_v = jax.lax.fori_loop(0, num_steps, step, init)
   final_v = objective(theta)
   best_theta = jnp.where((final_v > best_v)[:, None, None], theta, best_theta)
-  return jax.tree_util.tree_map(jax.lax.stop_gradient,
-                                AceResult(filt(images, best_theta), best_theta))
+  return jax.tree_util.tree_map(
+    jax.lax.stop_gradient, AceResult(filt(images, best_theta), best_theta)
+  )
 
 
-def ace(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
-        num_pieces: int = 64, num_steps: int = 50, lr: float = 1e-2, reg: float = 1.0,
-        bounds: Optional[Tuple[float, float]] = None, confidence: float = 0.0,
-        random_start: bool = False) -> jax.Array:
+def ace(
+  key: jax.Array,
+  logits_fn,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  num_pieces: int = 64,
+  num_steps: int = 50,
+  lr: float = 1e-2,
+  reg: float = 1.0,
+  bounds: Optional[Tuple[float, float]] = None,
+  confidence: float = 0.0,
+  random_start: bool = False,
+) -> jax.Array:
   """Adversarial colour enhancement: the images of `ace_with_info`.
 
   Args:
@@ -194,6 +224,16 @@ def ace(key: jax.Array, logits_fn, images: jax.Array, labels: jax.Array, *,
   Raises:
     ValueError: as `ace_with_info`.
   """
-  return ace_with_info(key, logits_fn, images, labels, num_pieces=num_pieces,
-                       num_steps=num_steps, lr=lr, reg=reg, bounds=bounds,
-                       confidence=confidence, random_start=random_start).images
+  return ace_with_info(
+    key,
+    logits_fn,
+    images,
+    labels,
+    num_pieces=num_pieces,
+    num_steps=num_steps,
+    lr=lr,
+    reg=reg,
+    bounds=bounds,
+    confidence=confidence,
+    random_start=random_start,
+  ).images

@@ -18,6 +18,7 @@ reference hard-codes 32/3 for CIFAR).
 All functions expect one image `[H, W, C]` with values in [0, 1]; batch with
 `jax.vmap` over split keys.
 """
+
 import functools
 
 import jax
@@ -60,8 +61,10 @@ def _equalize_table(pixels: int, dtype, hist):
   below = jnp.asarray(np.triu(np.ones((16, 16), np.float32), 1))
   hist16 = hist.reshape(r, 16, 16)
   highest = jax.lax.Precision.HIGHEST
-  cum = (jnp.dot(hist16, below, precision=highest)
-         + jnp.dot(jnp.sum(hist16, axis=2), below, precision=highest)[:, :, None])
+  cum = (
+    jnp.dot(hist16, below, precision=highest)
+    + jnp.dot(jnp.sum(hist16, axis=2), below, precision=highest)[:, :, None]
+  )
   cum = cum.reshape(r, 256).astype(jnp.int32)
   nonzero = hist > 0
   last = jnp.max(jnp.where(nonzero, jnp.arange(256), -1), axis=1)
@@ -80,8 +83,12 @@ def _equalize_batch(images: jax.Array) -> jax.Array:
   # One histogram per (image, channel), all in one scatter.
   bins = (jnp.arange(k)[:, None, None, None] * c + jnp.arange(c)) * 256 + levels
   r = k * c
-  hist = jnp.zeros(r * 256, jnp.float32).at[bins.reshape(-1)].add(
-      1.0, mode="promise_in_bounds").reshape(r, 256)
+  hist = (
+    jnp.zeros(r * 256, jnp.float32)
+    .at[bins.reshape(-1)]
+    .add(1.0, mode="promise_in_bounds")
+    .reshape(r, 256)
+  )
   # Materialized: XLA:CPU would fuse the table's computation (a cumsum, an integer
   # division) into the per-pixel lookup and redo it for every pixel.
   lut = _fusion.materialize(functools.partial(_equalize_table, h * w, images.dtype), hist)
@@ -178,14 +185,14 @@ def _random_sign(key, value):
 
 # How each operation applies its drawn (value, affine matrix); see `_op_parameters`.
 _APPLY = {
-    "autocontrast": lambda im, v, mt: autocontrast(im),
-    "equalize": lambda im, v, mt: equalize(im),
-    "posterize": lambda im, v, mt: posterize(im, v.astype(jnp.int32)),
-    "solarize": lambda im, v, mt: solarize(im, v.astype(jnp.int32)),
-    "color": lambda im, v, mt: color(im, v),
-    "contrast": lambda im, v, mt: contrast(im, v),
-    "brightness": lambda im, v, mt: brightness(im, v),
-    "sharpness": lambda im, v, mt: sharpness(im, v),
+  "autocontrast": lambda im, v, mt: autocontrast(im),
+  "equalize": lambda im, v, mt: equalize(im),
+  "posterize": lambda im, v, mt: posterize(im, v.astype(jnp.int32)),
+  "solarize": lambda im, v, mt: solarize(im, v.astype(jnp.int32)),
+  "color": lambda im, v, mt: color(im, v),
+  "contrast": lambda im, v, mt: contrast(im, v),
+  "brightness": lambda im, v, mt: brightness(im, v),
+  "sharpness": lambda im, v, mt: sharpness(im, v),
 }
 _GEOMETRIC = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
 _APPLY.update({n: lambda im, v, mt: _ops.affine_transform(im, tuple(mt)) for n in _GEOMETRIC})
@@ -194,17 +201,31 @@ _APPLY.update({n: lambda im, v, mt: _ops.affine_transform(im, tuple(mt)) for n i
 def _random_op(name):
   """AugMix operation `name` with the reference's random magnitude (drawn by
   `_op_parameters`, the one place the magnitudes are sampled)."""
+
   def op(key, image, severity):
     value, matrix = _op_parameters(key, [name], severity, image.shape[0], image.shape[1])
     return _APPLY[name](image, value[0], matrix[0])
+
   return op
 
 
-AUGMENTATIONS = {n: _random_op(n) for n in (
-    "autocontrast", "equalize", "posterize", "rotate", "solarize", "shear_x", "shear_y",
-    "translate_x", "translate_y")}
-AUGMENTATIONS_ALL = dict(AUGMENTATIONS, **{n: _random_op(n) for n in (
-    "color", "contrast", "brightness", "sharpness")})
+AUGMENTATIONS = {
+  n: _random_op(n)
+  for n in (
+    "autocontrast",
+    "equalize",
+    "posterize",
+    "rotate",
+    "solarize",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
+  )
+}
+AUGMENTATIONS_ALL = dict(
+  AUGMENTATIONS, **{n: _random_op(n) for n in ("color", "contrast", "brightness", "sharpness")}
+)
 
 
 def augmix_op_names(all_ops: bool = False):
@@ -212,8 +233,7 @@ def augmix_op_names(all_ops: bool = False):
   return list((AUGMENTATIONS_ALL if all_ops else AUGMENTATIONS).keys())
 
 
-def augmix_op(key: jax.Array, image: jax.Array, *, name: str, severity: float = 3.0
-              ) -> jax.Array:
+def augmix_op(key: jax.Array, image: jax.Array, *, name: str, severity: float = 3.0) -> jax.Array:
   """Applies one AugMix operation with a random magnitude, as in the reference.
 
   Args:
@@ -233,8 +253,16 @@ def augmix_op(key: jax.Array, image: jax.Array, *, name: str, severity: float = 
   return AUGMENTATIONS_ALL[name](key, image, severity)
 
 
-def augmix(key: jax.Array, image: jax.Array, *, severity: float = 3.0, width: int = 3,
-           depth: int = -1, alpha: float = 1.0, all_ops: bool = False) -> jax.Array:
+def augmix(
+  key: jax.Array,
+  image: jax.Array,
+  *,
+  severity: float = 3.0,
+  width: int = 3,
+  depth: int = -1,
+  alpha: float = 1.0,
+  all_ops: bool = False,
+) -> jax.Array:
   """AugMix of one image (Hendrycks et al. 2020, Algorithm 1).
 
   `width` chains of `depth` random operations (depth uniform in {1, 2, 3} when
@@ -288,9 +316,21 @@ def augmix(key: jax.Array, image: jax.Array, *, severity: float = 3.0, width: in
 # batched index would evaluate every operation for every example; instead each
 # step of the chains sorts the (example, chain) pairs by kernel and runs every
 # kernel only on the images that chose it, `_CHUNK` images at a time.
-_KERNEL_OF = {"rotate": 0, "shear_x": 0, "shear_y": 0, "translate_x": 0, "translate_y": 0,
-              "autocontrast": 1, "posterize": 1, "solarize": 1, "color": 1, "contrast": 1,
-              "brightness": 1, "equalize": 2, "sharpness": 3}
+_KERNEL_OF = {
+  "rotate": 0,
+  "shear_x": 0,
+  "shear_y": 0,
+  "translate_x": 0,
+  "translate_y": 0,
+  "autocontrast": 1,
+  "posterize": 1,
+  "solarize": 1,
+  "color": 1,
+  "contrast": 1,
+  "brightness": 1,
+  "equalize": 2,
+  "sharpness": 3,
+}
 _CHUNK = 32
 
 
@@ -335,21 +375,21 @@ def _op_parameters(k_op, names, severity, height, width):
   one, zero = jnp.float32(1.0), jnp.float32(0.0)
   identity = (one, zero, zero, zero, one, zero)
   params = {
-      "posterize": ((4 - _int_parameter(direct, 4)), identity),
-      "solarize": ((256 - _int_parameter(direct, 256)), identity),
-      "rotate": (zero, _ops.rotation_matrix(sign(_int_parameter(level, 30)), height, width)),
-      "shear_x": (zero, (one, sign(_float_parameter(level, 0.3)), zero, zero, one, zero)),
-      "shear_y": (zero, (one, zero, zero, sign(_float_parameter(level, 0.3)), one, zero)),
-      "translate_x": (zero, (one, zero, sign(_int_parameter(level, width / 3)), zero, one,
-                             zero)),
-      "translate_y": (zero, (one, zero, zero, zero, one,
-                             sign(_int_parameter(level, height / 3)))),
+    "posterize": ((4 - _int_parameter(direct, 4)), identity),
+    "solarize": ((256 - _int_parameter(direct, 256)), identity),
+    "rotate": (zero, _ops.rotation_matrix(sign(_int_parameter(level, 30)), height, width)),
+    "shear_x": (zero, (one, sign(_float_parameter(level, 0.3)), zero, zero, one, zero)),
+    "shear_y": (zero, (one, zero, zero, sign(_float_parameter(level, 0.3)), one, zero)),
+    "translate_x": (zero, (one, zero, sign(_int_parameter(level, width / 3)), zero, one, zero)),
+    "translate_y": (zero, (one, zero, zero, zero, one, sign(_int_parameter(level, height / 3)))),
   }
   enhance = _float_parameter(direct, 1.8) + 0.1
   values, matrices = [], []
   for name in names:
-    value, matrix = params.get(name, (enhance if name in ("color", "contrast", "brightness",
-                                                          "sharpness") else zero, identity))
+    value, matrix = params.get(
+      name,
+      (enhance if name in ("color", "contrast", "brightness", "sharpness") else zero, identity),
+    )
     values.append(jnp.asarray(value, jnp.float32))
     matrices.append(jnp.stack([jnp.asarray(v, jnp.float32) for v in matrix]))
   return jnp.stack(values), jnp.stack(matrices)
@@ -367,8 +407,9 @@ def _kernels(names):
     out = x
     for name in ("autocontrast", "posterize", "solarize", "color", "contrast", "brightness"):
       if name in index:
-        out = jnp.where((op == index[name])[:, None, None, None],
-                        jax.vmap(_APPLY[name])(x, value, matrix), out)
+        out = jnp.where(
+          (op == index[name])[:, None, None, None], jax.vmap(_APPLY[name])(x, value, matrix), out
+        )
     return out
 
   def equalize_(x, op, value, matrix):
@@ -379,7 +420,7 @@ def _kernels(names):
     del op
     return jax.vmap(_APPLY["sharpness"])(x, value, matrix)
 
-  return [warp, tone, equalize_, sharpness_][:max(_KERNEL_OF[n] for n in names) + 1]
+  return [warp, tone, equalize_, sharpness_][: max(_KERNEL_OF[n] for n in names) + 1]
 
 
 def _apply_grouped(x, kernel, kernels, params, chunk):
@@ -409,7 +450,8 @@ def _apply_grouped(x, kernel, kernels, params, chunk):
     # Foreign images are dropped by an out-of-range index (a `where` here would
     # make XLA:CPU evaluate the kernel twice).
     return x.at[jnp.where(valid, idx, n + jnp.arange(chunk))].set(
-        ys, unique_indices=True, mode="drop")
+      ys, unique_indices=True, mode="drop"
+    )
 
   return jax.lax.fori_loop(0, chunk_end[-1], body, x)
 
@@ -421,8 +463,9 @@ def _augmix_batch(keys, images, severity, width, depth, alpha, all_ops):
   max_depth = depth if depth > 0 else 3
   weights, m, op, k_op = jax.vmap(lambda k: _draws(k, len(names), alpha, width, depth))(keys)
   # The parameters of every operation per step ([B, width, D, n_ops]), then the chosen one's.
-  value, matrix = jax.vmap(jax.vmap(jax.vmap(
-      lambda k: _op_parameters(k, names, severity, h, w))))(k_op)
+  value, matrix = jax.vmap(jax.vmap(jax.vmap(lambda k: _op_parameters(k, names, severity, h, w))))(
+    k_op
+  )
   pick = jnp.minimum(op, len(names) - 1)
   value = jnp.take_along_axis(value, pick[..., None], axis=-1)[..., 0]
   matrix = jnp.take_along_axis(matrix, pick[..., None, None], axis=-2)[..., 0, :]
@@ -433,8 +476,9 @@ def _augmix_batch(keys, images, severity, width, depth, alpha, all_ops):
   x = jnp.broadcast_to(images[:, None], (b, width, h, w, c)).reshape(n, h, w, c)
   flat = lambda a, s: a[:, :, s].reshape((n,) + a.shape[3:])
   for s in range(max_depth):
-    x = _apply_grouped(x, flat(kernel, s), kernels,
-                       (flat(op, s), flat(value, s), flat(matrix, s)), min(_CHUNK, n))
+    x = _apply_grouped(
+      x, flat(kernel, s), kernels, (flat(op, s), flat(value, s), flat(matrix, s)), min(_CHUNK, n)
+    )
   chains = x.reshape(b, width, h, w, c)
   weights = weights.astype(images.dtype)
   mix = sum(weights[:, i, None, None, None] * chains[:, i] for i in range(width))
@@ -470,8 +514,10 @@ def _augmix_one(key, image, severity, width, depth, alpha, all_ops):
 
 def _broadcast_unbatched(axis_size, in_batched, *args):
   """The arguments of a custom vmap rule, each with the mapped axis in front."""
-  return [a if batched else jnp.broadcast_to(a, (axis_size,) + jnp.shape(a))
-          for a, batched in zip(args, in_batched)]
+  return [
+    a if batched else jnp.broadcast_to(a, (axis_size,) + jnp.shape(a))
+    for a, batched in zip(args, in_batched)
+  ]
 
 
 def _flatten_vmap(fn):

@@ -58,6 +58,7 @@ reference in tests/test_corruptions.py):
 - glass_blur: the sequential local pixel swaps are done exactly, in a
   `lax.fori_loop` (one swap per step).
 """
+
 import functools
 import math
 from typing import Callable, Dict, Optional, Sequence, Tuple
@@ -73,14 +74,32 @@ from advjax import _validate
 from advjax._backends import cpu_blur
 from advjax.augment import _ops
 
-COMMON = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
-          "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
-          "elastic_transform", "pixelate", "jpeg_compression")
+COMMON = (
+  "gaussian_noise",
+  "shot_noise",
+  "impulse_noise",
+  "defocus_blur",
+  "glass_blur",
+  "motion_blur",
+  "zoom_blur",
+  "snow",
+  "frost",
+  "fog",
+  "brightness",
+  "contrast",
+  "elastic_transform",
+  "pixelate",
+  "jpeg_compression",
+)
 VALIDATION = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
 SUBSETS = {
-    "common": COMMON, "validation": VALIDATION, "all": COMMON + VALIDATION,
-    "noise": COMMON[0:3], "blur": COMMON[3:7], "weather": COMMON[7:10],
-    "digital": COMMON[10:15],
+  "common": COMMON,
+  "validation": VALIDATION,
+  "all": COMMON + VALIDATION,
+  "noise": COMMON[0:3],
+  "blur": COMMON[3:7],
+  "weather": COMMON[7:10],
+  "digital": COMMON[10:15],
 }
 
 
@@ -120,7 +139,7 @@ def _motion_blur(x, radius: int, sigma: float, angle):
   """
   h, w = x.shape[0], x.shape[1]
   width = 2 * radius + 1
-  k = np.exp(-np.arange(width) ** 2 / (2 * sigma ** 2))
+  k = np.exp(-(np.arange(width) ** 2) / (2 * sigma**2))
   k = (k / k.sum()).astype(np.float32)
   rad = jnp.deg2rad(angle)
   sin, cos = jnp.sin(rad), jnp.cos(rad)  # point / hypot
@@ -149,7 +168,7 @@ def _plasma_fractal(key, mapsize: int, wibbledecay: float):
   def put(m, rows_off, cols_off, step, values):
     # m[rows_off::step, cols_off::step] = values, as a masked select (strided
     # scatters compile slowly on CPU).
-    mask = ((idx % step == rows_off)[:, None] & (idx % step == cols_off)[None, :])
+    mask = (idx % step == rows_off)[:, None] & (idx % step == cols_off)[None, :]
     up = jnp.repeat(jnp.repeat(values, step, axis=0), step, axis=1)
     return jnp.where(mask, up, m)
 
@@ -195,15 +214,15 @@ def _disk(radius: float, alias_blur: float) -> np.ndarray:
     ls = np.arange(-radius, radius + 1)
     ksize = 5
   xx, yy = np.meshgrid(ls, ls)
-  disk = np.array((xx ** 2 + yy ** 2) <= radius ** 2, dtype=np.float64)
+  disk = np.array((xx**2 + yy**2) <= radius**2, dtype=np.float64)
   disk /= disk.sum()
   t = np.arange(ksize) - (ksize - 1) / 2
-  g = np.exp(-t ** 2 / (2 * alias_blur ** 2))
+  g = np.exp(-(t**2) / (2 * alias_blur**2))
   g /= g.sum()
   r = ksize // 2
   padded = np.pad(disk, r, mode="reflect")  # OpenCV's BORDER_REFLECT_101
-  tmp = sum(g[j] * padded[:, j:j + disk.shape[1]] for j in range(ksize))
-  out = sum(g[j] * tmp[j:j + disk.shape[0], :] for j in range(ksize))
+  tmp = sum(g[j] * padded[:, j : j + disk.shape[1]] for j in range(ksize))
+  out = sum(g[j] * tmp[j : j + disk.shape[0], :] for j in range(ksize))
   return out.astype(np.float32)
 
 
@@ -227,18 +246,144 @@ def _box_resize_matrix(n_in: int, n_out: int) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 # JPEG
 # --------------------------------------------------------------------------- #
-_LUMA_Q = np.array([
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99],
-    np.float32).reshape(8, 8)
-_CHROMA_Q = np.array([
-    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
-    24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
-    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
-    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99],
-    np.float32).reshape(8, 8)
+_LUMA_Q = np.array(
+  [
+    16,
+    11,
+    10,
+    16,
+    24,
+    40,
+    51,
+    61,
+    12,
+    12,
+    14,
+    19,
+    26,
+    58,
+    60,
+    55,
+    14,
+    13,
+    16,
+    24,
+    40,
+    57,
+    69,
+    56,
+    14,
+    17,
+    22,
+    29,
+    51,
+    87,
+    80,
+    62,
+    18,
+    22,
+    37,
+    56,
+    68,
+    109,
+    103,
+    77,
+    24,
+    35,
+    55,
+    64,
+    81,
+    104,
+    113,
+    92,
+    49,
+    64,
+    78,
+    87,
+    103,
+    121,
+    120,
+    101,
+    72,
+    92,
+    95,
+    98,
+    112,
+    100,
+    103,
+    99,
+  ],
+  np.float32,
+).reshape(8, 8)
+_CHROMA_Q = np.array(
+  [
+    17,
+    18,
+    24,
+    47,
+    99,
+    99,
+    99,
+    99,
+    18,
+    21,
+    26,
+    66,
+    99,
+    99,
+    99,
+    99,
+    24,
+    26,
+    56,
+    99,
+    99,
+    99,
+    99,
+    99,
+    47,
+    66,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+    99,
+  ],
+  np.float32,
+).reshape(8, 8)
 
 
 def jpeg_quant_tables(quality: int):
@@ -272,18 +417,29 @@ def _jpeg_plane(plane, table):
 
 def _fancy_upsample(c):
   """libjpeg's h2v2 'fancy' upsampling: triangular filter, x2 per axis."""
+
   def up(a, axis):
-    prev = jnp.concatenate([jax.lax.slice_in_dim(a, 0, 1, axis=axis),
-                            jax.lax.slice_in_dim(a, 0, a.shape[axis] - 1, axis=axis)], axis)
-    nxt = jnp.concatenate([jax.lax.slice_in_dim(a, 1, a.shape[axis], axis=axis),
-                           jax.lax.slice_in_dim(a, a.shape[axis] - 1, a.shape[axis],
-                                                axis=axis)], axis)
+    prev = jnp.concatenate(
+      [
+        jax.lax.slice_in_dim(a, 0, 1, axis=axis),
+        jax.lax.slice_in_dim(a, 0, a.shape[axis] - 1, axis=axis),
+      ],
+      axis,
+    )
+    nxt = jnp.concatenate(
+      [
+        jax.lax.slice_in_dim(a, 1, a.shape[axis], axis=axis),
+        jax.lax.slice_in_dim(a, a.shape[axis] - 1, a.shape[axis], axis=axis),
+      ],
+      axis,
+    )
     even = 0.75 * a + 0.25 * prev
     odd = 0.75 * a + 0.25 * nxt
     out = jnp.stack([even, odd], axis=axis + 1)
     shape = list(a.shape)
     shape[axis] *= 2
     return out.reshape(shape)
+
   return up(up(c, 0), 1)
 
 
@@ -327,8 +483,10 @@ def jpeg(image: jax.Array, quality: int) -> jax.Array:
 TABLES = ("imagenet", "cifar10")
 
 # Standard deviation of the added noise.
-_GAUSSIAN_NOISE = {"imagenet": (.08, .12, 0.18, 0.26, 0.38),
-                   "cifar10": (0.04, 0.06, .08, .09, .10)}
+_GAUSSIAN_NOISE = {
+  "imagenet": (0.08, 0.12, 0.18, 0.26, 0.38),
+  "cifar10": (0.04, 0.06, 0.08, 0.09, 0.10),
+}
 
 
 def gaussian_noise(key, x, c):
@@ -370,8 +528,10 @@ def shot_noise(key, x, c):
 
 
 # Fraction of values replaced by salt or pepper.
-_IMPULSE_NOISE = {"imagenet": (.03, .06, .09, 0.17, 0.27),
-                  "cifar10": (.01, .02, .03, .05, .07)}
+_IMPULSE_NOISE = {
+  "imagenet": (0.03, 0.06, 0.09, 0.17, 0.27),
+  "cifar10": (0.01, 0.02, 0.03, 0.05, 0.07),
+}
 
 
 def impulse_noise(key, x, c):
@@ -382,8 +542,7 @@ def impulse_noise(key, x, c):
 
 
 # Standard deviation of the multiplicative noise.
-_SPECKLE_NOISE = {"imagenet": (.15, .2, 0.35, 0.45, 0.6),
-                  "cifar10": (.06, .1, .12, .16, .2)}
+_SPECKLE_NOISE = {"imagenet": (0.15, 0.2, 0.35, 0.45, 0.6), "cifar10": (0.06, 0.1, 0.12, 0.16, 0.2)}
 
 
 def speckle_noise(key, x, c):
@@ -391,7 +550,7 @@ def speckle_noise(key, x, c):
 
 
 # Blur sigma in pixels.
-_GAUSSIAN_BLUR = {"imagenet": (1, 2, 3, 4, 6), "cifar10": (.4, .6, 0.7, .8, 1)}
+_GAUSSIAN_BLUR = {"imagenet": (1, 2, 3, 4, 6), "cifar10": (0.4, 0.6, 0.7, 0.8, 1)}
 
 
 def gaussian_blur(key, x, c):
@@ -401,8 +560,8 @@ def gaussian_blur(key, x, c):
 
 # (sigma, max_delta, iterations).
 _GLASS_BLUR = {
-    "imagenet": ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)),
-    "cifar10": ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),
+  "imagenet": ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)),
+  "cifar10": ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),
 }
 
 
@@ -435,8 +594,8 @@ def glass_blur(key, x, c):
 
 # (disk radius, anti-aliasing sigma) in pixels.
 _DEFOCUS_BLUR = {
-    "imagenet": ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)),
-    "cifar10": ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)),
+  "imagenet": ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)),
+  "cifar10": ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)),
 }
 
 
@@ -456,8 +615,8 @@ def defocus_blur(key, x, c):
 # (radius, sigma) of the motion kernel. CIFAR-10-C calls ImageMagick's motion
 # blur (Wand) with these; `_motion_blur` is imagecorruptions' NumPy port of it.
 _MOTION_BLUR = {
-    "imagenet": ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15)),
-    "cifar10": ((6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)),
+  "imagenet": ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15)),
+  "cifar10": ((6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)),
 }
 
 
@@ -469,10 +628,8 @@ def motion_blur(key, x, c):
 
 # np.arange arguments (start, stop, step) of the zoom factors.
 _ZOOM_BLUR = {
-    "imagenet": ((1, 1.11, 0.01), (1, 1.16, 0.01), (1, 1.21, 0.02), (1, 1.26, 0.02),
-                 (1, 1.31, 0.03)),
-    "cifar10": ((1, 1.06, 0.01), (1, 1.11, 0.01), (1, 1.16, 0.01), (1, 1.21, 0.01),
-                (1, 1.26, 0.01)),
+  "imagenet": ((1, 1.11, 0.01), (1, 1.16, 0.01), (1, 1.21, 0.02), (1, 1.26, 0.02), (1, 1.31, 0.03)),
+  "cifar10": ((1, 1.06, 0.01), (1, 1.11, 0.01), (1, 1.16, 0.01), (1, 1.21, 0.01), (1, 1.26, 0.01)),
 }
 
 
@@ -487,12 +644,20 @@ def zoom_blur(key, x, c):
 
 # (layer mean, layer std, zoom, threshold, motion radius, motion sigma, image weight).
 _SNOW = {
-    "imagenet": ((0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
-                 (0.55, 0.3, 4, 0.9, 12, 8, 0.7), (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
-                 (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55)),
-    "cifar10": ((0.1, 0.2, 1, 0.6, 8, 3, 0.95), (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
-                (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9), (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
-                (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)),
+  "imagenet": (
+    (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
+    (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+    (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
+    (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+    (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
+  ),
+  "cifar10": (
+    (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
+    (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
+    (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
+    (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+    (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
+  ),
 }
 
 
@@ -548,8 +713,10 @@ def frost_texture(key, height: int, width: int, channels: int = 3) -> jax.Array:
 # (image weight, frost weight). CIFAR-10-C blends crops of the frost photographs
 # shrunk to 1/5; the procedural texture (standardized to the full-size photographs)
 # stands in for both.
-_FROST = {"imagenet": ((1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)),
-          "cifar10": ((1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45))}
+_FROST = {
+  "imagenet": ((1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)),
+  "cifar10": ((1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)),
+}
 
 
 def frost(key, x, c):
@@ -561,8 +728,10 @@ def frost(key, x, c):
 
 
 # (fog strength, fractal wibble decay).
-_FOG = {"imagenet": ((1.5, 2), (2., 2), (2.5, 1.7), (2.5, 1.5), (3., 1.4)),
-        "cifar10": ((.2, 3), (.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75))}
+_FOG = {
+  "imagenet": ((1.5, 2), (2.0, 2), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4)),
+  "cifar10": ((0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)),
+}
 
 
 def fog(key, x, c):
@@ -574,7 +743,7 @@ def fog(key, x, c):
 
 
 # Added HSV value.
-_BRIGHTNESS = {"imagenet": (.1, .2, .3, .4, .5), "cifar10": (.05, .1, .15, .2, .3)}
+_BRIGHTNESS = {"imagenet": (0.1, 0.2, 0.3, 0.4, 0.5), "cifar10": (0.05, 0.1, 0.15, 0.2, 0.3)}
 
 
 def brightness(key, x, c):
@@ -587,8 +756,10 @@ def brightness(key, x, c):
 
 
 # (HSV saturation factor, added saturation).
-_SATURATE = {"imagenet": ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)),
-             "cifar10": ((0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2))}
+_SATURATE = {
+  "imagenet": ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2)),
+  "cifar10": ((0.3, 0), (0.1, 0), (1.5, 0), (2, 0.1), (2.5, 0.2)),
+}
 
 
 def saturate(key, x, c):
@@ -601,7 +772,7 @@ def saturate(key, x, c):
 
 
 # Factor on the deviation from the per-channel mean.
-_CONTRAST = {"imagenet": (0.4, .3, .2, .1, .05), "cifar10": (.75, .5, .4, .3, 0.15)}
+_CONTRAST = {"imagenet": (0.4, 0.3, 0.2, 0.1, 0.05), "cifar10": (0.75, 0.5, 0.4, 0.3, 0.15)}
 
 
 def contrast(key, x, c):
@@ -616,12 +787,20 @@ def contrast(key, x, c):
 # of the height) and a random affine that moves three points by up to 32 * f px,
 # applied before the field; written as fractions of the size so any size works.
 _ELASTIC = {
-    "imagenet": ((250 * 0.05, 0.01, 0.005, 0.0), (250 * 0.065, 0.01, 0.005, 0.0),
-                 (250 * 0.085, 0.01, 0.005, 0.0), (250 * 0.1, 0.01, 0.005, 0.0),
-                 (250 * 0.12, 0.01, 0.005, 0.0)),
-    "cifar10": ((32 * 0.0, 0.0, 1 / 32, 0.08), (32 * 0.05, 0.2, 1 / 32, 0.07),
-                (32 * 0.08, 0.06, 1 / 32, 0.06), (32 * 0.1, 0.04, 1 / 32, 0.05),
-                (32 * 0.1, 0.03, 1 / 32, 0.03)),
+  "imagenet": (
+    (250 * 0.05, 0.01, 0.005, 0.0),
+    (250 * 0.065, 0.01, 0.005, 0.0),
+    (250 * 0.085, 0.01, 0.005, 0.0),
+    (250 * 0.1, 0.01, 0.005, 0.0),
+    (250 * 0.12, 0.01, 0.005, 0.0),
+  ),
+  "cifar10": (
+    (32 * 0.0, 0.0, 1 / 32, 0.08),
+    (32 * 0.05, 0.2, 1 / 32, 0.07),
+    (32 * 0.08, 0.06, 1 / 32, 0.06),
+    (32 * 0.1, 0.04, 1 / 32, 0.05),
+    (32 * 0.1, 0.03, 1 / 32, 0.03),
+  ),
 }
 
 
@@ -636,12 +815,14 @@ def _random_affine(key, x, jitter: float):
   cx, cy, s = w // 2, h // 2, min(h, w) // 3
   src = jnp.asarray([[cx + s, cy + s], [cx + s, cy - s], [cx - s, cy - s]], jnp.float32)
   dst = src + jax.random.uniform(key, (3, 2), jnp.float32, -1.0, 1.0) * jnp.asarray(
-      [jitter * w, jitter * h], jnp.float32)
+    [jitter * w, jitter * h], jnp.float32
+  )
   # Output pixel p reads the input at M^-1 p: the affine map taking dst to src.
   ones = jnp.ones((3, 1), jnp.float32)
   inverse = jnp.linalg.solve(jnp.concatenate([dst, ones], 1), src)  # [3, 2]
-  rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32),
-                            jnp.arange(w, dtype=jnp.float32), indexing="ij")
+  rows, cols = jnp.meshgrid(
+    jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij"
+  )
   at = jnp.stack([cols, rows, jnp.ones_like(rows)], -1) @ inverse
   return _sampling.bilinear_sample(x, at[..., 1], at[..., 0], border="reflect")
 
@@ -662,15 +843,15 @@ def elastic_transform(key, x, c):
     return _ops.gaussian_blur(u, sigma, mode="reflect", truncate=3.0)[..., 0] * alpha
 
   dx, dy = field(k1), field(k2)
-  rows, cols = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32),
-                            jnp.arange(w, dtype=jnp.float32), indexing="ij")
+  rows, cols = jnp.meshgrid(
+    jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij"
+  )
   # scipy's map_coordinates(order=1, mode="reflect") is half-sample symmetric.
   return _sampling.bilinear_sample(x, rows + dy, cols + dx, border="symmetric")
 
 
 # Fraction of the size kept by the BOX downsampling.
-_PIXELATE = {"imagenet": (0.6, 0.5, 0.4, 0.3, 0.25),
-             "cifar10": (0.95, 0.9, 0.85, 0.75, 0.65)}
+_PIXELATE = {"imagenet": (0.6, 0.5, 0.4, 0.3, 0.25), "cifar10": (0.95, 0.9, 0.85, 0.75, 0.65)}
 
 
 def pixelate(key, x, c):
@@ -697,12 +878,20 @@ def jpeg_compression(key, x, c):
 # (mean, std, blur sigma, threshold, water strength or mud blur sigma, 0 water /
 # 1 mud).
 _SPATTER = {
-    "imagenet": ((0.65, 0.3, 4, 0.69, 0.6, 0), (0.65, 0.3, 3, 0.68, 0.6, 0),
-                 (0.65, 0.3, 2, 0.68, 0.5, 0), (0.65, 0.3, 1, 0.65, 1.5, 1),
-                 (0.67, 0.4, 1, 0.65, 1.5, 1)),
-    "cifar10": ((0.62, 0.1, 0.7, 0.7, 0.5, 0), (0.65, 0.1, 0.8, 0.7, 0.5, 0),
-                (0.65, 0.3, 1, 0.69, 0.5, 0), (0.65, 0.1, 0.7, 0.69, 0.6, 1),
-                (0.65, 0.1, 0.5, 0.68, 0.6, 1)),
+  "imagenet": (
+    (0.65, 0.3, 4, 0.69, 0.6, 0),
+    (0.65, 0.3, 3, 0.68, 0.6, 0),
+    (0.65, 0.3, 2, 0.68, 0.5, 0),
+    (0.65, 0.3, 1, 0.65, 1.5, 1),
+    (0.67, 0.4, 1, 0.65, 1.5, 1),
+  ),
+  "cifar10": (
+    (0.62, 0.1, 0.7, 0.7, 0.5, 0),
+    (0.65, 0.1, 0.8, 0.7, 0.5, 0),
+    (0.65, 0.3, 1, 0.69, 0.5, 0),
+    (0.65, 0.1, 0.7, 0.69, 0.6, 1),
+    (0.65, 0.1, 0.5, 0.68, 0.6, 1),
+  ),
 }
 
 
@@ -722,13 +911,13 @@ def spatter(key, x, c):
     m = liquid * dist
     # 0.6: matches the reference's mean and spread of the added water (measured).
     m = m / (jnp.max(m) + 1e-6) * c[4] * 0.6
-    color = jnp.asarray([175 / 255., 238 / 255., 238 / 255.])
+    color = jnp.asarray([175 / 255.0, 238 / 255.0, 238 / 255.0])
     add = m * color if ch == 3 else _gray(m * color)
     return x + add
   m = (liquid > c[3]).astype(jnp.float32)
   m = _ops.gaussian_blur(m, c[4])
   m = jnp.where(m < 0.8, 0.0, m)
-  color = jnp.asarray([63 / 255., 42 / 255., 20 / 255.]) * m
+  color = jnp.asarray([63 / 255.0, 42 / 255.0, 20 / 255.0]) * m
   if ch != 3:
     color = _gray(color)
   return x * (1 - m) + color
@@ -736,31 +925,34 @@ def spatter(key, x, c):
 
 # name -> (corruption, its severity tables).
 _CORRUPTIONS: Dict[str, Tuple[Callable, Dict[str, Sequence]]] = {
-    "gaussian_noise": (gaussian_noise, _GAUSSIAN_NOISE),
-    "shot_noise": (shot_noise, _SHOT_NOISE),
-    "impulse_noise": (impulse_noise, _IMPULSE_NOISE),
-    "defocus_blur": (defocus_blur, _DEFOCUS_BLUR),
-    "glass_blur": (glass_blur, _GLASS_BLUR),
-    "motion_blur": (motion_blur, _MOTION_BLUR),
-    "zoom_blur": (zoom_blur, _ZOOM_BLUR),
-    "snow": (snow, _SNOW),
-    "frost": (frost, _FROST),
-    "fog": (fog, _FOG),
-    "brightness": (brightness, _BRIGHTNESS),
-    "contrast": (contrast, _CONTRAST),
-    "elastic_transform": (elastic_transform, _ELASTIC),
-    "pixelate": (pixelate, _PIXELATE),
-    "jpeg_compression": (jpeg_compression, _JPEG_COMPRESSION),
-    "speckle_noise": (speckle_noise, _SPECKLE_NOISE),
-    "gaussian_blur": (gaussian_blur, _GAUSSIAN_BLUR),
-    "spatter": (spatter, _SPATTER),
-    "saturate": (saturate, _SATURATE),
+  "gaussian_noise": (gaussian_noise, _GAUSSIAN_NOISE),
+  "shot_noise": (shot_noise, _SHOT_NOISE),
+  "impulse_noise": (impulse_noise, _IMPULSE_NOISE),
+  "defocus_blur": (defocus_blur, _DEFOCUS_BLUR),
+  "glass_blur": (glass_blur, _GLASS_BLUR),
+  "motion_blur": (motion_blur, _MOTION_BLUR),
+  "zoom_blur": (zoom_blur, _ZOOM_BLUR),
+  "snow": (snow, _SNOW),
+  "frost": (frost, _FROST),
+  "fog": (fog, _FOG),
+  "brightness": (brightness, _BRIGHTNESS),
+  "contrast": (contrast, _CONTRAST),
+  "elastic_transform": (elastic_transform, _ELASTIC),
+  "pixelate": (pixelate, _PIXELATE),
+  "jpeg_compression": (jpeg_compression, _JPEG_COMPRESSION),
+  "speckle_noise": (speckle_noise, _SPECKLE_NOISE),
+  "gaussian_blur": (gaussian_blur, _GAUSSIAN_BLUR),
+  "spatter": (spatter, _SPATTER),
+  "saturate": (saturate, _SATURATE),
 }
 
 
 def _check_severity(severity):
-  if (not isinstance(severity, (int, np.integer)) or isinstance(severity, bool)
-      or not 1 <= severity <= 5):
+  if (
+    not isinstance(severity, (int, np.integer))
+    or isinstance(severity, bool)
+    or not 1 <= severity <= 5
+  ):
     raise ValueError(f"`severity` must be an integer in 1-5; got {severity!r}.")
 
 
@@ -776,8 +968,9 @@ def _corruption(name: str, severity: int, tables: str) -> Callable:
   return lambda key, x: fn(key, x, c)
 
 
-def corrupt(key: jax.Array, image: jax.Array, *, name: str, severity: int,
-            tables: str = "imagenet") -> jax.Array:
+def corrupt(
+  key: jax.Array, image: jax.Array, *, name: str, severity: int, tables: str = "imagenet"
+) -> jax.Array:
   """Applies one common corruption to one image (Hendrycks & Dietterich 2019).
 
   Args:
@@ -805,8 +998,9 @@ def corrupt(key: jax.Array, image: jax.Array, *, name: str, severity: int,
   return jnp.clip(out, 0.0, 1.0).astype(image.dtype)
 
 
-def corrupt_batch(key: jax.Array, images: jax.Array, *, name: str, severity: int,
-                  tables: str = "imagenet") -> jax.Array:
+def corrupt_batch(
+  key: jax.Array, images: jax.Array, *, name: str, severity: int, tables: str = "imagenet"
+) -> jax.Array:
   """Jitted batch version of `corrupt`: [B, H, W, C] -> [B, H, W, C], one key per image."""
   _validate.check_choice(name, "corruption name", list(_CORRUPTIONS))
   _check_severity(severity)
@@ -830,9 +1024,16 @@ def _batched(name, severity, tables):
   return jax.jit(batched)
 
 
-def corrupted_test_set(key: jax.Array, images, *, names: Optional[Sequence[str]] = None,
-                       severities: Sequence[int] = (1, 2, 3, 4, 5), batch_size: int = 256,
-                       dtype=np.float32, tables: str = "imagenet") -> Dict[str, np.ndarray]:
+def corrupted_test_set(
+  key: jax.Array,
+  images,
+  *,
+  names: Optional[Sequence[str]] = None,
+  severities: Sequence[int] = (1, 2, 3, 4, 5),
+  batch_size: int = 256,
+  dtype=np.float32,
+  tables: str = "imagenet",
+) -> Dict[str, np.ndarray]:
   """Builds an in-memory corrupted test set, like CIFAR-10-C / MNIST-C.
 
   Every image is corrupted by every corruption at every severity, with an
@@ -875,15 +1076,22 @@ def corrupted_test_set(key: jax.Array, images, *, names: Optional[Sequence[str]]
     for si, sev in enumerate(severities):
       k = jax.random.fold_in(jax.random.fold_in(key, ni), int(sev))
       for start in range(0, n_img, batch_size):
-        chunk = images[start:start + batch_size]
+        chunk = images[start : start + batch_size]
         pad = batch_size - len(chunk) if n_img > batch_size else 0
-        x = np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)]) \
-            if pad else chunk
-        y = np.asarray(corrupt_batch(jax.random.fold_in(k, start), jnp.asarray(x),
-                                     name=name, severity=int(sev),
-                                     tables=tables))[:len(chunk)]
+        x = (
+          np.concatenate([chunk, np.zeros((pad,) + chunk.shape[1:], chunk.dtype)]) if pad else chunk
+        )
+        y = np.asarray(
+          corrupt_batch(
+            jax.random.fold_in(k, start),
+            jnp.asarray(x),
+            name=name,
+            severity=int(sev),
+            tables=tables,
+          )
+        )[: len(chunk)]
         if np.dtype(dtype) == np.uint8:
           y = np.round(y * 255.0).astype(np.uint8)
-        arr[si, start:start + len(chunk)] = y
+        arr[si, start : start + len(chunk)] = y
     out[name] = arr
   return out

@@ -17,6 +17,7 @@ is clipped to [0, 1] to keep the image contract (the clip is the only
 non-differentiable point). Parameters are drawn per example: batch with
 `jax.vmap` over split keys.
 """
+
 from typing import Sequence, Union
 
 import jax
@@ -78,12 +79,17 @@ _FNS = {"color": color, "translation": translation, "cutout": cutout}
 
 
 def _parse(policy):
-  return _validate.parse_names(policy, "policy", POLICIES, "DiffAugment policy",
-                               comma_string=True, distinct=False)
+  return _validate.parse_names(
+    policy, "policy", POLICIES, "DiffAugment policy", comma_string=True, distinct=False
+  )
 
 
-def diffaugment(key: jax.Array, image: jax.Array, *,
-                policy: Union[str, Sequence[str]] = "color,translation,cutout") -> jax.Array:
+def diffaugment(
+  key: jax.Array,
+  image: jax.Array,
+  *,
+  policy: Union[str, Sequence[str]] = "color,translation,cutout",
+) -> jax.Array:
   """DiffAugment of one image (Zhao et al. 2020), parameters drawn per call.
 
   Args:

@@ -12,6 +12,7 @@ Reference: C. Gong, T. Ren, M. Ye, Q. Liu, "MaxUp: A Simple Way to Improve
 Generalization of Neural Network Training", CVPR 2021,
 https://arxiv.org/abs/2002.09024.
 """
+
 import jax
 import jax.numpy as jnp
 

@@ -15,6 +15,7 @@ References:
 The mixing functions act on a whole batch (hence `_batch` in their names) and
 return soft targets `[B, K]` for `advjax.losses.cross_entropy`.
 """
+
 from typing import Callable, NamedTuple, Optional, Sequence, Tuple
 
 import jax
@@ -35,8 +36,10 @@ def _soft_targets(labels, num_classes):
 def _check_labels(labels, batch_size):
   shape = jnp.shape(labels)
   if len(shape) not in (1, 2) or shape[0] != batch_size:
-    raise ValueError(f"`labels` must be int [batch] or soft targets [batch, classes] with "
-                     f"batch {batch_size}; got shape {tuple(shape)}.")
+    raise ValueError(
+      f"`labels` must be int [batch] or soft targets [batch, classes] with "
+      f"batch {batch_size}; got shape {tuple(shape)}."
+    )
 
 
 def _check_alpha(alpha):
@@ -53,9 +56,14 @@ def _batch_targets(images, labels, alpha, num_classes):
   return _soft_targets(labels, num_classes)
 
 
-def mixup_batch(key: jax.Array, images: jax.Array, labels: jax.Array, *,
-                alpha: float = 1.0, num_classes: Optional[int] = None
-                ) -> Tuple[jax.Array, jax.Array]:
+def mixup_batch(
+  key: jax.Array,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  alpha: float = 1.0,
+  num_classes: Optional[int] = None,
+) -> Tuple[jax.Array, jax.Array]:
   """Batch-level mixup: `lam * x + (1 - lam) * x[perm]`, lam ~ Beta(alpha, alpha).
 
   One lambda and one random permutation for the whole batch, as in the
@@ -82,9 +90,14 @@ def mixup_batch(key: jax.Array, images: jax.Array, labels: jax.Array, *,
   return mixed, lam * targets + (1 - lam) * targets[perm]
 
 
-def cutmix_batch(key: jax.Array, images: jax.Array, labels: jax.Array, *,
-                 alpha: float = 1.0, num_classes: Optional[int] = None
-                 ) -> Tuple[jax.Array, jax.Array]:
+def cutmix_batch(
+  key: jax.Array,
+  images: jax.Array,
+  labels: jax.Array,
+  *,
+  alpha: float = 1.0,
+  num_classes: Optional[int] = None,
+) -> Tuple[jax.Array, jax.Array]:
   """Batch-level CutMix: paste a box of `x[perm]` into `x`; targets by area.
 
   lam ~ Beta(alpha, alpha); the box has side `sqrt(1 - lam)` of the image, a
@@ -134,13 +147,15 @@ class MixupPlan(NamedTuple):
     lam: float32 scalar mixing weight.
     perm: int32 [B] permutation within one view.
   """
+
   block: jax.Array
   lam: jax.Array
   perm: jax.Array
 
 
-def sample_mixup_plan(key: jax.Array, batch_size: int, *, alpha: float = 1.0,
-                      blocks: Sequence[int] = (0, 1, 2)) -> MixupPlan:
+def sample_mixup_plan(
+  key: jax.Array, batch_size: int, *, alpha: float = 1.0, blocks: Sequence[int] = (0, 1, 2)
+) -> MixupPlan:
   """Draws the block, lambda ~ Beta(alpha, alpha) and permutation of manifold mixup.
 
   Args:
@@ -158,8 +173,9 @@ def sample_mixup_plan(key: jax.Array, batch_size: int, *, alpha: float = 1.0,
     raise ValueError("`blocks` must name at least one hook index.")
   k_b, k_l, k_p = jax.random.split(key, 3)
   block = jnp.asarray(blocks, jnp.int32)[jax.random.randint(k_b, (), 0, len(blocks))]
-  return MixupPlan(block, jax.random.beta(k_l, alpha, alpha),
-                   jax.random.permutation(k_p, batch_size))
+  return MixupPlan(
+    block, jax.random.beta(k_l, alpha, alpha), jax.random.permutation(k_p, batch_size)
+  )
 
 
 def mix_views(h: jax.Array, plan: MixupPlan, num_views: int = 1) -> jax.Array:
@@ -178,18 +194,24 @@ def mix_views(h: jax.Array, plan: MixupPlan, num_views: int = 1) -> jax.Array:
   return (lam * v + (1 - lam) * v[:, plan.perm]).reshape(h.shape)
 
 
-def mixup_targets(labels: jax.Array, plan: MixupPlan, *,
-                  num_classes: Optional[int] = None) -> jax.Array:
+def mixup_targets(
+  labels: jax.Array, plan: MixupPlan, *, num_classes: Optional[int] = None
+) -> jax.Array:
   """Soft targets `lam * y + (1 - lam) * y[perm]` [B, K] for one view's labels."""
   t = _soft_targets(labels, num_classes)
   return plan.lam * t + (1 - plan.lam) * t[plan.perm]
 
 
-def manifold_mixup_hook(key: jax.Array, labels: jax.Array, *, alpha: float = 1.0,
-                        blocks: Sequence[int] = (0, 1, 2), num_views: int = 1,
-                        num_classes: Optional[int] = None,
-                        then: Optional[Callable[[int, jax.Array], jax.Array]] = None
-                        ) -> Tuple[Callable[[int, jax.Array], jax.Array], jax.Array]:
+def manifold_mixup_hook(
+  key: jax.Array,
+  labels: jax.Array,
+  *,
+  alpha: float = 1.0,
+  blocks: Sequence[int] = (0, 1, 2),
+  num_views: int = 1,
+  num_classes: Optional[int] = None,
+  then: Optional[Callable[[int, jax.Array], jax.Array]] = None,
+) -> Tuple[Callable[[int, jax.Array], jax.Array], jax.Array]:
   """Builds a `block_hook(i, h) -> h` for manifold mixup, and its soft targets.
 
   Use it with the models' `block_hook` argument (`LeNet5`, `ResNet18`): the

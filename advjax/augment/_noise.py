@@ -12,6 +12,7 @@ entries; the result is `mult_noise * x + add_noise`. With three views (clean and
 two AugMix views) view i = 1, 2, 3 gets additive level `add * i`. The noise acts
 on activations (or normalized inputs), so the output is not clipped to [0, 1].
 """
+
 from typing import Callable, Optional, Sequence, Tuple
 
 import jax
@@ -33,19 +34,20 @@ def _multiplicative(key, x, level, sparsity, b=None):
   k_b, k_n, k_s = jax.random.split(key, 3)
   if b is None:
     b = jax.random.beta(k_b, 2.0, 5.0)
-  factor = 1.0 + level * b.astype(x.dtype) * jax.random.uniform(k_n, x.shape, x.dtype,
-                                                                -1.0, 1.0)
+  factor = 1.0 + level * b.astype(x.dtype) * jax.random.uniform(k_n, x.shape, x.dtype, -1.0, 1.0)
   return jnp.where(jax.random.uniform(k_s, x.shape) < sparsity, 1.0, factor)
 
 
 def _noise_with_betas(key, x, betas, add, mult, sparsity):
   k_a, k_m = jax.random.split(key)
-  return (_multiplicative(k_m, x, mult, sparsity, betas[1]) * x
-          + _additive(k_a, x, add, sparsity, betas[0]))
+  return _multiplicative(k_m, x, mult, sparsity, betas[1]) * x + _additive(
+    k_a, x, add, sparsity, betas[0]
+  )
 
 
-def additive_noise(key: jax.Array, x: jax.Array, *, level: float = 0.5,
-                   sparsity: float = 0.65) -> jax.Array:
+def additive_noise(
+  key: jax.Array, x: jax.Array, *, level: float = 0.5, sparsity: float = 0.65
+) -> jax.Array:
   """Sparse additive noise `level * b * N(0, 1)`, b ~ Beta(2, 5), zero on a fraction.
 
   Args:
@@ -61,8 +63,9 @@ def additive_noise(key: jax.Array, x: jax.Array, *, level: float = 0.5,
   return x + _additive(key, x, level, sparsity)
 
 
-def multiplicative_noise(key: jax.Array, x: jax.Array, *, level: float = 0.5,
-                         sparsity: float = 0.65) -> jax.Array:
+def multiplicative_noise(
+  key: jax.Array, x: jax.Array, *, level: float = 0.5, sparsity: float = 0.65
+) -> jax.Array:
   """Sparse multiplicative noise `1 + level * b * U(-1, 1)`, b ~ Beta(2, 5).
 
   Args:
@@ -78,8 +81,9 @@ def multiplicative_noise(key: jax.Array, x: jax.Array, *, level: float = 0.5,
   return x * _multiplicative(key, x, level, sparsity)
 
 
-def sparse_noise(key: jax.Array, x: jax.Array, *, add: float = 0.5, mult: float = 0.5,
-                 sparsity: float = 0.65) -> jax.Array:
+def sparse_noise(
+  key: jax.Array, x: jax.Array, *, add: float = 0.5, mult: float = 0.5, sparsity: float = 0.65
+) -> jax.Array:
   """NoisyMix's `_noise`: `mult_noise * x + add_noise` (defaults of the paper).
 
   Args:
@@ -97,8 +101,15 @@ def sparse_noise(key: jax.Array, x: jax.Array, *, add: float = 0.5, mult: float 
   return _noise_with_betas(k_n, x, jax.random.beta(k_b, 2.0, 5.0, (2,)), add, mult, sparsity)
 
 
-def noise_views(key: jax.Array, h: jax.Array, *, num_views: int = 3, add: float = 0.5,
-                mult: float = 0.5, sparsity: float = 0.65) -> jax.Array:
+def noise_views(
+  key: jax.Array,
+  h: jax.Array,
+  *,
+  num_views: int = 3,
+  add: float = 0.5,
+  mult: float = 0.5,
+  sparsity: float = 0.65,
+) -> jax.Array:
   """Applies `sparse_noise` to each view v = 1..V with additive level `add * v`.
 
   Args:
@@ -111,21 +122,30 @@ def noise_views(key: jax.Array, h: jax.Array, *, num_views: int = 3, add: float 
     [V * B, ...] noisy activations.
   """
   k_b, k_n = jax.random.split(key)
-  return _noise_views(k_n, h, jax.random.beta(k_b, 2.0, 5.0, (num_views, 2)), num_views,
-                      add, mult, sparsity)
+  return _noise_views(
+    k_n, h, jax.random.beta(k_b, 2.0, 5.0, (num_views, 2)), num_views, add, mult, sparsity
+  )
 
 
 def _noise_views(key, h, betas, num_views, add, mult, sparsity):
   views = h.reshape((num_views, -1) + h.shape[1:])
   keys = jax.random.split(key, num_views)
-  out = [_noise_with_betas(keys[v], views[v], betas[v], add * (v + 1), mult, sparsity)
-         for v in range(num_views)]
+  out = [
+    _noise_with_betas(keys[v], views[v], betas[v], add * (v + 1), mult, sparsity)
+    for v in range(num_views)
+  ]
   return jnp.stack(out).reshape(h.shape)
 
 
-def noise_hook(key: jax.Array, *, blocks: Sequence[int] = (0,), num_views: int = 1,
-               add: float = 0.5, mult: float = 0.5, sparsity: float = 0.65
-               ) -> Callable[[int, jax.Array], jax.Array]:
+def noise_hook(
+  key: jax.Array,
+  *,
+  blocks: Sequence[int] = (0,),
+  num_views: int = 1,
+  add: float = 0.5,
+  mult: float = 0.5,
+  sparsity: float = 0.65,
+) -> Callable[[int, jax.Array], jax.Array]:
   """A `block_hook(i, h) -> h` that injects NoisyMix noise at hook indices `blocks`.
 
   Args:
@@ -142,16 +162,25 @@ def noise_hook(key: jax.Array, *, blocks: Sequence[int] = (0,), num_views: int =
   def hook(i, h):
     if i not in candidates:
       return h
-    return noise_views(jax.random.fold_in(key, i), h, num_views=num_views, add=add,
-                       mult=mult, sparsity=sparsity)
+    return noise_views(
+      jax.random.fold_in(key, i), h, num_views=num_views, add=add, mult=mult, sparsity=sparsity
+    )
+
   return hook
 
 
-def noisy_mixup_hook(key: jax.Array, labels: jax.Array, *, alpha: float = 1.0,
-                     blocks: Sequence[int] = (0, 1, 2), num_views: int = 3,
-                     add: float = 0.5, mult: float = 0.5, sparsity: float = 0.65,
-                     num_classes: Optional[int] = None
-                     ) -> Tuple[Callable[[int, jax.Array], jax.Array], jax.Array]:
+def noisy_mixup_hook(
+  key: jax.Array,
+  labels: jax.Array,
+  *,
+  alpha: float = 1.0,
+  blocks: Sequence[int] = (0, 1, 2),
+  num_views: int = 3,
+  add: float = 0.5,
+  mult: float = 0.5,
+  sparsity: float = 0.65,
+  num_classes: Optional[int] = None,
+) -> Tuple[Callable[[int, jax.Array], jax.Array], jax.Array]:
   """The NoisyMix hook: manifold mixup then sparse noise at one random block.
 
   The batch given to the model is `concat([clean, augmix1, augmix2])` ([3B, ...]);
@@ -178,9 +207,14 @@ def noisy_mixup_hook(key: jax.Array, labels: jax.Array, *, alpha: float = 1.0,
   betas = jax.random.beta(k_b, 2.0, 5.0, (num_views, 2))
 
   def then(i, h):
-    return _noise_views(jax.random.fold_in(k_noise, i), h, betas, num_views, add, mult,
-                        sparsity)
+    return _noise_views(jax.random.fold_in(k_noise, i), h, betas, num_views, add, mult, sparsity)
 
-  return _mixing.manifold_mixup_hook(k_mix, labels, alpha=alpha, blocks=blocks,
-                                     num_views=num_views, num_classes=num_classes,
-                                     then=then)
+  return _mixing.manifold_mixup_hook(
+    k_mix,
+    labels,
+    alpha=alpha,
+    blocks=blocks,
+    num_views=num_views,
+    num_classes=num_classes,
+    then=then,
+  )

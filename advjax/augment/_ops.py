@@ -5,6 +5,7 @@ pure JAX (they jit and vmap). Where an operation mirrors a PIL one, the PIL
 convention is kept (pixel centres at `i + 0.5`, ITU-R 601 luma weights) so that
 results can be compared with the NumPy/PIL references.
 """
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -57,8 +58,9 @@ def affine_transform(image: jax.Array, matrix, *, fill: float = 0.0) -> jax.Arra
   """
   h, w = image.shape[0], image.shape[1]
   a, b, c, d, e, f = matrix
-  ys, xs = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32) + 0.5,
-                        jnp.arange(w, dtype=jnp.float32) + 0.5, indexing="ij")
+  ys, xs = jnp.meshgrid(
+    jnp.arange(h, dtype=jnp.float32) + 0.5, jnp.arange(w, dtype=jnp.float32) + 0.5, indexing="ij"
+  )
   xin = a * xs + b * ys + c
   yin = d * xs + e * ys + f
   inside = (xin >= 0) & (xin < w) & (yin >= 0) & (yin < h)
@@ -97,8 +99,9 @@ def filter2d(image: jax.Array, kernel, *, mode: str = "reflect") -> jax.Array:
   ph, pw = kh // 2, kw // 2
   x = jnp.pad(image, ((ph, ph), (pw, pw), (0, 0)), mode=mode)
   x = jnp.moveaxis(x, -1, 0)[:, None]  # [C, 1, H, W]
-  out = jax.lax.conv_general_dilated(x, kernel[None, None], (1, 1), "VALID",
-                                     precision=jax.lax.Precision.HIGHEST)
+  out = jax.lax.conv_general_dilated(
+    x, kernel[None, None], (1, 1), "VALID", precision=jax.lax.Precision.HIGHEST
+  )
   return jnp.moveaxis(out[:, 0], 0, -1)
 
 
@@ -110,8 +113,9 @@ def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
   return (k / k.sum()).astype(np.float32)
 
 
-def gaussian_blur(image: jax.Array, sigma, *, mode: str = "nearest",
-                  truncate: float = 4.0) -> jax.Array:
+def gaussian_blur(
+  image: jax.Array, sigma, *, mode: str = "nearest", truncate: float = 4.0
+) -> jax.Array:
   """Separable Gaussian blur of each channel, as `skimage.filters.gaussian`.
 
   Args:
@@ -122,8 +126,12 @@ def gaussian_blur(image: jax.Array, sigma, *, mode: str = "nearest",
     truncate: kernel radius in standard deviations.
   """
   sy, sx = (sigma, sigma) if np.isscalar(sigma) else tuple(sigma)
-  pad_mode = {"nearest": "edge", "reflect": "symmetric", "mirror": "reflect",
-              "constant": "constant"}[mode]
+  pad_mode = {
+    "nearest": "edge",
+    "reflect": "symmetric",
+    "mirror": "reflect",
+    "constant": "constant",
+  }[mode]
 
   def blur(x, s, axis):
     k = gaussian_kernel1d(s, truncate)
@@ -142,8 +150,9 @@ def filter_valid(image: jax.Array, kernel) -> jax.Array:
   """'VALID' correlation of each channel of [H, W, C] with a [kh, kw] kernel."""
   kernel = jnp.asarray(kernel, image.dtype)
   x = jnp.moveaxis(image, -1, 0)[:, None]
-  out = jax.lax.conv_general_dilated(x, kernel[None, None], (1, 1), "VALID",
-                                     precision=jax.lax.Precision.HIGHEST)
+  out = jax.lax.conv_general_dilated(
+    x, kernel[None, None], (1, 1), "VALID", precision=jax.lax.Precision.HIGHEST
+  )
   return jnp.moveaxis(out[:, 0], 0, -1)
 
 
@@ -158,10 +167,11 @@ def resize_bilinear_zoom(image: jax.Array, zoom: float) -> jax.Array:
   ch0 = int(np.ceil(h / float(zoom)))
   ch1 = int(np.ceil(w / float(zoom)))
   top0, top1 = (h - ch0) // 2, (w - ch1) // 2
-  crop = image[top0:top0 + ch0, top1:top1 + ch1]
+  crop = image[top0 : top0 + ch0, top1 : top1 + ch1]
   out0, out1 = int(round(ch0 * zoom)), int(round(ch1 * zoom))
   rows = np.arange(h) * ((ch0 - 1) / max(out0 - 1, 1))
   cols = np.arange(w) * ((ch1 - 1) / max(out1 - 1, 1))
   rr, cc = np.meshgrid(rows, cols, indexing="ij")
-  return _sampling.bilinear_sample(crop, jnp.asarray(rr, jnp.float32),
-                                  jnp.asarray(cc, jnp.float32), border="edge")
+  return _sampling.bilinear_sample(
+    crop, jnp.asarray(rr, jnp.float32), jnp.asarray(cc, jnp.float32), border="edge"
+  )

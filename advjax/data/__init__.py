@@ -1,5 +1,6 @@
 """Data sources (offline MNIST, TFDS, image folders, npz, ArrayRecord), batching, sharding
 and the Grain pipeline (uint8 random-access sources, sharded iterators with a state)."""
+
 from advjax.data._array_record import ArrayRecordSource
 from advjax.data._array_record import prepare_array_record
 from advjax.data._folder import FolderSource
@@ -39,17 +40,44 @@ from advjax.data._sources import load_tfds
 from advjax.data._sources import stratified_split
 
 __all__ = [
-    "ARRAY_AUGMENTS", "ArrayDataset", "augment_batch", "data_sharding", "epoch_permutation",
-    "iterate_eval",
-    "iterate_train", "load_folder", "load_mnist5k", "load_npz", "load_splits",
-    "load_tfds", "gather", "make_mesh", "replicate", "replicated", "shard_batch",
-    "steps_per_epoch", "stratified_split", "train_batch",
-    # Grain pipeline: random-access uint8 sources, sharded iterators with a state
-    "ArrayRecordSource", "ArraySource", "EVAL_TRANSFORMS", "FolderSource", "TfdsSource",
-    "TRAIN_AUGMENTS", "grain_eval_iterator", "grain_train_iterator", "num_eval_batches",
-    "open_source", "prepare_array_record", "shard_range",
-    # a dataset's splits as sources (training on the Grain pipeline)
-    "open_splits", "read_eval_split", "SubsetSource",
-    # one image: decoding and RobustBench's ImageNet evaluation preprocessing
-    "decode_image", "resize_center_crop",
+  "ARRAY_AUGMENTS",
+  "ArrayDataset",
+  "augment_batch",
+  "data_sharding",
+  "epoch_permutation",
+  "iterate_eval",
+  "iterate_train",
+  "load_folder",
+  "load_mnist5k",
+  "load_npz",
+  "load_splits",
+  "load_tfds",
+  "gather",
+  "make_mesh",
+  "replicate",
+  "replicated",
+  "shard_batch",
+  "steps_per_epoch",
+  "stratified_split",
+  "train_batch",
+  # Grain pipeline: random-access uint8 sources, sharded iterators with a state
+  "ArrayRecordSource",
+  "ArraySource",
+  "EVAL_TRANSFORMS",
+  "FolderSource",
+  "TfdsSource",
+  "TRAIN_AUGMENTS",
+  "grain_eval_iterator",
+  "grain_train_iterator",
+  "num_eval_batches",
+  "open_source",
+  "prepare_array_record",
+  "shard_range",
+  # a dataset's splits as sources (training on the Grain pipeline)
+  "open_splits",
+  "read_eval_split",
+  "SubsetSource",
+  # one image: decoding and RobustBench's ImageNet evaluation preprocessing
+  "decode_image",
+  "resize_center_crop",
 ]

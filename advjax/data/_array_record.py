@@ -14,6 +14,7 @@ opaque bytes, and the usual `tf.train.Example` needs TensorFlow, which advjax do
 install. The whole folder is written under a temporary name beside DIR and renamed at the
 end, so an interrupted prepare leaves no DIR at all.
 """
+
 import json
 import os
 import shutil
@@ -42,11 +43,12 @@ def encode_record(image_bytes: bytes, label: int, name: str) -> bytes:
 def decode_record(record: bytes, where: str):
   """(image bytes, label, name) of a record; ValueError naming `where` if malformed."""
   if len(record) < _HEADER.size or record[:4] != _MAGIC:
-    raise ValueError(f"{where} is not an advjax image record (bad header); re-run "
-                     f"`python -m experiments.prepare`.")
+    raise ValueError(
+      f"{where} is not an advjax image record (bad header); re-run `python -m experiments.prepare`."
+    )
   _, label, n = _HEADER.unpack_from(record)
   start = _HEADER.size + n
-  return record[start:], label, record[_HEADER.size:start].decode("utf-8")
+  return record[start:], label, record[_HEADER.size : start].decode("utf-8")
 
 
 def shard_names(split: str, num_shards: int) -> List[str]:
@@ -56,6 +58,7 @@ def shard_names(split: str, num_shards: int) -> List[str]:
 def _writer(path: str):
   _extras.require("advjax.data.prepare_array_record", "array_record")
   from array_record.python import array_record_module  # pylint: disable=import-outside-toplevel
+
   # group_size:1 makes every record its own chunk: random access reads one record.
   return array_record_module.ArrayRecordWriter(path, "group_size:1")
 
@@ -68,8 +71,14 @@ def _detect_splits(path: str) -> List[Optional[str]]:
   return splits if splits and len(splits) == len(subdirs) else [None]
 
 
-def prepare_array_record(folder: str, output: str, *, num_shards: int = 1,
-                         skip_corrupt: bool = False, channels: Optional[int] = None) -> Dict:
+def prepare_array_record(
+  folder: str,
+  output: str,
+  *,
+  num_shards: int = 1,
+  skip_corrupt: bool = False,
+  channels: Optional[int] = None,
+) -> Dict:
   """Writes an image folder as ArrayRecord shards plus `metadata.json`.
 
   Args:
@@ -93,21 +102,28 @@ def prepare_array_record(folder: str, output: str, *, num_shards: int = 1,
   if not isinstance(num_shards, int) or num_shards < 1:
     raise ValueError(f"`num_shards` must be an integer >= 1; got {num_shards!r}.")
   if os.path.exists(output):
-    raise ValueError(f"output {output!r} exists; give a new folder (prepare never "
-                     f"overwrites).")
+    raise ValueError(f"output {output!r} exists; give a new folder (prepare never overwrites).")
   if not os.path.isdir(folder):
     raise ValueError(f"image folder {folder!r} is not a directory.")
   parent = os.path.dirname(os.path.abspath(output))
   os.makedirs(parent, exist_ok=True)
-  tmp = os.path.join(parent, f".{os.path.basename(os.path.abspath(output))}."
-                             f"{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+  tmp = os.path.join(
+    parent, f".{os.path.basename(os.path.abspath(output))}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+  )
   os.makedirs(tmp)
   try:
-    meta = {"format": FORMAT, "version": VERSION, "source": os.path.abspath(folder),
-            "class_names": None, "channels": channels, "splits": {}}
+    meta = {
+      "format": FORMAT,
+      "version": VERSION,
+      "source": os.path.abspath(folder),
+      "class_names": None,
+      "channels": channels,
+      "splits": {},
+    }
     for split in _detect_splits(folder):
-      meta["splits"][split or "train"] = _write_split(folder, split, tmp, num_shards,
-                                                      skip_corrupt, meta)
+      meta["splits"][split or "train"] = _write_split(
+        folder, split, tmp, num_shards, skip_corrupt, meta
+      )
     with open(os.path.join(tmp, METADATA), "w", encoding="utf-8") as f:
       json.dump(meta, f, indent=1)
     os.rename(tmp, output)
@@ -123,8 +139,10 @@ def _write_split(root, split, tmp, num_shards, skip_corrupt, meta) -> Dict:
   if meta["class_names"] is None:
     meta["class_names"] = classes
   elif classes != meta["class_names"]:
-    raise ValueError(f"split folder {path!r} has classes {classes}, unlike the other "
-                     f"splits' {meta['class_names']}.")
+    raise ValueError(
+      f"split folder {path!r} has classes {classes}, unlike the other "
+      f"splits' {meta['class_names']}."
+    )
   # Every image is decoded before the channel count is read, so that a corrupt first
   # image is skipped (or named) like any other.
   reasons = _folder.corrupt_reasons(files, meta["channels"] or 3)
@@ -137,36 +155,43 @@ def _write_split(root, split, tmp, num_shards, skip_corrupt, meta) -> Dict:
   if meta["channels"] is None:
     meta["channels"] = _folder.channels_of(files[keep[0]])
   if num_shards > len(keep):
-    raise ValueError(f"`num_shards` {num_shards} exceeds the {len(keep)} images of "
-                     f"{path!r}.")
+    raise ValueError(f"`num_shards` {num_shards} exceeds the {len(keep)} images of {path!r}.")
   names = shard_names(split or "train", num_shards)
   bounds = np.linspace(0, len(keep), num_shards + 1).round().astype(int)
   for shard, name in enumerate(names):
     writer = _writer(os.path.join(tmp, name))
     try:
-      for i in keep[bounds[shard]:bounds[shard + 1]]:
+      for i in keep[bounds[shard] : bounds[shard + 1]]:
         with open(files[i], "rb") as f:
           writer.write(encode_record(f.read(), labels[i], os.path.relpath(files[i], root)))
     finally:
       writer.close()
   counts = np.bincount(labels[keep], minlength=len(classes))
-  return {"num_examples": len(keep), "counts": [int(c) for c in counts],
-          "shards": names, "skipped": [os.path.relpath(files[i], root) for i in bad],
-          "skipped_reasons": [reasons[i] for i in bad]}
+  return {
+    "num_examples": len(keep),
+    "counts": [int(c) for c in counts],
+    "shards": names,
+    "skipped": [os.path.relpath(files[i], root) for i in bad],
+    "skipped_reasons": [reasons[i] for i in bad],
+  }
 
 
 def read_metadata(directory: str) -> Dict:
   """The metadata of a prepared folder; ValueError naming it when it is not one."""
   path = os.path.join(directory, METADATA)
   if not os.path.isfile(path):
-    raise ValueError(f"{directory!r} is not a prepared ArrayRecord folder (no {METADATA}); "
-                     f"write one with `python -m experiments.prepare --source=folder:PATH "
-                     f"--output={directory}`.")
+    raise ValueError(
+      f"{directory!r} is not a prepared ArrayRecord folder (no {METADATA}); "
+      f"write one with `python -m experiments.prepare --source=folder:PATH "
+      f"--output={directory}`."
+    )
   with open(path, encoding="utf-8") as f:
     meta = json.load(f)
   if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-    raise ValueError(f"{path} is not advjax ArrayRecord metadata version {VERSION} "
-                     f"(format {meta.get('format')!r}, version {meta.get('version')!r}).")
+    raise ValueError(
+      f"{path} is not advjax ArrayRecord metadata version {VERSION} "
+      f"(format {meta.get('format')!r}, version {meta.get('version')!r})."
+    )
   return meta
 
 
@@ -195,8 +220,9 @@ class ArrayRecordSource:
     self.metadata = read_metadata(directory)
     splits = self.metadata["splits"]
     if split not in splits:
-      raise ValueError(f"prepared folder {directory!r} has no split {split!r}; it has "
-                       f"{sorted(splits)}.")
+      raise ValueError(
+        f"prepared folder {directory!r} has no split {split!r}; it has {sorted(splits)}."
+      )
     self.class_names: List[str] = self.metadata["class_names"]
     self.num_classes = len(self.class_names)
     self.channels: int = self.metadata["channels"]
@@ -206,19 +232,21 @@ class ArrayRecordSource:
       raise ValueError(f"prepared folder {directory!r}: shard files missing: {missing}.")
     _extras.require("advjax.data.ArrayRecordSource", "grain")
     import grain  # pylint: disable=import-outside-toplevel
+
     self._records = grain.sources.ArrayRecordDataSource(self._paths)
     if len(self._records) != splits[split]["num_examples"]:
-      raise ValueError(f"prepared folder {directory!r}, split {split!r}: the shards hold "
-                       f"{len(self._records)} records, the metadata says "
-                       f"{splits[split]['num_examples']}.")
+      raise ValueError(
+        f"prepared folder {directory!r}, split {split!r}: the shards hold "
+        f"{len(self._records)} records, the metadata says "
+        f"{splits[split]['num_examples']}."
+      )
 
   def __len__(self) -> int:
     return len(self._records)
 
   def _example(self, index: int, record: bytes) -> Dict[str, np.ndarray]:
     image_bytes, label, name = decode_record(record, self.describe(index))
-    image = _folder.decode_image(image_bytes, self.channels,
-                                 f"{name} ({self.describe(index)})")
+    image = _folder.decode_image(image_bytes, self.channels, f"{name} ({self.describe(index)})")
     return {"image": image, "label": np.int32(label), "index": np.int64(index)}
 
   def __getitem__(self, index: int) -> Dict[str, np.ndarray]:
@@ -233,5 +261,7 @@ class ArrayRecordSource:
     return f"record {int(index)} of {self.directory} split {self.split!r}"
 
   def __repr__(self) -> str:
-    return (f"ArrayRecordSource({self.directory!r}, split={self.split!r}, {len(self)} "
-            f"images, {self.num_classes} classes)")
+    return (
+      f"ArrayRecordSource({self.directory!r}, split={self.split!r}, {len(self)} "
+      f"images, {self.num_classes} classes)"
+    )

@@ -4,6 +4,7 @@ Layout: `PATH/<class>/<image>` (classes sorted by name are labels 0..K-1), or, w
 split, `PATH/<split>/<class>/<image>`. Images are decoded with PIL inside the Grain
 worker that reads them; the listing is made once, in the process that builds the source.
 """
+
 import concurrent.futures
 import io
 import os
@@ -24,6 +25,7 @@ _FILE_OBJECT = re.compile(r"\s*<[^<>]*\bobject at 0x[0-9a-fA-F]+>")
 def _pil():
   _extras.require("advjax.data (image decoding)", "PIL")
   from PIL import Image  # pylint: disable=import-outside-toplevel
+
   return Image
 
 
@@ -98,8 +100,10 @@ def split_folder(path: str, split: Optional[str]) -> str:
   folder = os.path.join(path, split)
   if not os.path.isdir(folder):
     present = sorted(d for d in os.listdir(path) if d in SPLIT_NAMES)
-    raise ValueError(f"image folder {path!r} has no split {split!r} (no folder {folder}); "
-                     f"splits present: {present or 'none'}.")
+    raise ValueError(
+      f"image folder {path!r} has no split {split!r} (no folder {folder}); "
+      f"splits present: {present or 'none'}."
+    )
   return folder
 
 
@@ -120,16 +124,23 @@ def list_image_folder(path: str) -> Tuple[List[str], List[str], np.ndarray]:
     raise ValueError(f"image folder {path!r} is not a directory.")
   classes = sorted(e.name for e in os.scandir(path) if e.is_dir())
   if not classes:
-    raise ValueError(f"image folder {path!r} has no class sub-folders; expected "
-                     f"{os.path.join(path, '<class>', '<image>.jpg')}.")
+    raise ValueError(
+      f"image folder {path!r} has no class sub-folders; expected "
+      f"{os.path.join(path, '<class>', '<image>.jpg')}."
+    )
   files, labels = [], []
   for label, name in enumerate(classes):
     folder = os.path.join(path, name)
-    found = sorted(e.name for e in os.scandir(folder)
-                   if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS))
+    found = sorted(
+      e.name
+      for e in os.scandir(folder)
+      if e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS)
+    )
     if not found:
-      raise ValueError(f"class folder {folder!r} holds no image: image folder {path!r} "
-                       f"has no images ({', '.join(IMAGE_EXTENSIONS)}) of class {name!r}.")
+      raise ValueError(
+        f"class folder {folder!r} holds no image: image folder {path!r} "
+        f"has no images ({', '.join(IMAGE_EXTENSIONS)}) of class {name!r}."
+      )
     files.extend(os.path.join(folder, f) for f in found)
     labels.extend([label] * len(found))
   return classes, files, np.asarray(labels, np.int32)
@@ -148,8 +159,9 @@ def _why_unreadable(path: str, channels: int) -> Optional[str]:
   return None
 
 
-def corrupt_reasons(paths: Sequence[str], channels: int, *, num_threads: int = 8
-                    ) -> List[Optional[str]]:
+def corrupt_reasons(
+  paths: Sequence[str], channels: int, *, num_threads: int = 8
+) -> List[Optional[str]]:
   """Why each image fails to decode, or None where it decodes (each decoded fully, PIL in
   a thread pool). Whether an image decodes does not depend on `channels` (PIL converts
   any mode to L and RGB), so a guess serves before the channel count is known."""
@@ -179,8 +191,14 @@ class FolderSource:
     skipped_reasons: why each of `skipped` was left out, in the same order.
   """
 
-  def __init__(self, path: str, *, split: Optional[str] = None,
-               channels: Optional[int] = None, skip_corrupt: bool = False):
+  def __init__(
+    self,
+    path: str,
+    *,
+    split: Optional[str] = None,
+    channels: Optional[int] = None,
+    skip_corrupt: bool = False,
+  ):
     """Lists the folder.
 
     Args:
@@ -209,8 +227,7 @@ class FolderSource:
       files = [f for f, k in zip(files, keep) if k]
       labels = labels[np.asarray(keep, bool)]
       if not files:
-        raise ValueError(f"image folder {self.path!r}: all {len(self.skipped)} images are "
-                         f"corrupt.")
+        raise ValueError(f"image folder {self.path!r}: all {len(self.skipped)} images are corrupt.")
     self.files, self.labels = files, labels
     self.channels = channels if channels is not None else channels_of(files[0])
     image_mode(self.channels)
@@ -226,13 +243,18 @@ class FolderSource:
         data = f.read()
     except OSError as err:
       raise ValueError(f"cannot read image {path}: {err}") from err
-    return {"image": decode_image(data, self.channels, path),
-            "label": np.int32(self.labels[index]), "index": np.int64(index)}
+    return {
+      "image": decode_image(data, self.channels, path),
+      "label": np.int32(self.labels[index]),
+      "index": np.int64(index),
+    }
 
   def describe(self, index: int) -> str:
     """The file behind example `index` (for error messages)."""
     return self.files[int(index)]
 
   def __repr__(self) -> str:
-    return (f"FolderSource({self.path!r}, {len(self)} images, {self.num_classes} classes"
-            f"{f', {len(self.skipped)} corrupt skipped' if self.skipped else ''})")
+    return (
+      f"FolderSource({self.path!r}, {len(self)} images, {self.num_classes} classes"
+      f"{f', {len(self.skipped)} corrupt skipped' if self.skipped else ''})"
+    )

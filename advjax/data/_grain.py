@@ -22,6 +22,7 @@ definitions (`RandomCrop(32, padding=4)`, `RandomResizedCrop`, `Resize` + `Cente
 Grain is imported when a pipeline or an ArrayRecord source is built, never by
 `import advjax.data`.
 """
+
 import math
 import os
 from typing import Dict, Iterator, Optional, Tuple
@@ -45,6 +46,7 @@ _explain_tfds_failure = _sources._explain_tfds_failure  # pylint: disable=protec
 def _grain():
   _extras.require("advjax.data's Grain pipeline", "grain")
   import grain  # pylint: disable=import-outside-toplevel
+
   return grain
 
 
@@ -79,21 +81,23 @@ class ArraySource:
     if images.ndim == 3:
       images = images[..., None]
     if images.ndim != 4:
-      raise ValueError(f"`images` must be [N, H, W, C] or [N, H, W]; got shape "
-                       f"{images.shape}.")
+      raise ValueError(f"`images` must be [N, H, W, C] or [N, H, W]; got shape {images.shape}.")
     if labels.shape != (len(images),):
-      raise ValueError(f"`labels` must be [N] with N = {len(images)} images; got shape "
-                       f"{labels.shape}.")
+      raise ValueError(
+        f"`labels` must be [N] with N = {len(images)} images; got shape {labels.shape}."
+      )
     if images.dtype != np.uint8:
       if not np.issubdtype(images.dtype, np.floating):
         raise ValueError(f"`images` must be uint8 or float in [0, 1]; got {images.dtype}.")
       if images.size and (images.min() < 0 or images.max() > 1):
-        raise ValueError(f"float `images` must be in [0, 1]; got [{images.min():.3g}, "
-                         f"{images.max():.3g}].")
+        raise ValueError(
+          f"float `images` must be in [0, 1]; got [{images.min():.3g}, {images.max():.3g}]."
+        )
       images = np.round(images * 255).astype(np.uint8)
     self.images, self.labels = images, labels.astype(np.int32)
-    self.num_classes = int(num_classes if num_classes is not None else
-                           (self.labels.max() + 1 if self.labels.size else 0))
+    self.num_classes = int(
+      num_classes if num_classes is not None else (self.labels.max() + 1 if self.labels.size else 0)
+    )
     self.channels = images.shape[-1]
 
   def __len__(self) -> int:
@@ -101,8 +105,7 @@ class ArraySource:
 
   def __getitem__(self, index: int) -> Example:
     index = int(index)
-    return {"image": self.images[index], "label": self.labels[index],
-            "index": np.int64(index)}
+    return {"image": self.images[index], "label": self.labels[index], "index": np.int64(index)}
 
   def describe(self, index: int) -> str:
     return f"array example {int(index)}"
@@ -119,8 +122,15 @@ class TfdsSource:
     num_classes: from the builder's `label` feature.
   """
 
-  def __init__(self, name: str, *, split: str = "train", data_dir: Optional[str] = None,
-               image_key: str = "image", label_key: str = "label"):
+  def __init__(
+    self,
+    name: str,
+    *,
+    split: str = "train",
+    data_dir: Optional[str] = None,
+    image_key: str = "image",
+    label_key: str = "label",
+  ):
     """Opens the split.
 
     Raises:
@@ -129,6 +139,7 @@ class TfdsSource:
     """
     _extras.require("advjax.data.TfdsSource", "tensorflow_datasets")
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
     self.name, self.split = name, split
     self._keys = (image_key, label_key)
     try:
@@ -136,12 +147,10 @@ class TfdsSource:
     except Exception as err:  # pylint: disable=broad-except
       raise _explain_tfds_failure(name, data_dir, err) from err
     if known and split.split("[")[0] not in known:  # known once the data is prepared
-      raise ValueError(f"TFDS dataset {name!r} has no split {split!r}; it has "
-                       f"{sorted(known)}.")
+      raise ValueError(f"TFDS dataset {name!r} has no split {split!r}; it has {sorted(known)}.")
     try:
       self._source = tfds.data_source(name, split=split, data_dir=data_dir)
-      self.num_classes = tfds.builder(name, data_dir=data_dir).info.features[
-          label_key].num_classes
+      self.num_classes = tfds.builder(name, data_dir=data_dir).info.features[label_key].num_classes
     except Exception as err:  # pylint: disable=broad-except
       raise _explain_tfds_failure(name, data_dir, err) from err
 
@@ -155,15 +164,15 @@ class TfdsSource:
       image = image[..., None]
     if image.dtype != np.uint8:
       raise ValueError(f"{self.describe(index)}: expected a uint8 image; got {image.dtype}.")
-    return {"image": image, "label": np.int32(item[self._keys[1]]),
-            "index": np.int64(index)}
+    return {"image": image, "label": np.int32(item[self._keys[1]]), "index": np.int64(index)}
 
   def describe(self, index: int) -> str:
     return f"example {int(index)} of tfds {self.name!r} split {self.split!r}"
 
 
-def open_source(name: str, *, split: str = "train", data_dir: Optional[str] = None,
-                skip_corrupt: bool = False):
+def open_source(
+  name: str, *, split: str = "train", data_dir: Optional[str] = None, skip_corrupt: bool = False
+):
   """A random-access source by name.
 
   Args:
@@ -197,8 +206,10 @@ def open_source(name: str, *, split: str = "train", data_dir: Optional[str] = No
       raise ValueError(f"mnist5k has no split {split!r}; it has {sorted(splits)}.")
     ds = splits[split]
     return ArraySource(ds.images, ds.labels, num_classes=ds.num_classes)
-  raise ValueError(f"unknown source {name!r}; expected 'folder:PATH', 'array_record:DIR', "
-                   f"'tfds:NAME' or 'mnist5k'.")
+  raise ValueError(
+    f"unknown source {name!r}; expected 'folder:PATH', 'array_record:DIR', "
+    f"'tfds:NAME' or 'mnist5k'."
+  )
 
 
 # --------------------------------------------------------------------------- #
@@ -208,15 +219,18 @@ def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
   """Bilinear resize of uint8 [H, W, C] with PIL (antialiased when shrinking, as
   torchvision's PIL path is)."""
   from PIL import Image  # pylint: disable=import-outside-toplevel
+
   if image.shape[:2] == (height, width):
     return image
-  out = np.asarray(Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-                   .resize((width, height), Image.BILINEAR))
+  out = np.asarray(
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).resize(
+      (width, height), Image.BILINEAR
+    )
+  )
   return out[..., None] if out.ndim == 2 else out
 
 
-def pad_crop_flip(image: np.ndarray, generator: np.random.Generator, *,
-                  pad: int = 4) -> np.ndarray:
+def pad_crop_flip(image: np.ndarray, generator: np.random.Generator, *, pad: int = 4) -> np.ndarray:
   """CIFAR training augmentation: zero-pad by `pad`, random crop back to H x W, random
   horizontal flip (torchvision `RandomCrop(H, padding=pad)` + `RandomHorizontalFlip`).
 
@@ -231,13 +245,18 @@ def pad_crop_flip(image: np.ndarray, generator: np.random.Generator, *,
   h, w = image.shape[:2]
   padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)))
   y, x = generator.integers(0, 2 * pad + 1, size=2)
-  out = padded[y:y + h, x:x + w]
+  out = padded[y : y + h, x : x + w]
   return out[:, ::-1] if generator.random() < 0.5 else out
 
 
-def random_resized_crop_flip(image: np.ndarray, generator: np.random.Generator, *,
-                             size: int, scale: Tuple[float, float] = (0.08, 1.0),
-                             ratio: Tuple[float, float] = (3 / 4, 4 / 3)) -> np.ndarray:
+def random_resized_crop_flip(
+  image: np.ndarray,
+  generator: np.random.Generator,
+  *,
+  size: int,
+  scale: Tuple[float, float] = (0.08, 1.0),
+  ratio: Tuple[float, float] = (3 / 4, 4 / 3),
+) -> np.ndarray:
   """ImageNet training augmentation: Inception-style random-resized crop to
   `size` x `size` and a random horizontal flip (torchvision `RandomResizedCrop(size)` +
   `RandomHorizontalFlip`: 10 tries at an area fraction in `scale` and an aspect ratio
@@ -274,12 +293,11 @@ def random_resized_crop_flip(image: np.ndarray, generator: np.random.Generator, 
     else:
       cw, ch = w, h
     top, left = (h - ch) // 2, (w - cw) // 2
-  out = _resize(image[top:top + ch, left:left + cw], size, size)
+  out = _resize(image[top : top + ch, left : left + cw], size, size)
   return out[:, ::-1] if generator.random() < 0.5 else out
 
 
-def resize_center_crop(image: np.ndarray, *, resize: int = 256, crop: int = 224
-                       ) -> np.ndarray:
+def resize_center_crop(image: np.ndarray, *, resize: int = 256, crop: int = 224) -> np.ndarray:
   """Evaluation preprocessing: the shorter side resized to `resize` (bilinear), then the
   central `crop` x `crop` (torchvision `Resize(256)` + `CenterCrop(224)`, RobustBench's
   "Res256Crop224" for ImageNet).
@@ -300,11 +318,12 @@ def resize_center_crop(image: np.ndarray, *, resize: int = 256, crop: int = 224
   out = _resize(image, nh, nw)
   top = int(round((nh - crop) / 2.0))
   left = int(round((nw - crop) / 2.0))
-  return out[top:top + crop, left:left + crop]
+  return out[top : top + crop, left : left + crop]
 
 
-def train_augment(kind: str, image: np.ndarray, generator: np.random.Generator,
-                  **options) -> np.ndarray:
+def train_augment(
+  kind: str, image: np.ndarray, generator: np.random.Generator, **options
+) -> np.ndarray:
   """One image through the training augmentation `kind` (one of TRAIN_AUGMENTS).
 
   Args:
@@ -325,8 +344,9 @@ def train_augment(kind: str, image: np.ndarray, generator: np.random.Generator,
     return image[:, ::-1] if generator.random() < 0.5 else image
   if kind == "none":
     return image
-  raise ValueError(f"unknown training augmentation {kind!r}; expected one of "
-                   f"{list(TRAIN_AUGMENTS)}.")
+  raise ValueError(
+    f"unknown training augmentation {kind!r}; expected one of {list(TRAIN_AUGMENTS)}."
+  )
 
 
 class _Transform:
@@ -343,14 +363,14 @@ class _Transform:
     image = example["image"]
     if self.shape is not None and image.shape != self.shape:
       raise ValueError(
-          f"image {self.source.describe(example['index'])} has shape {image.shape}, the "
-          f"first image {self.shape}: transform {self.kind!r} needs one size; use "
-          f"'random_resized_crop_flip' (training) or 'resize_center_crop' (evaluation), "
-          f"or resize the data.")
+        f"image {self.source.describe(example['index'])} has shape {image.shape}, the "
+        f"first image {self.shape}: transform {self.kind!r} needs one size; use "
+        f"'random_resized_crop_flip' (training) or 'resize_center_crop' (evaluation), "
+        f"or resize the data."
+      )
     return image
 
-  def __call__(self, example: Example, generator: Optional[np.random.Generator] = None
-               ) -> Example:
+  def __call__(self, example: Example, generator: Optional[np.random.Generator] = None) -> Example:
     image = self._check(example)
     if self.kind == "resize_center_crop":
       image = resize_center_crop(image, **self.options)
@@ -372,8 +392,9 @@ def _shard(shard_options, drop_remainder: bool):
   if shard_options is None:
     return grain.sharding.ShardByJaxProcess(drop_remainder=drop_remainder)
   if not isinstance(shard_options, grain.sharding.ShardOptions):
-    raise ValueError(f"`shard_options` must be a grain.sharding.ShardOptions; got "
-                     f"{shard_options!r}.")
+    raise ValueError(
+      f"`shard_options` must be a grain.sharding.ShardOptions; got {shard_options!r}."
+    )
   return shard_options
 
 
@@ -394,40 +415,58 @@ def _local_batch(batch_size: int, shard_options) -> int:
   if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
     raise ValueError(f"`batch_size` must be an integer >= 1; got {batch_size!r}.")
   if batch_size % shard_options.shard_count:
-    raise ValueError(f"`batch_size` {batch_size} (global) must be divisible by the "
-                     f"process count {shard_options.shard_count}.")
+    raise ValueError(
+      f"`batch_size` {batch_size} (global) must be divisible by the "
+      f"process count {shard_options.shard_count}."
+    )
   return batch_size // shard_options.shard_count
 
 
-def _finish(grain, ds, *, worker_count: int, worker_buffer_size: int, read_options,
-            float_images: bool):
+def _finish(
+  grain, ds, *, worker_count: int, worker_buffer_size: int, read_options, float_images: bool
+):
   if not isinstance(worker_count, int) or worker_count < 0:
     raise ValueError(f"`worker_count` must be an integer >= 0; got {worker_count!r}.")
   # Batches are formed before reading, so Grain's read-ahead counts batches: its default
   # (500) would hold hundreds of ImageNet batches per worker.
-  ds = ds.to_iter_dataset(read_options or grain.ReadOptions(
-      num_threads=DEFAULT_READ_THREADS, prefetch_buffer_size=DEFAULT_READ_AHEAD))
+  ds = ds.to_iter_dataset(
+    read_options
+    or grain.ReadOptions(num_threads=DEFAULT_READ_THREADS, prefetch_buffer_size=DEFAULT_READ_AHEAD)
+  )
   if worker_count:
     # Grain <= 0.2.18 reads an absl flag when it starts workers next to JAX, which
     # fails in a program that never parsed absl flags (a notebook, pytest):
     # google/grain#1355, fixed upstream in #1362. Its workaround: mark them parsed
     # (defaults), only when nothing parsed them.
     from absl import flags  # pylint: disable=import-outside-toplevel
+
     if not flags.FLAGS.is_parsed():
       flags.FLAGS.mark_as_parsed()
-    ds = ds.mp_prefetch(grain.MultiprocessingOptions(
-        num_workers=worker_count, per_worker_buffer_size=worker_buffer_size))
+    ds = ds.mp_prefetch(
+      grain.MultiprocessingOptions(
+        num_workers=worker_count, per_worker_buffer_size=worker_buffer_size
+      )
+    )
   return ds.map(_to_float) if float_images else ds
 
 
 # --------------------------------------------------------------------------- #
 # Training and evaluation iterators
 # --------------------------------------------------------------------------- #
-def grain_train_iterator(source, *, batch_size: int, seed: int,
-                         augment: str = "pad_crop_flip", image_size: Optional[int] = None,
-                         num_epochs: Optional[int] = None, shard_options=None,
-                         worker_count: int = 0, worker_buffer_size: int = 1,
-                         read_options=None, float_images: bool = True):
+def grain_train_iterator(
+  source,
+  *,
+  batch_size: int,
+  seed: int,
+  augment: str = "pad_crop_flip",
+  image_size: Optional[int] = None,
+  num_epochs: Optional[int] = None,
+  shard_options=None,
+  worker_count: int = 0,
+  worker_buffer_size: int = 1,
+  read_options=None,
+  float_images: bool = True,
+):
   """The training stream: the whole source shuffled from `seed` each epoch, augmented,
   batched; each process reads only its part of every global batch.
 
@@ -482,22 +521,30 @@ def grain_train_iterator(source, *, batch_size: int, seed: int,
   shard = _shard(shard_options, drop_remainder=True)
   local = _local_batch(batch_size, shard)
   if len(source) < batch_size:
-    raise ValueError(f"the source holds {len(source)} examples, fewer than one batch of "
-                     f"{batch_size}.")
+    raise ValueError(
+      f"the source holds {len(source)} examples, fewer than one batch of {batch_size}."
+    )
   if augment == "random_resized_crop_flip":
     transform = _Transform(augment, source, None, size=int(image_size))
   else:
     transform = _Transform(augment, source, tuple(source[0]["image"].shape))
   ds = grain.MapDataset.source(source).seed(int(seed)).shuffle().repeat(num_epochs)
-  if num_epochs is not None:   # whole global batches only: every process as many batches
-    ds = ds[:num_epochs * len(source) // batch_size * batch_size]
+  if num_epochs is not None:  # whole global batches only: every process as many batches
+    ds = ds[: num_epochs * len(source) // batch_size * batch_size]
   # chunks of B / P consecutive elements; process p reads chunks p, p + P, ...: the local
   # batches of a global batch are its consecutive blocks, in process order
   ds = ds.random_map(transform).batch(local, drop_remainder=True)
-  ds = ds[shard.shard_index::shard.shard_count]
-  return iter(_finish(grain, ds, worker_count=worker_count,
-                      worker_buffer_size=worker_buffer_size, read_options=read_options,
-                      float_images=float_images))
+  ds = ds[shard.shard_index :: shard.shard_count]
+  return iter(
+    _finish(
+      grain,
+      ds,
+      worker_count=worker_count,
+      worker_buffer_size=worker_buffer_size,
+      read_options=read_options,
+      float_images=float_images,
+    )
+  )
 
 
 class _Padding:
@@ -522,11 +569,19 @@ def num_eval_batches(num_examples: int, batch_size: int, process_count: int = 1)
   return -(-(-(-num_examples // process_count)) // local)
 
 
-def grain_eval_iterator(source, *, batch_size: int, transform: str = "none",
-                        resize: int = 256, crop: int = 224, shard_options=None,
-                        worker_count: int = 0, worker_buffer_size: int = 1,
-                        read_options=None, float_images: bool = True
-                        ) -> Iterator[Example]:
+def grain_eval_iterator(
+  source,
+  *,
+  batch_size: int,
+  transform: str = "none",
+  resize: int = 256,
+  crop: int = 224,
+  shard_options=None,
+  worker_count: int = 0,
+  worker_buffer_size: int = 1,
+  read_options=None,
+  float_images: bool = True,
+) -> Iterator[Example]:
   """Every example of `source` exactly once, in order, over all processes.
 
   Each process reads its contiguous shard (`shard_range`, no remainder dropped), pads it
@@ -558,8 +613,7 @@ def grain_eval_iterator(source, *, batch_size: int, transform: str = "none",
   if transform == "resize_center_crop" and not 0 < crop <= resize:
     raise ValueError(f"`crop` must be in (0, resize={resize}]; got {crop!r}.")
   shard = _shard(shard_options, drop_remainder=False)
-  shard = grain.sharding.ShardOptions(shard.shard_index, shard.shard_count,
-                                      drop_remainder=False)
+  shard = grain.sharding.ShardOptions(shard.shard_index, shard.shard_count, drop_remainder=False)
   local = _local_batch(batch_size, shard)
   start, end = shard_range(len(source), shard)
   if transform == "resize_center_crop":
@@ -571,10 +625,18 @@ def grain_eval_iterator(source, *, batch_size: int, transform: str = "none",
   if end > start:
     parts.append(grain.MapDataset.source(source)[start:end].map(fn).map(_with_mask))
   if total > end - start:
-    parts.append(grain.MapDataset.range(total - (end - start))
-                 .map(_Padding(_with_mask(fn(source[0])))))
+    parts.append(
+      grain.MapDataset.range(total - (end - start)).map(_Padding(_with_mask(fn(source[0]))))
+    )
   ds = parts[0] if len(parts) == 1 else grain.MapDataset.concatenate(parts)
   ds = ds.batch(local)
-  return iter(_finish(grain, ds, worker_count=worker_count,
-                      worker_buffer_size=worker_buffer_size, read_options=read_options,
-                      float_images=float_images))
+  return iter(
+    _finish(
+      grain,
+      ds,
+      worker_count=worker_count,
+      worker_buffer_size=worker_buffer_size,
+      read_options=read_options,
+      float_images=float_images,
+    )
+  )

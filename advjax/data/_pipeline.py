@@ -5,6 +5,7 @@ draws of step s come from `default_rng([seed, s, 1])`, so the data position of a
 fully described by its step: a resumed run sees exactly the batches an uninterrupted one
 would.
 """
+
 from typing import Iterator, Tuple
 
 import numpy as np
@@ -22,8 +23,9 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
   if batch_size < 1:
     raise ValueError(f"`batch_size` must be >= 1; got {batch_size}.")
   if num_examples < batch_size:
-    raise ValueError(f"`batch_size` {batch_size} is larger than the training set "
-                     f"({num_examples} examples).")
+    raise ValueError(
+      f"`batch_size` {batch_size} is larger than the training set ({num_examples} examples)."
+    )
   return num_examples // batch_size
 
 
@@ -55,20 +57,26 @@ def augment_batch(images: np.ndarray, augment: str, seed: int, step: int) -> np.
   return np.stack([train_augment(augment, image, generator) for image in images])
 
 
-def train_batch(ds: ArrayDataset, batch_size: int, seed: int, step: int,
-                augment: str = "none") -> Tuple[np.ndarray, np.ndarray]:
+def train_batch(
+  ds: ArrayDataset, batch_size: int, seed: int, step: int, augment: str = "none"
+) -> Tuple[np.ndarray, np.ndarray]:
   """The training batch of global step `step` (shuffled, drop-remainder, augmented with
   `augment`, see `augment_batch`)."""
   spe = steps_per_epoch(len(ds), batch_size)
   epoch, i = divmod(step, spe)
-  idx = epoch_permutation(len(ds), seed, epoch)[i * batch_size:(i + 1) * batch_size]
+  idx = epoch_permutation(len(ds), seed, epoch)[i * batch_size : (i + 1) * batch_size]
   images, labels = ds.get(idx)
   return augment_batch(images, augment, seed, step), labels
 
 
-def iterate_train(ds: ArrayDataset, batch_size: int, seed: int, start_step: int,
-                  end_step: int, augment: str = "none"
-                  ) -> Iterator[Tuple[int, Tuple[np.ndarray, np.ndarray]]]:
+def iterate_train(
+  ds: ArrayDataset,
+  batch_size: int,
+  seed: int,
+  start_step: int,
+  end_step: int,
+  augment: str = "none",
+) -> Iterator[Tuple[int, Tuple[np.ndarray, np.ndarray]]]:
   """Yields (step, train_batch(ds, batch_size, seed, step, augment)) for steps in
   [start_step, end_step)."""
   spe = steps_per_epoch(len(ds), batch_size)
@@ -77,12 +85,13 @@ def iterate_train(ds: ArrayDataset, batch_size: int, seed: int, start_step: int,
     epoch, i = divmod(step, spe)
     if epoch != perm_epoch:
       perm, perm_epoch = epoch_permutation(len(ds), seed, epoch), epoch
-    images, labels = ds.get(perm[i * batch_size:(i + 1) * batch_size])
+    images, labels = ds.get(perm[i * batch_size : (i + 1) * batch_size])
     yield step, (augment_batch(images, augment, seed, step), labels)
 
 
-def iterate_eval(ds: ArrayDataset, batch_size: int
-                 ) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def iterate_eval(
+  ds: ArrayDataset, batch_size: int
+) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
   """Yields (images, labels, mask) over the whole set in order.
 
   The last batch is padded to `batch_size` (a fixed shape, so one compiled

@@ -1,4 +1,5 @@
 """Data parallelism with JAX's own sharding: one 'data' axis over all devices."""
+
 from typing import Any, Optional
 
 import jax
@@ -36,16 +37,20 @@ def shard_batch(batch: Any, mesh: Mesh, *, process_local: bool = False) -> Any:
   sharding = data_sharding(mesh)
   n = mesh.devices.size
   multi = jax.process_count() > 1
+
   def put(x):
     x = np.asarray(x)
     if multi and process_local:
       return jax.make_array_from_process_local_data(sharding, x)
     if x.shape[0] % n:
-      raise ValueError(f"batch size {x.shape[0]} is not divisible by the {n} devices of "
-                       f"the mesh; choose a multiple of {n}.")
+      raise ValueError(
+        f"batch size {x.shape[0]} is not divisible by the {n} devices of "
+        f"the mesh; choose a multiple of {n}."
+      )
     if multi:
       return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
     return jax.device_put(x, sharding)
+
   return jax.tree_util.tree_map(put, batch)
 
 
@@ -54,6 +59,7 @@ def gather(tree: Any) -> Any:
   every process (`multihost_utils.process_allgather` when several processes run)."""
   if jax.process_count() > 1:
     from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+
     return multihost_utils.process_allgather(tree, tiled=True)
   return jax.device_get(tree)
 

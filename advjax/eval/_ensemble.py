@@ -5,6 +5,7 @@ Averaging probabilities (not logits) is the usual deep-ensemble prediction
 returned as an ordinary `LogitsFn`, so the attacks and the evaluation suite run
 white-box on it: their gradients flow through every member.
 """
+
 from typing import Sequence
 
 import jax
@@ -41,8 +42,9 @@ def ensemble_logits_fn(logits_fns: Sequence[types.LogitsFn]) -> types.LogitsFn:
     [0.517, 0.267, 0.217]
   """
   if isinstance(logits_fns, (str, bytes)) or not isinstance(logits_fns, Sequence):
-    raise ValueError(f"`logits_fns` must be a sequence of logits functions; got "
-                     f"{type(logits_fns).__name__}.")
+    raise ValueError(
+      f"`logits_fns` must be a sequence of logits functions; got {type(logits_fns).__name__}."
+    )
   fns = tuple(logits_fns)
   if not fns:
     raise ValueError("`logits_fns` is empty; an ensemble needs at least one member.")
@@ -55,9 +57,11 @@ def ensemble_logits_fn(logits_fns: Sequence[types.LogitsFn]) -> types.LogitsFn:
     log_probs = [jax.nn.log_softmax(fn(images), axis=-1) for fn in fns]
     shapes = {tuple(lp.shape) for lp in log_probs}
     if len(shapes) != 1:  # shapes are static, so this also holds under jit
-      raise ValueError(f"`logits_fns` members return different logits shapes "
-                       f"{[tuple(lp.shape) for lp in log_probs]}; an ensemble needs "
-                       f"one class count.")
+      raise ValueError(
+        f"`logits_fns` members return different logits shapes "
+        f"{[tuple(lp.shape) for lp in log_probs]}; an ensemble needs "
+        f"one class count."
+      )
     dtype = jnp.result_type(*log_probs)
     stacked = jnp.stack([lp.astype(dtype) for lp in log_probs])
     return jax.nn.logsumexp(stacked, axis=0) - jnp.asarray(log_n, dtype)

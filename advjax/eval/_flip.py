@@ -4,6 +4,7 @@ A sequence of frames applies a gradually increasing perturbation to each image;
 the flip probability is how often the prediction changes between consecutive
 frames, averaged over images and frame pairs.
 """
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,8 +14,7 @@ from advjax import augment  # its bilinear affine warp, the one AugMix uses
 PERTURBATIONS = ("gaussian_noise", "brightness", "translate", "rotate")
 
 
-def perturbation_sequence(key, image, *, kind: str, num_frames: int = 10,
-                          strength: float = 1.0):
+def perturbation_sequence(key, image, *, kind: str, num_frames: int = 10, strength: float = 1.0):
   """Frames [T, H, W, C] of one image [H, W, C] under a growing perturbation.
 
   Frame t (t = 0..T-1) has magnitude t / (T - 1) * max, with max: gaussian_noise
@@ -35,12 +35,14 @@ def perturbation_sequence(key, image, *, kind: str, num_frames: int = 10,
   elif kind == "brightness":
     frames = jax.vmap(lambda t: image + 0.3 * t)(ts)
   elif kind == "translate":
-    frames = jax.vmap(lambda t: augment.affine_transform(image, (1.0, 0.0, -3.0 * t,
-                                                               0.0, 1.0, 0.0)))(ts)
+    frames = jax.vmap(
+      lambda t: augment.affine_transform(image, (1.0, 0.0, -3.0 * t, 0.0, 1.0, 0.0))
+    )(ts)
   else:
     h, w = image.shape[:2]
-    frames = jax.vmap(lambda t: augment.affine_transform(
-        image, augment.rotation_matrix(15.0 * t, h, w)))(ts)
+    frames = jax.vmap(
+      lambda t: augment.affine_transform(image, augment.rotation_matrix(15.0 * t, h, w))
+    )(ts)
   return jnp.clip(frames, 0.0, 1.0)
 
 

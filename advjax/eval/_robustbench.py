@@ -11,6 +11,7 @@ What a leaderboard entry is measured on and how it is written down:
 - the entry: `model_info.json` with the fields of robustbench's `ModelInfo`, accuracies as
   percentages with two decimals in strings, eps as a string such as "8/255".
 """
+
 import dataclasses
 import fractions
 import functools
@@ -33,26 +34,42 @@ from advjax.eval import _corruption
 # (dataset, norm) -> eps. MNIST is not on RobustBench's leaderboard; its Linf 0.3 is the
 # budget of the AutoAttack paper and of Madry et al., kept here for the embedded data.
 THREAT_MODELS = {
-    ("cifar10", "Linf"): fractions.Fraction(8, 255),
-    ("cifar10", "L2"): fractions.Fraction(1, 2),
-    ("cifar100", "Linf"): fractions.Fraction(8, 255),
-    ("cifar100", "L2"): fractions.Fraction(1, 2),
-    ("imagenet", "Linf"): fractions.Fraction(4, 255),
-    ("mnist", "Linf"): fractions.Fraction(3, 10),
+  ("cifar10", "Linf"): fractions.Fraction(8, 255),
+  ("cifar10", "L2"): fractions.Fraction(1, 2),
+  ("cifar100", "Linf"): fractions.Fraction(8, 255),
+  ("cifar100", "L2"): fractions.Fraction(1, 2),
+  ("imagenet", "Linf"): fractions.Fraction(4, 255),
+  ("mnist", "Linf"): fractions.Fraction(3, 10),
 }
 LEADERBOARD_DATASETS = ("cifar10", "cifar100", "imagenet")
 # RobustBench evaluates at most this many test points per dataset.
 MAX_EXAMPLES = {"cifar10": 10000, "cifar100": 10000, "imagenet": 5000, "mnist": 10000}
 # The fields of robustbench.utils.ModelInfo, in its order.
-MODEL_INFO_FIELDS = ("link", "name", "authors", "additional_data", "number_forward_passes",
-                     "dataset", "venue", "architecture", "eps", "clean_acc", "reported",
-                     "corruptions_acc", "corruptions_acc_3d", "corruptions_mce",
-                     "corruptions_mce_3d", "autoattack_acc", "footnote")
+MODEL_INFO_FIELDS = (
+  "link",
+  "name",
+  "authors",
+  "additional_data",
+  "number_forward_passes",
+  "dataset",
+  "venue",
+  "architecture",
+  "eps",
+  "clean_acc",
+  "reported",
+  "corruptions_acc",
+  "corruptions_acc_3d",
+  "corruptions_mce",
+  "corruptions_mce_3d",
+  "autoattack_acc",
+  "footnote",
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class ThreatModel:
   """A dataset, a norm ("Linf" or "L2", RobustBench's spelling) and an exact eps."""
+
   dataset: str
   norm: str
   eps: fractions.Fraction
@@ -87,8 +104,9 @@ def parse_eps(text) -> fractions.Fraction:
   try:
     eps = fractions.Fraction(str(text).strip())
   except (ValueError, ZeroDivisionError):
-    raise ValueError(f"eps={text!r} is not a number; give a decimal or a fraction, "
-                     f"e.g. 0.1 or 8/255.") from None
+    raise ValueError(
+      f"eps={text!r} is not a number; give a decimal or a fraction, e.g. 0.1 or 8/255."
+    ) from None
   if eps <= 0:
     raise ValueError(f"eps={text!r}: must be positive.")
   return eps
@@ -113,13 +131,17 @@ def threat_model(dataset: str, norm: str, eps=None) -> ThreatModel:
   if eps is not None:
     datasets = sorted({d for d, _ in THREAT_MODELS})
     if key[0] not in datasets or key[1] not in ("Linf", "L2"):
-      raise ValueError(f"threat_model: dataset={dataset!r}, norm={norm!r}; expected a "
-                       f"dataset of {datasets} and norm Linf or L2.")
+      raise ValueError(
+        f"threat_model: dataset={dataset!r}, norm={norm!r}; expected a "
+        f"dataset of {datasets} and norm Linf or L2."
+      )
     return ThreatModel(key[0], key[1], parse_eps(eps))
   if key not in THREAT_MODELS:
     known = ", ".join(f"{d}/{n} (eps {e})" for (d, n), e in THREAT_MODELS.items())
-    raise ValueError(f"threat_model: no threat model for dataset={dataset!r}, "
-                     f"norm={norm!r}; expected one of {known}.")
+    raise ValueError(
+      f"threat_model: no threat model for dataset={dataset!r}, "
+      f"norm={norm!r}; expected one of {known}."
+    )
   return ThreatModel(key[0], key[1], THREAT_MODELS[key])
 
 
@@ -136,10 +158,13 @@ def imagenet_test_ids() -> List[str]:
   spec = importlib.util.find_spec("robustbench")
   if spec is None or not spec.submodule_search_locations:
     raise ModuleNotFoundError(
-        "RobustBench's ImageNet list of 5,000 validation images ships in the robustbench "
-        "package: pip install --no-deps robustbench==1.1.1", name="robustbench")
-  path = os.path.join(spec.submodule_search_locations[0], "helper_files",
-                      "imagenet_test_image_ids.txt")
+      "RobustBench's ImageNet list of 5,000 validation images ships in the robustbench "
+      "package: pip install --no-deps robustbench==1.1.1",
+      name="robustbench",
+    )
+  path = os.path.join(
+    spec.submodule_search_locations[0], "helper_files", "imagenet_test_image_ids.txt"
+  )
   with open(path, encoding="utf-8") as f:
     return [line.strip() for line in f if line.strip()]
 
@@ -155,20 +180,29 @@ def first_points(images: np.ndarray, labels: np.ndarray, n_examples: int, datase
     raise ValueError(f"n_examples must be a positive int; got {n_examples!r}.")
   limit = MAX_EXAMPLES.get(dataset, len(images))
   if n_examples > limit:
-    raise ValueError(f"n_examples={n_examples}: RobustBench evaluates {dataset} on at most "
-                     f"{limit} test points.")
+    raise ValueError(
+      f"n_examples={n_examples}: RobustBench evaluates {dataset} on at most {limit} test points."
+    )
   if n_examples > len(images):
-    raise ValueError(f"n_examples={n_examples} but the test data has only {len(images)} "
-                     f"points.")
+    raise ValueError(f"n_examples={n_examples} but the test data has only {len(images)} points.")
   return images[:n_examples], labels[:n_examples]
 
 
-def run_autoattack(key: jax.Array, logits_fn: Callable, images: np.ndarray,
-                   labels: np.ndarray, threat: ThreatModel, *, version: str = "standard",
-                   attacks: Optional[Sequence] = None, batch_size: int = 500,
-                   num_steps: int = 100, num_queries: int = 5000,
-                   state_dir: Optional[str] = None,
-                   progress: Optional[Callable[[int], None]] = None) -> Dict:
+def run_autoattack(
+  key: jax.Array,
+  logits_fn: Callable,
+  images: np.ndarray,
+  labels: np.ndarray,
+  threat: ThreatModel,
+  *,
+  version: str = "standard",
+  attacks: Optional[Sequence] = None,
+  batch_size: int = 500,
+  num_steps: int = 100,
+  num_queries: int = 5000,
+  state_dir: Optional[str] = None,
+  progress: Optional[Callable[[int], None]] = None,
+) -> Dict:
   """Clean and AutoAttack accuracy of `logits_fn` on `images`, stage by stage, with
   per-point records; resumable.
 
@@ -233,13 +267,23 @@ def run_autoattack(key: jax.Array, logits_fn: Callable, images: np.ndarray,
   images = np.asarray(images, np.float32)
   labels = np.asarray(labels)
   if state_dir is not None:
-    _check_manifest(state_dir, dict(
-        version=version, stages=[list(s) for s in stages], eps=eps, norm=norm,
-        batch_size=int(batch_size), num_steps=int(num_steps), num_queries=int(num_queries),
-        key=np.asarray(jax.random.key_data(key)).ravel().tolist(), n=n,
+    _check_manifest(
+      state_dir,
+      dict(
+        version=version,
+        stages=[list(s) for s in stages],
+        eps=eps,
+        norm=norm,
+        batch_size=int(batch_size),
+        num_steps=int(num_steps),
+        num_queries=int(num_queries),
+        key=np.asarray(jax.random.key_data(key)).ravel().tolist(),
+        n=n,
         fingerprint=_fingerprint(images, labels),
         # the stages whose targets are passes of their own (the layout of the saved files)
-        targets_in_turn=list(attacks_lib.AUTOATTACK_TARGETED_STAGES)))
+        targets_in_turn=list(attacks_lib.AUTOATTACK_TARGETED_STAGES),
+      ),
+    )
 
   @jax.jit
   def wrong(x, y):
@@ -250,13 +294,34 @@ def run_autoattack(key: jax.Array, logits_fn: Callable, images: np.ndarray,
   num_targets = min(9, int(jax.eval_shape(model, jnp.asarray(images[:1])).shape[-1]) - 1)
   passes = [(-1, None)]
   for i, (name, _) in enumerate(stages):
-    passes += ([(i, t) for t in range(num_targets)]
-               if name in attacks_lib.AUTOATTACK_TARGETED_STAGES else [(i, None)])
-  stage_fns = [jax.jit(functools.partial(   # the target is traced: one program a size
-      lambda x, y, ids, target, stage, index: attacks_lib.autoattack_stage(
-          key, model, x, y, stage=stage, index=index, eps=eps, norm=norm,
-          num_steps=num_steps, num_queries=num_queries, example_ids=ids, target=target),
-      stage=stage, index=i)) for i, stage in enumerate(stages)]
+    passes += (
+      [(i, t) for t in range(num_targets)]
+      if name in attacks_lib.AUTOATTACK_TARGETED_STAGES
+      else [(i, None)]
+    )
+  stage_fns = [
+    jax.jit(
+      functools.partial(  # the target is traced: one program a size
+        lambda x, y, ids, target, stage, index: attacks_lib.autoattack_stage(
+          key,
+          model,
+          x,
+          y,
+          stage=stage,
+          index=index,
+          eps=eps,
+          norm=norm,
+          num_steps=num_steps,
+          num_queries=num_queries,
+          example_ids=ids,
+          target=target,
+        ),
+        stage=stage,
+        index=i,
+      )
+    )
+    for i, stage in enumerate(stages)
+  ]
 
   robust_code = len(stages)
   broken_by = np.full(n, robust_code, np.int32)
@@ -266,13 +331,15 @@ def run_autoattack(key: jax.Array, logits_fn: Callable, images: np.ndarray,
   for p, (stage_index, target) in enumerate(passes):
     todo = np.arange(n) if p == 0 else np.flatnonzero(broken_by == robust_code)
     for j, start in enumerate(range(0, len(todo), batch_size)):
-      ids = todo[start:start + batch_size]
+      ids = todo[start : start + batch_size]
       path = None if state_dir is None else os.path.join(state_dir, f"{p:02d}_{j:06d}.npz")
       if path is not None and os.path.exists(path):
         with np.load(path) as saved:
           if not np.array_equal(saved["ids"], ids):
-            raise ValueError(f"state_dir: {path} holds other points than this run's; "
-                             f"remove {state_dir} to start afresh.")
+            raise ValueError(
+              f"state_dir: {path} holds other points than this run's; "
+              f"remove {state_dir} to start afresh."
+            )
           hit, x_new = saved["broken"], saved["images"]
           # the time this batch took in the invocation that computed it
           batch_seconds = float(saved["seconds"]) if "seconds" in saved else 0.0
@@ -281,17 +348,20 @@ def run_autoattack(key: jax.Array, logits_fn: Callable, images: np.ndarray,
         padded = _pad_to_bucket(ids, batch_size)
         xb, yb = jnp.asarray(images[padded]), jnp.asarray(labels[padded])
         if p == 0:
-          hit = np.asarray(wrong(xb, yb))[:len(ids)]
+          hit = np.asarray(wrong(xb, yb))[: len(ids)]
           x_new = images[ids][hit]
         else:
-          out = stage_fns[stage_index](xb, yb, jnp.asarray(padded, jnp.int32),
-                                       None if target is None else jnp.int32(target))
-          hit = np.asarray(wrong(out, yb))[:len(ids)]
-          x_new = np.asarray(out)[:len(ids)][hit]
+          out = stage_fns[stage_index](
+            xb, yb, jnp.asarray(padded, jnp.int32), None if target is None else jnp.int32(target)
+          )
+          hit = np.asarray(wrong(out, yb))[: len(ids)]
+          x_new = np.asarray(out)[: len(ids)][hit]
         batch_seconds = time.perf_counter() - t_batch
         if path is not None:
-          _files.atomic_write(path, functools.partial(
-              _save_npz, ids=ids, broken=hit, images=x_new, seconds=batch_seconds))
+          _files.atomic_write(
+            path,
+            functools.partial(_save_npz, ids=ids, broken=hit, images=x_new, seconds=batch_seconds),
+          )
       seconds += batch_seconds
       broken_by[ids[hit]] = stage_index
       if p:
@@ -301,12 +371,18 @@ def run_autoattack(key: jax.Array, logits_fn: Callable, images: np.ndarray,
   this_invocation = time.perf_counter() - t0
   records = _point_records(model, images, x_adv, labels, broken_by, batch_size)
   by_stage = {s: float(np.mean(broken_by > i)) for i, (s, _) in enumerate(stages)}
-  return {"clean_accuracy": float(np.mean(broken_by >= 0)),
-          "robust_accuracy": float(np.mean(broken_by == robust_code)),
-          "robust_accuracy_by_stage": by_stage, "stages": [s for s, _ in stages],
-          "broken_by": broken_by, "records": records, "images": x_adv,
-          "seconds": seconds, "seconds_this_invocation": this_invocation,
-          "num_examples": n}
+  return {
+    "clean_accuracy": float(np.mean(broken_by >= 0)),
+    "robust_accuracy": float(np.mean(broken_by == robust_code)),
+    "robust_accuracy_by_stage": by_stage,
+    "stages": [s for s, _ in stages],
+    "broken_by": broken_by,
+    "records": records,
+    "images": x_adv,
+    "seconds": seconds,
+    "seconds_this_invocation": this_invocation,
+    "num_examples": n,
+  }
 
 
 def _pad_to_bucket(ids: np.ndarray, batch_size: int) -> np.ndarray:
@@ -322,6 +398,7 @@ def _save_npz(f, **arrays):
 
 def _fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
   import hashlib  # pylint: disable=import-outside-toplevel
+
   h = hashlib.sha256(np.ascontiguousarray(images).tobytes())
   h.update(np.ascontiguousarray(labels).astype(np.int64).tobytes())
   return h.hexdigest()
@@ -335,8 +412,10 @@ def _check_manifest(state_dir: str, manifest: Dict) -> None:
       saved = json.load(f)
     if saved != manifest:
       diff = sorted(k for k in manifest if saved.get(k) != manifest[k])
-      raise ValueError(f"state_dir: {state_dir} was saved by an evaluation with other "
-                       f"settings ({', '.join(diff)}); remove it or use another folder.")
+      raise ValueError(
+        f"state_dir: {state_dir} was saved by an evaluation with other "
+        f"settings ({', '.join(diff)}); remove it or use another folder."
+      )
     return
   _files.atomic_write(path, lambda f: f.write(json.dumps(manifest).encode()))
 
@@ -352,12 +431,17 @@ def _point_records(model, images, x_adv, labels, broken_by, batch_size) -> Dict:
   out = [np.empty(n, np.float32) for _ in range(3)]
   for start in range(0, n, batch_size):
     ids = _pad_to_bucket(np.arange(start, min(start + batch_size, n)), batch_size)
-    vals = measure(jnp.asarray(x_adv[ids]), jnp.asarray(images[ids]),
-                   jnp.asarray(labels[ids]))
+    vals = measure(jnp.asarray(x_adv[ids]), jnp.asarray(images[ids]), jnp.asarray(labels[ids]))
     for o, v in zip(out, vals):
-      o[start:start + batch_size] = np.asarray(v)[:min(batch_size, n - start)]
-  return {"id": np.arange(n), "label": np.asarray(labels), "broken_by": broken_by,
-          "linf": out[0], "l2": out[1], "margin": out[2]}
+      o[start : start + batch_size] = np.asarray(v)[: min(batch_size, n - start)]
+  return {
+    "id": np.arange(n),
+    "label": np.asarray(labels),
+    "broken_by": broken_by,
+    "linf": out[0],
+    "l2": out[1],
+    "margin": out[2],
+  }
 
 
 def write_points(workdir: str, records: Dict, stages: Sequence[str]) -> None:
@@ -367,27 +451,49 @@ def write_points(workdir: str, records: Dict, stages: Sequence[str]) -> None:
   for a robust point), linf, l2, margin), each atomically."""
   os.makedirs(workdir, exist_ok=True)
   names = list(stages)
-  _files.atomic_write(os.path.join(workdir, "points.npz"), functools.partial(
-      _save_npz, stages=np.asarray(names), **{k: np.asarray(v) for k, v in records.items()}))
+  _files.atomic_write(
+    os.path.join(workdir, "points.npz"),
+    functools.partial(
+      _save_npz, stages=np.asarray(names), **{k: np.asarray(v) for k, v in records.items()}
+    ),
+  )
   lines = []
   for i in range(len(records["id"])):
     b = int(records["broken_by"][i])
-    lines.append(json.dumps({
-        "id": int(records["id"][i]), "label": int(records["label"][i]), "broken_by": b,
-        "broken_by_stage": "clean" if b < 0 else (names[b] if b < len(names) else None),
-        "linf": float(records["linf"][i]), "l2": float(records["l2"][i]),
-        "margin": float(records["margin"][i])}))
-  _files.atomic_write(os.path.join(workdir, "points.jsonl"),
-                      lambda f: f.write(("\n".join(lines) + "\n").encode()))
+    lines.append(
+      json.dumps(
+        {
+          "id": int(records["id"][i]),
+          "label": int(records["label"][i]),
+          "broken_by": b,
+          "broken_by_stage": "clean" if b < 0 else (names[b] if b < len(names) else None),
+          "linf": float(records["linf"][i]),
+          "l2": float(records["l2"][i]),
+          "margin": float(records["margin"][i]),
+        }
+      )
+    )
+  _files.atomic_write(
+    os.path.join(workdir, "points.jsonl"), lambda f: f.write(("\n".join(lines) + "\n").encode())
+  )
 
 
-def model_info(threat: ThreatModel, *, clean_accuracy: float,
-               autoattack_accuracy: Optional[float] = None, architecture: str = "",
-               name: Optional[str] = None, link: Optional[str] = None,
-               authors: Optional[str] = None, venue: Optional[str] = None,
-               additional_data: bool = False, number_forward_passes: int = 1,
-               reported: Optional[float] = None, corruptions_accuracy: Optional[float] = None,
-               footnote: Optional[str] = None) -> Dict:
+def model_info(
+  threat: ThreatModel,
+  *,
+  clean_accuracy: float,
+  autoattack_accuracy: Optional[float] = None,
+  architecture: str = "",
+  name: Optional[str] = None,
+  link: Optional[str] = None,
+  authors: Optional[str] = None,
+  venue: Optional[str] = None,
+  additional_data: bool = False,
+  number_forward_passes: int = 1,
+  reported: Optional[float] = None,
+  corruptions_accuracy: Optional[float] = None,
+  footnote: Optional[str] = None,
+) -> Dict:
   """A leaderboard entry in RobustBench's `model_info` schema (every `ModelInfo` field).
 
   Accuracies are fractions in [0, 1] here and percentages with two decimals, as strings,
@@ -395,13 +501,22 @@ def model_info(threat: ThreatModel, *, clean_accuracy: float,
   """
   pct = lambda a: None if a is None else str(round(100.0 * float(a), 2))
   info = dict.fromkeys(MODEL_INFO_FIELDS)
-  info.update(link=link, name=name, authors=authors, additional_data=bool(additional_data),
-              number_forward_passes=int(number_forward_passes), dataset=threat.dataset,
-              venue=venue, architecture=architecture,
-              eps=threat.eps_string if threat.norm in ("Linf", "L2") else None,
-              clean_acc=pct(clean_accuracy), reported=pct(reported),
-              autoattack_acc=pct(autoattack_accuracy),
-              corruptions_acc=pct(corruptions_accuracy), footnote=footnote)
+  info.update(
+    link=link,
+    name=name,
+    authors=authors,
+    additional_data=bool(additional_data),
+    number_forward_passes=int(number_forward_passes),
+    dataset=threat.dataset,
+    venue=venue,
+    architecture=architecture,
+    eps=threat.eps_string if threat.norm in ("Linf", "L2") else None,
+    clean_acc=pct(clean_accuracy),
+    reported=pct(reported),
+    autoattack_acc=pct(autoattack_accuracy),
+    corruptions_acc=pct(corruptions_accuracy),
+    footnote=footnote,
+  )
   return info
 
 
@@ -409,8 +524,10 @@ def model_info_json(info: Dict) -> str:
   """The entry as RobustBench writes it (indent 2, its field order)."""
   unknown = set(info) - set(MODEL_INFO_FIELDS)
   if unknown:
-    raise ValueError(f"model_info: fields {sorted(unknown)} are not in RobustBench's "
-                     f"schema {list(MODEL_INFO_FIELDS)}.")
+    raise ValueError(
+      f"model_info: fields {sorted(unknown)} are not in RobustBench's "
+      f"schema {list(MODEL_INFO_FIELDS)}."
+    )
   return json.dumps({k: info.get(k) for k in MODEL_INFO_FIELDS}, indent=2) + "\n"
 
 
@@ -425,13 +542,15 @@ def load_imagenet_points(root: str, n_examples: int):
     ModuleNotFoundError: without robustbench (see `imagenet_test_ids`).
   """
   from advjax import data  # pylint: disable=import-outside-toplevel
+
   if not os.path.isdir(root):
-    raise ValueError(f"data: {root!r} is not a folder; expected ImageNet's validation set "
-                     f"as <root>/<wnid>/<file>.JPEG.")
+    raise ValueError(
+      f"data: {root!r} is not a folder; expected ImageNet's validation set "
+      f"as <root>/<wnid>/<file>.JPEG."
+    )
   ids = imagenet_test_ids()
   if not 1 <= n_examples <= len(ids):
-    raise ValueError(f"n_examples={n_examples}: RobustBench's ImageNet list has "
-                     f"{len(ids)} images.")
+    raise ValueError(f"n_examples={n_examples}: RobustBench's ImageNet list has {len(ids)} images.")
   classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
   index = {c: i for i, c in enumerate(classes)}
   images, labels = [], []
@@ -439,9 +558,11 @@ def load_imagenet_points(root: str, n_examples: int):
     path = os.path.join(root, rel)
     wnid = rel.split("/")[0]
     if wnid not in index or not os.path.isfile(path):
-      raise ValueError(f"data: {path!r}, image {len(images)} of RobustBench's ImageNet "
-                       f"list, is missing; point --data at the validation folder with one "
-                       f"sub-folder per wnid.")
+      raise ValueError(
+        f"data: {path!r}, image {len(images)} of RobustBench's ImageNet "
+        f"list, is missing; point --data at the validation folder with one "
+        f"sub-folder per wnid."
+      )
     with open(path, "rb") as f:
       image = data.decode_image(f.read(), 3, path)
     images.append(data.resize_center_crop(image, resize=256, crop=224))
@@ -449,9 +570,16 @@ def load_imagenet_points(root: str, n_examples: int):
   return (np.stack(images).astype(np.float32) / 255.0), np.asarray(labels, np.int32)
 
 
-def corruption_accuracy(key: jax.Array, logits_fn: Callable, images: np.ndarray,
-                        labels: np.ndarray, *, dataset: str, batch_size: int = 500,
-                        severities: Sequence[int] = (1, 2, 3, 4, 5)) -> List[Dict]:
+def corruption_accuracy(
+  key: jax.Array,
+  logits_fn: Callable,
+  images: np.ndarray,
+  labels: np.ndarray,
+  *,
+  dataset: str,
+  batch_size: int = 500,
+  severities: Sequence[int] = (1, 2, 3, 4, 5),
+) -> List[Dict]:
   """Accuracy per (corruption, severity) over the 15 common corruptions (Hendrycks &
   Dietterich 2019) of the benchmark points, with advjax's implementation (CIFAR-10-C's
   severity tables for CIFAR and MNIST, ImageNet-C's for ImageNet).
@@ -460,33 +588,56 @@ def corruption_accuracy(key: jax.Array, logits_fn: Callable, images: np.ndarray,
     [{"corruption", "severity", "accuracy"}], RobustBench's corruption table's rows.
   """
   from advjax import augment  # pylint: disable=import-outside-toplevel
+
   table = _corruption.corruption_accuracies(
-      logits_fn, images, labels, names=augment.corruption_names("common"),
-      severities=severities, tables="imagenet" if dataset == "imagenet" else "cifar10",
-      batch_size=batch_size, chunk=batch_size,
-      key_of=lambda c, s: jax.random.fold_in(jax.random.fold_in(key, c), s))
-  return [{"corruption": name, "severity": s, "accuracy": a}
-          for name, by_severity in table.items() for s, a in by_severity.items()]
+    logits_fn,
+    images,
+    labels,
+    names=augment.corruption_names("common"),
+    severities=severities,
+    tables="imagenet" if dataset == "imagenet" else "cifar10",
+    batch_size=batch_size,
+    chunk=batch_size,
+    key_of=lambda c, s: jax.random.fold_in(jax.random.fold_in(key, c), s),
+  )
+  return [
+    {"corruption": name, "severity": s, "accuracy": a}
+    for name, by_severity in table.items()
+    for s, a in by_severity.items()
+  ]
 
 
-def write_benchmark(workdir: str, *, details: Dict, entry: Dict, records: Dict,
-                    stages: Sequence[str], corruptions: Optional[List[Dict]] = None) -> None:
+def write_benchmark(
+  workdir: str,
+  *,
+  details: Dict,
+  entry: Dict,
+  records: Dict,
+  stages: Sequence[str],
+  corruptions: Optional[List[Dict]] = None,
+) -> None:
   """Writes benchmark.json, points.npz and points.jsonl (`write_points`), corruptions.csv
   (when given) and, last, model_info.json into `workdir`, each file atomically: a killed
   run leaves no entry."""
   import csv  # pylint: disable=import-outside-toplevel
   import io  # pylint: disable=import-outside-toplevel
+
   os.makedirs(workdir, exist_ok=True)
   write_points(workdir, records, stages)
-  _files.atomic_write(os.path.join(workdir, "benchmark.json"),
-                      lambda f: f.write((json.dumps(details, indent=2) + "\n").encode()))
+  _files.atomic_write(
+    os.path.join(workdir, "benchmark.json"),
+    lambda f: f.write((json.dumps(details, indent=2) + "\n").encode()),
+  )
   if corruptions is not None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["corruption", "severity", "accuracy"],
-                            lineterminator="\n")
+    writer = csv.DictWriter(
+      buf, fieldnames=["corruption", "severity", "accuracy"], lineterminator="\n"
+    )
     writer.writeheader()
     writer.writerows(corruptions)
-    _files.atomic_write(os.path.join(workdir, "corruptions.csv"),
-                        lambda f: f.write(buf.getvalue().encode()))
-  _files.atomic_write(os.path.join(workdir, "model_info.json"),
-                      lambda f: f.write(model_info_json(entry).encode()))
+    _files.atomic_write(
+      os.path.join(workdir, "corruptions.csv"), lambda f: f.write(buf.getvalue().encode())
+    )
+  _files.atomic_write(
+    os.path.join(workdir, "model_info.json"), lambda f: f.write(model_info_json(entry).encode())
+  )

@@ -10,6 +10,7 @@ Every random draw has a key derived from what it is (the attack's name and eps,
 the corruption's name), never from its position in a list, so an attack's result
 does not depend on which others run beside it.
 """
+
 import os
 import time
 import zlib
@@ -28,7 +29,7 @@ from advjax import metrics
 from advjax.data import ArrayDataset, iterate_eval
 from advjax.eval import _calibration, _corruption, _flip, _masking
 
-ATTACKS = A.ATTACK_NAMES   # the attack registry: every attack runs in the battery
+ATTACKS = A.ATTACK_NAMES  # the attack registry: every attack runs in the battery
 
 # The default CW-L2 budget of the evaluation: it breaks every test point of the MNIST
 # configs that ship (an unbroken point is flagged by the masking checks).
@@ -65,24 +66,25 @@ def attack_key(key: jax.Array, name: str, eps: float) -> jax.Array:
 
 def default_eval_config() -> ml_collections.ConfigDict:
   """Every evaluation key with its default (sized for a laptop on MNIST)."""
-  return ml_collections.ConfigDict({
+  return ml_collections.ConfigDict(
+    {
       "attacks": ("fgsm", "pgd"),  # names from ATTACKS
-      "eps": 0.1,                 # Linf budget of the eps-bounded attacks
-      "eps_grid": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3),   # FGSM/PGD accuracy-vs-eps curve
+      "eps": 0.1,  # Linf budget of the eps-bounded attacks
+      "eps_grid": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3),  # FGSM/PGD accuracy-vs-eps curve
       "pgd_steps": 20,
-      "pgd_step_size": 0.01,      # at `eps`; scaled with eps on the grid
+      "pgd_step_size": 0.01,  # at `eps`; scaled with eps on the grid
       "pgd_restarts": 1,
       # CW-L2 (unbounded, minimum-norm): Adam steps per search over c, searches over c
       # (c grows 10x per search until one succeeds, then bisects), the first c
       "cw_steps": CW_STEPS,
       "cw_binary_steps": CW_BINARY_STEPS,
       "cw_initial_const": CW_INITIAL_CONST,
-      "cw_learning_rate": CW_LEARNING_RATE,   # Adam's, in tanh space
+      "cw_learning_rate": CW_LEARNING_RATE,  # Adam's, in tanh space
       # minimum-norm attacks: accuracy at these L2 radii (correct, or broken only
       # beyond the radius)
       "l2_thresholds": (0.5, 1.0, 1.5, 2.0),
       "apgd_steps": 100,
-      "apgd_targets": 3,          # target classes of APGD-T and FAB-T (9 in AutoAttack)
+      "apgd_targets": 3,  # target classes of APGD-T and FAB-T (9 in AutoAttack)
       "square_queries": 1000,
       "batch_size": 500,
       "num_examples": config_dict.placeholder(int),  # None: the whole test set
@@ -98,20 +100,24 @@ def default_eval_config() -> ml_collections.ConfigDict:
       "masking_checks": True,
       "masking_examples": 200,
       "gallery_size": 8,
-      "baseline_workdir": "",     # a run whose report has corruption accuracies (for mCE)
-      "hard_positive_set": "",    # an .npz from generate_hard_positive_set: accuracy on it
+      "baseline_workdir": "",  # a run whose report has corruption accuracies (for mCE)
+      "hard_positive_set": "",  # an .npz from generate_hard_positive_set: accuracy on it
       "seed": 0,
-  })
+    }
+  )
 
 
 def _corruption_types(spec) -> list:
   """The corruption types of `config.eval.corruptions`, "common" expanded, each once."""
   from advjax import augment  # pylint: disable=import-outside-toplevel
-  names = _validate.parse_names(spec, "config.eval.corruptions",
-                                ("common",) + tuple(augment.corruption_names("all")),
-                                "corruption")
-  types = [t for n in names
-           for t in (augment.corruption_names("common") if n == "common" else [n])]
+
+  names = _validate.parse_names(
+    spec,
+    "config.eval.corruptions",
+    ("common",) + tuple(augment.corruption_names("all")),
+    "corruption",
+  )
+  types = [t for n in names for t in (augment.corruption_names("common") if n == "common" else [n])]
   return list(dict.fromkeys(types))
 
 
@@ -122,14 +128,23 @@ def _eval_attack_options(name: str, cfg) -> Dict:
   their target classes, `square_queries` Square's budget; PGD and CW have their own
   keys. The PGD step is `pgd_step_size` at `cfg.eps` and scales with eps.
   """
-  opts = dict(num_steps=cfg.apgd_steps, num_target_classes=cfg.apgd_targets,
-              num_queries=cfg.square_queries)
+  opts = dict(
+    num_steps=cfg.apgd_steps, num_target_classes=cfg.apgd_targets, num_queries=cfg.square_queries
+  )
   if name == "pgd":
-    opts.update(num_steps=cfg.pgd_steps, step_size=cfg.pgd_step_size,
-                step_size_eps=cfg.eps if cfg.eps > 0 else 1.0, num_restarts=cfg.pgd_restarts)
+    opts.update(
+      num_steps=cfg.pgd_steps,
+      step_size=cfg.pgd_step_size,
+      step_size_eps=cfg.eps if cfg.eps > 0 else 1.0,
+      num_restarts=cfg.pgd_restarts,
+    )
   if name == "cw":
-    opts.update(num_steps=cfg.cw_steps, binary_search_steps=cfg.cw_binary_steps,
-                initial_const=cfg.cw_initial_const, learning_rate=cfg.cw_learning_rate)
+    opts.update(
+      num_steps=cfg.cw_steps,
+      binary_search_steps=cfg.cw_binary_steps,
+      initial_const=cfg.cw_initial_const,
+      learning_rate=cfg.cw_learning_rate,
+    )
   return opts
 
 
@@ -148,30 +163,44 @@ def make_eval_attack(name: str, cfg) -> Callable:
 def _jit_attack(logits_fn, attack):
   """One compiled `(key, x, y, eps, ids) -> (x_adv, correct, conf, l2, linf, pred)`;
   `ids` [B] are the examples' dataset indices (`example_ids` of the attack)."""
+
   @jax.jit
   def fn(k, x, y, eps, ids):
     x_adv = attack(k, logits_fn, x, y, eps, example_ids=ids)
     logits = logits_fn(x_adv)
     pred = jnp.argmax(logits, -1)
-    return (x_adv, pred == y, _calibration.max_softmax(logits),
-            metrics.l2_norm(x_adv, x), metrics.linf_norm(x_adv, x), pred)
+    return (
+      x_adv,
+      pred == y,
+      _calibration.max_softmax(logits),
+      metrics.l2_norm(x_adv, x),
+      metrics.linf_norm(x_adv, x),
+      pred,
+    )
+
   return fn
 
 
 def _label(name, cfg):
   if name == "pgd":
-    return (f"PGD-{cfg.pgd_steps} (step {cfg.pgd_step_size:g}, {cfg.pgd_restarts} restart"
-            f"{'s' if cfg.pgd_restarts > 1 else ''}, random start)")
+    return (
+      f"PGD-{cfg.pgd_steps} (step {cfg.pgd_step_size:g}, {cfg.pgd_restarts} restart"
+      f"{'s' if cfg.pgd_restarts > 1 else ''}, random start)"
+    )
   if name in ("apgd_ce", "apgd_dlr", "apgd_t"):
     return f"{A.get_attack(name).label}-{cfg.apgd_steps}"
   if name == "square":
     return f"Square ({cfg.square_queries} queries)"
-  if name == "autoattack":   # the standard version: 100 steps, 9 targets, 5,000 queries
-    return (f"AutoAttack ({cfg.apgd_steps} steps, {cfg.apgd_targets} target classes, "
-            f"Square {cfg.square_queries} queries)")
-  if name == "cw":   # its budget, not "(unbounded)": the report says it is minimum-norm
-    return (f"CW-L2 ({cfg.cw_steps} steps x {cfg.cw_binary_steps} binary-search steps, "
-            f"initial c {cfg.cw_initial_const:g}, lr {cfg.cw_learning_rate:g})")
+  if name == "autoattack":  # the standard version: 100 steps, 9 targets, 5,000 queries
+    return (
+      f"AutoAttack ({cfg.apgd_steps} steps, {cfg.apgd_targets} target classes, "
+      f"Square {cfg.square_queries} queries)"
+    )
+  if name == "cw":  # its budget, not "(unbounded)": the report says it is minimum-norm
+    return (
+      f"CW-L2 ({cfg.cw_steps} steps x {cfg.cw_binary_steps} binary-search steps, "
+      f"initial c {cfg.cw_initial_const:g}, lr {cfg.cw_learning_rate:g})"
+    )
   return A.get_attack(name).label
 
 
@@ -184,8 +213,9 @@ def _l2_thresholds(cfg) -> list:
   try:
     ts = sorted(float(t) for t in cfg.l2_thresholds)
   except (TypeError, ValueError) as err:
-    raise ValueError(f"config.eval.l2_thresholds must be numbers (L2 radii); got "
-                     f"{cfg.l2_thresholds!r}.") from err
+    raise ValueError(
+      f"config.eval.l2_thresholds must be numbers (L2 radii); got {cfg.l2_thresholds!r}."
+    ) from err
   if any(t < 0 for t in ts):
     raise ValueError(f"config.eval.l2_thresholds must be >= 0; got {cfg.l2_thresholds!r}.")
   return ts
@@ -212,12 +242,15 @@ def min_norm_summary(correct, l2, thresholds) -> Dict:
   correct, l2 = np.asarray(correct, bool), np.asarray(l2, np.float64)
   broken = ~correct
   norms = l2[broken & np.isfinite(l2)]
-  return {"accuracy": float(correct.mean()), "success_rate": float(broken.mean()),
-          "num_unbroken": int(correct.sum()),
-          "median_l2": float(np.median(norms)) if norms.size else None,
-          "mean_l2": float(np.mean(norms)) if norms.size else None,
-          "l2_thresholds": [float(t) for t in thresholds],
-          "accuracy_at_l2": [float(np.mean(correct | (l2 > t))) for t in thresholds]}
+  return {
+    "accuracy": float(correct.mean()),
+    "success_rate": float(broken.mean()),
+    "num_unbroken": int(correct.sum()),
+    "median_l2": float(np.median(norms)) if norms.size else None,
+    "mean_l2": float(np.mean(norms)) if norms.size else None,
+    "l2_thresholds": [float(t) for t in thresholds],
+    "accuracy_at_l2": [float(np.mean(correct | (l2 > t))) for t in thresholds],
+  }
 
 
 def _gallery_indices(labels, pred_clean, pred_adv, k: int) -> np.ndarray:
@@ -241,8 +274,9 @@ def _run_attack(fn, eps, ds, key, batch_size, progress, desc, keep=0, clean_pred
   kept = None
   nb = -(-len(ds) // batch_size)
   eps = jnp.float32(eps)
-  for i, (x, y, m) in enumerate(tqdm(iterate_eval(ds, batch_size), total=nb, desc=desc,
-                                     disable=not progress, leave=False)):
+  for i, (x, y, m) in enumerate(
+    tqdm(iterate_eval(ds, batch_size), total=nb, desc=desc, disable=not progress, leave=False)
+  ):
     ids = jnp.arange(i * batch_size, (i + 1) * batch_size, dtype=jnp.int32)
     x_adv, *per_example = fn(key, x, y, eps, ids)
     per_example = jax.device_get(per_example)  # the images stay on the device
@@ -253,8 +287,7 @@ def _run_attack(fn, eps, ds, key, batch_size, progress, desc, keep=0, clean_pred
       pred_adv = np.asarray(per_example[-1][:n])
       pred_clean = np.asarray(clean_pred[:n]) if clean_pred is not None else y[:n]
       idx = _gallery_indices(y[:n], pred_clean, pred_adv, keep)
-      kept = (x[idx], np.asarray(x_adv[jnp.asarray(idx)]), y[idx], pred_clean[idx],
-              pred_adv[idx])
+      kept = (x[idx], np.asarray(x_adv[jnp.asarray(idx)]), y[idx], pred_clean[idx], pred_adv[idx])
   return {k: np.concatenate(v) for k, v in out.items()}, kept
 
 
@@ -263,9 +296,15 @@ def _median(v):
   return float(np.median(v)) if v.size else None
 
 
-def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.ConfigDict] = None,
-             *, progress: bool = True, baseline_report: Optional[Dict] = None,
-             name: str = "") -> Dict:
+def evaluate(
+  logits_fn: Callable,
+  dataset,
+  config: Optional[ml_collections.ConfigDict] = None,
+  *,
+  progress: bool = True,
+  baseline_report: Optional[Dict] = None,
+  name: str = "",
+) -> Dict:
   """Runs the evaluation suite and returns a report dict (see `validate_report`).
 
   Args:
@@ -290,24 +329,28 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
       if k not in cfg:
         raise ValueError(f"Unknown eval config key {k!r}; known: {sorted(cfg.keys())}.")
     given = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    if "attacks" in given:   # a string here would make `update` raise a TypeError
+    if "attacks" in given:  # a string here would make `update` raise a TypeError
       _validate.parse_names(given["attacks"], "config.eval.attacks", ATTACKS, "attack")
     if "corruptions" in given:
       _corruption_types(given["corruptions"])
     cfg.update(given)
   names = _validate.parse_names(cfg.attacks, "config.eval.attacks", ATTACKS, "attack")
-  _corruption_types(cfg.corruptions)   # checked before any attack runs
+  _corruption_types(cfg.corruptions)  # checked before any attack runs
   if cfg.eps < 0:
     raise ValueError(f"config.eps must be >= 0; got {cfg.eps}.")
   thresholds = _l2_thresholds(cfg)
   if not isinstance(dataset, ArrayDataset):
     images, labels = dataset
-    dataset = ArrayDataset(np.asarray(images), np.asarray(labels),
-                           int(np.max(labels)) + 1, "arrays")
-  if cfg.num_examples is not None and (not isinstance(cfg.num_examples, int)
-                                       or cfg.num_examples < 1):
-    raise ValueError(f"config.eval.num_examples must be None (the whole test set) or an "
-                     f"integer >= 1; got {cfg.num_examples!r}.")
+    dataset = ArrayDataset(
+      np.asarray(images), np.asarray(labels), int(np.max(labels)) + 1, "arrays"
+    )
+  if cfg.num_examples is not None and (
+    not isinstance(cfg.num_examples, int) or cfg.num_examples < 1
+  ):
+    raise ValueError(
+      f"config.eval.num_examples must be None (the whole test set) or an "
+      f"integer >= 1; got {cfg.num_examples!r}."
+    )
   ds = dataset.take(cfg.num_examples)
   bs = min(cfg.batch_size, len(ds))
   key = jax.random.PRNGKey(cfg.seed)
@@ -319,32 +362,52 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
   conf_clean = np.asarray(_calibration.max_softmax(jnp.asarray(logits)))
   clean_acc = float(correct.mean())
 
-  report = {"name": name, "num_test_examples": len(ds), "clean_accuracy": clean_acc,
-            "clean_confidence": float(conf_clean.mean()), "attacks": {},
-            "robustness_gap": {}}
+  report = {
+    "name": name,
+    "num_test_examples": len(ds),
+    "clean_accuracy": clean_acc,
+    "clean_confidence": float(conf_clean.mean()),
+    "attacks": {},
+    "robustness_gap": {},
+  }
   gallery = {}
   per_attack = {}
   jitted = {}
+
   def get(n):  # one compiled attack per name, shared by the battery, eps grid and checks
     if n not in jitted:
       jitted[n] = _jit_attack(logits_fn, make_eval_attack(n, cfg))
     return jitted[n]
+
   for n in names:
     t0 = time.perf_counter()
-    res, kept = _run_attack(get(n), cfg.eps, ds, attack_key(key, n, cfg.eps), bs, progress,
-                            f"eval {n}", keep=cfg.gallery_size, clean_pred=logits.argmax(-1))
+    res, kept = _run_attack(
+      get(n),
+      cfg.eps,
+      ds,
+      attack_key(key, n, cfg.eps),
+      bs,
+      progress,
+      f"eval {n}",
+      keep=cfg.gallery_size,
+      clean_pred=logits.argmax(-1),
+    )
     per_attack[n] = res
     if kept is not None:
       gallery[n] = kept
     succ = ~res["correct"]
-    bounded = A.get_attack(n).bounded   # "cw" is a minimum-norm L2 attack
+    bounded = A.get_attack(n).bounded  # "cw" is a minimum-norm L2 attack
     entry = {
-        "label": _label(n, cfg), "eps": float(cfg.eps) if bounded else None,
-        "norm": "linf" if bounded else "l2", "kind": "bounded" if bounded else "min_norm",
-        "accuracy": float(res["correct"].mean()), "confidence": float(res["conf"].mean()),
-        "median_l2": _median(np.where(succ, res["l2"], np.nan)),
-        "median_linf": _median(np.where(succ, res["linf"], np.nan))}
-    if not bounded:   # no eps: a success rate and norms, not an accuracy with a gap
+      "label": _label(n, cfg),
+      "eps": float(cfg.eps) if bounded else None,
+      "norm": "linf" if bounded else "l2",
+      "kind": "bounded" if bounded else "min_norm",
+      "accuracy": float(res["correct"].mean()),
+      "confidence": float(res["conf"].mean()),
+      "median_l2": _median(np.where(succ, res["l2"], np.nan)),
+      "median_linf": _median(np.where(succ, res["linf"], np.nan)),
+    }
+    if not bounded:  # no eps: a success rate and norms, not an accuracy with a gap
       entry.update(min_norm_summary(res["correct"], res["l2"], thresholds))
     else:
       report["robustness_gap"][n] = clean_acc - entry["accuracy"]
@@ -360,28 +423,38 @@ def evaluate(logits_fn: Callable, dataset, config: Optional[ml_collections.Confi
       if n in per_attack and e == float(cfg.eps):  # the battery already ran this point
         curve[n].append(report["attacks"][n]["accuracy"])
         continue
-      res, _ = _run_attack(get(n), e, ds, attack_key(key, n, e), bs, progress,
-                           f"{n} eps {e:g}")
+      res, _ = _run_attack(get(n), e, ds, attack_key(key, n, e), bs, progress, f"{n} eps {e:g}")
       curve[n].append(float(res["correct"].mean()))
   report["accuracy_vs_eps"] = curve
 
   # calibration, clean and under the strongest eps-bounded attack we ran
-  strongest = min((n for n in names if A.get_attack(n).bounded),
-                  key=lambda n: report["attacks"][n]["accuracy"], default=None)
-  cal = {"num_bins": 15, "ece_clean": _calibration.expected_calibration_error(
-      conf_clean, correct), "hist_clean": _calibration.confidence_histogram(conf_clean)[0]}
+  strongest = min(
+    (n for n in names if A.get_attack(n).bounded),
+    key=lambda n: report["attacks"][n]["accuracy"],
+    default=None,
+  )
+  cal = {
+    "num_bins": 15,
+    "ece_clean": _calibration.expected_calibration_error(conf_clean, correct),
+    "hist_clean": _calibration.confidence_histogram(conf_clean)[0],
+  }
   if strongest:
     r = per_attack[strongest]
-    cal.update(attack=strongest, ece_adv=_calibration.expected_calibration_error(
-        r["conf"], r["correct"]), hist_adv=_calibration.confidence_histogram(r["conf"])[0])
+    cal.update(
+      attack=strongest,
+      ece_adv=_calibration.expected_calibration_error(r["conf"], r["correct"]),
+      hist_adv=_calibration.confidence_histogram(r["conf"])[0],
+    )
   report["calibration"] = cal
 
-  report["hard_positive_set"] = (_hard_positive_accuracy(clean_fn, cfg.hard_positive_set, bs)
-                                if cfg.hard_positive_set else None)
+  report["hard_positive_set"] = (
+    _hard_positive_accuracy(clean_fn, cfg.hard_positive_set, bs) if cfg.hard_positive_set else None
+  )
   report["corruptions"] = _corruptions(logits_fn, ds, cfg, key, progress, baseline_report)
   report["flip_rate"] = _flip_rates(logits_fn, ds, cfg, key) if cfg.flip_rate else None
-  report["masking_checks"] = (_masking_checks(logits_fn, ds, cfg, key, report, get)
-                              if cfg.masking_checks else None)
+  report["masking_checks"] = (
+    _masking_checks(logits_fn, ds, cfg, key, report, get) if cfg.masking_checks else None
+  )
   report["eval_time_s"] = time.perf_counter() - t_start
   report["_gallery"] = gallery
   return report
@@ -393,16 +466,23 @@ def _hard_positive_accuracy(clean_fn, path: str, batch_size: int) -> Dict:
   if not os.path.exists(path):
     raise FileNotFoundError(f"config.eval.hard_positive_set: no file {path!r}.")
   cols = A.load_hard_positive_set(path)
-  ds = ArrayDataset(cols["image"], cols["label"].astype(np.int32),
-                    int(cols["label"].max()) + 1, "hard positives")
-  correct = np.concatenate([np.asarray(clean_fn(x)).argmax(-1)[m] == y[m]
-                            for x, y, m in iterate_eval(ds, batch_size)])
+  ds = ArrayDataset(
+    cols["image"], cols["label"].astype(np.int32), int(cols["label"].max()) + 1, "hard positives"
+  )
+  correct = np.concatenate(
+    [np.asarray(clean_fn(x)).argmax(-1)[m] == y[m] for x, y, m in iterate_eval(ds, batch_size)]
+  )
   by_type = {}
   for t in sorted(set(cols["type"].tolist())):
     sel = cols["type"] == t
     by_type[str(t)] = float(correct[sel].mean())
-  return {"path": path, "rows": int(len(correct)), "accuracy": float(correct.mean()),
-          "error": float(1.0 - correct.mean()), "accuracy_by_type": by_type}
+  return {
+    "path": path,
+    "rows": int(len(correct)),
+    "accuracy": float(correct.mean()),
+    "error": float(1.0 - correct.mean()),
+    "accuracy_by_type": by_type,
+  }
 
 
 def _corruptions(logits_fn, ds, cfg, key, progress, baseline_report):
@@ -411,17 +491,27 @@ def _corruptions(logits_fn, ds, cfg, key, progress, baseline_report):
     return None
   sub = ds.take(cfg.corruption_examples)
   table = _corruption.corruption_accuracies(
-      logits_fn, sub.images, sub.labels, names=names, severities=cfg.corruption_severities,
-      tables=cfg.corruption_tables, batch_size=cfg.batch_size, progress=progress,
-      key_of=lambda c, s: _name_key(key, "corruption", names[c], int(s)))
-  acc = {name: {str(s): a for s, a in by_severity.items()}
-         for name, by_severity in table.items()}
-  out = {"accuracy": acc, "num_examples": len(sub),
-         "mean": float(np.mean([a for v in acc.values() for a in v.values()]))}
+    logits_fn,
+    sub.images,
+    sub.labels,
+    names=names,
+    severities=cfg.corruption_severities,
+    tables=cfg.corruption_tables,
+    batch_size=cfg.batch_size,
+    progress=progress,
+    key_of=lambda c, s: _name_key(key, "corruption", names[c], int(s)),
+  )
+  acc = {name: {str(s): a for s, a in by_severity.items()} for name, by_severity in table.items()}
+  out = {
+    "accuracy": acc,
+    "num_examples": len(sub),
+    "mean": float(np.mean([a for v in acc.values() for a in v.values()])),
+  }
   if baseline_report and (baseline_report.get("corruptions") or {}).get("accuracy"):
     base = baseline_report["corruptions"]["accuracy"]
-    mce = _corruption.mean_corruption_error(_corruption.errors_from_accuracy(acc),
-                                            _corruption.errors_from_accuracy(base))
+    mce = _corruption.mean_corruption_error(
+      _corruption.errors_from_accuracy(acc), _corruption.errors_from_accuracy(base)
+    )
     out.update(mce=mce["mce"], ce=mce["ce"], baseline=baseline_report.get("name", ""))
   return out
 
@@ -432,18 +522,21 @@ def _flip_rates(logits_fn, ds, cfg, key):
   out = {}
   for kind in _flip.PERTURBATIONS:
     keys = jax.random.split(_name_key(key, "flip", kind), len(sub))
+
     @jax.jit
     def preds(keys, x, kind=kind):
-      frames = jax.vmap(lambda k, im: _flip.perturbation_sequence(
-          k, im, kind=kind, num_frames=cfg.flip_frames))(keys, x)      # [N, T, ...]
-      frames = jnp.swapaxes(frames, 0, 1)                                # [T, N, ...]
+      frames = jax.vmap(
+        lambda k, im: _flip.perturbation_sequence(k, im, kind=kind, num_frames=cfg.flip_frames)
+      )(keys, x)  # [N, T, ...]
+      frames = jnp.swapaxes(frames, 0, 1)  # [T, N, ...]
       return jax.lax.map(lambda f: jnp.argmax(logits_fn(f), -1), frames)
+
     out[kind] = _flip.flip_probability(np.asarray(preds(keys, x)))
   return out
 
 
 def _accuracy_under(fn, key, x, y, eps) -> float:
-  ids = jnp.arange(x.shape[0], dtype=jnp.int32)   # the first examples of the test set
+  ids = jnp.arange(x.shape[0], dtype=jnp.int32)  # the first examples of the test set
   return float(np.mean(np.asarray(fn(key, x, y, jnp.float32(eps), ids)[1])))
 
 
@@ -456,10 +549,13 @@ def _masking_checks(logits_fn, ds, cfg, key, report, get):
   on_subset = lambda check: _masking.on_subset(check, len(sub), len(ds))
   curve = report["accuracy_vs_eps"]
   checks = [_masking.check_monotone_in_eps(curve["eps"], curve["pgd"])]
-  unbounded_pgd = _jit_attack(logits_fn, lambda k, f, x, y, e, example_ids: A.pgd(
-      k, f, x, y, eps=e, num_steps=20, step_size=0.05, example_ids=example_ids))
-  unbounded = _accuracy_under(unbounded_pgd, _name_key(key, "masking", "pgd eps 1"), x, y,
-                              1.0)
+  unbounded_pgd = _jit_attack(
+    logits_fn,
+    lambda k, f, x, y, e, example_ids: A.pgd(
+      k, f, x, y, eps=e, num_steps=20, step_size=0.05, example_ids=example_ids
+    ),
+  )
+  unbounded = _accuracy_under(unbounded_pgd, _name_key(key, "masking", "pgd eps 1"), x, y, 1.0)
   checks.append(on_subset(_masking.check_unbounded(unbounded)))
   i = int(np.argmin(np.abs(np.asarray(curve["eps"]) - cfg.eps)))
   checks.append(_masking.check_iterative_stronger(curve["fgsm"][i], curve["pgd"][i]))
@@ -472,14 +568,20 @@ def _masking_checks(logits_fn, ds, cfg, key, report, get):
   checks.append(on_subset(_masking.check_zero_gradients(zero)))
   l1, l2 = np.asarray(logits_fn(x)), np.asarray(logits_fn(x))
   checks.append(on_subset(_masking.check_deterministic(float(np.max(np.abs(l1 - l2))))))
-  for n, a in report["attacks"].items():   # on the table's points
+  for n, a in report["attacks"].items():  # on the table's points
     if a.get("kind") == "min_norm":
-      checks.append(_masking.check_min_norm_budget(
-          a["label"], a["num_unbroken"], report["num_test_examples"],
-          raise_hint=_MIN_NORM_BUDGET_KEYS.get(n, f"the budget of {n!r}")))
+      checks.append(
+        _masking.check_min_norm_budget(
+          a["label"],
+          a["num_unbroken"],
+          report["num_test_examples"],
+          raise_hint=_MIN_NORM_BUDGET_KEYS.get(n, f"the budget of {n!r}"),
+        )
+      )
   return _masking.summarize(checks)
 
 
 # What to raise when a minimum-norm attack leaves points unbroken.
 _MIN_NORM_BUDGET_KEYS = {
-    "cw": "config.eval.cw_steps / cw_binary_steps (or the initial c, cw_initial_const)"}
+  "cw": "config.eval.cw_steps / cw_binary_steps (or the initial c, cw_initial_const)"
+}

@@ -1,4 +1,5 @@
 """Figures and files of an evaluation report in a folder."""
+
 import os
 import shutil
 from typing import Dict
@@ -8,8 +9,9 @@ import numpy as np
 from advjax.eval import _report
 
 
-def write_evaluation(workdir: str, report: Dict, *, training_records=None,
-                     replace: bool = False) -> Dict:
+def write_evaluation(
+  workdir: str, report: Dict, *, training_records=None, replace: bool = False
+) -> Dict:
   """Writes figures/*.png, report.json and report.md for a report from `evaluate`.
 
   Args:
@@ -49,11 +51,14 @@ def write_evaluation(workdir: str, report: Dict, *, training_records=None,
 
 def _write_into(workdir: str, report: Dict, training_records) -> Dict:
   from advjax import metrics, plots  # pylint: disable=import-outside-toplevel
+
   fig_dir = os.path.join(workdir, "figures")
   os.makedirs(fig_dir, exist_ok=True)
   figs = []
+
   def save(fig, name):
     figs.append(plots.save_figure(fig, os.path.join(fig_dir, name)))
+
   if training_records:
     save(plots.training_curves(training_records, report=report), "training_curves.png")
   save(plots.accuracy_vs_eps({report.get("name") or "model": report}), "accuracy_vs_eps.png")
@@ -67,11 +72,16 @@ def _write_into(workdir: str, report: Dict, training_records) -> Dict:
     pas = np.asarray(metrics.pass_score(adv, clean))
     caps = plots.gallery_captions(clean, adv, pass_scores=pas)  # the report's L2
     entry = report["attacks"][strongest]
-    budget = ("unbounded" if entry.get("eps") is None else
-              f"eps {entry['eps']:g}")
+    budget = "unbounded" if entry.get("eps") is None else f"eps {entry['eps']:g}"
     fig = plots.adversarial_gallery(
-        clean, adv, labels, pred_clean, pred_adv,
-        title=f"{report.get('name', '')}: {entry['label']} at {budget}", captions=caps)
+      clean,
+      adv,
+      labels,
+      pred_clean,
+      pred_adv,
+      title=f"{report.get('name', '')}: {entry['label']} at {budget}",
+      captions=caps,
+    )
     save(fig, "gallery.png")
   report = dict(report, figures=[os.path.relpath(f, workdir) for f in figs])
   return _report.write_report(workdir, report)

@@ -1,7 +1,9 @@
 """Per-example losses ([B] outputs; the caller reduces) and loss weights."""
+
 from advjax.losses._classification import accuracy
 from advjax.losses._classification import adaptive_alpha
 from advjax.losses._classification import cross_entropy
+
 # Margins that attacks and adversarial augmentations (ACE) ascend.
 from advjax.losses._margins import cw_margin
 from advjax.losses._margins import dlr

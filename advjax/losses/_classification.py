@@ -1,4 +1,5 @@
 """Per-example classification losses and the adaptive clean/adversarial weight."""
+
 import jax
 import jax.numpy as jnp
 import optax

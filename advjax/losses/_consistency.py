@@ -1,10 +1,12 @@
 """Jensen-Shannon consistency loss of AugMix / NoisyMix."""
+
 import jax
 import jax.numpy as jnp
 
 
-def jsd_consistency(logits_clean: jax.Array, logits_aug1: jax.Array,
-                    logits_aug2: jax.Array) -> jax.Array:
+def jsd_consistency(
+  logits_clean: jax.Array, logits_aug1: jax.Array, logits_aug2: jax.Array
+) -> jax.Array:
   """Jensen-Shannon divergence among the softmax outputs of three views, per example.
 
   `JS(p_c, p_1, p_2) = (KL(p_c || M) + KL(p_1 || M) + KL(p_2 || M)) / 3` with
@@ -27,8 +29,10 @@ def jsd_consistency(logits_clean: jax.Array, logits_aug1: jax.Array,
   """
   shapes = {jnp.shape(l) for l in (logits_clean, logits_aug1, logits_aug2)}
   if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-    raise ValueError("`logits_clean`, `logits_aug1` and `logits_aug2` must all have the "
-                     f"same shape [batch, classes]; got {sorted(shapes)}.")
+    raise ValueError(
+      "`logits_clean`, `logits_aug1` and `logits_aug2` must all have the "
+      f"same shape [batch, classes]; got {sorted(shapes)}."
+    )
   logps = [jax.nn.log_softmax(l, axis=-1) for l in (logits_clean, logits_aug1, logits_aug2)]
   ps = [jnp.exp(lp) for lp in logps]
   log_m = jnp.log(jnp.clip((ps[0] + ps[1] + ps[2]) / 3.0, 1e-7, 1.0))

@@ -2,6 +2,7 @@
 
 `logits [B, K], labels [B] (, targets [B]) -> [B]`; larger means more adversarial.
 """
+
 import jax
 import jax.numpy as jnp
 

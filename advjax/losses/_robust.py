@@ -4,6 +4,7 @@
 (the reference code averages over the batch). Gradients flow through both
 arguments, as in the reference code (nothing is detached).
 """
+
 import jax
 import jax.numpy as jnp
 
@@ -12,8 +13,10 @@ from advjax.losses import _classification
 
 def _check_pair(logits_clean, logits_adv):
   if jnp.ndim(logits_clean) != 2 or jnp.shape(logits_clean) != jnp.shape(logits_adv):
-    raise ValueError("`logits_clean` and `logits_adv` must have the same shape [batch, "
-                     f"classes]; got {jnp.shape(logits_clean)} and {jnp.shape(logits_adv)}.")
+    raise ValueError(
+      "`logits_clean` and `logits_adv` must have the same shape [batch, "
+      f"classes]; got {jnp.shape(logits_clean)} and {jnp.shape(logits_adv)}."
+    )
 
 
 def trades_kl(logits_clean: jax.Array, logits_adv: jax.Array) -> jax.Array:
@@ -42,8 +45,9 @@ def trades_kl(logits_clean: jax.Array, logits_adv: jax.Array) -> jax.Array:
   return jnp.sum(jnp.exp(logp) * (logp - jax.nn.log_softmax(logits_adv, axis=-1)), axis=-1)
 
 
-def mart_loss(logits_clean: jax.Array, logits_adv: jax.Array, labels: jax.Array, *,
-              lam: float = 6.0) -> jax.Array:
+def mart_loss(
+  logits_clean: jax.Array, logits_adv: jax.Array, labels: jax.Array, *, lam: float = 6.0
+) -> jax.Array:
   """The MART loss per example: BCE(p(x'), y) + lam * KL(p(x) || p(x')) * (1 - p_y(x)).
 
   BCE(p(x'), y) = -log p_y(x') - log(1.0001 - max_{k != y} p_k(x') + 1e-12), and
@@ -68,14 +72,15 @@ def mart_loss(logits_clean: jax.Array, logits_adv: jax.Array, labels: jax.Array,
   """
   _check_pair(logits_clean, logits_adv)
   if jnp.shape(labels) != jnp.shape(logits_clean)[:1]:
-    raise ValueError(f"`labels` must be int labels [batch] = {jnp.shape(logits_clean)[:1]}; "
-                     f"got shape {jnp.shape(labels)}.")
+    raise ValueError(
+      f"`labels` must be int labels [batch] = {jnp.shape(logits_clean)[:1]}; "
+      f"got shape {jnp.shape(labels)}."
+    )
   p_adv = jax.nn.softmax(logits_adv, axis=-1)
   onehot = jax.nn.one_hot(labels, logits_adv.shape[-1], dtype=bool)
   # the reference takes the top-2 of p(x') and keeps the one that is not y
   p_other = jnp.max(jnp.where(onehot, -jnp.inf, p_adv), axis=-1)
-  bce = (_classification.cross_entropy(logits_adv, labels) -
-         jnp.log(1.0001 - p_other + 1e-12))
+  bce = _classification.cross_entropy(logits_adv, labels) - jnp.log(1.0001 - p_other + 1e-12)
   logp_clean = jax.nn.log_softmax(logits_clean, axis=-1)
   p_clean = jnp.exp(logp_clean)
   kl = jnp.sum(p_clean * (logp_clean - jnp.log(p_adv + 1e-12)), axis=-1)

@@ -13,6 +13,7 @@ x the column. `ecc_homography(moving, fixed)` finds `W` with
 `W ~ H^-1`. Images are float NHWC in [0, 1]; colour images are aligned on their
 luma (ITU-R 601, as `cv2.cvtColor`).
 """
+
 import functools
 from typing import NamedTuple
 
@@ -45,6 +46,7 @@ class EccResult(NamedTuple):
       correlation over the identity (or broke down) and the identity was kept.
     num_iterations: [B] int32, Gauss-Newton iterations run.
   """
+
   warp: jax.Array
   correlation: jax.Array
   identity_correlation: jax.Array
@@ -63,12 +65,12 @@ def _to_gray(image):
 def _check_warps(warps, batch):
   shape = jnp.shape(warps)
   if shape not in ((3, 3), (batch, 3, 3)):
-    raise ValueError(f"`warps` must have shape [3, 3] or [batch={batch}, 3, 3]; "
-                     f"got {tuple(shape)}.")
+    raise ValueError(
+      f"`warps` must have shape [3, 3] or [batch={batch}, 3, 3]; got {tuple(shape)}."
+    )
 
 
-def warp_homography(images: jax.Array, warps: jax.Array, *,
-                    border: str = "constant") -> jax.Array:
+def warp_homography(images: jax.Array, warps: jax.Array, *, border: str = "constant") -> jax.Array:
   """Warps images by homographies with bilinear interpolation.
 
   `out[b](p) = images[b](warps[b] @ p)` in homogeneous pixel coordinates
@@ -112,23 +114,25 @@ def _spd_solve(hess, rhs):
     d = jnp.sqrt(jnp.maximum(diag, 1e-30))
     low[c][c] = d
     for r in range(c + 1, n):
-      off = a[r, c] - sum((low[r][k] * low[c][k] for k in range(c)),
-                          jnp.zeros((), a.dtype))
+      off = a[r, c] - sum((low[r][k] * low[c][k] for k in range(c)), jnp.zeros((), a.dtype))
       low[r][c] = off / d
   z = []
   for r in range(n):  # L z = rhs
-    z.append((rhs[r] - sum((low[r][k] * z[k] for k in range(r)),
-                           jnp.zeros_like(rhs[r]))) / low[r][r])
+    z.append(
+      (rhs[r] - sum((low[r][k] * z[k] for k in range(r)), jnp.zeros_like(rhs[r]))) / low[r][r]
+    )
   x = [None] * n
   for r in reversed(range(n)):  # L^T x = z
-    x[r] = (z[r] - sum((low[k][r] * x[k] for k in range(r + 1, n)),
-                       jnp.zeros_like(rhs[r]))) / low[r][r]
+    x[r] = (z[r] - sum((low[k][r] * x[k] for k in range(r + 1, n)), jnp.zeros_like(rhs[r]))) / low[
+      r
+    ][r]
   out = jnp.stack(x)
   return jnp.where(ok & jnp.all(jnp.isfinite(out)), out, 0.0)
 
 
 class _Tables(NamedTuple):
   """Per-pair data of a batch of B pairs, built once before the iterations."""
+
   tmpl: jax.Array  # [B, H * W] smoothed template
   # The moving image in `_sampling.bordered_table`'s layout, read by
   # `_sampling.sample_bordered` at every Gauss-Newton step:
@@ -143,7 +147,7 @@ def _blur_matrix(n, smooth: bool):
   blur = eye
   if smooth:
     p = np.pad(eye, ((2, 2), (0, 0)), mode="reflect")
-    blur = sum(_SMOOTH_KERNEL[i] * p[i:i + n] for i in range(5))
+    blur = sum(_SMOOTH_KERNEL[i] * p[i : i + n] for i in range(5))
   return np.pad(blur, ((1, 1), (0, 0))).astype(np.float32)
 
 
@@ -152,8 +156,9 @@ def _tables(mg, fg, smooth: bool) -> _Tables:
   # matmuls for both images (much faster on CPU than shifted-slice filters).
   b, h, w = mg.shape
   row, col = _blur_matrix(h, smooth), _blur_matrix(w, smooth)
-  both = jnp.einsum("ij,bjk,lk->bil", row, jnp.concatenate([mg, fg]), col,
-                    precision=jax.lax.Precision.HIGHEST)  # [2B, H + 2, W + 2]
+  both = jnp.einsum(
+    "ij,bjk,lk->bil", row, jnp.concatenate([mg, fg]), col, precision=jax.lax.Precision.HIGHEST
+  )  # [2B, H + 2, W + 2]
   img, tmpl = both[:b], both[b:, 1:-1, 1:-1]
   # Central differences [-0.5, 0, 0.5] with a reflect-101 border (OpenCV's ECC)
   # are zero on the image's first and last column (row); plus the zero border.
@@ -165,8 +170,12 @@ def _tables(mg, fg, smooth: bool) -> _Tables:
 
 def _monomials(h, w):
   """[H * W, 6]: 1, x, y, x^2, x y, y^2 at each pixel."""
-  ys, xs = (a.ravel() for a in np.meshgrid(np.arange(h, dtype=np.float32),
-                                           np.arange(w, dtype=np.float32), indexing="ij"))
+  ys, xs = (
+    a.ravel()
+    for a in np.meshgrid(
+      np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32), indexing="ij"
+    )
+  )
   return np.stack([np.ones_like(xs), xs, ys, xs * xs, xs * ys, ys * ys], -1)
 
 
@@ -203,8 +212,13 @@ def _warp_batch(images, warps, border, geometry=None):
   if geometry is None:
     ids = jnp.arange(b, dtype=jnp.int32)
     geometry = _fusion.materialize(lambda wp: _geometry(wp, ids, h, w, border)[:3], warps)
-  out = jnp.stack([_sampling.sample_bordered(
-      _sampling.bordered_table(images[..., k], border), *geometry, w) for k in range(c)], -1)
+  out = jnp.stack(
+    [
+      _sampling.sample_bordered(_sampling.bordered_table(images[..., k], border), *geometry, w)
+      for k in range(c)
+    ],
+    -1,
+  )
   return jnp.clip(out, 0.0, 1.0).reshape(b, h, w, c)
 
 
@@ -239,10 +253,13 @@ def _identity_factors(start, chunk, tables: _Tables, h, w):
   # Materialized: contiguous copies; the fusion that builds the factors is
   # several times slower when it also slices the flat tables.
   img, grad = _fusion.materialize(
-      lambda *t: tuple(jax.lax.dynamic_slice_in_dim(tab, start * q, chunk * q) for tab in t),
-      tables.img, tables.grad)
-  img, grad = (x.reshape(chunk, h + 2, w + 2)[:, 1:-1, 1:-1].reshape(chunk, h * w)
-               for x in (img, grad))
+    lambda *t: tuple(jax.lax.dynamic_slice_in_dim(tab, start * q, chunk * q) for tab in t),
+    tables.img,
+    tables.grad,
+  )
+  img, grad = (
+    x.reshape(chunk, h + 2, w + 2)[:, 1:-1, 1:-1].reshape(chunk, h * w) for x in (img, grad)
+  )
   gx, gy = grad.real, grad.imag
   tmpl = jax.lax.dynamic_slice_in_dim(tables.tmpl, start, chunk)
   i = img - jnp.mean(img, -1, keepdims=True)
@@ -257,25 +274,30 @@ def _moments(warp, ids, tables: _Tables, h, w, identity_start=None):
   With `identity_start`, warp is the identity and ids = identity_start + range(C).
   Returns hess [C, 8, 8], J^T i and J^T t [C, 8], i.i, t.t and i.t [C].
   """
+
   def factors(warp):
     if identity_start is not None:
       return _identity_factors(identity_start, warp.shape[0], tables, h, w)
-    idx, fr, fc, xw, yw, inv, mask = _fusion.materialize(
-        lambda wp: _geometry(wp, ids, h, w), warp)
+    idx, fr, fc, xw, yw, inv, mask = _fusion.materialize(lambda wp: _geometry(wp, ids, h, w), warp)
     # Materialized: a fusion that builds c = -(a xw + b yw) next to a and b
     # would gather the gradients twice.
     img, grad = _fusion.materialize(
-        lambda *g: tuple(_sampling.sample_bordered(t, *g, w) for t in (tables.img, tables.grad)),
-        idx, fr, fc)
+      lambda *g: tuple(_sampling.sample_bordered(t, *g, w) for t in (tables.img, tables.grad)),
+      idx,
+      fr,
+      fc,
+    )
     gx, gy = grad.real, grad.imag
     i, t = _zero_mean(img, tables.tmpl[ids], mask)
     a = gx * mask * inv
     b = gy * mask * inv
     return jnp.stack([a, b, -(a * xw + b * yw), i, t], 1)
+
   f = _fusion.materialize(factors, warp)  # [C, 5, H * W]: a, b, c, i, t
-  rows = jnp.concatenate([f[:, u:u + 1] * f[:, u:] for u in range(3)], 1)  # [C, 12, H * W]
-  m = jnp.einsum("crp,pk->crk", rows, jnp.asarray(_monomials(h, w)),
-                 precision=jax.lax.Precision.HIGHEST)
+  rows = jnp.concatenate([f[:, u : u + 1] * f[:, u:] for u in range(3)], 1)  # [C, 12, H * W]
+  m = jnp.einsum(
+    "crp,pk->crk", rows, jnp.asarray(_monomials(h, w)), precision=jax.lax.Precision.HIGHEST
+  )
   hess = m[:, _HESS_ROW, _HESS_COL].reshape(-1, 8, 8)
   i, t = f[:, 3], f[:, 4]
   return (hess, m[:, _PROJ_ROW, _PROJ_COL], m[:, _PROJ_ROW + 1, _PROJ_COL], *_inner(i, t))
@@ -313,12 +335,20 @@ def _check_pair(moving, fixed, names=("moving", "fixed")):
   _validate.check_images(moving, names[0])
   _validate.check_images(fixed, names[1])
   if moving.shape != fixed.shape:
-    raise ValueError(f"`{names[0]}` and `{names[1]}` must have the same shape; got "
-                     f"{moving.shape} and {fixed.shape}.")
+    raise ValueError(
+      f"`{names[0]}` and `{names[1]}` must have the same shape; got "
+      f"{moving.shape} and {fixed.shape}."
+    )
 
 
-def ecc_homography(moving: jax.Array, fixed: jax.Array, *, num_iterations: int = 50,
-                   eps: float = 1e-3, smooth: bool = True) -> EccResult:
+def ecc_homography(
+  moving: jax.Array,
+  fixed: jax.Array,
+  *,
+  num_iterations: int = 50,
+  eps: float = 1e-3,
+  smooth: bool = True,
+) -> EccResult:
   """Homography that aligns `moving` to `fixed` by maximizing the ECC.
 
   Evangelidis & Psarakis 2008: Gauss-Newton iterations on the enhanced
@@ -349,8 +379,9 @@ def ecc_homography(moving: jax.Array, fixed: jax.Array, *, num_iterations: int =
   """
   _check_pair(moving, fixed)
   _validate.check_positive_int(num_iterations, "num_iterations")
-  return _ecc_batch(moving.astype(jnp.float32), fixed.astype(jnp.float32),
-                    num_iterations, float(eps), bool(smooth))
+  return _ecc_batch(
+    moving.astype(jnp.float32), fixed.astype(jnp.float32), num_iterations, float(eps), bool(smooth)
+  )
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4))
@@ -364,6 +395,7 @@ def _ecc_batch(moving, fixed, num_iterations, eps, smooth):
 class _State(NamedTuple):
   """The iterations' outcome for a batch of B pairs, before `_finish` (only
   inside a trace: `size` is static)."""
+
   tables: _Tables
   warp: jax.Array  # [B, 3, 3]
   rho0: jax.Array  # [B] correlation at the identity
@@ -391,11 +423,13 @@ def _finish(state: _State, start, chunk: int, moving=None, border: str = "consta
   rho_final = _rho(*_inner(i, t))
   # Strict: a warp that only matches the identity's correlation is not kept.
   ok = jnp.all(jnp.isfinite(warp), (1, 2)) & (rho_final > rho0)
-  res = EccResult(warp=jnp.where(ok[:, None, None], warp, jnp.eye(3, dtype=warp.dtype)),
-                  correlation=jnp.where(ok, rho_final, rho0),
-                  identity_correlation=rho0,
-                  fallback=~ok,
-                  num_iterations=jax.lax.dynamic_slice_in_dim(state.iters, start, chunk))
+  res = EccResult(
+    warp=jnp.where(ok[:, None, None], warp, jnp.eye(3, dtype=warp.dtype)),
+    correlation=jnp.where(ok, rho_final, rho0),
+    identity_correlation=rho0,
+    fallback=~ok,
+    num_iterations=jax.lax.dynamic_slice_in_dim(state.iters, start, chunk),
+  )
   if moving is None:
     return res
   aligned = _warp_batch(moving, warp, border, (idx, fr, fc) if border == "constant" else None)
@@ -410,22 +444,29 @@ def _ecc_iterate(moving, fixed, num_iterations: int, eps: float, smooth: bool) -
   fg = jax.vmap(_to_gray)(fixed)
   b, h, w = mg.shape
   tables = _tables(mg, fg, smooth)
-  iterate = lambda step, first: lambda t: _iterations(t, (b, h, w), num_iterations, eps,
-                                                      min(step, b), min(first, b))
+  iterate = lambda step, first: (
+    lambda t: _iterations(t, (b, h, w), num_iterations, eps, min(step, b), min(first, b))
+  )
   warp, rho0, iters = _backends.on_cpu(
-      iterate(cpu_sizes.ECC_STEP_CHUNK, cpu_sizes.ECC_FIRST_CHUNK), iterate(b, b), tables)
+    iterate(cpu_sizes.ECC_STEP_CHUNK, cpu_sizes.ECC_FIRST_CHUNK), iterate(b, b), tables
+  )
   return _State(tables, warp, rho0, iters, (h, w))
 
 
-def _iterations(tables: _Tables, size, num_iterations: int, eps: float, step_chunk: int,
-                first_chunk: int):
+def _iterations(
+  tables: _Tables, size, num_iterations: int, eps: float, step_chunk: int, first_chunk: int
+):
   """`_ecc_iterate`'s loop, `step_chunk` pairs per Gauss-Newton step (`first_chunk`
   in the first sweep): (warp [B, 3, 3], rho0 [B], iters [B])."""
   b, h, w = size
   eye = jnp.eye(3, dtype=jnp.float32)
-  init = dict(warp=jnp.broadcast_to(eye, (b, 3, 3)), rho_prev=jnp.full((b,), -10.0),
-              rho0=jnp.full((b,), -1.0), iters=jnp.zeros((b,), jnp.int32),
-              done=jnp.zeros((b,), bool))
+  init = dict(
+    warp=jnp.broadcast_to(eye, (b, 3, 3)),
+    rho_prev=jnp.full((b,), -10.0),
+    rho0=jnp.full((b,), -1.0),
+    iters=jnp.zeros((b,), jnp.int32),
+    done=jnp.zeros((b,), bool),
+  )
 
   # Each sweep steps every pair that has not stopped yet, `chunk` at a time:
   # the pairs still iterating are moved to the front, so the work follows the
@@ -452,15 +493,20 @@ def _iterations(tables: _Tables, size, num_iterations: int, eps: float, step_chu
       # Slots past the active pairs are computed but not written back.
       sid = ids if first else jnp.where(j * chunk + jnp.arange(chunk) < active, ids, b)
       put = lambda a, v: a.at[sid].set(v, mode="drop")
-      st = dict(warp=put(st["warp"], new), rho_prev=put(st["rho_prev"], rho),
-                rho0=put(st["rho0"], jnp.where(k == 0, rho, old["rho0"][ids])),
-                iters=put(st["iters"], old["iters"][ids] + 1), done=put(st["done"], done))
+      st = dict(
+        warp=put(st["warp"], new),
+        rho_prev=put(st["rho_prev"], rho),
+        rho0=put(st["rho0"], jnp.where(k == 0, rho, old["rho0"][ids])),
+        iters=put(st["iters"], old["iters"][ids] + 1),
+        done=put(st["done"], done),
+      )
       return j + 1, st
 
     _, st = jax.lax.while_loop(lambda c: c[0] * chunk < active, step, (jnp.int32(0), st))
     return k + 1, st
 
   first = sweep((jnp.int32(0), init), first=True)
-  _, st = jax.lax.while_loop(lambda c: (c[0] < num_iterations) & ~jnp.all(c[1]["done"]),
-                             sweep, first)
+  _, st = jax.lax.while_loop(
+    lambda c: (c[0] < num_iterations) & ~jnp.all(c[1]["done"]), sweep, first
+  )
   return st["warp"], st["rho0"], st["iters"]

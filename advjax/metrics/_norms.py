@@ -2,6 +2,7 @@
 
 All functions take float images [B, H, W, C] in [0, 1] and return [B].
 """
+
 import jax
 import jax.numpy as jnp
 
@@ -12,8 +13,10 @@ def _delta(adversarial, original):
   _validate.check_images(adversarial, "adversarial")
   _validate.check_images(original, "original")
   if adversarial.shape != original.shape:
-    raise ValueError(f"`adversarial` and `original` must have the same shape; got "
-                     f"{adversarial.shape} and {original.shape}.")
+    raise ValueError(
+      f"`adversarial` and `original` must have the same shape; got "
+      f"{adversarial.shape} and {original.shape}."
+    )
   return (adversarial - original).reshape(adversarial.shape[0], -1)
 
 

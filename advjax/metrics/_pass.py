@@ -5,6 +5,7 @@ x~ to the original x with the homography that maximizes the enhanced correlation
 coefficient (Evangelidis & Psarakis 2008). Batched, jit-able, never raises
 inside jit and never returns NaN. Images are float NHWC in [0, 1].
 """
+
 import functools
 from typing import NamedTuple
 
@@ -29,6 +30,7 @@ class PassInfo(NamedTuple):
       and PASS is the plain SSIM of the unaligned images.
     ssim_unaligned: [B] plain SSIM(x~, x).
   """
+
   warp: jax.Array
   correlation: jax.Array
   fallback: jax.Array
@@ -37,12 +39,19 @@ class PassInfo(NamedTuple):
 
 class PassResult(NamedTuple):
   """What `pass_score_with_info` returns: the scores [B] and their `PassInfo`."""
+
   score: jax.Array
   info: PassInfo
 
 
-def pass_score(adversarial: jax.Array, original: jax.Array, *, num_iterations: int = 50,
-               eps: float = 1e-3, border: str = "constant") -> jax.Array:
+def pass_score(
+  adversarial: jax.Array,
+  original: jax.Array,
+  *,
+  num_iterations: int = 50,
+  eps: float = 1e-3,
+  border: str = "constant",
+) -> jax.Array:
   """PASS(x~, x) = SSIM(psi(x~, x), x), per example.
 
   Rozsa, Rudd & Boult 2016, "Adversarial Diversity and Hard Positive
@@ -71,9 +80,14 @@ def pass_score(adversarial: jax.Array, original: jax.Array, *, num_iterations: i
   return _pass(adversarial, original, num_iterations, eps, border, False)
 
 
-def pass_score_with_info(adversarial: jax.Array, original: jax.Array, *,
-                         num_iterations: int = 50, eps: float = 1e-3,
-                         border: str = "constant") -> PassResult:
+def pass_score_with_info(
+  adversarial: jax.Array,
+  original: jax.Array,
+  *,
+  num_iterations: int = 50,
+  eps: float = 1e-3,
+  border: str = "constant",
+) -> PassResult:
   """`pass_score` and its `PassInfo` (warp, correlation, fallback, unaligned SSIM).
 
   Args, Raises: as `pass_score`.
@@ -89,10 +103,15 @@ def _pass(adversarial, original, num_iterations, eps, border, with_info):
   _validate.check_positive_int(num_iterations, "num_iterations")
   _validate.check_choice(border, "border", _ecc.BORDERS)
   if adversarial.shape[1] < 11 or adversarial.shape[2] < 11:
-    raise ValueError(f"PASS needs images of at least 11x11 pixels; got "
-                     f"{adversarial.shape[1:3]}.")
-  return _pass_batch(adversarial.astype(jnp.float32), original.astype(jnp.float32),
-                     num_iterations, float(eps), border, with_info)
+    raise ValueError(f"PASS needs images of at least 11x11 pixels; got {adversarial.shape[1:3]}.")
+  return _pass_batch(
+    adversarial.astype(jnp.float32),
+    original.astype(jnp.float32),
+    num_iterations,
+    float(eps),
+    border,
+    with_info,
+  )
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5))
@@ -115,8 +134,10 @@ def _final(state, adversarial, original, border, with_info, chunk):
   at a time: a dict of `_FIELDS` (only "score" unless `with_info`)."""
   n = adversarial.shape[0]
   shapes = dict(score=(), warp=(3, 3), correlation=(), fallback=(), ssim_unaligned=())
-  out = {k: jnp.zeros((n,) + shapes[k], bool if k == "fallback" else jnp.float32)
-         for k in _FIELDS[:(5 if with_info else 1)]}
+  out = {
+    k: jnp.zeros((n,) + shapes[k], bool if k == "fallback" else jnp.float32)
+    for k in _FIELDS[: (5 if with_info else 1)]
+  }
 
   # The last chunk overlaps its predecessor.
   def body(j, out):
@@ -127,11 +148,16 @@ def _final(state, adversarial, original, border, with_info, chunk):
     # Where ECC fell back, the identity warp means PASS is the plain SSIM.
     # Materialized: SSIM reads it three times, a fusion would resample it each time.
     aligned = _fusion.materialize(
-        lambda y, x, f: jnp.where(f[:, None, None, None], x, y), aligned, adv, res.fallback)
+      lambda y, x, f: jnp.where(f[:, None, None, None], x, y), aligned, adv, res.fallback
+    )
     new = dict(score=jnp.nan_to_num(_ssim_lib.ssim_unchecked(aligned, orig, 1.0), nan=0.0))
     if with_info:
-      new.update(warp=res.warp, correlation=res.correlation, fallback=res.fallback,
-                 ssim_unaligned=_ssim_lib.ssim_unchecked(adv, orig, 1.0))
+      new.update(
+        warp=res.warp,
+        correlation=res.correlation,
+        fallback=res.fallback,
+        ssim_unaligned=_ssim_lib.ssim_unchecked(adv, orig, 1.0),
+      )
     return {k: jax.lax.dynamic_update_slice_in_dim(out[k], new[k], start, 0) for k in out}
 
   return jax.lax.fori_loop(0, -(-n // chunk), body, out)

@@ -2,6 +2,7 @@
 
 All functions expect float-encoded images with values in [0, 1], NHWC.
 """
+
 import dm_pix
 import jax
 import jax.numpy as jnp
@@ -19,7 +20,7 @@ def _valid_filter_matrix(n: int) -> np.ndarray:
   taps /= taps.sum()
   m = np.zeros((n - _SIZE + 1, n), np.float32)
   for i in range(n - _SIZE + 1):
-    m[i, i:i + _SIZE] = taps
+    m[i, i : i + _SIZE] = taps
   return m
 
 
@@ -35,8 +36,16 @@ def _gaussian_filter(z: jax.Array) -> jax.Array:
 
 def ssim_unchecked(a: jax.Array, b: jax.Array, max_val: float = 1.0) -> jax.Array:
   """`ssim` without argument checks (for use inside other metrics)."""
-  return dm_pix.ssim(a, b, max_val=max_val, filter_size=_SIZE, filter_sigma=_SIGMA,
-                     k1=0.01, k2=0.03, filter_fn=_gaussian_filter)
+  return dm_pix.ssim(
+    a,
+    b,
+    max_val=max_val,
+    filter_size=_SIZE,
+    filter_sigma=_SIGMA,
+    k1=0.01,
+    k2=0.03,
+    filter_fn=_gaussian_filter,
+  )
 
 
 def ssim(a: jax.Array, b: jax.Array, *, max_val: float = 1.0) -> jax.Array:

@@ -1,4 +1,5 @@
 """Flax models taking [0, 1] NHWC images and normalizing inside."""
+
 from advjax.models._efficientnet import EfficientNetB0
 from advjax.models._lenet import LeNet5
 from advjax.models._preact_resnet import PreActResNet18
@@ -13,10 +14,19 @@ from advjax.models._torch_import import from_torch
 from advjax.models._wide_resnet import WideResNet
 
 __all__ = [
-    # Models: MNIST, CIFAR, ImageNet
-    "LeNet5", "ResNet18", "PreActResNet18", "WideResNet", "ResNet50", "EfficientNetB0",
-    # By name
-    "MODELS", "get_model", "init_variables", "make_logits_fn", "model_attributes",
-    # PyTorch checkpoints
-    "from_torch",
+  # Models: MNIST, CIFAR, ImageNet
+  "LeNet5",
+  "ResNet18",
+  "PreActResNet18",
+  "WideResNet",
+  "ResNet50",
+  "EfficientNetB0",
+  # By name
+  "MODELS",
+  "get_model",
+  "init_variables",
+  "make_logits_fn",
+  "model_attributes",
+  # PyTorch checkpoints
+  "from_torch",
 ]

@@ -1,4 +1,5 @@
 """LeNet-5 (LeCun et al. 1998) as used in the MNIST adversarial papers."""
+
 from typing import Any, Callable, Optional, Sequence
 
 import flax.linen as nn
@@ -23,8 +24,9 @@ def max_pool_2x2(x):
 
 
 def _conv(x, kernel, padding: str):
-  return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding,
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return jax.lax.conv_general_dilated(
+    x, kernel, (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
 
 
 def conv_pool_portable(x, kernel, padding: str = "VALID"):
@@ -47,8 +49,7 @@ def conv_pool_2x2(x, kernel, padding: str = "VALID"):
   portable = lambda x, k: conv_pool_portable(x, k, padding)
   if h % 2 or w % 2:
     return portable(x, kernel)
-  return _backends.on_cpu(lambda x, k: cpu_lenet.conv_pool_2x2(x, k, padding), portable,
-                          x, kernel)
+  return _backends.on_cpu(lambda x, k: cpu_lenet.conv_pool_2x2(x, k, padding), portable, x, kernel)
 
 
 class _ConvPool(nn.Module):
@@ -56,6 +57,7 @@ class _ConvPool(nn.Module):
   computed by `conv_pool_2x2` in `dtype` (float32 parameters); returns (pooled
   conv without bias, bias) so that the caller adds the bias after pooling, where
   it is cheaper."""
+
   features: int
   kernel_size: Sequence[int]
   padding: str
@@ -63,8 +65,9 @@ class _ConvPool(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                        (*self.kernel_size, x.shape[-1], self.features))
+    kernel = self.param(
+      "kernel", nn.initializers.lecun_normal(), (*self.kernel_size, x.shape[-1], self.features)
+    )
     bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
     x, kernel, bias = (jnp.asarray(a, self.dtype) for a in (x, kernel, bias))
     return conv_pool_2x2(x, kernel, self.padding), bias
@@ -85,6 +88,7 @@ class LeNet5(nn.Module):
       `jnp.bfloat16`); parameters, the input normalization and the returned
       logits stay float32.
   """
+
   num_classes: int = 10
   features: Sequence[int] = (6, 16, 120, 84)
   dropout_rate: float = 0.0

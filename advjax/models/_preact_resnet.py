@@ -8,6 +8,7 @@ blocks `bn1, conv1, bn2, conv2` and a 1x1 convolution `shortcut_0` (no
 BatchNorm) where the shape changes, optional `bn` before the classifier
 `linear`. Torch paths map to Flax paths with "." written "_".
 """
+
 from typing import Sequence
 
 import flax.linen as nn
@@ -20,6 +21,7 @@ from advjax.models._lenet import BlockHook
 class PreActBlock(nn.Module):
   """BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus the shortcut, which takes the block's
   input, or its pre-activation when `out_shortcut` (RobustBench's option)."""
+
   features: int
   strides: int = 1
   out_shortcut: bool = False
@@ -32,7 +34,8 @@ class PreActBlock(nn.Module):
     shortcut = x
     if self.strides != 1 or x.shape[-1] != self.features:
       shortcut = _resnet.conv(self.features, 1, self.strides, dtype=d, name="shortcut_0")(
-          out if self.out_shortcut else x)
+        out if self.out_shortcut else x
+      )
     out = _resnet.conv(self.features, 3, self.strides, dtype=d, name="conv1")(out)
     out = nn.relu(_resnet.batch_norm(train, dtype=d, name="bn2")(out))
     out = _resnet.conv(self.features, 3, dtype=d, name="conv2")(out)
@@ -57,6 +60,7 @@ class PreActResNet18(nn.Module):
     dtype: compute dtype (e.g. `jnp.bfloat16`); parameters, batch statistics,
       the input normalization and the logits stay float32.
   """
+
   num_classes: int = 10
   stage_sizes: Sequence[int] = (2, 2, 2, 2)
   width: int = 64
@@ -79,8 +83,13 @@ class PreActResNet18(nn.Module):
     x = hook(1, _resnet.conv(self.width, 3, dtype=d, name="conv1")(x))
     for i, n in enumerate(self.stage_sizes):
       for j in range(n):
-        x = PreActBlock(self.width * 2**i, 2 if (i > 0 and j == 0) else 1,
-                        self.out_shortcut, dtype=d, name=f"layer{i + 1}_{j}")(x, train)
+        x = PreActBlock(
+          self.width * 2**i,
+          2 if (i > 0 and j == 0) else 1,
+          self.out_shortcut,
+          dtype=d,
+          name=f"layer{i + 1}_{j}",
+        )(x, train)
       x = hook(2 + i, x)
     if self.bn_before_fc:
       x = nn.relu(_resnet.batch_norm(train, dtype=d, name="bn")(x))

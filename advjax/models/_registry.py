@@ -1,4 +1,5 @@
 """Models by name, and the `logits_fn` view of a model that attacks use."""
+
 import dataclasses
 import functools
 import inspect
@@ -15,17 +16,17 @@ from advjax.models._resnet50 import ResNet50
 from advjax.models._wide_resnet import WideResNet
 
 MODELS: Dict[str, Callable[..., Any]] = {
-    # MNIST
-    "lenet5": LeNet5,
-    # CIFAR (32x32)
-    "resnet18": ResNet18,
-    "preact_resnet18": PreActResNet18,
-    "wide_resnet": WideResNet,
-    "wrn28_10": functools.partial(WideResNet, depth=28, widen_factor=10),
-    "wrn34_10": functools.partial(WideResNet, depth=34, widen_factor=10),
-    # ImageNet (224x224)
-    "resnet50": ResNet50,
-    "efficientnet_b0": EfficientNetB0,
+  # MNIST
+  "lenet5": LeNet5,
+  # CIFAR (32x32)
+  "resnet18": ResNet18,
+  "preact_resnet18": PreActResNet18,
+  "wide_resnet": WideResNet,
+  "wrn28_10": functools.partial(WideResNet, depth=28, widen_factor=10),
+  "wrn34_10": functools.partial(WideResNet, depth=34, widen_factor=10),
+  # ImageNet (224x224)
+  "resnet50": ResNet50,
+  "efficientnet_b0": EfficientNetB0,
 }
 
 
@@ -37,11 +38,13 @@ def model_attributes(name: str) -> Tuple[str, ...]:
   """
   if name not in MODELS:
     raise ValueError(f"Unknown model {name!r}; expected one of {sorted(MODELS)}.")
-  cls = getattr(MODELS[name], "func", MODELS[name])        # functools.partial or class
+  cls = getattr(MODELS[name], "func", MODELS[name])  # functools.partial or class
   fixed = set(getattr(MODELS[name], "keywords", None) or ())
-  return tuple(f.name for f in dataclasses.fields(cls)
-               if f.init and f.name not in ("parent", "name", "num_classes") and
-               f.name not in fixed)
+  return tuple(
+    f.name
+    for f in dataclasses.fields(cls)
+    if f.init and f.name not in ("parent", "name", "num_classes") and f.name not in fixed
+  )
 
 
 def get_model(name: str, *, num_classes: int, **kwargs):
@@ -63,20 +66,30 @@ def get_model(name: str, *, num_classes: int, **kwargs):
   takes = model_attributes(name)
   unknown = sorted(set(kwargs) - set(takes))
   if unknown:
-    raise ValueError(f"model {name!r} has no attribute {', '.join(unknown)}; it takes "
-                     f"{list(takes)}.")
+    raise ValueError(
+      f"model {name!r} has no attribute {', '.join(unknown)}; it takes {list(takes)}."
+    )
   return MODELS[name](num_classes=num_classes, **kwargs)
 
 
 def init_variables(model, key: jax.Array, image_shape) -> Dict[str, Any]:
   """Initial variables ({'params', maybe 'batch_stats'}) for one input shape (H, W, C)."""
-  return dict(model.init({"params": key, "dropout": key},
-                         jnp.zeros((1,) + tuple(image_shape), jnp.float32), train=False))
+  return dict(
+    model.init(
+      {"params": key, "dropout": key},
+      jnp.zeros((1,) + tuple(image_shape), jnp.float32),
+      train=False,
+    )
+  )
 
 
 # Inference-mode flags of common Flax conventions, with their inference value.
-_INFERENCE_FLAGS = (("train", False), ("training", False), ("is_training", False),
-                    ("deterministic", True))
+_INFERENCE_FLAGS = (
+  ("train", False),
+  ("training", False),
+  ("is_training", False),
+  ("deterministic", True),
+)
 
 
 def _inference_kwargs(model) -> Dict[str, Any]:
@@ -118,12 +131,15 @@ def make_logits_fn(model, variables, **apply_kwargs) -> Callable[[jax.Array], ja
       attacks instead).
   """
   if not callable(getattr(model, "apply", None)):
-    raise ValueError(f"`model` must be a Flax linen module with an `apply` method; got "
-                     f"{type(model).__name__}. Attacks take any `images -> logits` callable: "
-                     "pass that instead.")
+    raise ValueError(
+      f"`model` must be a Flax linen module with an `apply` method; got "
+      f"{type(model).__name__}. Attacks take any `images -> logits` callable: "
+      "pass that instead."
+    )
   kwargs = apply_kwargs or _inference_kwargs(model)
   variables = dict(variables)
 
   def logits_fn(images):
     return model.apply(variables, images, **kwargs)
+
   return logits_fn

@@ -9,6 +9,7 @@ Also the building blocks every model of this package shares: convolutions padded
 like torch's (explicit integers) and BatchNorm with torch's defaults, in a
 compute `dtype` with float32 parameters and statistics.
 """
+
 from typing import Any, Optional, Sequence
 
 import flax.linen as nn
@@ -19,25 +20,49 @@ from advjax.models._lenet import BlockHook
 Dtype = Any
 
 
-def conv(features: int, kernel: int, strides: int = 1, *, dtype: Dtype, name: str,
-         padding: Optional[int] = None, **kwargs) -> nn.Conv:
+def conv(
+  features: int,
+  kernel: int,
+  strides: int = 1,
+  *,
+  dtype: Dtype,
+  name: str,
+  padding: Optional[int] = None,
+  **kwargs,
+) -> nn.Conv:
   """`nn.Conv` as torch's `Conv2d(kernel, stride, padding)`: explicit symmetric
   integer padding ((kernel - 1) // 2 unless given), never "SAME" (which pads a
   strided convolution differently from torch), no bias unless asked; computes in
   `dtype`, parameters float32."""
   pad = (kernel - 1) // 2 if padding is None else padding
   kwargs.setdefault("use_bias", False)
-  return nn.Conv(features, (kernel, kernel), strides, padding=((pad, pad), (pad, pad)),
-                 dtype=dtype, param_dtype=jnp.float32, name=name, **kwargs)
+  return nn.Conv(
+    features,
+    (kernel, kernel),
+    strides,
+    padding=((pad, pad), (pad, pad)),
+    dtype=dtype,
+    param_dtype=jnp.float32,
+    name=name,
+    **kwargs,
+  )
 
 
-def batch_norm(train: bool, *, dtype: Dtype, name: str, epsilon: float = 1e-5,
-               **kwargs) -> nn.BatchNorm:
+def batch_norm(
+  train: bool, *, dtype: Dtype, name: str, epsilon: float = 1e-5, **kwargs
+) -> nn.BatchNorm:
   """`nn.BatchNorm` with torch's defaults (epsilon 1e-5, momentum 0.1, i.e.
   Flax's 0.9). Parameters and running statistics are float32 and the batch
   statistics are reduced in float32 (Flax's rule); the output is in `dtype`."""
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=epsilon,
-                      dtype=dtype, param_dtype=jnp.float32, name=name, **kwargs)
+  return nn.BatchNorm(
+    use_running_average=not train,
+    momentum=0.9,
+    epsilon=epsilon,
+    dtype=dtype,
+    param_dtype=jnp.float32,
+    name=name,
+    **kwargs,
+  )
 
 
 def dense(features: int, *, dtype: Dtype, name: str, **kwargs) -> nn.Dense:
@@ -59,6 +84,7 @@ class BasicBlock(nn.Module):
   """The post-activation basic block (two 3x3 convolutions, identity or
   1x1 conv + BN shortcut), torch names `conv1, bn1, conv2, bn2, shortcut_0,
   shortcut_1`."""
+
   features: int
   strides: int = 1
   dtype: Dtype = jnp.float32
@@ -89,6 +115,7 @@ class ResNet18(nn.Module):
       (e.g. `jnp.bfloat16`); parameters, batch statistics, the input
       normalization and the returned logits stay float32.
   """
+
   num_classes: int = 10
   stage_sizes: Sequence[int] = (2, 2, 2, 2)
   width: int = 64
@@ -112,8 +139,9 @@ class ResNet18(nn.Module):
     x = hook(1, x)
     for i, n in enumerate(self.stage_sizes):
       for j in range(n):
-        x = BasicBlock(self.width * 2**i, 2 if (i > 0 and j == 0) else 1, dtype=d,
-                       name=f"layer{i + 1}_{j}")(x, train)
+        x = BasicBlock(
+          self.width * 2**i, 2 if (i > 0 and j == 0) else 1, dtype=d, name=f"layer{i + 1}_{j}"
+        )(x, train)
       x = hook(2 + i, x)
     x = global_avg_pool(x)
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)

@@ -8,6 +8,7 @@ stride -- v1.5 --, `conv3` 1x1, `bn1..3`, `downsample_0` conv 1x1 +
 `fc`. A torch path `layer1.0.downsample.0.weight` is the Flax path
 ("layer1_0", "downsample_0", "kernel").
 """
+
 from typing import Sequence
 
 import flax.linen as nn
@@ -26,6 +27,7 @@ KAIMING_FAN_OUT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 class Bottleneck(nn.Module):
   """1x1 -> 3x3 (stride) -> 1x1 (4x channels), BatchNorm after each, ReLU after
   the sum with the shortcut."""
+
   features: int
   strides: int = 1
   dtype: _resnet.Dtype = jnp.float32
@@ -33,8 +35,9 @@ class Bottleneck(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     d = self.dtype
-    conv = lambda f, k, s, name: _resnet.conv(f, k, s, dtype=d, name=name,
-                                             kernel_init=KAIMING_FAN_OUT)
+    conv = lambda f, k, s, name: _resnet.conv(
+      f, k, s, dtype=d, name=name, kernel_init=KAIMING_FAN_OUT
+    )
     out = conv(self.features, 1, 1, "conv1")(x)
     out = nn.relu(_resnet.batch_norm(train, dtype=d, name="bn1")(out))
     out = conv(self.features, 3, self.strides, "conv2")(out)
@@ -60,6 +63,7 @@ class ResNet50(nn.Module):
     dtype: compute dtype (e.g. `jnp.bfloat16`); parameters, batch statistics,
       the input normalization and the logits stay float32.
   """
+
   num_classes: int = 1000
   stage_sizes: Sequence[int] = (3, 4, 6, 3)
   width: int = 64
@@ -78,14 +82,16 @@ class ResNet50(nn.Module):
     hook = block_hook or (lambda i, h: h)
     d = self.dtype
     x = hook(0, _resnet.normalize(x, self.mean, self.std))
-    x = _resnet.conv(self.width, 7, 2, dtype=d, name="conv1", padding=3,
-                     kernel_init=KAIMING_FAN_OUT)(x)
+    x = _resnet.conv(
+      self.width, 7, 2, dtype=d, name="conv1", padding=3, kernel_init=KAIMING_FAN_OUT
+    )(x)
     x = nn.relu(_resnet.batch_norm(train, dtype=d, name="bn1")(x))
     x = hook(1, nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1))))
     for i, n in enumerate(self.stage_sizes):
       for j in range(n):
-        x = Bottleneck(self.width * 2**i, 2 if (i > 0 and j == 0) else 1, dtype=d,
-                       name=f"layer{i + 1}_{j}")(x, train)
+        x = Bottleneck(
+          self.width * 2**i, 2 if (i > 0 and j == 0) else 1, dtype=d, name=f"layer{i + 1}_{j}"
+        )(x, train)
       x = hook(2 + i, x)
     x = _resnet.global_avg_pool(x)
     return _resnet.dense(self.num_classes, dtype=d, name="fc")(x).astype(jnp.float32)

@@ -12,6 +12,7 @@ key table, only the leaf conversions below.
   BatchNorm.running_mean / running_var    batch_stats .../mean / .../var
   BatchNorm.num_batches_tracked           dropped
 """
+
 import functools
 import os
 from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
@@ -37,8 +38,8 @@ def _no_options(state):
 
 class _Arch(NamedTuple):
   build: Callable[..., Any]  # (num_classes, mean, std, **options) -> flax module
-  classifier: str            # torch key of the classifier weight (gives num_classes)
-  image_size: int            # input side used to trace the variable shapes
+  classifier: str  # torch key of the classifier weight (gives num_classes)
+  image_size: int  # input side used to trace the variable shapes
   mean_std: Tuple[Tuple[float, ...], Tuple[float, ...]]  # import default
   # Layout options that the keys show (a BatchNorm before the classifier, a classifier
   # without bias): state dict -> module kwargs.
@@ -65,9 +66,12 @@ def _any_wrn_options(state):
   blocks = {k.split(".")[2] for k in state if k.startswith("block1.layer.")}
   first = state.get("block1.layer.0.conv1.weight")
   if not blocks or first is None or first.ndim != 4:
-    return {}   # the key check reports what is missing
-  return {"depth": 6 * len(blocks) + 4, "widen_factor": int(first.shape[0]) // 16,
-          **_wrn_options(state)}
+    return {}  # the key check reports what is missing
+  return {
+    "depth": 6 * len(blocks) + 4,
+    "widen_factor": int(first.shape[0]) // 16,
+    **_wrn_options(state),
+  }
 
 
 # RobustBench's WRN has `sub_block1` in TRADES checkpoints; its forward pass never calls it.
@@ -77,19 +81,20 @@ _WRN_UNUSED = ("sub_block1.",)
 # normalize carry `mu` / `sigma` buffers, read below); torchvision's ResNet-50 and
 # EfficientNet-B0 expect ImageNet-normalized inputs.
 ARCHITECTURES: Dict[str, _Arch] = {
-    "resnet18": _Arch(_resnet.ResNet18, "linear.weight", 32, CIFAR10_IDENTITY),
-    "preact_resnet18": _Arch(_preact_resnet.PreActResNet18, "linear.weight", 32,
-                             CIFAR10_IDENTITY, _preact_options),
-    "wrn28_10": _Arch(_wrn(28, 10), "fc.weight", 32, CIFAR10_IDENTITY, _wrn_options,
-                      _WRN_UNUSED),
-    "wrn34_10": _Arch(_wrn(34, 10), "fc.weight", 32, CIFAR10_IDENTITY, _wrn_options,
-                      _WRN_UNUSED),
-    # any depth and width (e.g. the WRN-70-16 of the zoo), read from the keys
-    "wide_resnet": _Arch(_wide_resnet.WideResNet, "fc.weight", 32, CIFAR10_IDENTITY,
-                         _any_wrn_options, _WRN_UNUSED),
-    "resnet50": _Arch(_resnet50.ResNet50, "fc.weight", 224, IMAGENET_MEAN_STD),
-    "efficientnet_b0": _Arch(_efficientnet.EfficientNetB0, "classifier.1.weight", 224,
-                             IMAGENET_MEAN_STD),
+  "resnet18": _Arch(_resnet.ResNet18, "linear.weight", 32, CIFAR10_IDENTITY),
+  "preact_resnet18": _Arch(
+    _preact_resnet.PreActResNet18, "linear.weight", 32, CIFAR10_IDENTITY, _preact_options
+  ),
+  "wrn28_10": _Arch(_wrn(28, 10), "fc.weight", 32, CIFAR10_IDENTITY, _wrn_options, _WRN_UNUSED),
+  "wrn34_10": _Arch(_wrn(34, 10), "fc.weight", 32, CIFAR10_IDENTITY, _wrn_options, _WRN_UNUSED),
+  # any depth and width (e.g. the WRN-70-16 of the zoo), read from the keys
+  "wide_resnet": _Arch(
+    _wide_resnet.WideResNet, "fc.weight", 32, CIFAR10_IDENTITY, _any_wrn_options, _WRN_UNUSED
+  ),
+  "resnet50": _Arch(_resnet50.ResNet50, "fc.weight", 224, IMAGENET_MEAN_STD),
+  "efficientnet_b0": _Arch(
+    _efficientnet.EfficientNetB0, "classifier.1.weight", 224, IMAGENET_MEAN_STD
+  ),
 }
 
 _WRAPPERS = ("state_dict", "model_state_dict", "model")
@@ -99,16 +104,23 @@ _PREFIXES = ("module.", "model.")
 # read into the Flax module's `mean` / `std`.
 _NORM_BUFFERS = (("mu", "sigma"), ("mean", "std"), ("normalize.mean", "normalize.std"))
 # torch leaf name -> (Flax collection, Flax leaf name); weights are resolved by rank.
-_LEAVES = {"bias": ("params", "bias"), "running_mean": ("batch_stats", "mean"),
-           "running_var": ("batch_stats", "var")}
+_LEAVES = {
+  "bias": ("params", "bias"),
+  "running_mean": ("batch_stats", "mean"),
+  "running_var": ("batch_stats", "var"),
+}
 _DROPPED = ("num_batches_tracked",)
 
 
-def from_torch(checkpoint: Union[str, os.PathLike, Mapping[str, Any]], arch: str, *,
-               num_classes: Optional[int] = None,
-               mean: Optional[Union[float, Sequence[float]]] = None,
-               std: Optional[Union[float, Sequence[float]]] = None,
-               dtype: Any = jnp.float32):
+def from_torch(
+  checkpoint: Union[str, os.PathLike, Mapping[str, Any]],
+  arch: str,
+  *,
+  num_classes: Optional[int] = None,
+  mean: Optional[Union[float, Sequence[float]]] = None,
+  std: Optional[Union[float, Sequence[float]]] = None,
+  dtype: Any = jnp.float32,
+):
   """Imports a PyTorch checkpoint as a Flax module and its variables.
 
   The result is used like any advjax model: `models.make_logits_fn(module, variables)` maps
@@ -184,19 +196,26 @@ def from_torch(checkpoint: Union[str, os.PathLike, Mapping[str, Any]], arch: str
     raise ValueError(f"`std` must be positive; got {std}.")
   if num_classes is None:
     if spec.classifier not in state or state[spec.classifier].ndim != 2:
-      raise ValueError(f"Cannot infer `num_classes`: the checkpoint has no 2-D classifier "
-                       f"weight {spec.classifier!r} for arch {arch!r}; pass num_classes.")
+      raise ValueError(
+        f"Cannot infer `num_classes`: the checkpoint has no 2-D classifier "
+        f"weight {spec.classifier!r} for arch {arch!r}; pass num_classes."
+      )
     num_classes = int(state[spec.classifier].shape[0])
   if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
     raise ValueError(f"`num_classes` must be a positive int; got {num_classes!r}.")
 
-  module = spec.build(num_classes=int(num_classes), mean=mean, std=std, dtype=dtype,
-                      **spec.options(state))
+  module = spec.build(
+    num_classes=int(num_classes), mean=mean, std=std, dtype=dtype, **spec.options(state)
+  )
   size = spec.image_size
   # Shapes only: tracing init is enough to know which arrays the module needs.
-  target = jax.eval_shape(lambda: module.init(
+  target = jax.eval_shape(
+    lambda: module.init(
       {"params": jax.random.key(0), "dropout": jax.random.key(0)},
-      jnp.zeros((1, size, size, 3), jnp.float32), train=False))
+      jnp.zeros((1, size, size, 3), jnp.float32),
+      train=False,
+    )
+  )
   return module, _assign(dict(target), state)
 
 
@@ -205,20 +224,26 @@ def _read(checkpoint):
   if isinstance(checkpoint, Mapping):
     return checkpoint
   if not isinstance(checkpoint, (str, os.PathLike)):
-    raise ValueError("`checkpoint` must be a path (.pt, .pth, .safetensors) or a state dict "
-                     f"mapping names to tensors; got {type(checkpoint).__name__}.")
+    raise ValueError(
+      "`checkpoint` must be a path (.pt, .pth, .safetensors) or a state dict "
+      f"mapping names to tensors; got {type(checkpoint).__name__}."
+    )
   path = os.fspath(checkpoint)
   if not os.path.exists(path):
     raise FileNotFoundError(f"`checkpoint` {path!r} does not exist.")
   suffix = os.path.splitext(path)[1].lower()
   if suffix == ".safetensors":
     from safetensors import numpy as st_numpy  # pylint: disable=import-outside-toplevel
+
     return st_numpy.load_file(path)
   if suffix in (".pt", ".pth", ".bin", ".ckpt", ".tar"):
     import torch  # pylint: disable=import-outside-toplevel
+
     return torch.load(path, map_location="cpu", weights_only=True)
-  raise ValueError(f"`checkpoint` {path!r} must end in .safetensors or .pt / .pth (also "
-                   f".bin, .ckpt, .tar as written by torch.save); got {suffix or 'no suffix'!r}.")
+  raise ValueError(
+    f"`checkpoint` {path!r} must end in .safetensors or .pt / .pth (also "
+    f".bin, .ckpt, .tar as written by torch.save); got {suffix or 'no suffix'!r}."
+  )
 
 
 def _unwrap(state):
@@ -250,8 +275,9 @@ def _to_numpy(key, value):
       value = value.float()  # bfloat16 / float16 have no (exact) NumPy twin
     value = value.numpy()
   if not hasattr(value, "shape") or not hasattr(value, "dtype"):
-    raise ValueError(f"`checkpoint` values must be tensors or arrays; {key!r} is "
-                     f"{type(value).__name__}.")
+    raise ValueError(
+      f"`checkpoint` values must be tensors or arrays; {key!r} is {type(value).__name__}."
+    )
   value = np.asarray(value)
   return value.astype(np.float32) if np.issubdtype(value.dtype, np.floating) else value
 
@@ -269,8 +295,9 @@ def _channels(name, value, default):
   if arr.size == 1:
     arr = np.repeat(arr, 3)
   if arr.size != 3 or not np.all(np.isfinite(arr)):
-    raise ValueError(f"`{name}` must be one finite number or 3 (one per RGB channel); "
-                     f"got {value!r}.")
+    raise ValueError(
+      f"`{name}` must be one finite number or 3 (one per RGB channel); got {value!r}."
+    )
   return tuple(float(a) for a in arr)
 
 
@@ -307,18 +334,23 @@ def _assign(target, state):
       continue
     value = converted[flat]
     if value.shape != leaf.shape:
-      mismatched.append(f"{origin[flat]} {list(state[origin[flat]].shape)} -> "
-                        f"{'/'.join(names)} needs {list(leaf.shape)} (got {list(value.shape)} "
-                        "after conversion)")
+      mismatched.append(
+        f"{origin[flat]} {list(state[origin[flat]].shape)} -> "
+        f"{'/'.join(names)} needs {list(leaf.shape)} (got {list(value.shape)} "
+        "after conversion)"
+      )
       continue
     leaves[flat] = jnp.asarray(value, leaf.dtype)
-  unexpected = [f"{origin[f]} {list(state[origin[f]].shape)}"
-                for f in converted if f not in flat_target]
+  unexpected = [
+    f"{origin[f]} {list(state[origin[f]].shape)}" for f in converted if f not in flat_target
+  ]
   if missing or unexpected or mismatched:
     parts = []
-    for title, items in (("missing (the Flax model needs them)", missing),
-                         ("unexpected (in the checkpoint, not in the model)", unexpected),
-                         ("shape mismatches", mismatched)):
+    for title, items in (
+      ("missing (the Flax model needs them)", missing),
+      ("unexpected (in the checkpoint, not in the model)", unexpected),
+      ("shape mismatches", mismatched),
+    ):
       if items:
         parts.append(f"{len(items)} {title}:\n  " + "\n  ".join(sorted(items)))
     raise ValueError("`checkpoint` does not fit the architecture:\n" + "\n".join(parts))
@@ -326,4 +358,5 @@ def _assign(target, state):
   def fill(path, _):
     names = [p.key for p in path]
     return leaves[(names[0], "_".join(names[1:]))]
+
   return jax.tree_util.tree_map_with_path(fill, target)

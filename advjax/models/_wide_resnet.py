@@ -10,6 +10,7 @@ pooling and `fc`. A torch path `block1.layer.0.conv1.weight` is the Flax path
 ("block1_layer_0", "conv1", "kernel"). RobustBench's `sub_block1` (TRADES
 checkpoints) has parameters but is never called: an importer drops its keys.
 """
+
 from typing import Sequence
 
 import flax.linen as nn
@@ -22,6 +23,7 @@ from advjax.models._lenet import BlockHook
 class WideBasicBlock(nn.Module):
   """BN-ReLU-conv3x3-BN-ReLU-(dropout)-conv3x3; where the width changes the
   shortcut is `convShortcut` of the pre-activation, otherwise the identity."""
+
   features: int
   strides: int = 1
   dropout_rate: float = 0.0
@@ -32,8 +34,11 @@ class WideBasicBlock(nn.Module):
     d = self.dtype
     out = nn.relu(_resnet.batch_norm(train, dtype=d, name="bn1")(x))
     equal_in_out = x.shape[-1] == self.features
-    shortcut = x if equal_in_out else _resnet.conv(
-        self.features, 1, self.strides, dtype=d, name="convShortcut")(out)
+    shortcut = (
+      x
+      if equal_in_out
+      else _resnet.conv(self.features, 1, self.strides, dtype=d, name="convShortcut")(out)
+    )
     out = _resnet.conv(self.features, 3, self.strides, dtype=d, name="conv1")(out)
     out = nn.relu(_resnet.batch_norm(train, dtype=d, name="bn2")(out))
     out = nn.Dropout(self.dropout_rate, deterministic=not train)(out)
@@ -60,6 +65,7 @@ class WideResNet(nn.Module):
   Raises:
     ValueError: (when called) if `depth` is not 6n + 4.
   """
+
   num_classes: int = 10
   depth: int = 28
   widen_factor: int = 10
@@ -85,9 +91,13 @@ class WideResNet(nn.Module):
     x = hook(1, _resnet.conv(16, 3, dtype=d, name="conv1")(x))
     for g, (channels, strides) in enumerate(((16, 1), (32, 2), (64, 2))):
       for j in range(n):
-        x = WideBasicBlock(channels * self.widen_factor, strides if j == 0 else 1,
-                           self.dropout_rate, dtype=d,
-                           name=f"block{g + 1}_layer_{j}")(x, train)
+        x = WideBasicBlock(
+          channels * self.widen_factor,
+          strides if j == 0 else 1,
+          self.dropout_rate,
+          dtype=d,
+          name=f"block{g + 1}_layer_{j}",
+        )(x, train)
       x = hook(2 + g, x)
     x = nn.relu(_resnet.batch_norm(train, dtype=d, name="bn1")(x))
     x = _resnet.global_avg_pool(x)

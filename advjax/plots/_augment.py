@@ -1,4 +1,5 @@
 """Grids of every augmentation and of every corruption."""
+
 import functools
 from typing import Optional, Sequence
 
@@ -42,29 +43,34 @@ def augmentation_examples(key, images):
   out = {"original": images}
   for i, policy in enumerate(["color", "translation", "cutout", "color,translation,cutout"]):
     fn = functools.partial(augment.diffaugment, policy=policy)
-    out[f"DiffAugment\n{policy.replace(',translation,cutout', '+all')}"] = \
-        batched(fn)(keys(i), images)
+    out[f"DiffAugment\n{policy.replace(',translation,cutout', '+all')}"] = batched(fn)(
+      keys(i), images
+    )
   out["AugMix"] = batched(augment.augmix)(keys(10), images)
   out["AugMix\nall ops"] = batched(functools.partial(augment.augmix, all_ops=True))(
-      keys(11), images)
+    keys(11), images
+  )
   for j, name in enumerate(augment.augmix_op_names(all_ops=True)):
     op = functools.partial(augment.augmix_op, name=name, severity=10.0)
     out[f"op: {name}\n(severity 10)"] = batched(op)(keys(20 + j), images)
-  out["random colour\nfilter (ACE)"] = batched(functools.partial(
-      augment.random_color_filter, bounds=(0.2, 3.0)))(keys(40), images)
+  out["random colour\nfilter (ACE)"] = batched(
+    functools.partial(augment.random_color_filter, bounds=(0.2, 3.0))
+  )(keys(40), images)
   if n > 1:
     labels = jnp.arange(n)
-    out["mixup"] = augment.mixup_batch(jax.random.fold_in(key, 41), images, labels,
-                                       num_classes=n)[0]
-    out["CutMix"] = augment.cutmix_batch(jax.random.fold_in(key, 42), images, labels,
-                                         num_classes=n)[0]
+    out["mixup"] = augment.mixup_batch(jax.random.fold_in(key, 41), images, labels, num_classes=n)[
+      0
+    ]
+    out["CutMix"] = augment.cutmix_batch(
+      jax.random.fold_in(key, 42), images, labels, num_classes=n
+    )[0]
   out["NoisyMix noise\n(input)"] = jnp.clip(
-      augment.sparse_noise(jax.random.fold_in(key, 43), images), 0, 1)
+    augment.sparse_noise(jax.random.fold_in(key, 43), images), 0, 1
+  )
   return out
 
 
-def augmentation_grid(images, *, key: Optional[jax.Array] = None,
-                      title: str = "") -> Figure:
+def augmentation_grid(images, *, key: Optional[jax.Array] = None, title: str = "") -> Figure:
   """A grid of every augmentation: one row per image, one column per augmentation
   (`augmentation_examples`: the original, DiffAugment policies, AugMix, each AugMix op
   at severity 10, ACE's random colour filter, mixup, CutMix, NoisyMix noise).
@@ -92,9 +98,14 @@ def augmentation_grid(images, *, key: Optional[jax.Array] = None,
   return fig
 
 
-def corruption_grid(image, *, key: Optional[jax.Array] = None,
-                    names: Optional[Sequence[str]] = None,
-                    severities: Sequence[int] = (1, 3, 5), title: str = "") -> Figure:
+def corruption_grid(
+  image,
+  *,
+  key: Optional[jax.Array] = None,
+  names: Optional[Sequence[str]] = None,
+  severities: Sequence[int] = (1, 3, 5),
+  title: str = "",
+) -> Figure:
   """A grid of corruptions of one image: per corruption, the original and the
   corrupted image at each severity, in two blocks side by side.
 

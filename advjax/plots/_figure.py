@@ -1,4 +1,5 @@
 """The one writer of every figure: `save_figure`."""
+
 import sys
 
 from matplotlib.figure import Figure
@@ -30,4 +31,4 @@ def save_figure(fig: Figure, path, *, dpi: int = 110) -> str:
   finally:
     pyplot = sys.modules.get("matplotlib.pyplot")  # loaded only if someone used pyplot
     if pyplot is not None:
-      pyplot.close(fig)   # a no-op for figures pyplot does not manage
+      pyplot.close(fig)  # a no-op for figures pyplot does not manage

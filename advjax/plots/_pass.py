@@ -1,4 +1,5 @@
 """Figures 2 and 4 of Rozsa, Rudd & Boult 2016 (PASS and hard positives)."""
+
 import functools
 from typing import Dict, Optional, Sequence
 
@@ -13,14 +14,20 @@ from advjax import attacks
 
 def _gray(ax, img, vmin=0.0, vmax=1.0, cmap="gray"):
   img = np.asarray(img)
-  ax.imshow(img[..., 0] if img.shape[-1] == 1 else np.clip(img, 0, 1), cmap=cmap,
-            vmin=vmin, vmax=vmax, interpolation="nearest")
+  ax.imshow(
+    img[..., 0] if img.shape[-1] == 1 else np.clip(img, 0, 1),
+    cmap=cmap,
+    vmin=vmin,
+    vmax=vmax,
+    interpolation="nearest",
+  )
   ax.set_xticks([])
   ax.set_yticks([])
 
 
-def perturbation_examples(logits_fn, images, labels, *, num_binary_steps: int = 10
-                          ) -> Dict[str, attacks.MinimalAdversarial]:
+def perturbation_examples(
+  logits_fn, images, labels, *, num_binary_steps: int = 10
+) -> Dict[str, attacks.MinimalAdversarial]:
   """Minimal adversarials along FGS, FGV, HC-1 and HC-2 (HC-D) directions.
 
   Args:
@@ -34,17 +41,21 @@ def perturbation_examples(logits_fn, images, labels, *, num_binary_steps: int = 
   """
   images, labels = jnp.asarray(images, jnp.float32), jnp.asarray(labels)
   hc, _ = attacks.hot_cold_directions(logits_fn, images, labels, num_hot=2)
-  dirs = {"FGS": attacks.fgs_directions(logits_fn, images, labels),
-          "FGV": attacks.fgv_directions(logits_fn, images, labels),
-          "HC-1": hc[:, :1], "HC-2": hc[:, 1:2]}
-  search = jax.jit(functools.partial(attacks.minimal_adversarial, logits_fn,
-                                     num_binary_steps=num_binary_steps))
+  dirs = {
+    "FGS": attacks.fgs_directions(logits_fn, images, labels),
+    "FGV": attacks.fgv_directions(logits_fn, images, labels),
+    "HC-1": hc[:, :1],
+    "HC-2": hc[:, 1:2],
+  }
+  search = jax.jit(
+    functools.partial(attacks.minimal_adversarial, logits_fn, num_binary_steps=num_binary_steps)
+  )
   return {k: search(images, labels, d) for k, d in dirs.items()}
 
 
-def pass_examples_figure(logits_fn, images, labels, *,
-                         results: Optional[Dict[str, attacks.MinimalAdversarial]] = None
-                         ) -> Figure:
+def pass_examples_figure(
+  logits_fn, images, labels, *, results: Optional[Dict[str, attacks.MinimalAdversarial]] = None
+) -> Figure:
   """Figure 2 of Rozsa et al. 2016: original, perturbation and adversarial per type.
 
   One block of rows per image; in each block, one row per generation type (FGS,
@@ -80,9 +91,12 @@ def pass_examples_figure(logits_fn, images, labels, *,
       row[1].set_title(f"{name} perturbation (+-{m:.2f})", fontsize=7)
       _gray(row[2], adv)
       if bool(r.success[i, 0]):
-        row[2].set_title(f"{name}: PASS {float(r.pass_score[i, 0]):.3f}, pred "
-                         f"{int(r.predictions[i, 0])}\nL2/px {float(r.l2[i, 0]):.2e}, "
-                         f"Linf {float(r.linf[i, 0]):.3f}", fontsize=7)
+        row[2].set_title(
+          f"{name}: PASS {float(r.pass_score[i, 0]):.3f}, pred "
+          f"{int(r.predictions[i, 0])}\nL2/px {float(r.l2[i, 0]):.2e}, "
+          f"Linf {float(r.linf[i, 0]):.3f}",
+          fontsize=7,
+        )
       else:
         row[2].set_title(f"{name}: label never flips", fontsize=7)
   fig.suptitle("Minimal adversarial images (Rozsa et al. 2016, Fig. 2)", fontsize=9)
@@ -90,9 +104,12 @@ def pass_examples_figure(logits_fn, images, labels, *,
   return fig
 
 
-def pass_distribution_figure(columns: Dict[str, np.ndarray], *,
-                             types: Optional[Sequence[str]] = None, tau: Optional[float] = None
-                             ) -> Figure:
+def pass_distribution_figure(
+  columns: Dict[str, np.ndarray],
+  *,
+  types: Optional[Sequence[str]] = None,
+  tau: Optional[float] = None,
+) -> Figure:
   """Figure 4 of Rozsa et al. 2016: PASS distribution per generation type.
 
   One box (quartiles and whiskers, no outliers) per (type, scale factor), coloured by

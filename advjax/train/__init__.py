@@ -1,5 +1,6 @@
 """Training: state, the composable train step (view sources, MaxUp, PASS filter, NoisyMix,
 adaptive alpha), schedules, the resumable loop, fine-tuning and loading runs."""
+
 from advjax import _extras
 
 _extras.require("advjax.train", "ml_collections", "orbax.checkpoint", "tensorboardX", "tqdm")
@@ -45,14 +46,44 @@ from advjax.train._views import make_source
 from advjax.train._views import view_loss
 
 __all__ = [
-    "Checkpointer", "EPS_SCHEDULES", "LR_SCHEDULES", "NOISYMIX_VIEWS", "NoisyMix",
-    "NonFiniteLossError", "OBJECTIVES", "OPTIMIZERS", "RECIPES", "Run", "SOURCES",
-    "TRAIN_ATTACKS", "TrainState", "TrainingStalledError", "Views", "attack_source",
-    "awp_perturbation", "create_train_state", "default_config", "eps_schedule",
-    "evaluate_checkpoint", "fit", "l2_penalty", "load_run", "lr_schedule", "make_attack_fn",
-    "make_eval_step", "make_free_train_step", "make_optimizer", "make_source",
-    "make_train_step", "read_run_config", "train_and_evaluate", "validate_config",
-    "view_loss",
-    # multi-host runs
-    "DISTRIBUTED_MODES", "detect_cluster", "initialize_distributed", "is_primary",
+  "Checkpointer",
+  "EPS_SCHEDULES",
+  "LR_SCHEDULES",
+  "NOISYMIX_VIEWS",
+  "NoisyMix",
+  "NonFiniteLossError",
+  "OBJECTIVES",
+  "OPTIMIZERS",
+  "RECIPES",
+  "Run",
+  "SOURCES",
+  "TRAIN_ATTACKS",
+  "TrainState",
+  "TrainingStalledError",
+  "Views",
+  "attack_source",
+  "awp_perturbation",
+  "create_train_state",
+  "default_config",
+  "eps_schedule",
+  "evaluate_checkpoint",
+  "fit",
+  "l2_penalty",
+  "load_run",
+  "lr_schedule",
+  "make_attack_fn",
+  "make_eval_step",
+  "make_free_train_step",
+  "make_optimizer",
+  "make_source",
+  "make_train_step",
+  "read_run_config",
+  "train_and_evaluate",
+  "validate_config",
+  "view_loss",
+  # multi-host runs
+  "DISTRIBUTED_MODES",
+  "detect_cluster",
+  "initialize_distributed",
+  "is_primary",
 ]

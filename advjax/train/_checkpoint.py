@@ -1,5 +1,6 @@
 """Orbax checkpoints of the TrainState plus JSON metadata and the input pipeline's state
 (Grain's own orbax handler: one JSON file per process); atomic and rotating."""
+
 import logging
 import os
 import time
@@ -13,6 +14,7 @@ import orbax.checkpoint as ocp
 
 def _grain_checkpoint():
   import grain  # pylint: disable=import-outside-toplevel
+
   return grain.checkpoint
 
 
@@ -58,15 +60,21 @@ class Checkpointer:
     self.directory = os.path.abspath(directory)
     self.read_only = read_only
     if read_only:
-      options = ocp.CheckpointManagerOptions(read_only=True, create=False,
-                                             save_interval_steps=0,
-                                             enable_async_checkpointing=False,
-                                             cleanup_tmp_directories=False)
+      options = ocp.CheckpointManagerOptions(
+        read_only=True,
+        create=False,
+        save_interval_steps=0,
+        enable_async_checkpointing=False,
+        cleanup_tmp_directories=False,
+      )
     else:
-      options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                             enable_async_checkpointing=False,
-                                             cleanup_tmp_directories=True)
-    quiet = _Quiet() if read_only else None   # orbax warns of each read-only setting
+      options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep,
+        create=True,
+        enable_async_checkpointing=False,
+        cleanup_tmp_directories=True,
+      )
+    quiet = _Quiet() if read_only else None  # orbax warns of each read-only setting
     if quiet:
       logging.getLogger("absl").addFilter(quiet)
     try:
@@ -97,8 +105,7 @@ class Checkpointer:
     self._manager.save(step, args=ocp.args.Composite(**items), force=True)
     self._manager.wait_until_finished()
 
-  def restore(self, template, step: Optional[int] = None, data_iterator=None
-              ) -> Tuple[Any, dict]:
+  def restore(self, template, step: Optional[int] = None, data_iterator=None) -> Tuple[Any, dict]:
     """Restores (state, meta) at `step` (default latest) into the structure of `template`
     and, when given, the Grain `data_iterator` to its saved position (in place).
 
@@ -122,18 +129,21 @@ class Checkpointer:
         return self._restore_step(template, step, data_iterator)
       except _StepError as err:
         newest = self._newest_finished_step()
-        if newest == step:   # still there and the newest: it cannot be read
+        if newest == step:  # still there and the newest: it cannot be read
           raise err.error from err.error.__cause__
         if not latest:
-          raise ValueError(f"checkpoint {step} in {self.directory} is not there (newest: "
-                           f"{newest}); a training still running there may have removed "
-                           f"it.") from err.error
+          raise ValueError(
+            f"checkpoint {step} in {self.directory} is not there (newest: "
+            f"{newest}); a training still running there may have removed "
+            f"it."
+          ) from err.error
         if newest is None or attempt + 1 == _RESTORE_ATTEMPTS:
           raise ValueError(
-              f"checkpoint {step} in {self.directory} was removed while it was read "
-              f"(a training still running there rotates its checkpoints; tried steps "
-              f"{', '.join(map(str, tried))}); evaluate again, or when the training "
-              f"has finished.") from err.error
+            f"checkpoint {step} in {self.directory} was removed while it was read "
+            f"(a training still running there rotates its checkpoints; tried steps "
+            f"{', '.join(map(str, tried))}); evaluate again, or when the training "
+            f"has finished."
+          ) from err.error
         step = newest
         time.sleep(0.1 * attempt)
     raise AssertionError("unreachable")
@@ -154,15 +164,19 @@ class Checkpointer:
       if not os.path.isdir(os.path.join(self.directory, str(step), "data")):
         if not os.path.isdir(os.path.join(self.directory, str(step))):
           raise _StepError(ValueError(f"checkpoint {step} in {self.directory} is gone."))
-        raise ValueError(f"checkpoint {step} in {self.directory} holds no input-pipeline "
-                         "state: it was not written by a Grain run (config.input.pipeline="
-                         "'grain') and cannot resume one exactly; use a new workdir.")
+        raise ValueError(
+          f"checkpoint {step} in {self.directory} holds no input-pipeline "
+          "state: it was not written by a Grain run (config.input.pipeline="
+          "'grain') and cannot resume one exactly; use a new workdir."
+        )
       items["data"] = _grain_checkpoint().CheckpointRestore(data_iterator)
     try:
       out = self._manager.restore(step, args=ocp.args.Composite(**items))
     except Exception as err:  # pylint: disable=broad-except
-      error = ValueError(f"cannot read checkpoint {step} in {self.directory} into this "
-                         f"config's model and optimizer: {err}")
+      error = ValueError(
+        f"cannot read checkpoint {step} in {self.directory} into this "
+        f"config's model and optimizer: {err}"
+      )
       error.__cause__ = err
       raise _StepError(error) from err
     state = flax.serialization.from_state_dict(template, out["state"])

@@ -4,6 +4,7 @@ Configs are `ml_collections.ConfigDict`s of plain data. `default_config()` lists
 every key that `train_and_evaluate` reads; `validate_config` rejects unknown
 keys and bad values before anything is written to the workdir.
 """
+
 import json
 import os
 
@@ -29,21 +30,35 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 # Config keys that hold a tuple of names: (key, what a name is, the known names; None:
 # any, checked by the function that reads them).
 _NAME_TUPLES = (
-    ("eval.attacks", "attack", lambda: EVAL_ATTACKS),
-    ("eval.corruptions", "corruption",
-     lambda: ("common",) + tuple(augment.corruption_names("all"))),
-    ("train_attack.policy", "DiffAugment policy", lambda: augment.DIFFAUGMENT_POLICIES),
+  ("eval.attacks", "attack", lambda: EVAL_ATTACKS),
+  ("eval.corruptions", "corruption", lambda: ("common",) + tuple(augment.corruption_names("all"))),
+  ("train_attack.policy", "DiffAugment policy", lambda: augment.DIFFAUGMENT_POLICIES),
 )
 
 
 # Top-level keys added after runs were saved without them, with the value those runs
 # trained with.
-_ADDED_KEYS = (("objective", "ce"), ("trades_beta", 6.0), ("mart_lambda", 6.0),
-               ("awp_gamma", 0.0), ("dtype", "float32"),
-               ("train_augment", "none"), ("nesterov", False), ("train_extra", ""),
-               ("input", {"pipeline": "memory", "workers": 0, "image_size": 0,
-                          "eval_transform": "none", "eval_resize": 256,
-                          "skip_corrupt": False}))
+_ADDED_KEYS = (
+  ("objective", "ce"),
+  ("trades_beta", 6.0),
+  ("mart_lambda", 6.0),
+  ("awp_gamma", 0.0),
+  ("dtype", "float32"),
+  ("train_augment", "none"),
+  ("nesterov", False),
+  ("train_extra", ""),
+  (
+    "input",
+    {
+      "pipeline": "memory",
+      "workers": 0,
+      "image_size": 0,
+      "eval_transform": "none",
+      "eval_resize": 256,
+      "skip_corrupt": False,
+    },
+  ),
+)
 # config.input.pipeline's values: in-memory float32 arrays, or the Grain pipeline.
 INPUT_PIPELINES = ("memory", "grain")
 
@@ -63,16 +78,26 @@ def noisymix_spec(config):
   if n.views == "none":
     return None
   blocks = n.blocks
-  if (not isinstance(blocks, (tuple, list)) or
-      not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in blocks)):
-    raise ValueError(f"`blocks` must be a tuple of hook indices >= 0 such as (0, 1, 2) (on "
-                     f"the command line: --config.noisymix.blocks=0,1,2); got {blocks!r}.")
+  if not isinstance(blocks, (tuple, list)) or not all(
+    isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in blocks
+  ):
+    raise ValueError(
+      f"`blocks` must be a tuple of hook indices >= 0 such as (0, 1, 2) (on "
+      f"the command line: --config.noisymix.blocks=0,1,2); got {blocks!r}."
+    )
   blocks = tuple(blocks)
   return _views.NoisyMix(
-      views=n.views, jsd_weight=float(n.jsd_weight), mixup_alpha=float(n.mixup_alpha),
-      blocks=blocks, noise=bool(n.noise), add=float(n.add), mult=float(n.mult),
-      sparsity=float(n.sparsity), severity=float(config.train_attack.severity),
-      policy=tuple(config.train_attack.policy)).check()
+    views=n.views,
+    jsd_weight=float(n.jsd_weight),
+    mixup_alpha=float(n.mixup_alpha),
+    blocks=blocks,
+    noise=bool(n.noise),
+    add=float(n.add),
+    mult=float(n.mult),
+    sparsity=float(n.sparsity),
+    severity=float(config.train_attack.severity),
+    policy=tuple(config.train_attack.policy),
+  ).check()
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -82,7 +107,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.seed = 0
   # data
   c.dataset = "mnist5k"
-  c.data_dir = ""                 # TFDS data_dir ("" = TFDS default)
+  c.data_dir = ""  # TFDS data_dir ("" = TFDS default)
   c.validation_size = 500
   # "flip", "pad_crop_flip" (CIFAR), or with the Grain pipeline "random_resized_crop_flip"
   # (ImageNet, to input.image_size): data.ARRAY_AUGMENTS / data.TRAIN_AUGMENTS
@@ -94,9 +119,16 @@ def default_config() -> ml_collections.ConfigDict:
   # the validation slice and the evaluation's test examples are read into memory through
   # `eval_transform` ("resize_center_crop": shorter side to eval_resize, central
   # image_size crop; RobustBench's Res256Crop224 for ImageNet).
-  c.input = ml_collections.ConfigDict({
-      "pipeline": "memory", "workers": 0, "image_size": 0, "eval_transform": "none",
-      "eval_resize": 256, "skip_corrupt": False})
+  c.input = ml_collections.ConfigDict(
+    {
+      "pipeline": "memory",
+      "workers": 0,
+      "image_size": 0,
+      "eval_transform": "none",
+      "eval_resize": 256,
+      "skip_corrupt": False,
+    }
+  )
   # model
   c.model = "lenet5"
   c.model_kwargs = ml_collections.ConfigDict({"dropout_rate": 0.0})
@@ -104,7 +136,7 @@ def default_config() -> ml_collections.ConfigDict:
   # optimizer state, BatchNorm statistics, logits, losses and the attacks' images and
   # perturbations stay float32)
   c.dtype = "float32"
-  c.init_workdir = ""             # fine-tune: start from the latest checkpoint of this run
+  c.init_workdir = ""  # fine-tune: start from the latest checkpoint of this run
   # generated training images appended to the training split (in-memory pipeline): an .npz
   # with "image" [R, H, W, C] in [0, 1] and "label" [R] columns, e.g. the hard-positive set
   # `attacks.generate_hard_positive_set` made once from a base network (Rozsa et al. 2016)
@@ -117,49 +149,62 @@ def default_config() -> ml_collections.ConfigDict:
   c.lr_schedule = "cosine"
   c.warmup_epochs = 0
   c.momentum = 0.9
-  c.nesterov = False              # "sgd": Nesterov momentum
+  c.nesterov = False  # "sgd": Nesterov momentum
   c.weight_decay = 0.0
   # recipe: standard (alpha = 1), adversarial (fixed alpha), hybrid (adaptive alpha)
   c.recipe = "standard"
-  c.alpha = 0.5                   # fixed alpha ("adversarial"), initial alpha ("hybrid")
+  c.alpha = 0.5  # fixed alpha ("adversarial"), initial alpha ("hybrid")
   # the loss of the adversarial views: "ce", "trades" (Zhang et al. 2019: CE(x) + beta *
   # KL(p(x) || p(x')), x' from TRADES' PGD on the KL) or "mart" (Wang et al. 2020);
   # alpha = 0 gives the paper's loss
   c.objective = "ce"
   c.trades_beta = 6.0
   c.mart_lambda = 6.0
-  c.awp_gamma = 0.0               # AWP (Wu et al. 2020): relative weight perturbation, 0 = off
-  c.train_attack = ml_collections.ConfigDict({
-      "name": "pgd", "eps": 0.1, "num_steps": 7,
+  c.awp_gamma = 0.0  # AWP (Wu et al. 2020): relative weight perturbation, 0 = off
+  c.train_attack = ml_collections.ConfigDict(
+    {
+      "name": "pgd",
+      "eps": 0.1,
+      "num_steps": 7,
       # step = factor * eps; None: the attack's default (PGD 2.5 / num_steps, FGSM-RS 1.25)
       "step_size_factor": config_dict.placeholder(float),
       "num_restarts": 1,
-      "replays": 4,                # "free": replays m of each batch (Shafahi et al. 2019)
-      "hp_type": "HC-D-9",         # "hard_positives": FGS | FGV | HC-D-k | HC-S-k directions
-      "hp_scale": 1.0,             # "hard_positives": factor of the minimal perturbation
-      "policy": ("color", "translation", "cutout"),   # "diffaugment" policy, in order
-      "severity": 3.0,             # "augmix" severity
-      "maxup": 1,                  # MaxUp: train on the worst of m draws per example (1 = off)
-      "pass_tau": 0.0,             # PASS filter: views with PASS < tau get no weight (0 = off)
-      "pass_iterations": 20,       # ECC iterations of that PASS
-      "curriculum": "none"})       # "steps": PGD steps grow 1 -> num_steps over eps_warmup_epochs
+      "replays": 4,  # "free": replays m of each batch (Shafahi et al. 2019)
+      "hp_type": "HC-D-9",  # "hard_positives": FGS | FGV | HC-D-k | HC-S-k directions
+      "hp_scale": 1.0,  # "hard_positives": factor of the minimal perturbation
+      "policy": ("color", "translation", "cutout"),  # "diffaugment" policy, in order
+      "severity": 3.0,  # "augmix" severity
+      "maxup": 1,  # MaxUp: train on the worst of m draws per example (1 = off)
+      "pass_tau": 0.0,  # PASS filter: views with PASS < tau get no weight (0 = off)
+      "pass_iterations": 20,  # ECC iterations of that PASS
+      "curriculum": "none",
+    }
+  )  # "steps": PGD steps grow 1 -> num_steps over eps_warmup_epochs
   # NoisyMix stability terms on the clean branch (Erichson et al. 2022); views "none" = off.
   # views "augmix" with mixup_alpha 0 and noise False is AugMix's JSD loss.
-  c.noisymix = ml_collections.ConfigDict({
-      "views": "none", "jsd_weight": 12.0, "mixup_alpha": 1.0, "blocks": (0, 1, 2),
-      "noise": True, "add": 0.5, "mult": 0.5, "sparsity": 0.65})
-  c.eps_schedule = "constant"     # constant | linear | cosine | step (eps/10 -> eps)
+  c.noisymix = ml_collections.ConfigDict(
+    {
+      "views": "none",
+      "jsd_weight": 12.0,
+      "mixup_alpha": 1.0,
+      "blocks": (0, 1, 2),
+      "noise": True,
+      "add": 0.5,
+      "mult": 0.5,
+      "sparsity": 0.65,
+    }
+  )
+  c.eps_schedule = "constant"  # constant | linear | cosine | step (eps/10 -> eps)
   c.eps_warmup_epochs = 0
   # evaluation
-  c.eval = default_eval_config()   # see advjax.eval.default_eval_config
+  c.eval = default_eval_config()  # see advjax.eval.default_eval_config
   # bookkeeping
   c.keep_checkpoints = 3
   c.checkpoint_every_epochs = 1
   c.progress = True
   # stop a run whose training loss stays within `tolerance` of log K (chance) for `epochs`
   # epochs and at least `min_steps` steps (epochs 0 = off); see train/_stall.py
-  c.stall_check = ml_collections.ConfigDict({"epochs": 1.0, "min_steps": 50,
-                                             "tolerance": 0.01})
+  c.stall_check = ml_collections.ConfigDict({"epochs": 1.0, "min_steps": 50, "tolerance": 0.01})
   return c
 
 
@@ -174,14 +219,17 @@ def from_saved(saved: dict) -> dict:
   train_attack.step_size_factor < 0 -> None, train_attack.policy "color,cutout" ->
   ("color", "cutout"), noisymix.blocks "0,1,2" -> (0, 1, 2).
   """
-  out = json.loads(json.dumps(saved))   # a deep copy
-  for key, value in _ADDED_KEYS:   # runs saved before these keys existed trained with them
+  out = json.loads(json.dumps(saved))  # a deep copy
+  for key, value in _ADDED_KEYS:  # runs saved before these keys existed trained with them
     if isinstance(out, dict):
       out.setdefault(key, json.loads(json.dumps(value)))
+
   def names(text):
     return [p.strip() for p in text.split(",") if p.strip()]
-  ev, ta, nm = (out.get(k) if isinstance(out.get(k), dict) else {}
-                for k in ("eval", "train_attack", "noisymix"))
+
+  ev, ta, nm = (
+    out.get(k) if isinstance(out.get(k), dict) else {} for k in ("eval", "train_attack", "noisymix")
+  )
   if isinstance(ev.get("attacks"), str):
     ev["attacks"] = names(ev["attacks"])
   if isinstance(ev.get("corruptions"), str):
@@ -196,15 +244,16 @@ def from_saved(saved: dict) -> dict:
     try:
       nm["blocks"] = [int(b) for b in names(nm["blocks"])]
     except ValueError:
-      pass   # validate_config names the key
+      pass  # validate_config names the key
   return out
 
 
 def _check_keys(config, reference, prefix=""):
   for key in config.keys():
     if key not in reference:
-      raise ValueError(f"Unknown config key {prefix + key!r}; known keys: "
-                       f"{sorted(reference.keys())}.")
+      raise ValueError(
+        f"Unknown config key {prefix + key!r}; known keys: {sorted(reference.keys())}."
+      )
     if isinstance(reference[key], ml_collections.ConfigDict) and key != "model_kwargs":
       _check_keys(config[key], reference[key], prefix + key + ".")
 
@@ -213,8 +262,9 @@ def model_kwargs(config) -> dict:
   """config.model_kwargs as keyword arguments of config.model: the default
   dropout_rate 0.0 (off) is left out for a model without dropout."""
   kwargs = dict(config.model_kwargs)
-  if (kwargs.get("dropout_rate") == 0.0 and
-      "dropout_rate" not in models.model_attributes(config.model)):
+  if kwargs.get("dropout_rate") == 0.0 and "dropout_rate" not in models.model_attributes(
+    config.model
+  ):
     del kwargs["dropout_rate"]
   return kwargs
 
@@ -223,35 +273,52 @@ def _check_input(full) -> None:
   """Checks config.input and the augmentation it allows."""
   inp = full.input
   if inp.pipeline not in INPUT_PIPELINES:
-    raise ValueError(f"config.input.pipeline: unknown value {inp.pipeline!r}; expected one of "
-                     f"{list(INPUT_PIPELINES)}.")
+    raise ValueError(
+      f"config.input.pipeline: unknown value {inp.pipeline!r}; expected one of "
+      f"{list(INPUT_PIPELINES)}."
+    )
   grain = inp.pipeline == "grain"
   augments = data.TRAIN_AUGMENTS if grain else data.ARRAY_AUGMENTS
   if full.train_augment not in augments:
-    more = (" ('random_resized_crop_flip' needs config.input.pipeline='grain')"
-            if full.train_augment in data.TRAIN_AUGMENTS else "")
-    raise ValueError(f"config.train_augment: unknown value {full.train_augment!r}; expected "
-                     f"one of {sorted(augments)}{more}.")
+    more = (
+      " ('random_resized_crop_flip' needs config.input.pipeline='grain')"
+      if full.train_augment in data.TRAIN_AUGMENTS
+      else ""
+    )
+    raise ValueError(
+      f"config.train_augment: unknown value {full.train_augment!r}; expected "
+      f"one of {sorted(augments)}{more}."
+    )
   for key in ("workers", "image_size", "eval_resize"):
     value = inp[key]
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
       raise ValueError(f"config.input.{key} must be an integer >= 0; got {value!r}.")
   if inp.eval_transform not in data.EVAL_TRANSFORMS:
-    raise ValueError(f"config.input.eval_transform: unknown value {inp.eval_transform!r}; "
-                     f"expected one of {list(data.EVAL_TRANSFORMS)}.")
-  if not grain and (inp.eval_transform != "none" or inp.workers or
-                    full.dataset.startswith("array_record:")):
-    raise ValueError("config.input.eval_transform, config.input.workers and 'array_record:' "
-                     "datasets need config.input.pipeline='grain'.")
+    raise ValueError(
+      f"config.input.eval_transform: unknown value {inp.eval_transform!r}; "
+      f"expected one of {list(data.EVAL_TRANSFORMS)}."
+    )
+  if not grain and (
+    inp.eval_transform != "none" or inp.workers or full.dataset.startswith("array_record:")
+  ):
+    raise ValueError(
+      "config.input.eval_transform, config.input.workers and 'array_record:' "
+      "datasets need config.input.pipeline='grain'."
+    )
   sized = full.train_augment == "random_resized_crop_flip" or (
-      inp.eval_transform == "resize_center_crop")
+    inp.eval_transform == "resize_center_crop"
+  )
   if sized and not inp.image_size:
-    raise ValueError("config.input.image_size (the side of the crops, e.g. 224) is required "
-                     "with train_augment='random_resized_crop_flip' or "
-                     "input.eval_transform='resize_center_crop'.")
+    raise ValueError(
+      "config.input.image_size (the side of the crops, e.g. 224) is required "
+      "with train_augment='random_resized_crop_flip' or "
+      "input.eval_transform='resize_center_crop'."
+    )
   if inp.eval_transform == "resize_center_crop" and inp.eval_resize < inp.image_size:
-    raise ValueError(f"config.input.eval_resize ({inp.eval_resize}) must be >= "
-                     f"config.input.image_size ({inp.image_size}).")
+    raise ValueError(
+      f"config.input.eval_resize ({inp.eval_resize}) must be >= "
+      f"config.input.image_size ({inp.image_size})."
+    )
 
 
 def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -262,12 +329,15 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   """
   ref = default_config()
   _check_keys(config, ref)
+
   def names(key, value):
     _, what, choices = next(t for t in _NAME_TUPLES if t[0] == key)
-    return _validate.parse_names(value, f"config.{key}", choices(), what,
-                                 distinct=key != "train_attack.policy")
+    return _validate.parse_names(
+      value, f"config.{key}", choices(), what, distinct=key != "train_attack.policy"
+    )
+
   given = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-  for key, _, _ in _NAME_TUPLES:   # before `update`, which raises a TypeError for a string
+  for key, _, _ in _NAME_TUPLES:  # before `update`, which raises a TypeError for a string
     group, leaf = key.split(".")
     if leaf in (given.get(group) or {}):
       names(key, given[group][leaf])
@@ -276,10 +346,11 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     full.update(given)
   except TypeError as err:
     raise ValueError(f"config: {err}") from None
+
   def choice(key, value, choices):
     if value not in choices:
-      raise ValueError(f"config.{key}: unknown value {value!r}; expected one of "
-                       f"{sorted(choices)}.")
+      raise ValueError(f"config.{key}: unknown value {value!r}; expected one of {sorted(choices)}.")
+
   choice("model", full.model, models.MODELS)
   choice("recipe", full.recipe, _step.RECIPES)
   choice("objective", full.objective, _step.OBJECTIVES)
@@ -290,18 +361,30 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   choice("dtype", full.dtype, COMPUTE_DTYPES)
   _check_input(full)
   if "dtype" in full.model_kwargs:
-    raise ValueError("config.model_kwargs.dtype: set the compute dtype with config.dtype "
-                     f"(one of {list(COMPUTE_DTYPES)}), not in model_kwargs.")
+    raise ValueError(
+      "config.model_kwargs.dtype: set the compute dtype with config.dtype "
+      f"(one of {list(COMPUTE_DTYPES)}), not in model_kwargs."
+    )
   takes = models.model_attributes(full.model)
   unknown = sorted(set(model_kwargs(full)) - set(takes))
   if unknown:
-    raise ValueError(f"config.model_kwargs.{unknown[0]}: model {full.model!r} has no "
-                     f"attribute {unknown[0]!r}; it takes {list(takes)}.")
-  for key in ("train_attack.eps", "eval.eps", "eval.pgd_step_size", "learning_rate",
-              "weight_decay", "eps_warmup_epochs", "warmup_epochs", "trades_beta",
-              "mart_lambda", "awp_gamma"):
-    node, leaf = (full, key) if "." not in key else (full[key.split(".")[0]],
-                                                     key.split(".")[1])
+    raise ValueError(
+      f"config.model_kwargs.{unknown[0]}: model {full.model!r} has no "
+      f"attribute {unknown[0]!r}; it takes {list(takes)}."
+    )
+  for key in (
+    "train_attack.eps",
+    "eval.eps",
+    "eval.pgd_step_size",
+    "learning_rate",
+    "weight_decay",
+    "eps_warmup_epochs",
+    "warmup_epochs",
+    "trades_beta",
+    "mart_lambda",
+    "awp_gamma",
+  ):
+    node, leaf = (full, key) if "." not in key else (full[key.split(".")[0]], key.split(".")[1])
     if node[leaf] < 0:
       raise ValueError(f"config.{key} must be >= 0; got {node[leaf]}.")
   for key in ("num_epochs", "batch_size", "keep_checkpoints", "checkpoint_every_epochs"):
@@ -309,29 +392,43 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
       raise ValueError(f"config.{key} must be >= 1; got {full[key]}.")
   if full.train_attack.name == "free":
     if full.recipe != "adversarial":
-      raise ValueError("config.train_attack.name='free' (free adversarial training) trains on "
-                       "adversarial examples only: set config.recipe='adversarial'.")
+      raise ValueError(
+        "config.train_attack.name='free' (free adversarial training) trains on "
+        "adversarial examples only: set config.recipe='adversarial'."
+      )
     if int(full.train_attack.replays) < 1:
-      raise ValueError(f"config.train_attack.replays must be >= 1; got "
-                       f"{full.train_attack.replays}.")
+      raise ValueError(
+        f"config.train_attack.replays must be >= 1; got {full.train_attack.replays}."
+      )
   ta = full.train_attack
   if full.objective != "ce" and full.recipe == "standard":
-    raise ValueError(f"config.objective={full.objective!r} trains on adversarial examples: set "
-                     "config.recipe='adversarial' (with config.alpha=0.0 the loss is the "
-                     "paper's) or 'hybrid'.")
+    raise ValueError(
+      f"config.objective={full.objective!r} trains on adversarial examples: set "
+      "config.recipe='adversarial' (with config.alpha=0.0 the loss is the "
+      "paper's) or 'hybrid'."
+    )
   if full.objective == "trades" and ta.name != "pgd":
-    raise ValueError("config.objective='trades' finds its adversarial examples with its own "
-                     "PGD on the KL term (attacks.trades_attack): config.train_attack.name "
-                     f"must be 'pgd'; got {ta.name!r}.")
-  if full.recipe != "standard" and ta.name == "free" and (full.objective != "ce" or
-                                                          full.awp_gamma > 0):
-    raise ValueError("config.train_attack.name='free' (free adversarial training) has a step "
-                     "of its own with the CE loss: it takes neither config.objective="
-                     f"{full.objective!r} nor config.awp_gamma > 0.")
+    raise ValueError(
+      "config.objective='trades' finds its adversarial examples with its own "
+      "PGD on the KL term (attacks.trades_attack): config.train_attack.name "
+      f"must be 'pgd'; got {ta.name!r}."
+    )
+  if (
+    full.recipe != "standard"
+    and ta.name == "free"
+    and (full.objective != "ce" or full.awp_gamma > 0)
+  ):
+    raise ValueError(
+      "config.train_attack.name='free' (free adversarial training) has a step "
+      "of its own with the CE loss: it takes neither config.objective="
+      f"{full.objective!r} nor config.awp_gamma > 0."
+    )
   choice("train_attack.curriculum", ta.curriculum, CURRICULA)
   if ta.curriculum == "steps" and ta.name != "pgd":
-    raise ValueError("config.train_attack.curriculum='steps' grows the PGD steps: it needs "
-                     f"config.train_attack.name='pgd'; got {ta.name!r}.")
+    raise ValueError(
+      "config.train_attack.curriculum='steps' grows the PGD steps: it needs "
+      f"config.train_attack.name='pgd'; got {ta.name!r}."
+    )
   if int(ta.maxup) < 1:
     raise ValueError(f"config.train_attack.maxup must be >= 1; got {ta.maxup}.")
   if not 0.0 <= ta.pass_tau <= 1.0:
@@ -353,15 +450,20 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     raise ValueError(f"config.eval.hard_positive_set: no file {full.eval.hard_positive_set!r}.")
   if full.train_extra:
     if not os.path.isfile(full.train_extra):
-      raise ValueError(f"config.train_extra: no file {full.train_extra!r}; expected an .npz "
-                       "with 'image' [R, H, W, C] and 'label' [R] columns.")
+      raise ValueError(
+        f"config.train_extra: no file {full.train_extra!r}; expected an .npz "
+        "with 'image' [R, H, W, C] and 'label' [R] columns."
+      )
     if full.input.pipeline != "memory":
-      raise ValueError("config.train_extra appends images to the in-memory training split: "
-                       "it needs config.input.pipeline='memory'; got "
-                       f"{full.input.pipeline!r}.")
+      raise ValueError(
+        "config.train_extra appends images to the in-memory training split: "
+        "it needs config.input.pipeline='memory'; got "
+        f"{full.input.pipeline!r}."
+      )
   if full.init_workdir and not os.path.exists(os.path.join(full.init_workdir, "config.json")):
-    raise ValueError(f"config.init_workdir: {full.init_workdir!r} is not an advjax run (no "
-                     "config.json).")
+    raise ValueError(
+      f"config.init_workdir: {full.init_workdir!r} is not an advjax run (no config.json)."
+    )
   _stall.check_stall_config(full.stall_check)
   if not 0.0 <= full.alpha <= 1.0:
     raise ValueError(f"config.alpha must be in [0, 1]; got {full.alpha}.")
@@ -370,12 +472,14 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     full[group][leaf] = names(key, full[group][leaf])
   n = full.eval.num_examples
   if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
-    raise ValueError(f"config.eval.num_examples must be None (the whole test set) or an "
-                     f"integer >= 1; got {n!r}.")
+    raise ValueError(
+      f"config.eval.num_examples must be None (the whole test set) or an integer >= 1; got {n!r}."
+    )
   f = full.train_attack.step_size_factor
   if f is not None and not (isinstance(f, (int, float)) and f > 0):
-    raise ValueError(f"config.train_attack.step_size_factor must be None (the attack's "
-                     f"default) or > 0; got {f!r}.")
+    raise ValueError(
+      f"config.train_attack.step_size_factor must be None (the attack's default) or > 0; got {f!r}."
+    )
   choice("eval.corruption_tables", full.eval.corruption_tables, augment.CORRUPTION_TABLES)
   if full.train_attack.num_steps < 1 or full.eval.pgd_steps < 1:
     raise ValueError("config.train_attack.num_steps and config.eval.pgd_steps must be >= 1.")

@@ -8,6 +8,7 @@ process count, process id) or lets JAX detect the cluster: SLURM (`srun`), Open 
 call it. The training loop then feeds each process's shard and writes files from process
 0 only (`is_primary`).
 """
+
 import os
 from typing import Dict, Optional
 
@@ -25,11 +26,13 @@ def detect_cluster(environ: Optional[Dict[str, str]] = None) -> Optional[str]:
   single task or rank is a single-process run.
   """
   env = os.environ if environ is None else environ
+
   def count(key):
     try:
       return int(env.get(key, "1"))
     except ValueError:
       return 1
+
   if env.get("SLURM_JOB_ID") and count("SLURM_NTASKS") > 1:
     return "slurm"
   if count("OMPI_COMM_WORLD_SIZE") > 1:
@@ -39,9 +42,14 @@ def detect_cluster(environ: Optional[Dict[str, str]] = None) -> Optional[str]:
   return None
 
 
-def initialize_distributed(mode: str = "auto", *, coordinator_address: str = "",
-                           num_processes: int = 0, process_id: int = -1,
-                           environ: Optional[Dict[str, str]] = None) -> str:
+def initialize_distributed(
+  mode: str = "auto",
+  *,
+  coordinator_address: str = "",
+  num_processes: int = 0,
+  process_id: int = -1,
+  environ: Optional[Dict[str, str]] = None,
+) -> str:
   """Starts JAX's multi-process runtime when the job has several processes.
 
   Call it first in the program, before any JAX computation, on every host.
@@ -69,24 +77,29 @@ def initialize_distributed(mode: str = "auto", *, coordinator_address: str = "",
   if explicit:
     if not (coordinator_address and num_processes > 0 and 0 <= process_id < num_processes):
       raise ValueError(
-          "an explicit multi-process launch needs all three of --coordinator_address "
-          "(host:port of process 0), --num_processes (>= 1) and --process_id (in [0, "
-          f"num_processes)); got {coordinator_address!r}, {num_processes}, {process_id}.")
+        "an explicit multi-process launch needs all three of --coordinator_address "
+        "(host:port of process 0), --num_processes (>= 1) and --process_id (in [0, "
+        f"num_processes)); got {coordinator_address!r}, {num_processes}, {process_id}."
+      )
     if mode == "off":
-      raise ValueError("--distributed=off contradicts --coordinator_address, "
-                       "--num_processes and --process_id; drop one or the other.")
-  if mode == "off" or (mode == "auto" and not explicit and
-                       detect_cluster(environ) is None):
+      raise ValueError(
+        "--distributed=off contradicts --coordinator_address, "
+        "--num_processes and --process_id; drop one or the other."
+      )
+  if mode == "off" or (mode == "auto" and not explicit and detect_cluster(environ) is None):
     return "single process"
   if explicit:
-    jax.distributed.initialize(coordinator_address=coordinator_address,
-                               num_processes=num_processes, process_id=process_id)
+    jax.distributed.initialize(
+      coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+    )
     how = f"coordinator {coordinator_address}"
   else:
     jax.distributed.initialize()
     how = detect_cluster(environ) or "detected by JAX"
-  return (f"process {jax.process_index()} of {jax.process_count()} ({how}), "
-          f"{jax.local_device_count()} local of {jax.device_count()} devices")
+  return (
+    f"process {jax.process_index()} of {jax.process_count()} ({how}), "
+    f"{jax.local_device_count()} local of {jax.device_count()} devices"
+  )
 
 
 def is_primary() -> bool:
@@ -98,4 +111,5 @@ def sync(name: str) -> None:
   """Waits until every process reaches this point (a no-op with one process)."""
   if jax.process_count() > 1:
     from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+
     multihost_utils.sync_global_devices(name)

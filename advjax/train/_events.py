@@ -4,6 +4,7 @@ The event files are written with tensorboardX (a maintained writer that needs no
 TensorFlow), beside `metrics.jsonl`, by process 0 only: on several hosts every
 process runs the same loop, and one of them writes.
 """
+
 import os
 import time
 from typing import Dict, Mapping, Optional
@@ -30,11 +31,11 @@ class EventWriter:
     self._writer = None
     if enabled:
       from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+
       os.makedirs(logdir, exist_ok=True)
       self._writer = SummaryWriter(logdir, purge_step=start_step or None, flush_secs=30)
 
-  def scalars(self, step: int, values: Mapping[str, Optional[float]], *,
-              prefix: str = "") -> None:
+  def scalars(self, step: int, values: Mapping[str, Optional[float]], *, prefix: str = "") -> None:
     """Writes each number of `values` as `prefix + name` at `step` (None, strings and
     other non-numbers are skipped)."""
     if self._writer is None:

@@ -1,4 +1,5 @@
 """`fit`: a few lines to train a model in memory (notebooks, tests, benchmarks)."""
+
 from typing import Optional
 
 import jax
@@ -10,10 +11,21 @@ from advjax.train import _step
 from advjax.train._state import create_train_state
 
 
-def fit(model, dataset, *, epochs: int, batch_size: int = 64, learning_rate: float = 3e-3,
-        seed: int = 0, recipe: str = "standard", attack: str = "pgd", eps: float = 0.1,
-        alpha: float = 0.5, attack_steps: int = 7,
-        optimizer: Optional[optax.GradientTransformation] = None):
+def fit(
+  model,
+  dataset,
+  *,
+  epochs: int,
+  batch_size: int = 64,
+  learning_rate: float = 3e-3,
+  seed: int = 0,
+  recipe: str = "standard",
+  attack: str = "pgd",
+  eps: float = 0.1,
+  alpha: float = 0.5,
+  attack_steps: int = 7,
+  optimizer: Optional[optax.GradientTransformation] = None,
+):
   """Trains `model` on an in-memory dataset with the library's train step; no files.
 
   Args:
@@ -30,13 +42,23 @@ def fit(model, dataset, *, epochs: int, batch_size: int = 64, learning_rate: flo
     The trained variables ({"params", maybe "batch_stats"}).
   """
   tx = optimizer or optax.adam(learning_rate)
-  state = create_train_state(model, tx, jax.random.PRNGKey(seed), dataset.image_shape,
-                             alpha=1.0 if recipe == "standard" else alpha, eps=eps)
+  state = create_train_state(
+    model,
+    tx,
+    jax.random.PRNGKey(seed),
+    dataset.image_shape,
+    alpha=1.0 if recipe == "standard" else alpha,
+    eps=eps,
+  )
   step = _step.make_train_step(
-      model, tx, recipe="adversarial" if recipe == "hybrid" else recipe,
-      attack_fn=None if recipe == "standard" else _step.make_attack_fn(
-          attack, num_steps=attack_steps),
-      eps_fn=_schedules.eps_schedule("constant", eps if recipe != "standard" else 0.0, 0))
+    model,
+    tx,
+    recipe="adversarial" if recipe == "hybrid" else recipe,
+    attack_fn=None
+    if recipe == "standard"
+    else _step.make_attack_fn(attack, num_steps=attack_steps),
+    eps_fn=_schedules.eps_schedule("constant", eps if recipe != "standard" else 0.0, 0),
+  )
   total = epochs * data.steps_per_epoch(len(dataset), batch_size)
   for _, batch in data.iterate_train(dataset, batch_size, seed, 0, total):
     state, _ = step(state, batch)

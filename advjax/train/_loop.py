@@ -1,4 +1,5 @@
 """`train_and_evaluate(config, workdir)`: the whole run, resumable, with a report."""
+
 import functools
 import itertools
 import json
@@ -26,8 +27,14 @@ from advjax.train._checkpoint import Checkpointer
 from advjax.train._state import TrainState, create_train_state
 
 # Keys that may change between a run and its continuation (more epochs, other eval).
-_RESUMABLE_KEYS = ("num_epochs", "eval", "progress", "keep_checkpoints", "stall_check",
-                   "input.workers")
+_RESUMABLE_KEYS = (
+  "num_epochs",
+  "eval",
+  "progress",
+  "keep_checkpoints",
+  "stall_check",
+  "input.workers",
+)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -58,8 +65,10 @@ def _check_same_config(workdir: str, config) -> None:
   with open(os.path.join(workdir, "config.json"), encoding="utf-8") as f:
     diff = _config_diff(_config.from_saved(json.load(f)), _jsonable_config(config))
   if diff:
-    raise ValueError(f"workdir {workdir!r} holds a run of another config "
-                     f"({'; '.join(diff[:5])}); use a new workdir.")
+    raise ValueError(
+      f"workdir {workdir!r} holds a run of another config "
+      f"({'; '.join(diff[:5])}); use a new workdir."
+    )
 
 
 def _with_extra(train: data.ArrayDataset, path: str) -> data.ArrayDataset:
@@ -75,15 +84,22 @@ def _with_extra(train: data.ArrayDataset, path: str) -> data.ArrayDataset:
   except ValueError as err:
     raise ValueError(f"config.train_extra={path!r}: {err}") from None
   if extra.image_shape != train.image_shape:
-    raise ValueError(f"config.train_extra={path!r}: images of shape {extra.images.shape}; "
-                     f"the training images are [N, {', '.join(map(str, train.image_shape))}].")
+    raise ValueError(
+      f"config.train_extra={path!r}: images of shape {extra.images.shape}; "
+      f"the training images are [N, {', '.join(map(str, train.image_shape))}]."
+    )
   if len(extra) and (extra.labels.min() < 0 or extra.labels.max() >= train.num_classes):
-    raise ValueError(f"config.train_extra={path!r}: labels must be in [0, "
-                     f"{train.num_classes - 1}]; got [{extra.labels.min()}, "
-                     f"{extra.labels.max()}].")
-  return data.ArrayDataset(np.concatenate([train.images, extra.images]),
-                           np.concatenate([train.labels, extra.labels]),
-                           train.num_classes, train.name)
+    raise ValueError(
+      f"config.train_extra={path!r}: labels must be in [0, "
+      f"{train.num_classes - 1}]; got [{extra.labels.min()}, "
+      f"{extra.labels.max()}]."
+    )
+  return data.ArrayDataset(
+    np.concatenate([train.images, extra.images]),
+    np.concatenate([train.labels, extra.labels]),
+    train.num_classes,
+    train.name,
+  )
 
 
 class Run:
@@ -96,8 +112,9 @@ class Run:
       self._open_sources()
     else:
       self.sources = None
-      self.splits = data.load_splits(c.dataset, validation_size=c.validation_size,
-                                     data_dir=c.data_dir or None, seed=c.seed)
+      self.splits = data.load_splits(
+        c.dataset, validation_size=c.validation_size, data_dir=c.data_dir or None, seed=c.seed
+      )
       if c.train_extra:
         base = len(self.splits["train"])
         self.splits["train"] = _with_extra(self.splits["train"], c.train_extra)
@@ -105,8 +122,9 @@ class Run:
       train = self.splits["train"]
       self.num_train, self.num_classes = len(train), train.num_classes
       self.image_shape = train.image_shape
-    self.model = models.get_model(c.model, num_classes=self.num_classes,
-                                  dtype=jnp.dtype(c.dtype), **_config.model_kwargs(c))
+    self.model = models.get_model(
+      c.model, num_classes=self.num_classes, dtype=jnp.dtype(c.dtype), **_config.model_kwargs(c)
+    )
     self.steps_per_epoch = data.steps_per_epoch(self.num_train, c.batch_size)
     self.total_steps = c.num_epochs * self.steps_per_epoch
     ta = c.train_attack
@@ -114,13 +132,19 @@ class Run:
     self.free = ta.name == "free"
     updates_per_step = int(ta.replays) if self.free else 1  # free AT: m updates per batch
     self.lr = _schedules.lr_schedule(
-        c.lr_schedule, c.learning_rate, self.total_steps * updates_per_step,
-        warmup_steps=c.warmup_epochs * self.steps_per_epoch * updates_per_step)
-    self.tx = _schedules.make_optimizer(c.optimizer, self.lr, momentum=c.momentum,
-                                        weight_decay=c.weight_decay, nesterov=c.nesterov)
+      c.lr_schedule,
+      c.learning_rate,
+      self.total_steps * updates_per_step,
+      warmup_steps=c.warmup_epochs * self.steps_per_epoch * updates_per_step,
+    )
+    self.tx = _schedules.make_optimizer(
+      c.optimizer, self.lr, momentum=c.momentum, weight_decay=c.weight_decay, nesterov=c.nesterov
+    )
     self.eps_fn = _schedules.eps_schedule(
-        c.eps_schedule if self.adversarial else "constant",
-        ta.eps if self.adversarial else 0.0, c.eps_warmup_epochs * self.steps_per_epoch)
+      c.eps_schedule if self.adversarial else "constant",
+      ta.eps if self.adversarial else 0.0,
+      c.eps_warmup_epochs * self.steps_per_epoch,
+    )
     self.mesh = mesh if mesh is not None else data.make_mesh()
     self.noisymix = _config.noisymix_spec(c)
     self._steps = {}
@@ -132,9 +156,13 @@ class Run:
     """The Grain pipeline's sources; the validation slice and the evaluation's test
     examples are read into memory through the evaluation transform."""
     c = self.config
-    self.sources = data.open_splits(c.dataset, validation_size=c.validation_size,
-                                    seed=c.seed, data_dir=c.data_dir or None,
-                                    skip_corrupt=c.input.skip_corrupt)
+    self.sources = data.open_splits(
+      c.dataset,
+      validation_size=c.validation_size,
+      seed=c.seed,
+      data_dir=c.data_dir or None,
+      skip_corrupt=c.input.skip_corrupt,
+    )
     train = self.sources["train"]
     self.num_train, self.num_classes = len(train), train.num_classes
     channels = train[0]["image"].shape[-1]
@@ -143,26 +171,38 @@ class Run:
     else:
       self.image_shape = tuple(train[0]["image"].shape)
     read = functools.partial(
-        data.read_eval_split, transform=c.input.eval_transform, resize=c.input.eval_resize,
-        crop=c.input.image_size, worker_count=c.input.workers, name=c.dataset)
-    self.splits = {"validation": read(self.sources["validation"]),
-                   "test": read(self.sources["test"], num_examples=c.eval.num_examples)}
+      data.read_eval_split,
+      transform=c.input.eval_transform,
+      resize=c.input.eval_resize,
+      crop=c.input.image_size,
+      worker_count=c.input.workers,
+      name=c.dataset,
+    )
+    self.splits = {
+      "validation": read(self.sources["validation"]),
+      "test": read(self.sources["test"], num_examples=c.eval.num_examples),
+    }
     for split, ds in self.splits.items():
       if ds.image_shape != self.image_shape:
         raise ValueError(
-            f"the {split} images are {ds.image_shape} after config.input.eval_transform="
-            f"{c.input.eval_transform!r}, the training images {self.image_shape}: set "
-            f"config.input.eval_transform='resize_center_crop' and config.input.image_size, "
-            f"or use data of one size.")
+          f"the {split} images are {ds.image_shape} after config.input.eval_transform="
+          f"{c.input.eval_transform!r}, the training images {self.image_shape}: set "
+          f"config.input.eval_transform='resize_center_crop' and config.input.image_size, "
+          f"or use data of one size."
+        )
 
   def grain_iterator(self):
     """A fresh Grain iterator over this process's shard of the training split (its
     position is restored in place by `Checkpointer.restore`)."""
     c = self.config
     return data.grain_train_iterator(
-        self.sources["train"], batch_size=c.batch_size, seed=c.seed,
-        augment=c.train_augment, image_size=c.input.image_size or None,
-        worker_count=c.input.workers)
+      self.sources["train"],
+      batch_size=c.batch_size,
+      seed=c.seed,
+      augment=c.train_augment,
+      image_size=c.input.image_size or None,
+      worker_count=c.input.workers,
+    )
 
   def train_stream(self, start_step: int, grain_iterator=None) -> "TrainStream":
     """The host batches (images, labels) of steps start_step, start_step + 1, ...
@@ -173,9 +213,20 @@ class Run:
     """
     c = self.config
     if not self.grain:
-      return TrainStream((batch for _, batch in data.iterate_train(
-          self.splits["train"], c.batch_size, c.seed, start_step, self.total_steps,
-          c.train_augment)), None)
+      return TrainStream(
+        (
+          batch
+          for _, batch in data.iterate_train(
+            self.splits["train"],
+            c.batch_size,
+            c.seed,
+            start_step,
+            self.total_steps,
+            c.train_augment,
+          )
+        ),
+        None,
+      )
     it = grain_iterator if grain_iterator is not None else self.grain_iterator()
     return TrainStream(((b["image"], b["label"]) for b in it), it)
 
@@ -195,13 +246,23 @@ class Run:
     attack_fn = None
     if name in _views.ATTACK_SOURCES:
       attack_fn = _step.make_attack_fn(
-          name, num_steps=num_steps, num_restarts=ta.num_restarts,
-          step_size_factor=ta.step_size_factor,
-          objective="ce" if self.free else self.config.objective)
+        name,
+        num_steps=num_steps,
+        num_restarts=ta.num_restarts,
+        step_size_factor=ta.step_size_factor,
+        objective="ce" if self.free else self.config.objective,
+      )
     return _views.make_source(
-        name, attack_fn=attack_fn, hp_type=ta.hp_type, hp_scale=ta.hp_scale,
-        num_steps=ta.num_steps, policy=ta.policy, severity=ta.severity,
-        pass_tau=ta.pass_tau, pass_iterations=ta.pass_iterations)
+      name,
+      attack_fn=attack_fn,
+      hp_type=ta.hp_type,
+      hp_scale=ta.hp_scale,
+      num_steps=ta.num_steps,
+      policy=ta.policy,
+      severity=ta.severity,
+      pass_tau=ta.pass_tau,
+      pass_iterations=ta.pass_iterations,
+    )
 
   def attack_steps_at(self, step: int) -> int:
     """PGD steps at a training step: `num_steps`, or with curriculum "steps" a linear
@@ -222,28 +283,46 @@ class Run:
       weight_decay = c.weight_decay if c.optimizer != "adamw" else 0.0
       if self.free:
         fn = _step.make_free_train_step(
-            self.model, self.tx, replays=int(c.train_attack.replays), eps_fn=self.eps_fn,
-            weight_decay=weight_decay, mesh=self.mesh)
+          self.model,
+          self.tx,
+          replays=int(c.train_attack.replays),
+          eps_fn=self.eps_fn,
+          weight_decay=weight_decay,
+          mesh=self.mesh,
+        )
       else:
         fn = _step.make_train_step(
-            self.model, self.tx, recipe=c.recipe, eps_fn=self.eps_fn,
-            weight_decay=weight_decay, mesh=self.mesh,
-            source=(self.source if k == c.train_attack.num_steps else self.make_source(k))
-            if self.adversarial else None,
-            maxup=int(c.train_attack.maxup), noisymix=self.noisymix,
-            skip_clean=(c.recipe == "adversarial" and c.alpha == 0.0 and
-                        self.noisymix is None),
-            objective=c.objective, beta=_config.objective_weight(c), awp_gamma=c.awp_gamma)
+          self.model,
+          self.tx,
+          recipe=c.recipe,
+          eps_fn=self.eps_fn,
+          weight_decay=weight_decay,
+          mesh=self.mesh,
+          source=(self.source if k == c.train_attack.num_steps else self.make_source(k))
+          if self.adversarial
+          else None,
+          maxup=int(c.train_attack.maxup),
+          noisymix=self.noisymix,
+          skip_clean=(c.recipe == "adversarial" and c.alpha == 0.0 and self.noisymix is None),
+          objective=c.objective,
+          beta=_config.objective_weight(c),
+          awp_gamma=c.awp_gamma,
+        )
       self._steps[k] = fn
     return self._steps[k]
 
   def init_state(self) -> TrainState:
     c = self.config
     alpha = c.alpha if self.adversarial else 1.0
-    state = create_train_state(self.model, self.tx, jax.random.PRNGKey(c.seed),
-                               self.image_shape, alpha=alpha,
-                               eps=float(self.eps_fn(0)),
-                               delta_batch=c.batch_size if self.free else 0)
+    state = create_train_state(
+      self.model,
+      self.tx,
+      jax.random.PRNGKey(c.seed),
+      self.image_shape,
+      alpha=alpha,
+      eps=float(self.eps_fn(0)),
+      delta_batch=c.batch_size if self.free else 0,
+    )
     if c.init_workdir:
       state = _init_from(state, c.init_workdir)
     return data.replicate(state, self.mesh)
@@ -258,9 +337,8 @@ class Run:
     variables = state.variables()
     tot = np.zeros(2)
     for i, (x, y, m) in enumerate(data.iterate_eval(ds, bs)):
-      xs, ys = data.shard_batch((x, y), self.mesh)   # every process holds the slice
-      clean, adv = data.gather(self.eval_step(variables, xs, ys,
-                                              jax.random.fold_in(key, i), eps))
+      xs, ys = data.shard_batch((x, y), self.mesh)  # every process holds the slice
+      clean, adv = data.gather(self.eval_step(variables, xs, ys, jax.random.fold_in(key, i), eps))
       tot += [np.sum(clean * m), np.sum(adv * m)]
     adv = tot[1] / len(ds) if self.adversarial else None
     return {"val_acc_clean": tot[0] / len(ds), "val_acc_adv": adv}
@@ -293,10 +371,13 @@ def _init_from(state: TrainState, workdir: str) -> TrainState:
   _, other = load_run(workdir)
   shapes = lambda t: jax.tree_util.tree_map(jnp.shape, t)
   if shapes(other.params) != shapes(state.params):
-    raise ValueError(f"config.init_workdir {workdir!r} holds another model; fine-tuning "
-                     "needs the same architecture.")
-  return state.replace(params=jax.device_get(other.params),
-                       batch_stats=jax.device_get(other.batch_stats))
+    raise ValueError(
+      f"config.init_workdir {workdir!r} holds another model; fine-tuning "
+      "needs the same architecture."
+    )
+  return state.replace(
+    params=jax.device_get(other.params), batch_stats=jax.device_get(other.batch_stats)
+  )
 
 
 def _read_records(path: str, max_step: int) -> List[Dict]:
@@ -330,9 +411,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
       `stall_check.min_steps` steps); the stalled epoch is neither logged nor
       checkpointed, and the message says what to change.
   """
-  run = Run(config)   # validates config and data before anything is written
+  run = Run(config)  # validates config and data before anything is written
   c = run.config
-  primary = _distributed.is_primary()   # the process that writes files
+  primary = _distributed.is_primary()  # the process that writes files
   os.makedirs(workdir, exist_ok=True)
   cfg_path = os.path.join(workdir, "config.json")
   if os.path.exists(cfg_path):
@@ -355,27 +436,40 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   if primary:
     atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
   stall = _stall.make_stall_check(c, run.num_classes, run.steps_per_epoch)
-  at_chance = stall.run_length(_stall.chance_losses(   # steps at chance before `start`
-      [r for r in records if r.get("kind") == "train"])) if stall else 0
+  at_chance = (
+    stall.run_length(
+      _stall.chance_losses(  # steps at chance before `start`
+        [r for r in records if r.get("kind") == "train"]
+      )
+    )
+    if stall
+    else 0
+  )
 
   train_time = float(meta.get("train_time_s", 0.0))
   spe = run.steps_per_epoch
   rates, postfix = _events.Throughput(), {}
-  with open(metrics_path if primary else os.devnull, "a", encoding="utf-8") as log, tqdm(
-      total=run.total_steps, initial=start, desc=c.name, disable=not (c.progress and primary),
-      unit="step") as bar, _events.EventWriter(os.path.join(workdir, "tensorboard"),
-                                              start_step=start) as events:
+  with (
+    open(metrics_path if primary else os.devnull, "a", encoding="utf-8") as log,
+    tqdm(
+      total=run.total_steps,
+      initial=start,
+      desc=c.name,
+      disable=not (c.progress and primary),
+      unit="step",
+    ) as bar,
+    _events.EventWriter(os.path.join(workdir, "tensorboard"), start_step=start) as events,
+  ):
     step = start
     while step < run.total_steps:
       epoch_end = min((step // spe + 1) * spe, run.total_steps)
       t0 = time.perf_counter()
-      rates.restart()   # the rates leave out validation and checkpointing
+      rates.restart()  # the rates leave out validation and checkpointing
       epoch_metrics = []
-      batches = (run.place(batch) for batch in itertools.islice(host_batches,
-                                                                 epoch_end - step))
+      batches = (run.place(batch) for batch in itertools.islice(host_batches, epoch_end - step))
       while True:
         try:
-          batch = rates.wait(batches)   # the time spent here is the data wait
+          batch = rates.wait(batches)  # the time spent here is the data wait
         except StopIteration:
           break
         state, m = run.train_step_at(step)(state, batch)
@@ -387,18 +481,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
           bar.set_postfix(postfix, refresh=False)
       epoch_metrics = jax.device_get(epoch_metrics)
       dt = time.perf_counter() - t0
-      rates_now = _rate_postfix(rates)   # this epoch's last steps, finished
+      rates_now = _rate_postfix(rates)  # this epoch's last steps, finished
       for i, m in enumerate(epoch_metrics):
         if not np.isfinite(m["loss"]):
           raise NonFiniteLossError(
-              f"non-finite loss {m['loss']} at step {step + i + 1}; the last good "
-              f"checkpoint (step {ckpt.latest_step()}) is kept. Lower the learning rate.")
-      if stall is not None:   # checked before this epoch's records and checkpoint are written
+            f"non-finite loss {m['loss']} at step {step + i + 1}; the last good "
+            f"checkpoint (step {ckpt.latest_step()}) is kept. Lower the learning rate."
+          )
+      if stall is not None:  # checked before this epoch's records and checkpoint are written
         at_chance = stall.run_length(_stall.chance_losses(epoch_metrics), at_chance)
         if stall.stalled(at_chance):
-          message = _stall.stall_message(stall, at_chance, step=epoch_end,
-                                         steps_per_epoch=spe,
-                                         checkpoint_step=ckpt.latest_step(), config=c)
+          message = _stall.stall_message(
+            stall,
+            at_chance,
+            step=epoch_end,
+            steps_per_epoch=spe,
+            checkpoint_step=ckpt.latest_step(),
+            config=c,
+          )
           ckpt.close()
           raise _stall.TrainingStalledError(message)
       train_time += dt
@@ -410,30 +510,49 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
         events.scalars(rec["step"], m, prefix="train/")
       val = run.validate(state)
       if c.recipe == "hybrid":
-        state = state.replace(alpha=jax.device_put(
-            adaptive_alpha(val["val_acc_adv"], val["val_acc_clean"]),
-            state.alpha.sharding))
-      rec = {"kind": "val", "step": step, "epoch": step // spe, "alpha": float(state.alpha),
-             "eps": float(run.eps_fn(step)), "examples_per_s": len(epoch_metrics) *
-             c.batch_size / dt, "epoch_time_s": dt, **val}
+        state = state.replace(
+          alpha=jax.device_put(
+            adaptive_alpha(val["val_acc_adv"], val["val_acc_clean"]), state.alpha.sharding
+          )
+        )
+      rec = {
+        "kind": "val",
+        "step": step,
+        "epoch": step // spe,
+        "alpha": float(state.alpha),
+        "eps": float(run.eps_fn(step)),
+        "examples_per_s": len(epoch_metrics) * c.batch_size / dt,
+        "epoch_time_s": dt,
+        **val,
+      }
       log.write(json.dumps(rec) + "\n")
       log.flush()
-      events.scalars(step, {k[len("val_"):] if k.startswith("val_") else k: v
-                            for k, v in rec.items() if k not in ("kind", "step")},
-                     prefix="val/")
+      events.scalars(
+        step,
+        {
+          k[len("val_") :] if k.startswith("val_") else k: v
+          for k, v in rec.items()
+          if k not in ("kind", "step")
+        },
+        prefix="val/",
+      )
       events.flush()
-      postfix.update(rates_now, val_clean=f"{val['val_acc_clean']:.3f}",
-                     val_adv=f"{val['val_acc_adv'] or 0:.3f}",
-                     alpha=f"{float(state.alpha):.2f}")
+      postfix.update(
+        rates_now,
+        val_clean=f"{val['val_acc_clean']:.3f}",
+        val_adv=f"{val['val_acc_adv'] or 0:.3f}",
+        alpha=f"{float(state.alpha):.2f}",
+      )
       bar.set_postfix(postfix)
       if (step // spe) % c.checkpoint_every_epochs == 0 or step == run.total_steps:
-        ckpt.save(state, {"train_time_s": train_time, "epoch": step // spe},
-                  data_iterator=stream.iterator)
+        ckpt.save(
+          state, {"train_time_s": train_time, "epoch": step // spe}, data_iterator=stream.iterator
+        )
   ckpt.close()
   return final_report(run, state, workdir, train_time=train_time)
 
 
-_PROGRESS_EVERY = 20   # steps between updates of the progress bar's rates
+_PROGRESS_EVERY = 20  # steps between updates of the progress bar's rates
 
 
 def _rate_postfix(rates: "_events.Throughput") -> Dict[str, str]:
@@ -453,8 +572,7 @@ def read_run_config(workdir: str) -> ml_collections.ConfigDict:
   if not os.path.exists(path):
     raise FileNotFoundError(f"{workdir!r} is not an advjax run (no config.json).")
   with open(path, encoding="utf-8") as f:
-    return _config.validate_config(ml_collections.ConfigDict(
-        _config.from_saved(json.load(f))))
+    return _config.validate_config(ml_collections.ConfigDict(_config.from_saved(json.load(f))))
 
 
 def load_run(workdir: str, mesh=None):
@@ -483,15 +601,28 @@ def _check_eval_name(name: str) -> str:
   """`name` if it is a plain folder name (non-empty, no path separator, no "..", not
   hidden), else ValueError naming it."""
   seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
-  if (not isinstance(name, str) or not name.strip() or ".." in name or
-      name.startswith(".") or "\0" in name or any(sep in name for sep in seps)):
-    raise ValueError(f"name must be a plain folder name (non-empty, no path separator, "
-                     f"no '..', not starting with '.'); got name={name!r}.")
+  if (
+    not isinstance(name, str)
+    or not name.strip()
+    or ".." in name
+    or name.startswith(".")
+    or "\0" in name
+    or any(sep in name for sep in seps)
+  ):
+    raise ValueError(
+      f"name must be a plain folder name (non-empty, no path separator, "
+      f"no '..', not starting with '.'); got name={name!r}."
+    )
   return name
 
 
-def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, *,
-                        name: Optional[str] = None, time_steps: bool = False) -> Dict:
+def evaluate_checkpoint(
+  config: ml_collections.ConfigDict,
+  workdir: str,
+  *,
+  name: Optional[str] = None,
+  time_steps: bool = False,
+) -> Dict:
   """Evaluates the latest checkpoint of a finished or interrupted run.
 
   The training report in `workdir` is never touched: report.json, report.md and
@@ -528,8 +659,14 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, *,
   finally:
     ckpt.close()
   name = f"step_{int(state.step)}" if name is None else name
-  return final_report(run, state, workdir, train_time=float(meta.get("train_time_s", 0.0)),
-                      eval_name=name, time_steps=time_steps)
+  return final_report(
+    run,
+    state,
+    workdir,
+    train_time=float(meta.get("train_time_s", 0.0)),
+    eval_name=name,
+    time_steps=time_steps,
+  )
 
 
 # Timed (clean, recipe) step pairs of `measure_cost`, after its warm-up calls; the
@@ -540,9 +677,15 @@ _MIN_PAIRS = 7
 _TIMING_BUDGET_S = 10.0
 
 
-def measure_cost(run: Run, state: TrainState, *, pairs: int = _TIMED_PAIRS,
-                 warmup: int = _WARMUP_CALLS, min_pairs: int = _MIN_PAIRS,
-                 budget_s: float = _TIMING_BUDGET_S) -> Dict:
+def measure_cost(
+  run: Run,
+  state: TrainState,
+  *,
+  pairs: int = _TIMED_PAIRS,
+  warmup: int = _WARMUP_CALLS,
+  min_pairs: int = _MIN_PAIRS,
+  budget_s: float = _TIMING_BUDGET_S,
+) -> Dict:
   """Step time and compiled memory of the recipe's train step relative to a clean step.
 
   Both steps are compiled once, called `warmup` times each, then timed alternately
@@ -571,10 +714,13 @@ def measure_cost(run: Run, state: TrainState, *, pairs: int = _TIMED_PAIRS,
     "clean_peak_memory_bytes", "relative_memory"}.
   """
   batch = run.place(run.example_batch())
-  clean_step = _step.make_train_step(run.model, run.tx, recipe="standard", eps_fn=run.eps_fn,
-                                     mesh=run.mesh)
-  compiled = {"clean": clean_step.lower(state, batch).compile(),
-              "recipe": run.train_step.lower(state, batch).compile()}
+  clean_step = _step.make_train_step(
+    run.model, run.tx, recipe="standard", eps_fn=run.eps_fn, mesh=run.mesh
+  )
+  compiled = {
+    "clean": clean_step.lower(state, batch).compile(),
+    "recipe": run.train_step.lower(state, batch).compile(),
+  }
 
   def memory(fn):
     m = fn.memory_analysis()
@@ -603,18 +749,25 @@ def measure_cost(run: Run, state: TrainState, *, pairs: int = _TIMED_PAIRS,
       times[kind].append(call(kind))
   clean, adv = (np.asarray(times[k]) for k in ("clean", "recipe"))
   q = lambda a: [float(v) for v in np.percentile(a, [25, 75])]
-  ratios = adv / clean   # each recipe call over the clean call beside it
+  ratios = adv / clean  # each recipe call over the clean call beside it
   mem, clean_mem = memory(compiled["recipe"]), memory(compiled["clean"])
-  return {"step_time_s": float(np.median(adv)), "clean_step_time_s": float(np.median(clean)),
-          "relative_step_time": float(np.median(ratios)),
-          "relative_step_time_range": q(ratios),
-          "step_time_iqr_s": q(adv), "clean_step_time_iqr_s": q(clean),
-          "timed_pairs": len(adv),
-          "timing": (f"{len(adv)} interleaved calls of each step after {warmup} warm-up "
-                     f"calls, batch {run.config.batch_size}; times are medians, the "
-                     f"relative time the median ratio of neighbouring calls"),
-          "peak_memory_bytes": mem, "clean_peak_memory_bytes": clean_mem,
-          "relative_memory": (mem / clean_mem) if mem and clean_mem else None}
+  return {
+    "step_time_s": float(np.median(adv)),
+    "clean_step_time_s": float(np.median(clean)),
+    "relative_step_time": float(np.median(ratios)),
+    "relative_step_time_range": q(ratios),
+    "step_time_iqr_s": q(adv),
+    "clean_step_time_iqr_s": q(clean),
+    "timed_pairs": len(adv),
+    "timing": (
+      f"{len(adv)} interleaved calls of each step after {warmup} warm-up "
+      f"calls, batch {run.config.batch_size}; times are medians, the "
+      f"relative time the median ratio of neighbouring calls"
+    ),
+    "peak_memory_bytes": mem,
+    "clean_peak_memory_bytes": clean_mem,
+    "relative_memory": (mem / clean_mem) if mem and clean_mem else None,
+  }
 
 
 NOT_TIMED = "not measured in this evaluation"
@@ -632,10 +785,15 @@ def _training_cost(workdir: str) -> Dict:
     except (OSError, ValueError):
       cost = None
   if not cost:
-    return {"measured": f"{NOT_TIMED} (no training report to carry; "
-                        "evaluate with time_steps=True / --time_steps to time the steps)"}
-  return dict(cost, measured=f"{NOT_TIMED}: the training run's own numbers (its "
-                             "report.json); time_steps=True / --time_steps re-times them")
+    return {
+      "measured": f"{NOT_TIMED} (no training report to carry; "
+      "evaluate with time_steps=True / --time_steps to time the steps)"
+    }
+  return dict(
+    cost,
+    measured=f"{NOT_TIMED}: the training run's own numbers (its "
+    "report.json); time_steps=True / --time_steps re-times them",
+  )
 
 
 def _describe_source(c) -> str:
@@ -647,8 +805,7 @@ def _describe_source(c) -> str:
   else:
     text = f"{ta.name} eps {ta.eps:g}"
     if ta.name == "pgd":
-      text += f", {ta.num_steps} steps" + (" (curriculum 1 ->)" if ta.curriculum == "steps"
-                                           else "")
+      text += f", {ta.num_steps} steps" + (" (curriculum 1 ->)" if ta.curriculum == "steps" else "")
     if ta.name == "free":
       text += f" (m = {ta.replays} replays)"
   if ta.maxup > 1:
@@ -663,8 +820,15 @@ def _mean_last_epoch(records: List[Dict], key: str, steps_per_epoch: int) -> Opt
   return float(np.mean(vals[-steps_per_epoch:])) if vals else None
 
 
-def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float,
-                 eval_name: Optional[str] = None, time_steps: bool = True) -> Dict:
+def final_report(
+  run: Run,
+  state: TrainState,
+  workdir: str,
+  *,
+  train_time: float,
+  eval_name: Optional[str] = None,
+  time_steps: bool = True,
+) -> Dict:
   """The evaluation suite on the test set; report.json/.md and figures in the workdir,
   or, for a named evaluation of a checkpoint, in `workdir/eval/<eval_name>` (replaced
   whole). Returns the report with `output_dir`, the folder written (not in report.json).
@@ -674,6 +838,7 @@ def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float
   also goes to TensorBoard at the last step (`test/...`, see `report_scalars`).
   """
   from advjax import eval as ev_lib  # pylint: disable=import-outside-toplevel
+
   c = run.config
   variables = jax.device_get(state.variables())
   logits_fn = models.make_logits_fn(run.model, variables)
@@ -681,44 +846,67 @@ def final_report(run: Run, state: TrainState, workdir: str, *, train_time: float
   if c.eval.baseline_workdir:
     path = os.path.join(c.eval.baseline_workdir, "report.json")
     if not os.path.exists(path):
-      raise FileNotFoundError(f"config.eval.baseline_workdir: no report.json in "
-                              f"{c.eval.baseline_workdir!r}.")
+      raise FileNotFoundError(
+        f"config.eval.baseline_workdir: no report.json in {c.eval.baseline_workdir!r}."
+      )
     with open(path, encoding="utf-8") as f:
       baseline = json.load(f)
-  report = ev_lib.evaluate(logits_fn, run.splits["test"], c.eval, progress=c.progress,
-                           baseline_report=baseline, name=c.name)
+  report = ev_lib.evaluate(
+    logits_fn,
+    run.splits["test"],
+    c.eval,
+    progress=c.progress,
+    baseline_report=baseline,
+    name=c.name,
+  )
   records = _read_records(os.path.join(workdir, "metrics.jsonl"), int(state.step))
   cost = measure_cost(run, state) if time_steps else _training_cost(workdir)
   steps = int(state.step)
   report.update(
-      setup={"dataset": c.dataset, "model": c.model, "dtype": c.dtype,
-             "train augmentation": c.train_augment, "recipe": c.recipe,
-             "train attack": _describe_source(c) if run.adversarial else "none",
-             "NoisyMix": (f"{c.noisymix.views} views, JSD x{c.noisymix.jsd_weight:g}, mixup "
-                          f"alpha {c.noisymix.mixup_alpha:g}, noise {c.noisymix.noise}")
-             if run.noisymix else "off",
-             "init from": c.init_workdir or "scratch",
-             "train extra": (f"{c.train_extra} ({run.num_extra} images)"
-                             if c.train_extra else "none"),
-             "eps schedule": c.eps_schedule if run.adversarial else "-",
-             "epochs": c.num_epochs, "batch size": c.batch_size,
-             "optimizer": f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
-             "input": (f"grain, {c.input.workers} workers" if run.grain else "in memory"),
-             "weight decay": c.weight_decay, "dropout": c.model_kwargs.get("dropout_rate", 0.0),
-             "devices": run.mesh.devices.size, "seed": c.seed,
-             **({"evaluation": f"{eval_name} (checkpoint at step {steps})"}
-                if eval_name is not None else {})},
-      train={"steps": steps, "time_s": train_time,
-             "examples_per_s": steps * c.batch_size / max(train_time, 1e-9),
-             "final_alpha": float(state.alpha), "final_eps": float(state.eps),
-             "pass_kept": _mean_last_epoch(records, "pass_kept", run.steps_per_epoch)},
-      cost=cost)
-  out = workdir if eval_name is None else os.path.join(workdir, "eval",
-                                                        _check_eval_name(eval_name))
+    setup={
+      "dataset": c.dataset,
+      "model": c.model,
+      "dtype": c.dtype,
+      "train augmentation": c.train_augment,
+      "recipe": c.recipe,
+      "train attack": _describe_source(c) if run.adversarial else "none",
+      "NoisyMix": (
+        f"{c.noisymix.views} views, JSD x{c.noisymix.jsd_weight:g}, mixup "
+        f"alpha {c.noisymix.mixup_alpha:g}, noise {c.noisymix.noise}"
+      )
+      if run.noisymix
+      else "off",
+      "init from": c.init_workdir or "scratch",
+      "train extra": (f"{c.train_extra} ({run.num_extra} images)" if c.train_extra else "none"),
+      "eps schedule": c.eps_schedule if run.adversarial else "-",
+      "epochs": c.num_epochs,
+      "batch size": c.batch_size,
+      "optimizer": f"{c.optimizer} lr {c.learning_rate:g} ({c.lr_schedule})",
+      "input": (f"grain, {c.input.workers} workers" if run.grain else "in memory"),
+      "weight decay": c.weight_decay,
+      "dropout": c.model_kwargs.get("dropout_rate", 0.0),
+      "devices": run.mesh.devices.size,
+      "seed": c.seed,
+      **(
+        {"evaluation": f"{eval_name} (checkpoint at step {steps})"} if eval_name is not None else {}
+      ),
+    },
+    train={
+      "steps": steps,
+      "time_s": train_time,
+      "examples_per_s": steps * c.batch_size / max(train_time, 1e-9),
+      "final_alpha": float(state.alpha),
+      "final_eps": float(state.eps),
+      "pass_kept": _mean_last_epoch(records, "pass_kept", run.steps_per_epoch),
+    },
+    cost=cost,
+  )
+  out = workdir if eval_name is None else os.path.join(workdir, "eval", _check_eval_name(eval_name))
   if _distributed.is_primary():
-    written = ev_lib.write_evaluation(out, report, training_records=records,
-                                      replace=eval_name is not None)
-  else:   # every process evaluated the same examples; process 0 writes
+    written = ev_lib.write_evaluation(
+      out, report, training_records=records, replace=eval_name is not None
+    )
+  else:  # every process evaluated the same examples; process 0 writes
     written = {k: v for k, v in report.items() if not k.startswith("_")}
   if eval_name is None:
     with _events.EventWriter(os.path.join(workdir, "tensorboard")) as events:

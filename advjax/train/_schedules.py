@@ -1,4 +1,5 @@
 """Schedules (eps and learning rate) and optimizers by name."""
+
 import math
 from typing import Callable
 
@@ -10,8 +11,9 @@ LR_SCHEDULES = ("constant", "cosine", "warmup_cosine", "piecewise", "cyclic")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
-def eps_schedule(kind: str, eps: float, warmup_steps: int, *, start_fraction: float = 0.1,
-                 num_stages: int = 4) -> Callable:
+def eps_schedule(
+  kind: str, eps: float, warmup_steps: int, *, start_fraction: float = 0.1, num_stages: int = 4
+) -> Callable:
   """The attack budget as a function of the step: from `start_fraction * eps` to eps.
 
   The hybrid preprint grows eps from eps/10 to eps. Kinds: "constant" (eps from
@@ -29,6 +31,7 @@ def eps_schedule(kind: str, eps: float, warmup_steps: int, *, start_fraction: fl
   if eps < 0:
     raise ValueError(f"`eps` must be >= 0; got {eps}.")
   eps0 = start_fraction * eps
+
   def fn(step):
     if kind == "constant" or warmup_steps <= 0:
       return jnp.float32(eps)
@@ -40,6 +43,7 @@ def eps_schedule(kind: str, eps: float, warmup_steps: int, *, start_fraction: fl
     else:
       frac = jnp.minimum(jnp.floor(t * num_stages) / (num_stages - 1), 1.0)
     return jnp.float32(eps0 + (eps - eps0) * frac)
+
   return fn
 
 
@@ -57,21 +61,32 @@ def lr_schedule(kind: str, base_lr: float, total_steps: int, *, warmup_steps: in
   if kind == "cosine":
     return optax.cosine_decay_schedule(base_lr, max(total_steps, 1))
   if kind == "warmup_cosine":
-    return optax.warmup_cosine_decay_schedule(0.0, base_lr, max(warmup_steps, 1),
-                                              max(total_steps, warmup_steps + 1))
+    return optax.warmup_cosine_decay_schedule(
+      0.0, base_lr, max(warmup_steps, 1), max(total_steps, warmup_steps + 1)
+    )
   if kind == "cyclic":
     total = max(total_steps, 2)
     peak = max(1, min(total - 1, round(total * 2 / 5)))
     return optax.join_schedules(
-        [optax.linear_schedule(0.0, base_lr, peak),
-         optax.linear_schedule(base_lr, 0.0, total - peak)], [peak])
+      [
+        optax.linear_schedule(0.0, base_lr, peak),
+        optax.linear_schedule(base_lr, 0.0, total - peak),
+      ],
+      [peak],
+    )
   return optax.piecewise_constant_schedule(
-      base_lr, {int(total_steps * 0.5): 0.1, int(total_steps * 0.75): 0.1})
+    base_lr, {int(total_steps * 0.5): 0.1, int(total_steps * 0.75): 0.1}
+  )
 
 
-def make_optimizer(name: str, learning_rate, *, momentum: float = 0.9,
-                   weight_decay: float = 0.0, nesterov: bool = False
-                   ) -> optax.GradientTransformation:
+def make_optimizer(
+  name: str,
+  learning_rate,
+  *,
+  momentum: float = 0.9,
+  weight_decay: float = 0.0,
+  nesterov: bool = False,
+) -> optax.GradientTransformation:
   """An optax optimizer by name: "sgd" (momentum, Nesterov's with `nesterov`), "adam",
   "adamw" (decoupled decay).
 
@@ -81,8 +96,9 @@ def make_optimizer(name: str, learning_rate, *, momentum: float = 0.9,
   if name not in OPTIMIZERS:
     raise ValueError(f"Unknown optimizer {name!r}; expected one of {list(OPTIMIZERS)}.")
   if name == "sgd":
-    return optax.sgd(learning_rate, momentum=momentum or None,
-                     nesterov=bool(nesterov) and bool(momentum))
+    return optax.sgd(
+      learning_rate, momentum=momentum or None, nesterov=bool(nesterov) and bool(momentum)
+    )
   if name == "adam":
     return optax.adam(learning_rate)
   return optax.adamw(learning_rate, weight_decay=weight_decay)

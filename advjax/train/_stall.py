@@ -8,6 +8,7 @@ the Effectiveness of Interval Bound Propagation", and the hybrid recipe's eps/10
 The loop watches for it so that a stalled run stops with advice instead of spending
 its budget at chance.
 """
+
 import math
 from typing import Mapping, NamedTuple, Optional, Sequence
 
@@ -33,6 +34,7 @@ class StallCheck(NamedTuple):
     window: steps at chance that make a stall (>= 1).
     tolerance: relative distance to log K that counts as chance (0.01: within 1%).
   """
+
   num_classes: int
   window: int
   tolerance: float = 0.01
@@ -105,14 +107,16 @@ def check_stall_config(stall_check) -> None:
   """Raises ValueError naming the key unless `stall_check` holds epochs >= 0,
   min_steps >= 0 and 0 < tolerance < 1."""
   if not stall_check.epochs >= 0:
-    raise ValueError(f"config.stall_check.epochs must be >= 0 (0 turns the check off); "
-                     f"got {stall_check.epochs}.")
+    raise ValueError(
+      f"config.stall_check.epochs must be >= 0 (0 turns the check off); got {stall_check.epochs}."
+    )
   if not stall_check.min_steps >= 0:
-    raise ValueError(f"config.stall_check.min_steps must be >= 0; got "
-                     f"{stall_check.min_steps}.")
+    raise ValueError(f"config.stall_check.min_steps must be >= 0; got {stall_check.min_steps}.")
   if not 0.0 < stall_check.tolerance < 1.0:
-    raise ValueError(f"config.stall_check.tolerance must be in (0, 1) (0.01: within 1% of "
-                     f"log K); got {stall_check.tolerance}.")
+    raise ValueError(
+      f"config.stall_check.tolerance must be in (0, 1) (0.01: within 1% of "
+      f"log K); got {stall_check.tolerance}."
+    )
 
 
 def chance_losses(metrics: Sequence[Mapping]) -> np.ndarray:
@@ -120,32 +124,47 @@ def chance_losses(metrics: Sequence[Mapping]) -> np.ndarray:
   reported (its `loss` when it reported none of them)."""
   keys = [k for k in CHANCE_METRICS if metrics and k in metrics[0]] or ["loss"]
   return np.array([[float(m[k]) for k in keys] for m in metrics], np.float64).reshape(
-      len(metrics), len(keys))
+    len(metrics), len(keys)
+  )
 
 
-def stall_message(check: StallCheck, run_length: int, *, step: int, steps_per_epoch: int,
-                  checkpoint_step: Optional[int], config) -> str:
+def stall_message(
+  check: StallCheck,
+  run_length: int,
+  *,
+  step: int,
+  steps_per_epoch: int,
+  checkpoint_step: Optional[int],
+  config,
+) -> str:
   """What happened and what to change, for the error of a stalled run."""
   c = config
   first = step - run_length + 1
-  kept = ("no checkpoint was written yet" if checkpoint_step is None else
-          f"the last good checkpoint (step {checkpoint_step}) and metrics.jsonl up to it "
-          "are kept")
+  kept = (
+    "no checkpoint was written yet"
+    if checkpoint_step is None
+    else f"the last good checkpoint (step {checkpoint_step}) and metrics.jsonl up to it are kept"
+  )
   advice = []
   if c.recipe != "standard" and (c.eps_schedule == "constant" or c.eps_warmup_epochs <= 0):
     warm = max(1, c.num_epochs // 3)
-    advice.append(f"an eps warm-up from eps/10 (--config.eps_schedule=linear "
-                  f"--config.eps_warmup_epochs={warm})")
-  advice.append(f"a lower learning rate (now {c.learning_rate:g}; e.g. "
-                f"--config.learning_rate={c.learning_rate / 2:g})")
+    advice.append(
+      f"an eps warm-up from eps/10 (--config.eps_schedule=linear --config.eps_warmup_epochs={warm})"
+    )
+  advice.append(
+    f"a lower learning rate (now {c.learning_rate:g}; e.g. "
+    f"--config.learning_rate={c.learning_rate / 2:g})"
+  )
   if c.weight_decay > 0:
     advice.append(f"less weight decay (now {c.weight_decay:g})")
   if c.recipe == "adversarial" and c.alpha == 0.0:
     advice.append("some clean loss (--config.alpha=0.5)")
   advice.append("another seed")
-  return (f"training stalled at chance: the training loss stayed within "
-          f"{100 * check.tolerance:g}% of log({check.num_classes}) = {check.chance_loss:.4f} "
-          f"for {run_length} steps ({run_length / steps_per_epoch:.1f} epochs, steps "
-          f"{first}-{step}); stopped at step {step} without saving it, {kept}. Try "
-          f"{', '.join(advice[:-1])} or {advice[-1]}, in a new workdir; "
-          f"--config.stall_check.epochs=0 turns this check off.")
+  return (
+    f"training stalled at chance: the training loss stayed within "
+    f"{100 * check.tolerance:g}% of log({check.num_classes}) = {check.chance_loss:.4f} "
+    f"for {run_length} steps ({run_length / steps_per_epoch:.1f} epochs, steps "
+    f"{first}-{step}); stopped at step {step} without saving it, {kept}. Try "
+    f"{', '.join(advice[:-1])} or {advice[-1]}, in a new workdir; "
+    f"--config.stall_check.epochs=0 turns this check off."
+  )

@@ -1,5 +1,6 @@
 """One jitted update: alpha * L_clean (+ NoisyMix) + (1 - alpha) * L_views (+ L2), with
 L_views the CE, TRADES or MART objective, optionally under AWP."""
+
 from typing import Any, Callable, Optional, Tuple
 
 import jax
@@ -12,13 +13,19 @@ from advjax.train import _views
 from advjax.train._state import TrainState
 
 RECIPES = ("standard", "adversarial", "hybrid")
-OBJECTIVES = ("ce", "trades", "mart")   # the loss of the adversarial views
-TRAIN_ATTACKS = _views.SOURCES   # the view sources, by name (attacks, augmentations, ...)
+OBJECTIVES = ("ce", "trades", "mart")  # the loss of the adversarial views
+TRAIN_ATTACKS = _views.SOURCES  # the view sources, by name (attacks, augmentations, ...)
 
 
-def make_attack_fn(name: str, *, num_steps: int = 7, step_size_factor: Optional[float] = None,
-                   num_restarts: int = 1, norm: str = "linf",
-                   objective: str = "ce") -> Callable:
+def make_attack_fn(
+  name: str,
+  *,
+  num_steps: int = 7,
+  step_size_factor: Optional[float] = None,
+  num_restarts: int = 1,
+  norm: str = "linf",
+  objective: str = "ce",
+) -> Callable:
   """The training attack `name` from the attack registry, as `(key, logits_fn, images,
   labels, eps) -> images`.
 
@@ -41,21 +48,28 @@ def make_attack_fn(name: str, *, num_steps: int = 7, step_size_factor: Optional[
     raise ValueError(f"Unknown objective {objective!r}; expected one of {list(OBJECTIVES)}.")
   if objective == "trades":
     if name != "pgd":
-      raise ValueError(f"objective 'trades' maximizes its own KL term with PGD "
-                       f"(`attacks.trades_attack`): the attack must be 'pgd'; got {name!r}.")
+      raise ValueError(
+        f"objective 'trades' maximizes its own KL term with PGD "
+        f"(`attacks.trades_attack`): the attack must be 'pgd'; got {name!r}."
+      )
+
     def trades(key, logits_fn, images, labels, eps):
       step = None if step_size_factor is None else step_size_factor * eps
-      return attacks.trades_attack(key, logits_fn, images, labels, eps=eps, norm=norm,
-                                   num_steps=num_steps, step_size=step)
+      return attacks.trades_attack(
+        key, logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps, step_size=step
+      )
+
     return trades
   if name == "free":
-    raise ValueError("free adversarial training is a step of its own: use "
-                     "`make_free_train_step`, not an attack_fn.")
+    raise ValueError(
+      "free adversarial training is a step of its own: use "
+      "`make_free_train_step`, not an attack_fn."
+    )
   if name in TRAIN_ATTACKS and name not in attacks.ATTACK_NAMES:
-    raise ValueError(f"{name!r} is a view source, not an eps-bounded attack: use "
-                     f"`make_source`.")
-  options = dict(num_steps=num_steps, step_size=step_size_factor,
-                 num_restarts=num_restarts, norm=norm)
+    raise ValueError(f"{name!r} is a view source, not an eps-bounded attack: use `make_source`.")
+  options = dict(
+    num_steps=num_steps, step_size=step_size_factor, num_restarts=num_restarts, norm=norm
+  )
   return attacks.build_attack(name, only_accepted=True, **options)
 
 
@@ -79,27 +93,39 @@ def awp_perturbation(params, grads, gamma) -> Any:
   Returns:
     v, a pytree of the structure of `params`.
   """
+
   def v(w, g):
     if jnp.ndim(w) <= 1:
       return jnp.zeros_like(w)
     return gamma * jnp.linalg.norm(w) * g / (jnp.linalg.norm(g) + 1e-20)
+
   return jax.tree_util.tree_map(v, params, grads)
 
 
 def l2_penalty(params) -> jax.Array:
   """0.5 * sum of squared weights (kernels only; biases and norms excluded)."""
   leaves = jax.tree_util.tree_leaves_with_path(params)
-  sq = [jnp.sum(jnp.square(p)) for path, p in leaves
-        if getattr(path[-1], "key", "") == "kernel"]
+  sq = [jnp.sum(jnp.square(p)) for path, p in leaves if getattr(path[-1], "key", "") == "kernel"]
   return 0.5 * sum(sq) if sq else jnp.float32(0)
 
 
-def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
-                    attack_fn: Optional[Callable] = None, eps_fn: Callable,
-                    weight_decay: float = 0.0, mesh=None, source: Optional[Callable] = None,
-                    maxup: int = 1, noisymix: Optional[_views.NoisyMix] = None,
-                    skip_clean: bool = False, objective: str = "ce", beta: float = 6.0,
-                    awp_gamma: float = 0.0) -> Callable:
+def make_train_step(
+  model,
+  tx: optax.GradientTransformation,
+  *,
+  recipe: str,
+  attack_fn: Optional[Callable] = None,
+  eps_fn: Callable,
+  weight_decay: float = 0.0,
+  mesh=None,
+  source: Optional[Callable] = None,
+  maxup: int = 1,
+  noisymix: Optional[_views.NoisyMix] = None,
+  skip_clean: bool = False,
+  objective: str = "ce",
+  beta: float = 6.0,
+  awp_gamma: float = 0.0,
+) -> Callable:
   """Builds the jitted update `(state, (images, labels)) -> (state, metrics)`.
 
   loss = alpha * L_clean + (1 - alpha) * L_views + weight_decay * L2, where
@@ -179,8 +205,10 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
   if objective not in OBJECTIVES:
     raise ValueError(f"Unknown objective {objective!r}; expected one of {list(OBJECTIVES)}.")
   if objective != "ce" and not adversarial:
-    raise ValueError(f"objective {objective!r} trains on adversarial views: it needs the "
-                     f"recipe 'adversarial' or 'hybrid', not {recipe!r}.")
+    raise ValueError(
+      f"objective {objective!r} trains on adversarial views: it needs the "
+      f"recipe 'adversarial' or 'hybrid', not {recipe!r}."
+    )
   if beta < 0 or awp_gamma < 0:
     raise ValueError(f"`beta` and `awp_gamma` must be >= 0; got {beta} and {awp_gamma}.")
   num_classes = getattr(model, "num_classes", None)
@@ -208,23 +236,25 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
         l_clean = losses.cross_entropy(logits, labels).mean()
         aux = {"loss_clean": l_clean, "acc_clean": losses.accuracy(logits, labels).mean()}
       else:
-        logits3, new_stats = _train_forward(model, params, state.batch_stats, x3, k_clean,
-                                            block_hook=hook)
-        l_clean, ce, jsd, acc = _views.noisymix_loss(logits3, targets, labels,
-                                                     noisymix.jsd_weight)
+        logits3, new_stats = _train_forward(
+          model, params, state.batch_stats, x3, k_clean, block_hook=hook
+        )
+        l_clean, ce, jsd, acc = _views.noisymix_loss(logits3, targets, labels, noisymix.jsd_weight)
         aux = {"loss_clean": l_clean, "acc_clean": acc, "loss_ce": ce, "loss_jsd": jsd}
       if not skip_clean:
         total = alpha * l_clean
       if adversarial and objective != "ce" and logits is None:
-        logits, new_stats = _train_forward(model, params, new_stats, images,
-                                           jax.random.fold_in(key, 2))
+        logits, new_stats = _train_forward(
+          model, params, new_stats, images, jax.random.fold_in(key, 2)
+        )
       if adversarial:
         logits_adv, new_stats = _train_forward(model, params, new_stats, views.images, k_adv)
         if objective == "ce":
           l_adv, acc_adv, kept = _views.view_loss(logits_adv, views, maxup)
         else:
-          l_adv, acc_adv, kept, kl = _objective_loss(objective, beta, logits, labels,
-                                                     logits_adv, views, maxup)
+          l_adv, acc_adv, kept, kl = _objective_loss(
+            objective, beta, logits, labels, logits_adv, views, maxup
+          )
           aux["loss_kl"] = kl
         total = total + (1.0 - alpha) * l_adv
         aux.update(loss_adv=l_adv, acc_adv=acc_adv)
@@ -240,14 +270,20 @@ def make_train_step(model, tx: optax.GradientTransformation, *, recipe: str,
       # AWP's ascent step on the weights (the reference code's proxy model: its
       # batch statistics are discarded, it has no weight decay)
       g_awp = jax.grad(lambda p: loss_fn(p, with_l2=False)[0])(state.params)
-      at = jax.tree_util.tree_map(jnp.add, state.params,
-                                  awp_perturbation(state.params, g_awp, awp_gamma))
+      at = jax.tree_util.tree_map(
+        jnp.add, state.params, awp_perturbation(state.params, g_awp, awp_gamma)
+      )
     (_, (metrics, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(at)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                              batch_stats=new_stats,
-                              eps=jnp.asarray(eps, jnp.float32), alpha=alpha)
+    new_state = state.replace(
+      step=state.step + 1,
+      params=params,
+      opt_state=opt_state,
+      batch_stats=new_stats,
+      eps=jnp.asarray(eps, jnp.float32),
+      alpha=alpha,
+    )
     metrics = dict(metrics, alpha=alpha, eps=jnp.asarray(eps, jnp.float32))
     return new_state, metrics
 
@@ -263,8 +299,8 @@ def _objective_loss(objective, beta, logits_clean, labels, logits_adv, views, ma
     l_adv = losses.cross_entropy(logits_clean, labels).mean() + beta * l_kl
   else:
     l_adv, acc_adv, kept = _views.view_loss(
-        logits_adv, views, maxup,
-        per_view=losses.mart_loss(lc, logits_adv, views.labels, lam=beta))
+      logits_adv, views, maxup, per_view=losses.mart_loss(lc, logits_adv, views.labels, lam=beta)
+    )
   return l_adv, acc_adv, kept, kl.mean()
 
 
@@ -274,8 +310,14 @@ def _train_forward(model, params, batch_stats, x, key, block_hook=None):
   rngs = {"dropout": key}
   kw = {} if block_hook is None else {"block_hook": block_hook}
   if batch_stats:
-    logits, updates = model.apply({"params": params, "batch_stats": batch_stats}, x,
-                                  train=True, rngs=rngs, mutable=["batch_stats"], **kw)
+    logits, updates = model.apply(
+      {"params": params, "batch_stats": batch_stats},
+      x,
+      train=True,
+      rngs=rngs,
+      mutable=["batch_stats"],
+      **kw,
+    )
     return logits, updates["batch_stats"]
   return model.apply({"params": params}, x, train=True, rngs=rngs, **kw), batch_stats
 
@@ -289,8 +331,9 @@ def _jit_step(step, mesh):
   return jax.jit(step, in_shardings=(rep, dat), out_shardings=(rep, rep), donate_argnums=0)
 
 
-def make_eval_step(model, *, attack_fn: Optional[Callable] = None,
-                   source: Optional[Callable] = None, mesh=None) -> Callable:
+def make_eval_step(
+  model, *, attack_fn: Optional[Callable] = None, source: Optional[Callable] = None, mesh=None
+) -> Callable:
   """`(variables, images, labels, key, eps) -> (correct_clean [B], correct_adv [B])`.
 
   Used every epoch on the validation slice (for the adaptive alpha) with the
@@ -307,14 +350,22 @@ def make_eval_step(model, *, attack_fn: Optional[Callable] = None,
       return clean, clean
     views = source(key, logits_fn, images, labels, eps)
     return clean, _views.per_example_correct(logits_fn(views.images), views, images.shape[0])
+
   if mesh is None:
     return jax.jit(step)
   rep, dat = data.replicated(mesh), data.data_sharding(mesh)
   return jax.jit(step, in_shardings=(rep, dat, dat, rep, rep), out_shardings=(dat, dat))
 
 
-def make_free_train_step(model, tx: optax.GradientTransformation, *, replays: int,
-                         eps_fn: Callable, weight_decay: float = 0.0, mesh=None) -> Callable:
+def make_free_train_step(
+  model,
+  tx: optax.GradientTransformation,
+  *,
+  replays: int,
+  eps_fn: Callable,
+  weight_decay: float = 0.0,
+  mesh=None,
+) -> Callable:
   """Free adversarial training (Shafahi et al. 2019): `(state, batch) -> (state, metrics)`.
 
   Each batch is replayed `replays` (m) times. Every replay takes ONE backward pass
@@ -342,15 +393,18 @@ def make_free_train_step(model, tx: optax.GradientTransformation, *, replays: in
 
     def replay(i, carry):
       params, opt_state, batch_stats, delta, _ = carry
+
       def loss_fn(params, delta):
-        logits, new_stats = _train_forward(model, params, batch_stats,
-                                           jnp.clip(images + delta, 0.0, 1.0),
-                                           jax.random.fold_in(key, i))
+        logits, new_stats = _train_forward(
+          model, params, batch_stats, jnp.clip(images + delta, 0.0, 1.0), jax.random.fold_in(key, i)
+        )
         ce = losses.cross_entropy(logits, labels).mean()
         total = ce + (weight_decay * l2_penalty(params) if weight_decay else 0.0)
         return total, (ce, losses.accuracy(logits, labels).mean(), new_stats)
+
       (total, (ce, acc, new_stats)), (g_params, g_x) = jax.value_and_grad(
-          loss_fn, argnums=(0, 1), has_aux=True)(params, delta)
+        loss_fn, argnums=(0, 1), has_aux=True
+      )(params, delta)
       updates, opt_state = tx.update(g_params, opt_state, params)
       params = optax.apply_updates(params, updates)
       delta = jnp.clip(delta + eps * jnp.sign(g_x), -eps, eps)
@@ -361,13 +415,28 @@ def make_free_train_step(model, tx: optax.GradientTransformation, *, replays: in
     # unrolled: a rolled loop body runs several times slower on CPU (measured in
     # benchmarks/train_recipes.py); m is small
     params, opt_state, stats, delta, (total, ce, acc) = jax.lax.fori_loop(
-        0, replays, replay, (state.params, state.opt_state, state.batch_stats, state.delta,
-                             (zero, zero, zero)), unroll=True)
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                              batch_stats=stats, delta=delta,
-                              eps=jnp.asarray(eps, jnp.float32), alpha=jnp.float32(0.0))
-    return new_state, {"loss": total, "loss_adv": ce, "acc_adv": acc,
-                       "alpha": jnp.float32(0.0), "eps": jnp.asarray(eps, jnp.float32),
-                       "replays": jnp.int32(replays)}
+      0,
+      replays,
+      replay,
+      (state.params, state.opt_state, state.batch_stats, state.delta, (zero, zero, zero)),
+      unroll=True,
+    )
+    new_state = state.replace(
+      step=state.step + 1,
+      params=params,
+      opt_state=opt_state,
+      batch_stats=stats,
+      delta=delta,
+      eps=jnp.asarray(eps, jnp.float32),
+      alpha=jnp.float32(0.0),
+    )
+    return new_state, {
+      "loss": total,
+      "loss_adv": ce,
+      "acc_adv": acc,
+      "alpha": jnp.float32(0.0),
+      "eps": jnp.asarray(eps, jnp.float32),
+      "replays": jnp.int32(replays),
+    }
 
   return _jit_step(step, mesh)

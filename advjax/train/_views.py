@@ -14,6 +14,7 @@ et al. 2020). "free" (Shafahi et al. 2019) is a step of its own
 (`make_free_train_step`). MaxUp (Gong et al. 2021) over any source: `maxup` > 1
 draws that many copies and trains on the worst per example.
 """
+
 import functools
 from typing import Callable, NamedTuple, Optional
 
@@ -22,7 +23,7 @@ import jax.numpy as jnp
 
 from advjax import attacks, augment, losses, metrics
 
-ATTACK_SOURCES = attacks.ATTACK_NAMES   # one adversarial view per image
+ATTACK_SOURCES = attacks.ATTACK_NAMES  # one adversarial view per image
 SOURCES = ATTACK_SOURCES + ("free", "hard_positives", "ace", "diffaugment", "augmix")
 
 
@@ -35,6 +36,7 @@ class Views(NamedTuple):
     labels: [N] int labels.
     weight: [N] float32 in {0, 1} (kept or not), or None when every view counts.
   """
+
   images: jax.Array
   labels: jax.Array
   weight: Optional[jax.Array] = None
@@ -46,10 +48,18 @@ def attack_source(attack_fn: Callable) -> Callable:
   return lambda key, logits_fn, x, y, eps: Views(attack_fn(key, logits_fn, x, y, eps), y)
 
 
-def make_source(name: str, *, attack_fn: Optional[Callable] = None,
-                hp_type: str = "HC-D-9", hp_scale: float = 1.0, num_steps: int = 7,
-                policy: str = "color,translation,cutout", severity: float = 3.0,
-                pass_tau: float = 0.0, pass_iterations: int = 20) -> Callable:
+def make_source(
+  name: str,
+  *,
+  attack_fn: Optional[Callable] = None,
+  hp_type: str = "HC-D-9",
+  hp_scale: float = 1.0,
+  num_steps: int = 7,
+  policy: str = "color,translation,cutout",
+  severity: float = 3.0,
+  pass_tau: float = 0.0,
+  pass_iterations: int = 20,
+) -> Callable:
   """A source of training views by name: `(key, logits_fn, x, y, eps) -> Views`.
 
   Args:
@@ -75,8 +85,7 @@ def make_source(name: str, *, attack_fn: Optional[Callable] = None,
   if name not in SOURCES:
     raise ValueError(f"Unknown view source {name!r}; expected one of {list(SOURCES)}.")
   if name == "free":
-    raise ValueError("free adversarial training is a step of its own: use "
-                     "`make_free_train_step`.")
+    raise ValueError("free adversarial training is a step of its own: use `make_free_train_step`.")
   if not 0.0 <= pass_tau <= 1.0:
     raise ValueError(f"`pass_tau` must be in [0, 1]; got {pass_tau}.")
   if name in ATTACK_SOURCES and attack_fn is None:
@@ -95,8 +104,15 @@ def make_source(name: str, *, attack_fn: Optional[Callable] = None,
       return attack_source(attack_fn)(key, logits_fn, x, y, eps)
     if name == "hard_positives":
       dirs = attacks.hard_positive_directions(logits_fn, x, y, hp_type)
-      hp = attacks.hard_positives(logits_fn, x, y, dirs, scales=(hp_scale,),
-                                  compute_pass=filtered, pass_iterations=pass_iterations)
+      hp = attacks.hard_positives(
+        logits_fn,
+        x,
+        y,
+        dirs,
+        scales=(hp_scale,),
+        compute_pass=filtered,
+        pass_iterations=pass_iterations,
+      )
       per = dirs.shape[1]
       weight = hp.valid.reshape(-1).astype(jnp.float32)
       if filtered:
@@ -105,8 +121,7 @@ def make_source(name: str, *, attack_fn: Optional[Callable] = None,
     if name == "ace":
       return Views(augment.ace(key, logits_fn, x, y, num_steps=num_steps), y)
     if name == "diffaugment":
-      return Views(per_example(functools.partial(augment.diffaugment, policy=policy))(key, x),
-                   y)
+      return Views(per_example(functools.partial(augment.diffaugment, policy=policy))(key, x), y)
     return Views(per_example(functools.partial(augment.augmix, severity=severity))(key, x), y)
 
   def source(key, logits_fn, x, y, eps):
@@ -128,15 +143,15 @@ def maxup_views(source: Callable, m: int) -> Callable:
 
   def draw(key, logits_fn, x, y, eps):
     views = [source(jax.random.fold_in(key, j), logits_fn, x, y, eps) for j in range(m)]
-    weight = (None if views[0].weight is None else
-              jnp.concatenate([v.weight for v in views]))
-    return Views(jnp.concatenate([v.images for v in views]),
-                 jnp.concatenate([v.labels for v in views]), weight)
+    weight = None if views[0].weight is None else jnp.concatenate([v.weight for v in views])
+    return Views(
+      jnp.concatenate([v.images for v in views]), jnp.concatenate([v.labels for v in views]), weight
+    )
+
   return draw
 
 
-def view_loss(logits: jax.Array, views: Views, m: int = 1, *,
-              per_view: Optional[jax.Array] = None):
+def view_loss(logits: jax.Array, views: Views, m: int = 1, *, per_view: Optional[jax.Array] = None):
   """Mean cross-entropy of the views, the worst of `m` copies per view (MaxUp),
   weight-0 views excluded.
 
@@ -155,7 +170,7 @@ def view_loss(logits: jax.Array, views: Views, m: int = 1, *,
   if views.weight is None and m == 1:
     return ce.mean(), correct.mean(), None
   ce, correct = ce.reshape(m, -1), correct.reshape(m, -1)
-  w = (jnp.ones_like(ce) if views.weight is None else views.weight.reshape(m, -1))
+  w = jnp.ones_like(ce) if views.weight is None else views.weight.reshape(m, -1)
   worst = augment.maxup_worst_copy(jnp.where(w > 0, ce, -jnp.inf))
   pick = lambda a: jnp.take_along_axis(a, worst[None], axis=0)[0]
   keep = jnp.max(w, axis=0)
@@ -208,6 +223,7 @@ class NoisyMix(NamedTuple):
     add, mult, sparsity: noise levels (paper: 0.5, 0.5, 0.65).
     severity: AugMix severity; policy: DiffAugment policy.
   """
+
   views: str = "augmix"
   jsd_weight: float = 12.0
   mixup_alpha: float = 1.0
@@ -222,8 +238,9 @@ class NoisyMix(NamedTuple):
   def check(self) -> "NoisyMix":
     """Returns self; raises ValueError naming the bad field."""
     if self.views not in NOISYMIX_VIEWS:
-      raise ValueError(f"NoisyMix `views` must be one of {list(NOISYMIX_VIEWS)}; got "
-                       f"{self.views!r}.")
+      raise ValueError(
+        f"NoisyMix `views` must be one of {list(NOISYMIX_VIEWS)}; got {self.views!r}."
+      )
     for field in ("jsd_weight", "mixup_alpha", "add", "mult"):
       if getattr(self, field) < 0:
         raise ValueError(f"NoisyMix `{field}` must be >= 0; got {getattr(self, field)}.")
@@ -238,8 +255,11 @@ def noisymix_inputs(key: jax.Array, images: jax.Array, spec: NoisyMix) -> jax.Ar
   """[3B, H, W, C]: the clean batch and its two augmented views, concatenated."""
   if spec.views == "identity":
     return jnp.concatenate([images] * 3)
-  fn = (functools.partial(augment.augmix, severity=spec.severity) if spec.views == "augmix"
-        else functools.partial(augment.diffaugment, policy=spec.policy))
+  fn = (
+    functools.partial(augment.augmix, severity=spec.severity)
+    if spec.views == "augmix"
+    else functools.partial(augment.diffaugment, policy=spec.policy)
+  )
   b = images.shape[0]
   keys = jax.random.split(key, 2 * b)
   views = jax.vmap(fn)(keys, jnp.concatenate([images, images]))
@@ -250,19 +270,25 @@ def noisymix_hook(key: jax.Array, labels: jax.Array, spec: NoisyMix, num_classes
   """(block_hook or None, targets) of the three-view batch; see `NoisyMix`."""
   kw = dict(add=spec.add, mult=spec.mult, sparsity=spec.sparsity)
   if spec.mixup_alpha > 0 and spec.noise:
-    return augment.noisy_mixup_hook(key, labels, alpha=spec.mixup_alpha, blocks=spec.blocks,
-                                    num_views=3, num_classes=num_classes, **kw)
+    return augment.noisy_mixup_hook(
+      key,
+      labels,
+      alpha=spec.mixup_alpha,
+      blocks=spec.blocks,
+      num_views=3,
+      num_classes=num_classes,
+      **kw,
+    )
   if spec.mixup_alpha > 0:
-    return augment.manifold_mixup_hook(key, labels, alpha=spec.mixup_alpha,
-                                       blocks=spec.blocks, num_views=3,
-                                       num_classes=num_classes)
+    return augment.manifold_mixup_hook(
+      key, labels, alpha=spec.mixup_alpha, blocks=spec.blocks, num_views=3, num_classes=num_classes
+    )
   if spec.noise:
     return augment.noise_hook(key, blocks=spec.blocks, num_views=3, **kw), labels
   return None, labels
 
 
-def noisymix_loss(logits3: jax.Array, targets: jax.Array, labels: jax.Array,
-                  jsd_weight: float):
+def noisymix_loss(logits3: jax.Array, targets: jax.Array, labels: jax.Array, jsd_weight: float):
   """(loss, cross-entropy, JSD, accuracy of the clean view) of [3B, K] logits."""
   lc, l1, l2 = jnp.split(logits3, 3)
   ce = losses.cross_entropy(lc, targets).mean()

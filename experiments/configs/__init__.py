@@ -5,8 +5,9 @@ the smoke-run variant, defined once here."""
 def check_arg(arg) -> None:
   """Raises ValueError unless `arg` is None (the full run) or "quick"."""
   if arg not in (None, "quick"):
-    raise ValueError(f"unknown config argument {arg!r}; use none (the full run) or "
-                     f"':quick' (a smoke run)")
+    raise ValueError(
+      f"unknown config argument {arg!r}; use none (the full run) or ':quick' (a smoke run)"
+    )
 
 
 def quick(c, *, num_examples: int = 200):
@@ -23,7 +24,7 @@ def quick(c, *, num_examples: int = 200):
   c.eval.pgd_steps = 5
   c.eval.pgd_step_size = 2.5 * c.eval.eps / 5
   c.eval.apgd_steps = 10
-  c.eval.cw_steps = 50   # x 5 searches: 198 of mnist_hybrid:quick's 200 points broken
+  c.eval.cw_steps = 50  # x 5 searches: 198 of mnist_hybrid:quick's 200 points broken
   c.eval.cw_binary_steps = 5
   c.eval.square_queries = 100
   c.eval.masking_examples = num_examples
@@ -33,9 +34,17 @@ def quick(c, *, num_examples: int = 200):
   return c
 
 
-def cifar10(c, *, model: str, batch_size: int = 128, learning_rate: float = 0.1,
-            num_epochs: int, lr_schedule: str = "piecewise", weight_decay: float = 5e-4,
-            num_steps: int = 10):
+def cifar10(
+  c,
+  *,
+  model: str,
+  batch_size: int = 128,
+  learning_rate: float = 0.1,
+  num_epochs: int,
+  lr_schedule: str = "piecewise",
+  weight_decay: float = 5e-4,
+  num_steps: int = 10,
+):
   """Sets config `c` in place to CIFAR-10 from TFDS (prepared as array_record on a machine
   with internet: `tfds build cifar10 --file_format=array_record`) with pad-4 crop + flip
   augmentation, SGD with momentum 0.9, PGD-`num_steps` training at eps 8/255 (step
@@ -60,14 +69,22 @@ def cifar10(c, *, model: str, batch_size: int = 128, learning_rate: float = 0.1,
   c.eval.eps_grid = (0.0, 2 / 255, 4 / 255, 8 / 255, 12 / 255, 16 / 255)
   c.eval.pgd_step_size = 2 / 255
   c.eval.batch_size = 250
-  c.eval.corruption_tables = "cifar10"   # the CIFAR-10-C severity tables
+  c.eval.corruption_tables = "cifar10"  # the CIFAR-10-C severity tables
   return c
 
 
-def imagenet(c, *, model: str, num_epochs: int, batch_size: int = 256,
-             learning_rate: float = 0.1, lr_schedule: str = "cosine",
-             weight_decay: float = 1e-4, num_steps: int = 3,
-             dataset: str = "array_record:data/imagenet"):
+def imagenet(
+  c,
+  *,
+  model: str,
+  num_epochs: int,
+  batch_size: int = 256,
+  learning_rate: float = 0.1,
+  lr_schedule: str = "cosine",
+  weight_decay: float = 1e-4,
+  num_steps: int = 3,
+  dataset: str = "array_record:data/imagenet",
+):
   """Sets config `c` in place to ImageNet on the Grain pipeline; returns `c`.
 
   Data: `dataset` (default: the ArrayRecord shards that

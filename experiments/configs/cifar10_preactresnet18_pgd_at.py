@@ -11,6 +11,7 @@ then, on one host (every local device):
 `--config=...:quick` shrinks it to a smoke run; `--config.dtype=bfloat16` computes in
 bf16 on an accelerator.
 """
+
 from advjax.train import default_config
 from experiments import configs
 

@@ -11,6 +11,7 @@ then, on one host (every local device):
       --config.dtype=bfloat16
 `--config=...:quick` shrinks it to a smoke run.
 """
+
 from advjax.train import default_config
 from experiments import configs
 

@@ -19,15 +19,22 @@ Several hosts, e.g. SLURM with 4 nodes x 8 GPUs (the README's multi-host section
 (a TPU pod slice: the one-host command on every worker, with --distributed=on).
 `--config=...:quick` shrinks it to a smoke run.
 """
+
 from advjax.train import default_config
 from experiments import configs
 
 
 def get_config(arg=None):
   configs.check_arg(arg)
-  c = configs.imagenet(default_config(), model="efficientnet_b0", num_epochs=50,
-                       batch_size=128, learning_rate=0.01, weight_decay=1e-5,
-                       dataset="array_record:data/imagenet_subset")
+  c = configs.imagenet(
+    default_config(),
+    model="efficientnet_b0",
+    num_epochs=50,
+    batch_size=128,
+    learning_rate=0.01,
+    weight_decay=1e-5,
+    dataset="array_record:data/imagenet_subset",
+  )
   c.name = "imagenet_efficientnet_b0_hybrid"
   c.recipe = "hybrid"
   c.alpha = 0.5

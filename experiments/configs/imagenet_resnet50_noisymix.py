@@ -22,6 +22,7 @@ Several hosts, e.g. SLURM with 4 nodes x 8 GPUs (the README's multi-host section
 (a TPU pod slice: the one-host command on every worker, with --distributed=on).
 `--config=...:quick` shrinks it to a smoke run.
 """
+
 from advjax.train import default_config
 from experiments import configs
 
@@ -34,7 +35,7 @@ def get_config(arg=None):
   c.noisymix.views = "augmix"
   c.noisymix.jsd_weight = 12.0
   c.noisymix.mixup_alpha = 1.0
-  c.noisymix.blocks = (0, 2, 3, 4)   # the input, after stages 1-3 (ResNet50's block_hook)
+  c.noisymix.blocks = (0, 2, 3, 4)  # the input, after stages 1-3 (ResNet50's block_hook)
   c.noisymix.noise = True
   c.noisymix.add, c.noisymix.mult, c.noisymix.sparsity = 0.5, 0.5, 0.65
   c.train_attack.severity = 3.0

@@ -7,6 +7,7 @@ LeNet-5 on the embedded real MNIST.
       --workdir=runs/mnist_hybrid
 `--config=...mnist_hybrid.py:quick` shrinks it to a smoke run.
 """
+
 from advjax.train import default_config
 from experiments import configs
 
@@ -20,7 +21,7 @@ def get_config(arg=None):
   c.num_epochs = 30
   c.learning_rate = 2e-3
   c.train_attack.name = "pgd"
-  c.train_attack.eps = 0.15   # train at 1.5x the evaluation eps (0.1): a robustness margin
+  c.train_attack.eps = 0.15  # train at 1.5x the evaluation eps (0.1): a robustness margin
   c.eval.eps = 0.1
   c.train_attack.num_steps = 7
   c.eps_schedule = "linear"

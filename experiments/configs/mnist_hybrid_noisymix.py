@@ -6,6 +6,7 @@ adaptive, eps growing from eps/10 to eps; evaluated also on the common corruptio
   python -m experiments.main --config=experiments/configs/mnist_hybrid_noisymix.py \
       --workdir=runs/mnist_hybrid_noisymix
 """
+
 from experiments.configs import mnist_hybrid
 
 

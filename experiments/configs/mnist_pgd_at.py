@@ -9,6 +9,7 @@ log 10) in its first epoch and never leaves it; the run then stops with an error
       --workdir=runs/mnist_pgd_at
 `--config=...mnist_pgd_at.py:quick` shrinks it to a smoke run.
 """
+
 from advjax.train import default_config
 from experiments import configs
 
@@ -22,10 +23,10 @@ def get_config(arg=None):
   c.num_epochs = 30
   c.learning_rate = 2e-3
   c.train_attack.name = "pgd"
-  c.train_attack.eps = 0.15   # train at 1.5x the evaluation eps (0.1): a robustness margin
+  c.train_attack.eps = 0.15  # train at 1.5x the evaluation eps (0.1): a robustness margin
   c.eval.eps = 0.1
   c.train_attack.num_steps = 7
-  c.eps_schedule = "linear"   # eps/10 -> eps: at full eps from step 0 a seed can stall at chance
+  c.eps_schedule = "linear"  # eps/10 -> eps: at full eps from step 0 a seed can stall at chance
   c.eps_warmup_epochs = 10
   if arg == "quick":
     configs.quick(c)

@@ -4,6 +4,7 @@
       --workdir=runs/mnist_standard
 `--config=...mnist_standard.py:quick` shrinks it to a smoke run.
 """
+
 from advjax.train import default_config
 from experiments import configs
 

@@ -8,6 +8,7 @@ eps 0.15 (1.5x the evaluation eps 0.1) from the first step; alpha = 0, the paper
 TRADES-AWP (Wu et al. 2020): add `--config.awp_gamma=5e-3`. MART (Wang et al. 2020,
 x' from PGD on the CE): `--config.objective=mart`. `:quick` shrinks it to a smoke run.
 """
+
 from advjax.train import default_config
 from experiments import configs
 
@@ -24,9 +25,9 @@ def get_config(arg=None):
   c.num_epochs = 30
   c.learning_rate = 2e-3
   c.train_attack.name = "pgd"
-  c.train_attack.eps = 0.15   # train at 1.5x the evaluation eps (0.1): a robustness margin
+  c.train_attack.eps = 0.15  # train at 1.5x the evaluation eps (0.1): a robustness margin
   c.train_attack.num_steps = 10
-  c.train_attack.step_size_factor = 0.25   # 2/255 at 8/255 in the CIFAR-10 reference
+  c.train_attack.step_size_factor = 0.25  # 2/255 at 8/255 in the CIFAR-10 reference
   c.eval.eps = 0.1
   c.eps_schedule = "constant"
   if arg == "quick":
