@@ -156,18 +156,10 @@ def test_benchmark_writes_the_entry_and_does_not_depend_on_batch_size(quick_runs
   assert json.loads((tmp_path / "b40" / "model_info.json").read_text()) == entry
 
 
-def test_benchmark_cli_rejects_two_model_sources(tmp_path):
+def _cli_usage_error(tmp_path, *args) -> str:
+  """Runs `experiments.benchmark` with `args`; asserts exit 2 and no workdir; returns stderr."""
   proc = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "experiments.benchmark",
-      f"--workdir={tmp_path}/w",
-      "--run=a",
-      "--checkpoint=b.pt",
-      "--arch=resnet18",
-      "--n_examples=4",
-    ],
+    [sys.executable, "-m", "experiments.benchmark", f"--workdir={tmp_path}/w", *args],
     cwd=ROOT,
     capture_output=True,
     text=True,
@@ -175,8 +167,15 @@ def test_benchmark_cli_rejects_two_model_sources(tmp_path):
     check=False,
   )
   assert proc.returncode == 2, proc.stderr
-  assert "exactly one of --run" in proc.stderr
   assert not os.path.exists(tmp_path / "w")
+  return proc.stderr
+
+
+def test_benchmark_cli_rejects_two_model_sources(tmp_path):
+  err = _cli_usage_error(
+    tmp_path, "--run=a", "--checkpoint=b.pt", "--arch=resnet18", "--n_examples=4"
+  )
+  assert "exactly one of --run" in err
 
 
 def test_threat_model_takes_a_custom_eps():
@@ -250,23 +249,5 @@ def test_benchmark_at_a_custom_eps_says_it_is_not_the_leaderboards(quick_runs, t
 
 
 def test_benchmark_cli_rejects_a_bad_eps(tmp_path):
-  proc = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "experiments.benchmark",
-      f"--workdir={tmp_path}/w",
-      "--run=a",
-      "--dataset=mnist",
-      "--eps=big",
-      "--n_examples=4",
-    ],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=300,
-    check=False,
-  )
-  assert proc.returncode == 2, proc.stderr
-  assert "--eps=big" in proc.stderr and "8/255" in proc.stderr
-  assert not os.path.exists(tmp_path / "w")
+  err = _cli_usage_error(tmp_path, "--run=a", "--dataset=mnist", "--eps=big", "--n_examples=4")
+  assert "--eps=big" in err and "8/255" in err

@@ -58,6 +58,8 @@ def test_the_final_evaluation_reaches_tensorboard_at_the_last_step(quick_runs):
     report = json.load(f)
   last = report["train"]["steps"]
   scalars = _read_scalars(os.path.join(workdir, "tensorboard"))
+  # the training's own writer: one event file for the run's one launch
+  assert len(glob.glob(os.path.join(workdir, "tensorboard", "events.out.tfevents.*"))) == 1
   test = {t: v for t, v in scalars.items() if t.startswith("test/")}
   assert all(list(v) == [last] for v in test.values()), test
   assert test["test/clean_accuracy"][last] == pytest.approx(report["clean_accuracy"])

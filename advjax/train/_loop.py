@@ -449,107 +449,108 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   train_time = float(meta.get("train_time_s", 0.0))
   spe = run.steps_per_epoch
   rates, postfix = _events.Throughput(), {}
-  with (
-    open(metrics_path if primary else os.devnull, "a", encoding="utf-8") as log,
-    tqdm(
-      total=run.total_steps,
-      initial=start,
-      desc=c.name,
-      disable=not (c.progress and primary),
-      unit="step",
-    ) as bar,
-    _events.EventWriter(os.path.join(workdir, "tensorboard"), start_step=start) as events,
-  ):
-    step = start
-    while step < run.total_steps:
-      epoch_end = min((step // spe + 1) * spe, run.total_steps)
-      t0 = time.perf_counter()
-      rates.restart()  # the rates leave out validation and checkpointing
-      epoch_metrics = []
-      batches = (run.place(batch) for batch in itertools.islice(host_batches, epoch_end - step))
-      while True:
-        try:
-          batch = rates.wait(batches)  # the time spent here is the data wait
-        except StopIteration:
-          break
-        state, m = run.train_step_at(step)(state, batch)
-        epoch_metrics.append(m)
-        rates.step(c.batch_size)
-        bar.update(1)
-        if bar.n % _PROGRESS_EVERY == 0:
-          postfix.update(_rate_postfix(rates))
-          bar.set_postfix(postfix, refresh=False)
-      epoch_metrics = jax.device_get(epoch_metrics)
-      dt = time.perf_counter() - t0
-      rates_now = _rate_postfix(rates)  # this epoch's last steps, finished
-      for i, m in enumerate(epoch_metrics):
-        if not np.isfinite(m["loss"]):
-          raise NonFiniteLossError(
-            f"non-finite loss {m['loss']} at step {step + i + 1}; the last good "
-            f"checkpoint (step {ckpt.latest_step()}) is kept. Lower the learning rate."
+  # one event file a launch: the final evaluation goes to the training's writer
+  with _events.EventWriter(os.path.join(workdir, "tensorboard"), start_step=start) as events:
+    with (
+      open(metrics_path if primary else os.devnull, "a", encoding="utf-8") as log,
+      tqdm(
+        total=run.total_steps,
+        initial=start,
+        desc=c.name,
+        disable=not (c.progress and primary),
+        unit="step",
+      ) as bar,
+    ):
+      step = start
+      while step < run.total_steps:
+        epoch_end = min((step // spe + 1) * spe, run.total_steps)
+        t0 = time.perf_counter()
+        rates.restart()  # the rates leave out validation and checkpointing
+        epoch_metrics = []
+        batches = (run.place(batch) for batch in itertools.islice(host_batches, epoch_end - step))
+        while True:
+          try:
+            batch = rates.wait(batches)  # the time spent here is the data wait
+          except StopIteration:
+            break
+          state, m = run.train_step_at(step)(state, batch)
+          epoch_metrics.append(m)
+          rates.step(c.batch_size)
+          bar.update(1)
+          if bar.n % _PROGRESS_EVERY == 0:
+            postfix.update(_rate_postfix(rates))
+            bar.set_postfix(postfix, refresh=False)
+        epoch_metrics = jax.device_get(epoch_metrics)
+        dt = time.perf_counter() - t0
+        rates_now = _rate_postfix(rates)  # this epoch's last steps, finished
+        for i, m in enumerate(epoch_metrics):
+          if not np.isfinite(m["loss"]):
+            raise NonFiniteLossError(
+              f"non-finite loss {m['loss']} at step {step + i + 1}; the last good "
+              f"checkpoint (step {ckpt.latest_step()}) is kept. Lower the learning rate."
+            )
+        if stall is not None:  # checked before this epoch's records and checkpoint are written
+          at_chance = stall.run_length(_stall.chance_losses(epoch_metrics), at_chance)
+          if stall.stalled(at_chance):
+            message = _stall.stall_message(
+              stall,
+              at_chance,
+              step=epoch_end,
+              steps_per_epoch=spe,
+              checkpoint_step=ckpt.latest_step(),
+              config=c,
+            )
+            ckpt.close()
+            raise _stall.TrainingStalledError(message)
+        train_time += dt
+        step = epoch_end
+        for i, m in enumerate(epoch_metrics):
+          rec = {"kind": "train", "step": step - len(epoch_metrics) + i + 1}
+          rec.update({k: float(v) for k, v in m.items()})
+          log.write(json.dumps(rec) + "\n")
+          events.scalars(rec["step"], m, prefix="train/")
+        val = run.validate(state)
+        if c.recipe == "hybrid":
+          state = state.replace(
+            alpha=jax.device_put(
+              adaptive_alpha(val["val_acc_adv"], val["val_acc_clean"]), state.alpha.sharding
+            )
           )
-      if stall is not None:  # checked before this epoch's records and checkpoint are written
-        at_chance = stall.run_length(_stall.chance_losses(epoch_metrics), at_chance)
-        if stall.stalled(at_chance):
-          message = _stall.stall_message(
-            stall,
-            at_chance,
-            step=epoch_end,
-            steps_per_epoch=spe,
-            checkpoint_step=ckpt.latest_step(),
-            config=c,
-          )
-          ckpt.close()
-          raise _stall.TrainingStalledError(message)
-      train_time += dt
-      step = epoch_end
-      for i, m in enumerate(epoch_metrics):
-        rec = {"kind": "train", "step": step - len(epoch_metrics) + i + 1}
-        rec.update({k: float(v) for k, v in m.items()})
+        rec = {
+          "kind": "val",
+          "step": step,
+          "epoch": step // spe,
+          "alpha": float(state.alpha),
+          "eps": float(run.eps_fn(step)),
+          "examples_per_s": len(epoch_metrics) * c.batch_size / dt,
+          "epoch_time_s": dt,
+          **val,
+        }
         log.write(json.dumps(rec) + "\n")
-        events.scalars(rec["step"], m, prefix="train/")
-      val = run.validate(state)
-      if c.recipe == "hybrid":
-        state = state.replace(
-          alpha=jax.device_put(
-            adaptive_alpha(val["val_acc_adv"], val["val_acc_clean"]), state.alpha.sharding
+        log.flush()
+        events.scalars(
+          step,
+          {
+            k[len("val_") :] if k.startswith("val_") else k: v
+            for k, v in rec.items()
+            if k not in ("kind", "step")
+          },
+          prefix="val/",
+        )
+        events.flush()
+        postfix.update(
+          rates_now,
+          val_clean=f"{val['val_acc_clean']:.3f}",
+          val_adv=f"{val['val_acc_adv'] or 0:.3f}",
+          alpha=f"{float(state.alpha):.2f}",
+        )
+        bar.set_postfix(postfix)
+        if (step // spe) % c.checkpoint_every_epochs == 0 or step == run.total_steps:
+          ckpt.save(
+            state, {"train_time_s": train_time, "epoch": step // spe}, data_iterator=stream.iterator
           )
-        )
-      rec = {
-        "kind": "val",
-        "step": step,
-        "epoch": step // spe,
-        "alpha": float(state.alpha),
-        "eps": float(run.eps_fn(step)),
-        "examples_per_s": len(epoch_metrics) * c.batch_size / dt,
-        "epoch_time_s": dt,
-        **val,
-      }
-      log.write(json.dumps(rec) + "\n")
-      log.flush()
-      events.scalars(
-        step,
-        {
-          k[len("val_") :] if k.startswith("val_") else k: v
-          for k, v in rec.items()
-          if k not in ("kind", "step")
-        },
-        prefix="val/",
-      )
-      events.flush()
-      postfix.update(
-        rates_now,
-        val_clean=f"{val['val_acc_clean']:.3f}",
-        val_adv=f"{val['val_acc_adv'] or 0:.3f}",
-        alpha=f"{float(state.alpha):.2f}",
-      )
-      bar.set_postfix(postfix)
-      if (step // spe) % c.checkpoint_every_epochs == 0 or step == run.total_steps:
-        ckpt.save(
-          state, {"train_time_s": train_time, "epoch": step // spe}, data_iterator=stream.iterator
-        )
-  ckpt.close()
-  return final_report(run, state, workdir, train_time=train_time)
+    ckpt.close()
+    return final_report(run, state, workdir, train_time=train_time, events=events)
 
 
 _PROGRESS_EVERY = 20  # steps between updates of the progress bar's rates
@@ -828,6 +829,7 @@ def final_report(
   train_time: float,
   eval_name: Optional[str] = None,
   time_steps: bool = True,
+  events: Optional["_events.EventWriter"] = None,
 ) -> Dict:
   """The evaluation suite on the test set; report.json/.md and figures in the workdir,
   or, for a named evaluation of a checkpoint, in `workdir/eval/<eval_name>` (replaced
@@ -835,7 +837,8 @@ def final_report(
 
   The cost section is `measure_cost` when `time_steps`, else the training report's own
   (marked "not measured in this evaluation"). The training's report (no `eval_name`)
-  also goes to TensorBoard at the last step (`test/...`, see `report_scalars`).
+  also goes to TensorBoard at the last step (`test/...`, see `report_scalars`) through
+  `events`, the training's writer, so that a launch writes one event file.
   """
   from advjax import eval as ev_lib  # pylint: disable=import-outside-toplevel
 
@@ -908,9 +911,9 @@ def final_report(
     )
   else:  # every process evaluated the same examples; process 0 writes
     written = {k: v for k, v in report.items() if not k.startswith("_")}
-  if eval_name is None:
-    with _events.EventWriter(os.path.join(workdir, "tensorboard")) as events:
-      events.scalars(steps, report_scalars(report), prefix="test/")
+  if eval_name is None and events is not None:
+    events.scalars(steps, report_scalars(report), prefix="test/")
+    events.flush()
   _distributed.sync("advjax: report written")
   return dict(written, output_dir=out)
 
