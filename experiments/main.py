@@ -115,9 +115,8 @@ def main(argv):
   if flags.FLAGS.mode == "train":
     report = train.train_and_evaluate(config, flags.FLAGS.workdir)
   else:
-    timing = {"time_steps": True} if flags.FLAGS.time_steps else {}
     report = train.evaluate_checkpoint(
-      config, flags.FLAGS.workdir, name=flags.FLAGS.eval_name, **timing
+      config, flags.FLAGS.workdir, name=flags.FLAGS.eval_name, time_steps=flags.FLAGS.time_steps
     )
   print(summary(report))
   print(f"report: {report.get('output_dir', flags.FLAGS.workdir)}/report.md")

@@ -47,23 +47,54 @@ def set_keys(config, **flat):
   return config
 
 
-def readme_table_row(heading: str, first_cell: str) -> list:
-  """The cells after the first of the README.md table row under `heading` (a line such as
-  "### Measured ...") whose first cell starts with `first_cell`.
-
-  Raises:
-    AssertionError: no such heading or row.
-  """
+def readme_section(title: str, *, until: str = "\n## ") -> str:
+  """README.md from the line `title` (e.g. "## Other commands") to the next `until`
+  (the next "## " heading by default; "\n#" stops at any heading)."""
   with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
     text = f.read()
-  assert heading in text, f"README.md has no {heading!r}"
-  section = text[text.index(heading) :]
-  section = section[: section.find("\n#", 1) if section.find("\n#", 1) > 0 else len(section)]
-  for line in section.splitlines():
-    cells = [c.strip() for c in line.strip().strip("|").split("|")]
-    if line.startswith("|") and cells[0].startswith(first_cell):
+  assert title in text, f"README.md has no {title!r}"
+  start = text.index(title)
+  end = text.find(until, start + len(title))
+  return text[start : end if end >= 0 else len(text)]
+
+
+def table_cells(line: str) -> list:
+  """The stripped cells of one markdown table line ("| a | b |" -> ["a", "b"])."""
+  return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def readme_table(heading: str) -> list:
+  """The table lines (header and separator included, stripped) under the README heading
+  `heading`, up to the next heading."""
+  section = readme_section(heading, until="\n#")
+  return [l.strip() for l in section.splitlines() if l.startswith("|")]
+
+
+def readme_table_row(heading: str, first_cell: str) -> list:
+  """The cells after the first of the row of `readme_table(heading)` whose first cell
+  starts with `first_cell`.
+
+  Raises:
+    AssertionError: no such row.
+  """
+  for line in readme_table(heading):
+    cells = table_cells(line)
+    if cells[0].startswith(first_cell):
       return cells[1:]
   raise AssertionError(f"README.md {heading!r}: no row starting {first_cell!r}")
+
+
+def run_experiment(module: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+  """`python -m experiments.<module> ARGS` from the repository root, its output captured
+  as text (a non-zero exit does not raise: the caller checks it)."""
+  return subprocess.run(
+    [sys.executable, "-m", f"experiments.{module}", *args],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+    check=False,
+  )
 
 
 def benchmark_module(name: str):

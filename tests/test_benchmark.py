@@ -5,8 +5,6 @@ import ast
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import jax.numpy as jnp
 import numpy as np
@@ -15,6 +13,7 @@ import pytest
 from advjax import eval as ev
 from advjax import models
 from experiments import benchmark
+from tests._inputs import run_experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -158,14 +157,7 @@ def test_benchmark_writes_the_entry_and_does_not_depend_on_batch_size(quick_runs
 
 def _cli_usage_error(tmp_path, *args) -> str:
   """Runs `experiments.benchmark` with `args`; asserts exit 2 and no workdir; returns stderr."""
-  proc = subprocess.run(
-    [sys.executable, "-m", "experiments.benchmark", f"--workdir={tmp_path}/w", *args],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=300,
-    check=False,
-  )
+  proc = run_experiment("benchmark", f"--workdir={tmp_path}/w", *args, timeout=300)
   assert proc.returncode == 2, proc.stderr
   assert not os.path.exists(tmp_path / "w")
   return proc.stderr

@@ -10,18 +10,10 @@ import sys
 
 import pytest
 
+from tests._inputs import run_experiment
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HYBRID = "--config=experiments/configs/mnist_hybrid.py"
-
-
-def _run(module, *args, code=None):
-  return subprocess.run(
-    [sys.executable, "-m", f"experiments.{module}", *args],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=180 if code is None else code,
-  )
 
 
 def _assert_one_line_error(r, exit_code, *needles):
@@ -79,8 +71,8 @@ def test_compare_shows_a_minimum_norm_attack_as_its_median_l2_not_an_accuracy():
 _FAKE_EVAL = """
 import runpy, sys
 from advjax import train
-def evaluate_checkpoint(config, workdir, *, name=None):
-  print(f"evaluated {config.name} in {workdir} as {name}")
+def evaluate_checkpoint(config, workdir, *, name=None, time_steps=False):
+  print(f"evaluated {config.name} in {workdir} as {name}, time_steps={time_steps}")
   return {"clean_accuracy": 0.5, "output_dir": f"{workdir}/eval/{name}", "attacks": {
       "cw": {"label": "CW-L2", "eps": None, "accuracy": 0.25}}}
 train.evaluate_checkpoint = evaluate_checkpoint
@@ -99,7 +91,7 @@ def test_main_eval_name_reaches_evaluate_checkpoint_and_report_path_is_its_folde
   )
   assert r.returncode == 0, r.stderr[-3000:]
   assert r.stdout.splitlines() == [
-    "evaluated mnist_hybrid in runs/w as mine",
+    "evaluated mnist_hybrid in runs/w as mine, time_steps=False",
     "clean accuracy 0.5000; CW-L2 (unbounded): 0.2500",
     "report: runs/w/eval/mine/report.md",
   ]
@@ -133,7 +125,7 @@ def test_main_eval_name_reaches_evaluate_checkpoint_and_report_path_is_its_folde
   ],
 )
 def test_main_wrong_flags_are_one_line_exit_2(tmp_path, args, needles):
-  r = _run("main", HYBRID, f"--workdir={tmp_path / 'w'}", *args)
+  r = run_experiment("main", HYBRID, f"--workdir={tmp_path / 'w'}", *args)
   _assert_one_line_error(r, 2, *needles)
   assert not os.path.exists(tmp_path / "w")
 
@@ -155,38 +147,38 @@ def test_main_wrong_flags_are_one_line_exit_2(tmp_path, args, needles):
   ],
 )
 def test_main_config_file_errors_are_one_line_exit_2(tmp_path, args, needles):
-  r = _run("main", *args, f"--workdir={tmp_path / 'w'}")
+  r = run_experiment("main", *args, f"--workdir={tmp_path / 'w'}")
   _assert_one_line_error(r, 2, *needles)
   assert not os.path.exists(tmp_path / "w")
 
 
 def test_main_missing_workdir_is_one_line_exit_2():
-  _assert_one_line_error(_run("main", HYBRID), 2, "missing required flag --workdir")
+  _assert_one_line_error(run_experiment("main", HYBRID), 2, "missing required flag --workdir")
 
 
 # ---------------------------------------------------------------------- experiments.compare
 
 
 def test_compare_missing_report_is_one_line_exit_2(tmp_path):
-  r = _run("compare", "runs/does_not_exist", f"--out={tmp_path / 'out'}")
+  r = run_experiment("compare", "runs/does_not_exist", f"--out={tmp_path / 'out'}")
   _assert_one_line_error(
     r, 2, "'runs/does_not_exist'", "no report.json", "does not exist", "--workdir"
   )
   empty = tmp_path / "empty"
   empty.mkdir()
-  r = _run("compare", str(empty), f"--out={tmp_path / 'out'}")
+  r = run_experiment("compare", str(empty), f"--out={tmp_path / 'out'}")
   _assert_one_line_error(r, 2, f"'{empty}' has no report.json", "train it", "pass a run folder")
   (empty / "eval" / "step_9").mkdir(parents=True)
   (empty / "eval" / "step_9" / "report.json").write_text("{}")
-  r = _run("compare", str(empty), f"--out={tmp_path / 'out'}")
+  r = run_experiment("compare", str(empty), f"--out={tmp_path / 'out'}")
   _assert_one_line_error(r, 2, f"{empty}/eval/step_9", "pass one of those")
   assert not os.path.exists(tmp_path / "out")
 
 
 def test_compare_no_folders_and_bad_json_are_one_line_exit_2(tmp_path):
-  _assert_one_line_error(_run("compare"), 2, "no run folders given", "RUN_DIR")
+  _assert_one_line_error(run_experiment("compare"), 2, "no run folders given", "RUN_DIR")
   (tmp_path / "report.json").write_text("not json")
-  r = _run("compare", str(tmp_path), f"--out={tmp_path / 'out'}")
+  r = run_experiment("compare", str(tmp_path), f"--out={tmp_path / 'out'}")
   _assert_one_line_error(r, 2, f"'{tmp_path}/report.json' is not JSON")
 
 
@@ -202,21 +194,21 @@ def test_compare_no_folders_and_bad_json_are_one_line_exit_2(tmp_path):
   ],
 )
 def test_reproduce_wrong_flags_are_one_line_exit_2(tmp_path, args, needles):
-  r = _run("reproduce", f"--root={tmp_path / 'r'}", *args)
+  r = run_experiment("reproduce", f"--root={tmp_path / 'r'}", *args)
   _assert_one_line_error(r, 2, *needles)
   assert not os.path.exists(tmp_path / "r")
 
 
 def test_make_results_wrong_root_or_output_is_one_line_exit_2(tmp_path):
   out = tmp_path / "R.md"
-  r = _run("make_results", f"--root={tmp_path / 'nope'}", f"--output={out}")
+  r = run_experiment("make_results", f"--root={tmp_path / 'nope'}", f"--output={out}")
   _assert_one_line_error(
     r, 2, f"--root={tmp_path / 'nope'} is not a folder", "experiments.reproduce"
   )
-  r = _run("make_results", f"--root={tmp_path}", f"--output={out}")
+  r = run_experiment("make_results", f"--root={tmp_path}", f"--output={out}")
   _assert_one_line_error(r, 2, "holds none of the experiment folders a, b, c, d, e")
   (tmp_path / "b").mkdir()
-  r = _run("make_results", f"--root={tmp_path}", f"--output={tmp_path}")
+  r = run_experiment("make_results", f"--root={tmp_path}", f"--output={tmp_path}")
   _assert_one_line_error(r, 2, f"--output={tmp_path} is a folder", "RESULTS.md")
   assert not os.path.exists(out)
 
@@ -232,7 +224,7 @@ def test_make_results_wrong_root_or_output_is_one_line_exit_2(tmp_path):
   ],
 )
 def test_ensemble_wrong_flags_are_one_line_exit_2(tmp_path, args, needles):
-  r = _run("ensemble", f"--output={tmp_path / 'e'}", *args)
+  r = run_experiment("ensemble", f"--output={tmp_path / 'e'}", *args)
   _assert_one_line_error(r, 2, *needles)
   assert not os.path.exists(tmp_path / "e")
 
@@ -251,10 +243,14 @@ def test_generate_hard_positives_wrong_flags_fail_before_training(tmp_path, args
   (tmp_path / "bad.msgpack").write_text('{"not": "variables"}')
   args = [a.replace("BAD", str(tmp_path / "bad.msgpack")) for a in args]
   # every check runs before the LeNet-5 is trained: seconds, not minutes
-  r = _run("generate_hard_positives", f"--output={tmp_path / 'hp.npz'}", *args, code=120)
+  r = run_experiment(
+    "generate_hard_positives", f"--output={tmp_path / 'hp.npz'}", *args, timeout=120
+  )
   _assert_one_line_error(r, 2, *needles)
   assert not os.path.exists(tmp_path / "hp.npz")
 
 
 def test_generate_hard_positives_missing_output_is_one_line_exit_2():
-  _assert_one_line_error(_run("generate_hard_positives"), 2, "missing required flag --output")
+  _assert_one_line_error(
+    run_experiment("generate_hard_positives"), 2, "missing required flag --output"
+  )

@@ -4,14 +4,11 @@ verdict rules on constructed numbers, per-seed ratios, and missing runs."""
 import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from experiments import make_results as mr  # noqa: E402  pylint: disable=wrong-import-position
+from experiments import make_results as mr
+from tests._inputs import run_experiment
 
 
 def _report(clean, pgd=None, fgsm=None, time_s=100.0, **extra):
@@ -305,14 +302,7 @@ def test_a_partial_root_is_refused_and_nothing_is_written(results, tmp_path):
   # existing RESULTS.md and its figures stay as they were
   out.parent.mkdir()
   out.write_text("committed results\n")
-  proc = subprocess.run(
-    [sys.executable, "-m", "experiments.make_results", f"--root={root}", f"--output={out}"],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=120,
-    check=False,
-  )
+  proc = run_experiment("make_results", f"--root={root}", f"--output={out}", timeout=120)
   assert proc.returncode == 2, proc.stderr
   lines = proc.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("error: ")
@@ -322,20 +312,8 @@ def test_a_partial_root_is_refused_and_nothing_is_written(results, tmp_path):
   assert "unreadable: " in lines[0] and "c/baseline/seed_0/report.json" in lines[0]
   assert out.read_text() == "committed results\n"
   assert sorted(os.listdir(out.parent)) == ["RESULTS.md"]
-  proc = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "experiments.make_results",
-      f"--root={root}",
-      f"--output={out}",
-      "--allow_partial",
-    ],
-    cwd=ROOT,
-    capture_output=True,
-    text=True,
-    timeout=120,
-    check=False,
+  proc = run_experiment(
+    "make_results", f"--root={root}", f"--output={out}", "--allow_partial", timeout=120
   )
   assert proc.returncode == 0, proc.stderr
   assert "Runs: 19 of" in out.read_text()

@@ -13,6 +13,7 @@ import textwrap
 import tomllib
 
 from advjax import _extras
+from tests._inputs import readme_section
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORE = {"jax", "flax", "optax", "dm-pix", "chex", "numpy"}
@@ -206,9 +207,7 @@ def test_ruff_is_pinned_once_and_runs_before_the_heavy_install():
 
 
 def test_readme_commands_install_their_extra_and_ci_runs_the_test_command():
-  with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
-    readme = f.read()
-  section = readme[readme.index("## Two commands") :]
+  section = readme_section("## Two commands")
   main_job, tests = re.findall(r"```bash\n(.*?)\n```", section, flags=re.S)[:2]
   installs = lambda cmd: [
     shlex.split(c) for c in cmd.split("&&") if "pip install" in c and "--upgrade" not in c

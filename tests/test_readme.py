@@ -25,16 +25,9 @@ import numpy as np
 import pytest
 
 from advjax import attacks, checked_jit, losses, models
+from tests._inputs import readme_section, readme_table, table_cells
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _readme_section(title: str) -> str:
-  with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
-    text = f.read()
-  start = text.index(title)
-  nxt = text.find("\n## ", start + len(title))
-  return text[start : nxt if nxt >= 0 else len(text)]
 
 
 def _code_blocks(section: str, lang: str):
@@ -44,7 +37,7 @@ def _code_blocks(section: str, lang: str):
 @pytest.fixture(scope="module")
 def snippet():
   """The namespace left by the README's Python snippet."""
-  (code,) = _code_blocks(_readme_section("## Using the pieces in your own code"), "python")
+  (code,) = _code_blocks(readme_section("## Using the pieces in your own code"), "python")
   namespace = {"__name__": "readme_snippet"}
   exec(compile(code, "README.md", "exec"), namespace)  # pylint: disable=exec-used
   return namespace
@@ -151,9 +144,9 @@ def _commands(block: str):
 
 def _readme_commands():
   """The main job's argv and the "Other commands" argvs, as the README writes them."""
-  main_job = _code_blocks(_readme_section("## Two commands"), "bash")[0]
+  main_job = _code_blocks(readme_section("## Two commands"), "bash")[0]
   main_job = shlex.split(main_job.split("&&")[-1])
-  other = _commands(_code_blocks(_readme_section("## Other commands"), "bash")[0])
+  other = _commands(_code_blocks(readme_section("## Other commands"), "bash")[0])
   for argv in [main_job] + other:
     assert argv[0] == "python", argv
   return main_job, other
@@ -309,26 +302,16 @@ def _quick_table(readme_runs):
   return lines
 
 
-def _readme_quick_table():
-  """The "Quick variants" table's lines as README.md has them."""
-  section = _readme_section(_QUICK_TABLE).split("\n#", 1)[0]
-  return [l.strip() for l in section.splitlines() if l.startswith("|")]
-
-
-def _cells(line):
-  return [c.strip() for c in line.strip().strip("|").split("|")]
-
-
 @pytest.mark.slow
 def test_readme_quick_table_matches_the_quick_runs(readme_runs, capsys):
   want = _quick_table(readme_runs)
   if os.environ.get("ADVJAX_PRINT_README_TABLE") == "1":
     with capsys.disabled():
       print("\n" + _QUICK_TABLE + " table rows:\n" + "\n".join(want))
-  have = _readme_quick_table()
+  have = readme_table(_QUICK_TABLE)
   assert have[:2] == want[:2], "the table's columns are not the runs' attacks"
-  have_rows = {_cells(l)[0]: _cells(l)[1:] for l in have[2:]}
-  want_rows = {_cells(l)[0]: _cells(l)[1:] for l in want[2:]}
+  have_rows = {table_cells(l)[0]: table_cells(l)[1:] for l in have[2:]}
+  want_rows = {table_cells(l)[0]: table_cells(l)[1:] for l in want[2:]}
   assert sorted(have_rows) == sorted(want_rows)
   for config, values in want_rows.items():
     # the printed 3 decimals, +-0.001

@@ -40,10 +40,9 @@ def _attack_styles(reports: Dict[str, Dict]) -> Dict[str, Dict]:
 
 
 def _train_eps(report: Dict) -> Optional[float]:
-  """The training attack's (final) eps of a report: its "train_eps", else read from the
-  setup's "train attack" ("pgd eps 0.15, 7 steps"); None when it has none."""
-  if report.get("train_eps") is not None:
-    return float(report["train_eps"])
+  """The training attack's (final) eps of a report, read from the setup's "train attack"
+  ("pgd eps 0.15, 7 steps"); None when it has none (clean training, a view source
+  without eps such as AugMix)."""
   text = str((report.get("setup") or {}).get("train attack", ""))
   match = re.search(r"\beps ([0-9.]+(?:e-?[0-9]+)?)", text)
   return float(match.group(1)) if match else None

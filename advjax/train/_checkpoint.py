@@ -30,14 +30,6 @@ class _Quiet(logging.Filter):
     return "read_only=True" not in text and "read only" not in text
 
 
-class _StepError(Exception):
-  """A step could not be read; `error` is the ValueError to raise if no other step is."""
-
-  def __init__(self, error: ValueError):
-    super().__init__(str(error))
-    self.error = error
-
-
 class Checkpointer:
   """Saves and restores TrainStates under `workdir/checkpoints/<step>`.
 
@@ -123,30 +115,28 @@ class Checkpointer:
     if step is None:
       raise FileNotFoundError(f"no checkpoint in {self.directory}.")
     tried = []
-    for attempt in range(_RESTORE_ATTEMPTS):
+    while True:
       tried.append(step)
       try:
         return self._restore_step(template, step, data_iterator)
-      except _StepError as err:
+      except ValueError as err:
+        if os.path.isdir(os.path.join(self.directory, str(step))):
+          raise  # still there: it cannot be read into this template
         newest = self._newest_finished_step()
-        if newest == step:  # still there and the newest: it cannot be read
-          raise err.error from err.error.__cause__
         if not latest:
           raise ValueError(
-            f"checkpoint {step} in {self.directory} is not there (newest: "
-            f"{newest}); a training still running there may have removed "
-            f"it."
-          ) from err.error
-        if newest is None or attempt + 1 == _RESTORE_ATTEMPTS:
+            f"checkpoint {step} in {self.directory} is not there (newest: {newest}); a "
+            f"training still running there may have removed it."
+          ) from err
+        if newest is None or len(tried) == _RESTORE_ATTEMPTS:
           raise ValueError(
             f"checkpoint {step} in {self.directory} was removed while it was read "
             f"(a training still running there rotates its checkpoints; tried steps "
             f"{', '.join(map(str, tried))}); evaluate again, or when the training "
             f"has finished."
-          ) from err.error
+          ) from err
         step = newest
-        time.sleep(0.1 * attempt)
-    raise AssertionError("unreachable")
+        time.sleep(0.1 * len(tried))
 
   def _newest_finished_step(self) -> Optional[int]:
     """The newest finished step on disk now (the manager's list read afresh)."""
@@ -163,7 +153,7 @@ class Checkpointer:
     if data_iterator is not None:
       if not os.path.isdir(os.path.join(self.directory, str(step), "data")):
         if not os.path.isdir(os.path.join(self.directory, str(step))):
-          raise _StepError(ValueError(f"checkpoint {step} in {self.directory} is gone."))
+          raise ValueError(f"checkpoint {step} in {self.directory} is gone.")
         raise ValueError(
           f"checkpoint {step} in {self.directory} holds no input-pipeline "
           "state: it was not written by a Grain run (config.input.pipeline="
@@ -173,12 +163,10 @@ class Checkpointer:
     try:
       out = self._manager.restore(step, args=ocp.args.Composite(**items))
     except Exception as err:  # pylint: disable=broad-except
-      error = ValueError(
+      raise ValueError(
         f"cannot read checkpoint {step} in {self.directory} into this "
         f"config's model and optimizer: {err}"
-      )
-      error.__cause__ = err
-      raise _StepError(error) from err
+      ) from err
     state = flax.serialization.from_state_dict(template, out["state"])
     return state, dict(out["meta"] or {})
 
