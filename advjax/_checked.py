@@ -3,10 +3,10 @@
 Under a plain `jax.jit` the arguments are tracers, so advjax cannot look at
 their values: images outside [0, 1], a label >= the number of classes or a
 negative eps would run and give a silently wrong answer. advjax states those
-checks as `checkify.debug_check`s (see `advjax._validate`), which cost nothing
-under a plain jit and become real checks under `checkify.checkify`.
-`checked_jit` is that composition, raising the first failed check as a
-`ValueError` after the call.
+checks as `checkify.debug_check`s (see `advjax._validate`), stated only while
+`checked_jit` traces: a plain jit's program holds none of them. `checked_jit` runs the
+function through `checkify.checkify` with the checks on and raises the first failed
+check as a `ValueError` after the call.
 """
 
 import functools
@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 import jax
 from jax.experimental import checkify
+
+from advjax import _validate
 
 _SUFFIX = " (`check` failed)"
 
@@ -52,7 +54,13 @@ def checked_jit(fun: Callable[..., Any], **jit_kwargs) -> Callable[..., Any]:
     ValueError: (from the returned function) with the message of the first
       failed check.
   """
-  compiled = jax.jit(checkify.checkify(fun, errors=checkify.user_checks), **jit_kwargs)
+
+  @functools.wraps(fun)
+  def with_checks(*args, **kwargs):  # runs while jax traces
+    with _validate.value_checks():
+      return fun(*args, **kwargs)
+
+  compiled = jax.jit(checkify.checkify(with_checks, errors=checkify.user_checks), **jit_kwargs)
 
   @functools.wraps(fun)
   def wrapper(*args, **kwargs):

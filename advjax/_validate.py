@@ -5,12 +5,16 @@ What is checked where:
   the function is called, eagerly or while being traced under `jax.jit`.
 - Value checks (images in [0, 1] and finite, labels in [0, classes), eps and
   other budgets >= 0) raise `ValueError` at once on concrete inputs. On traced
-  inputs they are `jax.experimental.checkify.debug_check`s: no-ops under a plain
-  `jax.jit` (so an attack inside a user's jit never raises a
-  ConcretizationTypeError), real checks when the function is run through
-  `checkify.checkify` -- which is what `advjax.checked_jit` does.
+  inputs they are `jax.experimental.checkify.debug_check`s, stated only while
+  `advjax.checked_jit` traces (inside `value_checks()`), which runs them through
+  `checkify.checkify`. Under a plain `jax.jit` nothing is added to the program: an
+  attack inside a user's jit never raises a ConcretizationTypeError, and its program
+  is the same in every trace (a stated check carries checkify's error code, a new
+  number each time, so each trace would be a new program for JAX's compilation cache).
 """
 
+import contextlib
+import contextvars
 from typing import Optional, Sequence
 
 import jax
@@ -22,6 +26,23 @@ from jax.experimental import checkify
 def is_concrete(x) -> bool:
   """True if `x` holds a value now (not a tracer inside jit/vmap/grad)."""
   return not isinstance(x, jax.core.Tracer)
+
+
+_VALUE_CHECKS = contextvars.ContextVar("advjax_value_checks", default=False)
+
+
+@contextlib.contextmanager
+def value_checks():
+  """Within it, value checks on traced arguments are stated (see the module doc)."""
+  token = _VALUE_CHECKS.set(True)
+  try:
+    yield
+  finally:
+    _VALUE_CHECKS.reset(token)
+
+
+def _checks_traced() -> bool:
+  return _VALUE_CHECKS.get()
 
 
 def _traced_check(pred, message: str, *fmt_args) -> None:
@@ -61,7 +82,7 @@ def check_images(
       raise ValueError(f"`{name}` contains NaN or inf values.")
     if lo < -1e-6 or hi > 1 + 1e-6:
       raise ValueError(_range_message(name, f"{lo:.4g}", f"{hi:.4g}"))
-  else:
+  elif _checks_traced():
     lo, hi = jnp.min(images), jnp.max(images)
     # min/max need not propagate NaN on every backend: test finiteness directly
     _traced_check(jnp.all(jnp.isfinite(images)), f"`{name}` contains NaN or inf values.")
@@ -106,7 +127,7 @@ def check_labels(
     arr = np.asarray(labels)
     if arr.min() < 0 or arr.max() >= num_classes:
       raise ValueError(message.format(arr.min(), arr.max()))
-  else:
+  elif _checks_traced():
     lo, hi = jnp.min(labels), jnp.max(labels)
     _traced_check((lo >= 0) & (hi < num_classes), message, lo, hi)
 
@@ -117,7 +138,7 @@ def check_nonnegative(value, name: str) -> None:
     arr = np.asarray(value)
     if np.any(np.isnan(arr)) or np.any(arr < 0):
       raise ValueError(f"`{name}` must be >= 0; got {value}.")
-  else:
+  elif _checks_traced():
     v = jnp.asarray(value)
     _traced_check(jnp.all(v >= 0), f"`{name}` must be >= 0; got min {{}}.", jnp.min(v))
 

@@ -11,7 +11,9 @@ Compiled programs: the session points JAX's persistent compilation cache at one 
 (removed at the end), shared by both xdist workers and every subprocess and notebook kernel
 they start, so that a program compiled once (a LeNet step, an attack) is read back, not
 compiled again, in each new process or after the memory release. The programs are the same,
-so are the numbers. `JAX_COMPILATION_CACHE_DIR` set by the caller is used as is (and kept);
+so are the numbers. A program is found by its text, which holds no weights and no checkify
+error codes (docs/architecture.md, "Compilation"), so an attack compiled for one LeNet
+serves every LeNet the suite trains. `JAX_COMPILATION_CACHE_DIR` set by the caller is used as is (and kept);
 `ADVJAX_TEST_COMPILATION_CACHE=0` turns this off.
 
 Trained runs: `quick_runs` trains two one-epoch runs once per session, shared by all xdist

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from advjax import train
+from tests._inputs import host_devices_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,12 +50,7 @@ def _free_port() -> int:
 
 def _launch(workdir, npz, *extra_flags, processes, devices):
   """Starts `processes` copies of experiments.main, each with `devices` CPU devices."""
-  env = dict(
-    os.environ,
-    JAX_PLATFORMS="cpu",
-    PYTHONPATH=ROOT,
-    XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-  )
+  env = host_devices_env(devices)
   cmd = [
     sys.executable,
     "-m",

@@ -1,11 +1,14 @@
 """Corruption accuracy (CIFAR-10-C / MNIST-C style) and mCE (Hendrycks & Dietterich 2019)."""
 
+import functools
 from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
+
+from advjax import models
 
 
 def corruption_accuracies(
@@ -42,7 +45,9 @@ def corruption_accuracies(
   from advjax import augment  # pylint: disable=import-outside-toplevel
 
   labels = np.asarray(labels)
-  predict = jax.jit(lambda x: jnp.argmax(logits_fn(x), -1))
+  predict = functools.partial(
+    jax.jit(lambda f, x: jnp.argmax(f(x), -1)), models.jit_argument(logits_fn)
+  )
   out = {}
   for c, name in enumerate(tqdm(names, desc="corruptions", disable=not progress, leave=False)):
     out[name] = {}

@@ -11,6 +11,7 @@ the corruption's name), never from its position in a list, so an attack's result
 does not depend on which others run beside it.
 """
 
+import functools
 import os
 import time
 import zlib
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 from advjax import _validate
 from advjax import attacks as A
 from advjax import metrics
+from advjax import models
 from advjax.data import ArrayDataset, iterate_eval
 from advjax.eval import _calibration, _corruption, _flip, _masking
 
@@ -160,9 +162,9 @@ def _jit_attack(logits_fn, attack):
   `ids` [B] are the examples' dataset indices (`example_ids` of the attack)."""
 
   @jax.jit
-  def fn(k, x, y, eps, ids):
-    x_adv = attack(k, logits_fn, x, y, eps, example_ids=ids)
-    logits = logits_fn(x_adv)
+  def fn(f, k, x, y, eps, ids):
+    x_adv = attack(k, f, x, y, eps, example_ids=ids)
+    logits = f(x_adv)
     pred = jnp.argmax(logits, -1)
     return (
       x_adv,
@@ -173,7 +175,7 @@ def _jit_attack(logits_fn, attack):
       pred,
     )
 
-  return fn
+  return functools.partial(fn, models.jit_argument(logits_fn))
 
 
 def _label(name, cfg):
@@ -351,7 +353,7 @@ def evaluate(
   key = jax.random.PRNGKey(cfg.seed)
   t_start = time.perf_counter()
 
-  clean_fn = jax.jit(lambda x: logits_fn(x))
+  clean_fn = functools.partial(jax.jit(lambda f, x: f(x)), models.jit_argument(logits_fn))
   logits = np.concatenate([np.asarray(clean_fn(x))[m] for x, _, m in iterate_eval(ds, bs)])
   correct = logits.argmax(-1) == ds.labels
   conf_clean = np.asarray(_calibration.max_softmax(jnp.asarray(logits)))
@@ -521,14 +523,14 @@ def _flip_rates(logits_fn, ds, cfg, key):
     keys = jax.random.split(_name_key(key, "flip", kind), len(sub))
 
     @jax.jit
-    def preds(keys, x, kind=kind):
+    def preds(f, keys, x, kind=kind):
       frames = jax.vmap(
         lambda k, im: _flip.perturbation_sequence(k, im, kind=kind, num_frames=cfg.flip_frames)
       )(keys, x)  # [N, T, ...]
       frames = jnp.swapaxes(frames, 0, 1)  # [T, N, ...]
-      return jax.lax.map(lambda f: jnp.argmax(logits_fn(f), -1), frames)
+      return jax.lax.map(lambda frame: jnp.argmax(f(frame), -1), frames)
 
-    out[kind] = _flip.flip_probability(np.asarray(preds(keys, x)))
+    out[kind] = _flip.flip_probability(np.asarray(preds(models.jit_argument(logits_fn), keys, x)))
   return out
 
 
@@ -567,7 +569,9 @@ def _masking_checks(logits_fn, ds, cfg, key, report, get, per_attack):
   white, black = accuracy("pgd"), accuracy("square")
   checks.append(on_subset(_masking.check_black_box_weaker(black, white)))
   obj = A.get_objective("ce")
-  g = jax.jit(lambda x, y: jax.grad(lambda z: obj.ascent_value(logits_fn(z), y).sum())(x))(x, y)
+  g = jax.jit(lambda f, x, y: jax.grad(lambda z: obj.ascent_value(f(z), y).sum())(x))(
+    models.jit_argument(logits_fn), x, y
+  )
   zero = float(np.mean(np.all(np.asarray(g).reshape(len(sub), -1) == 0, axis=-1)))
   checks.append(on_subset(_masking.check_zero_gradients(zero)))
   l1, l2 = np.asarray(logits_fn(x)), np.asarray(logits_fn(x))

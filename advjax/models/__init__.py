@@ -6,6 +6,7 @@ from advjax.models._preact_resnet import PreActResNet18
 from advjax.models._registry import MODELS
 from advjax.models._registry import get_model
 from advjax.models._registry import init_variables
+from advjax.models._registry import jit_argument
 from advjax.models._registry import make_logits_fn
 from advjax.models._registry import model_attributes
 from advjax.models._resnet import ResNet18
@@ -26,6 +27,7 @@ __all__ = [
   "get_model",
   "init_variables",
   "make_logits_fn",
+  "jit_argument",
   "model_attributes",
   # PyTorch checkpoints
   "from_torch",

@@ -3,7 +3,7 @@
 import dataclasses
 import functools
 import inspect
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -104,7 +104,7 @@ def _inference_kwargs(model) -> Dict[str, Any]:
   return {}
 
 
-def make_logits_fn(model, variables, **apply_kwargs) -> Callable[[jax.Array], jax.Array]:
+def make_logits_fn(model, variables, **apply_kwargs) -> jax.tree_util.Partial:
   """`images -> logits` of a Flax linen module in inference mode.
 
   Batch statistics are read, never updated, so the function is pure and every
@@ -115,6 +115,11 @@ def make_logits_fn(model, variables, **apply_kwargs) -> Callable[[jax.Array], ja
   `training=False`, `is_training=False` or `deterministic=True`, whichever it
   takes -- and a module without such an argument is called as
   `model.apply(variables, images)`.
+
+  The result is a `jax.tree_util.Partial` whose leaves are `variables` (and any array
+  in `apply_kwargs`, such as `rngs`): a function compiled with it as an argument
+  (`jit_argument`) takes the weights as inputs, so one program serves every model of
+  the same architecture, instead of one compile per model with its weights as constants.
 
   Args:
     model: a `flax.linen.Module` mapping images [B, H, W, C] in [0, 1] to
@@ -137,9 +142,48 @@ def make_logits_fn(model, variables, **apply_kwargs) -> Callable[[jax.Array], ja
       "pass that instead."
     )
   kwargs = apply_kwargs or _inference_kwargs(model)
-  variables = dict(variables)
+  # flags (train=False) are part of the program; arrays (rngs) are its inputs
+  static = {k: v for k, v in kwargs.items() if _hashable(v)}
+  arrays = {k: v for k, v in kwargs.items() if k not in static}
+  return jax.tree_util.Partial(
+    _Apply(model, tuple(sorted(static.items()))), dict(variables), **arrays
+  )
 
-  def logits_fn(images):
-    return model.apply(variables, images, **kwargs)
 
-  return logits_fn
+def _hashable(value) -> bool:
+  try:
+    hash(value)
+  except TypeError:  # arrays, dicts of keys
+    return False
+  return True
+
+
+class _Apply(NamedTuple):
+  """`(variables, images, **arrays) -> model.apply(variables, images, **static, **arrays)`;
+  equal for equal modules and flags, so programs compiled for one model serve another."""
+
+  model: Any
+  static: Tuple[Tuple[str, Any], ...]
+
+  def __call__(self, variables, images, **arrays):
+    return self.model.apply(variables, images, **dict(self.static), **arrays)
+
+
+def jit_argument(logits_fn: Callable) -> jax.tree_util.Partial:
+  """`logits_fn` in a form `jax.jit` takes as an argument.
+
+  A function that `make_logits_fn` made is returned as it is: compiled with it as an
+  argument, a program takes its weights as inputs and serves any model of the same
+  architecture (evaluating many checkpoints compiles each attack once). Any other
+  callable is wrapped with no leaves: its closure is compiled in, as under a plain
+  `jax.jit(lambda x: logits_fn(x))`.
+
+  Args:
+    logits_fn: `images [B, H, W, C] -> logits [B, K]`.
+
+  Returns:
+    A `jax.tree_util.Partial` that calls `logits_fn`.
+  """
+  if isinstance(logits_fn, jax.tree_util.Partial):
+    return logits_fn
+  return jax.tree_util.Partial(logits_fn)
