@@ -41,10 +41,6 @@ def value_checks():
     _VALUE_CHECKS.reset(token)
 
 
-def _checks_traced() -> bool:
-  return _VALUE_CHECKS.get()
-
-
 def _traced_check(pred, message: str, *fmt_args) -> None:
   """A value check on traced arguments, surfaced by `checkify` (see module doc)."""
   checkify.debug_check(pred, message, *fmt_args)
@@ -82,7 +78,7 @@ def check_images(
       raise ValueError(f"`{name}` contains NaN or inf values.")
     if lo < -1e-6 or hi > 1 + 1e-6:
       raise ValueError(_range_message(name, f"{lo:.4g}", f"{hi:.4g}"))
-  elif _checks_traced():
+  elif _VALUE_CHECKS.get():
     lo, hi = jnp.min(images), jnp.max(images)
     # min/max need not propagate NaN on every backend: test finiteness directly
     _traced_check(jnp.all(jnp.isfinite(images)), f"`{name}` contains NaN or inf values.")
@@ -127,7 +123,7 @@ def check_labels(
     arr = np.asarray(labels)
     if arr.min() < 0 or arr.max() >= num_classes:
       raise ValueError(message.format(arr.min(), arr.max()))
-  elif _checks_traced():
+  elif _VALUE_CHECKS.get():
     lo, hi = jnp.min(labels), jnp.max(labels)
     _traced_check((lo >= 0) & (hi < num_classes), message, lo, hi)
 
@@ -138,7 +134,7 @@ def check_nonnegative(value, name: str) -> None:
     arr = np.asarray(value)
     if np.any(np.isnan(arr)) or np.any(arr < 0):
       raise ValueError(f"`{name}` must be >= 0; got {value}.")
-  elif _checks_traced():
+  elif _VALUE_CHECKS.get():
     v = jnp.asarray(value)
     _traced_check(jnp.all(v >= 0), f"`{name}` must be >= 0; got min {{}}.", jnp.min(v))
 

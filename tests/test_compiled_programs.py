@@ -66,6 +66,7 @@ def test_jit_argument_wraps_any_callable_and_keeps_apply_kwargs():
   assert jax.tree_util.tree_leaves(wrapped) == []  # its closure is compiled in
   run = jax.jit(lambda f, z: f(z))
   np.testing.assert_array_equal(run(wrapped, x), jax.jit(own)(x))
+  np.testing.assert_array_equal(models.jit_with_model(lambda f, z: f(z), own)(x), jax.jit(own)(x))
   made = models.make_logits_fn(model, variables)
   assert models.jit_argument(made) is made
   # arrays among apply_kwargs (rngs) are inputs too; flags stay in the program

@@ -1,6 +1,5 @@
 """Corruption accuracy (CIFAR-10-C / MNIST-C style) and mCE (Hendrycks & Dietterich 2019)."""
 
-import functools
 from typing import Callable, Dict, Mapping, Optional, Sequence
 
 import jax
@@ -45,9 +44,7 @@ def corruption_accuracies(
   from advjax import augment  # pylint: disable=import-outside-toplevel
 
   labels = np.asarray(labels)
-  predict = functools.partial(
-    jax.jit(lambda f, x: jnp.argmax(f(x), -1)), models.jit_argument(logits_fn)
-  )
+  predict = models.jit_with_model(lambda f, x: jnp.argmax(f(x), -1), logits_fn)
   out = {}
   for c, name in enumerate(tqdm(names, desc="corruptions", disable=not progress, leave=False)):
     out[name] = {}

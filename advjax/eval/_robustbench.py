@@ -286,8 +286,8 @@ def run_autoattack(
       ),
     )
 
-  f = models.jit_argument(model)  # weights as inputs: one program per architecture
-  wrong = functools.partial(jax.jit(lambda f, x, y: jnp.argmax(f(x), -1) != y), f)
+  # the model is an argument: its weights are inputs, one program per architecture
+  wrong = models.jit_with_model(lambda f, x, y: jnp.argmax(f(x), -1) != y, model)
 
   # Pass 0 predicts the clean points; then one pass per stage, and one per target class
   # for APGD-T and FAB-T (their targets run in turn on the points still robust).
@@ -300,28 +300,26 @@ def run_autoattack(
       else [(i, None)]
     )
   stage_fns = [
-    functools.partial(
-      jax.jit(
-        functools.partial(  # the target is traced: one program a size
-          lambda f, x, y, ids, target, stage, index: attacks_lib.autoattack_stage(
-            key,
-            f,
-            x,
-            y,
-            stage=stage,
-            index=index,
-            eps=eps,
-            norm=norm,
-            num_steps=num_steps,
-            num_queries=num_queries,
-            example_ids=ids,
-            target=target,
-          ),
+    models.jit_with_model(
+      functools.partial(  # the target is traced: one program a size
+        lambda f, x, y, ids, target, stage, index: attacks_lib.autoattack_stage(
+          key,
+          f,
+          x,
+          y,
           stage=stage,
-          index=i,
-        )
+          index=index,
+          eps=eps,
+          norm=norm,
+          num_steps=num_steps,
+          num_queries=num_queries,
+          example_ids=ids,
+          target=target,
+        ),
+        stage=stage,
+        index=i,
       ),
-      f,
+      model,
     )
     for i, stage in enumerate(stages)
   ]
@@ -424,13 +422,12 @@ def _check_manifest(state_dir: str, manifest: Dict) -> None:
 
 
 def _point_records(model, images, x_adv, labels, broken_by, batch_size) -> Dict:
-  @jax.jit
   def measure(f, x, x0, y):
     # the margin z_y - max_{j != y} z_j is minus the (uncapped) CW margin
     margin = -losses.cw_margin(f(x), y, confidence=jnp.inf)
     return metrics.linf_norm(x, x0), metrics.l2_norm(x, x0), margin
 
-  measure = functools.partial(measure, models.jit_argument(model))
+  measure = models.jit_with_model(measure, model)
 
   n = len(images)
   out = [np.empty(n, np.float32) for _ in range(3)]

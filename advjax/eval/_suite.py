@@ -11,7 +11,6 @@ the corruption's name), never from its position in a list, so an attack's result
 does not depend on which others run beside it.
 """
 
-import functools
 import os
 import time
 import zlib
@@ -161,7 +160,6 @@ def _jit_attack(logits_fn, attack):
   """One compiled `(key, x, y, eps, ids) -> (x_adv, correct, conf, l2, linf, pred)`;
   `ids` [B] are the examples' dataset indices (`example_ids` of the attack)."""
 
-  @jax.jit
   def fn(f, k, x, y, eps, ids):
     x_adv = attack(k, f, x, y, eps, example_ids=ids)
     logits = f(x_adv)
@@ -175,7 +173,7 @@ def _jit_attack(logits_fn, attack):
       pred,
     )
 
-  return functools.partial(fn, models.jit_argument(logits_fn))
+  return models.jit_with_model(fn, logits_fn)
 
 
 def _label(name, cfg):
@@ -353,7 +351,7 @@ def evaluate(
   key = jax.random.PRNGKey(cfg.seed)
   t_start = time.perf_counter()
 
-  clean_fn = functools.partial(jax.jit(lambda f, x: f(x)), models.jit_argument(logits_fn))
+  clean_fn = models.jit_with_model(lambda f, x: f(x), logits_fn)
   logits = np.concatenate([np.asarray(clean_fn(x))[m] for x, _, m in iterate_eval(ds, bs)])
   correct = logits.argmax(-1) == ds.labels
   conf_clean = np.asarray(_calibration.max_softmax(jnp.asarray(logits)))
@@ -522,7 +520,6 @@ def _flip_rates(logits_fn, ds, cfg, key):
   for kind in _flip.PERTURBATIONS:
     keys = jax.random.split(_name_key(key, "flip", kind), len(sub))
 
-    @jax.jit
     def preds(f, keys, x, kind=kind):
       frames = jax.vmap(
         lambda k, im: _flip.perturbation_sequence(k, im, kind=kind, num_frames=cfg.flip_frames)
@@ -530,7 +527,7 @@ def _flip_rates(logits_fn, ds, cfg, key):
       frames = jnp.swapaxes(frames, 0, 1)  # [T, N, ...]
       return jax.lax.map(lambda frame: jnp.argmax(f(frame), -1), frames)
 
-    out[kind] = _flip.flip_probability(np.asarray(preds(models.jit_argument(logits_fn), keys, x)))
+    out[kind] = _flip.flip_probability(np.asarray(models.jit_with_model(preds, logits_fn)(keys, x)))
   return out
 
 
@@ -569,9 +566,8 @@ def _masking_checks(logits_fn, ds, cfg, key, report, get, per_attack):
   white, black = accuracy("pgd"), accuracy("square")
   checks.append(on_subset(_masking.check_black_box_weaker(black, white)))
   obj = A.get_objective("ce")
-  g = jax.jit(lambda f, x, y: jax.grad(lambda z: obj.ascent_value(f(z), y).sum())(x))(
-    models.jit_argument(logits_fn), x, y
-  )
+  grad = lambda f, x, y: jax.grad(lambda z: obj.ascent_value(f(z), y).sum())(x)
+  g = models.jit_with_model(grad, logits_fn)(x, y)
   zero = float(np.mean(np.all(np.asarray(g).reshape(len(sub), -1) == 0, axis=-1)))
   checks.append(on_subset(_masking.check_zero_gradients(zero)))
   l1, l2 = np.asarray(logits_fn(x)), np.asarray(logits_fn(x))

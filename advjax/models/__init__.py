@@ -7,6 +7,7 @@ from advjax.models._registry import MODELS
 from advjax.models._registry import get_model
 from advjax.models._registry import init_variables
 from advjax.models._registry import jit_argument
+from advjax.models._registry import jit_with_model
 from advjax.models._registry import make_logits_fn
 from advjax.models._registry import model_attributes
 from advjax.models._resnet import ResNet18
@@ -28,6 +29,7 @@ __all__ = [
   "init_variables",
   "make_logits_fn",
   "jit_argument",
+  "jit_with_model",
   "model_attributes",
   # PyTorch checkpoints
   "from_torch",

@@ -187,3 +187,19 @@ def jit_argument(logits_fn: Callable) -> jax.tree_util.Partial:
   if isinstance(logits_fn, jax.tree_util.Partial):
     return logits_fn
   return jax.tree_util.Partial(logits_fn)
+
+
+def jit_with_model(fun: Callable, logits_fn: Callable, **jit_kwargs) -> Callable:
+  """`jax.jit(fun)` with `logits_fn` bound as its first argument (`jit_argument`).
+
+  Args:
+    fun: `(logits_fn, *args) -> outputs`, traced with the model as an argument.
+    logits_fn: `images [B, H, W, C] -> logits [B, K]`; from `make_logits_fn`, its
+      weights are inputs of the program, which then serves every model of that
+      architecture.
+    **jit_kwargs: passed to `jax.jit`.
+
+  Returns:
+    `(*args) -> outputs`, compiled.
+  """
+  return functools.partial(jax.jit(fun, **jit_kwargs), jit_argument(logits_fn))
