@@ -175,7 +175,6 @@ def test_old_and_new_saved_configs_read_back(tmp_path):
 
 def test_ensemble_overrides_take_tuples_and_all():
   # pylint: disable=protected-access
-  sys.path.insert(0, ROOT)
   from experiments import ensemble  # pylint: disable=import-outside-toplevel
 
   base = train.default_config().eval

@@ -283,6 +283,44 @@ def test_glass_and_fog_sanity(rgb):
   assert float(jnp.std(fog)) < float(jnp.std(x))  # fog lowers contrast
 
 
+_GREY_BRANCH = ("frost", "brightness", "saturate")  # the ones with a path for C = 1
+
+
+def test_severities_share_one_program_and_agree_with_constant_parameters():
+  """The corruptions whose parameters only enter the arithmetic compile one program
+  for all five severities of both tables; it agrees with the parameters compiled in as
+  constants (`corrupt`) to a unit in the last place of [0, 1] (XLA folds constants)."""
+  x = jax.random.uniform(jax.random.key(0), (3, 12, 12, 3))
+  keys = [jax.random.key(severity) for severity in range(6)]
+  lowered = []
+
+  def listener(event, _, **kw):
+    if event == "/jax/core/compile/jaxpr_to_mlir_module_duration":
+      lowered.append(event)
+
+  for xx in (x, x[..., :1]):  # the eager key split and input checks, lowered once
+    augment.corrupt_batch(keys[1], xx, name="pixelate", severity=1)
+  _corruptions._batched.cache_clear()  # new jitted functions: each is lowered afresh
+  for name in sorted(_corruptions._TRACED_PARAMS):
+    batched_lowerings = 0
+    for tables in ("imagenet", "cifar10"):
+      for severity in range(1, 6):
+        for xx in (x, x[..., :1]) if name in _GREY_BRANCH else (x,):
+          key = keys[severity]
+          jax.monitoring.register_event_duration_secs_listener(listener)
+          try:
+            got = augment.corrupt_batch(key, xx, name=name, severity=severity, tables=tables)
+          finally:
+            jax.monitoring.unregister_event_duration_listener(listener)
+          batched_lowerings += len(lowered)
+          lowered.clear()
+          if (tables, severity, xx.shape[-1]) == ("cifar10", 4, 3):  # one compiled reference
+            one = functools.partial(augment.corrupt, name=name, severity=severity, tables=tables)
+            want = jax.jit(jax.vmap(one))(jax.random.split(key, 3), xx)
+            np.testing.assert_allclose(got, want, rtol=0, atol=1.2e-7, err_msg=name)
+    assert batched_lowerings == (2 if name in _GREY_BRANCH else 1), name  # one per shape
+
+
 def test_frost_texture_any_size():
   tex = augment.frost_texture(jax.random.key(0), 20, 50, 3)
   assert tex.shape == (20, 50, 3)

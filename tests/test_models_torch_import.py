@@ -10,9 +10,6 @@ dependency). Its architecture files import only torch, so they are loaded from t
 wheel by path (`benchmarks/_torch_zoo.robustbench_module`).
 """
 
-import os
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,13 +19,9 @@ import torch
 
 from advjax import models
 
+from benchmarks import _images, _torch_zoo
 from tests import _inputs
 
-sys.path.insert(
-  0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
-)
-import _images  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
-import _torch_zoo  # noqa: E402  pylint: disable=g-import-not-at-top,wrong-import-position
 
 RTOL = 1e-4  # max |logit difference| / max |logit|
 

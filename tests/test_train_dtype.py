@@ -2,8 +2,6 @@
 optimizer state, logits, losses and the attacks' images in float32)."""
 
 import json
-import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -11,12 +9,8 @@ import numpy as np
 import pytest
 
 from advjax import attacks, data, models, train
+from benchmarks import mixed_precision
 from tests._inputs import quick_config
-
-sys.path.insert(
-  0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
-)
-import mixed_precision  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def test_dtype_is_validated_and_old_runs_read_as_float32(tmp_path):

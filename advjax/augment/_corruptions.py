@@ -158,12 +158,28 @@ def _motion_blur(x, radius: int, sigma: float, angle):
   return out
 
 
-def _plasma_fractal(key, mapsize: int, wibbledecay: float):
-  """Diamond-square heightmap in [0, 1] (imagecorruptions' `plasma_fractal`)."""
+def _wibbles(wibbledecay: float) -> Tuple[float, ...]:
+  """The squared noise amplitude of each level of `_plasma_fractal` (100, then divided
+  by `wibbledecay` a level), in float64 as the reference's loop computes them;
+  `_PLASMA_LEVELS` levels cover maps up to 2**16 pixels a side."""
+  out, wibble = [], 100.0
+  for _ in range(_PLASMA_LEVELS):
+    out.append(wibble * wibble)
+    wibble /= wibbledecay
+  return tuple(out)
+
+
+_PLASMA_LEVELS = 16
+
+
+def _plasma_fractal(key, mapsize: int, wibbles: Sequence):
+  """Diamond-square heightmap in [0, 1] (imagecorruptions' `plasma_fractal`).
+
+  `wibbles`: the squared noise amplitude of each level, `_wibbles(wibbledecay)`
+  (numbers, or a traced [_PLASMA_LEVELS] array)."""
   m = jnp.zeros((mapsize, mapsize), jnp.float32)
   idx = np.arange(mapsize)
   stepsize = mapsize
-  wibble = 100.0
 
   def put(m, rows_off, cols_off, step, values):
     # m[rows_off::step, cols_off::step] = values, as a masked select (strided
@@ -181,8 +197,8 @@ def _plasma_fractal(key, mapsize: int, wibbledecay: float):
     half = stepsize // 2
     n = mapsize // stepsize
 
-    def wibbled(j, a, wibble=wibble, level=level, n=n):
-      return a / 4 + wibble * wibble * noise[level, j, :n, :n]
+    def wibbled(j, a, level=level, n=n):
+      return a / 4 + wibbles[level] * noise[level, j, :n, :n]
 
     corner = m[0::stepsize, 0::stepsize]
     square = corner + jnp.roll(corner, -1, axis=0)
@@ -196,7 +212,6 @@ def _plasma_fractal(key, mapsize: int, wibbledecay: float):
     m = put(m, half, 0, stepsize, wibbled(2, tt))
     level += 1
     stepsize //= 2
-    wibble /= wibbledecay
   m = m - m.min()
   return m / m.max()
 
@@ -693,7 +708,7 @@ def frost_texture(key, height: int, width: int, channels: int = 3) -> jax.Array:
   """
   k_fog, k_seed, k_ang, k_len = jax.random.split(key, 4)
   size = _next_pow2(max(height, width, 8))
-  haze = _plasma_fractal(k_fog, size, 1.6)[:height, :width, None]
+  haze = _plasma_fractal(k_fog, size, _wibbles(1.6))[:height, :width, None]
   # Needle crystals: sparse seeds streaked in three random directions.
   density = 0.012
   seeds = (jax.random.uniform(k_seed, (height, width, 1)) < density).astype(jnp.float32)
@@ -727,7 +742,7 @@ def frost(key, x, c):
   return a * x + b * tex
 
 
-# (fog strength, fractal wibble decay).
+# (fog strength, fractal wibble decay); `fog` takes (strength, `_wibbles(decay)`).
 _FOG = {
   "imagenet": ((1.5, 2), (2.0, 2), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4)),
   "cifar10": ((0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)),
@@ -735,11 +750,12 @@ _FOG = {
 
 
 def fog(key, x, c):
+  strength, wibbles = c
   h, w = x.shape[0], x.shape[1]
   max_val = jnp.max(x)
   size = _next_pow2(max(h, w, x.shape[2]))
-  x = x + c[0] * _plasma_fractal(key, size, c[1])[:h, :w, None]
-  return x * max_val / (max_val + c[0])
+  x = x + strength * _plasma_fractal(key, size, wibbles)[:h, :w, None]
+  return x * max_val / (max_val + strength)
 
 
 # Added HSV value.
@@ -961,10 +977,38 @@ def _check_tables(tables):
     raise ValueError(f"`tables` must be one of {list(TABLES)}; got {tables!r}.")
 
 
+# Table entries in the form their corruption takes, where it differs.
+_PARAMS = {"fog": lambda c: (c[0], _wibbles(c[1]))}
+
+# The corruptions whose severity parameters only enter the arithmetic (no shape, loop
+# length or branch depends on them): their batched program takes the parameters as
+# arguments, so one compiled program serves every severity of both tables instead of
+# one program each. Passed as Python floats, the arguments are weakly typed float32,
+# as the constants they replace; results agree with the constant form to a unit in the
+# last place (where XLA folded two constants into one; tests/test_corruptions.py).
+_TRACED_PARAMS = frozenset(
+  {
+    "gaussian_noise",
+    "impulse_noise",
+    "speckle_noise",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "saturate",
+  }
+)
+
+
+def _params(name: str, severity: int, tables: str):
+  """The parameters of `name` at `severity` in `tables`, in the form `name` takes."""
+  c = _CORRUPTIONS[name][1][tables][severity - 1]
+  return _PARAMS[name](c) if name in _PARAMS else c
+
+
 def _corruption(name: str, severity: int, tables: str) -> Callable:
   """`f(key, x)` applying `name` with the `tables` parameters of `severity`."""
-  fn, table = _CORRUPTIONS[name]
-  c = table[tables][severity - 1]
+  fn, c = _CORRUPTIONS[name][0], _params(name, severity, tables)
   return lambda key, x: fn(key, x, c)
 
 
@@ -1007,20 +1051,28 @@ def corrupt_batch(
   _check_tables(tables)
   _validate.check_images(images, "images", rank=4)
   keys = jax.random.split(key, images.shape[0])
+  if name in _TRACED_PARAMS:
+    params = jax.tree_util.tree_map(float, _params(name, int(severity), tables))
+    return _batched(name, None, None)(keys, images, params)
   return _batched(name, int(severity), tables)(keys, images)
 
 
-# Jitted once per (name, severity, tables); 95 entries cover every corruption of one table.
+# Jitted once per (name, severity, tables), or once per name for `_TRACED_PARAMS`
+# (severity and tables None: the parameters are its third argument); 95 entries cover
+# every corruption of one table.
 @functools.lru_cache(maxsize=95)
 def _batched(name, severity, tables):
+  fn, clip = _CORRUPTIONS[name][0], lambda y, x: jnp.clip(y, 0.0, 1.0).astype(x.dtype)
+  if severity is None:
+    return jax.jit(jax.vmap(lambda k, x, c: clip(fn(k, x, c), x), in_axes=(0, 0, None)))
   f = _corruption(name, severity, tables)
-  fn = lambda k, x: jnp.clip(f(k, x), 0.0, 1.0).astype(x.dtype)
+  one = lambda k, x: clip(f(k, x), x)
   if name == "glass_blur":
     # Its sequential pixel swaps update one small image in place per step under
     # lax.map; under vmap every step would rewrite the whole batch.
-    batched = lambda keys, xs: jax.lax.map(lambda a: fn(a[0], a[1]), (keys, xs))
+    batched = lambda keys, xs: jax.lax.map(lambda a: one(a[0], a[1]), (keys, xs))
   else:
-    batched = jax.vmap(fn)
+    batched = jax.vmap(one)
   return jax.jit(batched)
 
 
