@@ -33,3 +33,12 @@ def atomic_write(path, write: Callable[[IO[bytes]], None]) -> str:
     if os.path.exists(tmp):
       os.remove(tmp)
   return path
+
+
+def atomic_write_text(path, text: str) -> str:
+  """Writes `text` (UTF-8) to `path` with `atomic_write`: never half-written.
+
+  Returns:
+    `path`, as a string.
+  """
+  return atomic_write(path, lambda f: f.write(text.encode("utf-8")))

@@ -2,6 +2,7 @@
 configs with dotted keys set, the quick training config, a tiny train state, a small trained
 MLP, the one harness that runs code on 8 host (CPU) devices, and the benchmarks' modules."""
 
+import contextlib
 import importlib
 import os
 import subprocess
@@ -15,7 +16,7 @@ import numpy as np
 import optax
 from PIL import Image
 
-from advjax import losses
+from advjax import _backends, losses
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -246,3 +247,22 @@ def run_on_host_devices(code: str, n: int = 8, timeout: float = 600) -> str:
   )
   assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
   return proc.stdout
+
+
+# --------------------------------------------------------------------------- #
+# The portable code of the backend specializations, on CPU
+# --------------------------------------------------------------------------- #
+@contextlib.contextmanager
+def portable_only():
+  """Inside, every backend specialization traces its portable code, also for CPU (what
+  GPUs and TPUs run): `advjax._backends.on_cpu` is replaced by its portable branch. JAX's
+  caches are cleared on entry and exit, so that no program traced outside is reused
+  inside, and none traced inside outside."""
+  original = _backends.on_cpu
+  jax.clear_caches()
+  _backends.on_cpu = lambda cpu, portable, *args: portable(*args)
+  try:
+    yield
+  finally:
+    _backends.on_cpu = original
+    jax.clear_caches()

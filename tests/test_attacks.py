@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from advjax import attacks
+from advjax.attacks import _apgd, _square
 
 B, H, W, C, K = 6, 10, 10, 1, 5
 EPS = 0.1
@@ -486,7 +487,7 @@ def test_linear_binary_margin_drop_is_optimal():
 
 
 def test_apgd_checkpoints_match_the_paper():
-  first, min_period, decrement = attacks.checkpoint_schedule(100)
+  first, min_period, decrement = _apgd.checkpoint_schedule(100)
   checks, period, w = [], first, 0
   while w + period <= 100:
     w += period
@@ -497,13 +498,13 @@ def test_apgd_checkpoints_match_the_paper():
 
 
 def test_square_p_schedule():
-  got = [float(attacks.p_selection(0.8, i, 10000)) for i in [0, 10, 11, 51, 201, 8001]]
+  got = [float(_square.p_selection(0.8, i, 10000)) for i in [0, 10, 11, 51, 201, 8001]]
   np.testing.assert_allclose(got, [0.8, 0.8, 0.4, 0.2, 0.1, 0.8 / 512])
 
 
 def test_top_k_targets_skip_the_label():
   logits = jnp.array([[0.0, 3.0, 2.0, 1.0], [5.0, 4.0, 1.0, 2.0]])
-  got = attacks.top_k_targets(logits, jnp.array([1, 2]), 3)
+  got = _apgd.top_k_targets(logits, jnp.array([1, 2]), 3)
   np.testing.assert_array_equal(got, [[2, 3, 0], [0, 1, 3]])
 
 

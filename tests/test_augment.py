@@ -484,6 +484,29 @@ def test_ace_identity_at_init_and_lowers_accuracy(trained_lenet, mnist_test_batc
 # --------------------------------------------------------------------------- #
 # AugMix: the batched implementation against the per-example one
 # --------------------------------------------------------------------------- #
+def _augmix_one(key, image, severity, width, depth, alpha, all_ops):
+  """AugMix of one image with true conditionals: the per-example definition, the
+  reference of `augmix` (which runs `_augmix._augmix_batch`: the same draws, the same
+  values up to float rounding)."""
+  ops = list((_augmix.AUGMENTATIONS_ALL if all_ops else _augmix.AUGMENTATIONS).values())
+  # The last branch is the identity, taken by the steps beyond the chain's depth.
+  branches = [lambda kk, xx, f=f: f(kk, xx, severity) for f in ops] + [lambda kk, xx: xx]
+  weights, m, op, k_op = _augmix._draws(key, len(ops), alpha, width, depth)
+
+  def chain(inputs):
+    def step(x, step_inputs):
+      idx, k = step_inputs
+      return jax.lax.switch(idx, branches, k, x), None
+
+    x, _ = jax.lax.scan(step, image, inputs)
+    return x
+
+  chains = jax.lax.map(chain, (op, k_op))
+  mix = jnp.tensordot(weights.astype(image.dtype), chains, axes=1)
+  out = (1.0 - m) * image + m * mix
+  return jnp.clip(out, 0.0, 1.0).astype(image.dtype)
+
+
 @pytest.mark.parametrize(
   "options", [dict(), dict(all_ops=True, depth=2, width=2)], ids=["default", "all_ops"]
 )
@@ -499,7 +522,7 @@ def test_augmix_batched_equals_per_example_chains(options, rgb):
     1.0,
     options.get("all_ops", False),
   )
-  per_example = jax.jit(jax.vmap(lambda k, a: _augmix._augmix_one(k, a, *args)))(keys, x)
+  per_example = jax.jit(jax.vmap(lambda k, a: _augmix_one(k, a, *args)))(keys, x)
   batched = jax.jit(jax.vmap(functools.partial(augment.augmix, **options)))(keys, x)
   np.testing.assert_allclose(np.asarray(batched), np.asarray(per_example), atol=1e-5)
   assert float(jnp.max(jnp.abs(batched - x))) > 0.05  # the chains did something

@@ -2,7 +2,7 @@
 
 Every op with a CPU specialization is run here both ways on CPU: the
 specialization as a program lowered for CPU selects it, and the portable code
-(what GPUs and TPUs run) through `_backends.portable_only()` or by calling it
+(what GPUs and TPUs run) through `tests._inputs.portable_only()` or by calling it
 directly. Tolerances are float32 rounding: the specializations reorder sums
 (shifted-slice sums and banded matmuls for convolutions, a dense matrix for a
 filter, chunked loops), so values agree to 1e-4 absolute on N(0, 1) data
@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from advjax import _backends
 from advjax import _fusion
 from advjax import metrics
 from advjax import models
@@ -30,6 +29,7 @@ from advjax.augment import _augmix
 from advjax.augment import _corruptions
 from advjax.augment import _ops
 from advjax.models import _lenet
+from tests._inputs import portable_only
 
 
 def _stablehlo(fn, *args, platform):
@@ -90,7 +90,7 @@ def test_lenet_portable_path_equals_cpu_path():
     return m.apply(v, x), *jax.grad(loss, argnums=(0, 1))(v["params"], x)
 
   cpu = jax.jit(logits_and_grads)(x)
-  with _backends.portable_only():
+  with portable_only():
     portable = jax.jit(logits_and_grads)(x)
     assert jax.jit(m.apply).lower(v, x).as_text().count("stablehlo.convolution") == 2
   np.testing.assert_allclose(cpu[0], portable[0], atol=1e-4)
@@ -105,7 +105,7 @@ def test_materialize_is_a_conditional_on_cpu_only():
   out = compiled()(a, b)
   chex.assert_trees_all_equal(out, fn(a, b))
   assert "conditional(" in compiled().as_text()  # CPU: the fusion boundary
-  with _backends.portable_only():
+  with portable_only():
     chex.assert_trees_all_equal(compiled()(a, b), out)
     assert "conditional(" not in compiled().as_text()
 
@@ -123,7 +123,7 @@ def test_pass_and_ecc_portable_path_equal_cpu_path(mnist):
   adv = jnp.clip(metrics.warp_homography(x, shift) + noise, 0, 1)
   run = lambda: metrics.pass_score_with_info(adv, x)
   cpu_score, cpu_info = run()
-  with _backends.portable_only():
+  with portable_only():
     score, info = run()
   assert np.mean(np.asarray(cpu_info.fallback)) < 0.5  # the alignments are exercised
   np.testing.assert_array_equal(info.fallback, cpu_info.fallback)
@@ -140,7 +140,7 @@ def test_equalize_portable_path_equals_cpu_path():
   x = jax.random.uniform(jax.random.key(3), (4, 32, 32, 3))
   x = jnp.round(x * jnp.array([1.0, 0.3, 0.0]) * 255) / 255  # spread, narrow, constant
   cpu = jax.jit(_augmix._equalize_batch)(x)
-  with _backends.portable_only():
+  with portable_only():
     portable = jax.jit(_augmix._equalize_batch)(x)
   np.testing.assert_array_equal(cpu, portable)
   assert float(jnp.max(cpu[..., 1])) == 1.0  # the narrow channel was stretched
@@ -159,7 +159,7 @@ def test_defocus_blur_dense_matrix_equals_filter2d(tables, severity, size):
     cpu_blur.filter2d(x, kernel, mode), _ops.filter2d(x, kernel, mode=mode), atol=1e-5
   )
   cpu = _corruptions.defocus_blur(None, x, (radius, alias))
-  with _backends.portable_only():
+  with portable_only():
     portable = jax.jit(lambda x: _corruptions.defocus_blur(None, x, (radius, alias)))(x)
   np.testing.assert_allclose(cpu, portable, atol=1e-5)
 

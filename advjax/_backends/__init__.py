@@ -14,16 +14,13 @@ Modules:
   cpu_blur: a small-image filter as one dense matrix (for defocus blur).
   cpu_sizes: chunk sizes of ECC and PASS's batched loops.
 
-Tests run the portable code on CPU inside `with portable_only():`.
+tests/test_backends.py runs the portable code on CPU too, with `on_cpu` replaced by its
+portable branch (`tests/_inputs.portable_only`).
 
 See docs/architecture.md, "Backend specializations".
 """
 
-import contextlib
-
 import jax
-
-_PORTABLE_ONLY = [False]
 
 
 def on_cpu(cpu, portable, *args):
@@ -34,23 +31,4 @@ def on_cpu(cpu, portable, *args):
   `jax.default_backend()` at trace time, so the choice follows the device the
   program is compiled for. Outside a trace only the chosen callable runs.
   """
-  if _PORTABLE_ONLY[0]:
-    return portable(*args)
   return jax.lax.platform_dependent(*args, cpu=cpu, default=portable)
-
-
-@contextlib.contextmanager
-def portable_only():
-  """Traces every specialized op with its portable code, also for CPU.
-
-  For tests: a program traced inside runs on CPU what other backends run.
-  JAX's caches are cleared on entry and exit, so that no program compiled
-  outside is reused inside, and no portable program outside.
-  """
-  jax.clear_caches()
-  _PORTABLE_ONLY[0] = True
-  try:
-    yield
-  finally:
-    _PORTABLE_ONLY[0] = False
-    jax.clear_caches()

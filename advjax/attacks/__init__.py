@@ -11,6 +11,9 @@ Compile with `jax.jit` or `advjax.checked_jit` around the call.
 The registry finds an attack by name for training, evaluation and AutoAttack's
 stages: `build_attack(name, **options)` returns `attack_fn(key, logits_fn,
 images, labels, eps) -> images`; `ATTACK_NAMES` lists the names.
+
+The margins the attacks ascend (`dlr`, `cw_margin`) are in `advjax.losses`; the
+schedules inside APGD and Square are theirs, not part of this surface.
 """
 
 # The registry: attacks by name
@@ -81,16 +84,12 @@ from advjax.attacks._line_search import hard_positives
 from advjax.attacks._line_search import minimal_adversarial
 
 # Parts attacks are composed of: objectives, projections, steps, starts
-from advjax.attacks._apgd import checkpoint_schedule
-from advjax.attacks._apgd import top_k_targets
 from advjax.attacks._fab import project_hyperplane_box
 from advjax.attacks._fgv import fgv_direction
 from advjax.attacks._parts import LOSSES
 from advjax.attacks._parts import NORMS
 from advjax.attacks._parts import Objective
 from advjax.attacks._parts import clip_box
-from advjax.attacks._parts import cw_margin
-from advjax.attacks._parts import dlr
 from advjax.attacks._parts import get_objective
 from advjax.attacks._parts import init_l2_uniform
 from advjax.attacks._parts import init_linf_uniform
@@ -103,7 +102,6 @@ from advjax.attacks._parts import quantize
 from advjax.attacks._parts import random_init
 from advjax.attacks._parts import steepest_step
 from advjax.attacks._parts import targeted_dlr
-from advjax.attacks._square import p_selection
 
 __all__ = [
   # the registry
@@ -168,17 +166,13 @@ __all__ = [
   "LOSSES",
   "NORMS",
   "Objective",
-  "checkpoint_schedule",
   "clip_box",
-  "cw_margin",
-  "dlr",
   "fgv_direction",
   "get_objective",
   "init_l2_uniform",
   "init_linf_uniform",
   "is_successful",
   "norm_per_example",
-  "p_selection",
   "project",
   "project_hyperplane_box",
   "project_l2",
@@ -187,5 +181,4 @@ __all__ = [
   "random_init",
   "steepest_step",
   "targeted_dlr",
-  "top_k_targets",
 ]

@@ -335,7 +335,8 @@ _CHUNK = 32
 
 
 def _draws(key, n_ops, alpha, width, depth):
-  """The random draws of one example (shared by `_augmix_batch` and `_augmix_one`).
+  """The random draws of one example (`_augmix_batch`'s, and its per-example reference
+  in tests/test_augment.py).
 
   Returns the chain weights [width], the mixing weight m, and per chain and step
   [width, max_depth] the operation index (n_ops, the identity, beyond the
@@ -457,7 +458,8 @@ def _apply_grouped(x, kernel, kernels, params, chunk):
 
 
 def _augmix_batch(keys, images, severity, width, depth, alpha, all_ops):
-  """AugMix of a batch [B, H, W, C] with keys [B]: the values of `_augmix_one`."""
+  """AugMix of a batch [B, H, W, C] with keys [B]: the values of AugMix's per-example
+  definition (`_augmix_one` in tests/test_augment.py)."""
   names = augmix_op_names(all_ops)
   b, h, w, c = images.shape
   max_depth = depth if depth > 0 else 3
@@ -485,31 +487,6 @@ def _augmix_batch(keys, images, severity, width, depth, alpha, all_ops):
   m = m.astype(images.dtype)[:, None, None, None]
   out = (1.0 - m) * images + m * mix
   return jnp.clip(out, 0.0, 1.0).astype(images.dtype)
-
-
-def _augmix_one(key, image, severity, width, depth, alpha, all_ops):
-  """AugMix of one image with true conditionals: the per-example formulation.
-
-  `augmix` runs `_augmix_batch`, which makes the same draws and computes the same
-  values (up to float rounding); this one is kept as its reference in the tests.
-  """
-  ops = list((AUGMENTATIONS_ALL if all_ops else AUGMENTATIONS).values())
-  # The last branch is the identity, taken by the steps beyond the chain's depth.
-  branches = [lambda kk, xx, f=f: f(kk, xx, severity) for f in ops] + [lambda kk, xx: xx]
-  weights, m, op, k_op = _draws(key, len(ops), alpha, width, depth)
-
-  def chain(inputs):
-    def step(x, step_inputs):
-      idx, k = step_inputs
-      return jax.lax.switch(idx, branches, k, x), None
-
-    x, _ = jax.lax.scan(step, image, inputs)
-    return x
-
-  chains = jax.lax.map(chain, (op, k_op))
-  mix = jnp.tensordot(weights.astype(image.dtype), chains, axes=1)
-  out = (1.0 - m) * image + m * mix
-  return jnp.clip(out, 0.0, 1.0).astype(image.dtype)
 
 
 def _broadcast_unbatched(axis_size, in_batched, *args):

@@ -23,7 +23,7 @@ from advjax.eval._masking import check_monotone_in_eps
 from advjax.eval._masking import check_unbounded
 from advjax.eval._masking import check_zero_gradients
 from advjax.eval._report import SCHEMA_VERSION
-from advjax.eval._report import atomic_write_text
+from advjax._files import atomic_write_text
 from advjax.eval._report import render_markdown
 from advjax.eval._report import validate_report
 from advjax.eval._report import write_report

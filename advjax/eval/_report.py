@@ -106,11 +106,6 @@ def validate_report(report: Dict[str, Any]) -> None:
         raise ValueError(f"masking check {c} lacks fields.")
 
 
-def atomic_write_text(path: str, text: str) -> None:
-  """Writes `text` to `path` via a temporary file and a rename (never half-written)."""
-  _files.atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
 def _to_jsonable(x):
   if isinstance(x, dict):
     return {str(k): _to_jsonable(v) for k, v in x.items() if not str(k).startswith("_")}
@@ -125,10 +120,10 @@ def write_report(workdir: str, report: Dict[str, Any]) -> Dict[str, Any]:
   """Validates and writes workdir/report.json and workdir/report.md; returns the JSON dict."""
   report = dict(_to_jsonable(report), schema_version=SCHEMA_VERSION)
   validate_report(report)
-  atomic_write_text(
+  _files.atomic_write_text(
     os.path.join(workdir, "report.json"), json.dumps(report, indent=2, sort_keys=True)
   )
-  atomic_write_text(os.path.join(workdir, "report.md"), render_markdown(report))
+  _files.atomic_write_text(os.path.join(workdir, "report.md"), render_markdown(report))
   return report
 
 

@@ -13,9 +13,8 @@ import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
-from advjax import data, models
+from advjax import _files, data, models
 from advjax.losses import adaptive_alpha
-from advjax.eval import atomic_write_text
 from advjax.train import _config
 from advjax.train import _distributed
 from advjax.train import _events
@@ -419,7 +418,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   if os.path.exists(cfg_path):
     _check_same_config(workdir, c)
   if primary:
-    atomic_write_text(cfg_path, json.dumps(_jsonable_config(c), indent=2, sort_keys=True))
+    _files.atomic_write_text(cfg_path, json.dumps(_jsonable_config(c), indent=2, sort_keys=True))
 
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=c.keep_checkpoints)
   state = run.init_state()
@@ -434,7 +433,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict:
   metrics_path = os.path.join(workdir, "metrics.jsonl")
   records = _read_records(metrics_path, start)
   if primary:
-    atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
+    _files.atomic_write_text(metrics_path, "".join(json.dumps(r) + "\n" for r in records))
   stall = _stall.make_stall_check(c, run.num_classes, run.steps_per_epoch)
   at_chance = (
     stall.run_length(
