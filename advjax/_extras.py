@@ -8,6 +8,7 @@ stack (`advjax.train`, `advjax.eval`, `advjax.plots`, the dataset loaders of `ad
 """
 
 import importlib
+import importlib.util
 
 EXTRA = "train"
 INSTALL = f"pip install 'advjax[{EXTRA}]'"
@@ -32,7 +33,9 @@ def _is_missing(err: ModuleNotFoundError, module: str) -> bool:
 
 
 def require(feature: str, *modules: str) -> None:
-  """Imports `modules`; if any is not installed, raises one ModuleNotFoundError naming them.
+  """Checks that `modules` are installed, without importing them (their import, and
+  what it imports in turn, happens where they are used); if any is not, raises one
+  ModuleNotFoundError naming them.
 
   Args:
     feature: what needs them, for the message ("advjax.train", "advjax.data.load_tfds").
@@ -40,20 +43,21 @@ def require(feature: str, *modules: str) -> None:
 
   Raises:
     ModuleNotFoundError: "`feature` needs the training extra: pip install 'advjax[train]'
-      (missing: ...)". An ImportError raised inside an installed package is not caught:
-      it says more than this message would.
+      (missing: ...)".
   """
-  missing, first = [], None
+  missing = []
   for module in modules:
     try:
-      importlib.import_module(module)
-    except ModuleNotFoundError as err:
+      found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError as err:  # a parent package is not installed
       if not _is_missing(err, module):
         raise
-      missing.append(DISTRIBUTIONS.get(module.split(".")[0], module.split(".")[0]))
-      first = first or err
+      found = False
+    if not found:
+      missing.append(module)
   if missing:
+    names = [DISTRIBUTIONS.get(m.split(".")[0], m.split(".")[0]) for m in missing]
     raise ModuleNotFoundError(
-      f"{feature} needs the training extra: {INSTALL} (missing: {', '.join(missing)})",
-      name=first.name,
-    ) from first
+      f"{feature} needs the training extra: {INSTALL} (missing: {', '.join(names)})",
+      name=missing[0],
+    )

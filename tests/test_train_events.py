@@ -6,6 +6,8 @@ import glob
 import json
 import os
 import struct
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -112,6 +114,33 @@ def test_event_writer_skips_non_numbers_and_writes_nothing_when_disabled(tmp_pat
   with _events.EventWriter(str(tmp_path / "off"), enabled=False) as w:
     w.scalars(1, {"a": 1.0})
   assert not os.path.exists(tmp_path / "off")
+
+
+_WITHOUT_TORCH = """
+import sys
+from advjax.train import _events
+with _events.EventWriter(sys.argv[1], start_step=0) as w:
+  w.scalars(3, {"a": 0.25})
+print("torch loaded:", "torch" in sys.modules)
+import torch  # installed (the test extra): hidden from tensorboardX's import only
+print("torch works:", float(torch.ones(2).sum()))
+"""
+
+
+def test_a_training_process_writes_events_without_importing_torch(tmp_path):
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  proc = subprocess.run(
+    [sys.executable, "-c", _WITHOUT_TORCH, str(tmp_path / "tb")],
+    cwd=root,
+    env=dict(os.environ, PYTHONPATH=root, JAX_PLATFORMS="cpu"),
+    capture_output=True,
+    text=True,
+    timeout=300,
+    check=False,
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "torch loaded: False" in proc.stdout and "torch works: 2.0" in proc.stdout
+  assert _read_scalars(str(tmp_path / "tb")) == {"a": {3: 0.25}}
 
 
 def test_throughput_counts_images_and_the_time_spent_waiting_for_data():

@@ -6,10 +6,32 @@ process runs the same loop, and one of them writes.
 """
 
 import os
+import sys
 import time
 from typing import Dict, Mapping, Optional
 
 import jax
+
+
+def _summary_writer():
+  """tensorboardX's `SummaryWriter`, imported without importing torch.
+
+  tensorboardX imports torch at import time when it is installed, only to accept torch
+  tensors (seconds of startup in every training process; advjax passes floats). While
+  torch is not loaded yet, it is hidden from that one import (`sys.modules["torch"] =
+  None` makes `import torch` raise ImportError, which tensorboardX handles) and unhidden
+  at once; a later `import torch` works as usual."""
+  if "torch" in sys.modules:
+    from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+
+    return SummaryWriter
+  sys.modules["torch"] = None
+  try:
+    from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+  finally:
+    if sys.modules.get("torch", 0) is None:
+      del sys.modules["torch"]
+  return SummaryWriter
 
 
 class EventWriter:
@@ -30,10 +52,8 @@ class EventWriter:
       enabled = jax.process_index() == 0
     self._writer = None
     if enabled:
-      from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
-
       os.makedirs(logdir, exist_ok=True)
-      self._writer = SummaryWriter(logdir, purge_step=start_step or None, flush_secs=30)
+      self._writer = _summary_writer()(logdir, purge_step=start_step or None, flush_secs=30)
 
   def scalars(self, step: int, values: Mapping[str, Optional[float]], *, prefix: str = "") -> None:
     """Writes each number of `values` as `prefix + name` at `step` (None, strings and
