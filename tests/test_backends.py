@@ -165,5 +165,10 @@ def test_defocus_blur_dense_matrix_equals_filter2d(tables, severity, size):
 
 
 def test_caches_are_bounded():
-  for fn in (cpu_blur._filter_matrix, _augmix._augmix_fn, _corruptions._batched):
+  for fn in (
+    cpu_blur._filter_matrix,
+    _augmix._augmix_fn,
+    _corruptions._batched,
+    _corruptions._batched_traced,
+  ):
     assert fn.cache_info().maxsize is not None

@@ -300,7 +300,7 @@ def test_severities_share_one_program_and_agree_with_constant_parameters():
 
   for xx in (x, x[..., :1]):  # the eager key split and input checks, lowered once
     augment.corrupt_batch(keys[1], xx, name="pixelate", severity=1)
-  _corruptions._batched.cache_clear()  # new jitted functions: each is lowered afresh
+  _corruptions._batched_traced.cache_clear()  # new jitted functions: each lowered afresh
   for name in sorted(_corruptions._TRACED_PARAMS):
     batched_lowerings = 0
     for tables in ("imagenet", "cifar10"):

@@ -1053,20 +1053,26 @@ def corrupt_batch(
   keys = jax.random.split(key, images.shape[0])
   if name in _TRACED_PARAMS:
     params = jax.tree_util.tree_map(float, _params(name, int(severity), tables))
-    return _batched(name, None, None)(keys, images, params)
+    return _batched_traced(name)(keys, images, params)
   return _batched(name, int(severity), tables)(keys, images)
 
 
-# Jitted once per (name, severity, tables), or once per name for `_TRACED_PARAMS`
-# (severity and tables None: the parameters are its third argument); 95 entries cover
-# every corruption of one table.
+def _clip(y, x):
+  return jnp.clip(y, 0.0, 1.0).astype(x.dtype)
+
+
+# Jitted once per name of `_TRACED_PARAMS`; the parameters are the third argument.
+@functools.lru_cache(maxsize=len(_TRACED_PARAMS))
+def _batched_traced(name):
+  fn = _CORRUPTIONS[name][0]
+  return jax.jit(jax.vmap(lambda k, x, c: _clip(fn(k, x, c), x), in_axes=(0, 0, None)))
+
+
+# Jitted once per (name, severity, tables); 95 entries cover every corruption of one table.
 @functools.lru_cache(maxsize=95)
 def _batched(name, severity, tables):
-  fn, clip = _CORRUPTIONS[name][0], lambda y, x: jnp.clip(y, 0.0, 1.0).astype(x.dtype)
-  if severity is None:
-    return jax.jit(jax.vmap(lambda k, x, c: clip(fn(k, x, c), x), in_axes=(0, 0, None)))
   f = _corruption(name, severity, tables)
-  one = lambda k, x: clip(f(k, x), x)
+  one = lambda k, x: _clip(f(k, x), x)
   if name == "glass_blur":
     # Its sequential pixel swaps update one small image in place per step under
     # lax.map; under vmap every step would rewrite the whole batch.

@@ -5,6 +5,7 @@ from advjax import _extras
 
 _extras.require("advjax.eval", "ml_collections", "tqdm")
 
+from advjax._files import atomic_write_text
 from advjax.eval._calibration import confidence_histogram
 from advjax.eval._calibration import expected_calibration_error
 from advjax.eval._calibration import max_softmax
@@ -23,7 +24,6 @@ from advjax.eval._masking import check_monotone_in_eps
 from advjax.eval._masking import check_unbounded
 from advjax.eval._masking import check_zero_gradients
 from advjax.eval._report import SCHEMA_VERSION
-from advjax._files import atomic_write_text
 from advjax.eval._report import render_markdown
 from advjax.eval._report import validate_report
 from advjax.eval._report import write_report
