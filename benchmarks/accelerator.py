@@ -146,7 +146,13 @@ def attack_rows(args, archs) -> List[Dict]:
       budgets = {
         "PGD-10": dict(
           advjax=lambda k, xb, yb: attacks.pgd(
-            k, logits_fn, xb, yb, eps=EPS, num_steps=args.pgd_steps, step_size=2 / 255
+            k,
+            logits_fn,
+            xb,
+            yb,
+            eps=EPS,
+            num_steps=args.pgd_steps,
+            step_size=0.25,  # 2/255
           ),
           reference=(
             None

@@ -95,7 +95,7 @@ def main():
   jax_attacks = {
     f"PGD-{args.pgd_steps} Linf": jax.jit(
       lambda k, x, y: attacks.pgd(
-        k, logits_fn, x, y, eps=eps, num_steps=args.pgd_steps, step_size=alpha
+        k, logits_fn, x, y, eps=eps, num_steps=args.pgd_steps, step_size=alpha / eps
       )
     ),
     f"APGD-CE-{args.apgd_steps} Linf": jax.jit(

@@ -68,7 +68,7 @@ DATASETS = {
     weight_decay_reg=5e-4,
     train_eps=TRAIN_EPS,
     eval_eps=0.1,
-    pgd_step_size=0.01,
+    pgd_step_size=0.1,  # of eps: 0.01 at 0.1
     eps_grid=(0.1, 0.2),
     validation_size=500,
   ),
@@ -81,7 +81,7 @@ DATASETS = {
     weight_decay_reg=5e-4,
     train_eps=8 / 255,
     eval_eps=8 / 255,
-    pgd_step_size=2 / 255,
+    pgd_step_size=0.25,  # of eps: 2/255 at 8/255
     eps_grid=(8 / 255, 16 / 255),
     validation_size=1000,
   ),
@@ -105,12 +105,12 @@ def base_config(name: str, seed: int, dataset: str = "mnist") -> ml_collections.
   c.train_attack.eps = d["train_eps"]
   c.train_attack.num_steps = 7
   c.eval.eps = d["eval_eps"]
-  c.eval.pgd_step_size = d["pgd_step_size"]
+  c.eval.attack_options.pgd.step_size = d["pgd_step_size"]
   c.eval.eps_grid = d["eps_grid"]
   c.eval.corruption_tables = "cifar10" if dataset == "cifar10" else "imagenet"
   c.eval.attacks = ("fgsm", "pgd")
   c.eval.masking_examples = 100
-  c.eval.square_queries = 500
+  c.eval.attack_options.square.num_queries = 500
   return c
 
 

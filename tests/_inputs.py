@@ -111,8 +111,8 @@ QUICK = [
   "--config.num_epochs=3",
   "--config.train_attack.num_steps=2",
   "--config.eval.num_examples=100",
-  "--config.eval.pgd_steps=3",
-  "--config.eval.pgd_step_size=0.04",
+  "--config.eval.attack_options.pgd.num_steps=3",
+  "--config.eval.attack_options.pgd.step_size=0.4",
   "--config.progress=False",
   "--config.eps_warmup_epochs=2",
 ]
@@ -125,7 +125,8 @@ def quick_config(**overrides):
   c = mnist_hybrid.get_config("quick")
   c.num_epochs, c.eps_warmup_epochs, c.progress = 3, 2, False
   c.train_attack.num_steps = 2
-  c.eval.num_examples, c.eval.pgd_steps, c.eval.pgd_step_size = 100, 3, 0.04
+  c.eval.num_examples = 100
+  c.eval.attack_options.pgd.update(num_steps=3, step_size=0.4)
   return set_keys(c, **overrides)
 
 

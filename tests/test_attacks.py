@@ -479,7 +479,7 @@ def test_linear_binary_margin_drop_is_optimal():
     advs = [attacks.fgsm(jax.random.key(0), f, x, y, eps=e, norm=norm)]
     if norm == "linf":
       advs.append(
-        attacks.pgd(jax.random.key(0), f, x, y, eps=e, norm=norm, num_steps=20, step_size=e / 4)
+        attacks.pgd(jax.random.key(0), f, x, y, eps=e, norm=norm, num_steps=20, step_size=0.25)
       )
     for adv in advs:
       drop = np.asarray(f(adv)[:, 1] - f(x)[:, 1])

@@ -69,7 +69,7 @@ def _randomized_accuracy(randomized_logits_fn, images, labels, *, num_draws=16, 
 
 
 def _jit_pgd(logits_fn, num_steps):
-  """PGD on `logits_fn`, compiled once, eps and the step size arguments."""
+  """PGD on `logits_fn`, compiled once, eps and the step size (a fraction of eps) arguments."""
   return jax.jit(
     lambda key, x, y, eps, step_size: attacks.pgd(
       key, logits_fn, x, y, eps=eps, num_steps=num_steps, step_size=step_size
@@ -88,7 +88,7 @@ def test_eot_pgd_beats_single_draw_pgd_on_a_randomized_model(mlp):
   eot = attacks.eot_logits_fn(attack_key, randomized, num_draws=12)
   acc = {}
   for name, fn in (("single", single), ("eot", eot)):
-    x_adv = _jit_pgd(fn, 10)(jax.random.PRNGKey(1), x, y, _EPS, 0.25 * _EPS)
+    x_adv = _jit_pgd(fn, 10)(jax.random.PRNGKey(1), x, y, _EPS, 0.25)
     assert float(jnp.max(jnp.abs(x_adv - x))) <= _EPS + 1e-6
     acc[name] = _randomized_accuracy(randomized, x_adv, y)
   # measured: clean 0.91, single-draw PGD 0.49, EOT-PGD (12 draws) 0.11
@@ -117,7 +117,7 @@ def test_bpda_breaks_a_quantizing_model_that_masks_gradients(mlp):
   results = {}
   for name, fn in (("defended", defended), ("bpda", through)):
     pgd = _jit_pgd(fn, 20)
-    x_adv = pgd(jax.random.PRNGKey(1), x, y, _EPS, 0.125 * _EPS)
+    x_adv = pgd(jax.random.PRNGKey(1), x, y, _EPS, 0.125)
     x_unbounded = pgd(jax.random.PRNGKey(2), x, y, 1.0, 0.05)  # as the suite's check runs
     results[name] = dict(
       zero=zero_gradient_fraction(fn),

@@ -46,36 +46,32 @@ def test_registry_equals_the_attacks_bit_for_bit(setup):
   f, x, y = setup
   key, eps = jax.random.key(3), jnp.float32(0.07)
   run = lambda fn: np.asarray(jax.jit(fn, static_argnums=1)(key, f, x, y, eps))
-  # the step is `step_size * eps / step_size_eps`; a fraction of eps by default
+  # the step is a fraction of eps, in the registry as in the attacks
   np.testing.assert_array_equal(
     run(attacks.build_attack("pgd", num_steps=3, step_size=0.3, num_restarts=2)),
     run(
       lambda k, f, x, y, e: attacks.pgd(
-        k, f, x, y, eps=e, num_steps=3, step_size=0.3 * e, num_restarts=2
+        k, f, x, y, eps=e, num_steps=3, step_size=0.3, num_restarts=2
       )
     ),
   )
-  np.testing.assert_array_equal(
-    run(attacks.build_attack("pgd", num_steps=3, step_size=0.013, step_size_eps=0.09)),
-    run(
-      lambda k, f, x, y, e: attacks.pgd(k, f, x, y, eps=e, num_steps=3, step_size=0.013 * e / 0.09)
-    ),
+  np.testing.assert_array_equal(  # the string form binds the same options
+    run(attacks.build_attack("pgd(num_steps=3, step_size=0.3)", num_restarts=2)),
+    run(attacks.build_attack("pgd", num_steps=3, step_size=0.3, num_restarts=2)),
   )
-  np.testing.assert_array_equal(
+  np.testing.assert_array_equal(  # default 2.5 / num_steps, as a fraction or as a step
     run(attacks.build_attack("pgd", num_steps=4)),
-    run(lambda k, f, x, y, e: attacks.pgd(k, f, x, y, eps=e, num_steps=4, step_size=(2.5 / 4) * e)),
+    run(lambda k, f, x, y, e: attacks.pgd(k, f, x, y, eps=e, num_steps=4, step_size=2.5 / 4)),
   )
   np.testing.assert_array_equal(
     run(attacks.build_attack("fgsm_rs")),
-    run(
-      lambda k, f, x, y, e: attacks.fgsm(k, f, x, y, eps=e, random_start=True, step_size=1.25 * e)
-    ),
+    run(lambda k, f, x, y, e: attacks.fgsm(k, f, x, y, eps=e, random_start=True, step_size=1.25)),
   )
   np.testing.assert_array_equal(
     run(attacks.build_attack("fab_t", num_steps=3, num_target_classes=2)),
     run(
       lambda k, f, x, y, e: attacks.within_eps(
-        attacks.fab_t(k, f, x, y, num_steps=3, num_target_classes=2), x, e
+        attacks.fab_t(k, f, x, y, eps=e, num_steps=3, num_target_classes=2), x, e
       )
     ),
   )
@@ -89,20 +85,34 @@ def test_registry_equals_the_attacks_bit_for_bit(setup):
     run(attacks.build_attack("pgd", num_steps=3, step_size=0.3, num_restarts=2)),
   )
   cfg = ev.default_eval_config()
-  cfg.update(dict(eps=0.09, pgd_steps=3, pgd_step_size=0.013, pgd_restarts=1))
+  cfg.eps = 0.09
+  cfg.attack_options.pgd.update(num_steps=3, step_size=0.15)
   np.testing.assert_array_equal(
     run(ev.make_eval_attack("pgd", cfg)),
-    run(
-      lambda k, f, x, y, e: attacks.pgd(k, f, x, y, eps=e, num_steps=3, step_size=0.013 * e / 0.09)
-    ),
+    run(lambda k, f, x, y, e: attacks.pgd(k, f, x, y, eps=e, num_steps=3, step_size=0.15)),
   )
+  cfg.attacks = ("fgsm", "pgd(num_restarts=2)")  # the battery's string adds its options
+  np.testing.assert_array_equal(
+    run(ev.make_eval_attack("pgd", cfg)),
+    run(attacks.build_attack("pgd", num_steps=3, step_size=0.15, num_restarts=2)),
+  )
+  assert ev.eval_attack("pgd", cfg) == "pgd(num_steps=3, step_size=0.15, num_restarts=2)"
 
 
 def test_names_and_options_are_checked():
   with pytest.raises(ValueError, match=r"Unknown attack 'apgd-ce'.*'apgd_ce'"):
     attacks.build_attack("apgd-ce")
-  with pytest.raises(ValueError, match=r"'fgsm' takes no option 'num_steps'.*\['norm'\]"):
+  with pytest.raises(ValueError, match=r"'fgsm' takes no option 'num_steps'.*\['norm', 'loss'"):
     attacks.build_attack("fgsm", num_steps=3)
+  with pytest.raises(ValueError, match=r"'pgd' takes no option 'bogus'.*'num_steps'"):
+    attacks.build_attack("pgd", bogus=1)
+  with pytest.raises(ValueError, match=r"'pgd' takes no option 'bogus'"):
+    attacks.build_attack("pgd(num_steps=2, bogus=1)")
+  with pytest.raises(ValueError, match=r"option 'num_steps' is given twice"):
+    attacks.build_attack("pgd(num_steps=2)", num_steps=3)
+  for text in ("pgd(2)", "pgd(num_steps=n)", "pgd(", "pgd.x(num_steps=2)"):
+    with pytest.raises(ValueError, match="name\\(option=value, ...\\)"):
+      attacks.parse_attack(text)
   # training: the config's options an attack does not take are ignored
   train.make_attack_fn("fgsm", num_steps=3)
   with pytest.raises(ValueError, match="make_source"):
@@ -148,3 +158,67 @@ def test_autoattack_stages_use_the_registry_spelling(setup):
   assert set(res.robust_accuracy) == {"clean", "apgd_ce", "apgd_dlr", "fab"}
   with pytest.raises(ValueError, match=r"apgd_ce"):
     attacks.autoattack(jax.random.key(4), f, x, y, eps=EPS, attacks=("apgd-ce",))
+
+
+@pytest.fixture
+def uniform_noise():
+  """An attack added as one function: uniform noise of `scale * eps` per pixel."""
+
+  @attacks.register("uniform_noise", label="uniform noise")
+  def noise(key, logits_fn, images, labels, *, eps, scale=1.0, example_ids=None):
+    del logits_fn, labels, example_ids
+    d = jax.random.uniform(key, images.shape, images.dtype, -1.0, 1.0)
+    return jnp.clip(images + scale * eps * d, 0.0, 1.0)
+
+  yield noise
+  attacks.unregister("uniform_noise")
+
+
+def test_an_attack_added_as_one_function_runs_in_the_evaluation(uniform_noise, mnist):
+  assert "uniform_noise" in attacks.attack_names()
+  assert dict(attacks.get_attack("uniform_noise").options) == {"scale": 1.0}
+  w = 0.05 * jax.random.normal(jax.random.key(0), (28 * 28, 10))
+  logits_fn = lambda x: x.reshape(x.shape[0], -1) @ w
+  c = ev.default_eval_config()
+  c.attacks = ("fgsm", "uniform_noise(scale=0.5)")
+  c.num_examples, c.eps_grid, c.masking_checks, c.gallery_size = 40, (0.1,), False, 0
+  c.attack_options.pgd.num_steps = 1
+  r = ev.evaluate(logits_fn, mnist["test"], c, progress=False)
+  entry = r["attacks"]["uniform_noise"]
+  assert entry["label"] == "uniform noise (scale=0.5)" and entry["kind"] == "bounded"
+  assert entry["attack"] == "uniform_noise(scale=0.5)"
+  assert r["attacks"]["fgsm"]["accuracy"] <= entry["accuracy"] <= r["clean_accuracy"]
+  assert entry["median_linf"] is None or entry["median_linf"] <= 0.05 + 1e-6
+  # the config names the attack and its options; the registry checks both
+  cfg = ml_collections.ConfigDict({"eval": {"attacks": ("uniform_noise(scale=2.0)",)}})
+  assert train.validate_config(cfg).eval.attacks == ("uniform_noise(scale=2.0)",)
+  for bad in (
+    {"attacks": ("uniform_noise(bogus=1)",)},
+    {"attack_options": {"uniform_noise": {"bogus": 1}}},
+  ):
+    with pytest.raises(ValueError, match=r"'uniform_noise' takes no option 'bogus'.*\['scale'\]"):
+      train.validate_config(ml_collections.ConfigDict({"eval": bad}))
+  with pytest.raises(ValueError, match="already registered"):
+    attacks.register("uniform_noise", label="again")(uniform_noise)
+  with pytest.raises(ValueError, match="not an attack added by `register`"):
+    attacks.unregister("pgd")
+
+
+def test_labels_name_the_budget_and_strings_read_back():
+  assert attacks.attack_label("pgd(num_steps=20, step_size=0.1)") == (
+    "PGD-20 (step 0.1 eps, 1 restart, random start)"
+  )
+  assert attacks.attack_label("pgd", num_steps=4, num_restarts=5, norm="l2") == (
+    "PGD-4 L2 (step 0.625 eps, 5 restarts, random start)"
+  )
+  assert attacks.attack_label("apgd_t(num_steps=10, num_target_classes=3)") == (
+    "APGD-T-10 (3 target classes)"
+  )
+  assert attacks.attack_label("square(num_queries=100)") == "Square (100 queries)"
+  assert attacks.attack_label("fgsm_rs(step_size=0.5)") == "FGSM-RS (step_size=0.5)"
+  for name in attacks.ATTACK_NAMES:
+    spec = attacks.get_attack(name)
+    given = {k: v for k, v in list(spec.options.items())[:2]}
+    text = attacks.format_attack(name, given)
+    assert attacks.parse_attack(text) == (name, given)
+    assert attacks.attack_options(text) == dict(spec.options)  # the defaults, given back

@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from advjax import augment, train
+from advjax import attacks, augment, train
 from advjax import eval as ev
 from advjax.train import _config
 from tests._inputs import set_keys
@@ -260,3 +260,33 @@ def test_command_line_old_forms_are_one_line_errors(arg, needles):
   assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr[-3000:]
   for needle in needles:
     assert needle in lines[0], (needle, lines[0])
+
+
+SAVED_RUN = os.path.join(os.path.dirname(__file__), "saved_runs", "mnist_hybrid_quick_2026-12-07")
+
+
+def test_a_run_saved_with_per_attack_eval_keys_runs_the_same_attacks():
+  """tests/saved_runs/...: the config.json that `experiments.main` wrote for
+  mnist_hybrid:quick at commit 651dce5, when config.eval held pgd_steps, pgd_step_size (at
+  eval.eps), cw_*, apgd_steps, apgd_targets and square_queries. Read back, every attack
+  has the options those keys gave it, which are today's quick config's."""
+  from experiments.configs import mnist_hybrid  # pylint: disable=import-outside-toplevel
+
+  saved = json.load(open(os.path.join(SAVED_RUN, "config.json")))
+  assert saved["eval"]["pgd_step_size"] == 0.05 and "attack_options" not in saved["eval"]
+  old = train.read_run_config(SAVED_RUN).eval
+  assert ev.eval_attack("pgd", old) == "pgd(num_steps=5, step_size=0.5, num_restarts=1)"
+  assert ev.eval_attack("apgd_t", old) == "apgd_t(num_steps=10, num_target_classes=3)"
+  assert ev.eval_attack("cw", old) == (
+    "cw(initial_const=0.1, binary_search_steps=5, num_steps=50, learning_rate=0.1)"
+  )
+  now = train.validate_config(mnist_hybrid.get_config("quick")).eval
+  for name in attacks.ATTACK_NAMES:
+    assert attacks.attack_options(ev.eval_attack(name, old)) == attacks.attack_options(
+      ev.eval_attack(name, now)
+    ), name
+  assert old.attacks == now.attacks
+  # the same run: a continuation with today's config is accepted
+  train._loop._check_same_config(  # pylint: disable=protected-access
+    SAVED_RUN, train.validate_config(mnist_hybrid.get_config("quick"))
+  )

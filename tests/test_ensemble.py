@@ -116,7 +116,7 @@ def _tiny_config(name, seed, learning_rate):
   c.name, c.seed, c.learning_rate = name, seed, learning_rate
   c.num_epochs, c.progress, c.checkpoint_every_epochs = 1, False, 1
   c.eval.attacks, c.eval.eps, c.eval.eps_grid = ("fgsm",), 0.1, (0.1,)
-  c.eval.pgd_steps, c.eval.pgd_step_size = 2, 0.05  # the eps-grid curve always has PGD
+  c.eval.attack_options.pgd.update(num_steps=2, step_size=0.5)  # the eps grid runs PGD
   c.eval.num_examples, c.eval.batch_size = 200, 200
   c.eval.masking_checks, c.eval.gallery_size = False, 0
   return c

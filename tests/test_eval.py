@@ -75,9 +75,10 @@ def test_each_check_can_flag():
 
 def _small_config(**kw):
   c = ev.default_eval_config()
-  c.num_examples, c.masking_examples, c.square_queries = 200, 100, 300
+  c.num_examples, c.masking_examples = 200, 100
+  c.attack_options.square.num_queries = 300
   c.eps_grid = (0.0, 0.05, 0.1, 0.2)
-  c.pgd_steps, c.pgd_step_size = 10, 0.025
+  c.attack_options.pgd.update(num_steps=10, step_size=0.25)
   c.update(kw)
   return c
 
@@ -150,9 +151,8 @@ def test_nondeterministic_model_is_flagged(trained_lenet, mnist):
     attacks=("fgsm",),
     num_examples=50,
     masking_examples=20,
-    square_queries=20,
+    attack_options={"square": {"num_queries": 20}, "pgd": {"num_steps": 2}},
     eps_grid=(0.0, 0.1),
-    pgd_steps=2,
   )
   r = ev.evaluate(noisy, mnist["test"], c, progress=False)
   assert not _by_name(r)["predictions deterministic"]["passed"]
@@ -255,11 +255,13 @@ def test_the_whole_attack_battery_runs_and_is_ordered(trained_lenet, mnist):
     num_examples=64,
     masking_checks=False,
     eps_grid=(0.0, 0.1),
-    cw_steps=30,
-    cw_binary_steps=3,
-    apgd_steps=20,
-    apgd_targets=2,
-    square_queries=200,
+    attack_options={
+      "cw": {"num_steps": 30, "binary_search_steps": 3},
+      **{n: {"num_steps": 20} for n in ("apgd_ce", "apgd_dlr", "fab")},
+      **{n: {"num_steps": 20, "num_target_classes": 2} for n in ("apgd_t", "fab_t")},
+      "square": {"num_queries": 200},
+      "autoattack": {"num_steps": 20, "num_target_classes": 2, "num_queries": 200},
+    },
   )
   r = ev.evaluate(logits_fn, mnist["test"], c, progress=False)
   acc = {n: a["accuracy"] for n, a in r["attacks"].items()}

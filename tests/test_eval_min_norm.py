@@ -14,7 +14,8 @@ from advjax import eval as ev
 def _config(**kw):
   c = ev.default_eval_config()
   c.num_examples, c.masking_checks, c.eps_grid = 24, False, (0.0, 0.1)
-  c.pgd_steps, c.pgd_step_size, c.square_queries = 3, 0.04, 40
+  c.attack_options.pgd.update(num_steps=3, step_size=0.4)
+  c.attack_options.square.num_queries = 40
   c.update(kw)
   return c
 
@@ -49,9 +50,7 @@ def test_cw_is_reported_as_a_minimum_norm_attack(trained_lenet, mnist, tmp_path)
   _, _, logits_fn = trained_lenet
   c = _config(
     attacks=("fgsm", "cw"),
-    cw_steps=40,
-    cw_binary_steps=3,
-    cw_initial_const=1.0,
+    attack_options={"cw": {"num_steps": 40, "binary_search_steps": 3, "initial_const": 1.0}},
     l2_thresholds=(1.0, 0.5, 3.0),
     masking_checks=True,
     masking_examples=12,
@@ -61,7 +60,8 @@ def test_cw_is_reported_as_a_minimum_norm_attack(trained_lenet, mnist, tmp_path)
   assert cw["kind"] == "min_norm" and r["attacks"]["fgsm"]["kind"] == "bounded"
   assert cw["eps"] is None and cw["norm"] == "l2"
   assert cw["label"] == (
-    f"CW-L2 (40 steps x 3 binary-search steps, initial c 1, lr {c.cw_learning_rate:g})"
+    f"CW-L2 (40 steps x 3 binary-search steps, initial c 1, "
+    f"lr {c.attack_options.cw.learning_rate:g})"
   )
   assert "unbounded" not in cw["label"]
   assert "cw" not in r["robustness_gap"] and "fgsm" in r["robustness_gap"]
@@ -99,9 +99,7 @@ def test_a_cw_budget_too_small_is_flagged_in_the_masking_checks(trained_lenet, m
   _, _, logits_fn = trained_lenet
   c = _config(
     attacks=("cw",),
-    cw_steps=2,
-    cw_binary_steps=1,
-    cw_initial_const=1e-3,
+    attack_options={"cw": {"num_steps": 2, "binary_search_steps": 1, "initial_const": 1e-3}},
     masking_checks=True,
     masking_examples=12,
   )
@@ -111,8 +109,8 @@ def test_a_cw_budget_too_small_is_flagged_in_the_masking_checks(trained_lenet, m
   check = [ch for ch in r["masking_checks"]["checks"] if not ch["passed"]]
   assert [ch["name"] for ch in check] == ["minimum-norm attack breaks every point (CW-L2)"]
   assert (
-    "budget too small: raise config.eval.cw_steps / cw_binary_steps (or the initial "
-    "c, cw_initial_const)"
+    "budget too small: raise the budget of 'cw(initial_const=0.001, binary_search_steps=1, "
+    "num_steps=2, learning_rate=0.1)' in config.eval.attack_options"
   ) in check[0]["detail"]
   ev.write_evaluation(str(tmp_path), r)
   assert "Gradient-masking checks: FLAGGED" in open(tmp_path / "report.md").read()

@@ -72,7 +72,7 @@ def _tiny(name, recipe="standard", **kw):
     c.eval.num_examples = 100
     c.eval.eps_grid = (0.0, 0.1)
     c.eval.masking_checks = False
-    c.eval.pgd_steps, c.eval.pgd_step_size = 3, 0.04
+    c.eval.attack_options.pgd.update(num_steps=3, step_size=0.4)
     c.train_attack.num_steps = 2
     c.update_from_flattened_dict(kw)
     return c

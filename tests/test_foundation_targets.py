@@ -27,8 +27,7 @@ def test_mnist_standard_is_broken_by_pgd(tmp_path):
   assert r01["attacks"]["pgd"]["accuracy"] <= 0.6
   assert r01["attacks"]["fgsm"]["accuracy"] >= r01["attacks"]["pgd"]["accuracy"]
   assert r01["masking_checks"]["passed"], r01["masking_checks"]
-  c.eval.eps = 0.3
-  c.eval.pgd_step_size = 0.03
+  c.eval.eps = 0.3  # PGD's step is a fraction of eps: 0.03 here
   c.eval.masking_checks = False  # run (and passed) in the first evaluation
   r03 = train.evaluate_checkpoint(c, wd)
   assert r03["attacks"]["pgd"]["accuracy"] <= 0.05

@@ -140,7 +140,7 @@ def test_evaluations_never_overwrite_the_training_report(tmp_path, monkeypatch):
   step = trained["train"]["steps"]
 
   c.eval.attacks = ("fgsm", "pgd", "cw")  # an unbounded attack: eps None in the report
-  c.eval.cw_steps, c.eval.cw_binary_steps = 5, 1
+  c.eval.attack_options.cw.update(num_steps=5, binary_search_steps=1)
   default = train.evaluate_checkpoint(c, wd)
   out = os.path.join(wd, "eval", f"step_{step}")
   assert default["output_dir"] == out
@@ -228,8 +228,10 @@ def small_eval(trained_lenet, mnist):
   """An evaluation of the trained LeNet on 60 points, masking checks on 20."""
   _, _, logits_fn = trained_lenet
   c = ev.default_eval_config()
-  c.attacks, c.num_examples, c.masking_examples, c.square_queries = ("fgsm", "pgd"), 60, 20, 20
-  c.eps_grid, c.pgd_steps, c.pgd_step_size, c.gallery_size = (0.0, 0.1), 5, 0.03, 8
+  c.attacks, c.num_examples, c.masking_examples = ("fgsm", "pgd"), 60, 20
+  c.attack_options.square.num_queries = 20
+  c.attack_options.pgd.update(num_steps=5, step_size=0.3)
+  c.eps_grid, c.gallery_size = (0.0, 0.1), 8
   return ev.evaluate(logits_fn, mnist["test"], c, progress=False, name="lenet")
 
 

@@ -9,8 +9,11 @@ the line searches) return a `MinNormResult`; `autoattack` an `AutoAttackResult`.
 Compile with `jax.jit` or `advjax.checked_jit` around the call.
 
 The registry finds an attack by name for training, evaluation and AutoAttack's
-stages: `build_attack(name, **options)` returns `attack_fn(key, logits_fn,
-images, labels, eps) -> images`; `ATTACK_NAMES` lists the names.
+stages: `build_attack(name, **options)` (or `build_attack("pgd(num_steps=7)")`)
+returns `attack_fn(key, logits_fn, images, labels, eps) -> images`; an attack is
+registered where it is defined (`register`), its options and their defaults are its
+function's keywords; `ATTACK_NAMES` lists the built-in names, `attack_names()` all.
+Step sizes are fractions of eps.
 
 The margins the attacks ascend (`dlr`, `cw_margin`) are in `advjax.losses`; the
 schedules inside APGD and Square are theirs, not part of this surface.
@@ -19,8 +22,15 @@ schedules inside APGD and Square are theirs, not part of this surface.
 # The registry: attacks by name
 from advjax.attacks._registry import ATTACK_NAMES
 from advjax.attacks._registry import AttackSpec
+from advjax.attacks._registry import attack_label
+from advjax.attacks._registry import attack_names
+from advjax.attacks._registry import attack_options
 from advjax.attacks._registry import build_attack
+from advjax.attacks._registry import format_attack
 from advjax.attacks._registry import get_attack
+from advjax.attacks._registry import parse_attack
+from advjax.attacks._registry import register
+from advjax.attacks._registry import unregister
 
 # Bounded attacks
 from advjax.attacks._apgd import apgd
@@ -107,8 +117,15 @@ __all__ = [
   # the registry
   "ATTACK_NAMES",
   "AttackSpec",
+  "attack_label",
+  "attack_names",
+  "attack_options",
   "build_attack",
+  "format_attack",
   "get_attack",
+  "parse_attack",
+  "register",
+  "unregister",
   # bounded attacks
   "apgd",
   "apgd_t",

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 
 from advjax import _validate
 from advjax.attacks import _parts
+from advjax.attacks import _registry
 
 
 def checkpoint_schedule(num_steps: int) -> Tuple[int, int, int]:
@@ -345,6 +346,27 @@ def apgd_with_info(
 apgd = _parts.images_only(apgd_with_info)
 
 
+def _describe(label: str):
+  """`options -> "APGD-CE-100 (5 restarts)"`: the report label with the budget."""
+
+  def describe(o) -> str:
+    r = o["num_restarts"]
+    targets = f"{o['num_target_classes']} target classes" if "num_target_classes" in o else ""
+    extras = [e for e in (targets, f"{r} restarts" if r > 1 else "") if e]
+    tail = f" ({', '.join(extras)})" if extras else ""
+    return f"{label}-{o['num_steps']}{_parts.norm_tag(o['norm'])}{tail}"
+
+  return describe
+
+
+_registry.register("apgd_ce", label="APGD-CE", fixed={"loss": "ce"}, describe=_describe("APGD-CE"))(
+  apgd
+)
+_registry.register(
+  "apgd_dlr", label="APGD-DLR", fixed={"loss": "dlr"}, describe=_describe("APGD-DLR")
+)(apgd)
+
+
 def top_k_targets(logits: jax.Array, labels: jax.Array, k: int) -> jax.Array:
   """The k highest-scoring classes other than the label, best first: [B, k].
 
@@ -501,4 +523,6 @@ def apgd_t_with_info(
   return _finish(images, x, v, zg, logits_fn, success_fn)
 
 
-apgd_t = _parts.images_only(apgd_t_with_info)
+apgd_t = _registry.register("apgd_t", label="APGD-T (DLR)", describe=_describe("APGD-T"))(
+  _parts.images_only(apgd_t_with_info)
+)

@@ -22,6 +22,7 @@ from advjax.attacks import _adaptive
 from advjax.attacks import _apgd
 from advjax.attacks import _fab
 from advjax.attacks import _parts
+from advjax.attacks import _registry
 from advjax.attacks import _square
 
 # Stage names are those of the attack registry (`attacks.ATTACK_NAMES`).
@@ -469,3 +470,20 @@ def _run_stages(
     broken_by=broken_by,
   )
   return jax.tree_util.tree_map(jax.lax.stop_gradient, result)
+
+
+def _describe(o) -> str:
+  version = "" if o["version"] == "custom" else f" {o['version']}"
+  stages = "" if o["attacks"] is None else f"{', '.join(map(str, o['attacks']))}; "
+  return (
+    f"AutoAttack{version}{_parts.norm_tag(o['norm'])} ({stages}{o['num_steps']} steps, "
+    f"{o['num_target_classes']} target classes, Square {o['num_queries']} queries)"
+  )
+
+
+_registry.register(
+  "autoattack",
+  label="AutoAttack",
+  output=lambda result, images, eps: result.images,
+  describe=_describe,
+)(autoattack)

@@ -18,6 +18,7 @@ import optax
 
 from advjax import _validate
 from advjax.attacks import _parts
+from advjax.attacks import _registry
 
 _UPPER = 1e10  # "no upper bound on c found yet"
 
@@ -191,3 +192,19 @@ def cw_l2(
     images=x, norms=norms.astype(dtype), success=success, zero_grad=_parts.is_zero(g0)
   )
   return jax.tree_util.tree_map(jax.lax.stop_gradient, result)
+
+
+def _describe(o) -> str:
+  return (
+    f"CW-L2 ({o['num_steps']} steps x {o['binary_search_steps']} binary-search steps, "
+    f"initial c {o['initial_const']:g}, lr {o['learning_rate']:g})"
+  )
+
+
+_registry.register(
+  "cw",
+  label="CW-L2 (unbounded)",
+  bounded=False,
+  output=lambda result, images, eps: result.images,
+  describe=_describe,
+)(cw_l2)

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 from advjax import _validate
 from advjax.attacks import _apgd
 from advjax.attacks import _parts
+from advjax.attacks import _registry
 
 _NOT_FOUND = jnp.inf
 
@@ -423,3 +424,28 @@ def fab_t(
     bounds=bounds,
     example_ids=example_ids,
   )
+
+
+def _within_eps_output(result, images, eps):
+  return within_eps(result, images, eps)
+
+
+def _describe(label: str):
+  """`options -> "FAB-T-100 (9 target classes, within eps)"`."""
+
+  def describe(o) -> str:
+    extras = [f"{o['num_target_classes']} target classes"] if o.get("targeted", True) else []
+    if o["num_restarts"] > 1:
+      extras.append(f"{o['num_restarts']} restarts")
+    inner = ", ".join(extras + ["within eps"])
+    return f"{label}-{o['num_steps']}{_parts.norm_tag(o['norm'])} ({inner})"
+
+  return describe
+
+
+_registry.register(
+  "fab", label="FAB (within eps)", output=_within_eps_output, describe=_describe("FAB")
+)(fab)
+_registry.register(
+  "fab_t", label="FAB-T (within eps)", output=_within_eps_output, describe=_describe("FAB-T")
+)(fab_t)

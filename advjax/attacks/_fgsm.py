@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from advjax import _validate
 from advjax.attacks import _parts
+from advjax.attacks import _registry
 
 
 def fgsm_with_info(
@@ -31,7 +32,7 @@ def fgsm_with_info(
   `x' = clip(x + eps * sign(grad))` for Linf and `x' = clip(x + eps * g/||g||_2)`
   for L2, where g is the input gradient of the per-example objective. With
   `random_start=True` the step starts from a uniform point in the ball and has
-  size `step_size` (default 1.25 * eps, Wong et al. 2020), then is projected.
+  size `step_size * eps` (default 1.25 * eps, Wong et al. 2020), then is projected.
 
   Args:
     key: a JAX PRNG key (used only with `random_start`: example b's start comes
@@ -45,7 +46,8 @@ def fgsm_with_info(
     targeted: if True, move towards `targets` instead of away from `labels`.
     targets: int target classes [B], required when `targeted`.
     random_start: FGSM-RS of Wong et al. 2020.
-    step_size: step length; default eps (1.25 * eps with random start).
+    step_size: the step as a fraction of eps (a scalar or per-example [B]), >= 0;
+      default 1 (1.25 with `random_start`).
     bounds: the valid pixel range.
     example_ids: int [B], each example's identity for its random start (e.g.
       its dataset index); default `arange(B)`.
@@ -76,6 +78,8 @@ def fgsm_with_info(
 
 
 fgsm = _parts.images_only(fgsm_with_info)
+_registry.register("fgsm", label="FGSM", fixed={"random_start": False})(fgsm)
+_registry.register("fgsm_rs", label="FGSM-RS", fixed={"random_start": True})(fgsm)
 
 
 def single_step(
@@ -98,7 +102,7 @@ def single_step(
   """One projected step `x0 + step_size * direction(grad at x0, norm)`: FGSM and FGV.
 
   `x0` is the image, or a uniform point in the ball with `random_start`; the
-  step size defaults to eps (1.25 * eps with a random start). Example b's start
+  step is `step_size * eps`, by default eps (1.25 * eps with a random start). Example b's start
   comes from `fold_in(key, example_ids[b])`.
   """
   _parts.check_attack_args(
@@ -108,6 +112,7 @@ def single_step(
     raise ValueError("`targets` is required when `targeted=True`.")
   if step_size is not None:
     _validate.check_nonnegative(step_size, "step_size")
+    step_size = step_size * jnp.asarray(eps)
   else:
     step_size = 1.25 * jnp.asarray(eps) if random_start else eps
   tgt = targets if targeted else None

@@ -7,6 +7,7 @@ import jax
 
 from advjax.attacks import _fgsm
 from advjax.attacks import _parts
+from advjax.attacks import _registry
 
 
 def fgv_direction(grad: jax.Array, norm: str) -> jax.Array:
@@ -87,4 +88,4 @@ def fgv_with_info(
   )
 
 
-fgv = _parts.images_only(fgv_with_info)
+fgv = _registry.register("fgv", label="FGV")(_parts.images_only(fgv_with_info))

@@ -98,6 +98,11 @@ def is_successful(logits, labels, targets=None):
 # --------------------------------------------------------------------------- #
 # Geometry: norms, projections, steps, random starts, quantization
 # --------------------------------------------------------------------------- #
+def norm_tag(norm: str) -> str:
+  """The norm in an attack's report label: "" for Linf (the default), " L2" for L2."""
+  return "" if norm == "linf" else f" {norm.upper()}"
+
+
 def _bcast(v, x):
   """Broadcasts a scalar or per-example [B] value against x [B, ...]."""
   v = jnp.asarray(v, x.dtype)

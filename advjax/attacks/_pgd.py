@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from advjax import _validate
 from advjax.attacks import _parts
+from advjax.attacks import _registry
 
 
 def pgd_with_info(
@@ -31,7 +32,7 @@ def pgd_with_info(
 ) -> _parts.AttackResult:
   """Projected gradient attack, keeping the best iterate per example.
 
-  Each step moves by `step_size` along the steepest-ascent direction of the
+  Each step moves by `step_size * eps` along the steepest-ascent direction of the
   per-example objective (sign of the gradient for Linf, normalized gradient for
   L2) and projects onto the eps-ball and the box. Over all iterates and all
   restarts the attack returns, per example, the best point: a successful one if
@@ -46,7 +47,8 @@ def pgd_with_info(
     eps: budget, a scalar or per-example [B], >= 0.
     norm: "linf" or "l2".
     num_steps: gradient steps per restart, >= 1.
-    step_size: default `2.5 * eps / num_steps` (Madry et al. 2018).
+    step_size: the step as a fraction of eps (a scalar or per-example [B]), >= 0;
+      default `2.5 / num_steps` (Madry et al. 2018).
     num_restarts: independent random restarts, >= 1.
     random_start: start uniformly inside the ball (else at the images).
     loss: "ce", "margin" (CW margin with `confidence`) or "dlr".
@@ -77,6 +79,7 @@ def pgd_with_info(
     step_size = 2.5 * jnp.asarray(eps, images.dtype) / num_steps
   else:
     _validate.check_nonnegative(step_size, "step_size")
+    step_size = step_size * jnp.asarray(eps, images.dtype)
   objective = _parts.get_objective(loss, targeted=targeted, confidence=confidence)
   x_adv, info = _pgd_loop(
     key,
@@ -98,7 +101,17 @@ def pgd_with_info(
   return _parts.attack_result(images, x_adv, info)
 
 
-pgd = _parts.images_only(pgd_with_info)
+def _describe(o) -> str:
+  step = 2.5 / o["num_steps"] if o["step_size"] is None else o["step_size"]
+  r = o["num_restarts"]
+  extra = "" if o["loss"] == "ce" else f", {o['loss']} loss"
+  return (
+    f"PGD-{o['num_steps']}{_parts.norm_tag(o['norm'])} (step {step:g} eps, {r} restart"
+    f"{'s' if r > 1 else ''}{extra}, {'random' if o['random_start'] else 'no random'} start)"
+  )
+
+
+pgd = _registry.register("pgd", label="PGD", describe=_describe)(_parts.images_only(pgd_with_info))
 
 
 def _better(v, s, best_v, best_s):

@@ -1,315 +1,172 @@
 """The attack registry: one name per attack, for training, evaluation and AutoAttack.
 
-`build_attack(name, **options)` returns an `attack_fn(key, logits_fn, images, labels,
-eps, *, example_ids=None) -> images`: the adversarial batch [B, H, W, C], same shape and
-dtype as `images`, inside the eps-ball (Linf unless `norm="l2"`) and [0, 1], under
-`jax.lax.stop_gradient`. `eps` may be a traced scalar, so one compiled attack serves a
-whole eps grid; `example_ids` (int [B], default `arange(B)`) are the examples' identities
-for their random draws (`fold_in(key, example_ids[b])`). The one
-exception is "cw" (`AttackSpec.bounded` is False): Carlini-Wagner L2 finds the smallest
-perturbation it can and ignores eps. Minimum-norm attacks ("fab", "fab_t") count within
-eps only, as in AutoAttack (`within_eps`); where diagnostics are needed call the
-attack's `*_with_info` twin or its own function directly.
+An attack is registered where it is defined (`@register(name, label=...)` on the attack
+function); its options are that function's keyword-only parameters with their defaults
+(less `eps`, `example_ids` and the per-example `targets`), so nothing restates them.
 
-Options are the keyword arguments of the attack, with one shared convention for the step
-size: `step_size` is the step at budget `step_size_eps` and scales with eps (with the
-default `step_size_eps=1` it is a fraction of eps). An unknown option is an error.
+`build_attack(name, **options)` binds the options and returns an `attack_fn(key,
+logits_fn, images, labels, eps, *, example_ids=None) -> images`: the adversarial batch
+[B, H, W, C], same shape and dtype as `images`, inside the eps-ball (Linf unless
+`norm="l2"`) and [0, 1], under `jax.lax.stop_gradient`. `eps` may be a traced scalar, so
+one compiled attack serves a whole eps grid; `example_ids` (int [B], default
+`arange(B)`) are the examples' identities for their random draws (`fold_in(key,
+example_ids[b])`). The one exception is "cw" (`AttackSpec.bounded` is False):
+Carlini-Wagner L2 finds the smallest perturbation it can and ignores eps. Minimum-norm
+attacks ("fab", "fab_t") count within eps only, as in AutoAttack (`within_eps`); where
+diagnostics are needed call the attack's own function directly.
+
+A config names an attack with its options in one string, `"pgd(num_steps=20,
+step_size=0.25)"` (Python keyword syntax, literal values); `parse_attack` reads it,
+`format_attack` writes it and `attack_label` describes it for a report. An option the
+attack does not take is an error naming the attack and listing its options. Step sizes
+have one convention: `step_size` is a fraction of eps.
 
 The names are the spelling used everywhere: `config.train_attack.name`,
 `config.eval.attacks` and AutoAttack's `attacks=` stages.
 """
 
+import ast
 import inspect
-from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
-from advjax.attacks import _apgd
-from advjax.attacks import _autoattack
-from advjax.attacks import _cw
-from advjax.attacks import _fab
-from advjax.attacks import _fgsm
-from advjax.attacks import _fgv
-from advjax.attacks import _pgd
-from advjax.attacks import _square
+# The built-in attacks, in the order a report lists them (each registered in its module).
+ATTACK_NAMES = (
+  "fgsm",
+  "fgsm_rs",
+  "fgv",
+  "pgd",
+  "cw",
+  "apgd_ce",
+  "apgd_dlr",
+  "apgd_t",
+  "fab",
+  "fab_t",
+  "square",
+  "autoattack",
+)
+# Keyword-only parameters of an attack function that are per call, not options.
+_PER_CALL = ("eps", "example_ids", "targets")
 
 
 class AttackSpec(NamedTuple):
   """One entry of the registry.
 
   Attributes:
-    build: `(**options) -> attack_fn`, options keyword-only.
-    label: the attack's name in reports ("APGD-T (DLR)").
+    name: the registry name.
+    fn: the attack function as defined, `fn(key, logits_fn, images, labels, *,
+      [eps,] **options, example_ids)`.
+    label: the attack's name in reports ("APGD-T (DLR)"); `attack_label` adds its budget.
     bounded: whether the result stays inside the eps-ball (False for "cw" only).
-    options: the option names `build` accepts.
+    options: option -> default, in the order of `fn`'s signature.
+    fixed: keyword arguments bound by the registration (not options), e.g. APGD-CE's
+      `loss="ce"`.
+    output: `(result, images, eps) -> images` where `fn` returns more than the images
+      (None: `fn` returns the images).
+    describe: `(options) -> label` with the budget, every option filled in (None: the
+      label and the options given that differ from their defaults).
   """
 
-  build: Callable[..., Callable]
+  name: str
+  fn: Callable
   label: str
   bounded: bool
-  options: Tuple[str, ...]
+  options: Dict[str, Any]
+  fixed: Dict[str, Any]
+  output: Optional[Callable]
+  describe: Optional[Callable]
 
 
-def _step(step_size, step_size_eps, default):
-  """`eps -> step`: `step_size * eps / step_size_eps`, `default * eps` for None."""
-  s = default if step_size is None else step_size
-  return lambda eps: s * eps / step_size_eps
+_REGISTRY: Dict[str, AttackSpec] = {}
 
 
-def fgsm(*, norm: str = "linf"):
-  """FGSM (Goodfellow et al. 2015): one signed-gradient step of size eps."""
-
-  def attack(k, f, x, y, eps, *, example_ids=None):
-    return _fgsm.fgsm(k, f, x, y, eps=eps, norm=norm, example_ids=example_ids)
-
-  return attack
-
-
-def fgsm_rs(*, step_size: Optional[float] = None, step_size_eps: float = 1.0, norm: str = "linf"):
-  """FGSM with a random start and step 1.25 eps by default (Wong et al. 2020)."""
-  step = _step(step_size, step_size_eps, 1.25)
-
-  def attack(k, f, x, y, eps, *, example_ids=None):
-    return _fgsm.fgsm(
-      k,
-      f,
-      x,
-      y,
-      eps=eps,
-      norm=norm,
-      random_start=True,
-      step_size=step(eps),
-      example_ids=example_ids,
-    )
-
-  return attack
-
-
-def fgv(*, norm: str = "linf"):
-  """FGV (Rozsa et al. 2016): one step along the raw input gradient, scaled to eps."""
-
-  def attack(k, f, x, y, eps, *, example_ids=None):
-    return _fgv.fgv(k, f, x, y, eps=eps, norm=norm, example_ids=example_ids)
-
-  return attack
-
-
-def pgd(
+def register(
+  name: str,
   *,
-  num_steps: int = 10,
-  step_size: Optional[float] = None,
-  step_size_eps: float = 1.0,
-  num_restarts: int = 1,
-  norm: str = "linf",
-):
-  """PGD with a random start (Madry et al. 2018); step 2.5 eps / num_steps by default."""
-  step = _step(step_size, step_size_eps, 2.5 / num_steps)
+  label: str,
+  bounded: bool = True,
+  fixed: Optional[Dict[str, Any]] = None,
+  output: Optional[Callable] = None,
+  describe: Optional[Callable] = None,
+) -> Callable:
+  """Registers an attack function under `name`; used as a decorator where it is defined.
 
-  def attack(k, f, x, y, eps, *, example_ids=None):
-    return _pgd.pgd(
-      k,
-      f,
-      x,
-      y,
-      eps=eps,
-      norm=norm,
-      num_steps=num_steps,
-      step_size=step(eps),
-      num_restarts=num_restarts,
-      example_ids=example_ids,
-    )
+  The function has the attack signature `fn(key, logits_fn, images, labels, *, eps,
+  <options with defaults>, example_ids=None)` (`eps` may be absent for an unbounded
+  attack) and returns the adversarial images [B, H, W, C], or something `output` turns
+  into them. Once registered, the name runs in the evaluation battery
+  (`config.eval.attacks`) and as a training attack (`config.train_attack.name`).
 
-  return attack
+  Example:
 
+    @attacks.register("noise", label="uniform noise")
+    def noise(key, logits_fn, images, labels, *, eps, scale=1.0, example_ids=None):
+      del logits_fn, labels, example_ids
+      d = jax.random.uniform(key, images.shape, images.dtype, -eps, eps)
+      return jnp.clip(images + scale * d, 0, 1)
 
-def cw(
-  *,
-  num_steps: int = 1000,
-  binary_search_steps: int = 9,
-  initial_const: float = 1e-3,
-  learning_rate: float = 1e-2,
-):
-  """Carlini-Wagner L2 (2017), unbounded: eps is ignored."""
+  Args:
+    name: the registry name (an identifier, not already registered).
+    label: the attack's name in reports.
+    bounded: False for an attack that ignores eps (minimum-norm, like "cw").
+    fixed: keyword arguments of `fn` this entry binds; they are not options. An
+      attack with per-example `targets` has `targeted=False` fixed (an `attack_fn` is
+      given no targets).
+    output: `(result, images, eps) -> images` when `fn` returns a result tuple.
+    describe: `(options) -> label` naming the budget (see `AttackSpec`).
 
-  def attack(k, f, x, y, eps, *, example_ids=None):
-    del eps
-    return _cw.cw_l2(
-      k,
-      f,
-      x,
-      y,
-      num_steps=num_steps,
-      binary_search_steps=binary_search_steps,
-      initial_const=initial_const,
-      learning_rate=learning_rate,
-      example_ids=example_ids,
-    ).images
+  Returns:
+    A decorator that registers `fn` and returns it unchanged.
 
-  return attack
+  Raises:
+    ValueError: for a name that is taken or not an identifier, or a function whose
+      options lack defaults.
+  """
+  if not isinstance(name, str) or not name.isidentifier():
+    raise ValueError(f"register: `name` must be an identifier; got {name!r}.")
+  if name in _REGISTRY:
+    raise ValueError(f"register: attack {name!r} is already registered.")
+  fixed = dict(fixed or {})
 
-
-def _apgd_builder(loss):
-  def build(*, num_steps: int = 100, num_restarts: int = 1, norm: str = "linf"):
-    def attack(k, f, x, y, eps, *, example_ids=None):
-      return _apgd.apgd(
-        k,
-        f,
-        x,
-        y,
-        eps=eps,
-        norm=norm,
-        num_steps=num_steps,
-        num_restarts=num_restarts,
-        loss=loss,
-        example_ids=example_ids,
+  def decorator(fn):
+    params = inspect.signature(fn).parameters
+    kw = [p for p in params.values() if p.kind == inspect.Parameter.KEYWORD_ONLY]
+    if "example_ids" not in params:
+      raise ValueError(
+        f"register({name!r}): the attack function must take the keyword `example_ids` "
+        f"(int [B], the examples' identities for their random draws)."
       )
+    if "targets" in params and "targeted" in params:
+      fixed.setdefault("targeted", False)  # an attack_fn has no per-example targets
+    unknown = sorted(set(fixed) - {p.name for p in kw})
+    if unknown:
+      raise ValueError(f"register({name!r}): `fixed` names no keyword of the function: {unknown}.")
+    options = {}
+    for p in kw:
+      if p.name in _PER_CALL or p.name in fixed:
+        continue
+      if p.default is inspect.Parameter.empty:
+        raise ValueError(f"register({name!r}): option {p.name!r} needs a default.")
+      options[p.name] = p.default
+    _REGISTRY[name] = AttackSpec(name, fn, label, bounded, options, fixed, output, describe)
+    return fn
 
-    return attack
-
-  build.__doc__ = f"APGD on the {loss.upper()} loss (Croce & Hein 2020)."
-  return build
-
-
-def apgd_t(
-  *, num_steps: int = 100, num_restarts: int = 1, num_target_classes: int = 9, norm: str = "linf"
-):
-  """APGD-T on the targeted DLR loss over the top `num_target_classes` classes."""
-
-  def attack(k, f, x, y, eps, *, example_ids=None):
-    return _apgd.apgd_t(
-      k,
-      f,
-      x,
-      y,
-      eps=eps,
-      norm=norm,
-      num_steps=num_steps,
-      num_restarts=num_restarts,
-      num_target_classes=num_target_classes,
-      example_ids=example_ids,
-    )
-
-  return attack
+  return decorator
 
 
-def fab(*, num_steps: int = 100, num_restarts: int = 1, norm: str = "linf"):
-  """FAB (Croce & Hein 2020), untargeted; a point is broken only within eps (also the
-  radius of the random restarts)."""
+def unregister(name: str) -> None:
+  """Removes an attack added by `register` (the built-in `ATTACK_NAMES` stay).
 
-  def attack(k, f, x, y, eps, *, example_ids=None):
-    return _fab.within_eps(
-      _fab.fab(
-        k,
-        f,
-        x,
-        y,
-        norm=norm,
-        num_steps=num_steps,
-        num_restarts=num_restarts,
-        eps=eps,
-        example_ids=example_ids,
-      ),
-      x,
-      eps,
-    )
-
-  return attack
+  Raises:
+    ValueError: for a built-in or unknown name.
+  """
+  if name in ATTACK_NAMES or name not in _REGISTRY:
+    raise ValueError(f"unregister: {name!r} is not an attack added by `register`.")
+  del _REGISTRY[name]
 
 
-def fab_t(
-  *, num_steps: int = 100, num_restarts: int = 1, num_target_classes: int = 9, norm: str = "linf"
-):
-  """FAB-T, targeted over the top classes; a point is broken only within eps."""
-
-  def attack(k, f, x, y, eps, *, example_ids=None):
-    return _fab.within_eps(
-      _fab.fab_t(
-        k,
-        f,
-        x,
-        y,
-        norm=norm,
-        num_steps=num_steps,
-        num_restarts=num_restarts,
-        eps=eps,
-        num_target_classes=num_target_classes,
-        example_ids=example_ids,
-      ),
-      x,
-      eps,
-    )
-
-  return attack
-
-
-def square(*, num_queries: int = 5000, p_init: float = 0.8, norm: str = "linf"):
-  """Square (Andriushchenko et al. 2020): score-based random search."""
-
-  def attack(k, f, x, y, eps, *, example_ids=None):
-    return _square.square(
-      k,
-      f,
-      x,
-      y,
-      eps=eps,
-      norm=norm,
-      num_queries=num_queries,
-      p_init=p_init,
-      example_ids=example_ids,
-    )
-
-  return attack
-
-
-def autoattack(
-  *,
-  attacks: Sequence[str] = _autoattack.STANDARD_ATTACKS,
-  num_steps: int = 100,
-  num_restarts: int = 1,
-  num_target_classes: int = 9,
-  num_queries: int = 5000,
-  norm: str = "linf",
-):
-  """AutoAttack (Croce & Hein 2020): the worst case over `attacks`, run in turn."""
-
-  def attack(k, f, x, y, eps, *, example_ids=None):
-    return _autoattack.autoattack(
-      k,
-      f,
-      x,
-      y,
-      eps=eps,
-      norm=norm,
-      attacks=attacks,
-      num_steps=num_steps,
-      num_restarts=num_restarts,
-      num_target_classes=num_target_classes,
-      num_queries=num_queries,
-      example_ids=example_ids,
-    ).images
-
-  return attack
-
-
-def _spec(build, label, bounded=True):
-  params = inspect.signature(build).parameters
-  return AttackSpec(build, label, bounded, tuple(params))
-
-
-_REGISTRY: Dict[str, AttackSpec] = {
-  "fgsm": _spec(fgsm, "FGSM"),
-  "fgsm_rs": _spec(fgsm_rs, "FGSM-RS"),
-  "fgv": _spec(fgv, "FGV"),
-  "pgd": _spec(pgd, "PGD"),
-  "cw": _spec(cw, "CW-L2 (unbounded)", bounded=False),
-  "apgd_ce": _spec(_apgd_builder("ce"), "APGD-CE"),
-  "apgd_dlr": _spec(_apgd_builder("dlr"), "APGD-DLR"),
-  "apgd_t": _spec(apgd_t, "APGD-T (DLR)"),
-  "fab": _spec(fab, "FAB (within eps)"),
-  "fab_t": _spec(fab_t, "FAB-T (within eps)"),
-  "square": _spec(square, "Square"),
-  "autoattack": _spec(autoattack, "AutoAttack"),
-}
-
-ATTACK_NAMES = tuple(_REGISTRY)
+def attack_names() -> Tuple[str, ...]:
+  """Every registered name: the built-in `ATTACK_NAMES`, then those added by `register`."""
+  return ATTACK_NAMES + tuple(n for n in _REGISTRY if n not in ATTACK_NAMES)
 
 
 def get_attack(name: str) -> AttackSpec:
@@ -319,12 +176,113 @@ def get_attack(name: str) -> AttackSpec:
     ValueError: for an unknown name, listing the known ones.
   """
   if name not in _REGISTRY:
-    raise ValueError(f"Unknown attack {name!r}; expected one of {list(ATTACK_NAMES)}.")
+    raise ValueError(f"Unknown attack {name!r}; expected one of {list(attack_names())}.")
   return _REGISTRY[name]
 
 
-def build_attack(name: str, *, only_accepted: bool = False, **options) -> Callable:
-  """`attack_fn(key, logits_fn, images, labels, eps) -> images` of the attack `name`.
+def parse_attack(spec: str) -> Tuple[str, Dict[str, Any]]:
+  """`"pgd(num_steps=20, step_size=0.25)"` -> `("pgd", {"num_steps": 20, "step_size": 0.25})`.
+
+  A bare name has no options. Values are Python literals (numbers, strings, tuples,
+  True/False/None). The name and options are checked against the registry.
+
+  Raises:
+    ValueError: for text that is not `name` or `name(key=literal, ...)`, an unknown
+      name, or an option the attack does not take.
+  """
+  if not isinstance(spec, str):
+    raise ValueError(
+      f"an attack is given as a string, 'name' or 'name(option=value, ...)'; got {spec!r}."
+    )
+  text = spec.strip()
+  if "(" not in text:
+    get_attack(text)
+    return text, {}
+  form = f"expected 'name' or 'name(option=value, ...)' with literal values; got {spec!r}"
+  try:
+    node = ast.parse(text, mode="eval").body
+  except SyntaxError:
+    raise ValueError(f"cannot read the attack {spec!r}: {form}.") from None
+  if not (
+    isinstance(node, ast.Call)
+    and isinstance(node.func, ast.Name)
+    and not node.args
+    and all(k.arg for k in node.keywords)
+  ):
+    raise ValueError(f"cannot read the attack {spec!r}: {form}.")
+  options = {}
+  for k in node.keywords:
+    try:
+      options[k.arg] = ast.literal_eval(k.value)
+    except ValueError:
+      raise ValueError(
+        f"attack {spec!r}: the value of option {k.arg!r} must be a literal; {form}."
+      ) from None
+  _check_options(node.func.id, options)
+  return node.func.id, options
+
+
+def format_attack(name: str, options: Optional[Dict[str, Any]] = None) -> str:
+  """The string `parse_attack` reads back: `"name"` or `"name(key=value, ...)"`, the
+  options in the order of the attack's signature.
+
+  Raises:
+    ValueError: for an unknown name or option.
+  """
+  options = dict(options or {})
+  spec = _check_options(name, options)
+  ordered = [k for k in spec.options if k in options]
+  if not ordered:
+    return name
+  return f"{name}({', '.join(f'{k}={options[k]!r}' for k in ordered)})"
+
+
+def _check_options(name: str, options: Dict[str, Any]) -> AttackSpec:
+  spec = get_attack(name)
+  unknown = sorted(set(options) - set(spec.options))
+  if unknown:
+    raise ValueError(
+      f"attack {name!r} takes no option {unknown[0]!r}; its options are {list(spec.options)}."
+    )
+  return spec
+
+
+def _resolve(spec_or_name: str, options: Dict[str, Any]) -> Tuple[AttackSpec, Dict[str, Any]]:
+  name, given = parse_attack(spec_or_name)
+  both = sorted(set(given) & set(options))
+  if both:
+    raise ValueError(f"attack {spec_or_name!r}: option {both[0]!r} is given twice.")
+  given.update(options)
+  return _check_options(name, given), given
+
+
+def attack_options(spec_or_name: str, **options) -> Dict[str, Any]:
+  """Every option of the attack, its defaults updated by those given (in the string
+  and as keywords).
+
+  Raises:
+    ValueError: as `build_attack`.
+  """
+  spec, given = _resolve(spec_or_name, options)
+  return {**spec.options, **given}
+
+
+def attack_label(spec_or_name: str, **options) -> str:
+  """What a report calls the attack, with its budget: `"PGD-20 (step 0.25 eps, 1
+  restart, random start)"`.
+
+  Raises:
+    ValueError: as `build_attack`.
+  """
+  spec, given = _resolve(spec_or_name, options)
+  if spec.describe is not None:
+    return spec.describe({**spec.options, **given})
+  changed = [f"{k}={v!r}" for k, v in given.items() if v != spec.options[k]]
+  return f"{spec.label} ({', '.join(changed)})" if changed else spec.label
+
+
+def build_attack(spec_or_name: str, **options) -> Callable:
+  """`attack_fn(key, logits_fn, images, labels, eps) -> images` of an attack.
 
   The result is the adversarial batch (see the module docstring); the caller jits.
   `attack_fn` also takes the keyword `example_ids` (int [B], default `arange(B)`):
@@ -333,25 +291,27 @@ def build_attack(name: str, *, only_accepted: bool = False, **options) -> Callab
 
   Example (`logits_fn` a model, `x` [B, H, W, C] in [0, 1], `y` [B] labels):
 
-    attack = build_attack("pgd", num_steps=7)
+    attack = build_attack("pgd", num_steps=7)  # or build_attack("pgd(num_steps=7)")
     x_adv = jax.jit(attack, static_argnums=1)(key, logits_fn, x, y, 8 / 255)
 
   Args:
-    name: one of `ATTACK_NAMES`.
-    only_accepted: drop the options this attack does not take (for a caller that holds
-      one set of options for several attacks, such as a config section) instead of
-      rejecting them.
-    **options: the attack's options (`get_attack(name).options`).
+    spec_or_name: a registered name (`attack_names()`), optionally with options,
+      `"pgd(num_steps=7)"`.
+    **options: more of the attack's options (`get_attack(name).options`); an option
+      may not be given both in the string and here.
 
   Raises:
-    ValueError: for an unknown name, or an unknown option unless `only_accepted`.
+    ValueError: for an unknown name, or an option the attack does not take (naming the
+      attack and listing its options).
   """
-  spec = get_attack(name)
-  if only_accepted:
-    options = {k: v for k, v in options.items() if k in spec.options}
-  unknown = sorted(set(options) - set(spec.options))
-  if unknown:
-    raise ValueError(
-      f"attack {name!r} takes no option {unknown[0]!r}; its options are {list(spec.options)}."
-    )
-  return spec.build(**options)
+  spec, given = _resolve(spec_or_name, options)
+  kwargs = {**spec.fixed, **given}
+  takes_eps = "eps" in inspect.signature(spec.fn).parameters
+
+  def attack_fn(key, logits_fn, images, labels, eps, *, example_ids=None):
+    extra = {"eps": eps} if takes_eps else {}
+    out = spec.fn(key, logits_fn, images, labels, **kwargs, **extra, example_ids=example_ids)
+    return out if spec.output is None else spec.output(out, images, eps)
+
+  attack_fn.__name__ = attack_fn.__qualname__ = spec.name
+  return attack_fn

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from advjax import _validate
 from advjax.attacks import _parts
+from advjax.attacks import _registry
 
 _P_THRESHOLDS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 
@@ -311,4 +312,8 @@ def square_with_info(
   )
 
 
-square = _parts.images_only(square_with_info)
+square = _registry.register(
+  "square",
+  label="Square",
+  describe=lambda o: f"Square{_parts.norm_tag(o['norm'])} ({o['num_queries']} queries)",
+)(_parts.images_only(square_with_info))

@@ -27,7 +27,7 @@ def trades_attack_with_info(
   """The adversarial examples TRADES trains on: x' maximizing KL(p(x) || p(x')).
 
   Starts at `x + init_std * N(0, 1)` (the KL and its gradient vanish at x' = x),
-  then takes `num_steps` steepest-ascent steps of `step_size` on
+  then takes `num_steps` steepest-ascent steps of `step_size * eps` on
   `losses.trades_kl(logits_fn(x), logits_fn(x'))` (sign steps for Linf,
   normalized gradient for L2), each projected onto the eps-ball and the bounds,
   and returns the last iterate, as the reference code does. p(x) is computed once
@@ -48,8 +48,8 @@ def trades_attack_with_info(
     eps: budget, a scalar or per-example [B], >= 0.
     norm: "linf" or "l2".
     num_steps: ascent steps, >= 1.
-    step_size: default `2.5 * eps / num_steps` (2/255 at 8/255 with 10 steps, the
-      CIFAR-10 setting).
+    step_size: the step as a fraction of eps (a scalar or per-example [B]), >= 0;
+      default `2.5 / num_steps` (2/255 at 8/255 with 10 steps, the CIFAR-10 setting).
     init_std: standard deviation of the Gaussian start (0.001 in the reference).
     example_ids: int [B], the examples' identities: example b's start is drawn
       from `fold_in(key, example_ids[b])` (default: its position in the batch), so
@@ -70,6 +70,7 @@ def trades_attack_with_info(
     step_size = 2.5 * jnp.asarray(eps, images.dtype) / num_steps
   else:
     _validate.check_nonnegative(step_size, "step_size")
+    step_size = step_size * jnp.asarray(eps, images.dtype)
   step = _parts._bcast(step_size, images)  # pylint: disable=protected-access
   logits_clean = jax.lax.stop_gradient(logits_fn(images))
 

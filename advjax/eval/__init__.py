@@ -31,7 +31,10 @@ from advjax.eval._suite import ATTACKS
 from advjax.eval._suite import attack_key
 from advjax.eval._suite import default_eval_config
 from advjax.eval._suite import evaluate
+from advjax.eval._suite import check_attack_options
+from advjax.eval._suite import eval_attack
 from advjax.eval._suite import make_eval_attack
+from advjax.eval._suite import parse_attack_specs
 from advjax.eval._suite import min_norm_summary
 from advjax.eval._write import write_evaluation
 from advjax.eval._ensemble import ensemble_logits_fn
@@ -44,6 +47,7 @@ __all__ = [
   "atomic_write_text",
   "attack_key",
   "check_black_box_weaker",
+  "check_attack_options",
   "check_deterministic",
   "check_iterative_stronger",
   "check_min_norm_budget",
@@ -54,6 +58,7 @@ __all__ = [
   "default_eval_config",
   "ensemble_logits_fn",
   "errors_from_accuracy",
+  "eval_attack",
   "evaluate",
   "expected_calibration_error",
   "flip_probability",
@@ -61,6 +66,7 @@ __all__ = [
   "max_softmax",
   "min_norm_summary",
   "mean_corruption_error",
+  "parse_attack_specs",
   "perturbation_sequence",
   "relative_mce",
   "render_markdown",

@@ -217,6 +217,7 @@ def render_markdown(r: Dict[str, Any]) -> str:
       lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
   curve = r.get("accuracy_vs_eps") or {}
+  labels = r.get("accuracy_vs_eps_labels") or {}
   if curve.get("eps"):
     lines += [
       "### Accuracy vs eps (Linf)",
@@ -225,7 +226,7 @@ def render_markdown(r: Dict[str, Any]) -> str:
       "|---|" + "---|" * len(curve["eps"]),
     ]
     lines += [
-      f"| {k} | " + " | ".join(_f(v, ".3f") for v in vals) + " |"
+      f"| {labels.get(k, k)} | " + " | ".join(_f(v, ".3f") for v in vals) + " |"
       for k, vals in curve.items()
       if k != "eps"
     ]

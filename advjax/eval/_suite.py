@@ -30,7 +30,7 @@ from advjax import models
 from advjax.data import ArrayDataset, iterate_eval
 from advjax.eval import _calibration, _corruption, _flip, _masking
 
-ATTACKS = A.ATTACK_NAMES  # the attack registry: every attack runs in the battery
+ATTACKS = A.ATTACK_NAMES  # the built-in attacks; any registered one runs in the battery
 
 
 def _name_key(key: jax.Array, *parts) -> jax.Array:
@@ -62,26 +62,35 @@ def default_eval_config() -> ml_collections.ConfigDict:
   """Every evaluation key with its default (sized for a laptop on MNIST)."""
   return ml_collections.ConfigDict(
     {
-      "attacks": ("fgsm", "pgd"),  # names from ATTACKS
+      # the battery, in table order: registered attacks (`attacks.attack_names()`), one
+      # per name, each a name or a name with options ("pgd(num_steps=50)",
+      # `attacks.parse_attack`)
+      "attacks": ("fgsm", "pgd"),
+      # name -> options, wherever the attack runs (battery, the FGSM/PGD eps-grid curve,
+      # the masking checks' PGD and Square); options in an `attacks` string are added
+      # to these; the rest are the attack's defaults. Step sizes are fractions of eps.
+      "attack_options": {
+        "pgd": {"num_steps": 20, "step_size": 0.1},
+        # CW-L2 (unbounded, minimum-norm): Adam steps per search over c, searches over
+        # c (c grows 10x per search until one succeeds, then bisects), the first c,
+        # Adam's rate in tanh space; this budget breaks every test point of the MNIST
+        # configs that ship (an unbroken point is flagged by the masking checks)
+        "cw": {
+          "num_steps": 100,
+          "binary_search_steps": 6,
+          "initial_const": 0.1,
+          "learning_rate": 0.1,
+        },
+        "apgd_t": {"num_target_classes": 3},  # 9 in AutoAttack
+        "fab_t": {"num_target_classes": 3},
+        "square": {"num_queries": 1000},  # 5000 in AutoAttack
+        "autoattack": {"num_target_classes": 3, "num_queries": 1000},
+      },
       "eps": 0.1,  # Linf budget of the eps-bounded attacks
       "eps_grid": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3),  # FGSM/PGD accuracy-vs-eps curve
-      "pgd_steps": 20,
-      "pgd_step_size": 0.01,  # at `eps`; scaled with eps on the grid
-      "pgd_restarts": 1,
-      # CW-L2 (unbounded, minimum-norm): Adam steps per search over c, searches over c
-      # (c grows 10x per search until one succeeds, then bisects), the first c; this
-      # budget breaks every test point of the MNIST configs that ship (an unbroken point
-      # is flagged by the masking checks)
-      "cw_steps": 100,
-      "cw_binary_steps": 6,
-      "cw_initial_const": 0.1,
-      "cw_learning_rate": 0.1,  # Adam's, in tanh space
       # minimum-norm attacks: accuracy at these L2 radii (correct, or broken only
       # beyond the radius)
       "l2_thresholds": (0.5, 1.0, 1.5, 2.0),
-      "apgd_steps": 100,
-      "apgd_targets": 3,  # target classes of APGD-T and FAB-T (9 in AutoAttack)
-      "square_queries": 1000,
       "batch_size": 500,
       "num_examples": config_dict.placeholder(int),  # None: the whole test set
       # names from `augment.corruption_names("all")` and "common" (the 15 types), e.g.
@@ -117,43 +126,89 @@ def _corruption_types(spec) -> list:
   return list(dict.fromkeys(types))
 
 
-def _eval_attack_options(name: str, cfg) -> Dict:
-  """The registry options (`attacks.build_attack`) that the eval config sets for `name`.
+def parse_attack_specs(specs, key: str = "config.eval.attacks") -> Dict[str, str]:
+  """`config.eval.attacks` as name -> attack string, in order.
 
-  `apgd_steps` is the iteration count of APGD, FAB and AutoAttack, `apgd_targets`
-  their target classes, `square_queries` Square's budget; PGD and CW have their own
-  keys. The PGD step is `pgd_step_size` at `cfg.eps` and scales with eps.
+  Args:
+    specs: a tuple of registered attacks, each a name or "name(option=value, ...)"
+      (`attacks.parse_attack`), one per name.
+    key: the config key, for messages.
+
+  Returns:
+    {name: the attack string as given}.
+
+  Raises:
+    ValueError: naming `key`, for a string instead of a tuple, an unknown attack or
+      option, or a name listed twice.
   """
-  opts = dict(
-    num_steps=cfg.apgd_steps, num_target_classes=cfg.apgd_targets, num_queries=cfg.square_queries
-  )
-  if name == "pgd":
-    opts.update(
-      num_steps=cfg.pgd_steps,
-      step_size=cfg.pgd_step_size,
-      step_size_eps=cfg.eps if cfg.eps > 0 else 1.0,
-      num_restarts=cfg.pgd_restarts,
+  joined = [t for t in ([specs] if isinstance(specs, str) else specs or ()) if isinstance(t, str)]
+  if isinstance(specs, str) or any("," in t and "(" not in t for t in joined):
+    # a string, or ("fgsm,pgd",): what `--config.eval.attacks=fgsm,pgd` parses to
+    names = tuple(n.strip() for t in joined for n in t.split(",") if n.strip())
+    if any("(" in t for t in joined):
+      names = ("fgsm", "pgd(num_steps=20)")
+    cli = "(" + ",".join(repr(n) for n in names) + ("," if len(names) == 1 else "") + ")"
+    raise ValueError(
+      f"`{key}` must be a tuple of attacks such as {names!r} (on the command line: "
+      f'--{key}="{cli}"), not {"a string" if isinstance(specs, str) else "names joined by commas"}; '
+      f"got {specs!r}."
     )
-  if name == "cw":
-    opts.update(
-      num_steps=cfg.cw_steps,
-      binary_search_steps=cfg.cw_binary_steps,
-      initial_const=cfg.cw_initial_const,
-      learning_rate=cfg.cw_learning_rate,
-    )
-  return opts
+  if not isinstance(specs, (tuple, list)):
+    raise ValueError(f"`{key}` must be a tuple of attacks; got {specs!r}.")
+  out = {}
+  for spec in specs:
+    try:
+      name, _ = A.parse_attack(spec)
+    except ValueError as err:
+      raise ValueError(f"`{key}`: {err}") from None
+    if name in out:
+      raise ValueError(f"`{key}` lists the attack {name!r} twice: {out[name]!r} and {spec!r}.")
+    out[name] = spec.strip()
+  return out
+
+
+def check_attack_options(options, key: str = "config.eval.attack_options") -> Dict[str, Dict]:
+  """`config.eval.attack_options` as {name: {option: value}}, checked by the registry.
+
+  Raises:
+    ValueError: naming `key`, for an unknown attack or an option it does not take.
+  """
+  options = options.to_dict() if hasattr(options, "to_dict") else dict(options or {})
+  for name, opts in options.items():
+    if not isinstance(opts, dict):
+      raise ValueError(f"`{key}.{name}` must map option names to values; got {opts!r}.")
+    try:
+      A.attack_options(name, **opts)
+    except ValueError as err:
+      raise ValueError(f"`{key}.{name}`: {err}") from None
+  return options
+
+
+def eval_attack(name: str, cfg) -> str:
+  """The attack string the evaluation runs for `name`: the registry's defaults,
+  updated by `cfg.attack_options[name]`, then by the options of the battery's string of
+  that name (`cfg.attacks`), e.g. "pgd(num_steps=20, step_size=0.1)".
+
+  Raises:
+    ValueError: for an unknown name or option.
+  """
+  options = dict(check_attack_options(cfg.attack_options).get(name, {}))
+  spec = parse_attack_specs(cfg.attacks).get(name)
+  if spec is not None:
+    options.update(A.parse_attack(spec)[1])
+  return A.format_attack(name, options)
 
 
 def make_eval_attack(name: str, cfg) -> Callable:
-  """`(key, logits_fn, images, labels, eps) -> adversarial images` for an attack by name:
-  `attacks.build_attack` with the options `config.eval` sets (those `name` takes).
+  """`(key, logits_fn, images, labels, eps) -> adversarial images` for the attack `name`
+  as `config.eval` runs it: `attacks.build_attack(eval_attack(name, cfg))`.
 
   eps may be traced, so one compiled function serves a whole eps grid.
 
   Raises:
-    ValueError: for an unknown name.
+    ValueError: for an unknown name or option.
   """
-  return A.build_attack(name, only_accepted=True, **_eval_attack_options(name, cfg))
+  return A.build_attack(eval_attack(name, cfg))
 
 
 def _jit_attack(logits_fn, attack):
@@ -174,29 +229,6 @@ def _jit_attack(logits_fn, attack):
     )
 
   return models.jit_with_model(fn, logits_fn)
-
-
-def _label(name, cfg):
-  if name == "pgd":
-    return (
-      f"PGD-{cfg.pgd_steps} (step {cfg.pgd_step_size:g}, {cfg.pgd_restarts} restart"
-      f"{'s' if cfg.pgd_restarts > 1 else ''}, random start)"
-    )
-  if name in ("apgd_ce", "apgd_dlr", "apgd_t"):
-    return f"{A.get_attack(name).label}-{cfg.apgd_steps}"
-  if name == "square":
-    return f"Square ({cfg.square_queries} queries)"
-  if name == "autoattack":  # the standard version: 100 steps, 9 targets, 5,000 queries
-    return (
-      f"AutoAttack ({cfg.apgd_steps} steps, {cfg.apgd_targets} target classes, "
-      f"Square {cfg.square_queries} queries)"
-    )
-  if name == "cw":  # its budget, not "(unbounded)": the report says it is minimum-norm
-    return (
-      f"CW-L2 ({cfg.cw_steps} steps x {cfg.cw_binary_steps} binary-search steps, "
-      f"initial c {cfg.cw_initial_const:g}, lr {cfg.cw_learning_rate:g})"
-    )
-  return A.get_attack(name).label
 
 
 def _l2_thresholds(cfg) -> list:
@@ -325,11 +357,16 @@ def evaluate(
         raise ValueError(f"Unknown eval config key {k!r}; known: {sorted(cfg.keys())}.")
     given = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     if "attacks" in given:  # a string here would make `update` raise a TypeError
-      _validate.parse_names(given["attacks"], "config.eval.attacks", ATTACKS, "attack")
+      parse_attack_specs(given["attacks"])
     if "corruptions" in given:
       _corruption_types(given["corruptions"])
-    cfg.update(given)
-  names = _validate.parse_names(cfg.attacks, "config.eval.attacks", ATTACKS, "attack")
+    try:  # attack_options merge per option: {"pgd": {"num_steps": 5}} keeps pgd's step
+      cfg.update(given)
+    except TypeError as err:
+      raise ValueError(f"config.eval: {err}") from None
+  check_attack_options(cfg.attack_options)
+  names = tuple(parse_attack_specs(cfg.attacks))
+  specs = {n: eval_attack(n, cfg) for n in dict.fromkeys(names + ("fgsm", "pgd", "square"))}
   _corruption_types(cfg.corruptions)  # checked before any attack runs
   if cfg.eps < 0:
     raise ValueError(f"config.eps must be >= 0; got {cfg.eps}.")
@@ -393,7 +430,8 @@ def evaluate(
     succ = ~res["correct"]
     bounded = A.get_attack(n).bounded  # "cw" is a minimum-norm L2 attack
     entry = {
-      "label": _label(n, cfg),
+      "label": A.attack_label(specs[n]),
+      "attack": specs[n],
       "eps": float(cfg.eps) if bounded else None,
       "norm": "linf" if bounded else "l2",
       "kind": "bounded" if bounded else "min_norm",
@@ -411,9 +449,10 @@ def evaluate(
 
   # accuracy vs eps (FGSM and PGD), also the first masking check
   grid = sorted(set(float(e) for e in cfg.eps_grid))
-  curve = {"eps": grid}
+  curve, curve_labels = {"eps": grid}, {}
   for n in ("fgsm", "pgd"):
     curve[n] = []
+    curve_labels[n] = A.attack_label(specs[n])
     for e in grid:
       if n in per_attack and e == float(cfg.eps):  # the battery already ran this point
         curve[n].append(report["attacks"][n]["accuracy"])
@@ -421,6 +460,7 @@ def evaluate(
       res, _ = _run_attack(get(n), e, ds, attack_key(key, n, e), bs, progress, f"{n} eps {e:g}")
       curve[n].append(float(res["correct"].mean()))
   report["accuracy_vs_eps"] = curve
+  report["accuracy_vs_eps_labels"] = curve_labels  # what each curve ran (its budget)
 
   # calibration, clean and under the strongest eps-bounded attack we ran
   strongest = min(
@@ -547,12 +587,7 @@ def _masking_checks(logits_fn, ds, cfg, key, report, get, per_attack):
   on_subset = lambda check: _masking.on_subset(check, len(sub), len(ds))
   curve = report["accuracy_vs_eps"]
   checks = [_masking.check_monotone_in_eps(curve["eps"], curve["pgd"])]
-  unbounded_pgd = _jit_attack(
-    logits_fn,
-    lambda k, f, x, y, e, example_ids: A.pgd(
-      k, f, x, y, eps=e, num_steps=20, step_size=0.05, example_ids=example_ids
-    ),
-  )
+  unbounded_pgd = _jit_attack(logits_fn, A.build_attack("pgd", num_steps=20, step_size=0.05))
   unbounded = _accuracy_under(unbounded_pgd, _name_key(key, "masking", "pgd eps 1"), x, y, 1.0)
   checks.append(on_subset(_masking.check_unbounded(unbounded)))
   i = int(np.argmin(np.abs(np.asarray(curve["eps"]) - cfg.eps)))
@@ -579,13 +614,7 @@ def _masking_checks(logits_fn, ds, cfg, key, report, get, per_attack):
           a["label"],
           a["num_unbroken"],
           report["num_test_examples"],
-          raise_hint=_MIN_NORM_BUDGET_KEYS.get(n, f"the budget of {n!r}"),
+          raise_hint=f"the budget of {a['attack']!r} in config.eval.attack_options",
         )
       )
   return _masking.summarize(checks)
-
-
-# What to raise when a minimum-norm attack leaves points unbroken.
-_MIN_NORM_BUDGET_KEYS = {
-  "cw": "config.eval.cw_steps / cw_binary_steps (or the initial c, cw_initial_const)"
-}

@@ -64,7 +64,7 @@ def accuracy_vs_eps(
   other eps-bounded attacks as points at their eps.
 
   Every attack has its own marker (the same in every figure) and legend entry, named by
-  the report's label (its budget: "PGD-20 (step 0.01, ...)") with its accuracy at the
+  the report's label (its budget: "PGD-20 (step 0.1 eps, ...)") with its accuracy at the
   evaluation eps; with one report every attack also has its own colour, with several
   the colour is the run's. Points at the same eps sit side by side, just right of it
   (a small offset in x), so that none hides another or a curve's marker. Vertical lines
@@ -95,6 +95,7 @@ def accuracy_vs_eps(
     color = (lambda a: styles[a]["color"]) if single else (lambda a, i=i: f"C{i % 10}")
     attacks = r.get("attacks", {})
     curve = r.get("accuracy_vs_eps") or {}
+    labels = r.get("accuracy_vs_eps_labels") or {}
     if curve.get("eps"):
       spans.append(max(curve["eps"]))
       for a, line, default in (("pgd", "-", "PGD"), ("fgsm", "--", "FGSM")):
@@ -111,7 +112,7 @@ def accuracy_vs_eps(
             color=color(a),
             ms=5,
             alpha=1.0 if a == "pgd" else 0.8,
-            label=f"{prefix}{entry.get('label', default)}{at}",
+            label=f"{prefix}{entry.get('label', labels.get(a, default))}{at}",
           )
     for a, v in attacks.items():
       if a in ("fgsm", "pgd") and a in curve:

@@ -16,8 +16,9 @@ from advjax import attacks
 from advjax import augment
 from advjax import data
 from advjax import models
-from advjax.eval import ATTACKS as EVAL_ATTACKS
 from advjax.eval import default_eval_config
+from advjax.eval import check_attack_options
+from advjax.eval import parse_attack_specs
 from advjax.train import _schedules
 from advjax.train import _stall
 from advjax.train import _step
@@ -30,7 +31,6 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 # Config keys that hold a tuple of names: (key, what a name is, the known names; None:
 # any, checked by the function that reads them).
 _NAME_TUPLES = (
-  ("eval.attacks", "attack", lambda: EVAL_ATTACKS),
   ("eval.corruptions", "corruption", lambda: ("common",) + tuple(augment.corruption_names("all"))),
   ("train_attack.policy", "DiffAugment policy", lambda: augment.DIFFAUGMENT_POLICIES),
 )
@@ -59,6 +59,53 @@ _ADDED_KEYS = (
     },
   ),
 )
+# The per-attack keys `config.eval` had before attacks carried their options, with the
+# defaults those runs had; `from_saved` folds them into the attack strings.
+_OLD_EVAL_ATTACK_KEYS = {
+  "pgd_steps": 20,
+  "pgd_step_size": 0.01,
+  "pgd_restarts": 1,
+  "cw_steps": 100,
+  "cw_binary_steps": 6,
+  "cw_initial_const": 0.1,
+  "cw_learning_rate": 0.1,
+  "apgd_steps": 100,
+  "apgd_targets": 3,
+  "square_queries": 1000,
+}
+
+
+def _old_eval_attack_options(ev: dict) -> None:
+  """Rewrites, in place, an eval section saved with per-attack keys (`pgd_steps`, ...)
+  into `attack_options` with the options those keys gave each attack (the same
+  attacks); the PGD step, then given at `eval.eps`, becomes its fraction of eps."""
+  old = {k: ev.pop(k, v) for k, v in _OLD_EVAL_ATTACK_KEYS.items()}
+  eps = ev.get("eps", 0.1)
+  step = old["pgd_step_size"]
+  steps, targets, queries = old["apgd_steps"], old["apgd_targets"], old["square_queries"]
+  ev["attack_options"] = {
+    "pgd": dict(
+      num_steps=old["pgd_steps"],
+      # the fraction to 12 digits: 0.01 / 0.1 is 0.1, not 0.09999999999999999
+      step_size=float(f"{step / eps:.12g}") if eps > 0 else step,
+      num_restarts=old["pgd_restarts"],
+    ),
+    "cw": dict(
+      num_steps=old["cw_steps"],
+      binary_search_steps=old["cw_binary_steps"],
+      initial_const=old["cw_initial_const"],
+      learning_rate=old["cw_learning_rate"],
+    ),
+    "apgd_ce": dict(num_steps=steps),
+    "apgd_dlr": dict(num_steps=steps),
+    "apgd_t": dict(num_steps=steps, num_target_classes=targets),
+    "fab": dict(num_steps=steps),
+    "fab_t": dict(num_steps=steps, num_target_classes=targets),
+    "square": dict(num_queries=queries),
+    "autoattack": dict(num_steps=steps, num_target_classes=targets, num_queries=queries),
+  }
+
+
 # config.input.pipeline's values: in-memory float32 arrays, or the Grain pipeline.
 INPUT_PIPELINES = ("memory", "grain")
 
@@ -217,7 +264,12 @@ def from_saved(saved: dict) -> dict:
   eval.attacks "fgsm,pgd" -> ("fgsm", "pgd"), eval.corruptions "none" -> () and
   "common" -> ("common",), eval.num_examples -1 -> None,
   train_attack.step_size_factor < 0 -> None, train_attack.policy "color,cutout" ->
-  ("color", "cutout"), noisymix.blocks "0,1,2" -> (0, 1, 2).
+  ("color", "cutout"), noisymix.blocks "0,1,2" -> (0, 1, 2). An eval section with the
+  per-attack keys of older runs (`pgd_steps`, `pgd_step_size` at `eval.eps`,
+  `pgd_restarts`, `cw_*`, `apgd_steps`, `apgd_targets`, `square_queries`) gets
+  `attack_options` with the options those keys gave each attack instead: pgd_steps 20
+  and pgd_step_size 0.01 at eps 0.1 -> attack_options.pgd {"num_steps": 20,
+  "step_size": 0.1, "num_restarts": 1}.
   """
   out = json.loads(json.dumps(saved))  # a deep copy
   for key, value in _ADDED_KEYS:  # runs saved before these keys existed trained with them
@@ -232,6 +284,8 @@ def from_saved(saved: dict) -> dict:
   )
   if isinstance(ev.get("attacks"), str):
     ev["attacks"] = names(ev["attacks"])
+  if ev and "attack_options" not in ev:  # saved before attacks carried their options
+    _old_eval_attack_options(ev)
   if isinstance(ev.get("corruptions"), str):
     ev["corruptions"] = [] if ev["corruptions"] == "none" else names(ev["corruptions"])
   if isinstance(ev.get("num_examples"), int) and ev["num_examples"] < 0:
@@ -248,13 +302,17 @@ def from_saved(saved: dict) -> dict:
   return out
 
 
+# Sections whose keys are names the registry or the model checks, not this schema.
+_FREE_KEYS = ("model_kwargs", "attack_options")
+
+
 def _check_keys(config, reference, prefix=""):
   for key in config.keys():
     if key not in reference:
       raise ValueError(
         f"Unknown config key {prefix + key!r}; known keys: {sorted(reference.keys())}."
       )
-    if isinstance(reference[key], ml_collections.ConfigDict) and key != "model_kwargs":
+    if isinstance(reference[key], ml_collections.ConfigDict) and key not in _FREE_KEYS:
       _check_keys(config[key], reference[key], prefix + key + ".")
 
 
@@ -337,6 +395,8 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     )
 
   given = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+  if "attacks" in (given.get("eval") or {}):  # before `update`, which raises for a string
+    parse_attack_specs(given["eval"]["attacks"])
   for key, _, _ in _NAME_TUPLES:  # before `update`, which raises a TypeError for a string
     group, leaf = key.split(".")
     if leaf in (given.get(group) or {}):
@@ -375,7 +435,6 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   for key in (
     "train_attack.eps",
     "eval.eps",
-    "eval.pgd_step_size",
     "learning_rate",
     "weight_decay",
     "eps_warmup_epochs",
@@ -481,6 +540,8 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
       f"config.train_attack.step_size_factor must be None (the attack's default) or > 0; got {f!r}."
     )
   choice("eval.corruption_tables", full.eval.corruption_tables, augment.CORRUPTION_TABLES)
-  if full.train_attack.num_steps < 1 or full.eval.pgd_steps < 1:
-    raise ValueError("config.train_attack.num_steps and config.eval.pgd_steps must be >= 1.")
+  if full.train_attack.num_steps < 1:
+    raise ValueError("config.train_attack.num_steps must be >= 1.")
+  full.eval.attacks = tuple(parse_attack_specs(full.eval.attacks).values())
+  check_attack_options(full.eval.attack_options)
   return full

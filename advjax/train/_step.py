@@ -54,9 +54,15 @@ def make_attack_fn(
       )
 
     def trades(key, logits_fn, images, labels, eps):
-      step = None if step_size_factor is None else step_size_factor * eps
       return attacks.trades_attack(
-        key, logits_fn, images, labels, eps=eps, norm=norm, num_steps=num_steps, step_size=step
+        key,
+        logits_fn,
+        images,
+        labels,
+        eps=eps,
+        norm=norm,
+        num_steps=num_steps,
+        step_size=step_size_factor,
       )
 
     return trades
@@ -70,7 +76,8 @@ def make_attack_fn(
   options = dict(
     num_steps=num_steps, step_size=step_size_factor, num_restarts=num_restarts, norm=norm
   )
-  return attacks.build_attack(name, only_accepted=True, **options)
+  takes = attacks.get_attack(name).options
+  return attacks.build_attack(name, **{k: v for k, v in options.items() if k in takes})
 
 
 def awp_perturbation(params, grads, gamma) -> Any:

@@ -21,12 +21,16 @@ def quick(c, *, num_examples: int = 200):
   c.eps_warmup_epochs = min(c.eps_warmup_epochs, 1)
   c.eval.num_examples = num_examples
   c.eval.eps_grid = (0.0, c.eval.eps)
-  c.eval.pgd_steps = 5
-  c.eval.pgd_step_size = 2.5 * c.eval.eps / 5
-  c.eval.apgd_steps = 10
-  c.eval.cw_steps = 50  # x 5 searches: 198 of mnist_hybrid:quick's 200 points broken
-  c.eval.cw_binary_steps = 5
-  c.eval.square_queries = 100
+  c.eval.attack_options.update(
+    {
+      "pgd": {"num_steps": 5, "step_size": 0.5},
+      # 50 steps x 5 searches: 198 of mnist_hybrid:quick's 200 points broken
+      "cw": {"num_steps": 50, "binary_search_steps": 5},
+      "square": {"num_queries": 100},
+      "autoattack": {"num_steps": 10, "num_queries": 100},
+      **{n: {"num_steps": 10} for n in ("apgd_ce", "apgd_dlr", "apgd_t", "fab", "fab_t")},
+    }
+  )
   c.eval.masking_examples = num_examples
   c.eval.corruption_examples = 100
   c.eval.flip_examples = 50
@@ -67,7 +71,7 @@ def cifar10(
   c.train_attack.num_steps = num_steps
   c.eval.eps = 8 / 255
   c.eval.eps_grid = (0.0, 2 / 255, 4 / 255, 8 / 255, 12 / 255, 16 / 255)
-  c.eval.pgd_step_size = 2 / 255
+  c.eval.attack_options.pgd.step_size = 0.25  # of eps: 2/255
   c.eval.batch_size = 250
   c.eval.corruption_tables = "cifar10"  # the CIFAR-10-C severity tables
   return c
@@ -119,7 +123,7 @@ def imagenet(
   c.train_attack.num_steps = num_steps
   c.eval.eps = 4 / 255
   c.eval.eps_grid = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
-  c.eval.pgd_step_size = 1 / 255
+  c.eval.attack_options.pgd.step_size = 0.25  # of eps: 1/255
   c.eval.num_examples = 5000
   c.eval.batch_size = 250
   c.eval.corruption_tables = "imagenet"
