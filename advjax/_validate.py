@@ -13,6 +13,7 @@ What is checked where:
   number each time, so each trace would be a new program for JAX's compilation cache).
 """
 
+import ast
 import contextlib
 import contextvars
 from typing import Optional, Sequence
@@ -224,3 +225,57 @@ def check_classifier(logits_fn, images, labels, *, targets=None) -> int:
   if targets is not None:
     check_labels(targets, "targets", batch_size=images.shape[0], num_classes=num_classes)
   return num_classes
+
+
+def parse_call(text: str, what: str) -> tuple:
+  """`"pgd(num_steps=20, step_size=0.25)"` -> `("pgd", {"num_steps": 20, "step_size": 0.25})`.
+
+  The form a config names a component with its options (an attack, a training view
+  source): an identifier, optionally with keyword arguments whose values are Python
+  literals (numbers, strings, tuples, True/False/None). Read with `ast`, never run.
+
+  Args:
+    text: the string.
+    what: what it names, for messages ("attack").
+
+  Returns:
+    (name, {option: value}); a bare name has no options.
+
+  Raises:
+    ValueError: for anything else, quoting `text`.
+  """
+  form = f"expected 'name' or 'name(option=value, ...)' with literal values; got {text!r}"
+  if not isinstance(text, str):
+    raise ValueError(f"a {what} is given as a string: {form}.")
+  stripped = text.strip()
+  if "(" not in stripped:
+    return stripped, {}
+  try:
+    node = ast.parse(stripped, mode="eval").body
+  except SyntaxError:
+    raise ValueError(f"cannot read the {what} {text!r}: {form}.") from None
+  if not (
+    isinstance(node, ast.Call)
+    and isinstance(node.func, ast.Name)
+    and not node.args
+    and all(k.arg for k in node.keywords)
+  ):
+    raise ValueError(f"cannot read the {what} {text!r}: {form}.")
+  options = {}
+  for k in node.keywords:
+    try:
+      options[k.arg] = ast.literal_eval(k.value)
+    except ValueError:
+      raise ValueError(
+        f"{what} {text!r}: the value of option {k.arg!r} must be a literal; {form}."
+      ) from None
+  return node.func.id, options
+
+
+def format_call(name: str, options: dict, order: Sequence[str]) -> str:
+  """The string `parse_call` reads back: `"name"` or `"name(key=value, ...)"`, the options
+  in `order` (their signature's)."""
+  keys = [k for k in order if k in options]
+  if not keys:
+    return name
+  return f"{name}({', '.join(f'{k}={options[k]!r}' for k in keys)})"

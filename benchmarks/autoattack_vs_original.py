@@ -101,7 +101,7 @@ def setups(args) -> Dict:
       weights = "lenet_clean" if name == "lenet_clean" else "lenet_at"
       if weights not in trained:
         kw = (
-          dict(recipe="adversarial", alpha=0.5, eps=0.3, attack_steps=args.at_steps)
+          dict(recipe="adversarial", alpha=0.5, eps=0.3, attack=f"pgd(num_steps={args.at_steps})")
           if weights == "lenet_at"
           else {}
         )

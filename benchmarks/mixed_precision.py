@@ -23,7 +23,7 @@ def run_config(dtype: str, epochs: int, test_points: int):
   """mnist_hybrid's quick form with `epochs` epochs in compute dtype `dtype`."""
   c = mnist_hybrid.get_config("quick")
   c.name, c.dtype, c.num_epochs, c.eps_warmup_epochs, c.progress = dtype, dtype, epochs, 2, False
-  c.train_attack.num_steps = 2
+  c.train_attack.name = "pgd(num_steps=2)"
   c.eval.num_examples = test_points
   c.eval.attack_options.pgd.update(num_steps=3, step_size=0.4)
   c.eval.attacks, c.eval.masking_checks = ("pgd",), False

@@ -66,7 +66,7 @@ def recipe_configs(epochs: int, replays: int, seed: int):
     c.num_epochs = -(-epochs // divisors[name])
     c.eps_warmup_epochs = min(c.eps_warmup_epochs, c.num_epochs)
     if name == "free":
-      c.train_attack.replays = replays
+      c.train_attack.name = f"free(replays={replays})"
     c.keep_checkpoints = c.num_epochs  # every epoch's, for the time to accuracy
     c.checkpoint_every_epochs = 1
     c.progress = False

@@ -12,6 +12,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import ml_collections
 
+from advjax import train
 from advjax.train import default_config
 
 EPOCHS = 10  # every from-scratch run (free AT: EPOCHS / m passes, see row "free")
@@ -103,7 +104,7 @@ def base_config(name: str, seed: int, dataset: str = "mnist") -> ml_collections.
   c.optimizer, c.learning_rate = d["optimizer"], d["learning_rate"]
   c.progress = False
   c.train_attack.eps = d["train_eps"]
-  c.train_attack.num_steps = 7
+  c.train_attack.name = "pgd(num_steps=7)"
   c.eval.eps = d["eval_eps"]
   c.eval.attack_options.pgd.step_size = d["pgd_step_size"]
   c.eval.eps_grid = d["eps_grid"]
@@ -125,7 +126,13 @@ def _standard(name, **kw):
 
 
 def _adversarial(
-  name, recipe="adversarial", alpha=0.0, attack="pgd", epochs_divisor=1, warmup_fraction=0.0, **kw
+  name,
+  recipe="adversarial",
+  alpha=0.0,
+  attack="pgd(num_steps=7)",
+  epochs_divisor=1,
+  warmup_fraction=0.0,
+  **kw,
 ):
   def build(seed, dataset="mnist"):
     c = base_config(name, seed, dataset)
@@ -243,9 +250,7 @@ _E = Experiment(
     Row(
       "free",
       f"free AT (m = {_FREE_M}, {-(-EPOCHS // _FREE_M)} passes)",
-      _adversarial(
-        "free", attack="free", epochs_divisor=_FREE_M, **{"train_attack.replays": _FREE_M}
-      ),
+      _adversarial("free", attack=f"free(replays={_FREE_M})", epochs_divisor=_FREE_M),
     ),
     Row("pgd_at", "PGD-7 AT (linear eps, as in (b))", _pgd_at("pgd_at")),
   ],
@@ -291,8 +296,9 @@ def _finetune(name, hp_type=None, hp_scale=1.0):
       c.recipe = "standard"
     else:
       c.recipe, c.alpha = "adversarial", 0.5
-      c.train_attack.name = "hard_positives"
-      c.train_attack.hp_type, c.train_attack.hp_scale = hp_type, hp_scale
+      c.train_attack.name = train.canonical_source(
+        "hard_positives", directions=hp_type, scale=hp_scale
+      )
     return c
 
   return build

@@ -109,7 +109,7 @@ def benchmark_module(name: str):
 # --------------------------------------------------------------------------- #
 QUICK = [
   "--config.num_epochs=3",
-  "--config.train_attack.num_steps=2",
+  "--config.train_attack.name=pgd(num_steps=2)",
   "--config.eval.num_examples=100",
   "--config.eval.attack_options.pgd.num_steps=3",
   "--config.eval.attack_options.pgd.step_size=0.4",
@@ -124,7 +124,7 @@ def quick_config(**overrides):
 
   c = mnist_hybrid.get_config("quick")
   c.num_epochs, c.eps_warmup_epochs, c.progress = 3, 2, False
-  c.train_attack.num_steps = 2
+  c.train_attack.name = "pgd(num_steps=2)"
   c.eval.num_examples = 100
   c.eval.attack_options.pgd.update(num_steps=3, step_size=0.4)
   return set_keys(c, **overrides)

@@ -8,8 +8,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from advjax import attacks, train
+from advjax import attacks, data, train
 from advjax import eval as ev
+from tests._inputs import quick_config, set_keys
 
 K = 10
 EPS = 0.1
@@ -81,7 +82,7 @@ def test_registry_equals_the_attacks_bit_for_bit(setup):
   )
   # the training and evaluation builders are the registry's
   np.testing.assert_array_equal(
-    run(train.make_attack_fn("pgd", num_steps=3, step_size_factor=0.3, num_restarts=2)),
+    run(train.make_attack_fn("pgd(num_steps=3, step_size=0.3)", num_restarts=2)),
     run(attacks.build_attack("pgd", num_steps=3, step_size=0.3, num_restarts=2)),
   )
   cfg = ev.default_eval_config()
@@ -113,8 +114,11 @@ def test_names_and_options_are_checked():
   for text in ("pgd(2)", "pgd(num_steps=n)", "pgd(", "pgd.x(num_steps=2)"):
     with pytest.raises(ValueError, match="name\\(option=value, ...\\)"):
       attacks.parse_attack(text)
-  # training: the config's options an attack does not take are ignored
-  train.make_attack_fn("fgsm", num_steps=3)
+  # training: an option the attack does not take is an error too
+  with pytest.raises(ValueError, match=r"'fgsm' takes no option 'num_steps'"):
+    train.make_attack_fn("fgsm", num_steps=3)
+  with pytest.raises(ValueError, match=r"'trades'.*takes \['num_steps', 'step_size', 'norm'\]"):
+    train.make_attack_fn("pgd(num_restarts=2)", objective="trades")
   with pytest.raises(ValueError, match="make_source"):
     train.make_attack_fn("augmix")
   with pytest.raises(ValueError, match="make_free_train_step"):
@@ -222,3 +226,46 @@ def test_labels_name_the_budget_and_strings_read_back():
     text = attacks.format_attack(name, given)
     assert attacks.parse_attack(text) == (name, given)
     assert attacks.attack_options(text) == dict(spec.options)  # the defaults, given back
+
+
+def test_an_attack_added_as_one_function_is_a_training_view(uniform_noise):
+  c = quick_config(
+    recipe="adversarial",
+    alpha=0.5,
+    batch_size=32,
+    **{"train_attack.name": "uniform_noise(scale=0.5)"},
+  )
+  run = train.Run(train.validate_config(c))
+  assert run.source_options == {"scale": 0.5}
+  state = run.init_state()
+  before = [np.asarray(a) for a in jax.tree_util.tree_leaves(state.params)]  # donated
+  batch = next(iter(run.train_stream(0)))
+  state, metrics = run.train_step_at(0)(state, data.shard_batch(batch, run.mesh))
+  assert np.isfinite(float(metrics["loss"])) and int(state.step) == 1
+  assert any(not np.allclose(a, b) for a, b in zip(before, jax.tree_util.tree_leaves(state.params)))
+  with pytest.raises(ValueError, match="config.train_attack.name: attack 'uniform_noise' takes"):
+    train.validate_config(set_keys(c, **{"train_attack.name": "uniform_noise(steps=2)"}))
+
+
+def test_an_attack_added_as_one_function_is_a_custom_autoattack_stage(setup, uniform_noise):
+  f, x, y = setup
+  key, stage = jax.random.key(5), "uniform_noise(scale=0.5)"
+  res = attacks.autoattack(key, f, x, y, eps=EPS, attacks=(stage, "apgd_ce"), num_steps=2)
+  assert set(res.robust_accuracy) == {"clean", stage, "apgd_ce"}
+  alone = attacks.autoattack_stage(key, f, x, y, stage=(stage, 1), index=0, eps=EPS)
+  assert float(jnp.max(jnp.abs(alone - x))) <= 0.5 * EPS + 1e-6
+  assert float(jnp.max(jnp.abs(alone - x))) > 0
+  first = np.asarray(res.broken_by) == 0  # what the noise broke is the noise's image
+  np.testing.assert_array_equal(np.asarray(res.images)[first], np.asarray(alone)[first])
+  # per example: the same images in a smaller batch (its examples' identities kept)
+  part = attacks.autoattack_stage(
+    key, f, x[1:3], y[1:3], stage=(stage, 1), index=0, eps=EPS, example_ids=jnp.arange(1, 3)
+  )
+  np.testing.assert_array_equal(np.asarray(part), np.asarray(alone)[1:3])
+  # through the registry too: AutoAttack with the new stage, in the evaluation's form
+  fn = attacks.build_attack(f"autoattack(attacks=({stage!r}, 'apgd_ce'), num_steps=2)")
+  np.testing.assert_array_equal(np.asarray(fn(key, f, x, y, EPS)), np.asarray(res.images))
+  with pytest.raises(ValueError, match="'cw' cannot be a stage"):
+    attacks.autoattack(key, f, x, y, eps=EPS, attacks=("cw",))
+  with pytest.raises(ValueError, match="takes no `num_restarts`"):
+    attacks.autoattack(key, f, x, y, eps=EPS, attacks=(("uniform_noise", 2),))

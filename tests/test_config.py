@@ -28,12 +28,11 @@ def test_defaults_are_tuples_and_none():
   assert c.eval.attacks == ("fgsm", "pgd")
   assert c.eval.corruptions == ()
   assert c.eval.num_examples is None
-  assert c.train_attack.step_size_factor is None
-  assert c.train_attack.policy == ("color", "translation", "cutout")
+  assert c.train_attack.name == "pgd(num_steps=7)"
+  assert c.noisymix.policy == ("color", "translation", "cutout")
   assert c.noisymix.blocks == (0, 1, 2)
-  # the placeholders keep their type: an int and a float can be set, a string cannot
+  # the placeholders keep their type: an int can be set, a string cannot
   c.eval.num_examples = 1000
-  c.train_attack.step_size_factor = 0.25
   with pytest.raises(TypeError):
     c.eval.num_examples = "all"
 
@@ -52,17 +51,23 @@ def test_defaults_are_tuples_and_none():
     ("eval.corruptions", ("fog", "rain"), ["Unknown corruption 'rain'", "config.eval.corruptions"]),
     ("eval.corruptions", ("none",), ["config.eval.corruptions", "() is none"]),
     (
-      "train_attack.policy",
+      "noisymix.policy",
       ("color", "rotation"),
-      ["Unknown DiffAugment policy 'rotation'", "config.train_attack.policy"],
+      ["Unknown DiffAugment policy 'rotation'", "config.noisymix.policy"],
+    ),
+    (
+      "train_attack.name",
+      "diffaugment(policy=('color', 'rotation'))",
+      ["config.train_attack.name", "Unknown DiffAugment policy 'rotation'"],
     ),
     ("eval.num_examples", -1, ["config.eval.num_examples", "None (the whole test set)"]),
     ("eval.num_examples", 0, ["config.eval.num_examples", ">= 1"]),
     (
-      "train_attack.step_size_factor",
-      -1.0,
-      ["config.train_attack.step_size_factor", "None (the attack's default)"],
+      "train_attack.name",
+      "pgd(num_steps=7, bogus=1)",
+      ["config.train_attack.name", "'pgd' takes no option 'bogus'", "'num_steps'"],
     ),
+    ("train_attack.name", "magic", ["config.train_attack.name", "Unknown view source 'magic'"]),
   ],
 )
 def test_bad_tuple_entries_and_sentinels_name_the_key(key, value, needles):
@@ -86,7 +91,7 @@ def test_comma_strings_are_rejected_with_the_tuple_to_write():
   for key, value, want in [
     ("eval", {"attacks": "fgsm,pgd"}, "('fgsm', 'pgd')"),
     ("eval", {"corruptions": "common"}, "('common',)"),
-    ("train_attack", {"policy": "color,cutout"}, "('color', 'cutout')"),
+    ("noisymix", {"policy": "color,cutout"}, "('color', 'cutout')"),
   ]:
     with pytest.raises(ValueError) as err:  # a plain ConfigDict, not built on the defaults
       train.validate_config(ml_collections.ConfigDict({key: value}))
@@ -102,13 +107,14 @@ def test_valid_tuples_and_lists_pass():
       "eval.attacks": ["fgsm", "cw"],
       "eval.corruptions": ("common", "fog"),
       "eval.num_examples": 1000,
-      "train_attack.step_size_factor": 0.25,
-      "train_attack.policy": ("cutout", "cutout"),
+      "train_attack.name": "pgd(num_restarts=1, step_size=0.25, num_steps=7)",
+      "noisymix.policy": ("cutout", "cutout"),
     }
   )
   assert c.eval.attacks == ("fgsm", "cw") and c.eval.num_examples == 1000
-  assert c.train_attack.step_size_factor == 0.25
-  assert c.train_attack.policy == ("cutout", "cutout")  # DiffAugment may repeat an op
+  # one spelling of a source: the options that differ from its defaults, in its order
+  assert c.train_attack.name == "pgd(num_steps=7, step_size=0.25)"
+  assert c.noisymix.policy == ("cutout", "cutout")  # DiffAugment may repeat an op
 
 
 def test_common_corruptions_expand_once():
@@ -134,8 +140,9 @@ def _old_saved_config():
   """A config.json as runs before tuples and None wrote it."""
   d = json.loads(train.default_config().to_json_best_effort())
   d["eval"].update(attacks="fgsm,pgd,cw", corruptions="common", num_examples=-1)
-  d["train_attack"].update(step_size_factor=-1.0, policy="color,cutout")
+  d["train_attack"].update(name="pgd", num_steps=7, step_size_factor=-1.0, policy="color,cutout")
   d["noisymix"]["blocks"] = "0,2"
+  del d["noisymix"]["policy"], d["noisymix"]["severity"]  # read from train_attack then
   return d
 
 
@@ -145,14 +152,21 @@ def test_old_and_new_saved_configs_read_back(tmp_path):
   (old / "config.json").write_text(json.dumps(_old_saved_config()))
   c = train.read_run_config(str(old))
   assert c.eval.attacks == ("fgsm", "pgd", "cw") and c.eval.corruptions == ("common",)
-  assert c.eval.num_examples is None and c.train_attack.step_size_factor is None
-  assert c.train_attack.policy == ("color", "cutout") and c.noisymix.blocks == (0, 2)
+  assert c.eval.num_examples is None and c.train_attack.name == "pgd(num_steps=7)"
+  assert c.noisymix.policy == ("color", "cutout") and c.noisymix.blocks == (0, 2)
   none = _old_saved_config()
   none["eval"]["corruptions"] = "none"
   assert _config.from_saved(none)["eval"]["corruptions"] == []
   # an old run of the default config is the same run as the default config now
   same = json.loads(train.default_config().to_json_best_effort())
-  same["train_attack"].update(step_size_factor=-1.0, policy="color,translation,cutout")
+  same["train_attack"].update(
+    name="pgd",
+    num_steps=7,
+    num_restarts=1,
+    step_size_factor=-1.0,
+    policy="color,translation,cutout",
+  )
+  del same["noisymix"]["policy"], same["noisymix"]["severity"]  # train_attack's, then
   same["noisymix"]["blocks"] = "0,1,2"
   (old / "config.json").write_text(json.dumps(same))
   train._loop._check_same_config(  # pylint: disable=protected-access
@@ -160,7 +174,7 @@ def test_old_and_new_saved_configs_read_back(tmp_path):
   )
   with pytest.raises(ValueError, match="another config"):
     train._loop._check_same_config(  # pylint: disable=protected-access
-      str(old), _validated(**{"train_attack.policy": ("color",)})
+      str(old), _validated(**{"train_attack.name": "pgd(num_steps=3)"})
     )
   # a config saved now (tuples as JSON lists, None as null) reads back equal
   new = tmp_path / "new"
@@ -193,7 +207,7 @@ from advjax import train
 def train_and_evaluate(config, workdir):
   c = train.validate_config(config)
   print(repr((c.eval.attacks, c.eval.corruptions, c.eval.num_examples,
-              c.train_attack.step_size_factor, c.train_attack.policy, c.noisymix.blocks)))
+              c.train_attack.name, c.noisymix.policy, c.noisymix.blocks)))
   return {"clean_accuracy": 0.5, "attacks": {}}
 train.train_and_evaluate = train_and_evaluate
 sys.argv = ["main"] + sys.argv[1:]
@@ -223,22 +237,36 @@ def test_command_line_overrides_of_tuples_and_placeholders():
     "--config.eval.attacks=('fgsm','cw')",
     "--config.eval.corruptions=common",
     "--config.eval.num_examples=1000",
-    "--config.train_attack.step_size_factor=0.25",
-    "--config.train_attack.policy=('color','cutout')",
+    "--config.train_attack.name=pgd(num_steps=7, step_size=0.25)",
+    "--config.noisymix.policy=('color','cutout')",
     "--config.noisymix.blocks=1,2",
   )
   assert r.returncode == 0, r.stderr[-3000:]
   assert r.stdout.splitlines()[0] == repr(
-    (("fgsm", "cw"), ("common",), 1000, 0.25, ("color", "cutout"), (1, 2))
+    (
+      ("fgsm", "cw"),
+      ("common",),
+      1000,
+      "pgd(num_steps=7, step_size=0.25)",
+      ("color", "cutout"),
+      (1, 2),
+    )
   )
   r = _main(
     "--config.eval.attacks=apgd_ce",
     "--config.eval.corruptions=()",
-    "--config.train_attack.step_size_factor=1",
+    "--config.train_attack.name=fgsm_rs(step_size=1.0)",
   )
   assert r.returncode == 0, r.stderr[-3000:]
   assert r.stdout.splitlines()[0] == repr(
-    (("apgd_ce",), (), None, 1.0, ("color", "translation", "cutout"), (0, 1, 2))
+    (
+      ("apgd_ce",),
+      (),
+      None,
+      "fgsm_rs(step_size=1.0)",
+      ("color", "translation", "cutout"),
+      (0, 1, 2),
+    )
   )
 
 
@@ -265,11 +293,12 @@ def test_command_line_old_forms_are_one_line_errors(arg, needles):
 SAVED_RUN = os.path.join(os.path.dirname(__file__), "saved_runs", "mnist_hybrid_quick_2026-12-07")
 
 
-def test_a_run_saved_with_per_attack_eval_keys_runs_the_same_attacks():
+def test_a_run_saved_with_per_attack_keys_runs_the_same_attacks():
   """tests/saved_runs/...: the config.json that `experiments.main` wrote for
   mnist_hybrid:quick at commit 651dce5, when config.eval held pgd_steps, pgd_step_size (at
-  eval.eps), cw_*, apgd_steps, apgd_targets and square_queries. Read back, every attack
-  has the options those keys gave it, which are today's quick config's."""
+  eval.eps), cw_*, apgd_steps, apgd_targets and square_queries, and config.train_attack
+  num_steps, step_size_factor, num_restarts and each view source's keys. Read back, every
+  attack has the options those keys gave it, which are today's quick config's."""
   from experiments.configs import mnist_hybrid  # pylint: disable=import-outside-toplevel
 
   saved = json.load(open(os.path.join(SAVED_RUN, "config.json")))
@@ -286,6 +315,12 @@ def test_a_run_saved_with_per_attack_eval_keys_runs_the_same_attacks():
       ev.eval_attack(name, now)
     ), name
   assert old.attacks == now.attacks
+  saved_train = train.read_run_config(SAVED_RUN).train_attack  # num_steps 7 then
+  assert (
+    saved_train.name
+    == "pgd(num_steps=7)"
+    == train.validate_config(mnist_hybrid.get_config("quick")).train_attack.name
+  )
   # the same run: a continuation with today's config is accepted
   train._loop._check_same_config(  # pylint: disable=protected-access
     SAVED_RUN, train.validate_config(mnist_hybrid.get_config("quick"))

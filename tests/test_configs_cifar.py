@@ -98,7 +98,7 @@ def test_cifar10_config_builds_and_trains_two_steps_on_a_generated_source(tmp_pa
     8 / 255,
   )
   c.dataset, c.validation_size, c.batch_size, c.progress = f"npz:{path}", 4, 4, False
-  c.train_attack.num_steps = 2  # the step's program is the config's; fewer PGD iterations
+  c.train_attack.name = "pgd(num_steps=2)"  # the config's step program; fewer PGD iterations
   run = train.Run(c)
   state = run.init_state()
   before = [np.asarray(a) for a in jax.tree_util.tree_leaves(state.params)]  # donated

@@ -45,13 +45,11 @@ def test_every_row_is_a_valid_config(dataset):
   for n in ("fgs", "fgv", "hc_d_9", "hc_d_9_105"):
     offline, online = a["offline_" + n], a[n]
     assert offline.init_from == online.init_from == "base"
-    assert offline.generate == (
-      online.config(0, dataset).train_attack.hp_type,
-      online.config(0, dataset).train_attack.hp_scale,
-    )
+    hp = train.source_options(online.config(0, dataset).train_attack.name)
+    assert offline.generate == (hp["directions"], hp["scale"])
     assert offline.config(0, dataset).recipe == "standard"  # clean + generated images
   e = {r.name: r.config(0, dataset) for r in E.EXPERIMENTS["e"].rows}
-  m = e["free"].train_attack.replays
+  m = train.source_options(e["free"].train_attack.name)["replays"]
   assert e["free"].num_epochs == -(-e["clean"].num_epochs // m)  # same gradient count
   assert E.base_config("x", 0, dataset).eval.corruption_tables == (
     "cifar10" if dataset == "cifar10" else "imagenet"
@@ -73,7 +71,7 @@ def _tiny(name, recipe="standard", **kw):
     c.eval.eps_grid = (0.0, 0.1)
     c.eval.masking_checks = False
     c.eval.attack_options.pgd.update(num_steps=3, step_size=0.4)
-    c.train_attack.num_steps = 2
+    c.train_attack.name = "pgd(num_steps=2)"
     c.update_from_flattened_dict(kw)
     return c
 

@@ -62,7 +62,7 @@ def _launch(workdir, npz, *extra_flags, processes, devices):
     "--config.batch_size=56",
     "--config.num_epochs=2",
     "--config.eps_warmup_epochs=1",
-    "--config.train_attack.num_steps=2",
+    "--config.train_attack.name=pgd(num_steps=2)",
     "--config.eval.num_examples=100",
     "--config.eval.attacks=('fgsm','pgd')",
     "--config.eval.attack_options.pgd.num_steps=3",

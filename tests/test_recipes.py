@@ -125,7 +125,7 @@ def test_pass_filter_gives_views_below_tau_no_weight(mnist):
 
 def test_maxup_trains_on_the_worst_of_m_draws(mnist):
   x, y = _batch(mnist)
-  src = _views.make_source("diffaugment", policy="translation,cutout")
+  src = _views.make_source("diffaugment(policy=('translation', 'cutout'))")
   model, state, step = _setup(source=src, maxup=3)
   _, m = step(state, (x, y))
   _, k_attack, _ = _keys(state)
@@ -160,7 +160,7 @@ def test_maxup_trains_on_the_worst_of_m_draws(mnist):
 def test_hard_positive_source_uses_valid_scaled_minimal_adversarials(trained_lenet, mnist):
   model, variables, logits_fn = trained_lenet
   x, y = _batch(mnist, 8)
-  src = _views.make_source("hard_positives", hp_type="HC-D-3", hp_scale=1.05)
+  src = _views.make_source("hard_positives(directions='HC-D-3', scale=1.05)")
   v = src(jax.random.PRNGKey(0), logits_fn, x, y, 0.1)
   assert v.images.shape == (24, 28, 28, 1) and v.labels.shape == (24,)
   np.testing.assert_array_equal(v.labels, jnp.repeat(y, 3))
@@ -172,21 +172,26 @@ def test_hard_positive_source_uses_valid_scaled_minimal_adversarials(trained_len
   assert float(v.images.min()) >= 0.0 and float(v.images.max()) <= 1.0
   np.testing.assert_allclose(v.images * 255, jnp.round(v.images * 255), atol=1e-3)
   with pytest.raises(ValueError, match="generation type"):
-    _views.make_source("hard_positives", hp_type="HC-X")
+    _views.make_source("hard_positives(directions='HC-X')")
 
 
 def test_every_source_yields_images_in_range(trained_lenet, mnist):
   _, _, logits_fn = trained_lenet
   x, y = _batch(mnist, 8)
-  for name in ("fgsm", "fgsm_rs", "pgd", "ace", "diffaugment", "augmix"):
-    attack = train.make_attack_fn(name, num_steps=2) if name in _views.ATTACK_SOURCES else None
-    src = _views.make_source(name, attack_fn=attack, num_steps=2)
+  for name in ("fgsm", "fgsm_rs", "pgd(num_steps=2)", "ace(num_steps=2)", "diffaugment", "augmix"):
+    src = _views.make_source(name)
     v = src(jax.random.PRNGKey(0), logits_fn, x, y, 0.1)
     assert v.images.shape == x.shape and v.images.dtype == x.dtype, name
     assert float(v.images.min()) >= 0 and float(v.images.max()) <= 1 + 1e-6, name
     assert float(jnp.abs(v.images - x).max()) > 0, name
-  with pytest.raises(ValueError, match="view source"):
+  with pytest.raises(ValueError, match="Unknown view source 'mixup'"):
     _views.make_source("mixup")
+  with pytest.raises(
+    ValueError, match=r"'ace' takes no option 'num_queries'; its options are \['num_steps'\]"
+  ):
+    _views.make_source("ace(num_queries=2)")
+  with pytest.raises(ValueError, match="'pgd' takes no option 'severity'"):
+    _views.make_source("pgd(severity=2)")
   with pytest.raises(ValueError, match="make_source"):
     train.make_attack_fn("augmix")
 
@@ -196,7 +201,7 @@ def test_curriculum_grows_pgd_steps_and_configs_validate():
     quick_config(
       num_epochs=4,
       eps_warmup_epochs=3,
-      **{"train_attack.num_steps": 7, "train_attack.curriculum": "steps"},
+      **{"train_attack.name": "pgd(num_steps=7)", "train_attack.curriculum": "steps"},
     )
   )
   spe = run.steps_per_epoch
@@ -215,9 +220,11 @@ def test_curriculum_grows_pgd_steps_and_configs_validate():
     )
   with pytest.raises(ValueError, match="pass_tau"):
     train.validate_config(quick_config(**{"train_attack.pass_tau": 2.0}))
-  with pytest.raises(ValueError, match="hp_type"):
+  with pytest.raises(
+    ValueError, match="config.train_attack.name: Unknown generation type 'HC-Q-2'"
+  ):
     train.validate_config(
-      quick_config(**{"train_attack.name": "hard_positives", "train_attack.hp_type": "HC-Q-2"})
+      quick_config(**{"train_attack.name": "hard_positives(directions='HC-Q-2')"})
     )
   with pytest.raises(ValueError, match="maxup"):
     train.validate_config(quick_config(**{"train_attack.maxup": 0}))
@@ -233,8 +240,7 @@ def test_fine_tuning_starts_from_the_base_run_and_logs_pass_kept(quick_runs, tmp
     alpha=0.5,
     init_workdir=base,
     **{
-      "train_attack.name": "hard_positives",
-      "train_attack.hp_type": "FGS",
+      "train_attack.name": "hard_positives(directions='FGS')",
       "train_attack.pass_tau": 0.5,
       "train_attack.pass_iterations": 5,
     },

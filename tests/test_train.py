@@ -321,7 +321,7 @@ def test_free_adversarial_training_runs_from_a_config(tmp_path):
     num_epochs=1,
     recipe="adversarial",
     alpha=0.0,
-    **{"train_attack.name": "free", "train_attack.replays": 2},
+    **{"train_attack.name": "free(replays=2)"},
   )
   r = train.train_and_evaluate(c, str(tmp_path / "free"))
   assert "m = 2 replays" in r["setup"]["train attack"]

@@ -244,7 +244,7 @@ def test_imagenet_config_builds_and_trains_two_steps_on_a_generated_folder(
   # the config's program on smaller crops (64 of 73 instead of 224 of 256), in-process
   c.dataset, c.validation_size, c.batch_size, c.progress = f"folder:{root}", 2, 4, False
   c.input.workers, c.input.image_size, c.input.eval_resize = 0, 64, 73
-  c.train_attack.num_steps = 2
+  c.train_attack.name = "pgd(num_steps=2)"
   run = train.Run(c)
   assert run.splits["validation"].images.shape == (2, 64, 64, 3)
   assert run.splits["test"].images.shape == (8, 64, 64, 3)

@@ -80,8 +80,11 @@ def autoattack_stages(
   Args:
     version: "standard", "plus", "rand" (`AUTOATTACK_VERSIONS`, fixed stage lists
       and restarts) or "custom" (`attacks` and `num_restarts`).
-    attacks: "custom" only: stage names from `AUTOATTACK_STAGES`, or
-      `(name, restarts)` pairs; default `STANDARD_ATTACKS`.
+    attacks: "custom" only: stage names from `AUTOATTACK_STAGES`, or any other
+      eps-bounded attack of the registry (one added with `register`, optionally with
+      options: "my_attack(scale=0.5)"), or `(name, restarts)` pairs; default
+      `STANDARD_ATTACKS`. A registry attack runs per example (each with its own key,
+      `example_ids` 0) and takes `restarts` as its `num_restarts` option, or 1.
     num_restarts: "custom" only: the restarts of stages given by name (default 1;
       per target class for APGD-T and FAB-T; Square has none).
 
@@ -105,12 +108,48 @@ def autoattack_stages(
   stages = []
   for item in STANDARD_ATTACKS if attacks is None else tuple(attacks):
     name, restarts = (item, default_restarts) if isinstance(item, str) else tuple(item)
-    _validate.check_choice(name, "attack in `attacks`", AUTOATTACK_STAGES)
+    if name not in AUTOATTACK_STAGES:
+      _check_registry_stage(name, restarts)
     _validate.check_positive_int(restarts, f"restarts of {name!r} in `attacks`")
     stages.append((name, 1 if name == "square" else int(restarts)))
   if not stages:
     raise ValueError("`attacks` must name at least one attack.")
   return tuple(stages)
+
+
+def _check_registry_stage(spec: str, restarts) -> None:
+  """A stage that is an attack of the registry: bounded, not AutoAttack itself, and
+  taking `num_restarts` where `restarts` > 1."""
+  name, _ = _registry.parse_attack(spec)
+  entry = _registry.get_attack(name)
+  if name == "autoattack" or not entry.bounded:
+    raise ValueError(
+      f"`attacks`: {spec!r} cannot be a stage of AutoAttack; its stages are "
+      f"{list(AUTOATTACK_STAGES)} or another eps-bounded attack of the registry."
+    )
+  if restarts != 1 and "num_restarts" not in entry.options:
+    raise ValueError(
+      f"`attacks`: {spec!r} takes no `num_restarts`; give it 1 restart, not {restarts!r}."
+    )
+
+
+def _registry_stage(keys, images, labels, eps, *, logits_fn, norm, spec, restarts):
+  """A registry attack as a stage: run per example (vmapped, batch 1), example b with
+  key `keys[b]`, so that its result does not depend on the batch, as a built-in stage's."""
+  name, options = _registry.parse_attack(spec)
+  takes = _registry.get_attack(name).options
+  if "norm" in takes:
+    options.setdefault("norm", norm)
+  if restarts != 1:
+    options["num_restarts"] = restarts
+  attack = _registry.build_attack(name, **options)
+  ids = jnp.zeros(1, jnp.int32)
+
+  def one(k, x, y, e):
+    return attack(k, logits_fn, x[None], y[None], e, example_ids=ids)[0]
+
+  eps = jnp.asarray(eps, images.dtype)
+  return jax.vmap(one, in_axes=(0, 0, 0, 0 if eps.ndim else None))(keys, images, labels, eps)
 
 
 def autoattack_model(key: jax.Array, logits_fn: Callable, *, version: str = "custom") -> Callable:
@@ -341,6 +380,10 @@ def _stage(
   target_range=None,
 ):
   name, restarts = stage
+  if name not in AUTOATTACK_STAGES:
+    return _registry_stage(
+      k, images, labels, eps, logits_fn=logits_fn, norm=norm, spec=name, restarts=restarts
+    )
   apgd_kw = dict(
     eps=eps,
     norm=norm,

@@ -25,9 +25,10 @@ The names are the spelling used everywhere: `config.train_attack.name`,
 `config.eval.attacks` and AutoAttack's `attacks=` stages.
 """
 
-import ast
 import inspect
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
+
+from advjax import _validate
 
 # The built-in attacks, in the order a report lists them (each registered in its module).
 ATTACK_NAMES = (
@@ -190,36 +191,12 @@ def parse_attack(spec: str) -> Tuple[str, Dict[str, Any]]:
     ValueError: for text that is not `name` or `name(key=literal, ...)`, an unknown
       name, or an option the attack does not take.
   """
-  if not isinstance(spec, str):
-    raise ValueError(
-      f"an attack is given as a string, 'name' or 'name(option=value, ...)'; got {spec!r}."
-    )
-  text = spec.strip()
-  if "(" not in text:
-    get_attack(text)
-    return text, {}
-  form = f"expected 'name' or 'name(option=value, ...)' with literal values; got {spec!r}"
-  try:
-    node = ast.parse(text, mode="eval").body
-  except SyntaxError:
-    raise ValueError(f"cannot read the attack {spec!r}: {form}.") from None
-  if not (
-    isinstance(node, ast.Call)
-    and isinstance(node.func, ast.Name)
-    and not node.args
-    and all(k.arg for k in node.keywords)
-  ):
-    raise ValueError(f"cannot read the attack {spec!r}: {form}.")
-  options = {}
-  for k in node.keywords:
-    try:
-      options[k.arg] = ast.literal_eval(k.value)
-    except ValueError:
-      raise ValueError(
-        f"attack {spec!r}: the value of option {k.arg!r} must be a literal; {form}."
-      ) from None
-  _check_options(node.func.id, options)
-  return node.func.id, options
+  text = spec.strip() if isinstance(spec, str) else spec
+  if isinstance(text, str) and "(" not in text:
+    get_attack(text)  # a bare name: "Unknown attack 'apgd-ce'" rather than a syntax error
+  name, options = _validate.parse_call(spec, "attack")
+  _check_options(name, options)
+  return name, options
 
 
 def format_attack(name: str, options: Optional[Dict[str, Any]] = None) -> str:
@@ -230,11 +207,7 @@ def format_attack(name: str, options: Optional[Dict[str, Any]] = None) -> str:
     ValueError: for an unknown name or option.
   """
   options = dict(options or {})
-  spec = _check_options(name, options)
-  ordered = [k for k in spec.options if k in options]
-  if not ordered:
-    return name
-  return f"{name}({', '.join(f'{k}={options[k]!r}' for k in ordered)})"
+  return _validate.format_call(name, options, _check_options(name, options).options)
 
 
 def _check_options(name: str, options: Dict[str, Any]) -> AttackSpec:

@@ -39,10 +39,14 @@ from advjax.train._step import make_free_train_step
 from advjax.train._step import make_train_step
 from advjax.train._views import NOISYMIX_VIEWS
 from advjax.train._views import SOURCES
+from advjax.train._views import VIEW_SOURCES
 from advjax.train._views import NoisyMix
 from advjax.train._views import Views
 from advjax.train._views import attack_source
+from advjax.train._views import canonical_source
 from advjax.train._views import make_source
+from advjax.train._views import parse_source
+from advjax.train._views import source_options
 from advjax.train._views import view_loss
 
 __all__ = [
@@ -60,9 +64,11 @@ __all__ = [
   "TRAIN_ATTACKS",
   "TrainState",
   "TrainingStalledError",
+  "VIEW_SOURCES",
   "Views",
   "attack_source",
   "awp_perturbation",
+  "canonical_source",
   "create_train_state",
   "default_config",
   "eps_schedule",
@@ -76,6 +82,8 @@ __all__ = [
   "make_free_train_step",
   "make_optimizer",
   "make_source",
+  "parse_source",
+  "source_options",
   "make_train_step",
   "read_run_config",
   "train_and_evaluate",

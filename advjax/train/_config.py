@@ -9,10 +9,8 @@ import json
 import os
 
 import ml_collections
-from ml_collections import config_dict
 
 from advjax import _validate
-from advjax import attacks
 from advjax import augment
 from advjax import data
 from advjax import models
@@ -32,7 +30,7 @@ COMPUTE_DTYPES = ("float32", "bfloat16")
 # any, checked by the function that reads them).
 _NAME_TUPLES = (
   ("eval.corruptions", "corruption", lambda: ("common",) + tuple(augment.corruption_names("all"))),
-  ("train_attack.policy", "DiffAugment policy", lambda: augment.DIFFAUGMENT_POLICIES),
+  ("noisymix.policy", "DiffAugment policy", lambda: augment.DIFFAUGMENT_POLICIES),
 )
 
 
@@ -106,6 +104,62 @@ def _old_eval_attack_options(ev: dict) -> None:
   }
 
 
+# The view-source keys `config.train_attack` had before sources carried their options,
+# with the defaults those runs had; `from_saved` folds them into the name.
+_OLD_TRAIN_ATTACK_KEYS = {
+  "num_steps": 7,
+  "step_size_factor": None,
+  "num_restarts": 1,
+  "replays": 4,
+  "hp_type": "HC-D-9",
+  "hp_scale": 1.0,
+  "policy": ["color", "translation", "cutout"],
+  "severity": 3.0,
+}
+# The options that old `train.make_attack_fn` gave each registered attack (from num_steps,
+# step_size_factor as step_size, num_restarts); TRADES' PGD took num_steps and step_size.
+_OLD_ATTACK_TRAIN_OPTIONS = {
+  "pgd": ("num_steps", "step_size", "num_restarts"),
+  "fgsm_rs": ("step_size",),
+  "cw": ("num_steps",),
+  **{
+    n: ("num_steps", "num_restarts")
+    for n in ("apgd_ce", "apgd_dlr", "apgd_t", "fab", "fab_t", "autoattack")
+  },
+}
+
+
+def _old_train_source(out: dict) -> None:
+  """Rewrites, in place, a train_attack section saved with per-source keys into the
+  source string with those options; NoisyMix's augmentations (which read
+  train_attack.severity and .policy) get their own keys."""
+  ta = out["train_attack"]
+  old = {k: ta.pop(k, v) for k, v in _OLD_TRAIN_ATTACK_KEYS.items()}
+  nm = out.get("noisymix")
+  if isinstance(nm, dict):
+    nm.setdefault("severity", old["severity"])
+    nm.setdefault("policy", old["policy"])
+  name = ta.get("name", "pgd")
+  values = dict(old, step_size=old["step_size_factor"])
+  if name in _OLD_ATTACK_TRAIN_OPTIONS:
+    keys = _OLD_ATTACK_TRAIN_OPTIONS[name]
+    if name == "pgd" and out.get("objective") == "trades":
+      keys = ("num_steps", "step_size")
+    options = {k: values[k] for k in keys if values[k] is not None}
+  else:
+    options = {
+      "hard_positives": dict(directions=old["hp_type"], scale=old["hp_scale"]),
+      "ace": dict(num_steps=old["num_steps"]),
+      "diffaugment": dict(policy=tuple(old["policy"])),
+      "augmix": dict(severity=old["severity"]),
+      "free": dict(replays=old["replays"], num_steps=old["num_steps"]),
+    }.get(name, {})
+  try:
+    ta["name"] = _views.canonical_source(name, **options)
+  except ValueError:
+    pass  # validate_config names the key
+
+
 # config.input.pipeline's values: in-memory float32 arrays, or the Grain pipeline.
 INPUT_PIPELINES = ("memory", "grain")
 
@@ -142,8 +196,8 @@ def noisymix_spec(config):
     add=float(n.add),
     mult=float(n.mult),
     sparsity=float(n.sparsity),
-    severity=float(config.train_attack.severity),
-    policy=tuple(config.train_attack.policy),
+    severity=float(n.severity),
+    policy=tuple(n.policy),
   ).check()
 
 
@@ -210,17 +264,15 @@ def default_config() -> ml_collections.ConfigDict:
   c.awp_gamma = 0.0  # AWP (Wu et al. 2020): relative weight perturbation, 0 = off
   c.train_attack = ml_collections.ConfigDict(
     {
-      "name": "pgd",
+      # the view source with its options (train.make_source): an attack of the registry
+      # ("pgd(num_steps=7)"; step sizes as fractions of eps, PGD's default 2.5 /
+      # num_steps), "hard_positives(directions='HC-D-9', scale=1.05)" (FGS | FGV |
+      # HC-D-k | HC-S-k directions, the factor of the minimal perturbation), "ace(num_steps=7)",
+      # "diffaugment(policy=('color', 'cutout'))", "augmix(severity=3.0)", or
+      # "free(replays=4, num_steps=7)" (Shafahi et al. 2019: m replays of each batch;
+      # validated under PGD with num_steps steps)
+      "name": "pgd(num_steps=7)",
       "eps": 0.1,
-      "num_steps": 7,
-      # step = factor * eps; None: the attack's default (PGD 2.5 / num_steps, FGSM-RS 1.25)
-      "step_size_factor": config_dict.placeholder(float),
-      "num_restarts": 1,
-      "replays": 4,  # "free": replays m of each batch (Shafahi et al. 2019)
-      "hp_type": "HC-D-9",  # "hard_positives": FGS | FGV | HC-D-k | HC-S-k directions
-      "hp_scale": 1.0,  # "hard_positives": factor of the minimal perturbation
-      "policy": ("color", "translation", "cutout"),  # "diffaugment" policy, in order
-      "severity": 3.0,  # "augmix" severity
       "maxup": 1,  # MaxUp: train on the worst of m draws per example (1 = off)
       "pass_tau": 0.0,  # PASS filter: views with PASS < tau get no weight (0 = off)
       "pass_iterations": 20,  # ECC iterations of that PASS
@@ -239,6 +291,8 @@ def default_config() -> ml_collections.ConfigDict:
       "add": 0.5,
       "mult": 0.5,
       "sparsity": 0.65,
+      "severity": 3.0,  # views "augmix": the operation severity
+      "policy": ("color", "translation", "cutout"),  # views "diffaugment": the policy
     }
   )
   c.eps_schedule = "constant"  # constant | linear | cosine | step (eps/10 -> eps)
@@ -264,7 +318,12 @@ def from_saved(saved: dict) -> dict:
   eval.attacks "fgsm,pgd" -> ("fgsm", "pgd"), eval.corruptions "none" -> () and
   "common" -> ("common",), eval.num_examples -1 -> None,
   train_attack.step_size_factor < 0 -> None, train_attack.policy "color,cutout" ->
-  ("color", "cutout"), noisymix.blocks "0,1,2" -> (0, 1, 2). An eval section with the
+  ("color", "cutout"), noisymix.blocks "0,1,2" -> (0, 1, 2). A train_attack section
+  with per-source keys (num_steps, step_size_factor, num_restarts, replays, hp_type,
+  hp_scale, policy, severity) gets the source string with the options those keys gave
+  it (name "pgd", num_steps 7 -> "pgd(num_steps=7)"; "hard_positives" with hp_type
+  "HC-D-3" -> "hard_positives(directions='HC-D-3')"), and noisymix its own severity and
+  policy (which it read from train_attack). An eval section with the
   per-attack keys of older runs (`pgd_steps`, `pgd_step_size` at `eval.eps`,
   `pgd_restarts`, `cw_*`, `apgd_steps`, `apgd_targets`, `square_queries`) gets
   `attack_options` with the options those keys gave each attack instead: pgd_steps 20
@@ -294,6 +353,8 @@ def from_saved(saved: dict) -> dict:
     ta["step_size_factor"] = None
   if isinstance(ta.get("policy"), str):
     ta["policy"] = names(ta["policy"])
+  if ta and any(k in ta for k in _OLD_TRAIN_ATTACK_KEYS):  # saved before sources had options
+    _old_train_source(out)
   if isinstance(nm.get("blocks"), str):
     try:
       nm["blocks"] = [int(b) for b in names(nm["blocks"])]
@@ -391,7 +452,7 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   def names(key, value):
     _, what, choices = next(t for t in _NAME_TUPLES if t[0] == key)
     return _validate.parse_names(
-      value, f"config.{key}", choices(), what, distinct=key != "train_attack.policy"
+      value, f"config.{key}", choices(), what, distinct=key != "noisymix.policy"
     )
 
   given = config.to_dict() if hasattr(config, "to_dict") else dict(config)
@@ -414,7 +475,12 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   choice("model", full.model, models.MODELS)
   choice("recipe", full.recipe, _step.RECIPES)
   choice("objective", full.objective, _step.OBJECTIVES)
-  choice("train_attack.name", full.train_attack.name, _step.TRAIN_ATTACKS)
+  try:  # the source's own options, checked by the registry and the source's builder
+    _views.check_source(full.train_attack.name)
+    full.train_attack.name = _views.canonical_source(full.train_attack.name)
+  except ValueError as err:
+    raise ValueError(f"config.train_attack.name: {err}") from None
+  source = _views.parse_source(full.train_attack.name)[0]
   choice("eps_schedule", full.eps_schedule, _schedules.EPS_SCHEDULES)
   choice("lr_schedule", full.lr_schedule, _schedules.LR_SCHEDULES)
   choice("optimizer", full.optimizer, _schedules.OPTIMIZERS)
@@ -449,16 +515,11 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   for key in ("num_epochs", "batch_size", "keep_checkpoints", "checkpoint_every_epochs"):
     if int(full[key]) < 1:
       raise ValueError(f"config.{key} must be >= 1; got {full[key]}.")
-  if full.train_attack.name == "free":
-    if full.recipe != "adversarial":
-      raise ValueError(
-        "config.train_attack.name='free' (free adversarial training) trains on "
-        "adversarial examples only: set config.recipe='adversarial'."
-      )
-    if int(full.train_attack.replays) < 1:
-      raise ValueError(
-        f"config.train_attack.replays must be >= 1; got {full.train_attack.replays}."
-      )
+  if source == "free" and full.recipe != "adversarial":
+    raise ValueError(
+      "config.train_attack.name='free' (free adversarial training) trains on "
+      "adversarial examples only: set config.recipe='adversarial'."
+    )
   ta = full.train_attack
   if full.objective != "ce" and full.recipe == "standard":
     raise ValueError(
@@ -466,15 +527,20 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
       "config.recipe='adversarial' (with config.alpha=0.0 the loss is the "
       "paper's) or 'hybrid'."
     )
-  if full.objective == "trades" and ta.name != "pgd":
+  if full.objective == "trades" and source != "pgd":
     raise ValueError(
       "config.objective='trades' finds its adversarial examples with its own "
       "PGD on the KL term (attacks.trades_attack): config.train_attack.name "
       f"must be 'pgd'; got {ta.name!r}."
     )
+  if full.objective == "trades":
+    try:  # TRADES' PGD takes PGD's num_steps, step_size and norm
+      _step.make_attack_fn(ta.name, objective="trades")
+    except ValueError as err:
+      raise ValueError(f"config.train_attack.name: {err}") from None
   if (
     full.recipe != "standard"
-    and ta.name == "free"
+    and source == "free"
     and (full.objective != "ce" or full.awp_gamma > 0)
   ):
     raise ValueError(
@@ -483,7 +549,7 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
       f"{full.objective!r} nor config.awp_gamma > 0."
     )
   choice("train_attack.curriculum", ta.curriculum, CURRICULA)
-  if ta.curriculum == "steps" and ta.name != "pgd":
+  if ta.curriculum == "steps" and source != "pgd":
     raise ValueError(
       "config.train_attack.curriculum='steps' grows the PGD steps: it needs "
       f"config.train_attack.name='pgd'; got {ta.name!r}."
@@ -492,13 +558,6 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     raise ValueError(f"config.train_attack.maxup must be >= 1; got {ta.maxup}.")
   if not 0.0 <= ta.pass_tau <= 1.0:
     raise ValueError(f"config.train_attack.pass_tau must be in [0, 1]; got {ta.pass_tau}.")
-  if ta.name == "hard_positives":
-    try:
-      attacks.parse_hard_positive_type(ta.hp_type)
-    except ValueError as err:
-      raise ValueError(f"config.train_attack.hp_type: {err}") from None
-    if ta.hp_scale <= 0:
-      raise ValueError(f"config.train_attack.hp_scale must be > 0; got {ta.hp_scale}.")
   choice("noisymix.views", full.noisymix.views, ("none",) + _views.NOISYMIX_VIEWS)
   if full.noisymix.views != "none":
     try:
@@ -534,14 +593,7 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     raise ValueError(
       f"config.eval.num_examples must be None (the whole test set) or an integer >= 1; got {n!r}."
     )
-  f = full.train_attack.step_size_factor
-  if f is not None and not (isinstance(f, (int, float)) and f > 0):
-    raise ValueError(
-      f"config.train_attack.step_size_factor must be None (the attack's default) or > 0; got {f!r}."
-    )
   choice("eval.corruption_tables", full.eval.corruption_tables, augment.CORRUPTION_TABLES)
-  if full.train_attack.num_steps < 1:
-    raise ValueError("config.train_attack.num_steps must be >= 1.")
   full.eval.attacks = tuple(parse_attack_specs(full.eval.attacks).values())
   check_attack_options(full.eval.attack_options)
   return full

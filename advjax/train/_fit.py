@@ -20,10 +20,9 @@ def fit(
   learning_rate: float = 3e-3,
   seed: int = 0,
   recipe: str = "standard",
-  attack: str = "pgd",
+  attack: str = "pgd(num_steps=7)",
   eps: float = 0.1,
   alpha: float = 0.5,
-  attack_steps: int = 7,
   optimizer: Optional[optax.GradientTransformation] = None,
 ):
   """Trains `model` on an in-memory dataset with the library's train step; no files.
@@ -35,7 +34,8 @@ def fit(
     batch_size, learning_rate, seed: Adam with a constant learning rate by default.
     recipe: "standard", "adversarial" (fixed `alpha`) or "hybrid" (treated as adversarial
       with fixed `alpha` here; the adaptive weight needs the full loop).
-    attack, eps, attack_steps: the training attack of adversarial recipes.
+    attack, eps: the training attack of adversarial recipes, a registered attack with
+      its options (`attacks.build_attack`), and its budget.
     optimizer: an optax optimizer to use instead of Adam.
 
   Returns:
@@ -54,9 +54,7 @@ def fit(
     model,
     tx,
     recipe="adversarial" if recipe == "hybrid" else recipe,
-    attack_fn=None
-    if recipe == "standard"
-    else _step.make_attack_fn(attack, num_steps=attack_steps),
+    attack_fn=None if recipe == "standard" else _step.make_attack_fn(attack),
     eps_fn=_schedules.eps_schedule("constant", eps if recipe != "standard" else 0.0, 0),
   )
   total = epochs * data.steps_per_epoch(len(dataset), batch_size)

@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
-from advjax import _files, data, models
+from advjax import _files, attacks, data, models
 from advjax.losses import adaptive_alpha
 from advjax.train import _config
 from advjax.train import _distributed
@@ -128,8 +128,11 @@ class Run:
     self.total_steps = c.num_epochs * self.steps_per_epoch
     ta = c.train_attack
     self.adversarial = c.recipe != "standard"
-    self.free = ta.name == "free"
-    updates_per_step = int(ta.replays) if self.free else 1  # free AT: m updates per batch
+    self.source_name = _views.parse_source(ta.name)[0]
+    self.source_options = _views.source_options(ta.name)
+    self.free = self.source_name == "free"
+    # free AT: m updates per batch
+    updates_per_step = int(self.source_options["replays"]) if self.free else 1
     self.lr = _schedules.lr_schedule(
       c.lr_schedule,
       c.learning_rate,
@@ -147,7 +150,7 @@ class Run:
     self.mesh = mesh if mesh is not None else data.make_mesh()
     self.noisymix = _config.noisymix_spec(c)
     self._steps = {}
-    self.source = self.make_source(ta.num_steps) if self.adversarial else None
+    self.source = self.make_source() if self.adversarial else None
     self.eval_step = _step.make_eval_step(self.model, source=self.source, mesh=self.mesh)
     self.train_step = self.train_step_at(self.total_steps - 1)
 
@@ -237,38 +240,30 @@ class Run:
     """The host batch (images, labels) of step 0."""
     return next(iter(self.train_stream(0)))
 
-  def make_source(self, num_steps: int):
-    """The view source of the config, with `num_steps` PGD steps (free AT validates
-    with PGD)."""
-    ta = self.config.train_attack
-    name = "pgd" if self.free else ta.name
+  def make_source(self, num_steps: Optional[int] = None):
+    """The view source of the config; with `num_steps`, PGD with that many steps (the
+    curriculum's stages). Free AT validates with PGD of its `num_steps`."""
+    c = self.config
+    ta = c.train_attack
+    spec = ta.name
+    if self.free:
+      spec = _views.canonical_source("pgd", num_steps=self.source_options["num_steps"])
+    elif num_steps is not None:
+      spec = _views.canonical_source(spec, num_steps=num_steps)
     attack_fn = None
-    if name in _views.ATTACK_SOURCES:
-      attack_fn = _step.make_attack_fn(
-        name,
-        num_steps=num_steps,
-        num_restarts=ta.num_restarts,
-        step_size_factor=ta.step_size_factor,
-        objective="ce" if self.free else self.config.objective,
-      )
+    if self.free or self.source_name not in _views.VIEW_SOURCES:
+      attack_fn = _step.make_attack_fn(spec, objective="ce" if self.free else c.objective)
     return _views.make_source(
-      name,
-      attack_fn=attack_fn,
-      hp_type=ta.hp_type,
-      hp_scale=ta.hp_scale,
-      num_steps=ta.num_steps,
-      policy=ta.policy,
-      severity=ta.severity,
-      pass_tau=ta.pass_tau,
-      pass_iterations=ta.pass_iterations,
+      spec, attack_fn=attack_fn, pass_tau=ta.pass_tau, pass_iterations=ta.pass_iterations
     )
 
-  def attack_steps_at(self, step: int) -> int:
-    """PGD steps at a training step: `num_steps`, or with curriculum "steps" a linear
-    ramp 1 -> num_steps by epoch over `eps_warmup_epochs` (easy -> hard; Cai et al.
-    2018, "Curriculum Adversarial Training")."""
+  def attack_steps_at(self, step: int) -> Optional[int]:
+    """PGD steps at a training step: the source's `num_steps` (None for a source without
+    steps), or with curriculum "steps" a linear ramp 1 -> num_steps by epoch over
+    `eps_warmup_epochs` (easy -> hard; Cai et al. 2018, "Curriculum Adversarial
+    Training")."""
     c = self.config
-    k = int(c.train_attack.num_steps)
+    k = self.source_options.get("num_steps")
     if c.train_attack.curriculum != "steps" or c.eps_warmup_epochs <= 0:
       return k
     epoch = step // self.steps_per_epoch
@@ -284,7 +279,7 @@ class Run:
         fn = _step.make_free_train_step(
           self.model,
           self.tx,
-          replays=int(c.train_attack.replays),
+          replays=int(self.source_options["replays"]),
           eps_fn=self.eps_fn,
           weight_decay=weight_decay,
           mesh=self.mesh,
@@ -297,7 +292,7 @@ class Run:
           eps_fn=self.eps_fn,
           weight_decay=weight_decay,
           mesh=self.mesh,
-          source=(self.source if k == c.train_attack.num_steps else self.make_source(k))
+          source=(self.source if k == self.source_options.get("num_steps") else self.make_source(k))
           if self.adversarial
           else None,
           maxup=int(c.train_attack.maxup),
@@ -797,17 +792,23 @@ def _training_cost(workdir: str) -> Dict:
 
 
 def _describe_source(c) -> str:
+  """The training views in the report's setup: the source with its options (an attack's
+  label names its budget), the eps, MaxUp and the PASS filter."""
   ta = c.train_attack
-  if ta.name == "hard_positives":
-    text = f"hard positives {ta.hp_type} x{ta.hp_scale:g}"
-  elif ta.name in ("ace", "diffaugment", "augmix"):
-    text = ta.name + (f" ({','.join(ta.policy)})" if ta.name == "diffaugment" else "")
+  name = _views.parse_source(ta.name)[0]
+  options = _views.source_options(ta.name)
+  if name == "hard_positives":
+    text = f"hard positives {options['directions']} x{options['scale']:g}"
+  elif name in ("ace", "augmix"):
+    text = f"{ta.name}"
+  elif name == "diffaugment":
+    text = f"diffaugment ({','.join(options['policy'])})"
+  elif name == "free":
+    text = f"free eps {ta.eps:g} (m = {options['replays']} replays)"
   else:
-    text = f"{ta.name} eps {ta.eps:g}"
-    if ta.name == "pgd":
-      text += f", {ta.num_steps} steps" + (" (curriculum 1 ->)" if ta.curriculum == "steps" else "")
-    if ta.name == "free":
-      text += f" (m = {ta.replays} replays)"
+    text = f"{attacks.attack_label(ta.name)} at eps {ta.eps:g}"
+    if ta.curriculum == "steps":
+      text += " (curriculum: steps 1 ->)"
   if ta.maxup > 1:
     text += f", MaxUp m = {ta.maxup}"
   if ta.pass_tau > 0:

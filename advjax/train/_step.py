@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from advjax import _validate
 from advjax import attacks, data, losses
 from advjax.models import make_logits_fn
 from advjax.train import _views
@@ -14,70 +15,65 @@ from advjax.train._state import TrainState
 
 RECIPES = ("standard", "adversarial", "hybrid")
 OBJECTIVES = ("ce", "trades", "mart")  # the loss of the adversarial views
-TRAIN_ATTACKS = _views.SOURCES  # the view sources, by name (attacks, augmentations, ...)
+TRAIN_ATTACKS = _views.SOURCES  # the built-in view sources (attacks, augmentations, ...)
 
 
-def make_attack_fn(
-  name: str,
-  *,
-  num_steps: int = 7,
-  step_size_factor: Optional[float] = None,
-  num_restarts: int = 1,
-  norm: str = "linf",
-  objective: str = "ce",
-) -> Callable:
-  """The training attack `name` from the attack registry, as `(key, logits_fn, images,
+def make_attack_fn(spec: str, *, objective: str = "ce", **options) -> Callable:
+  """The training attack `spec` from the attack registry, as `(key, logits_fn, images,
   labels, eps) -> images`.
 
-  `attacks.build_attack(name, ...)` with the `config.train_attack` options that
-  the attack takes (the others are ignored): `num_steps`, `num_restarts`, `norm`,
-  and `step_size_factor`, the step as a fraction of eps (None: the attack's default;
-  1.25 for "fgsm_rs", Wong et al. 2020; 2.5 / num_steps for "pgd", Madry et al. 2018).
-  With objective "trades", "pgd" is TRADES' own PGD on the KL term
-  (`attacks.trades_attack`: Gaussian start, `num_steps` steps, the last iterate).
+  `attacks.build_attack(spec, **options)`: the attack with its own options, e.g.
+  `make_attack_fn("pgd(num_steps=7)")` or `make_attack_fn("pgd", num_steps=7)` (step
+  sizes as fractions of eps; defaults: 2.5 / num_steps for "pgd", Madry et al. 2018;
+  1.25 for "fgsm_rs", Wong et al. 2020). With objective "trades", "pgd" is TRADES' own
+  PGD on the KL term (`attacks.trades_attack`: Gaussian start, `num_steps` steps, the
+  last iterate), which takes PGD's `num_steps`, `step_size` and `norm`.
 
   Args:
-    name: one of `attacks.ATTACK_NAMES`.
-    objective: one of `OBJECTIVES`; "trades" needs name "pgd".
+    spec: a registered attack (`attacks.attack_names()`), optionally with options.
+    objective: one of `OBJECTIVES`; "trades" needs "pgd".
+    **options: more of the attack's options.
 
   Raises:
-    ValueError: for an unknown name, "free" or another view source, or an
-      objective "trades" with another attack than "pgd".
+    ValueError: for an unknown attack or option (naming both), "free" or another view
+      source, or objective "trades" with another attack than "pgd" or a PGD option
+      TRADES' attack does not take.
   """
   if objective not in OBJECTIVES:
     raise ValueError(f"Unknown objective {objective!r}; expected one of {list(OBJECTIVES)}.")
-  if objective == "trades":
-    if name != "pgd":
-      raise ValueError(
-        f"objective 'trades' maximizes its own KL term with PGD "
-        f"(`attacks.trades_attack`): the attack must be 'pgd'; got {name!r}."
-      )
-
-    def trades(key, logits_fn, images, labels, eps):
-      return attacks.trades_attack(
-        key,
-        logits_fn,
-        images,
-        labels,
-        eps=eps,
-        norm=norm,
-        num_steps=num_steps,
-        step_size=step_size_factor,
-      )
-
-    return trades
+  name, _ = _validate.parse_call(spec, "attack")
   if name == "free":
     raise ValueError(
       "free adversarial training is a step of its own: use "
       "`make_free_train_step`, not an attack_fn."
     )
-  if name in TRAIN_ATTACKS and name not in attacks.ATTACK_NAMES:
+  if name in _views.VIEW_SOURCES:
     raise ValueError(f"{name!r} is a view source, not an eps-bounded attack: use `make_source`.")
-  options = dict(
-    num_steps=num_steps, step_size=step_size_factor, num_restarts=num_restarts, norm=norm
-  )
-  takes = attacks.get_attack(name).options
-  return attacks.build_attack(name, **{k: v for k, v in options.items() if k in takes})
+  name, given = attacks.parse_attack(spec)
+  both = sorted(set(given) & set(options))
+  if both:
+    raise ValueError(f"attack {spec!r}: option {both[0]!r} is given twice.")
+  given.update(options)
+  if objective != "trades":
+    return attacks.build_attack(name, **given)
+  if name != "pgd":
+    raise ValueError(
+      f"objective 'trades' maximizes its own KL term with PGD "
+      f"(`attacks.trades_attack`): the attack must be 'pgd'; got {name!r}."
+    )
+  attacks.build_attack(name, **given)  # checks the options against PGD's
+  takes = ("num_steps", "step_size", "norm")
+  unknown = sorted(set(given) - set(takes))
+  if unknown:
+    raise ValueError(
+      f"objective 'trades' runs its own PGD (`attacks.trades_attack`), which takes "
+      f"{list(takes)} of PGD's options; got {unknown[0]!r}."
+    )
+
+  def trades(key, logits_fn, images, labels, eps):
+    return attacks.trades_attack(key, logits_fn, images, labels, eps=eps, **given)
+
+  return trades
 
 
 def awp_perturbation(params, grads, gamma) -> Any:

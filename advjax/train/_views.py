@@ -5,26 +5,30 @@ adversarial or augmented images (N = B * per-example views), their labels and an
 optional weight per view (the PASS filter and invalid hard positives give weight
 0). The train step adds `(1 - alpha) * view_loss(...)` to its clean term.
 
-Sources: every attack of the registry (`attacks.ATTACK_NAMES`: "fgsm", "fgsm_rs"
-(Wong et al. 2020), "pgd" (Madry et al. 2018), "apgd_ce", ...; one view per image),
-"hard_positives" (Rozsa, Rudd & Boult 2016: minimal adversarials along FGS, FGV
-or hot/cold directions, scaled; HC-D-9-1.05 is type "HC-D-9", scale 1.05),
-"ace" (Zhao et al. 2020), "diffaugment" (Zhao et al. 2020), "augmix" (Hendrycks
-et al. 2020). "free" (Shafahi et al. 2019) is a step of its own
-(`make_free_train_step`). MaxUp (Gong et al. 2021) over any source: `maxup` > 1
-draws that many copies and trains on the worst per example.
+A config names a source with its options in one string, as attacks are named
+(`attacks.parse_attack`): `config.train_attack.name = "pgd(num_steps=7)"`. Sources:
+every attack of the registry (`attacks.attack_names()`: "fgsm", "fgsm_rs" (Wong et
+al. 2020), "pgd" (Madry et al. 2018), "apgd_ce", ..., and any attack added with
+`attacks.register`; one view per image, the attack's own options), and the sources
+defined here, each a builder whose keyword-only arguments are its options:
+"hard_positives" (Rozsa, Rudd & Boult 2016: minimal adversarials along FGS, FGV or
+hot/cold directions, scaled; HC-D-9-1.05 is `hard_positives(directions="HC-D-9",
+scale=1.05)`), "ace" (Zhao et al. 2020), "diffaugment" (Zhao et al. 2020), "augmix"
+(Hendrycks et al. 2020). "free" (Shafahi et al. 2019) is a step of its own
+(`make_free_train_step`); its options are its replays and the PGD steps of its
+validation. MaxUp (Gong et al. 2021) over any source: `maxup` > 1 draws that many
+copies and trains on the worst per example.
 """
 
 import functools
-from typing import Callable, NamedTuple, Optional
+import inspect
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 
+from advjax import _validate
 from advjax import attacks, augment, losses, metrics
-
-ATTACK_SOURCES = attacks.ATTACK_NAMES  # one adversarial view per image
-SOURCES = ATTACK_SOURCES + ("free", "hard_positives", "ace", "diffaugment", "augmix")
 
 
 class Views(NamedTuple):
@@ -48,31 +52,166 @@ def attack_source(attack_fn: Callable) -> Callable:
   return lambda key, logits_fn, x, y, eps: Views(attack_fn(key, logits_fn, x, y, eps), y)
 
 
+class PassFilter(NamedTuple):
+  """The PASS filter of the views: keep a view only where PASS(view, image) >= tau
+  (tau 0: no filter), PASS with `iterations` ECC iterations."""
+
+  tau: float = 0.0
+  iterations: int = 20
+
+
+def _per_example(fn):
+  return lambda k, x: jax.vmap(fn)(jax.random.split(k, x.shape[0]), x)
+
+
+def _hard_positives(pf: PassFilter, *, directions: str = "HC-D-9", scale: float = 1.0):
+  """Hard positives: `directions` "FGS", "FGV", "HC-D-k" or "HC-S-k", scaled by `scale`
+  (1.0 = the minimal adversarial; Rozsa et al. use 1.05 and 1.10). eps is not used: the
+  search finds the scale."""
+  attacks.parse_hard_positive_type(directions)
+  if not scale > 0:
+    raise ValueError(f"`scale` must be > 0; got {scale}.")
+
+  def generate(key, logits_fn, x, y, eps):
+    del key, eps
+    dirs = attacks.hard_positive_directions(logits_fn, x, y, directions)
+    hp = attacks.hard_positives(
+      logits_fn,
+      x,
+      y,
+      dirs,
+      scales=(scale,),
+      compute_pass=pf.tau > 0,
+      pass_iterations=pf.iterations,
+    )
+    per = dirs.shape[1]
+    weight = hp.valid.reshape(-1).astype(jnp.float32)
+    if pf.tau > 0:
+      weight = weight * (hp.pass_score.reshape(-1) >= pf.tau)
+    return Views(hp.images.reshape((-1,) + x.shape[1:]), jnp.repeat(y, per), weight)
+
+  return generate
+
+
+def _ace(pf: PassFilter, *, num_steps: int = 7):
+  """ACE: `num_steps` Adam steps on the colour filter."""
+  del pf
+  _validate.check_positive_int(num_steps, "num_steps")
+  return lambda key, logits_fn, x, y, eps: Views(
+    augment.ace(key, logits_fn, x, y, num_steps=num_steps), y
+  )
+
+
+def _diffaugment(pf: PassFilter, *, policy: Tuple[str, ...] = ("color", "translation", "cutout")):
+  """DiffAugment with `policy` (its transforms, in order)."""
+  del pf
+  policy = _validate.parse_names(
+    policy,
+    "policy",
+    augment.DIFFAUGMENT_POLICIES,
+    "DiffAugment policy",
+    comma_string=True,
+    distinct=False,
+  )
+  fn = _per_example(functools.partial(augment.diffaugment, policy=policy))
+  return lambda key, logits_fn, x, y, eps: Views(fn(key, x), y)
+
+
+def _augmix(pf: PassFilter, *, severity: float = 3.0):
+  """AugMix at operation `severity`."""
+  del pf
+  fn = _per_example(functools.partial(augment.augmix, severity=severity))
+  return lambda key, logits_fn, x, y, eps: Views(fn(key, x), y)
+
+
+def _free(pf: PassFilter, *, replays: int = 4, num_steps: int = 7):
+  """Free adversarial training: each batch replayed `replays` times (m); its validation
+  accuracy is measured under PGD with `num_steps` steps."""
+  del pf
+  _validate.check_positive_int(replays, "replays")
+  _validate.check_positive_int(num_steps, "num_steps")
+  raise ValueError("free adversarial training is a step of its own: use `make_free_train_step`.")
+
+
+# The view sources besides the attacks: name -> builder `(pass_filter, **options) -> generate`.
+_BUILDERS = {
+  "free": _free,
+  "hard_positives": _hard_positives,
+  "ace": _ace,
+  "diffaugment": _diffaugment,
+  "augmix": _augmix,
+}
+VIEW_SOURCES = tuple(_BUILDERS)
+SOURCES = attacks.ATTACK_NAMES + VIEW_SOURCES  # the built-in sources
+
+
+def _is_attack(name: str) -> bool:
+  return name in attacks.attack_names()
+
+
+def _defaults(name: str) -> Dict:
+  params = inspect.signature(_BUILDERS[name]).parameters.values()
+  return {p.name: p.default for p in params if p.kind == inspect.Parameter.KEYWORD_ONLY}
+
+
+def parse_source(spec: str) -> Tuple[str, Dict]:
+  """`"hard_positives(directions='HC-D-9', scale=1.05)"` -> (name, options given).
+
+  Raises:
+    ValueError: for an unknown source or an option it does not take, naming both.
+  """
+  name, options = _validate.parse_call(spec, "view source")
+  if _is_attack(name):
+    return attacks.parse_attack(spec)
+  if name not in _BUILDERS:
+    raise ValueError(
+      f"Unknown view source {name!r}; expected an attack ({list(attacks.attack_names())}) "
+      f"or one of {list(VIEW_SOURCES)}."
+    )
+  known = _defaults(name)
+  unknown = sorted(set(options) - set(known))
+  if unknown:
+    raise ValueError(
+      f"view source {name!r} takes no option {unknown[0]!r}; its options are {list(known)}."
+    )
+  return name, options
+
+
+def source_options(spec: str) -> Dict:
+  """Every option of the source `spec` names, its defaults updated by those given."""
+  name, options = parse_source(spec)
+  defaults = attacks.get_attack(name).options if _is_attack(name) else _defaults(name)
+  return {**defaults, **options}
+
+
+def canonical_source(spec: str, **options) -> str:
+  """`spec` with `options` set, written with the options that differ from their
+  defaults, in signature order: the one spelling of a source (`"pgd(num_steps=7)"` for
+  `"pgd(num_restarts=1, num_steps=7)"`)."""
+  name, given = parse_source(spec)
+  given.update(options)
+  defaults = attacks.get_attack(name).options if _is_attack(name) else _defaults(name)
+  changed = {k: v for k, v in given.items() if k not in defaults or v != defaults[k]}
+  parse_source(
+    _validate.format_call(name, changed, list(defaults) + sorted(set(changed) - set(defaults)))
+  )
+  return _validate.format_call(name, changed, list(defaults))
+
+
 def make_source(
-  name: str,
+  spec: str,
   *,
   attack_fn: Optional[Callable] = None,
-  hp_type: str = "HC-D-9",
-  hp_scale: float = 1.0,
-  num_steps: int = 7,
-  policy: str = "color,translation,cutout",
-  severity: float = 3.0,
   pass_tau: float = 0.0,
   pass_iterations: int = 20,
 ) -> Callable:
-  """A source of training views by name: `(key, logits_fn, x, y, eps) -> Views`.
+  """A source of training views: `(key, logits_fn, x, y, eps) -> Views`.
 
   Args:
-    name: one of `SOURCES` except "free".
-    attack_fn: for an attack name, `(key, logits_fn, x, y, eps) -> x_adv`; None:
-      `attacks.build_attack(name)` with the attack's default options.
-    hp_type, hp_scale: "hard_positives": the direction type ("FGS", "FGV", "HC-D-k",
-      "HC-S-k") and the factor of the minimal perturbation (1.0 = the minimal
-      adversarial; Rozsa et al. use 1.05 and 1.10). eps is not used: the search
-      finds the scale.
-    num_steps: "ace": Adam steps on the colour filter.
-    policy: "diffaugment": the DiffAugment policy.
-    severity: "augmix": operation severity.
+    spec: a source with its options, `"pgd(num_steps=7)"`, `"diffaugment(policy=('color',
+      'cutout'))"` (see the module docstring); not "free".
+    attack_fn: for an attack, `(key, logits_fn, x, y, eps) -> x_adv` to use instead of
+      `attacks.build_attack(spec)` (e.g. TRADES' own PGD, `make_attack_fn`).
     pass_tau: keep only views with PASS(view, original) >= pass_tau (0 = no filter).
     pass_iterations: ECC iterations of PASS.
 
@@ -80,58 +219,34 @@ def make_source(
     The source (stop_gradient on its outputs).
 
   Raises:
-    ValueError: for an unknown name, "free" or pass_tau outside [0, 1].
+    ValueError: for an unknown source or option, "free", or pass_tau outside [0, 1].
   """
-  if name not in SOURCES:
-    raise ValueError(f"Unknown view source {name!r}; expected one of {list(SOURCES)}.")
-  if name == "free":
-    raise ValueError("free adversarial training is a step of its own: use `make_free_train_step`.")
+  name, options = parse_source(spec)
   if not 0.0 <= pass_tau <= 1.0:
     raise ValueError(f"`pass_tau` must be in [0, 1]; got {pass_tau}.")
-  if name in ATTACK_SOURCES and attack_fn is None:
-    attack_fn = attacks.build_attack(name)
-  if name == "hard_positives":
-    attacks.parse_hard_positive_type(hp_type)
-    if hp_scale <= 0:
-      raise ValueError(f"`hp_scale` must be > 0; got {hp_scale}.")
-  filtered = pass_tau > 0
-
-  def per_example(fn):
-    return lambda k, x: jax.vmap(fn)(jax.random.split(k, x.shape[0]), x)
-
-  def generate(key, logits_fn, x, y, eps):
-    if name in ATTACK_SOURCES:
-      return attack_source(attack_fn)(key, logits_fn, x, y, eps)
-    if name == "hard_positives":
-      dirs = attacks.hard_positive_directions(logits_fn, x, y, hp_type)
-      hp = attacks.hard_positives(
-        logits_fn,
-        x,
-        y,
-        dirs,
-        scales=(hp_scale,),
-        compute_pass=filtered,
-        pass_iterations=pass_iterations,
-      )
-      per = dirs.shape[1]
-      weight = hp.valid.reshape(-1).astype(jnp.float32)
-      if filtered:
-        weight = weight * (hp.pass_score.reshape(-1) >= pass_tau)
-      return Views(hp.images.reshape((-1,) + x.shape[1:]), jnp.repeat(y, per), weight)
-    if name == "ace":
-      return Views(augment.ace(key, logits_fn, x, y, num_steps=num_steps), y)
-    if name == "diffaugment":
-      return Views(per_example(functools.partial(augment.diffaugment, policy=policy))(key, x), y)
-    return Views(per_example(functools.partial(augment.augmix, severity=severity))(key, x), y)
+  pf = PassFilter(float(pass_tau), int(pass_iterations))
+  if _is_attack(name):
+    generate = attack_source(attack_fn or attacks.build_attack(spec))
+  else:
+    generate = _BUILDERS[name](pf, **options)
 
   def source(key, logits_fn, x, y, eps):
     views = generate(key, logits_fn, x, y, eps)
-    if filtered and name != "hard_positives":
-      keep = metrics.pass_score(views.images, x, num_iterations=pass_iterations) >= pass_tau
+    if pf.tau > 0 and name != "hard_positives":
+      keep = metrics.pass_score(views.images, x, num_iterations=pf.iterations) >= pf.tau
       views = views._replace(weight=keep.astype(jnp.float32))
     return jax.tree_util.tree_map(jax.lax.stop_gradient, views)
 
   return source
+
+
+def check_source(spec: str) -> None:
+  """Raises ValueError for a source `make_source` (or the free step) would reject."""
+  name, options = parse_source(spec)
+  if name == "free":
+    _validate.check_positive_int(source_options(spec)["replays"], "replays")
+  elif not _is_attack(name):
+    _BUILDERS[name](PassFilter(), **options)
 
 
 def maxup_views(source: Callable, m: int) -> Callable:

@@ -66,9 +66,8 @@ def cifar10(
   c.momentum = 0.9
   c.lr_schedule = lr_schedule
   c.weight_decay = weight_decay
-  c.train_attack.name = "pgd"
+  c.train_attack.name = f"pgd(num_steps={num_steps})"
   c.train_attack.eps = 8 / 255
-  c.train_attack.num_steps = num_steps
   c.eval.eps = 8 / 255
   c.eval.eps_grid = (0.0, 2 / 255, 4 / 255, 8 / 255, 12 / 255, 16 / 255)
   c.eval.attack_options.pgd.step_size = 0.25  # of eps: 2/255
@@ -118,9 +117,8 @@ def imagenet(
   c.nesterov = True
   c.lr_schedule = lr_schedule
   c.weight_decay = weight_decay
-  c.train_attack.name = "pgd"
+  c.train_attack.name = f"pgd(num_steps={num_steps})"
   c.train_attack.eps = 4 / 255
-  c.train_attack.num_steps = num_steps
   c.eval.eps = 4 / 255
   c.eval.eps_grid = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255)
   c.eval.attack_options.pgd.step_size = 0.25  # of eps: 1/255

@@ -38,7 +38,7 @@ def get_config(arg=None):
   c.noisymix.blocks = (0, 2, 3, 4)  # the input, after stages 1-3 (ResNet50's block_hook)
   c.noisymix.noise = True
   c.noisymix.add, c.noisymix.mult, c.noisymix.sparsity = 0.5, 0.5, 0.65
-  c.train_attack.severity = 3.0
+  c.noisymix.severity = 3.0
   c.eval.corruptions = ("common",)
   c.eval.corruption_examples = 1000
   if arg == "quick":

@@ -20,10 +20,9 @@ def get_config(arg=None):
   c.alpha = 0.5
   c.num_epochs = 30
   c.learning_rate = 2e-3
-  c.train_attack.name = "pgd"
+  c.train_attack.name = "pgd(num_steps=7)"
   c.train_attack.eps = 0.15  # train at 1.5x the evaluation eps (0.1): a robustness margin
   c.eval.eps = 0.1
-  c.train_attack.num_steps = 7
   c.eps_schedule = "linear"
   c.eps_warmup_epochs = 10
   if arg == "quick":

@@ -22,10 +22,9 @@ def get_config(arg=None):
   c.alpha = 0.0
   c.num_epochs = 30
   c.learning_rate = 2e-3
-  c.train_attack.name = "pgd"
+  c.train_attack.name = "pgd(num_steps=7)"
   c.train_attack.eps = 0.15  # train at 1.5x the evaluation eps (0.1): a robustness margin
   c.eval.eps = 0.1
-  c.train_attack.num_steps = 7
   c.eps_schedule = "linear"  # eps/10 -> eps: at full eps from step 0 a seed can stall at chance
   c.eps_warmup_epochs = 10
   if arg == "quick":
