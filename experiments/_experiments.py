@@ -177,10 +177,8 @@ _B = Experiment(
   rows=[
     Row("pgd_at", "PGD-AT (alpha = 0, linear eps)", _pgd_at("pgd_at", **_B_EVAL)),
     Row("hybrid", "hybrid (adaptive alpha, linear eps)", _hybrid("hybrid", **_B_EVAL)),
-    Row(
-      "trades", "TRADES (beta 6)", _pgd_at("trades", objective="trades", trades_beta=6.0, **_B_EVAL)
-    ),
-    Row("mart", "MART (lambda 6)", _pgd_at("mart", objective="mart", mart_lambda=6.0, **_B_EVAL)),
+    Row("trades", "TRADES (beta 6)", _pgd_at("trades", objective="trades", **_B_EVAL)),
+    Row("mart", "MART (lambda 6)", _pgd_at("mart", objective="mart", **_B_EVAL)),
     Row("awp", "PGD-AT + AWP (gamma 5e-3)", _pgd_at("awp", awp_gamma=5e-3, **_B_EVAL)),
   ],
   seeds=(0, 1, 2),

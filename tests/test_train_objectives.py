@@ -9,8 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from advjax import attacks, losses, models, train
-from tests._inputs import TINY_EPS, run_on_host_devices, set_keys, tiny_train_setup
+from advjax import attacks, data, losses, models, train
+from tests._inputs import TINY_EPS, quick_config, run_on_host_devices, set_keys, tiny_train_setup
 
 EPS = TINY_EPS
 
@@ -203,10 +203,22 @@ def _config(**flat):
   "flat, match",
   [
     ({"objective": "trades"}, "config.recipe='adversarial'"),
-    ({"objective": "kl", "recipe": "adversarial"}, "config.objective: unknown value 'kl'"),
+    ({"objective": "kl", "recipe": "adversarial"}, "config.objective: Unknown objective 'kl'"),
+    (
+      {"objective": "trades(lam=3.0)", "recipe": "adversarial"},
+      r"config.objective: objective 'trades' takes no option 'lam'; its options are \['beta'\]",
+    ),
     (
       {"objective": "trades", "recipe": "adversarial", "train_attack.name": "fgsm"},
-      "train_attack.name must be 'pgd'; got 'fgsm'",
+      "the attack must be 'pgd'; got 'fgsm'",
+    ),
+    (
+      {"objective": "trades", "recipe": "adversarial", "train_attack.name": "augmix"},
+      "an attack of its own, not 'augmix'",
+    ),
+    (
+      {"objective": "trades", "recipe": "adversarial", "train_attack.name": "pgd(num_restarts=2)"},
+      "TRADES' PGD|trades_attack",
     ),
     (
       {"objective": "mart", "recipe": "adversarial", "train_attack.name": "free"},
@@ -217,7 +229,7 @@ def _config(**flat):
       "config.awp_gamma > 0",
     ),
     ({"awp_gamma": -0.01}, "config.awp_gamma must be >= 0"),
-    ({"trades_beta": -1.0}, "config.trades_beta must be >= 0"),
+    ({"objective": "trades(beta=-1.0)", "recipe": "adversarial"}, "`beta` must be a number >= 0"),
   ],
 )
 def test_config_errors_name_the_key(flat, match):
@@ -228,19 +240,21 @@ def test_config_errors_name_the_key(flat, match):
 def test_config_spelling_and_old_runs(tmp_path):
   c = train.validate_config(
     _config(
-      objective="mart",
+      objective="mart(beta=5.0)",
       recipe="hybrid",
-      mart_lambda=5.0,
       awp_gamma=5e-3,
       **{"noisymix.views": "augmix", "train_attack.pass_tau": 0.5, "eps_schedule": "linear"},
     )
   )
-  assert train._config.objective_weight(c) == 5.0  # pylint: disable=protected-access
+  assert train.parse_objective(c.objective) == ("mart", {"beta": 5.0})
+  spelled = _config(objective="trades(beta=6.0)", recipe="adversarial")
+  assert train.validate_config(spelled).objective == "trades"
   assert train.default_config().objective == "ce" and train.default_config().awp_gamma == 0
   # a run saved before these keys existed is the same run as the default config now
   saved = json.loads(train.default_config().to_json_best_effort())
-  for k in ("objective", "trades_beta", "mart_lambda", "awp_gamma"):
+  for k in ("objective", "awp_gamma"):
     del saved[k]
+  saved.update(trades_beta=6.0, mart_lambda=6.0)  # the KL weights' keys, then
   (tmp_path / "config.json").write_text(json.dumps(saved))
   train._loop._check_same_config(  # pylint: disable=protected-access
     str(tmp_path), train.validate_config(train.default_config())
@@ -289,3 +303,46 @@ def test_objectives_on_8_host_devices_match_one_device():
   sharded over 8 host devices gives the losses and parameters of one device."""
   out = run_on_host_devices(_MULTI_DEVICE, n=8, timeout=600)
   assert out.count("OK ") == 6, out
+
+
+# --------------------------------------------------------------------------- #
+# An objective added as one part, trained with from a config
+# --------------------------------------------------------------------------- #
+@pytest.fixture
+def logit_pairing():
+  """Adversarial logit pairing (Kannan et al. 2018): the views' CE + weight * the mean
+  squared distance between clean and adversarial logits; one part, one name."""
+
+  @train.register_objective("logit_pairing")
+  def pairing(*, weight: float = 0.5):
+    def loss(logits_clean, labels, logits_views, views, maxup):
+      del labels
+      l_views, acc, _ = train.view_loss(logits_views, views, maxup)
+      lc = train.clean_logits_of_views(logits_clean, logits_views.shape[0], maxup)
+      pair = jnp.mean(jnp.sum(jnp.square(lc - logits_views), -1))
+      return l_views + weight * pair, {"acc_adv": acc, "loss_pair": pair}
+
+    return train.Objective(loss, uses_clean_logits=True)
+
+  yield pairing
+  train.unregister_objective("logit_pairing")
+
+
+def test_an_objective_added_as_one_part_trains_from_a_config(logit_pairing):
+  def one_step(objective):
+    c = quick_config(recipe="adversarial", alpha=0.5, batch_size=32, objective=objective)
+    run = train.Run(train.validate_config(c))
+    state = run.init_state()
+    batch = data.shard_batch(next(iter(run.train_stream(0))), run.mesh)
+    return jax.device_get(run.train_step_at(0)(state, batch)[1])
+
+  ce, w0, w2 = (
+    one_step(o) for o in ("ce", "logit_pairing(weight=0.0)", "logit_pairing(weight=2.0)")
+  )
+  assert w2["loss_pair"] > 0 and np.isfinite(w2["loss"])
+  # the same views and forwards: the part's loss is the views' CE plus weight * pairing
+  np.testing.assert_allclose(w0["loss_adv"], ce["loss_adv"], rtol=1e-6)
+  np.testing.assert_allclose(w2["loss_adv"], ce["loss_adv"] + 2.0 * w2["loss_pair"], rtol=1e-5)
+  np.testing.assert_allclose(w2["loss"], 0.5 * w2["loss_clean"] + 0.5 * w2["loss_adv"], rtol=1e-5)
+  with pytest.raises(ValueError, match=r"'logit_pairing' takes no option 'beta'.*\['weight'\]"):
+    train.validate_config(set_keys(train.default_config(), objective="logit_pairing(beta=1.0)"))

@@ -28,7 +28,14 @@ from advjax.train._schedules import make_optimizer
 from advjax.train._stall import TrainingStalledError
 from advjax.train._state import TrainState
 from advjax.train._state import create_train_state
-from advjax.train._step import OBJECTIVES
+from advjax.train._objectives import OBJECTIVES
+from advjax.train._objectives import Objective
+from advjax.train._objectives import build_objective
+from advjax.train._objectives import canonical_objective
+from advjax.train._objectives import objective_names
+from advjax.train._objectives import parse_objective
+from advjax.train._objectives import register_objective
+from advjax.train._objectives import unregister_objective
 from advjax.train._step import RECIPES
 from advjax.train._step import TRAIN_ATTACKS
 from advjax.train._step import awp_perturbation
@@ -43,6 +50,7 @@ from advjax.train._views import VIEW_SOURCES
 from advjax.train._views import NoisyMix
 from advjax.train._views import Views
 from advjax.train._views import attack_source
+from advjax.train._views import clean_logits_of_views
 from advjax.train._views import canonical_source
 from advjax.train._views import make_source
 from advjax.train._views import parse_source
@@ -51,6 +59,7 @@ from advjax.train._views import view_loss
 
 __all__ = [
   "Checkpointer",
+  "DISTRIBUTED_MODES",
   "EPS_SCHEDULES",
   "LR_SCHEDULES",
   "NOISYMIX_VIEWS",
@@ -58,6 +67,7 @@ __all__ = [
   "NonFiniteLossError",
   "OBJECTIVES",
   "OPTIMIZERS",
+  "Objective",
   "RECIPES",
   "Run",
   "SOURCES",
@@ -68,12 +78,18 @@ __all__ = [
   "Views",
   "attack_source",
   "awp_perturbation",
+  "build_objective",
+  "canonical_objective",
   "canonical_source",
+  "clean_logits_of_views",
   "create_train_state",
   "default_config",
+  "detect_cluster",
   "eps_schedule",
   "evaluate_checkpoint",
   "fit",
+  "initialize_distributed",
+  "is_primary",
   "l2_penalty",
   "load_run",
   "lr_schedule",
@@ -82,16 +98,15 @@ __all__ = [
   "make_free_train_step",
   "make_optimizer",
   "make_source",
-  "parse_source",
-  "source_options",
   "make_train_step",
+  "objective_names",
+  "parse_objective",
+  "parse_source",
   "read_run_config",
+  "register_objective",
+  "source_options",
   "train_and_evaluate",
+  "unregister_objective",
   "validate_config",
   "view_loss",
-  # multi-host runs
-  "DISTRIBUTED_MODES",
-  "detect_cluster",
-  "initialize_distributed",
-  "is_primary",
 ]

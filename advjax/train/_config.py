@@ -17,6 +17,7 @@ from advjax import models
 from advjax.eval import default_eval_config
 from advjax.eval import check_attack_options
 from advjax.eval import parse_attack_specs
+from advjax.train import _objectives
 from advjax.train import _schedules
 from advjax.train import _stall
 from advjax.train import _step
@@ -38,8 +39,6 @@ _NAME_TUPLES = (
 # trained with.
 _ADDED_KEYS = (
   ("objective", "ce"),
-  ("trades_beta", 6.0),
-  ("mart_lambda", 6.0),
   ("awp_gamma", 0.0),
   ("dtype", "float32"),
   ("train_augment", "none"),
@@ -143,7 +142,7 @@ def _old_train_source(out: dict) -> None:
   values = dict(old, step_size=old["step_size_factor"])
   if name in _OLD_ATTACK_TRAIN_OPTIONS:
     keys = _OLD_ATTACK_TRAIN_OPTIONS[name]
-    if name == "pgd" and out.get("objective") == "trades":
+    if name == "pgd" and str(out.get("objective", "")).split("(")[0] == "trades":
       keys = ("num_steps", "step_size")
     options = {k: values[k] for k in keys if values[k] is not None}
   else:
@@ -160,13 +159,17 @@ def _old_train_source(out: dict) -> None:
     pass  # validate_config names the key
 
 
+def _old_objective(out: dict) -> None:
+  """Folds the KL weight keys of older runs (trades_beta, mart_lambda) into the
+  objective's options, in place."""
+  beta = {"trades": out.pop("trades_beta", 6.0), "mart": out.pop("mart_lambda", 6.0)}
+  name = out.get("objective", "ce")
+  if name in beta:
+    out["objective"] = _objectives.canonical_objective(name, beta=beta[name])
+
+
 # config.input.pipeline's values: in-memory float32 arrays, or the Grain pipeline.
 INPUT_PIPELINES = ("memory", "grain")
-
-
-def objective_weight(config) -> float:
-  """The KL weight of a validated config's objective: TRADES' beta or MART's lambda."""
-  return float(config.mart_lambda if config.objective == "mart" else config.trades_beta)
 
 
 def noisymix_spec(config):
@@ -255,12 +258,11 @@ def default_config() -> ml_collections.ConfigDict:
   # recipe: standard (alpha = 1), adversarial (fixed alpha), hybrid (adaptive alpha)
   c.recipe = "standard"
   c.alpha = 0.5  # fixed alpha ("adversarial"), initial alpha ("hybrid")
-  # the loss of the adversarial views: "ce", "trades" (Zhang et al. 2019: CE(x) + beta *
-  # KL(p(x) || p(x')), x' from TRADES' PGD on the KL) or "mart" (Wang et al. 2020);
-  # alpha = 0 gives the paper's loss
+  # the loss of the adversarial views, with its options (train.objective_names()): "ce",
+  # "trades(beta=6.0)" (Zhang et al. 2019: CE(x) + beta * KL(p(x) || p(x')), x' from
+  # TRADES' PGD on the KL) or "mart(beta=6.0)" (Wang et al. 2020); alpha = 0 gives the
+  # paper's loss
   c.objective = "ce"
-  c.trades_beta = 6.0
-  c.mart_lambda = 6.0
   c.awp_gamma = 0.0  # AWP (Wu et al. 2020): relative weight perturbation, 0 = off
   c.train_attack = ml_collections.ConfigDict(
     {
@@ -328,7 +330,8 @@ def from_saved(saved: dict) -> dict:
   `pgd_restarts`, `cw_*`, `apgd_steps`, `apgd_targets`, `square_queries`) gets
   `attack_options` with the options those keys gave each attack instead: pgd_steps 20
   and pgd_step_size 0.01 at eps 0.1 -> attack_options.pgd {"num_steps": 20,
-  "step_size": 0.1, "num_restarts": 1}.
+  "step_size": 0.1, "num_restarts": 1}. The KL weights trades_beta and mart_lambda
+  become the objective's option: objective "trades" with trades_beta 3 -> "trades(beta=3.0)".
   """
   out = json.loads(json.dumps(saved))  # a deep copy
   for key, value in _ADDED_KEYS:  # runs saved before these keys existed trained with them
@@ -343,6 +346,8 @@ def from_saved(saved: dict) -> dict:
   )
   if isinstance(ev.get("attacks"), str):
     ev["attacks"] = names(ev["attacks"])
+  if isinstance(out, dict) and ("trades_beta" in out or "mart_lambda" in out):
+    _old_objective(out)
   if ev and "attack_options" not in ev:  # saved before attacks carried their options
     _old_eval_attack_options(ev)
   if isinstance(ev.get("corruptions"), str):
@@ -474,7 +479,12 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
 
   choice("model", full.model, models.MODELS)
   choice("recipe", full.recipe, _step.RECIPES)
-  choice("objective", full.objective, _step.OBJECTIVES)
+  try:  # the objective's own options, checked by its builder
+    _objectives.build_objective(full.objective)
+    full.objective = _objectives.canonical_objective(full.objective)
+  except ValueError as err:
+    raise ValueError(f"config.objective: {err}") from None
+  objective = _objectives.build_objective(full.objective)
   try:  # the source's own options, checked by the registry and the source's builder
     _views.check_source(full.train_attack.name)
     full.train_attack.name = _views.canonical_source(full.train_attack.name)
@@ -505,8 +515,6 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
     "weight_decay",
     "eps_warmup_epochs",
     "warmup_epochs",
-    "trades_beta",
-    "mart_lambda",
     "awp_gamma",
   ):
     node, leaf = (full, key) if "." not in key else (full[key.split(".")[0]], key.split(".")[1])
@@ -527,17 +535,15 @@ def validate_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
       "config.recipe='adversarial' (with config.alpha=0.0 the loss is the "
       "paper's) or 'hybrid'."
     )
-  if full.objective == "trades" and source != "pgd":
-    raise ValueError(
-      "config.objective='trades' finds its adversarial examples with its own "
-      "PGD on the KL term (attacks.trades_attack): config.train_attack.name "
-      f"must be 'pgd'; got {ta.name!r}."
-    )
-  if full.objective == "trades":
-    try:  # TRADES' PGD takes PGD's num_steps, step_size and norm
-      _step.make_attack_fn(ta.name, objective="trades")
+  if objective.attack is not None and full.recipe != "standard":
+    try:  # the objective's own attack (TRADES' PGD) is built from the training attack
+      if source in _views.VIEW_SOURCES:
+        raise ValueError(f"its views come from an attack of its own, not {source!r}")
+      _step.make_attack_fn(ta.name, objective=full.objective)
     except ValueError as err:
-      raise ValueError(f"config.train_attack.name: {err}") from None
+      raise ValueError(
+        f"config.objective={full.objective!r} with config.train_attack.name={ta.name!r}: {err}"
+      ) from None
   if (
     full.recipe != "standard"
     and source == "free"

@@ -18,6 +18,7 @@ from advjax.losses import adaptive_alpha
 from advjax.train import _config
 from advjax.train import _distributed
 from advjax.train import _events
+from advjax.train import _objectives
 from advjax.train import _schedules
 from advjax.train import _stall
 from advjax.train import _step
@@ -299,7 +300,6 @@ class Run:
           noisymix=self.noisymix,
           skip_clean=(c.recipe == "adversarial" and c.alpha == 0.0 and self.noisymix is None),
           objective=c.objective,
-          beta=_config.objective_weight(c),
           awp_gamma=c.awp_gamma,
         )
       self._steps[k] = fn
@@ -805,6 +805,9 @@ def _describe_source(c) -> str:
     text = f"diffaugment ({','.join(options['policy'])})"
   elif name == "free":
     text = f"free eps {ta.eps:g} (m = {options['replays']} replays)"
+  elif _objectives.build_objective(c.objective).attack is not None and c.recipe != "standard":
+    objective = _objectives.parse_objective(c.objective)[0]
+    text = f"the {objective} objective's own attack (from {ta.name}) at eps {ta.eps:g}"
   else:
     text = f"{attacks.attack_label(ta.name)} at eps {ta.eps:g}"
     if ta.curriculum == "steps":

@@ -10,37 +10,37 @@ import optax
 from advjax import _validate
 from advjax import attacks, data, losses
 from advjax.models import make_logits_fn
+from advjax.train import _objectives
 from advjax.train import _views
 from advjax.train._state import TrainState
 
 RECIPES = ("standard", "adversarial", "hybrid")
-OBJECTIVES = ("ce", "trades", "mart")  # the loss of the adversarial views
+OBJECTIVES = _objectives.OBJECTIVES  # the built-in losses of the views
 TRAIN_ATTACKS = _views.SOURCES  # the built-in view sources (attacks, augmentations, ...)
 
 
-def make_attack_fn(spec: str, *, objective: str = "ce", **options) -> Callable:
+def make_attack_fn(spec: str, *, objective="ce", **options) -> Callable:
   """The training attack `spec` from the attack registry, as `(key, logits_fn, images,
   labels, eps) -> images`.
 
   `attacks.build_attack(spec, **options)`: the attack with its own options, e.g.
   `make_attack_fn("pgd(num_steps=7)")` or `make_attack_fn("pgd", num_steps=7)` (step
   sizes as fractions of eps; defaults: 2.5 / num_steps for "pgd", Madry et al. 2018;
-  1.25 for "fgsm_rs", Wong et al. 2020). With objective "trades", "pgd" is TRADES' own
-  PGD on the KL term (`attacks.trades_attack`: Gaussian start, `num_steps` steps, the
-  last iterate), which takes PGD's `num_steps`, `step_size` and `norm`.
+  1.25 for "fgsm_rs", Wong et al. 2020). An objective with an attack of its own
+  (`Objective.attack`) builds it from `spec` instead: with "trades", "pgd" is TRADES' PGD
+  on the KL term (`attacks.trades_attack`), which takes PGD's `num_steps`, `step_size`
+  and `norm`.
 
   Args:
     spec: a registered attack (`attacks.attack_names()`), optionally with options.
-    objective: one of `OBJECTIVES`; "trades" needs "pgd".
+    objective: an objective (`objective_names()`, with options) or an `Objective`.
     **options: more of the attack's options.
 
   Raises:
-    ValueError: for an unknown attack or option (naming both), "free" or another view
-      source, or objective "trades" with another attack than "pgd" or a PGD option
-      TRADES' attack does not take.
+    ValueError: for an unknown attack, objective or option (naming both), "free" or
+      another view source, or an attack the objective's own attack cannot be.
   """
-  if objective not in OBJECTIVES:
-    raise ValueError(f"Unknown objective {objective!r}; expected one of {list(OBJECTIVES)}.")
+  obj = _objectives.build_objective(objective)
   name, _ = _validate.parse_call(spec, "attack")
   if name == "free":
     raise ValueError(
@@ -54,26 +54,8 @@ def make_attack_fn(spec: str, *, objective: str = "ce", **options) -> Callable:
   if both:
     raise ValueError(f"attack {spec!r}: option {both[0]!r} is given twice.")
   given.update(options)
-  if objective != "trades":
-    return attacks.build_attack(name, **given)
-  if name != "pgd":
-    raise ValueError(
-      f"objective 'trades' maximizes its own KL term with PGD "
-      f"(`attacks.trades_attack`): the attack must be 'pgd'; got {name!r}."
-    )
-  attacks.build_attack(name, **given)  # checks the options against PGD's
-  takes = ("num_steps", "step_size", "norm")
-  unknown = sorted(set(given) - set(takes))
-  if unknown:
-    raise ValueError(
-      f"objective 'trades' runs its own PGD (`attacks.trades_attack`), which takes "
-      f"{list(takes)} of PGD's options; got {unknown[0]!r}."
-    )
-
-  def trades(key, logits_fn, images, labels, eps):
-    return attacks.trades_attack(key, logits_fn, images, labels, eps=eps, **given)
-
-  return trades
+  full = attacks.format_attack(name, given)
+  return attacks.build_attack(full) if obj.attack is None else obj.attack(full)
 
 
 def awp_perturbation(params, grads, gamma) -> Any:
@@ -125,8 +107,7 @@ def make_train_step(
   maxup: int = 1,
   noisymix: Optional[_views.NoisyMix] = None,
   skip_clean: bool = False,
-  objective: str = "ce",
-  beta: float = 6.0,
+  objective="ce",
   awp_gamma: float = 0.0,
 ) -> Callable:
   """Builds the jitted update `(state, (images, labels)) -> (state, metrics)`.
@@ -142,14 +123,15 @@ def make_train_step(
   fixed for "adversarial", and set by the loop from validation accuracies for
   "hybrid" (adaptive alpha = acc_adv / (acc_adv + acc_clean)).
 
-  The `objective` sets L_views, with x the clean images in training mode and x'
-  their views (the reductions, MaxUp and the PASS weights as above):
-  "ce": CE(f(x'), y); "trades": mean CE(f(x), y) + beta * KL(p(x) || p(x'))
-  (Zhang et al. 2019; the views should come from `attacks.trades_attack`, see
-  `make_attack_fn`); "mart": the MART loss BCE(p(x'), y) + beta * KL(p(x) || p(x'))
-  * (1 - p_y(x)) (Wang et al. 2020; views from PGD on the CE). With alpha = 0 the
-  loss is the paper's. The clean logits are those of the clean branch when it is
-  a plain CE forward, else one more forward of x.
+  The `objective` (an `Objective` part, `train/_objectives.py`) sets L_views, with x
+  the clean images in training mode and x' their views (the reductions, MaxUp and the
+  PASS weights as above): "ce": CE(f(x'), y); "trades(beta=6.0)": mean CE(f(x), y) +
+  beta * KL(p(x) || p(x')) (Zhang et al. 2019; the views should come from
+  `attacks.trades_attack`, see `make_attack_fn`); "mart(beta=6.0)": the MART loss
+  BCE(p(x'), y) + beta * KL(p(x) || p(x')) * (1 - p_y(x)) (Wang et al. 2020; views from
+  PGD on the CE). With alpha = 0 the loss is the paper's. The clean logits an objective
+  reads are those of the clean branch when it is a plain CE forward, else one more
+  forward of x.
 
   With `awp_gamma` > 0 (AWP, Wu et al. 2020) the weights are first moved by one
   ascent step on this loss (without the L2 term), `v = awp_perturbation(w, g,
@@ -173,22 +155,21 @@ def make_train_step(
     skip_clean: alpha is fixed at 0 (plain adversarial training): the clean branch,
       whose gradient is multiplied by 0, is not computed at all (one forward and
       backward pass less per step; the loss and update are the same).
-    objective: "ce", "trades" or "mart" (`OBJECTIVES`), the loss of the views.
-    beta: the weight of the KL term: TRADES' beta, MART's lambda (6 in both papers).
+    objective: the loss of the views: a registered objective with its options
+      ("trades(beta=6.0)", `objective_names()`) or an `Objective`.
     awp_gamma: AWP's relative weight perturbation (0 = off; 5e-3 with TRADES,
       1e-2 with PGD-AT in the reference code).
 
   Returns:
     The jitted step. Metrics: loss, loss_clean, loss_adv, acc_clean, acc_adv,
     alpha, eps (scalars, means over the batch), plus pass_kept (fraction of
-    views kept) for weighted sources, loss_ce, loss_jsd with NoisyMix and loss_kl
-    (the mean KL(p(x) || p(x')) of the views) with "trades" and "mart". With AWP
-    they are measured at w + v.
+    views kept) for weighted sources, loss_ce, loss_jsd with NoisyMix and the
+    objective's own (loss_kl, the mean KL(p(x) || p(x')) of the views, with "trades"
+    and "mart"). With AWP they are measured at w + v.
 
   Raises:
     ValueError: for an unknown recipe or objective, a missing attack, maxup < 1,
-      an objective other than "ce" without adversarial views, or beta or
-      awp_gamma < 0.
+      an objective other than "ce" without adversarial views, or awp_gamma < 0.
   """
   if recipe not in RECIPES:
     raise ValueError(f"Unknown recipe {recipe!r}; expected one of {list(RECIPES)}.")
@@ -205,15 +186,14 @@ def make_train_step(
     noisymix.check()
   if skip_clean and (not adversarial or noisymix is not None):
     raise ValueError("`skip_clean` needs an adversarial recipe without NoisyMix.")
-  if objective not in OBJECTIVES:
-    raise ValueError(f"Unknown objective {objective!r}; expected one of {list(OBJECTIVES)}.")
+  obj = _objectives.build_objective(objective)
   if objective != "ce" and not adversarial:
     raise ValueError(
       f"objective {objective!r} trains on adversarial views: it needs the "
       f"recipe 'adversarial' or 'hybrid', not {recipe!r}."
     )
-  if beta < 0 or awp_gamma < 0:
-    raise ValueError(f"`beta` and `awp_gamma` must be >= 0; got {beta} and {awp_gamma}.")
+  if awp_gamma < 0:
+    raise ValueError(f"`awp_gamma` must be >= 0; got {awp_gamma}.")
   num_classes = getattr(model, "num_classes", None)
 
   def step(state: TrainState, batch: Tuple[jax.Array, jax.Array]):
@@ -246,23 +226,15 @@ def make_train_step(
         aux = {"loss_clean": l_clean, "acc_clean": acc, "loss_ce": ce, "loss_jsd": jsd}
       if not skip_clean:
         total = alpha * l_clean
-      if adversarial and objective != "ce" and logits is None:
+      if adversarial and obj.uses_clean_logits and logits is None:
         logits, new_stats = _train_forward(
           model, params, new_stats, images, jax.random.fold_in(key, 2)
         )
       if adversarial:
         logits_adv, new_stats = _train_forward(model, params, new_stats, views.images, k_adv)
-        if objective == "ce":
-          l_adv, acc_adv, kept = _views.view_loss(logits_adv, views, maxup)
-        else:
-          l_adv, acc_adv, kept, kl = _objective_loss(
-            objective, beta, logits, labels, logits_adv, views, maxup
-          )
-          aux["loss_kl"] = kl
+        l_adv, objective_metrics = obj.loss(logits, labels, logits_adv, views, maxup)
         total = total + (1.0 - alpha) * l_adv
-        aux.update(loss_adv=l_adv, acc_adv=acc_adv)
-        if kept is not None:
-          aux["pass_kept"] = kept
+        aux.update(objective_metrics, loss_adv=l_adv)
       if weight_decay and with_l2:
         total = total + weight_decay * l2_penalty(params)
       aux["loss"] = total
@@ -291,20 +263,6 @@ def make_train_step(
     return new_state, metrics
 
   return _jit_step(step, mesh)
-
-
-def _objective_loss(objective, beta, logits_clean, labels, logits_adv, views, maxup):
-  """(L_views, acc_adv, kept, mean KL) of the "trades" or "mart" objective."""
-  lc = _views.clean_logits_of_views(logits_clean, logits_adv.shape[0], maxup)
-  kl = losses.trades_kl(lc, logits_adv)
-  if objective == "trades":
-    l_kl, acc_adv, kept = _views.view_loss(logits_adv, views, maxup, per_view=kl)
-    l_adv = losses.cross_entropy(logits_clean, labels).mean() + beta * l_kl
-  else:
-    l_adv, acc_adv, kept = _views.view_loss(
-      logits_adv, views, maxup, per_view=losses.mart_loss(lc, logits_adv, views.labels, lam=beta)
-    )
-  return l_adv, acc_adv, kept, kl.mean()
 
 
 def _train_forward(model, params, batch_stats, x, key, block_hook=None):

@@ -19,8 +19,7 @@ def get_config(arg=None):
   c.name = "mnist_trades"
   c.recipe = "adversarial"
   c.alpha = 0.0
-  c.objective = "trades"
-  c.trades_beta = 6.0
+  c.objective = "trades(beta=6.0)"
   c.awp_gamma = 0.0
   c.num_epochs = 30
   c.learning_rate = 2e-3
