@@ -76,6 +76,7 @@ def test_model_kwargs_must_be_attributes_of_the_model():
     models.get_model("resnet50", num_classes=10, dropout_rate=0.1)
 
 
+@pytest.mark.usefixtures("low_memory_start")
 @pytest.mark.slow
 @pytest.mark.parametrize(
   "name,model",

@@ -13,8 +13,9 @@ NOTEBOOKS = sorted(glob.glob(os.path.join(ROOT, "colab", "*.ipynb")))
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
-def test_notebook_runs(path, monkeypatch):
+def test_notebook_runs(path, monkeypatch, tmp_path):
   monkeypatch.setenv("ADVJAX_QUICK", "1")
+  monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebooks' run folders go with the test
   monkeypatch.setenv("PYTHONPATH", ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   nb = nbformat.read(path, as_version=4)
   NotebookClient(

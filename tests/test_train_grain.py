@@ -218,6 +218,7 @@ def test_grain_run_killed_mid_epoch_resumes_with_the_same_batches(tmp_path, mnis
 # --------------------------------------------------------------------------- #
 # The ImageNet configs
 # --------------------------------------------------------------------------- #
+@pytest.mark.usefixtures("low_memory_start")
 @pytest.mark.slow
 @pytest.mark.parametrize(
   "name,model,recipe",
