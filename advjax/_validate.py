@@ -279,3 +279,19 @@ def format_call(name: str, options: dict, order: Sequence[str]) -> str:
   if not keys:
     return name
   return f"{name}({', '.join(f'{k}={options[k]!r}' for k in keys)})"
+
+
+def check_options(what: str, name: str, options: dict, known: Sequence[str]) -> None:
+  """Raises ValueError naming `what` `name` and listing `known` for an option not in it."""
+  unknown = sorted(set(options) - set(known))
+  if unknown:
+    raise ValueError(
+      f"{what} {name!r} takes no option {unknown[0]!r}; its options are {list(known)}."
+    )
+
+
+def minimal_call(name: str, options: dict, defaults: dict) -> str:
+  """`format_call` of the options that differ from `defaults`, in the defaults' order (then
+  any others, sorted): one spelling of a component (`"pgd(num_steps=7)"`)."""
+  changed = {k: v for k, v in options.items() if k not in defaults or v != defaults[k]}
+  return format_call(name, changed, list(defaults) + sorted(set(changed) - set(defaults)))

@@ -212,11 +212,7 @@ def format_attack(name: str, options: Optional[Dict[str, Any]] = None) -> str:
 
 def _check_options(name: str, options: Dict[str, Any]) -> AttackSpec:
   spec = get_attack(name)
-  unknown = sorted(set(options) - set(spec.options))
-  if unknown:
-    raise ValueError(
-      f"attack {name!r} takes no option {unknown[0]!r}; its options are {list(spec.options)}."
-    )
+  _validate.check_options("attack", name, options, list(spec.options))
   return spec
 
 

@@ -116,12 +116,7 @@ def parse_objective(spec: str) -> Tuple[str, Dict[str, Any]]:
   name, options = _validate.parse_call(spec, "objective")
   if name not in _REGISTRY:
     raise ValueError(f"Unknown objective {name!r}; expected one of {list(objective_names())}.")
-  known = _defaults(name)
-  unknown = sorted(set(options) - set(known))
-  if unknown:
-    raise ValueError(
-      f"objective {name!r} takes no option {unknown[0]!r}; its options are {list(known)}."
-    )
+  _validate.check_options("objective", name, options, list(_defaults(name)))
   return name, options
 
 
@@ -130,9 +125,7 @@ def canonical_objective(spec: str, **options) -> str:
   defaults: the one spelling of an objective ("trades" for "trades(beta=6.0)")."""
   name, given = parse_objective(spec)
   given.update(options)
-  defaults = _defaults(name)
-  changed = {k: v for k, v in given.items() if k not in defaults or v != defaults[k]}
-  text = _validate.format_call(name, changed, list(defaults) + sorted(set(changed) - set(defaults)))
+  text = _validate.minimal_call(name, given, _defaults(name))
   parse_objective(text)
   return text
 

@@ -168,12 +168,7 @@ def parse_source(spec: str) -> Tuple[str, Dict]:
       f"Unknown view source {name!r}; expected an attack ({list(attacks.attack_names())}) "
       f"or one of {list(VIEW_SOURCES)}."
     )
-  known = _defaults(name)
-  unknown = sorted(set(options) - set(known))
-  if unknown:
-    raise ValueError(
-      f"view source {name!r} takes no option {unknown[0]!r}; its options are {list(known)}."
-    )
+  _validate.check_options("view source", name, options, list(_defaults(name)))
   return name, options
 
 
@@ -191,11 +186,9 @@ def canonical_source(spec: str, **options) -> str:
   name, given = parse_source(spec)
   given.update(options)
   defaults = attacks.get_attack(name).options if _is_attack(name) else _defaults(name)
-  changed = {k: v for k, v in given.items() if k not in defaults or v != defaults[k]}
-  parse_source(
-    _validate.format_call(name, changed, list(defaults) + sorted(set(changed) - set(defaults)))
-  )
-  return _validate.format_call(name, changed, list(defaults))
+  text = _validate.minimal_call(name, given, defaults)
+  parse_source(text)
+  return text
 
 
 def make_source(
