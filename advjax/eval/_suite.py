@@ -408,7 +408,7 @@ def evaluate(
 
   def get(n):  # one compiled attack per name, shared by the battery, eps grid and checks
     if n not in jitted:
-      jitted[n] = _jit_attack(logits_fn, make_eval_attack(n, cfg))
+      jitted[n] = _jit_attack(logits_fn, A.build_attack(specs[n]))  # eval_attack's
     return jitted[n]
 
   for n in names:
